@@ -1,0 +1,17 @@
+from django.db import models
+
+
+class ProductStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+    RETIRED = "retired", "Retired"
+
+
+class Fulfilment(models.TextChoices):
+    AUTOMATED = "automated", "Automated"
+    MANUAL = "manual", "Manual"
+
+
+class ApprovalPolicy(models.TextChoices):
+    NONE = "none", "No approval"
+    SQUAD = "squad", "Owning squad approves"

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
+from catalogue.schema import form_schema_problems
+from runbooks.models import Runbook
+from squads.models import Squad
+
+
+def empty_form() -> dict:
+    return {"type": "object", "properties": {}}
+
+
+class Category(models.Model):
+    """A shelf of the catalogue (Network, Compute…) that business users browse."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    position = models.PositiveIntegerField(default=0, help_text="Smaller comes first.")
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(models.Model):
+    """A service a squad offers to the business: what it is, who owns it, how
+    it is ordered (its form), fulfilled (runbook or by hand), approved, and the
+    service level the squad commits to."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    summary = models.CharField(max_length=300, blank=True)
+    description = models.TextField(blank=True, help_text="Markdown; rendered sanitized.")
+    tags = models.CharField(max_length=300, blank=True, help_text="Comma-separated search words.")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
+    squad = models.ForeignKey(Squad, on_delete=models.PROTECT, related_name="products")
+    status = models.CharField(
+        max_length=16, choices=ProductStatus.choices, default=ProductStatus.DRAFT, db_index=True
+    )
+    fulfilment = models.CharField(
+        max_length=16, choices=Fulfilment.choices, default=Fulfilment.AUTOMATED
+    )
+    runbook = models.ForeignKey(
+        Runbook, on_delete=models.PROTECT, null=True, blank=True, related_name="products"
+    )
+    form_schema = models.JSONField(default=empty_form, blank=True)
+    approval_policy = models.CharField(
+        max_length=16, choices=ApprovalPolicy.choices, default=ApprovalPolicy.NONE
+    )
+    sla_minutes = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(1)], help_text="Committed lead time."
+    )
+    unit_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    depends_on = models.ManyToManyField(
+        "self", symmetrical=False, blank=True, related_name="dependents"
+    )
+    # Bumped by the catalogue services on every change, so an order can record
+    # exactly which definition of the product it was placed against.
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category__position", "category__name", "name"]
+        indexes = [models.Index(fields=["squad", "status"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        problems = form_schema_problems(self.form_schema)
+        if problems:
+            errors["form_schema"] = [str(problem) for problem in problems]
+        if self.runbook_id and self.squad_id and self.runbook.squad_id != self.squad_id:
+            errors.setdefault("runbook", []).append(
+                "The runbook belongs to another squad; a product runs its own squad's runbooks."
+            )
+        if (
+            self.status == ProductStatus.PUBLISHED
+            and self.fulfilment == Fulfilment.AUTOMATED
+            and not self.runbook_id
+        ):
+            errors.setdefault("runbook", []).append(
+                "A published automated product needs a runbook."
+            )
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,33 @@
+"""Reads of the catalogue shared by the portal pages and the API."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from catalogue.choices import ProductStatus
+from catalogue.models import Product
+from squads.models import Membership
+
+
+def products_orderable() -> QuerySet[Product]:
+    """Published products with what a catalogue card or page shows."""
+    return (
+        Product.objects.filter(status=ProductStatus.PUBLISHED)
+        .select_related("category", "squad")
+        .order_by("category__position", "category__name", "name")
+    )
+
+
+def product_for_page(slug: str) -> Product:
+    """A published product with its owners and dependencies, or DoesNotExist."""
+    return (
+        products_orderable()
+        .prefetch_related(
+            Prefetch("depends_on", queryset=Product.objects.select_related("squad")),
+            Prefetch(
+                "squad__memberships",
+                queryset=Membership.objects.select_related("user").order_by("role", "user__username"),
+            ),
+        )
+        .get(slug=slug)
+    )

@@ -1,0 +1,97 @@
+"""State changes of the catalogue: publishing, retiring, dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+
+from catalogue.choices import ProductStatus
+from catalogue.models import Product
+
+
+class CatalogueError(Exception):
+    """An illegal change to the catalogue, with a message for the user."""
+
+
+def find_dependency_cycle(edges: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """Return one dependency cycle as a path (``[a, b, a]``) or ``None``.
+
+    ``edges`` maps a product slug to the slugs it depends on. Iterative DFS so
+    a long chain cannot hit the recursion limit.
+    """
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for start in sorted(edges):
+        if state.get(start):
+            continue
+        path: list[str] = [start]
+        iterators = [iter(sorted(edges.get(start, ())))]
+        state[start] = 1
+        while iterators:
+            following = next(iterators[-1], None)
+            if following is None:
+                state[path.pop()] = 2
+                iterators.pop()
+                continue
+            if state.get(following) == 1:
+                return path[path.index(following):] + [following]
+            if not state.get(following):
+                state[following] = 1
+                path.append(following)
+                iterators.append(iter(sorted(edges.get(following, ()))))
+    return None
+
+
+def dependency_edges() -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = {}
+    rows = Product.depends_on.through.objects.values_list("from_product__slug", "to_product__slug")
+    for source, target in rows:
+        edges.setdefault(source, set()).add(target)
+    return edges
+
+
+def validate_dependencies(*, product_slug: str, depends_on: Iterable[Product]) -> None:
+    """Refuse a set of dependencies that would depend on itself or close a cycle."""
+    targets = {dependency.slug for dependency in depends_on}
+    if product_slug in targets:
+        raise ValidationError({"depends_on": "A product cannot depend on itself."})
+    edges = dependency_edges()
+    edges[product_slug] = targets
+    cycle = find_dependency_cycle(edges)
+    if cycle:
+        raise ValidationError(
+            {"depends_on": "These dependencies would make a cycle: " + " → ".join(cycle)}
+        )
+
+
+def product_changed(*, product: Product) -> None:
+    """Record that the product's definition changed (bumps its version)."""
+    Product.objects.filter(pk=product.pk).update(version=F("version") + 1)
+    product.refresh_from_db(fields=["version"])
+
+
+def _set_status(product: Product, status: str) -> Product:
+    with transaction.atomic():
+        locked = Product.objects.select_for_update().get(pk=product.pk)
+        if locked.status == status:
+            return locked
+        locked.status = status
+        locked.full_clean()
+        locked.save(update_fields=["status", "updated_at"])
+        product_changed(product=locked)
+    product.status = locked.status
+    product.version = locked.version
+    return locked
+
+
+def product_publish(*, product: Product) -> Product:
+    """Make a product orderable. Raises ``ValidationError`` when it is not
+    ready (an automated product without runbook, a broken form)."""
+    return _set_status(product, ProductStatus.PUBLISHED)
+
+
+def product_retire(*, product: Product) -> Product:
+    """Withdraw a product from the catalogue; its orders and history stay."""
+    return _set_status(product, ProductStatus.RETIRED)

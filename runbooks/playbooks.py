@@ -1,0 +1,39 @@
+"""What makes a playbook acceptable before it becomes a runbook version."""
+
+from __future__ import annotations
+
+import hashlib
+
+import yaml
+from django.core.exceptions import ValidationError
+
+#: Keys by which Ansible recognises a play (or an import of plays).
+PLAY_KEYS = {"hosts", "import_playbook", "ansible.builtin.import_playbook"}
+
+
+def playbook_checksum(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def validate_playbook(content: str) -> list[dict]:
+    """Parse a playbook and return its plays, or raise ``ValidationError``
+    saying exactly what is wrong (with the line for YAML errors)."""
+    if not content or not content.strip():
+        raise ValidationError("The playbook is empty: it needs at least one play.")
+    try:
+        document = yaml.safe_load(content)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ValidationError(f"The playbook is not valid YAML{where}: {problem}.") from None
+    if not isinstance(document, list) or not document:
+        raise ValidationError(
+            "A playbook must be a YAML list of plays (for example '- hosts: localhost')."
+        )
+    for index, play in enumerate(document, start=1):
+        if not isinstance(play, dict) or not PLAY_KEYS & play.keys():
+            raise ValidationError(
+                f"Item {index} of the playbook is not a play: a play is a mapping with 'hosts'."
+            )
+    return document

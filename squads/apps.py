@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SquadsConfig(AppConfig):
+    name = "squads"
+    verbose_name = "Squads"

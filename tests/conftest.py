@@ -1,0 +1,44 @@
+"""The base cast every test can use: a requester, a squad member, a member of
+another squad, an outsider and an admin (STYLE.md), plus their squads."""
+
+from __future__ import annotations
+
+import pytest
+
+from squads.choices import Role
+from tests.factories import MembershipFactory, SquadFactory, UserFactory
+
+
+@pytest.fixture
+def squad(db):
+    return SquadFactory(slug="network", name="Network Squad")
+
+
+@pytest.fixture
+def other_squad(db):
+    return SquadFactory(slug="compute", name="Compute Squad")
+
+
+@pytest.fixture
+def requester(db):
+    return UserFactory(username="rita")
+
+
+@pytest.fixture
+def member(squad):
+    return MembershipFactory(user=UserFactory(username="nora"), squad=squad, role=Role.PRODUCT_OWNER).user
+
+
+@pytest.fixture
+def other_member(other_squad):
+    return MembershipFactory(user=UserFactory(username="otto"), squad=other_squad, role=Role.ENGINEER).user
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(username="oscar")
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="ada", is_staff=True, is_superuser=True)
