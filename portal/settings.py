@@ -194,3 +194,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Runs (ansible-runner executor) ---------------------------------------
+# Private data dirs of runs are created here (mode 0700) and removed after.
+SQUADRON_RUN_DIR = env_str("SQUADRON_RUN_DIR", None)
+# Where playbooks may write their visible results (exported to them as the
+# SQUADRON_OUTPUT_DIR environment variable).
+SQUADRON_OUTPUT_DIR = Path(env_str("SQUADRON_OUTPUT_DIR", str(VAR_DIR / "output")) or VAR_DIR / "output")
+SQUADRON_EVENT_BATCH_SIZE = env_int("SQUADRON_EVENT_BATCH_SIZE", 500, minimum=1)
+SQUADRON_EVENT_FLUSH_MS = env_int("SQUADRON_EVENT_FLUSH_MS", 250, minimum=10)
+SQUADRON_EVENT_STDOUT_LIMIT = env_int("SQUADRON_EVENT_STDOUT_LIMIT", 16_384, minimum=256)
+SQUADRON_HEARTBEAT_SECONDS = env_int("SQUADRON_HEARTBEAT_SECONDS", 5, minimum=1)
+SQUADRON_HEARTBEAT_STALE_SECONDS = env_int("SQUADRON_HEARTBEAT_STALE_SECONDS", 60, minimum=2)
+SQUADRON_REDISPATCH_AFTER_SECONDS = env_int("SQUADRON_REDISPATCH_AFTER_SECONDS", 60, minimum=1)
+SQUADRON_SWEEP_INTERVAL_SECONDS = env_int("SQUADRON_SWEEP_INTERVAL_SECONDS", 30, minimum=1)
