@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from celery import Celery
 
@@ -24,3 +25,18 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 app.autodiscover_tasks()
+
+
+def _prepare_filesystem_broker() -> None:
+    """The embedded broker's folders must exist before anyone publishes."""
+    from django.conf import settings
+
+    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        return
+    for key in ("data_folder_in", "data_folder_out", "control_folder", "processed_folder"):
+        Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key]).mkdir(parents=True, exist_ok=True)
+
+
+@app.on_after_configure.connect
+def _on_after_configure(sender: Celery, **kwargs: object) -> None:
+    _prepare_filesystem_broker()

@@ -178,7 +178,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "control_folder": str(BROKER_DIR / "control"),
+        "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
+        # Seconds between scans of the queue folder: this bounds dispatch latency.
+        "polling_interval": 0.1,
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
@@ -208,3 +211,13 @@ SQUADRON_HEARTBEAT_SECONDS = env_int("SQUADRON_HEARTBEAT_SECONDS", 5, minimum=1)
 SQUADRON_HEARTBEAT_STALE_SECONDS = env_int("SQUADRON_HEARTBEAT_STALE_SECONDS", 60, minimum=2)
 SQUADRON_REDISPATCH_AFTER_SECONDS = env_int("SQUADRON_REDISPATCH_AFTER_SECONDS", 60, minimum=1)
 SQUADRON_SWEEP_INTERVAL_SECONDS = env_int("SQUADRON_SWEEP_INTERVAL_SECONDS", 30, minimum=1)
+# Secret inputs of a failed order are kept (encrypted) this long for a retry.
+SQUADRON_SECRET_RETENTION_HOURS = env_int("SQUADRON_SECRET_RETENTION_HOURS", 168, minimum=0)
+
+CELERY_BEAT_SCHEDULE = {
+    "sweep-orders": {
+        "task": "portal.sweep_orders",
+        "schedule": float(SQUADRON_SWEEP_INTERVAL_SECONDS),
+        "options": {"expires": float(SQUADRON_SWEEP_INTERVAL_SECONDS)},
+    },
+}

@@ -1,0 +1,119 @@
+"""Validation of order inputs against a product's form schema.
+
+The browser form, the API and the runbook's extra-vars all go through
+``validate_inputs`` so the three can never disagree about what is valid.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import datetime, time
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from catalogue.schema import secret_fields
+
+MASK = "********"
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
+
+FORMAT_CHECKER = FormatChecker()
+for _name, _checker in Draft202012Validator.FORMAT_CHECKER.checkers.items():
+    FORMAT_CHECKER.checkers[_name] = _checker
+
+
+@FORMAT_CHECKER.checks("hostname")
+def _is_hostname(value: object) -> bool:
+    return not isinstance(value, str) or bool(_HOSTNAME.match(value))
+
+
+@FORMAT_CHECKER.checks("uri", raises=ValueError)
+def _is_uri(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    parts = urlsplit(value)
+    return bool(parts.scheme and (parts.netloc or parts.path))
+
+
+@FORMAT_CHECKER.checks("date-time", raises=ValueError)
+def _is_date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    return "T" in value.upper() and datetime.fromisoformat(value.replace("Z", "+00:00")) is not None
+
+
+@FORMAT_CHECKER.checks("time", raises=ValueError)
+def _is_time(value: object) -> bool:
+    return not isinstance(value, str) or time.fromisoformat(value) is not None
+
+
+#: Key under which errors that belong to no single field are reported.
+NON_FIELD = "__all__"
+
+
+def apply_defaults(schema: dict, inputs: dict) -> dict:
+    """The inputs with each absent property's ``default`` filled in."""
+    completed = dict(inputs)
+    for name, spec in (schema.get("properties") or {}).items():
+        if name not in completed and isinstance(spec, dict) and "default" in spec:
+            completed[name] = copy.deepcopy(spec["default"])
+    return completed
+
+
+def validate_inputs(schema: dict, inputs: object) -> tuple[dict, dict[str, list[str]]]:
+    """Return ``(inputs with defaults, errors by field)``; errors empty if valid.
+
+    Unknown fields are refused: a typo in an integration's payload must not
+    be silently dropped (the runbook would then run without the value).
+    """
+    if not isinstance(inputs, dict):
+        return {}, {NON_FIELD: ["Inputs must be an object of field values."]}
+    completed = apply_defaults(schema, inputs)
+    errors: dict[str, list[str]] = {}
+    properties = schema.get("properties") or {}
+    for name in sorted(set(completed) - set(properties)):
+        errors.setdefault(name, []).append("This field is not part of the product's form.")
+    validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    for error in sorted(validator.iter_errors(completed), key=lambda e: list(e.absolute_path)):
+        if error.validator == "additionalProperties":
+            continue
+        if error.validator == "required":
+            field = error.message.split("'")[1] if "'" in error.message else NON_FIELD
+            errors.setdefault(field, []).append("This field is required.")
+            continue
+        field = str(error.absolute_path[0]) if error.absolute_path else NON_FIELD
+        errors.setdefault(field, []).append(_message(error, properties.get(field, {})))
+    return completed, errors
+
+
+def _message(error, spec: dict) -> str:  # type: ignore[no-untyped-def]
+    """A message for people; never echo a secret value back."""
+    if isinstance(spec, dict) and spec.get("x-secret"):
+        return f"This value is not valid ({error.validator} {error.validator_value!r})."
+    kind = error.validator
+    if kind == "pattern":
+        return f"Must match the pattern {error.validator_value}."
+    if kind == "format":
+        return f"Must be a valid {error.validator_value}."
+    if kind == "enum":
+        return "Must be one of: " + ", ".join(str(choice) for choice in error.validator_value) + "."
+    if kind == "type":
+        return f"Must be of type {error.validator_value}."
+    if kind == "minLength":
+        return f"Must be at least {error.validator_value} characters long."
+    if kind == "maxLength":
+        return f"Must be at most {error.validator_value} characters long."
+    if kind == "minimum":
+        return f"Must be at least {error.validator_value}."
+    if kind == "maximum":
+        return f"Must be at most {error.validator_value}."
+    return error.message
+
+
+def split_secrets(schema: dict, inputs: dict) -> tuple[dict, dict]:
+    """Split inputs into (inputs with secrets masked, the clear secret values)."""
+    names = secret_fields(schema)
+    masked = {key: (MASK if key in names and value not in (None, "") else value) for key, value in inputs.items()}
+    secrets = {key: value for key, value in inputs.items() if key in names and value not in (None, "")}
+    return masked, secrets

@@ -1,0 +1,84 @@
+"""Run the whole of Squadron in one terminal: web, Celery worker and beat.
+
+``make run`` calls this. Ctrl-C (or SIGTERM) stops every child cleanly: the
+worker gets a warm shutdown, and anything still alive after the grace period
+is killed with its whole process group, so no orphan keeps a port or a lock.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from runbooks.models import Runbook
+
+GRACE_SECONDS = 10
+
+
+class Command(BaseCommand):
+    help = "Serve the portal with a Celery worker and beat beside it (development)."
+
+    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+        parser.add_argument("--addr", default="127.0.0.1:8000", help="host:port for the web server")
+        parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+
+    def handle(self, *args: object, **options: object) -> None:
+        python = sys.executable
+        queues = ["celery", *sorted(set(Runbook.objects.exclude(queue="").values_list("queue", flat=True)))]
+        schedule = settings.VAR_DIR / "celerybeat-schedule"
+        commands = {
+            "web": [python, "manage.py", "runserver", str(options["addr"]), "--noreload"],
+            "worker": [
+                python, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO",
+                f"--concurrency={options['concurrency']}", "--queues", ",".join(queues),
+                "--hostname", f"squadron@{os.uname().nodename}",
+            ],
+            "beat": [python, "-m", "celery", "-A", "portal", "beat", "--loglevel=INFO", "--schedule", str(schedule)],
+        }
+        children: dict[str, subprocess.Popen[bytes]] = {}
+        stopping = False
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        for name, command in commands.items():
+            # Each child leads its own session: a terminal's Ctrl-C reaches
+            # only this supervisor, which then stops the children in order.
+            children[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)  # noqa: S603
+        self.stdout.write(self.style.SUCCESS(f"Squadron is up on http://{options['addr']}/  (Ctrl-C stops it)"))
+        exit_code = 0
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    self.stderr.write(f"{name} exited with status {child.returncode}; stopping the rest")
+                    stopping, exit_code = True, 1
+                    break
+            time.sleep(0.3)
+        self._stop_all(children)
+        if exit_code:
+            sys.exit(exit_code)
+
+    def _stop_all(self, children: dict[str, subprocess.Popen[bytes]]) -> None:
+        self.stdout.write("Stopping web, worker and beat…")
+        for child in children.values():
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_SECONDS
+        for name, child in children.items():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.stderr.write(f"{name} did not stop in {GRACE_SECONDS}s; killing it")
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        self.stdout.write("Stopped.")

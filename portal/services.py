@@ -1,0 +1,516 @@
+"""Every change of an order's state. Views, API, admin, tasks and commands call
+these functions and nothing else, so one set of rules holds everywhere.
+
+Transitions are guarded by a conditional UPDATE on the status read just
+before (``_move``): of two concurrent callers exactly one wins, the other gets
+``IllegalTransition``. A task is dispatched only after the transaction that
+queued the order has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
+from catalogue.inputs import split_secrets, validate_inputs
+from catalogue.models import Product
+from catalogue.schema import secret_fields
+from portal import permissions
+from portal.celery import app as celery_app
+from portal.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, OrderStatus
+from portal.models import Order, OrderEvent, OrderRun
+from runbooks.choices import RunStatus
+from runbooks.crypto import decrypt_json, encrypt_json
+from runbooks.executor import execute_run
+from runbooks.models import Run
+from runbooks.services import run_create, run_request_cancel, runs_mark_lost
+
+logger = logging.getLogger(__name__)
+
+EXECUTE_TASK = "portal.execute_order"
+
+RUN_TO_ORDER_STATUS = {
+    RunStatus.SUCCEEDED: OrderStatus.SUCCEEDED,
+    RunStatus.FAILED: OrderStatus.FAILED,
+    RunStatus.TIMED_OUT: OrderStatus.TIMED_OUT,
+    RunStatus.CANCELLED: OrderStatus.CANCELLED,
+    RunStatus.LOST: OrderStatus.FAILED,
+}
+#: Once an order is here its secret inputs are destroyed: it can never run again.
+FINAL_STATUSES = {OrderStatus.SUCCEEDED, OrderStatus.CANCELLED, OrderStatus.REJECTED}
+
+
+class OrderError(Exception):
+    """A refused change to an order, with a message fit for the user."""
+
+
+class OrderNotAllowed(OrderError):
+    """The actor may not do this to this order."""
+
+
+class IllegalTransition(OrderError):
+    """The order's status does not allow this move (perhaps any more)."""
+
+
+class InvalidInputs(OrderError):
+    """Inputs do not fit the product's form; ``errors`` maps field -> messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("The inputs do not fit the product's form.")
+        self.errors = errors
+
+
+class ProductNotOrderable(OrderError):
+    """The product is not published (draft or retired) or cannot run."""
+
+
+User = AbstractBaseUser
+
+
+def _move(
+    order: Order,
+    *,
+    to: str,
+    allowed_from: frozenset[str] | set[str],
+    actor: User | None,
+    note: str = "",
+    **fields: object,
+) -> Order:
+    """Move ``order`` to ``to`` if its current status allows, recording the event.
+
+    The UPDATE matches the exact status read just before, so a concurrent move
+    makes it match no row and this one is refused rather than both winning.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        current = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
+        if current not in allowed_from:
+            raise IllegalTransition(
+                f"Order #{order.pk} is {_label(current)}; it cannot become {_label(to)}."
+            )
+        updated = Order.objects.filter(pk=order.pk, status=current).update(
+            status=to, updated_at=now, **fields
+        )
+        if updated != 1:
+            raise IllegalTransition(f"Order #{order.pk} was changed by someone else just now; reload it.")
+        OrderEvent.objects.create(order_id=order.pk, actor=actor, from_status=current, to_status=to, note=note)
+    order.refresh_from_db()
+    return order
+
+
+def _note(order: Order, *, actor: User | None, note: str) -> None:
+    """Record something that happened to the order without a status change."""
+    OrderEvent.objects.create(
+        order_id=order.pk, actor=actor, from_status=order.status, to_status=order.status, note=note
+    )
+
+
+def _label(status: str | None) -> str:
+    return OrderStatus(status).label.lower() if status in OrderStatus.values else "gone"
+
+
+# --- Submission and approval -----------------------------------------------
+
+
+def order_submit(*, requester: User, product: Product, inputs: object) -> Order:
+    """Place an order. Refuses an unpublished product or inputs that do not fit
+    its form (``InvalidInputs`` with per-field messages) and then creates nothing."""
+    if product.status != ProductStatus.PUBLISHED:
+        raise ProductNotOrderable(f"{product.name} is not available for ordering ({product.status}).")
+    automated = product.fulfilment == Fulfilment.AUTOMATED
+    runbook_version = product.runbook.current_version if automated and product.runbook else None
+    if automated and runbook_version is None:
+        raise ProductNotOrderable(f"{product.name} has no runbook to run yet.")
+    schema = product.form_schema or {"type": "object", "properties": {}}
+    completed, errors = validate_inputs(schema, inputs)
+    if errors:
+        raise InvalidInputs(errors)
+    masked, secrets = split_secrets(schema, completed)
+    needs_approval = product.approval_policy != ApprovalPolicy.NONE
+    if needs_approval:
+        status = OrderStatus.PENDING_APPROVAL
+    elif automated:
+        status = OrderStatus.QUEUED
+    else:
+        status = OrderStatus.AWAITING_FULFILMENT
+    now = timezone.now()
+    with transaction.atomic():
+        order = Order.objects.create(
+            requester=requester,
+            product=product,
+            product_version=product.version,
+            runbook_version=runbook_version,
+            squad_id=product.squad_id,
+            fulfilment=product.fulfilment,
+            approval_policy=product.approval_policy,
+            form_schema=schema,
+            inputs=masked,
+            secret_inputs_ciphertext=encrypt_json(secrets) if secrets else "",
+            status=status,
+            queued_at=now if status == OrderStatus.QUEUED else None,
+        )
+        OrderEvent.objects.create(order=order, actor=requester, from_status="", to_status=status, note="Submitted")
+        if status == OrderStatus.QUEUED:
+            _dispatch_on_commit(order.pk)
+    logger.info("order %s submitted for %s by %s: %s", order.pk, product.slug, requester, status)
+    return order
+
+
+def order_approve(*, order: Order, actor: User, note: str = "") -> Order:
+    """Approve a waiting order: it is queued (automated) or lands in the
+    squad's manual queue."""
+    if not permissions.can_approve(actor, order):
+        if order.requester_id == actor.pk:
+            raise OrderNotAllowed("You cannot approve your own order.")
+        raise OrderNotAllowed("Only the owning squad's product owners and SMEs approve this order.")
+    now = timezone.now()
+    automated = order.fulfilment == Fulfilment.AUTOMATED
+    target = OrderStatus.QUEUED if automated else OrderStatus.AWAITING_FULFILMENT
+    with transaction.atomic():
+        order = _move(
+            order,
+            to=target,
+            allowed_from={OrderStatus.PENDING_APPROVAL},
+            actor=actor,
+            note=note or "Approved",
+            approved_at=now,
+            queued_at=now if automated else None,
+        )
+        if automated:
+            _dispatch_on_commit(order.pk)
+    return order
+
+
+def order_reject(*, order: Order, actor: User, reason: str) -> Order:
+    if not reason or not reason.strip():
+        raise OrderError("Give the requester a reason for the rejection.")
+    if not permissions.can_approve(actor, order):
+        raise OrderNotAllowed("Only the owning squad's product owners and SMEs decide on this order.")
+    order = _move(
+        order,
+        to=OrderStatus.REJECTED,
+        allowed_from={OrderStatus.PENDING_APPROVAL},
+        actor=actor,
+        note=reason.strip(),
+        finished_at=timezone.now(),
+        failure_reason=reason.strip(),
+        secret_inputs_ciphertext="",
+    )
+    return order
+
+
+# --- Cancel and retry ----------------------------------------------------------
+
+
+def order_cancel(*, order: Order, actor: User, reason: str = "") -> Order:
+    """Cancel an open order. A queued one never starts; a running one has its
+    playbook stopped (the executor kills the process group) and becomes
+    ``cancelled`` when the run ends, within about a second."""
+    if not permissions.can_cancel(actor, order):
+        raise OrderNotAllowed("You cannot cancel this order.")
+    order.refresh_from_db()
+    note = reason.strip() or "Cancelled"
+    if order.status == OrderStatus.RUNNING:
+        if order.current_run is None:
+            raise IllegalTransition(f"Order #{order.pk} is starting; try again in a moment.")
+        run_request_cancel(run=order.current_run)
+        _note(order, actor=actor, note=f"Cancellation requested: {note}")
+        Order.objects.filter(pk=order.pk).update(updated_at=timezone.now())
+        order.refresh_from_db()
+        return order
+    return _move(
+        order,
+        to=OrderStatus.CANCELLED,
+        allowed_from=CANCELLABLE_STATUSES - {OrderStatus.RUNNING},
+        actor=actor,
+        note=note,
+        finished_at=timezone.now(),
+        secret_inputs_ciphertext="",
+    )
+
+
+def order_retry(*, order: Order, actor: User) -> Order:
+    """Run a failed or timed-out order again, as a new run of the same order
+    against the same runbook version."""
+    if not permissions.can_retry(actor, order):
+        raise OrderNotAllowed("Only the requester or the owning squad can retry this order.")
+    if order.fulfilment != Fulfilment.AUTOMATED:
+        raise IllegalTransition("A manually fulfilled order cannot be retried; place a new order.")
+    if secret_fields(order.form_schema) and not order.secret_inputs_ciphertext and order.inputs:
+        if any(name in order.inputs for name in secret_fields(order.form_schema)):
+            raise IllegalTransition("This order's secret inputs have expired; place a new order.")
+    with transaction.atomic():
+        order = _move(
+            order,
+            to=OrderStatus.QUEUED,
+            allowed_from=RETRYABLE_STATUSES,
+            actor=actor,
+            note="Retry requested",
+            queued_at=timezone.now(),
+            finished_at=None,
+            return_code=None,
+            failure_reason="",
+            host_summary={},
+        )
+        _dispatch_on_commit(order.pk)
+    return order
+
+
+# --- Manual fulfilment ----------------------------------------------------------
+
+
+def order_claim(*, order: Order, actor: User) -> Order:
+    """Take a manual order: one claimer at a time, everyone sees who."""
+    if not permissions.can_fulfil(actor, order):
+        raise OrderNotAllowed("Only members of the owning squad work its queue.")
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Order.objects.filter(
+            pk=order.pk, status=OrderStatus.AWAITING_FULFILMENT, claimed_by__isnull=True
+        ).update(claimed_by=actor, claimed_at=now, updated_at=now)
+        order.refresh_from_db()
+        if not updated:
+            if order.status != OrderStatus.AWAITING_FULFILMENT:
+                raise IllegalTransition(f"Order #{order.pk} is {_label(order.status)}; nothing to claim.")
+            raise IllegalTransition(f"Order #{order.pk} is already claimed by {order.claimed_by}.")
+        _note(order, actor=actor, note=f"Claimed by {actor}")
+    return order
+
+
+def order_complete(*, order: Order, actor: User, note: str = "") -> Order:
+    """Close a manual order as done. Whoever completes an unclaimed order
+    claims it first, so claim and completion times are always recorded."""
+    order = _claimed_by_actor(order, actor)
+    return _move(
+        order,
+        to=OrderStatus.SUCCEEDED,
+        allowed_from={OrderStatus.AWAITING_FULFILMENT},
+        actor=actor,
+        note=note.strip() or "Fulfilled",
+        finished_at=timezone.now(),
+        resolution_note=note.strip(),
+        secret_inputs_ciphertext="",
+    )
+
+
+def order_fail(*, order: Order, actor: User, reason: str) -> Order:
+    if not reason or not reason.strip():
+        raise OrderError("Say why the order could not be fulfilled.")
+    order = _claimed_by_actor(order, actor)
+    return _move(
+        order,
+        to=OrderStatus.FAILED,
+        allowed_from={OrderStatus.AWAITING_FULFILMENT},
+        actor=actor,
+        note=reason.strip(),
+        finished_at=timezone.now(),
+        failure_reason=reason.strip(),
+    )
+
+
+def _claimed_by_actor(order: Order, actor: User) -> Order:
+    if not permissions.can_fulfil(actor, order):
+        raise OrderNotAllowed("Only members of the owning squad work its queue.")
+    order.refresh_from_db()
+    if order.status == OrderStatus.AWAITING_FULFILMENT and order.claimed_by_id is None:
+        order = order_claim(order=order, actor=actor)
+    if order.claimed_by_id not in (None, actor.pk):
+        raise OrderNotAllowed(f"Order #{order.pk} is claimed by {order.claimed_by}.")
+    return order
+
+
+# --- Execution (called by the worker) ---------------------------------------------
+
+
+def _dispatch_on_commit(order_id: int) -> None:
+    transaction.on_commit(lambda: order_dispatch(order_id=order_id))
+
+
+def order_dispatch(*, order_id: int) -> bool:
+    """Send the order to a worker on its runbook's queue.
+
+    Never raises: with the broker down the order simply stays ``queued`` and
+    the periodic sweep sends it again, so the user still gets an answer.
+    """
+    order = (
+        Order.objects.select_related("runbook_version__runbook")
+        .filter(pk=order_id, status=OrderStatus.QUEUED)
+        .first()
+    )
+    if order is None or order.runbook_version is None:
+        return False
+    runbook = order.runbook_version.runbook
+    options: dict[str, object] = {
+        "time_limit": runbook.timeout + 120,
+        "soft_time_limit": runbook.timeout + 60,
+        "retry": False,
+    }
+    if runbook.queue:
+        options["queue"] = runbook.queue
+    try:
+        celery_app.send_task(EXECUTE_TASK, args=[order_id], **options)
+    except Exception:  # noqa: BLE001 - any broker failure: the sweep retries later
+        logger.warning("order %s: broker unreachable, left queued for the sweep", order_id, exc_info=True)
+        return False
+    Order.objects.filter(pk=order_id).update(dispatched_at=timezone.now(), dispatch_count=F("dispatch_count") + 1)
+    return True
+
+
+class _LostRace(Exception):
+    pass
+
+
+def order_start(*, order_id: int) -> Run | None:
+    """Claim a queued order for this worker and create its run. Returns None
+    when the order is no longer queued (cancelled, or a duplicate delivery)."""
+    try:
+        with transaction.atomic():
+            order = Order.objects.select_related("runbook_version").get(pk=order_id)
+            if order.status != OrderStatus.QUEUED or order.runbook_version is None:
+                return None
+            run = run_create(runbook_version=order.runbook_version, masked_inputs=order.inputs)
+            updated = Order.objects.filter(pk=order_id, status=OrderStatus.QUEUED).update(
+                status=OrderStatus.RUNNING,
+                started_at=timezone.now(),
+                current_run=run,
+                attempts=F("attempts") + 1,
+                updated_at=timezone.now(),
+            )
+            if updated != 1:
+                raise _LostRace
+            OrderRun.objects.create(order_id=order_id, run=run, attempt=order.attempts + 1)
+            OrderEvent.objects.create(
+                order_id=order_id,
+                from_status=OrderStatus.QUEUED,
+                to_status=OrderStatus.RUNNING,
+                note=f"Run {run.pk} started (attempt {order.attempts + 1})",
+            )
+    except (_LostRace, Order.DoesNotExist):
+        return None
+    return run
+
+
+def order_run_inputs(order: Order) -> tuple[dict, set[str]]:
+    """The clear inputs for the runbook and the names of the secret ones."""
+    inputs = dict(order.inputs)
+    names = secret_fields(order.form_schema)
+    if order.secret_inputs_ciphertext:
+        secrets = decrypt_json(order.secret_inputs_ciphertext)
+        if isinstance(secrets, dict):
+            inputs.update(secrets)
+    return inputs, names
+
+
+def order_finish(*, order_id: int, run: Run) -> Order | None:
+    """Give the order the outcome of its current run."""
+    run.refresh_from_db()
+    target = RUN_TO_ORDER_STATUS.get(run.status)
+    if target is None:
+        return None
+    order = Order.objects.get(pk=order_id)
+    if order.current_run_id != run.pk:
+        return None
+    cancel_event = (
+        OrderEvent.objects.filter(order_id=order_id, note__startswith="Cancellation requested")
+        .order_by("-created_at")
+        .first()
+    )
+    if run.status == RunStatus.LOST and run.cancel_requested_at:
+        target = OrderStatus.CANCELLED
+    actor = cancel_event.actor if target == OrderStatus.CANCELLED and cancel_event else None
+    fields: dict[str, object] = {
+        "finished_at": run.finished_at or timezone.now(),
+        "return_code": run.rc,
+        "host_summary": run.stats or {},
+        "failure_reason": "" if target == OrderStatus.SUCCEEDED else (run.failure_reason or ""),
+    }
+    if target in FINAL_STATUSES:
+        fields["secret_inputs_ciphertext"] = ""
+    note = {
+        OrderStatus.SUCCEEDED: "Run succeeded",
+        OrderStatus.CANCELLED: "Run cancelled",
+        OrderStatus.TIMED_OUT: f"Run timed out after {order.runbook_version.runbook.timeout}s"
+        if order.runbook_version
+        else "Run timed out",
+    }.get(target, f"Run failed: {run.failure_reason}")
+    try:
+        return _move(order, to=target, allowed_from={OrderStatus.RUNNING}, actor=actor, note=note, **fields)
+    except IllegalTransition:
+        return None
+
+
+def order_execute(*, order_id: int) -> Order | None:
+    """The whole of a worker's job for one order: start, run, record.
+
+    A second delivery of the same task finds the order no longer queued and
+    returns without running anything: the playbook runs once.
+    """
+    run = order_start(order_id=order_id)
+    if run is None:
+        logger.info("order %s: not queued any more, nothing to run", order_id)
+        return None
+    order = Order.objects.get(pk=order_id)
+    inputs, secret_names = order_run_inputs(order)
+    try:
+        execute_run(run_id=run.pk, inputs=inputs, secret_names=secret_names)
+    finally:
+        # Whatever happened in the executor, the order must not stay running
+        # with a finished run: record what the run says.
+        order = order_finish(order_id=order_id, run=run)
+    return order
+
+
+# --- Recovery ---------------------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    lost_runs: list[int] = field(default_factory=list)
+    finished_orders: list[int] = field(default_factory=list)
+    redispatched_orders: list[int] = field(default_factory=list)
+    secrets_purged: int = 0
+
+
+def orders_sweep() -> SweepReport:
+    """Make sure no order is stuck or lost (run by beat every few seconds).
+
+    - runs whose worker stopped heartbeating are marked lost, and their
+      orders fail with ``worker_lost``;
+    - orders whose run ended but were never updated (worker died in between)
+      get the run's outcome;
+    - orders left ``queued`` (broker down at submission, message lost) are
+      dispatched again; a duplicate message is harmless (it runs once);
+    - secret inputs of failed orders are destroyed after the retention period.
+    """
+    report = SweepReport()
+    now = timezone.now()
+    report.lost_runs = runs_mark_lost(stale_after=timedelta(seconds=settings.SQUADRON_HEARTBEAT_STALE_SECONDS))
+    ended = Order.objects.filter(status=OrderStatus.RUNNING, current_run__status__in=list(RUN_TO_ORDER_STATUS))
+    for order in ended.select_related("current_run"):
+        if order_finish(order_id=order.pk, run=order.current_run):
+            report.finished_orders.append(order.pk)
+    after = timedelta(seconds=settings.SQUADRON_REDISPATCH_AFTER_SECONDS)
+    for order_id, queued_at, dispatched_at, count in Order.objects.filter(status=OrderStatus.QUEUED).values_list(
+        "pk", "queued_at", "dispatched_at", "dispatch_count"
+    ):
+        last = dispatched_at or queued_at or now
+        # Back off for orders that simply wait behind a long queue.
+        if now - last >= after * (2 ** min(max(count - 1, 0), 6)) and order_dispatch(order_id=order_id):
+            report.redispatched_orders.append(order_id)
+    retention = timedelta(hours=settings.SQUADRON_SECRET_RETENTION_HOURS)
+    report.secrets_purged = (
+        Order.objects.filter(status__in=list(RETRYABLE_STATUSES), finished_at__lt=now - retention)
+        .exclude(secret_inputs_ciphertext="")
+        .update(secret_inputs_ciphertext="")
+    )
+    if report.lost_runs or report.redispatched_orders or report.finished_orders:
+        logger.warning("sweep: %s", report)
+    return report

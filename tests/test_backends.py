@@ -1,0 +1,48 @@
+"""The database and broker the suite runs on are the ones configured.
+
+CI's second run sets SQUADRON_REQUIRE_SERVICES=1 with PostgreSQL and Redis: if
+either is missing or silently replaced by the embedded defaults, this fails
+instead of letting the suite pass on the wrong backend.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from portal.health import broker_ok
+
+REQUIRE_SERVICES = os.environ.get("SQUADRON_REQUIRE_SERVICES") == "1"
+
+
+@pytest.mark.django_db
+def test_configured_database_answers():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone()[0] == 1
+    if REQUIRE_SERVICES:
+        assert connection.vendor == "postgresql"
+
+
+def test_configured_broker_answers():
+    assert broker_ok(timeout=5), f"broker {settings.CELERY_BROKER_URL} is unreachable"
+    if REQUIRE_SERVICES:
+        assert settings.CELERY_BROKER_URL.startswith("redis://")
+
+
+@pytest.mark.django_db
+def test_healthz_reports_database_and_broker(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+
+
+@pytest.mark.django_db
+def test_healthz_answers_503_when_the_broker_is_down(client, monkeypatch):
+    monkeypatch.setattr("portal.views.broker_ok", lambda: False)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"] == "error: unreachable"

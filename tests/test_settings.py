@@ -1,0 +1,96 @@
+"""Configuration: typed environment variables, and production refusing dev secrets."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import env_bool, env_int, env_list
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DEBUG", "SECRET_KEY", "SQUADRON_CREDENTIAL_KEY", "ALLOWED_HOSTS"}
+    }
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+def production_env() -> dict[str, str]:
+    return {
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "SQUADRON_CREDENTIAL_KEY": secrets.token_urlsafe(40),
+        "ALLOWED_HOSTS": "squadron.example.com",
+    }
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("Off", False), ("no", False)])
+def test_env_bool_reads_common_spellings(monkeypatch, value, expected):
+    monkeypatch.setenv("SOME_FLAG", value)
+    assert env_bool("SOME_FLAG", not expected) is expected
+
+
+def test_env_bool_refuses_a_typo(monkeypatch):
+    monkeypatch.setenv("SOME_FLAG", "ture")
+    with pytest.raises(ImproperlyConfigured, match="SOME_FLAG='ture' is not a boolean"):
+        env_bool("SOME_FLAG", False)
+
+
+def test_env_int_refuses_non_numbers_and_values_below_minimum(monkeypatch):
+    monkeypatch.setenv("SOME_NUMBER", "ten")
+    with pytest.raises(ImproperlyConfigured, match="not an integer"):
+        env_int("SOME_NUMBER", 1)
+    monkeypatch.setenv("SOME_NUMBER", "0")
+    with pytest.raises(ImproperlyConfigured, match="at least 1"):
+        env_int("SOME_NUMBER", 5, minimum=1)
+
+
+def test_env_list_splits_and_trims(monkeypatch):
+    monkeypatch.setenv("SOME_HOSTS", " a.example.com, b.example.com ,")
+    assert env_list("SOME_HOSTS", []) == ["a.example.com", "b.example.com"]
+
+
+def test_production_refuses_development_secrets():
+    result = run_manage("check", DEBUG="false", ALLOWED_HOSTS="squadron.example.com")
+    assert result.returncode != 0
+    assert "Refusing to start with DEBUG off" in result.stderr
+    assert "SECRET_KEY" in result.stderr and "SQUADRON_CREDENTIAL_KEY" in result.stderr
+
+
+def test_production_refuses_missing_allowed_hosts():
+    environment = production_env()
+    del environment["ALLOWED_HOSTS"]
+    result = run_manage("check", **environment)
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS" in result.stderr
+
+
+def test_bad_debug_value_stops_start_up():
+    result = run_manage("check", DEBUG="maybe")
+    assert result.returncode != 0
+    assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_check_deploy_is_clean_for_production_configuration():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **production_env())
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_development_mode_says_loudly_that_secrets_are_for_development():
+    result = run_manage("check")
+    assert result.returncode == 0, result.stderr
+    assert "DEVELOPMENT secrets" in result.stderr
