@@ -3,6 +3,8 @@ another squad, an outsider and an admin (STYLE.md), plus their squads."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from squads.choices import Role
@@ -42,3 +44,19 @@ def outsider(db):
 @pytest.fixture
 def admin_user(db):
     return UserFactory(username="ada", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_broker_queue():
+    """Drop this process's test queue from the broker when the session ends."""
+    yield
+    from django.conf import settings
+
+    from portal.celery import app
+
+    try:
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    except Exception:  # noqa: BLE001, S110 - best effort clean-up of a broker we may never have used
+        pass
+    shutil.rmtree(settings.VAR_DIR, ignore_errors=True)

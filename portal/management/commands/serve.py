@@ -31,7 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         python = sys.executable
-        queues = ["celery", *sorted(set(Runbook.objects.exclude(queue="").values_list("queue", flat=True)))]
+        queues = [settings.CELERY_TASK_DEFAULT_QUEUE, *sorted(set(Runbook.objects.exclude(queue="").values_list("queue", flat=True)))]
         schedule = settings.VAR_DIR / "celerybeat-schedule"
         commands = {
             "web": [python, "manage.py", "runserver", str(options["addr"]), "--noreload"],
