@@ -1,0 +1,105 @@
+"""Admin where squads curate their products; superusers keep the categories.
+
+Publishing, retiring and version bumps go through ``catalogue.services``;
+validation is ``Product.clean`` and ``validate_dependencies``. The admin
+only wires them to pages and reports their messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from catalogue.forms import ProductForm
+from catalogue.models import Category, Product
+from catalogue.services import CatalogueError, product_changed, product_publish, product_retire
+from squads.admin_mixins import SquadOwnedAdmin, SuperuserCuratedAdmin
+
+
+@admin.register(Category)
+class CategoryAdmin(SuperuserCuratedAdmin, admin.ModelAdmin):
+    """The catalogue's shelves: superusers arrange them, squads file under them."""
+
+    members_may_view = True
+    list_display = ("name", "slug", "position")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(Product)
+class ProductAdmin(SquadOwnedAdmin, admin.ModelAdmin):
+    """A squad's products. Status changes only through the publish / retire
+    actions, which apply the publishing rules of ``catalogue.services``."""
+
+    form = ProductForm
+    list_display = ("name", "squad", "category", "status", "fulfilment", "runbook", "version")
+    list_filter = (
+        "status",
+        "fulfilment",
+        "approval_policy",
+        "category",
+        ("squad", admin.RelatedOnlyFieldListFilter),
+    )
+    list_select_related = ("squad", "category", "runbook")
+    search_fields = ("name", "slug", "summary", "tags")
+    prepopulated_fields = {"slug": ("name",)}
+    filter_horizontal = ("depends_on",)
+    readonly_fields = ("status", "version", "created_at", "updated_at")
+    actions = ("publish_selected", "retire_selected")
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "squad", "category", "summary", "description", "tags")}),
+        ("Fulfilment", {"fields": ("fulfilment", "runbook", "approval_policy", "sla_minutes", "unit_cost")}),
+        ("Order form", {"fields": ("form_schema",)}),
+        ("Dependencies", {"fields": ("depends_on",)}),
+        ("Lifecycle", {"fields": ("status", "version", "created_at", "updated_at")}),
+    )
+
+    def save_related(self, request: HttpRequest, form: ModelForm, formsets: list, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # After the many-to-many fields are saved, so that a change of
+        # dependencies alone also counts as a new definition of the product.
+        if change and form.has_changed():
+            product_changed(product=form.instance)
+
+    @admin.action(description="Publish selected products", permissions=["change"])
+    def publish_selected(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
+        self._change_status(request, queryset, product_publish, "published")
+
+    @admin.action(description="Retire selected products", permissions=["change"])
+    def retire_selected(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
+        self._change_status(request, queryset, product_retire, "retired")
+
+    def _change_status(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Product],
+        service: Callable[..., Product],
+        done_word: str,
+    ) -> None:
+        """Apply ``service`` to each product on its own, so one product that
+        is not ready does not stop the others; say per product why not."""
+        done: list[str] = []
+        for product in queryset.select_related("runbook"):
+            # The queryset is already limited to the user's squads; checking
+            # each object again keeps an action safe if that ever changes.
+            if not self.has_change_permission(request, product):
+                continue
+            try:
+                service(product=product)
+            except ValidationError as error:
+                reason = " ".join(error.messages)
+                self.message_user(request, f"{product} was not {done_word}: {reason}", messages.ERROR)
+            except CatalogueError as error:
+                self.message_user(request, f"{product} was not {done_word}: {error}", messages.ERROR)
+            else:
+                self.log_change(request, product, f"Status {done_word}.")
+                done.append(str(product))
+        if done:
+            self.message_user(
+                request, f"{len(done)} product(s) {done_word}: {', '.join(done)}.", messages.SUCCESS
+            )

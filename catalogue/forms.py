@@ -1,0 +1,86 @@
+"""Forms that squads curate their products with (used by the admin).
+
+Validation rules live in ``Product.clean`` (form schema, runbook ownership)
+and ``catalogue.services`` (dependency cycles); the form only calls them and
+puts their messages on the right field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.forms.fields import InvalidJSONInput
+
+from catalogue.models import Product
+from catalogue.services import validate_dependencies
+
+MONOSPACE_ATTRS = {
+    "class": "vLargeTextField",
+    "rows": 16,
+    "cols": 100,
+    "spellcheck": "false",
+    "style": "font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre;",
+}
+
+
+class IndentedJSONField(forms.JSONField):
+    """JSON shown indented, so a squad can read and edit its form schema."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+
+
+class ProductForm(forms.ModelForm):
+    """A product as its squad edits it in the admin."""
+
+    form_schema = IndentedJSONField(
+        label="Order form (JSON Schema)",
+        required=False,
+        widget=forms.Textarea(attrs=MONOSPACE_ATTRS),
+        help_text='A JSON Schema object, e.g. {"type": "object", "required": ["vlan_id"], '
+        '"properties": {"vlan_id": {"type": "integer", "minimum": 2, "maximum": 4094}}}. '
+        'Mark a secret input with "x-secret": true.',
+    )
+
+    class Meta:
+        model = Product
+        fields = (
+            "name",
+            "slug",
+            "squad",
+            "category",
+            "summary",
+            "description",
+            "tags",
+            "fulfilment",
+            "runbook",
+            "approval_policy",
+            "sla_minutes",
+            "unit_cost",
+            "form_schema",
+            "depends_on",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        depends_on = self.fields.get("depends_on")
+        if depends_on is not None and self.instance.pk:
+            # A product cannot depend on itself; do not offer it.
+            depends_on.queryset = depends_on.queryset.exclude(pk=self.instance.pk)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        depends_on = cleaned.get("depends_on")
+        # The stored slug is the one the other products' dependencies point
+        # to, so an edited product is checked under it; a new one under its
+        # future slug.
+        slug = self.instance.slug if self.instance.pk else cleaned.get("slug")
+        if depends_on is not None and slug:
+            # Raises a ValidationError keyed on ``depends_on`` naming the cycle;
+            # the form attaches it to that field.
+            validate_dependencies(product_slug=slug, depends_on=depends_on)
+        return cleaned
