@@ -114,6 +114,8 @@ def _message(error, spec: dict) -> str:  # type: ignore[no-untyped-def]
 def split_secrets(schema: dict, inputs: dict) -> tuple[dict, dict]:
     """Split inputs into (inputs with secrets masked, the clear secret values)."""
     names = secret_fields(schema)
-    masked = {key: (MASK if key in names and value not in (None, "") else value) for key, value in inputs.items()}
+    masked = {
+        key: (MASK if key in names and value not in (None, "") else value) for key, value in inputs.items()
+    }
     secrets = {key: value for key, value in inputs.items() if key in names and value not in (None, "")}
     return masked, secrets

@@ -45,9 +45,7 @@ class Product(models.Model):
     status = models.CharField(
         max_length=16, choices=ProductStatus.choices, default=ProductStatus.DRAFT, db_index=True
     )
-    fulfilment = models.CharField(
-        max_length=16, choices=Fulfilment.choices, default=Fulfilment.AUTOMATED
-    )
+    fulfilment = models.CharField(max_length=16, choices=Fulfilment.choices, default=Fulfilment.AUTOMATED)
     runbook = models.ForeignKey(
         Runbook, on_delete=models.PROTECT, null=True, blank=True, related_name="products"
     )
@@ -59,9 +57,7 @@ class Product(models.Model):
         default=60, validators=[MinValueValidator(1)], help_text="Committed lead time."
     )
     unit_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    depends_on = models.ManyToManyField(
-        "self", symmetrical=False, blank=True, related_name="dependents"
-    )
+    depends_on = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
     # Bumped by the catalogue services on every change, so an order can record
     # exactly which definition of the product it was placed against.
     version = models.PositiveIntegerField(default=1, editable=False)
@@ -93,8 +89,6 @@ class Product(models.Model):
             and self.fulfilment == Fulfilment.AUTOMATED
             and not self.runbook_id
         ):
-            errors.setdefault("runbook", []).append(
-                "A published automated product needs a runbook."
-            )
+            errors.setdefault("runbook", []).append("A published automated product needs a runbook.")
         if errors:
             raise ValidationError(errors)

@@ -23,7 +23,13 @@ KEYWORDS_BY_TYPE: dict[str, set[str]] = {
     "array": {"items", "minItems", "maxItems", "uniqueItems"},
 }
 ROOT_KEYWORDS = {
-    "type", "title", "description", "properties", "required", "additionalProperties", "$schema",
+    "type",
+    "title",
+    "description",
+    "properties",
+    "required",
+    "additionalProperties",
+    "$schema",
 }
 STRING_FORMATS = {"email", "uri", "date", "date-time", "time", "ipv4", "ipv6", "hostname", "uuid"}
 STRING_WIDGETS = {"textarea"}
@@ -62,9 +68,7 @@ def form_schema_problems(schema: object) -> list[SchemaProblem]:
     else:
         for name in required:
             if name not in properties:
-                problems.append(
-                    SchemaProblem(("required",), f"{name!r} is required but is not a property")
-                )
+                problems.append(SchemaProblem(("required",), f"{name!r} is required but is not a property"))
     if not problems:
         try:
             Draft202012Validator.check_schema(schema)
@@ -82,7 +86,7 @@ def _property_problems(name: str, spec: object) -> list[SchemaProblem]:
     if kind not in KEYWORDS_BY_TYPE:
         return [
             SchemaProblem(
-                here + ("type",),
+                (*here, "type"),
                 f"property {name!r} has unsupported type {kind!r}; "
                 f"use one of {', '.join(sorted(KEYWORDS_BY_TYPE))}",
             )
@@ -91,7 +95,7 @@ def _property_problems(name: str, spec: object) -> list[SchemaProblem]:
     allowed = COMMON_KEYWORDS | KEYWORDS_BY_TYPE[kind]
     for key in sorted(spec.keys() - allowed):
         problems.append(
-            SchemaProblem(here + (key,), f"property {name!r}: keyword {key!r} is not supported for {kind}")
+            SchemaProblem((*here, key), f"property {name!r}: keyword {key!r} is not supported for {kind}")
         )
     if kind == "string":
         problems.extend(_string_problems(name, spec, here))
@@ -106,19 +110,19 @@ def _property_problems(name: str, spec: object) -> list[SchemaProblem]:
         ):
             problems.append(
                 SchemaProblem(
-                    here + ("items",),
+                    (*here, "items"),
                     f"property {name!r}: an array must be a multiple choice, "
                     "items: {type: string, enum: [...]}",
                 )
             )
     if "enum" in spec and (not isinstance(spec["enum"], list) or not spec["enum"]):
-        problems.append(SchemaProblem(here + ("enum",), f"property {name!r}: enum must be a non-empty list"))
+        problems.append(SchemaProblem((*here, "enum"), f"property {name!r}: enum must be a non-empty list"))
     if "default" in spec and not problems:
         errors = list(Draft202012Validator(spec).iter_errors(spec["default"]))
         if errors:
             problems.append(
                 SchemaProblem(
-                    here + ("default",),
+                    (*here, "default"),
                     f"property {name!r}: the default does not fit the property: {errors[0].message}",
                 )
             )
@@ -132,22 +136,24 @@ def _string_problems(name: str, spec: dict, here: tuple[str | int, ...]) -> list
             re.compile(str(spec["pattern"]))
         except re.error as error:
             problems.append(
-                SchemaProblem(here + ("pattern",), f"property {name!r}: pattern is not a regular expression: {error}")
+                SchemaProblem(
+                    (*here, "pattern"), f"property {name!r}: pattern is not a regular expression: {error}"
+                )
             )
     if "format" in spec and spec["format"] not in STRING_FORMATS:
         problems.append(
             SchemaProblem(
-                here + ("format",),
+                (*here, "format"),
                 f"property {name!r}: format {spec['format']!r} is not supported; "
                 f"use one of {', '.join(sorted(STRING_FORMATS))}",
             )
         )
     if "x-widget" in spec and spec["x-widget"] not in STRING_WIDGETS:
-        problems.append(
-            SchemaProblem(here + ("x-widget",), f"property {name!r}: x-widget must be 'textarea'")
-        )
+        problems.append(SchemaProblem((*here, "x-widget"), f"property {name!r}: x-widget must be 'textarea'"))
     if "x-secret" in spec and not isinstance(spec["x-secret"], bool):
-        problems.append(SchemaProblem(here + ("x-secret",), f"property {name!r}: x-secret must be true or false"))
+        problems.append(
+            SchemaProblem((*here, "x-secret"), f"property {name!r}: x-secret must be true or false")
+        )
     return problems
 
 

@@ -36,7 +36,7 @@ def find_dependency_cycle(edges: Mapping[str, Iterable[str]]) -> list[str] | Non
                 iterators.pop()
                 continue
             if state.get(following) == 1:
-                return path[path.index(following):] + [following]
+                return [*path[path.index(following) :], following]
             if not state.get(following):
                 state[following] = 1
                 path.append(following)
@@ -61,9 +61,7 @@ def validate_dependencies(*, product_slug: str, depends_on: Iterable[Product]) -
     edges[product_slug] = targets
     cycle = find_dependency_cycle(edges)
     if cycle:
-        raise ValidationError(
-            {"depends_on": "These dependencies would make a cycle: " + " → ".join(cycle)}
-        )
+        raise ValidationError({"depends_on": "These dependencies would make a cycle: " + " → ".join(cycle)})
 
 
 def product_changed(*, product: Product) -> None:

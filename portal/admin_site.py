@@ -24,4 +24,3 @@ class SquadronAdminSite(admin.AdminSite):
         if not user.is_active:
             return False
         return bool(user.is_staff or user.is_superuser or is_any_squad_member(user))
-

@@ -21,14 +21,12 @@ VAR_DIR = Path(env_str("SQUADRON_VAR_DIR", str(BASE_DIR / "var")) or BASE_DIR / 
 # --- Secrets and debug ----------------------------------------------------
 # These development values are public (they are in git). They are only ever
 # acceptable with DEBUG on; production settings refuse them below.
-DEV_SECRET_KEY = "DEV-ONLY-insecure-squadron-secret-key-never-use-in-production"
+DEV_SECRET_KEY = "DEV-ONLY-insecure-squadron-secret-key-never-use-in-production"  # noqa: S105
 DEV_CREDENTIAL_KEY = "DEV-ONLY-insecure-squadron-credential-key"
 
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY) or DEV_SECRET_KEY
-SQUADRON_CREDENTIAL_KEY = (
-    env_str("SQUADRON_CREDENTIAL_KEY", DEV_CREDENTIAL_KEY) or DEV_CREDENTIAL_KEY
-)
+SQUADRON_CREDENTIAL_KEY = env_str("SQUADRON_CREDENTIAL_KEY", DEV_CREDENTIAL_KEY) or DEV_CREDENTIAL_KEY
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 
 
@@ -36,8 +34,7 @@ def _refuse_dev_secrets() -> None:
     if DEBUG:
         if SECRET_KEY == DEV_SECRET_KEY and "pytest" not in sys.modules:
             sys.stderr.write(
-                "WARNING: Squadron runs with DEVELOPMENT secrets (DEBUG on). "
-                "Never expose this instance.\n"
+                "WARNING: Squadron runs with DEVELOPMENT secrets (DEBUG on). Never expose this instance.\n"
             )
         return
     problems = []
@@ -48,9 +45,7 @@ def _refuse_dev_secrets() -> None:
     if not ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS must list the host names this instance serves")
     if problems:
-        raise ImproperlyConfigured(
-            "Refusing to start with DEBUG off: " + "; ".join(problems) + "."
-        )
+        raise ImproperlyConfigured("Refusing to start with DEBUG off: " + "; ".join(problems) + ".")
 
 
 _refuse_dev_secrets()

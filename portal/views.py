@@ -53,4 +53,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["database"] = f"error: {error.__class__.__name__}"
     checks["broker"] = "ok" if broker_ok() else "error: unreachable"
     healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503
+    )

@@ -31,9 +31,7 @@ class Membership(models.Model):
     """A person's seat in a squad with the role they play there. A person may
     sit in several squads, with one role in each."""
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     squad = models.ForeignKey(Squad, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=32, choices=Role.choices, default=Role.ENGINEER)
     joined_at = models.DateTimeField(auto_now_add=True)
@@ -63,9 +61,7 @@ class Chapter(models.Model):
         blank=True,
         related_name="led_chapters",
     )
-    members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, related_name="chapters", blank=True
-    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="chapters", blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -19,3 +19,8 @@ from portal.settings import *  # noqa: E402, F403
 
 # Hashing test users' passwords with PBKDF2 costs ~0.3 s each.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not SQLite's in-memory default: end-to-end tests start real
+    # Celery worker processes that must see what the test committed.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
