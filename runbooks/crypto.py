@@ -23,9 +23,9 @@ class DecryptionError(Exception):
 
 
 def _fernet_for(secret: str) -> Fernet:
-    derived = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=b"squadron-credentials", info=b"fernet"
-    ).derive(secret.encode())
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"squadron-credentials", info=b"fernet").derive(
+        secret.encode()
+    )
     return Fernet(base64.urlsafe_b64encode(derived))
 
 

@@ -28,9 +28,7 @@ def validate_playbook(content: str) -> list[dict]:
         problem = getattr(error, "problem", None) or str(error)
         raise ValidationError(f"The playbook is not valid YAML{where}: {problem}.") from None
     if not isinstance(document, list) or not document:
-        raise ValidationError(
-            "A playbook must be a YAML list of plays (for example '- hosts: localhost')."
-        )
+        raise ValidationError("A playbook must be a YAML list of plays (for example '- hosts: localhost').")
     for index, play in enumerate(document, start=1):
         if not isinstance(play, dict) or not PLAY_KEYS & play.keys():
             raise ValidationError(
