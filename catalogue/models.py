@@ -56,7 +56,9 @@ class Product(models.Model):
     sla_minutes = models.PositiveIntegerField(
         default=60, validators=[MinValueValidator(1)], help_text="Committed lead time."
     )
-    unit_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    unit_cost = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
     depends_on = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
     # Bumped by the catalogue services on every change, so an order can record
     # exactly which definition of the product it was placed against.

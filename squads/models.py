@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import validate_slug
 from django.db import models
 
 from squads.choices import Role
@@ -11,7 +10,7 @@ class Squad(models.Model):
     """A cross-functional team that owns products end to end: their runbooks,
     their credentials, their outcome and their service quality."""
 
-    slug = models.SlugField(max_length=64, unique=True, validators=[validate_slug])
+    slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     mission = models.TextField(blank=True)
     members = models.ManyToManyField(

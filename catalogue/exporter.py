@@ -1,0 +1,224 @@
+"""Catalogue as code, the other way round: write the database out in the
+format ``import_catalogue`` reads (DESIGN.md, "Catalogue as code").
+
+The output is meant to live in version control, so it is deterministic (every
+list ordered by slug or username), block-style YAML, with multi-line text as
+literal blocks that read like the Markdown they hold. Importing an export
+changes nothing: optional keys are left out exactly when they hold the value
+the importer uses for a missing key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.db.models import Prefetch
+
+from catalogue.importer import (
+    CATEGORY_KEYS,
+    CHAPTER_KEYS,
+    PRODUCT_KEYS,
+    RUNBOOK_KEYS,
+    SQUAD_KEYS,
+    TOP_LEVEL_KEYS,
+)
+from catalogue.models import Category, Product
+from runbooks.models import Runbook
+from squads.models import Chapter, Membership, Squad
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export produced: the catalogue's YAML and the playbook files written."""
+
+    text: str
+    playbooks: list[Path]
+
+
+class _CatalogueDumper(yaml.SafeDumper):
+    """Block-style YAML that indents lists under their key, as DESIGN.md does."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+    def ignore_aliases(self, data: Any) -> bool:
+        # Two products sharing an identical form must not turn into &anchors.
+        return True
+
+
+def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # A literal block when the text has lines; PyYAML itself falls back to a
+    # quoted scalar when the block style cannot hold the value exactly.
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_CatalogueDumper.add_representer(str, _represent_text)
+
+
+def render_catalogue(document: dict[str, Any]) -> str:
+    return yaml.dump(
+        document,
+        Dumper=_CatalogueDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=4096,  # one line per value, for readable diffs
+    )
+
+
+def catalogue_document(*, playbook_paths: dict[str, str]) -> dict[str, Any]:
+    """The whole catalogue as plain data in the file format; ``playbook_paths``
+    maps a runbook slug to the path its playbook is written at."""
+    document: dict[str, Any] = {
+        "squads": [_squad(squad) for squad in _squads()],
+        "chapters": [_chapter(chapter) for chapter in _chapters()],
+        "categories": [_category(category) for category in Category.objects.order_by("slug")],
+        "runbooks": [_runbook(runbook, playbook_paths.get(runbook.slug)) for runbook in _runbooks()],
+        "products": [_product(product) for product in _products()],
+    }
+    return {key: document[key] for key in TOP_LEVEL_KEYS if document[key]}
+
+
+def export_catalogue(*, output: Path | None, playbooks_dir: Path | None = None) -> ExportResult:
+    """Write the catalogue to ``output`` (or only return its text when None)
+    and every runbook's current playbook to ``playbooks_dir/<slug>.yml``.
+
+    ``playbooks_dir`` defaults to ``playbooks/`` next to ``output`` (in the
+    working directory without one); the YAML names playbooks relative to the
+    catalogue file, as the importer reads them.
+    """
+    base = output.parent if output is not None else Path.cwd()
+    playbooks_dir = playbooks_dir if playbooks_dir is not None else base / "playbooks"
+    written: list[Path] = []
+    playbook_paths: dict[str, str] = {}
+    for runbook in Runbook.objects.filter(current_version__isnull=False).select_related("current_version"):
+        target = playbooks_dir / f"{runbook.slug}.yml"
+        playbook_paths[runbook.slug] = Path(os.path.relpath(target, base)).as_posix()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Bytes, so the file holds exactly the version's content whatever the platform's newlines.
+        target.write_bytes(runbook.current_version.content.encode())
+        written.append(target)
+    text = render_catalogue(catalogue_document(playbook_paths=playbook_paths))
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(text.encode())
+    return ExportResult(text=text, playbooks=sorted(written))
+
+
+def _squads() -> Any:
+    members = Membership.objects.select_related("user").order_by("user__username")
+    return Squad.objects.order_by("slug").prefetch_related(Prefetch("memberships", queryset=members))
+
+
+def _chapters() -> Any:
+    return Chapter.objects.order_by("slug").select_related("lead").prefetch_related("members")
+
+
+def _runbooks() -> Any:
+    return Runbook.objects.order_by("slug").select_related("squad")
+
+
+def _products() -> Any:
+    dependencies = Product.objects.only("id", "slug").order_by("slug")
+    return (
+        Product.objects.order_by("slug")
+        .select_related("category", "squad", "runbook")
+        .prefetch_related(Prefetch("depends_on", queryset=dependencies))
+    )
+
+
+def _entry(keys: tuple[str, ...], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` in the order of ``keys``, without what the importer would
+    fill in by itself (empty text, empty lists, no value)."""
+    unknown = values.keys() - set(keys)
+    if unknown:
+        raise ValueError(f"keys {sorted(unknown)} are not part of the file format")
+    return {key: values[key] for key in keys if key in values and values[key] not in ("", [], None)}
+
+
+def _squad(squad: Squad) -> dict[str, Any]:
+    members = [
+        {"username": membership.user.get_username(), "role": membership.role}
+        for membership in squad.memberships.all()
+    ]
+    return _entry(
+        SQUAD_KEYS, {"slug": squad.slug, "name": squad.name, "mission": squad.mission, "members": members}
+    )
+
+
+def _chapter(chapter: Chapter) -> dict[str, Any]:
+    return _entry(
+        CHAPTER_KEYS,
+        {
+            "slug": chapter.slug,
+            "name": chapter.name,
+            "description": chapter.description,
+            "lead": chapter.lead.get_username() if chapter.lead else None,
+            "members": sorted(user.get_username() for user in chapter.members.all()),
+        },
+    )
+
+
+def _category(category: Category) -> dict[str, Any]:
+    return _entry(
+        CATEGORY_KEYS,
+        {
+            "slug": category.slug,
+            "name": category.name,
+            "description": category.description,
+            "position": category.position,
+        },
+    )
+
+
+def _runbook(runbook: Runbook, playbook_path: str | None) -> dict[str, Any]:
+    return _entry(
+        RUNBOOK_KEYS,
+        {
+            "slug": runbook.slug,
+            "name": runbook.name,
+            "squad": runbook.squad.slug,
+            "description": runbook.description,
+            "playbook": playbook_path,
+            "timeout": runbook.timeout,
+            "queue": runbook.queue,
+        },
+    )
+
+
+def _product(product: Product) -> dict[str, Any]:
+    return _entry(
+        PRODUCT_KEYS,
+        {
+            "slug": product.slug,
+            "name": product.name,
+            "category": product.category.name,
+            "squad": product.squad.slug,
+            "status": product.status,
+            "summary": product.summary,
+            "description": product.description,
+            "tags": product.tag_list,
+            "fulfilment": product.fulfilment,
+            "runbook": product.runbook.slug if product.runbook else None,
+            "approval": product.approval_policy,
+            "sla_minutes": product.sla_minutes,
+            "unit_cost": _amount(product.unit_cost),
+            "depends_on": [dependency.slug for dependency in product.depends_on.all()],
+            "form": product.form_schema,
+        },
+    )
+
+
+def _amount(value: Decimal | None) -> float | str | None:
+    """A plain YAML number when the float says exactly the same amount (any
+    12-digit amount does), else the decimal as a string (the importer reads both)."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if Decimal(repr(number)) == value else str(value)
