@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test install lint format bench clean
+.PHONY: run test install browser lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,17 @@ run: install
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py serve
 
-test: install
+# Browser tests drive Debian's Chromium (Playwright's own download cannot
+# work here). As root (CI, containers) it is installed when missing; elsewhere
+# install it yourself, or the browser tests skip (CI sets
+# SQUADRON_REQUIRE_BROWSER=1 so they fail instead).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found: browser tests will be skipped"; fi; }
+
+test: install browser
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider
 
 lint: install

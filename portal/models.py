@@ -17,9 +17,7 @@ class Order(models.Model):
     never change an order already in flight.
     """
 
-    requester = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
-    )
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="orders")
     product_version = models.PositiveIntegerField()
     runbook_version = models.ForeignKey(
@@ -50,9 +48,7 @@ class Order(models.Model):
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
 
-    current_run = models.ForeignKey(
-        Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    current_run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     attempts = models.PositiveIntegerField(default=0)
     return_code = models.IntegerField(null=True, blank=True)
     host_summary = models.JSONField(default=dict, blank=True)
@@ -85,6 +81,9 @@ class OrderRun(models.Model):
             models.UniqueConstraint(fields=["order", "attempt"], name="order_run_unique_attempt"),
         ]
 
+    def __str__(self) -> str:
+        return f"Order #{self.order_id} attempt {self.attempt} (run {self.run_id})"
+
 
 class OrderEvent(models.Model):
     """An entry of the order's append-only audit trail: who moved it from
@@ -104,3 +103,125 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_status or '∅'} → {self.to_status} {self.note}"
+
+
+# --- REST API: tokens, idempotent ordering, webhooks ------------------------------
+
+
+class ApiToken(models.Model):
+    """A key an integration presents (``Authorization: Token KEY``) to act as
+    its user through the API.
+
+    Only a SHA-256 hash of the key is stored, so a leaked database grants no
+    access; the short ``prefix`` is not secret and lets the owner tell their
+    keys apart and the server find the row without scanning every hash.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user_id}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to an order placed with an ``Idempotency-Key``, kept so
+    that a client retrying the same request gets the same order back instead
+    of a second one. The unique (user, key) pair is what makes two racing
+    retries end up with one order."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # Keyed hash of the canonical request body: a different body under the same
+    # key is a client bug, refused rather than silently answered.
+    request_hash = models.CharField(max_length=64)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    response_status = models.PositiveSmallIntegerField(default=201)
+    response_body = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_user_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key} -> order {self.order_id}"
+
+
+class WebhookSubscription(models.Model):
+    """A URL that is told, by a signed HTTP POST, whenever an order changes
+    status: one person's own orders (``user``) or every order for a squad's
+    products (``squad``, managed by its members)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    squad = models.ForeignKey(
+        Squad, on_delete=models.CASCADE, null=True, blank=True, related_name="webhook_subscriptions"
+    )
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    # The HMAC key, encrypted like credentials: receivers verify signatures with it.
+    secret_ciphertext = models.TextField()
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, squad__isnull=True)
+                | models.Q(user__isnull=True, squad__isnull=False),
+                name="webhook_subscription_one_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = f"squad {self.squad_id}" if self.squad_id else f"user {self.user_id}"
+        return f"{self.url} ({owner})"
+
+
+class WebhookDelivery(models.Model):
+    """One event sent (or being sent) to one subscription: the exact body that
+    is signed, and how its attempts went, for the owner to inspect."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed (gave up)"
+
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    delivery_id = models.UUIDField(unique=True)
+    event = models.CharField(max_length=64)
+    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # Stored as sent, byte for byte: a retry must carry the same signature.
+    body = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.delivery_id} ({self.status}, {self.attempts} attempts)"

@@ -93,15 +93,15 @@ def _move(
     with transaction.atomic():
         current = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
         if current not in allowed_from:
-            raise IllegalTransition(
-                f"Order #{order.pk} is {_label(current)}; it cannot become {_label(to)}."
-            )
+            raise IllegalTransition(f"Order #{order.pk} is {_label(current)}; it cannot become {_label(to)}.")
         updated = Order.objects.filter(pk=order.pk, status=current).update(
             status=to, updated_at=now, **fields
         )
         if updated != 1:
             raise IllegalTransition(f"Order #{order.pk} was changed by someone else just now; reload it.")
-        OrderEvent.objects.create(order_id=order.pk, actor=actor, from_status=current, to_status=to, note=note)
+        OrderEvent.objects.create(
+            order_id=order.pk, actor=actor, from_status=current, to_status=to, note=note
+        )
     order.refresh_from_db()
     return order
 
@@ -157,7 +157,9 @@ def order_submit(*, requester: User, product: Product, inputs: object) -> Order:
             status=status,
             queued_at=now if status == OrderStatus.QUEUED else None,
         )
-        OrderEvent.objects.create(order=order, actor=requester, from_status="", to_status=status, note="Submitted")
+        OrderEvent.objects.create(
+            order=order, actor=requester, from_status="", to_status=status, note="Submitted"
+        )
         if status == OrderStatus.QUEUED:
             _dispatch_on_commit(order.pk)
     logger.info("order %s submitted for %s by %s: %s", order.pk, product.slug, requester, status)
@@ -244,9 +246,9 @@ def order_retry(*, order: Order, actor: User) -> Order:
         raise OrderNotAllowed("Only the requester or the owning squad can retry this order.")
     if order.fulfilment != Fulfilment.AUTOMATED:
         raise IllegalTransition("A manually fulfilled order cannot be retried; place a new order.")
-    if secret_fields(order.form_schema) and not order.secret_inputs_ciphertext and order.inputs:
-        if any(name in order.inputs for name in secret_fields(order.form_schema)):
-            raise IllegalTransition("This order's secret inputs have expired; place a new order.")
+    masked_secrets = secret_fields(order.form_schema) & set(order.inputs)
+    if masked_secrets and not order.secret_inputs_ciphertext:
+        raise IllegalTransition("This order's secret inputs have expired; place a new order.")
     with transaction.atomic():
         order = _move(
             order,
@@ -360,7 +362,9 @@ def order_dispatch(*, order_id: int) -> bool:
     except Exception:  # noqa: BLE001 - any broker failure: the sweep retries later
         logger.warning("order %s: broker unreachable, left queued for the sweep", order_id, exc_info=True)
         return False
-    Order.objects.filter(pk=order_id).update(dispatched_at=timezone.now(), dispatch_count=F("dispatch_count") + 1)
+    Order.objects.filter(pk=order_id).update(
+        dispatched_at=timezone.now(), dispatch_count=F("dispatch_count") + 1
+    )
     return True
 
 
@@ -492,15 +496,19 @@ def orders_sweep() -> SweepReport:
     """
     report = SweepReport()
     now = timezone.now()
-    report.lost_runs = runs_mark_lost(stale_after=timedelta(seconds=settings.SQUADRON_HEARTBEAT_STALE_SECONDS))
-    ended = Order.objects.filter(status=OrderStatus.RUNNING, current_run__status__in=list(RUN_TO_ORDER_STATUS))
+    report.lost_runs = runs_mark_lost(
+        stale_after=timedelta(seconds=settings.SQUADRON_HEARTBEAT_STALE_SECONDS)
+    )
+    ended = Order.objects.filter(
+        status=OrderStatus.RUNNING, current_run__status__in=list(RUN_TO_ORDER_STATUS)
+    )
     for order in ended.select_related("current_run"):
         if order_finish(order_id=order.pk, run=order.current_run):
             report.finished_orders.append(order.pk)
     after = timedelta(seconds=settings.SQUADRON_REDISPATCH_AFTER_SECONDS)
-    for order_id, queued_at, dispatched_at, count in Order.objects.filter(status=OrderStatus.QUEUED).values_list(
-        "pk", "queued_at", "dispatched_at", "dispatch_count"
-    ):
+    for order_id, queued_at, dispatched_at, count in Order.objects.filter(
+        status=OrderStatus.QUEUED
+    ).values_list("pk", "queued_at", "dispatched_at", "dispatch_count"):
         last = dispatched_at or queued_at or now
         # Back off for orders that simply wait behind a long queue.
         if now - last >= after * (2 ** min(max(count - 1, 0), 6)) and order_dispatch(order_id=order_id):

@@ -111,6 +111,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share one file: wait for the lock
     # instead of failing with "database is locked", and let readers go on
     # while a writer works.
+    # SQLite cannot create the folder of its file; the embedded default must
+    # work from a fresh clone however it is started.
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
@@ -139,7 +142,6 @@ USE_TZ = True
 # --- Static files ---------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "portal" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -186,7 +188,18 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.1,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # An unacknowledged task (worker died) is delivered again after this.
+        "visibility_timeout": 4 * 3600,
+        # Publishing gives up fast when the broker is down: the order stays
+        # queued, the user gets an answer in well under a second, and the
+        # sweep dispatches it later. (kombu's default retries for ~6 s.)
+        "max_retries": 1,
+        "interval_start": 0.1,
+        "interval_step": 0.2,
+        "interval_max": 0.3,
+        "socket_connect_timeout": 2,
+    }
 # Tests give each session a private queue so parallel runs never share messages.
 CELERY_TASK_DEFAULT_QUEUE = env_str("SQUADRON_DEFAULT_QUEUE", "celery") or "celery"
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 3, minimum=1)
@@ -225,3 +238,37 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": float(SQUADRON_SWEEP_INTERVAL_SECONDS)},
     },
 }
+
+# --- REST API ---------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api.authentication.HashedTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": env_int("SQUADRON_API_PAGE_SIZE", 50, minimum=1),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "portal.api.throttling.TokenRateThrottle",
+        "portal.api.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env_str("SQUADRON_API_TOKEN_RATE", "1200/minute"),
+        "user": env_str("SQUADRON_API_USER_RATE", "3000/minute"),
+    },
+    "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Squadron API",
+    "DESCRIPTION": "Order and follow the products squads offer; approve and fulfil them.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Bodies above this size are refused before they are parsed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SQUADRON_MAX_BODY_BYTES", 256 * 1024, minimum=1024)

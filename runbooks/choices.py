@@ -5,3 +5,34 @@ class CredentialKind(models.TextChoices):
     USERNAME_PASSWORD = "username_password", "Username and password"
     SSH_KEY = "ssh_key", "SSH private key"
     TOKEN_ENV = "token_env", "Token / environment variables"
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    TIMED_OUT = "timed_out", "Timed out"
+    CANCELLED = "cancelled", "Cancelled"
+    # The worker stopped sending heartbeats (it died or lost the database):
+    # nobody knows how far the playbook got.
+    LOST = "lost", "Lost"
+
+
+#: Statuses a run never leaves.
+TERMINAL_RUN_STATUSES = frozenset(
+    {
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.TIMED_OUT,
+        RunStatus.CANCELLED,
+        RunStatus.LOST,
+    }
+)
+
+
+class CancelOutcome(models.TextChoices):
+    """What ``run_request_cancel`` did."""
+
+    CANCELLED = "cancelled", "Cancelled before it started"
+    REQUESTED = "requested", "Cancel requested; the executor stops the playbook"

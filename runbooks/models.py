@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
-from runbooks.choices import CredentialKind
+from runbooks.choices import TERMINAL_RUN_STATUSES, CredentialKind, RunStatus
 from runbooks.crypto import decrypt_json
 from squads.models import Squad
 
@@ -116,3 +116,68 @@ class RunbookVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.runbook.slug} v{self.number}"
+
+
+class Run(models.Model):
+    """One execution of a runbook version by a worker: what it was given (with
+    secrets masked), where and when it ran, how it ended and Ansible's per-host
+    summary. Runs know nothing of orders; the portal links an order to its runs."""
+
+    runbook_version = models.ForeignKey(RunbookVersion, on_delete=models.PROTECT, related_name="runs")
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Refreshed by the executor while the playbook runs; a stale one means the
+    # worker died and the run is marked lost by the sweep.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True, help_text="hostname:pid of the worker.")
+    rc = models.IntegerField(null=True, blank=True)
+    # {host: {ok, changed, failures, dark, skipped, rescued, ignored}} from
+    # Ansible's playbook_on_stats event.
+    stats = models.JSONField(default=dict, blank=True)
+    failure_reason = models.CharField(max_length=1000, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    check_mode = models.BooleanField(default=False, help_text="Dry run (ansible-playbook --check).")
+    event_count = models.PositiveIntegerField(default=0)
+    # The inputs with every secret value replaced by the mask: safe to show.
+    masked_inputs = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The lost-worker sweep looks up running runs by heartbeat age.
+            models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} of {self.runbook_version} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_RUN_STATUSES
+
+
+class RunEvent(models.Model):
+    """One event Ansible emitted during a run (a play or task starting, a task's
+    result on a host, the final stats), in the order it was emitted. Its output
+    is stored masked and trimmed: it is what users read, never the raw data."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    counter = models.PositiveIntegerField()
+    event = models.CharField(max_length=100)
+    host = models.CharField(max_length=255, blank=True)
+    task = models.CharField(max_length=255, blank=True)
+    stdout = models.TextField(blank=True)
+    event_data = models.JSONField(default=dict, blank=True)
+    failed = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["counter"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "counter"], name="run_event_unique_counter"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}#{self.counter} {self.event}"

@@ -24,3 +24,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not SQLite's in-memory default: end-to-end tests start real
     # Celery worker processes that must see what the test committed.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
+else:
+    # pytest-django adds the xdist worker's suffix; the session id keeps two
+    # suites on one server (two checkouts, a helper's run) from dropping each
+    # other's test database.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_squadron_{_SESSION}"}  # noqa: F405

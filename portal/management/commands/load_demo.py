@@ -27,7 +27,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         if not settings.DEBUG:
-            raise CommandError("load_demo creates users with a known password; it refuses to run with DEBUG off.")
+            raise CommandError(
+                "load_demo creates users with a known password; it refuses to run with DEBUG off."
+            )
         try:
             import_catalogue(DEMO_FILE, dry_run=False)
         except CatalogueFileError as error:
@@ -35,7 +37,8 @@ class Command(BaseCommand):
         users = get_user_model()
         with transaction.atomic():
             admin, _ = users.objects.get_or_create(
-                username="admin", defaults={"is_staff": True, "is_superuser": True, "email": "admin@example.com"}
+                username="admin",
+                defaults={"is_staff": True, "is_superuser": True, "email": "admin@example.com"},
             )
             for username, full_name in BUSINESS_USERS.items():
                 first, last = full_name.split(" ", 1)
@@ -44,7 +47,11 @@ class Command(BaseCommand):
                     defaults={"first_name": first, "last_name": last, "email": f"{username}@example.com"},
                 )
             demo_users = users.objects.filter(
-                username__in=["admin", *BUSINESS_USERS, *Membership.objects.values_list("user__username", flat=True)]
+                username__in=[
+                    "admin",
+                    *BUSINESS_USERS,
+                    *Membership.objects.values_list("user__username", flat=True),
+                ]
             )
             for user in demo_users:
                 if not user.has_usable_password():
@@ -58,7 +65,9 @@ class Command(BaseCommand):
             roles.setdefault(membership.user.username, []).append(
                 f"{membership.get_role_display()}, {membership.squad.name}"
             )
-        self.stdout.write(self.style.SUCCESS(f"\nDemo logins (password '{DEMO_PASSWORD}' unless you changed it):"))
+        self.stdout.write(
+            self.style.SUCCESS(f"\nDemo logins (password '{DEMO_PASSWORD}' unless you changed it):")
+        )
         self.stdout.write("  admin      superuser: sees and changes everything")
         for username in BUSINESS_USERS:
             self.stdout.write(f"  {username:<10} business user: orders products")

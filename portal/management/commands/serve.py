@@ -31,16 +31,38 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         python = sys.executable
-        queues = [settings.CELERY_TASK_DEFAULT_QUEUE, *sorted(set(Runbook.objects.exclude(queue="").values_list("queue", flat=True)))]
+        queues = [
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            *sorted(set(Runbook.objects.exclude(queue="").values_list("queue", flat=True))),
+        ]
         schedule = settings.VAR_DIR / "celerybeat-schedule"
         commands = {
             "web": [python, "manage.py", "runserver", str(options["addr"]), "--noreload"],
             "worker": [
-                python, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO",
-                f"--concurrency={options['concurrency']}", "--queues", ",".join(queues),
-                "--hostname", f"squadron@{os.uname().nodename}",
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={options['concurrency']}",
+                "--queues",
+                ",".join(queues),
+                "--hostname",
+                f"squadron@{os.uname().nodename}",
             ],
-            "beat": [python, "-m", "celery", "-A", "portal", "beat", "--loglevel=INFO", "--schedule", str(schedule)],
+            "beat": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "beat",
+                "--loglevel=INFO",
+                "--schedule",
+                str(schedule),
+            ],
         }
         children: dict[str, subprocess.Popen[bytes]] = {}
         stopping = False
@@ -55,7 +77,9 @@ class Command(BaseCommand):
             # Each child leads its own session: a terminal's Ctrl-C reaches
             # only this supervisor, which then stops the children in order.
             children[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)  # noqa: S603
-        self.stdout.write(self.style.SUCCESS(f"Squadron is up on http://{options['addr']}/  (Ctrl-C stops it)"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Squadron is up on http://{options['addr']}/  (Ctrl-C stops it)")
+        )
         exit_code = 0
         while not stopping:
             for name, child in children.items():

@@ -1,0 +1,93 @@
+"""Concurrent callers of the same transition: exactly one wins, every time."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+import pytest
+from django.db import connection
+
+from portal import services
+from portal.choices import OrderStatus
+from portal.models import Order, OrderEvent
+from squads.choices import Role
+from tests.factories import MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def race(*calls):
+    """Run the calls at the same instant in threads; return (results, errors)."""
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def runner(index, call):
+        try:
+            barrier.wait()
+            results[index] = call()
+        except Exception as error:  # noqa: BLE001 - collected for the assertions
+            results[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner, args=(index, call)) for index, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_approve_and_cancel_racing_resolve_to_one_winner(approval_product, requester, member, attempt):
+    order = services.order_submit(requester=requester, product=approval_product, inputs={"hostname": "a"})
+    results = race(
+        lambda: services.order_approve(order=Order.objects.get(pk=order.pk), actor=member),
+        lambda: services.order_cancel(order=Order.objects.get(pk=order.pk), actor=requester),
+    )
+    assert not [
+        r for r in results if isinstance(r, Exception) and not isinstance(r, services.IllegalTransition)
+    ]
+    order.refresh_from_db()
+    # Either one of them won outright, or they ran one after the other (approved,
+    # then the queued order cancelled). Never both moving it out of pending.
+    chain = list(order.events.order_by("id").values_list("from_status", "to_status"))
+    assert sum(step[0] == OrderStatus.PENDING_APPROVAL for step in chain) == 1, chain
+    for (_, reached), (left, _) in itertools.pairwise(chain):
+        assert reached == left, f"broken chain of transitions: {chain}"
+    assert order.status == chain[-1][1]
+    assert order.status in {OrderStatus.QUEUED, OrderStatus.CANCELLED}
+
+
+def test_two_approvers_at_once_queue_the_order_once(approval_product, requester, member, squad):
+    second = MembershipFactory(user=UserFactory(username="sme"), squad=squad, role=Role.SME).user
+    order = services.order_submit(requester=requester, product=approval_product, inputs={"hostname": "a"})
+    results = race(
+        lambda: services.order_approve(order=Order.objects.get(pk=order.pk), actor=member),
+        lambda: services.order_approve(order=Order.objects.get(pk=order.pk), actor=second),
+    )
+    assert sum(isinstance(result, Exception) for result in results) == 1
+    assert OrderEvent.objects.filter(order=order, to_status=OrderStatus.QUEUED).count() == 1
+
+
+def test_two_workers_starting_the_same_order_create_one_run(product, requester):
+    order = services.order_submit(requester=requester, product=product, inputs={"hostname": "a"})
+    results = race(
+        lambda: services.order_start(order_id=order.pk),
+        lambda: services.order_start(order_id=order.pk),
+    )
+    assert sum(result is not None and not isinstance(result, Exception) for result in results) == 1, results
+    order.refresh_from_db()
+    assert order.attempts == 1 and order.order_runs.count() == 1
+
+
+def test_two_members_claiming_the_same_manual_order_one_wins(manual_product, requester, member, engineer):
+    order = services.order_submit(requester=requester, product=manual_product, inputs={"hostname": "a"})
+    results = race(
+        lambda: services.order_claim(order=Order.objects.get(pk=order.pk), actor=member),
+        lambda: services.order_claim(order=Order.objects.get(pk=order.pk), actor=engineer),
+    )
+    assert sum(isinstance(result, services.IllegalTransition) for result in results) == 1, results
+    order.refresh_from_db()
+    assert order.claimed_by in {member, engineer}

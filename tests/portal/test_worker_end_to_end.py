@@ -1,0 +1,150 @@
+"""Orders carried out by a real Celery worker process running real playbooks
+through ansible-runner, on whichever database and broker the suite runs on
+(SQLite + filesystem broker, or PostgreSQL + Redis in CI's second run)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from portal import services
+from portal.celery import app
+from portal.choices import OrderStatus
+from portal.models import Order
+from runbooks.choices import RunStatus
+from runbooks.models import Run, RunEvent
+from tests.factories import ProductFactory, RunbookFactory
+from tests.worker import Worker
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+FORM = {
+    "type": "object",
+    "required": ["label"],
+    "properties": {"label": {"type": "string", "maxLength": 80}, "pause": {"type": "integer", "default": 0}},
+}
+PLAYBOOK = """\
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    out: "{{ lookup('ansible.builtin.env', 'SQUADRON_OUTPUT_DIR') }}/e2e"
+  tasks:
+    - name: Prepare the output folder
+      ansible.builtin.file:
+        path: "{{ out }}"
+        state: directory
+    - name: Record that the playbook started
+      ansible.builtin.lineinfile:
+        path: "{{ out }}/{{ label }}.log"
+        line: "started {{ squadron_run_id }}"
+        create: true
+    - name: Take a while
+      ansible.builtin.pause:
+        seconds: "{{ pause | int }}"
+      when: pause | int > 0
+    - name: Record that the playbook finished
+      ansible.builtin.lineinfile:
+        path: "{{ out }}/{{ label }}.log"
+        line: "finished {{ label }}"
+"""
+
+
+@pytest.fixture
+def product(squad):
+    runbook = RunbookFactory(squad=squad, slug="e2e", timeout=60, playbook=PLAYBOOK)
+    return ProductFactory(slug="e2e-product", squad=squad, runbook=runbook, form_schema=FORM)
+
+
+@pytest.fixture
+def worker():
+    started = Worker(extra_env={"SQUADRON_HEARTBEAT_SECONDS": "1"}).start()
+    yield started
+    started.stop()
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met in {timeout}s")
+
+
+def status_of(order: Order) -> str:
+    return Order.objects.values_list("status", flat=True).get(pk=order.pk)
+
+
+def output_lines(label: str) -> list[str]:
+    path = Path(settings.SQUADRON_OUTPUT_DIR) / "e2e" / f"{label}.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_worker_runs_the_order_to_success_with_its_events_stored(product, requester, worker):
+    order = services.order_submit(requester=requester, product=product, inputs={"label": "first"})
+    wait_for(lambda: status_of(order) in {OrderStatus.SUCCEEDED, OrderStatus.FAILED}, timeout=90)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SUCCEEDED, (order.failure_reason, worker.output())
+    assert order.return_code == 0
+    assert order.host_summary["localhost"]["failures"] == 0
+    run = order.current_run
+    assert run.status == RunStatus.SUCCEEDED
+    events = list(RunEvent.objects.filter(run=run).order_by("counter"))
+    assert events and events[-1].event == "playbook_on_stats"
+    assert any("Record that the playbook finished" in event.task for event in events)
+    assert output_lines("first") == [f"started {run.pk}", "finished first"]
+    assert list(order.events.values_list("from_status", "to_status")) == [
+        ("", "queued"),
+        ("queued", "running"),
+        ("running", "succeeded"),
+    ]
+
+
+def test_a_task_delivered_twice_runs_the_playbook_once(product, requester, worker):
+    order = services.order_submit(requester=requester, product=product, inputs={"label": "twice"})
+    app.send_task(services.EXECUTE_TASK, args=[order.pk])  # the broker delivers it a second time
+    wait_for(lambda: status_of(order) == OrderStatus.SUCCEEDED, timeout=90)
+    time.sleep(1.5)  # give the duplicate time to be consumed
+    assert Run.objects.count() == 1
+    assert [line for line in output_lines("twice") if line.startswith("started")] == [
+        f"started {Run.objects.get().pk}"
+    ]
+
+
+def test_cancel_stops_a_running_order_within_two_seconds(product, requester, worker):
+    order = services.order_submit(
+        requester=requester, product=product, inputs={"label": "cancel", "pause": 30}
+    )
+    wait_for(lambda: output_lines("cancel"), timeout=90)
+    requested = time.monotonic()
+    services.order_cancel(order=Order.objects.get(pk=order.pk), actor=requester, reason="Changed my mind")
+    wait_for(lambda: status_of(order) == OrderStatus.CANCELLED, timeout=10, interval=0.05)
+    assert time.monotonic() - requested < 2.0
+    order.refresh_from_db()
+    assert order.current_run.status == RunStatus.CANCELLED
+    assert order.events.last().actor == requester
+    time.sleep(0.5)
+    assert not any(line.startswith("finished") for line in output_lines("cancel"))
+
+
+def test_sweep_fails_the_order_of_a_killed_worker_with_worker_lost(product, requester, settings):
+    settings.SQUADRON_HEARTBEAT_STALE_SECONDS = 3
+    doomed = Worker(extra_env={"SQUADRON_HEARTBEAT_SECONDS": "1"}).start()
+    order = services.order_submit(
+        requester=requester, product=product, inputs={"label": "killed", "pause": 8}
+    )
+    wait_for(lambda: output_lines("killed"), timeout=90)
+    doomed.kill()
+    assert services.orders_sweep().lost_runs == [], "a fresh heartbeat is not stale yet"
+    time.sleep(settings.SQUADRON_HEARTBEAT_STALE_SECONDS + 1)
+    report = services.orders_sweep()
+    order.refresh_from_db()
+    assert report.lost_runs == [order.current_run_id]
+    assert order.status == OrderStatus.FAILED
+    assert order.failure_reason == "worker_lost"
+    assert order.current_run.status == RunStatus.LOST
