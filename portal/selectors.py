@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from portal.choices import OrderStatus
 from portal.models import Order
+from portal.permissions import APPROVER_ROLES
+from squads.models import Membership
 from squads.selectors import AnyUser, squad_ids_of
 
 
@@ -21,3 +24,34 @@ def orders_visible_to(user: AnyUser) -> QuerySet[Order]:
     if user.is_superuser:
         return queryset
     return queryset.filter(Q(requester=user) | Q(squad_id__in=squad_ids_of(user)))
+
+
+def orders_awaiting_approval_by(user: AnyUser) -> QuerySet[Order]:
+    """Orders waiting for a decision this user may take (never their own),
+    oldest first: the approvals inbox, in the browser and the API."""
+    if not user.is_authenticated or not user.is_active:
+        return Order.objects.none()
+    queryset = (
+        Order.objects.select_related("product", "squad", "requester", "runbook_version")
+        .filter(status=OrderStatus.PENDING_APPROVAL)
+        .exclude(requester=user)
+        .order_by("created_at", "id")
+    )
+    if user.is_superuser:
+        return queryset
+    approver_squads = Membership.objects.filter(user=user, role__in=APPROVER_ROLES).values("squad_id")
+    return queryset.filter(squad_id__in=approver_squads)
+
+
+def orders_in_manual_queue_of(user: AnyUser) -> QuerySet[Order]:
+    """Manual orders waiting in the queues of the user's squads, oldest first."""
+    if not user.is_authenticated or not user.is_active:
+        return Order.objects.none()
+    queryset = (
+        Order.objects.select_related("product", "squad", "requester", "claimed_by")
+        .filter(status=OrderStatus.AWAITING_FULFILMENT)
+        .order_by("created_at", "id")
+    )
+    if user.is_superuser:
+        return queryset
+    return queryset.filter(squad_id__in=squad_ids_of(user))
