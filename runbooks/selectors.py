@@ -28,3 +28,14 @@ def run_events(*, run_id: int, after_counter: int = 0) -> QuerySet[RunEvent]:
     """A run's events in the order Ansible emitted them, from the one after
     ``after_counter`` on: a live page polls with the last counter it has."""
     return RunEvent.objects.filter(run_id=run_id, counter__gt=after_counter).order_by("counter")
+
+
+def runbooks_listed() -> QuerySet:
+    """Every runbook with its squad and current version (no playbook text)."""
+    from runbooks.models import Runbook
+
+    return (
+        Runbook.objects.select_related("squad", "current_version")
+        .defer("current_version__content")
+        .order_by("squad__name", "name", "id")
+    )

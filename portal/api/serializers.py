@@ -1,0 +1,267 @@
+"""What the API reads and writes. Serializers only shape data: every change
+goes through a service (portal/services.py, portal/webhooks.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from catalogue.models import Category, Product
+from portal.choices import OrderStatus
+from portal.models import Order, OrderEvent
+from runbooks.models import Runbook, RunbookVersion, RunEvent
+from squads.choices import Role
+from squads.models import Membership, Squad
+
+MAX_TEXT = 2000
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error the API answers."""
+
+    detail = serializers.CharField(help_text="What went wrong, for people.")
+    code = serializers.CharField(help_text="A stable machine-readable code, e.g. `not_found`.")
+    errors = serializers.DictField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text="Validation errors by field: a list of messages, or an object for nested "
+        "fields such as `inputs`.",
+    )
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    is_superuser = serializers.BooleanField()
+    token = serializers.DictField(
+        child=serializers.CharField(allow_null=True),
+        allow_null=True,
+        help_text="The token this request authenticated with (name, prefix, expires_at), "
+        "or null for a browser session.",
+    )
+
+
+# --- Catalogue -------------------------------------------------------------------
+
+
+class SquadRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Squad
+        fields = ["slug", "name"]
+
+
+class CategoryRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Category
+        fields = ["slug", "name"]
+
+
+class ProductRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Product
+        fields = ["slug", "name"]
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:product-detail", lookup_field="slug")
+    category = CategoryRefSerializer()
+    squad = SquadRefSerializer()
+    tags = serializers.ListField(child=serializers.CharField(), source="tag_list")
+    unit_cost = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+
+    class Meta:
+        model = Product
+        fields = [
+            "slug",
+            "url",
+            "name",
+            "summary",
+            "category",
+            "squad",
+            "fulfilment",
+            "approval_policy",
+            "sla_minutes",
+            "unit_cost",
+            "tags",
+            "version",
+            "updated_at",
+        ]
+
+
+class ProductDetailSerializer(ProductSerializer):
+    depends_on = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    form_schema = serializers.JSONField(
+        help_text="JSON Schema (type object) of the inputs an order of this product takes. "
+        "Properties marked `x-secret` are secrets: they are never shown back."
+    )
+
+    class Meta(ProductSerializer.Meta):
+        fields = [*ProductSerializer.Meta.fields, "description", "depends_on", "form_schema"]
+
+
+# --- Squads and runbooks ----------------------------------------------------------------
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    class Meta:
+        model = Membership
+        fields = ["username", "role"]
+
+
+class SquadSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:squad-detail", lookup_field="slug")
+    members = MemberSerializer(source="memberships", many=True)
+
+    class Meta:
+        model = Squad
+        fields = ["slug", "url", "name", "mission", "members"]
+
+
+class RunbookVersionRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RunbookVersion
+        fields = ["number", "checksum", "created_at"]
+
+
+class RunbookSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:runbook-detail", lookup_field="slug")
+    squad = SquadRefSerializer()
+    current_version = RunbookVersionRefSerializer(allow_null=True)
+
+    class Meta:
+        model = Runbook
+        fields = ["slug", "url", "name", "squad", "description", "timeout", "queue", "current_version"]
+
+
+# --- Orders -------------------------------------------------------------------------
+
+
+class OrderResultSerializer(serializers.Serializer):
+    return_code = serializers.IntegerField(allow_null=True)
+    host_summary = serializers.DictField(child=serializers.JSONField())
+    failure_reason = serializers.CharField(allow_blank=True)
+    resolution_note = serializers.CharField(allow_blank=True)
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:order-detail")
+    product = ProductRefSerializer()
+    squad = SquadRefSerializer()
+    requester = serializers.CharField(source="requester.username")
+    claimed_by = serializers.CharField(source="claimed_by.username", allow_null=True, default=None)
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    inputs = serializers.DictField(
+        child=serializers.JSONField(), help_text="As submitted; secret values are masked."
+    )
+    result = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "url",
+            "status",
+            "product",
+            "product_version",
+            "squad",
+            "requester",
+            "fulfilment",
+            "approval_policy",
+            "inputs",
+            "attempts",
+            "claimed_by",
+            "created_at",
+            "updated_at",
+            "approved_at",
+            "queued_at",
+            "started_at",
+            "claimed_at",
+            "finished_at",
+            "result",
+        ]
+
+    @extend_schema_field(OrderResultSerializer)
+    def get_result(self, order: Order) -> dict[str, Any]:
+        return {
+            "return_code": order.return_code,
+            "host_summary": order.host_summary or {},
+            "failure_reason": order.failure_reason,
+            "resolution_note": order.resolution_note,
+        }
+
+
+class OrderHistorySerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+
+    class Meta:
+        model = OrderEvent
+        fields = ["created_at", "actor", "from_status", "to_status", "note"]
+
+
+class OrderDetailSerializer(OrderSerializer):
+    events_url = serializers.SerializerMethodField()
+    runbook_version = serializers.SerializerMethodField()
+    history = OrderHistorySerializer(source="events", many=True)
+    actions = serializers.SerializerMethodField()
+
+    class Meta(OrderSerializer.Meta):
+        fields = [*OrderSerializer.Meta.fields, "runbook_version", "events_url", "history", "actions"]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_events_url(self, order: Order) -> str:
+        return reverse("api:order-events", kwargs={"pk": order.pk}, request=self.context.get("request"))
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {"runbook": {"type": "string"}, "number": {"type": "integer"}},
+            "required": ["runbook", "number"],
+        }
+    )
+    def get_runbook_version(self, order: Order) -> dict[str, Any] | None:
+        version = order.runbook_version
+        return {"runbook": version.runbook.slug, "number": version.number} if version else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_actions(self, order: Order) -> list[str]:
+        """What the caller may do to the order now (``POST {url}{action}/``)."""
+        from portal.api.actions import allowed_actions
+
+        request = self.context.get("request")
+        return allowed_actions(request.user, order) if request else []
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    product = serializers.SlugField(max_length=64, help_text="Slug of a published product.")
+    inputs = serializers.DictField(
+        child=serializers.JSONField(),
+        default=dict,
+        help_text="Values for the product's form (see the product's `form_schema`).",
+    )
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=MAX_TEXT, help_text="Shown to the requester.")
+
+
+class OptionalReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
+
+
+class NoteSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
+
+
+class RunEventSerializer(serializers.ModelSerializer):
+    attempt = serializers.IntegerField(read_only=True, help_text="1 for the first run, 2 after a retry…")
+
+    class Meta:
+        model = RunEvent
+        fields = ["attempt", "counter", "event", "host", "task", "stdout", "failed", "created_at"]

@@ -1,0 +1,23 @@
+"""``/api/v1/``: the paths of DESIGN.md's REST section."""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+from rest_framework.routers import SimpleRouter
+
+from portal.api import views
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("products", views.ProductViewSet, basename="product")
+router.register("orders", views.OrderViewSet, basename="order")
+router.register("squads", views.SquadViewSet, basename="squad")
+router.register("runbooks", views.RunbookViewSet, basename="runbook")
+
+urlpatterns = [
+    path("me/", views.MeView.as_view(), name="me"),
+    path("orders/<int:pk>/events/", views.OrderEventListView.as_view(), name="order-events"),
+    *router.urls,
+    re_path(r"^.*$", views.not_found),
+]

@@ -1,0 +1,314 @@
+"""API views: thin, over the same services and selectors as the browser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest, JsonResponse
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, generics, mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalogue.models import Product
+from catalogue.selectors import products_orderable
+from portal import services
+from portal.api import serializers as s
+from portal.api.errors import Unprocessable
+from portal.api.filtersets import OrderFilter, ProductFilter, RunbookFilter, RunEventFilter
+from portal.api.pagination import CreatedCursorPagination, NumberedPagination, StableOrderingFilter
+from portal.api.parsers import LimitedJSONParser
+from portal.api.schema import ApiSchema
+from portal.idempotency import IdempotencyKeyReused, fingerprint, key_problem, order_submit_once
+from portal.models import ApiToken, Order, OrderEvent
+from portal.selectors import order_run_events, orders_for_api
+from runbooks.models import RunEvent
+from runbooks.selectors import runbooks_listed
+from squads.selectors import squads_with_members
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class ApiMixin:
+    """What every endpoint shares: bounded JSON bodies, the error schema,
+    filters with a stable order."""
+
+    parser_classes = [LimitedJSONParser]
+    schema = ApiSchema()
+    filter_backends = [DjangoFilterBackend, StableOrderingFilter]
+
+
+class MeView(ApiMixin, APIView):
+    """Who the API takes you for: a cheap call to check a token."""
+
+    @extend_schema(responses=s.MeSerializer, operation_id="me_retrieve", tags=["me"])
+    def get(self, request: Request) -> Response:
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        return Response(
+            {
+                "username": request.user.get_username(),
+                "is_superuser": request.user.is_superuser,
+                "token": {
+                    "name": token.name,
+                    "prefix": token.prefix,
+                    "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+                }
+                if token
+                else None,
+            }
+        )
+
+
+# --- Catalogue, squads, runbooks ------------------------------------------------------
+
+
+class ProductViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    """Published products; a product's detail carries its order form schema."""
+
+    lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+    filterset_class = ProductFilter
+    pagination_class = NumberedPagination
+    ordering_fields = ["name", "slug", "sla_minutes", "updated_at"]
+    ordering = ["category__position", "category__name", "name"]
+
+    def get_queryset(self) -> QuerySet[Product]:
+        products = products_orderable()
+        if self.action == "retrieve":
+            products = products.prefetch_related(
+                Prefetch("depends_on", queryset=Product.objects.only("slug"))
+            )
+        return products
+
+    def get_serializer_class(self) -> type[s.ProductSerializer]:
+        return s.ProductDetailSerializer if self.action == "retrieve" else s.ProductSerializer
+
+
+class SquadViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    """Squads and who sits in them, with which role."""
+
+    lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+    serializer_class = s.SquadSerializer
+    pagination_class = NumberedPagination
+    ordering_fields = ["name", "slug"]
+    ordering = ["name"]
+
+    def get_queryset(self) -> QuerySet:
+        return squads_with_members()
+
+
+class RunbookViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    """Runbooks and their current version (the playbook text stays in the admin)."""
+
+    lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+    serializer_class = s.RunbookSerializer
+    filterset_class = RunbookFilter
+    pagination_class = NumberedPagination
+    ordering_fields = ["name", "slug"]
+    ordering = ["squad__name", "name"]
+
+    def get_queryset(self) -> QuerySet:
+        return runbooks_listed()
+
+
+# --- Orders -------------------------------------------------------------------------------
+
+ORDER_404 = OpenApiResponse(s.ErrorSerializer, description="No such order, or not one you may see.")
+
+
+def _action_schema(request_serializer: type | None, summary: str) -> Any:
+    return extend_schema(request=request_serializer, responses=s.OrderDetailSerializer, summary=summary)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Orders you may see: your own, and your squads' (newest first)"),
+    retrieve=extend_schema(summary="An order with its history and the actions you may take"),
+)
+class OrderViewSet(
+    ApiMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    lookup_value_regex = r"[0-9]{1,18}"
+    filterset_class = OrderFilter
+    pagination_class = CreatedCursorPagination
+    ordering_fields = ["created_at"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self) -> QuerySet[Order]:
+        orders = orders_for_api(self.request.user)
+        if self.action != "list":
+            orders = orders.select_related("runbook_version__runbook").prefetch_related(
+                Prefetch("events", queryset=OrderEvent.objects.select_related("actor"))
+            )
+        return orders
+
+    def get_serializer_class(self) -> type:
+        if self.action == "list":
+            return s.OrderSerializer
+        if self.action == "create":
+            return s.OrderCreateSerializer
+        return s.OrderDetailSerializer
+
+    def _detail(self, order_id: int) -> dict:
+        order = self.get_queryset().get(pk=order_id)
+        return s.OrderDetailSerializer(order, context=self.get_serializer_context()).data
+
+    @extend_schema(
+        summary="Place an order",
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Any unique string (a UUID): sending the same key and body again "
+                "returns the first answer (200) instead of placing a second order. "
+                "Keys are kept for 24 hours.",
+            )
+        ],
+        responses={201: s.OrderDetailSerializer, 200: s.OrderDetailSerializer},
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = s.OrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        slug = serializer.validated_data["product"]
+        inputs = serializer.validated_data["inputs"]
+        product = products_orderable().select_related("runbook__current_version").filter(slug=slug).first()
+        if product is None:
+            raise exceptions.ValidationError(
+                {"product": [f"There is no published product {slug!r}."]}, code="unknown_product"
+            )
+
+        def submit() -> Order:
+            return services.order_submit(requester=request.user, product=product, inputs=inputs)
+
+        def render(order: Order) -> dict:
+            return self._detail(order.pk)
+
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            order = submit()
+            body, status, replayed = render(order), 201, False
+        else:
+            problem = key_problem(key)
+            if problem:
+                raise exceptions.ValidationError({IDEMPOTENCY_HEADER: [problem]}, code="invalid_key")
+            try:
+                answer = order_submit_once(
+                    requester=request.user,
+                    key=key,
+                    request_hash=fingerprint({"product": slug, "inputs": inputs}),
+                    submit=submit,
+                    render=render,
+                )
+            except IdempotencyKeyReused as error:
+                raise Unprocessable(str(error), code="idempotency_key_reused") from None
+            body, status, replayed = answer.body, answer.status, answer.replayed
+        headers = {"Location": body["url"]}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body, status=status, headers=headers)
+
+    def _command(self, request: Request, body: type | None, run: Any) -> Response:
+        order = self.get_object()
+        data: dict[str, Any] = {}
+        if body is not None:
+            serializer = body(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+        order = run(order, data)
+        return Response(self._detail(order.pk))
+
+    @_action_schema(s.OptionalReasonSerializer, "Cancel an open order (a running one is stopped)")
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request,
+            s.OptionalReasonSerializer,
+            lambda order, data: services.order_cancel(order=order, actor=request.user, reason=data["reason"]),
+        )
+
+    @_action_schema(None, "Run a failed or timed-out order again")
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request, None, lambda order, data: services.order_retry(order=order, actor=request.user)
+        )
+
+    @_action_schema(s.NoteSerializer, "Approve an order waiting for your squad's decision")
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request,
+            s.NoteSerializer,
+            lambda order, data: services.order_approve(order=order, actor=request.user, note=data["note"]),
+        )
+
+    @_action_schema(s.ReasonSerializer, "Reject an order waiting for your squad's decision")
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request,
+            s.ReasonSerializer,
+            lambda order, data: services.order_reject(order=order, actor=request.user, reason=data["reason"]),
+        )
+
+    @_action_schema(None, "Take a manual order from your squad's queue")
+    @action(detail=True, methods=["post"])
+    def claim(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request, None, lambda order, data: services.order_claim(order=order, actor=request.user)
+        )
+
+    @_action_schema(s.NoteSerializer, "Close a manual order as fulfilled")
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request,
+            s.NoteSerializer,
+            lambda order, data: services.order_complete(order=order, actor=request.user, note=data["note"]),
+        )
+
+    @_action_schema(s.ReasonSerializer, "Close a manual order as failed")
+    @action(detail=True, methods=["post"])
+    def fail(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request,
+            s.ReasonSerializer,
+            lambda order, data: services.order_fail(order=order, actor=request.user, reason=data["reason"]),
+        )
+
+
+@extend_schema(summary="The output of an order's runs, in the order it was emitted")
+class OrderEventListView(ApiMixin, generics.ListAPIView):
+    serializer_class = s.RunEventSerializer
+    filterset_class = RunEventFilter
+    filter_backends = [DjangoFilterBackend]
+    pagination_class = NumberedPagination
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
+            return RunEvent.objects.none()
+        order = orders_visible_to_or_404(self.request, self.kwargs["pk"])
+        return order_run_events(order)
+
+
+def orders_visible_to_or_404(request: Request, order_id: str) -> Order:
+    order = orders_for_api(request.user).filter(pk=int(order_id)).first()
+    if order is None:
+        raise exceptions.NotFound("No such order.")
+    return order
+
+
+def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
+    """Unknown paths under the API answer JSON, like everything else there."""
+    return JsonResponse({"detail": "No such API endpoint.", "code": "not_found"}, status=404)
