@@ -27,6 +27,7 @@ from portal import permissions
 from portal.celery import app as celery_app
 from portal.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, OrderStatus
 from portal.models import Order, OrderEvent, OrderRun
+from portal.webhooks import webhooks_order_changed
 from runbooks.choices import RunStatus
 from runbooks.crypto import decrypt_json, encrypt_json
 from runbooks.executor import execute_run
@@ -102,6 +103,7 @@ def _move(
         OrderEvent.objects.create(
             order_id=order.pk, actor=actor, from_status=current, to_status=to, note=note
         )
+        webhooks_order_changed(order_id=order.pk, from_status=current, to_status=to)
     order.refresh_from_db()
     return order
 
@@ -160,6 +162,7 @@ def order_submit(*, requester: User, product: Product, inputs: object) -> Order:
         OrderEvent.objects.create(
             order=order, actor=requester, from_status="", to_status=status, note="Submitted"
         )
+        webhooks_order_changed(order_id=order.pk, from_status="", to_status=status)
         if status == OrderStatus.QUEUED:
             _dispatch_on_commit(order.pk)
     logger.info("order %s submitted for %s by %s: %s", order.pk, product.slug, requester, status)
@@ -396,6 +399,9 @@ def order_start(*, order_id: int) -> Run | None:
                 from_status=OrderStatus.QUEUED,
                 to_status=OrderStatus.RUNNING,
                 note=f"Run {run.pk} started (attempt {order.attempts + 1})",
+            )
+            webhooks_order_changed(
+                order_id=order_id, from_status=OrderStatus.QUEUED, to_status=OrderStatus.RUNNING
             )
     except (_LostRace, Order.DoesNotExist):
         return None

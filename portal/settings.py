@@ -284,6 +284,10 @@ SPECTACULAR_SETTINGS.update(
         "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
         "REDOC_DIST": "SIDECAR",
         "SCHEMA_PATH_PREFIX": r"/api/v1",
+        "ENUM_NAME_OVERRIDES": {
+            "OrderStatusEnum": "portal.choices.OrderStatus",
+            "DeliveryStatusEnum": "portal.models.WebhookDelivery.Status",
+        },
     }
 )
 # An Idempotency-Key answers with its first order for this many hours.

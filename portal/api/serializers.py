@@ -3,6 +3,7 @@ goes through a service (portal/services.py, portal/webhooks.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -12,7 +13,7 @@ from rest_framework.reverse import reverse
 
 from catalogue.models import Category, Product
 from portal.choices import OrderStatus
-from portal.models import Order, OrderEvent
+from portal.models import Order, OrderEvent, WebhookDelivery, WebhookSubscription
 from runbooks.models import Runbook, RunbookVersion, RunEvent
 from squads.choices import Role
 from squads.models import Membership, Squad
@@ -265,3 +266,103 @@ class RunEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = RunEvent
         fields = ["attempt", "counter", "event", "host", "task", "stdout", "failed", "created_at"]
+
+
+# --- Webhooks -------------------------------------------------------------------------
+
+
+class WebhookSerializer(serializers.ModelSerializer):
+    squad = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    owner = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    deliveries_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WebhookSubscription
+        fields = [
+            "id",
+            "url",
+            "description",
+            "owner",
+            "squad",
+            "is_active",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "deliveries_url",
+        ]
+
+    @extend_schema_field(serializers.ChoiceField(choices=["user", "squad"]))
+    def get_owner(self, subscription: WebhookSubscription) -> str:
+        """``user``: your own orders' events; ``squad``: every order of the squad."""
+        return "squad" if subscription.squad_id else "user"
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_deliveries_url(self, subscription: WebhookSubscription) -> str:
+        return reverse(
+            "api:webhook-deliveries", kwargs={"pk": subscription.pk}, request=self.context.get("request")
+        )
+
+
+class WebhookWithSecretSerializer(WebhookSerializer):
+    secret = serializers.SerializerMethodField()
+
+    class Meta(WebhookSerializer.Meta):
+        fields = [*WebhookSerializer.Meta.fields, "secret"]
+
+    @extend_schema_field(serializers.CharField(help_text="Shown this once: store it to verify signatures."))
+    def get_secret(self, subscription: WebhookSubscription) -> str:
+        return self.context["secret"]
+
+
+class WebhookCreateSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=500, help_text="https:// URL that receives the events.")
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    squad = serializers.SlugField(
+        max_length=64,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Slug of your squad to receive every order of its products; leave out for your own orders.",
+    )
+    secret = serializers.CharField(
+        min_length=16,
+        max_length=200,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Your own signing secret; leave out to have one generated.",
+    )
+
+
+class WebhookUpdateSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=500, required=False)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    is_active = serializers.BooleanField(required=False, help_text="false pauses deliveries.")
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    order = serializers.IntegerField(source="order_id", allow_null=True)
+    payload = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "delivery_id",
+            "event",
+            "order",
+            "status",
+            "attempts",
+            "last_status_code",
+            "last_error",
+            "created_at",
+            "last_attempt_at",
+            "next_attempt_at",
+            "delivered_at",
+            "payload",
+        ]
+
+    @extend_schema_field(serializers.DictField(child=serializers.JSONField()))
+    def get_payload(self, delivery: WebhookDelivery) -> dict:
+        """The JSON body exactly as signed and sent."""
+        return json.loads(delivery.body)

@@ -25,10 +25,23 @@ from portal.api.pagination import CreatedCursorPagination, NumberedPagination, S
 from portal.api.parsers import LimitedJSONParser
 from portal.api.schema import ApiSchema
 from portal.idempotency import IdempotencyKeyReused, fingerprint, key_problem, order_submit_once
-from portal.models import ApiToken, Order, OrderEvent
+from portal.models import ApiToken, Order, OrderEvent, WebhookDelivery, WebhookSubscription
 from portal.selectors import order_run_events, orders_for_api
+from portal.webhooks import (
+    WebhookError,
+    WebhookNotAllowed,
+    deliveries_of,
+    webhook_delete,
+    webhook_ping,
+    webhook_redeliver,
+    webhook_rotate_secret,
+    webhook_subscribe,
+    webhook_update,
+    webhooks_visible_to,
+)
 from runbooks.models import RunEvent
 from runbooks.selectors import runbooks_listed
+from squads.models import Squad
 from squads.selectors import squads_with_members
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -312,3 +325,145 @@ def orders_visible_to_or_404(request: Request, order_id: str) -> Order:
 def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
     """Unknown paths under the API answer JSON, like everything else there."""
     return JsonResponse({"detail": "No such API endpoint.", "code": "not_found"}, status=404)
+
+
+# --- Webhooks -------------------------------------------------------------------------------
+
+
+def _webhook_errors(error: WebhookError) -> exceptions.ValidationError:
+    return exceptions.ValidationError(error.errors, code="invalid")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your webhooks and your squads'"),
+    retrieve=extend_schema(summary="A webhook"),
+    destroy=extend_schema(summary="Delete a webhook and its delivery log"),
+)
+class WebhookViewSet(
+    ApiMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Signed HTTP callbacks on order status changes (see the README for the
+    signature); ``owner`` is ``user`` for your own orders, ``squad`` for every
+    order of a squad's products."""
+
+    lookup_value_regex = r"[0-9]{1,18}"
+    serializer_class = s.WebhookSerializer
+    pagination_class = NumberedPagination
+    ordering_fields = ["created_at"]
+    ordering = ["-created_at"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[WebhookSubscription]:
+        return webhooks_visible_to(self.request.user)
+
+    def _with_secret(self, subscription: WebhookSubscription, secret: str, status: int) -> Response:
+        context = {**self.get_serializer_context(), "secret": secret}
+        return Response(s.WebhookWithSecretSerializer(subscription, context=context).data, status=status)
+
+    @extend_schema(request=s.WebhookCreateSerializer, responses={201: s.WebhookWithSecretSerializer})
+    def create(self, request: Request) -> Response:
+        """Subscribe a URL; the answer holds the signing secret, shown this once."""
+        serializer = s.WebhookCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        squad = None
+        if data["squad"]:
+            squad = Squad.objects.filter(slug=data["squad"]).first()
+            if squad is None:
+                raise exceptions.ValidationError({"squad": [f"There is no squad {data['squad']!r}."]})
+        try:
+            subscription, secret = webhook_subscribe(
+                actor=request.user,
+                url=data["url"],
+                description=data["description"],
+                squad=squad,
+                secret=data["secret"],
+            )
+        except WebhookError as error:
+            raise _webhook_errors(error) from None
+        return self._with_secret(self.get_queryset().get(pk=subscription.pk), secret, 201)
+
+    @extend_schema(
+        request=s.WebhookUpdateSerializer, responses=s.WebhookSerializer, summary="Change or pause"
+    )
+    def partial_update(self, request: Request, pk: str) -> Response:
+        subscription = self.get_object()
+        serializer = s.WebhookUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            webhook_update(subscription=subscription, actor=request.user, **serializer.validated_data)
+        except WebhookError as error:
+            raise _webhook_errors(error) from None
+        except WebhookNotAllowed as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+        return Response(self.get_serializer(self.get_queryset().get(pk=subscription.pk)).data)
+
+    def perform_destroy(self, subscription: WebhookSubscription) -> None:
+        try:
+            webhook_delete(subscription=subscription, actor=self.request.user)
+        except WebhookNotAllowed as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+
+    @extend_schema(request=None, responses={202: s.WebhookDeliverySerializer}, summary="Send a test event")
+    @action(detail=True, methods=["post"])
+    def ping(self, request: Request, pk: str) -> Response:
+        try:
+            delivery = webhook_ping(subscription=self.get_object(), actor=request.user)
+        except WebhookNotAllowed as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+        return Response(s.WebhookDeliverySerializer(delivery).data, status=202)
+
+    @extend_schema(
+        request=None, responses=s.WebhookWithSecretSerializer, summary="Replace the signing secret"
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request: Request, pk: str) -> Response:
+        subscription = self.get_object()
+        try:
+            secret = webhook_rotate_secret(subscription=subscription, actor=request.user)
+        except WebhookNotAllowed as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+        return self._with_secret(self.get_queryset().get(pk=subscription.pk), secret, 200)
+
+
+def _visible_webhook_or_404(request: Request, webhook_id: object) -> WebhookSubscription:
+    subscription = webhooks_visible_to(request.user).filter(pk=int(str(webhook_id))).first()
+    if subscription is None:
+        raise exceptions.NotFound("No such webhook.")
+    return subscription
+
+
+@extend_schema(summary="Every delivery of a webhook, newest first: status code, attempts, last error")
+class WebhookDeliveryListView(ApiMixin, generics.ListAPIView):
+    serializer_class = s.WebhookDeliverySerializer
+    filter_backends = [StableOrderingFilter]
+    ordering_fields = ["created_at"]
+    ordering = ["-created_at"]
+    pagination_class = CreatedCursorPagination
+
+    def get_queryset(self) -> QuerySet[WebhookDelivery]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
+            return WebhookDelivery.objects.none()
+        return deliveries_of(_visible_webhook_or_404(self.request, self.kwargs["pk"]))
+
+
+class WebhookRedeliverView(ApiMixin, APIView):
+    @extend_schema(
+        request=None,
+        responses={202: s.WebhookDeliverySerializer},
+        summary="Send a delivery's event again (as a new delivery)",
+    )
+    def post(self, request: Request, pk: int, delivery_id: str) -> Response:
+        subscription = _visible_webhook_or_404(request, pk)
+        delivery = deliveries_of(subscription).filter(delivery_id=delivery_id).first()
+        if delivery is None:
+            raise exceptions.NotFound("No such delivery.")
+        try:
+            copy = webhook_redeliver(delivery=delivery, actor=request.user)
+        except WebhookNotAllowed as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+        return Response(s.WebhookDeliverySerializer(copy).data, status=202)
