@@ -31,7 +31,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -234,7 +233,7 @@ def webhook_ping(*, subscription: WebhookSubscription, actor: AbstractBaseUser) 
         raise WebhookNotAllowed("You cannot test this webhook.")
     payload = {"event": EVENT_PING, "event_id": str(uuid.uuid4()), "occurred_at": _iso(timezone.now())}
     (delivery,) = _create_deliveries([subscription], payload, order_id=None)
-    transaction.on_commit(partial(_enqueue, delivery.pk))
+    transaction.on_commit(lambda: _enqueue(delivery.pk))
     return delivery
 
 
@@ -250,7 +249,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery, actor: AbstractBaseUser) -> 
         body=delivery.body,
         next_attempt_at=timezone.now(),
     )
-    transaction.on_commit(partial(_enqueue, copy.pk))
+    transaction.on_commit(lambda: _enqueue(copy.pk))
     return copy
 
 
@@ -278,12 +277,11 @@ def webhooks_order_changed(*, order_id: int, from_status: str, to_status: str) -
     """Tell the order's subscribers, once the transaction that moved it commits
     (nothing is sent for a move that rolls back). Never raises into the caller."""
     occurred_at = timezone.now()
-    transaction.on_commit(
-        partial(
-            _fan_out, order_id=order_id, from_status=from_status, to_status=to_status, occurred_at=occurred_at
-        ),
-        robust=True,
-    )
+
+    def notify_subscribers() -> None:
+        _fan_out(order_id=order_id, from_status=from_status, to_status=to_status, occurred_at=occurred_at)
+
+    transaction.on_commit(notify_subscribers, robust=True)
 
 
 def _fan_out(*, order_id: int, from_status: str, to_status: str, occurred_at: datetime) -> None:

@@ -1,4 +1,4 @@
-"""Every endpoint × every role: who gets what, and that a refusal changes nothing.
+"""Every endpoint x every role: who gets what, and that a refusal changes nothing.
 
 Roles are the base cast: the order's requester, a product owner of the
 owning squad, a member of another squad, an outsider, an anonymous caller and
@@ -21,7 +21,14 @@ from tests.factories import RunbookFactory
 pytestmark = pytest.mark.django_db
 
 ROLES = ["requester", "member", "other_member", "outsider", "anonymous", "admin"]
-SEE_ORDER = {"requester": 200, "member": 200, "other_member": 404, "outsider": 404, "anonymous": 401, "admin": 200}
+SEE_ORDER = {
+    "requester": 200,
+    "member": 200,
+    "other_member": 404,
+    "outsider": 404,
+    "anonymous": 401,
+    "admin": 200,
+}
 ANY_USER = {role: (401 if role == "anonymous" else 200) for role in ROLES}
 SQUAD_DECIDES = {**SEE_ORDER, "requester": 403}
 
@@ -64,7 +71,14 @@ CASES = {
         "/api/v1/webhooks/",
         None,
         {"url": "https://hooks.example.com/squadron", "squad": "network"},
-        {"requester": 400, "member": 201, "other_member": 400, "outsider": 400, "anonymous": 401, "admin": 201},
+        {
+            "requester": 400,
+            "member": 201,
+            "other_member": 400,
+            "outsider": 400,
+            "anonymous": 401,
+            "admin": 201,
+        },
     ),
     "their webhook": ("get", "/api/v1/webhooks/{webhook}/", None, None, {**SEE_ORDER, "member": 404}),
     "delete their webhook": (
