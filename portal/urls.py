@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import views
+from portal import views, views_tokens, views_webhooks
 
 urlpatterns = [
     path("", views.catalogue_home, name="home"),
@@ -16,4 +16,14 @@ urlpatterns = [
     path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # Integrations: API tokens and webhooks
+    path("integrations/tokens/", views_tokens.token_list, name="token-list"),
+    path("integrations/tokens/<int:token_id>/revoke/", views_tokens.token_revoke_view, name="token-revoke"),
+    path("integrations/webhooks/", views_webhooks.webhook_list, name="webhook-list"),
+    path("integrations/webhooks/<int:webhook_id>/", views_webhooks.webhook_detail, name="webhook-detail"),
+    path(
+        "integrations/webhooks/<int:webhook_id>/<slug:command>/",
+        views_webhooks.webhook_command,
+        name="webhook-command",
+    ),
 ]
