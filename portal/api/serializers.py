@@ -134,6 +134,7 @@ class RunbookSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:runbook-detail", lookup_field="slug")
     squad = SquadRefSerializer()
     current_version = RunbookVersionRefSerializer(allow_null=True)
+    queue = serializers.CharField(help_text="Celery queue its runs go to; empty for the default queue.")
 
     class Meta:
         model = Runbook

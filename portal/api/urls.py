@@ -26,5 +26,5 @@ urlpatterns = [
         name="webhook-redeliver",
     ),
     *router.urls,
-    re_path(r"^.*$", views.not_found),
+    re_path(r"^[\s\S]*$", views.not_found),  # any path, newlines included
 ]

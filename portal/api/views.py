@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -322,6 +323,7 @@ def orders_visible_to_or_404(request: Request, order_id: str) -> Order:
     return order
 
 
+@csrf_exempt  # answers every method, and must answer JSON, never the CSRF failure page
 def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
     """Unknown paths under the API answer JSON, like everything else there."""
     return JsonResponse({"detail": "No such API endpoint.", "code": "not_found"}, status=404)

@@ -169,7 +169,7 @@ def test_another_users_order_is_a_404_not_a_403(api_for, requester, outsider, ot
 
 
 def test_unknown_paths_under_the_api_answer_json_404(api_for, requester):
-    for path in ("/api/v1/nothing/", "/api/v1/orders/-1/", "/api/v1/orders/abc/"):
+    for path in ("/api/v1/nothing/", "/api/v1/orders/-1/", "/api/v1/orders/abc/", "/api/v1/orders/1%0A/"):
         response = api_for(requester).get(path)
         assert response.status_code == 404
         assert response.json()["code"] == "not_found"
@@ -305,3 +305,22 @@ def test_a_queued_order_can_be_cancelled_by_its_requester(api_for, requester, pr
     assert response.status_code == 200
     assert response.json()["status"] == OrderStatus.CANCELLED
     assert response.json()["history"][-1]["note"] == "changed my mind"
+
+
+@pytest.mark.parametrize(
+    "query", ["?created_after=2024-01-01T00:00:00%2B19:40", "?created_before=0001-01-01T00:00:00-05:00"]
+)
+def test_date_times_with_extreme_offsets_or_years_are_handled_not_a_500(api_for, requester, product, query):
+    response = api_for(requester).get("/api/v1/orders/" + query)
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert response.json()["errors"]
+
+
+def test_unknown_paths_answer_json_even_to_a_post_without_csrf(requester, product):
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(requester)
+    response = client.post("/api/v1/orders/x/approve/", {}, format="json")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
