@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from catalogue.choices import ApprovalPolicy
 from catalogue.forms import ProductForm
-from catalogue.models import Category, Product
+from catalogue.models import ApprovalStep, Category, Product
 from catalogue.services import CatalogueError, product_changed, product_publish, product_retire
 from squads.admin_mixins import SquadOwnedAdmin, SuperuserCuratedAdmin
 
@@ -29,6 +31,49 @@ class CategoryAdmin(SuperuserCuratedAdmin, admin.ModelAdmin):
     list_display = ("name", "slug", "position")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
+
+
+class ApprovalStepFormSet(forms.BaseInlineFormSet):
+    """The steps of a multi-step policy; at least one when that is the policy."""
+
+    def clean(self) -> None:
+        super().clean()
+        policy = self.data.get("approval_policy", self.instance.approval_policy)
+        kept = [
+            form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE", False)
+        ]
+        if policy == ApprovalPolicy.STEPS and not kept:
+            raise forms.ValidationError("A multi-step approval needs at least one step.")
+
+
+class ApprovalStepInline(admin.TabularInline):
+    """Who approves, step by step (used when the policy is multi-step).
+
+    Any squad or chapter may be named as approvers: a product may need
+    another squad's or a chapter's agreement. The step belongs to the
+    product, so the product's own permissions govern it."""
+
+    model = ApprovalStep
+    formset = ApprovalStepFormSet
+    extra = 0
+    fields = ("position", "name", "squad", "chapter", "roles", "required_approvals")
+    ordering = ("position", "id")
+
+    def _may(self, request: HttpRequest, obj: Product | None) -> bool:
+        parent = self.admin_site._registry[Product]
+        return parent.has_change_permission(request, obj) if obj else parent.has_add_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
+        return self._may(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
+        return self._may(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
+        return self._may(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
+        return self._may(request, obj)
 
 
 @admin.register(Product)
@@ -51,9 +96,21 @@ class ProductAdmin(SquadOwnedAdmin, admin.ModelAdmin):
     filter_horizontal = ("depends_on",)
     readonly_fields = ("status", "version", "created_at", "updated_at")
     actions = ("publish_selected", "retire_selected")
+    inlines = (ApprovalStepInline,)
     fieldsets = (
         (None, {"fields": ("name", "slug", "squad", "category", "summary", "description", "tags")}),
-        ("Fulfilment", {"fields": ("fulfilment", "runbook", "approval_policy", "sla_minutes", "unit_cost")}),
+        ("Fulfilment", {"fields": ("fulfilment", "runbook", "sla_minutes", "unit_cost")}),
+        (
+            "Approval",
+            {
+                "fields": (
+                    "approval_policy",
+                    "approval_remind_after_hours",
+                    "approval_escalate_after_hours",
+                ),
+                "description": "With a multi-step policy, list the steps below; they open in order.",
+            },
+        ),
         ("Order form", {"fields": ("form_schema",)}),
         ("Dependencies", {"fields": ("depends_on",)}),
         ("Lifecycle", {"fields": ("status", "version", "created_at", "updated_at")}),

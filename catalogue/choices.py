@@ -15,3 +15,6 @@ class Fulfilment(models.TextChoices):
 class ApprovalPolicy(models.TextChoices):
     NONE = "none", "No approval"
     SQUAD = "squad", "Owning squad approves"
+    # Ordered steps, each naming who approves and how many approvals it needs
+    # (``catalogue.models.ApprovalStep``).
+    STEPS = "steps", "Multi-step approval"

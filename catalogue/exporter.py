@@ -19,15 +19,20 @@ from typing import Any
 import yaml
 from django.db.models import Prefetch
 
+from catalogue.choices import ApprovalPolicy
 from catalogue.importer import (
+    APPROVAL_STEP_KEYS,
     CATEGORY_KEYS,
     CHAPTER_KEYS,
+    DEFAULT_ESCALATE_AFTER_HOURS,
+    DEFAULT_REMIND_AFTER_HOURS,
     PRODUCT_KEYS,
     RUNBOOK_KEYS,
     SQUAD_KEYS,
     TOP_LEVEL_KEYS,
 )
 from catalogue.models import Category, Product
+from catalogue.selectors import approval_steps_in_order
 from runbooks.models import Runbook
 from squads.models import Chapter, Membership, Squad
 
@@ -129,7 +134,10 @@ def _products() -> Any:
     return (
         Product.objects.order_by("slug")
         .select_related("category", "squad", "runbook")
-        .prefetch_related(Prefetch("depends_on", queryset=dependencies))
+        .prefetch_related(
+            Prefetch("depends_on", queryset=dependencies),
+            Prefetch("approval_steps", queryset=approval_steps_in_order()),
+        )
     )
 
 
@@ -188,6 +196,7 @@ def _runbook(runbook: Runbook, playbook_path: str | None) -> dict[str, Any]:
             "playbook": playbook_path,
             "timeout": runbook.timeout,
             "queue": runbook.queue,
+            "check_mode": runbook.supports_check_mode or None,
         },
     )
 
@@ -206,13 +215,44 @@ def _product(product: Product) -> dict[str, Any]:
             "tags": product.tag_list,
             "fulfilment": product.fulfilment,
             "runbook": product.runbook.slug if product.runbook else None,
-            "approval": product.approval_policy,
+            "approval": _approval(product),
             "sla_minutes": product.sla_minutes,
             "unit_cost": _amount(product.unit_cost),
             "depends_on": [dependency.slug for dependency in product.depends_on.all()],
             "form": product.form_schema,
         },
     )
+
+
+def _approval(product: Product) -> str | dict[str, Any]:
+    """The policy name alone when that says everything, else the mapping."""
+    thresholds = {
+        "remind_after_hours": product.approval_remind_after_hours,
+        "escalate_after_hours": product.approval_escalate_after_hours,
+    }
+    defaults = {
+        "remind_after_hours": DEFAULT_REMIND_AFTER_HOURS,
+        "escalate_after_hours": DEFAULT_ESCALATE_AFTER_HOURS,
+    }
+    if product.approval_policy != ApprovalPolicy.STEPS:
+        if thresholds == defaults:
+            return product.approval_policy
+        return {"policy": product.approval_policy, **thresholds}
+    steps = [
+        _entry(
+            APPROVAL_STEP_KEYS,
+            {
+                "name": step.name,
+                "squad": step.squad.slug if step.squad else None,
+                "chapter": step.chapter.slug if step.chapter else None,
+                "roles": list(step.roles or []),
+                "approvals": step.required_approvals if step.required_approvals != 1 else None,
+            },
+        )
+        for step in product.approval_steps.all()
+    ]
+    extra = {key: value for key, value in thresholds.items() if value != defaults[key]}
+    return {"steps": steps, **extra}
 
 
 def _amount(value: Decimal | None) -> float | str | None:

@@ -59,6 +59,8 @@ class ProductForm(forms.ModelForm):
             "fulfilment",
             "runbook",
             "approval_policy",
+            "approval_remind_after_hours",
+            "approval_escalate_after_hours",
             "sla_minutes",
             "unit_cost",
             "form_schema",

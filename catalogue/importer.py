@@ -43,8 +43,9 @@ from django.db.models import Prefetch
 from django.utils.text import slugify
 
 from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
-from catalogue.models import Category, Product, empty_form
+from catalogue.models import ApprovalStep, Category, Product, empty_form
 from catalogue.schema import form_schema_problems
+from catalogue.selectors import approval_steps_in_order
 from catalogue.services import dependency_edges, find_dependency_cycle, product_changed
 from runbooks.models import Runbook
 from runbooks.playbooks import playbook_checksum, validate_playbook
@@ -61,7 +62,7 @@ SQUAD_KEYS = ("slug", "name", "mission", "members")
 MEMBER_KEYS = ("username", "role")
 CHAPTER_KEYS = ("slug", "name", "description", "lead", "members")
 CATEGORY_KEYS = ("slug", "name", "description", "position")
-RUNBOOK_KEYS = ("slug", "name", "squad", "description", "playbook", "timeout", "queue")
+RUNBOOK_KEYS = ("slug", "name", "squad", "description", "playbook", "timeout", "queue", "check_mode")
 PRODUCT_KEYS = (
     "slug",
     "name",
@@ -80,6 +81,12 @@ PRODUCT_KEYS = (
     "form",
 )
 
+# ``approval`` is a policy name (none, squad) or a mapping with these keys.
+APPROVAL_KEYS = ("policy", "steps", "remind_after_hours", "escalate_after_hours")
+APPROVAL_STEP_KEYS = ("name", "squad", "chapter", "roles", "approvals")
+DEFAULT_REMIND_AFTER_HOURS = 24
+DEFAULT_ESCALATE_AFTER_HOURS = 72
+
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
 #: Kinds of rows an import reports on, in the order they are written.
 KINDS = ("users", "squads", "members", "chapters", "categories", "runbooks", "products")
@@ -93,7 +100,13 @@ SINGULAR = {
     "products": "product",
 }
 # Where a model field's name differs from the file key that sets it.
-FILE_KEY_FOR_FIELD = {"approval_policy": "approval", "form_schema": "form"}
+FILE_KEY_FOR_FIELD = {
+    "approval_policy": "approval",
+    "approval_remind_after_hours": "approval",
+    "approval_escalate_after_hours": "approval",
+    "form_schema": "form",
+    "supports_check_mode": "check_mode",
+}
 
 # Walking the YAML node tree for line numbers stops after this many nodes, so
 # that a file abusing aliases (a "billion laughs") cannot hang the import; the
@@ -233,6 +246,21 @@ class RunbookSpec:
 
 
 @dataclass
+class ApprovalStepSpec:
+    """One step of a product's multi-step approval as the file gives it."""
+
+    where: DocPath
+    name: str
+    squad: str | None
+    chapter: str | None
+    roles: list[str]
+    required: int
+
+    def key(self) -> tuple[str, str | None, str | None, tuple[str, ...], int]:
+        return (self.name, self.squad, self.chapter, tuple(self.roles), self.required)
+
+
+@dataclass
 class ProductSpec:
     where: DocPath
     slug: str
@@ -242,6 +270,7 @@ class ProductSpec:
     tags: list[str]
     depends_on: list[str]
     values: dict[str, Any]
+    approval_steps: list[ApprovalStepSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -267,6 +296,7 @@ class ProductRefs:
     # Whether it must have a runbook (published and automated); None when unknown.
     needs_runbook: bool | None
     depends_on: list[str]
+    approval_steps: list[ApprovalStepSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -729,11 +759,18 @@ class _ImportRun:
         description = self._text(entry, where, "description", _field(Runbook, "description"))
         timeout = self._count(entry, where, "timeout", _field(Runbook, "timeout"), default=600, positive=True)
         queue = self._text(entry, where, "queue", _field(Runbook, "queue"))
+        check_mode = self._flag(entry, where, "check_mode", default=False)
         playbook = None
         if self._present(entry, where, "playbook", required=False):
             playbook = self._playbook(entry["playbook"], (*where, "playbook"))
         if len(self.errors) == before and slug and name is not None and squad:
-            values = {"name": name, "description": description, "timeout": timeout, "queue": queue}
+            values = {
+                "name": name,
+                "description": description,
+                "timeout": timeout,
+                "queue": queue,
+                "supports_check_mode": check_mode,
+            }
             self.runbooks.append(RunbookSpec(where, slug, squad, values, playbook))
 
     def _playbook(self, value: object, where: DocPath) -> str | None:
@@ -779,15 +816,14 @@ class _ImportRun:
             "description": self._text(entry, where, "description", _field(Product, "description")),
             "status": self._choice(entry, where, "status", ProductStatus, default=ProductStatus.PUBLISHED),
             "fulfilment": self._choice(entry, where, "fulfilment", Fulfilment, default=Fulfilment.AUTOMATED),
-            "approval_policy": self._choice(
-                entry, where, "approval", ApprovalPolicy, default=ApprovalPolicy.NONE
-            ),
             "sla_minutes": self._count(
                 entry, where, "sla_minutes", _field(Product, "sla_minutes"), default=60, positive=True
             ),
             "unit_cost": self._unit_cost(entry, where),
             "form_schema": self._form(entry, where),
         }
+        approval, approval_steps = self._approval(entry, where)
+        values.update(approval or {"approval_policy": None})
         tags = self._tags(entry, where)
         depends_on = self._string_list(entry, where, "depends_on")
         needs_runbook = None
@@ -796,12 +832,124 @@ class _ImportRun:
                 values["status"] == ProductStatus.PUBLISHED and values["fulfilment"] == Fulfilment.AUTOMATED
             )
         self.product_refs.append(
-            ProductRefs(where, slug, squad, category, runbook, needs_runbook, depends_on or [])
+            ProductRefs(
+                where, slug, squad, category, runbook, needs_runbook, depends_on or [], approval_steps
+            )
         )
         if len(self.errors) == before and slug and name and category and squad and tags is not None:
             self.products.append(
-                ProductSpec(where, slug, squad, category, runbook, tags, depends_on or [], values)
+                ProductSpec(
+                    where, slug, squad, category, runbook, tags, depends_on or [], values, approval_steps
+                )
             )
+
+    def _flag(self, entry: Mapping[str, Any], where: DocPath, key: str, *, default: bool) -> bool | None:
+        if not self._present(entry, where, key, required=False):
+            return default
+        value = entry[key]
+        if not isinstance(value, bool):
+            self.error((*where, key), f"must be true or false, not {_describe(value)}")
+            return None
+        return value
+
+    def _approval(
+        self, entry: Mapping[str, Any], where: DocPath
+    ) -> tuple[dict[str, Any] | None, list[ApprovalStepSpec]]:
+        """The approval policy fields and steps of a product: ``approval`` is
+        a policy name, or a mapping with ``steps`` and the reminder and
+        escalation thresholds. The fields are None after reporting what is
+        wrong; the steps that are well formed are returned anyway, so that
+        their references are checked in the same run."""
+        here = (*where, "approval")
+        value = entry.get("approval")
+        defaults = {
+            "approval_remind_after_hours": DEFAULT_REMIND_AFTER_HOURS,
+            "approval_escalate_after_hours": DEFAULT_ESCALATE_AFTER_HOURS,
+        }
+        if value is None or isinstance(value, str):
+            if value == ApprovalPolicy.STEPS:
+                self.error(here, "the steps policy needs its steps: write approval: {steps: [...]}")
+                return None, []
+            policy = self._choice(entry, where, "approval", ApprovalPolicy, default=ApprovalPolicy.NONE)
+            return ({"approval_policy": policy, **defaults} if policy else None), []
+        if not isinstance(value, dict):
+            self.error(here, f"must be a policy name or a mapping, not {_describe(value)}")
+            return None, []
+        before = len(self.errors)
+        self._check_keys(value, here, APPROVAL_KEYS)
+        has_steps = value.get("steps") is not None
+        policy = self._choice(
+            value, here, "policy", ApprovalPolicy, default=ApprovalPolicy.STEPS if has_steps else None
+        )
+        steps: list[ApprovalStepSpec] = []
+        if policy == ApprovalPolicy.STEPS:
+            items = value.get("steps")
+            if not isinstance(items, list) or not items:
+                self.error((*here, "steps"), "the steps policy needs a non-empty list of steps")
+            else:
+                for index, item in enumerate(items):
+                    step = self._approval_step(item, (*here, "steps", index))
+                    if step is not None:
+                        steps.append(step)
+        elif policy is not None and has_steps:
+            self.error((*here, "steps"), f"steps belong to the steps policy, not to {policy!r}")
+        remind = self._count(
+            value,
+            here,
+            "remind_after_hours",
+            _field(Product, "approval_remind_after_hours"),
+            default=DEFAULT_REMIND_AFTER_HOURS,
+            positive=False,
+        )
+        escalate = self._count(
+            value,
+            here,
+            "escalate_after_hours",
+            _field(Product, "approval_escalate_after_hours"),
+            default=DEFAULT_ESCALATE_AFTER_HOURS,
+            positive=False,
+        )
+        if remind and escalate and escalate <= remind:
+            self.error(
+                (*here, "escalate_after_hours"),
+                f"must be later than remind_after_hours ({remind}), or the reminder never comes first",
+            )
+        if len(self.errors) != before:
+            return None, steps
+        fields = {
+            "approval_policy": policy,
+            "approval_remind_after_hours": remind,
+            "approval_escalate_after_hours": escalate,
+        }
+        return fields, steps
+
+    def _approval_step(self, item: object, where: DocPath) -> ApprovalStepSpec | None:
+        if not isinstance(item, dict):
+            self.error(where, f"must be a mapping of keys, not {_describe(item)}")
+            return None
+        before = len(self.errors)
+        self._check_keys(item, where, APPROVAL_STEP_KEYS)
+        name = self._text(item, where, "name", _field(ApprovalStep, "name"), required=True)
+        squad = self._text(item, where, "squad", _field(Squad, "slug")) or None
+        chapter = self._text(item, where, "chapter", _field(Chapter, "slug")) or None
+        roles = self._string_list(item, where, "roles")
+        if squad and chapter:
+            self.error((*where, "chapter"), "a step names a squad or a chapter, not both")
+        for index, role in enumerate(roles or []):
+            if role not in Role.values:
+                self.error(
+                    (*where, "roles", index), f"unknown role {role!r}; use one of {', '.join(Role.values)}"
+                )
+        if chapter and roles:
+            self.error(
+                (*where, "roles"), "a chapter step has no roles: the chapter's lead and members approve"
+            )
+        required = self._count(
+            item, where, "approvals", _field(ApprovalStep, "required_approvals"), default=1, positive=True
+        )
+        if len(self.errors) != before or not name or roles is None or required is None:
+            return None
+        return ApprovalStepSpec(where, name, squad, chapter, roles, required)
 
     def _tags(self, entry: dict, where: DocPath) -> list[str] | None:
         tags = self._string_list(entry, where, "tags")
@@ -866,9 +1014,21 @@ class _ImportRun:
                 )
         for runbook in self.runbook_refs:
             self._check_runbook_move(runbook)
+        declared_chapters = self.declared["chapters"].keys() | self.chapter_rows.keys()
         for product in self.product_refs:
             self._check_product_runbook(product)
             self._check_dependencies(product)
+            for step in product.approval_steps:
+                if step.squad and step.squad not in declared_squads:
+                    self.error(
+                        (*step.where, "squad"),
+                        f"unknown squad {step.squad!r} (not in this file nor in the database)",
+                    )
+                if step.chapter and step.chapter not in declared_chapters:
+                    self.error(
+                        (*step.where, "chapter"),
+                        f"unknown chapter {step.chapter!r} (not in this file nor in the database)",
+                    )
         self._check_cycles()
 
     def _load_rows(self) -> None:
@@ -883,12 +1043,19 @@ class _ImportRun:
         }
         squad_slugs = {spec.slug for spec in self.squads}
         squad_slugs |= {refs.squad for refs in [*self.runbook_refs, *self.product_refs] if refs.squad}
+        squad_slugs |= {
+            step.squad for refs in self.product_refs for step in refs.approval_steps if step.squad
+        }
         self.squad_rows = Squad.objects.in_bulk(squad_slugs, field_name="slug")
         memberships = Membership.objects.filter(squad__slug__in=squad_slugs).select_related("squad", "user")
         self.membership_rows = {
             (membership.squad.slug, membership.user.get_username()): membership for membership in memberships
         }
-        chapters = Chapter.objects.filter(slug__in=[spec.slug for spec in self.chapters])
+        chapter_slugs = {spec.slug for spec in self.chapters}
+        chapter_slugs |= {
+            step.chapter for refs in self.product_refs for step in refs.approval_steps if step.chapter
+        }
+        chapters = Chapter.objects.filter(slug__in=chapter_slugs)
         self.chapter_rows = {
             chapter.slug: chapter for chapter in chapters.select_related("lead").prefetch_related("members")
         }
@@ -902,7 +1069,10 @@ class _ImportRun:
         products = (
             Product.objects.filter(slug__in=product_slugs)
             .select_related("category", "squad", "runbook")
-            .prefetch_related(Prefetch("depends_on", queryset=Product.objects.only("id", "slug")))
+            .prefetch_related(
+                Prefetch("depends_on", queryset=Product.objects.only("id", "slug")),
+                Prefetch("approval_steps", queryset=approval_steps_in_order()),
+            )
         )
         self.product_rows = {product.slug: product for product in products}
 
@@ -1132,6 +1302,10 @@ class _ImportRun:
             fields.append("runbook")
         if {dependency.slug for dependency in product.depends_on.all()} != set(spec.depends_on):
             fields.append("depends_on")
+        if [_step_key(step) for step in product.approval_steps.all()] != [
+            step.key() for step in spec.approval_steps
+        ]:
+            fields.append("approval_steps")
         return fields
 
     # --- Stage 4: write -------------------------------------------------------
@@ -1160,6 +1334,22 @@ class _ImportRun:
                     )
                 ]
             ) from error
+
+    def _write_approval_steps(self, product: Product, spec: ProductSpec) -> None:
+        """Replace the product's approval steps by the file's (orders already
+        waiting keep the copy they took when submitted)."""
+        product.approval_steps.all().delete()
+        for position, step in enumerate(spec.approval_steps):
+            row = ApprovalStep(
+                product=product,
+                position=position,
+                name=step.name,
+                squad=self.squad_rows[step.squad] if step.squad else None,
+                chapter=self.chapter_rows[step.chapter] if step.chapter else None,
+                roles=step.roles,
+                required_approvals=step.required,
+            )
+            self._save(row, step.where)
 
     def _save(self, row: models.Model, where: DocPath, update_fields: list[str] | None = None) -> None:
         try:
@@ -1217,6 +1407,7 @@ class _ImportRun:
             if step.action == CREATED:
                 chapter = Chapter(slug=spec.slug, lead=lead, **spec.values)
                 self._save(chapter, spec.where)
+                self.chapter_rows[spec.slug] = chapter
             elif step.action == UPDATED:
                 chapter = step.row
                 _assign(chapter, spec.values, step.fields)
@@ -1273,7 +1464,7 @@ class _ImportRun:
                 self._save(product, spec.where)
                 self.product_rows[spec.slug] = product
             else:
-                row_fields = [name for name in step.fields if name != "depends_on"]
+                row_fields = [name for name in step.fields if name not in ("depends_on", "approval_steps")]
                 _assign(step.row, values, row_fields)
                 # Saved even when only its dependencies changed, so that
                 # updated_at says when the definition last changed.
@@ -1284,8 +1475,20 @@ class _ImportRun:
             product = self.product_rows[spec.slug]
             if "depends_on" in step.fields or (step.action == CREATED and spec.depends_on):
                 product.depends_on.set([self.product_rows[slug] for slug in spec.depends_on])
+            if "approval_steps" in step.fields or (step.action == CREATED and spec.approval_steps):
+                self._write_approval_steps(product, spec)
             if step.action == UPDATED:
                 product_changed(product=product)
+
+
+def _step_key(step: ApprovalStep) -> tuple[str, str | None, str | None, tuple[str, ...], int]:
+    return (
+        step.name,
+        step.squad.slug if step.squad else None,
+        step.chapter.slug if step.chapter else None,
+        tuple(step.roles or []),
+        step.required_approvals,
+    )
 
 
 def _changed(row: models.Model | None, values: Mapping[str, Any]) -> list[str]:

@@ -7,7 +7,8 @@ from django.db import models
 from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
 from catalogue.schema import form_schema_problems
 from runbooks.models import Runbook
-from squads.models import Squad
+from squads.choices import Role
+from squads.models import Chapter, Squad
 
 
 def empty_form() -> dict:
@@ -53,6 +54,14 @@ class Product(models.Model):
     approval_policy = models.CharField(
         max_length=16, choices=ApprovalPolicy.choices, default=ApprovalPolicy.NONE
     )
+    approval_remind_after_hours = models.PositiveIntegerField(
+        default=24,
+        help_text="Remind the approvers when an approval step waits this long (0: never).",
+    )
+    approval_escalate_after_hours = models.PositiveIntegerField(
+        default=72,
+        help_text="Escalate to the squad's product owners when a step waits this long (0: never).",
+    )
     sla_minutes = models.PositiveIntegerField(
         default=60, validators=[MinValueValidator(1)], help_text="Committed lead time."
     )
@@ -92,5 +101,78 @@ class Product(models.Model):
             and not self.runbook_id
         ):
             errors.setdefault("runbook", []).append("A published automated product needs a runbook.")
+        if (
+            self.approval_remind_after_hours
+            and self.approval_escalate_after_hours
+            and self.approval_escalate_after_hours <= self.approval_remind_after_hours
+        ):
+            errors.setdefault("approval_escalate_after_hours", []).append(
+                "Escalate later than you remind, or the reminder never comes first."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class ApprovalStep(models.Model):
+    """One step of a product's multi-step approval: who may approve (roles in
+    the owning squad, roles in another squad, or a chapter) and how many
+    distinct people must. Steps open one after another, in ``position``
+    order; an order copies them when it is submitted."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="approval_steps")
+    position = models.PositiveIntegerField(default=0, help_text="Smaller comes first.")
+    name = models.CharField(max_length=100)
+    squad = models.ForeignKey(
+        Squad,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Whose members approve; empty for the product's own squad.",
+    )
+    chapter = models.ForeignKey(
+        Chapter,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="A chapter whose lead and members approve, instead of a squad.",
+    )
+    roles = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Squad roles that may approve (empty: any member). Not used for a chapter.",
+    )
+    required_approvals = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="Distinct people who must approve."
+    )
+
+    class Meta:
+        ordering = ["product", "position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(squad__isnull=True) | models.Q(chapter__isnull=True),
+                name="approval_step_squad_or_chapter",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} step {self.position}: {self.name}"
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.squad_id and self.chapter_id:
+            errors["chapter"] = ["Name a squad or a chapter, not both."]
+        roles = self.roles
+        if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+            errors["roles"] = ["A list of role names."]
+        else:
+            unknown = sorted(set(roles) - set(Role.values))
+            if unknown:
+                errors["roles"] = [f"Unknown role(s) {', '.join(unknown)}; use {', '.join(Role.values)}."]
+            if self.chapter_id and roles:
+                errors.setdefault("roles", []).append(
+                    "A chapter step has no roles: its lead and members approve."
+                )
         if errors:
             raise ValidationError(errors)

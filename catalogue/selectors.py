@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 
 from catalogue.choices import ProductStatus
-from catalogue.models import Product
+from catalogue.models import ApprovalStep, Product
 from squads.models import Membership
 
 
@@ -31,3 +31,8 @@ def product_for_page(slug: str) -> Product:
         )
         .get(slug=slug)
     )
+
+
+def approval_steps_in_order() -> QuerySet[ApprovalStep]:
+    """Approval steps in the order they open, with whom they name."""
+    return ApprovalStep.objects.select_related("squad", "chapter").order_by("position", "id")

@@ -4,9 +4,9 @@ from django.conf import settings
 from django.db import models
 
 from catalogue.models import Product
-from portal.choices import OrderStatus
+from portal.choices import NotificationKind, OrderStatus
 from runbooks.models import Run, RunbookVersion
-from squads.models import Squad
+from squads.models import Chapter, Squad
 
 
 class Order(models.Model):
@@ -26,6 +26,26 @@ class Order(models.Model):
     squad = models.ForeignKey(Squad, on_delete=models.PROTECT, related_name="orders")
     fulfilment = models.CharField(max_length=16)
     approval_policy = models.CharField(max_length=16)
+    # The approval steps in effect when the order was submitted (see
+    # ``portal.approvals.steps_for``): editing the product later changes
+    # nothing for orders already waiting.
+    approval_steps = models.JSONField(default=list, blank=True)
+    approval_step = models.PositiveSmallIntegerField(default=0, help_text="Index of the open step.")
+    approval_step_opened_at = models.DateTimeField(null=True, blank=True)
+    approval_reminded_at = models.DateTimeField(null=True, blank=True)
+    approval_escalated_at = models.DateTimeField(null=True, blank=True)
+    approval_remind_after_hours = models.PositiveIntegerField(default=0)
+    approval_escalate_after_hours = models.PositiveIntegerField(default=0)
+    # Who may decide the open step, denormalised from ``approval_steps`` so
+    # that an approver's inbox is one indexed query on any database:
+    # ``approval_roles`` is ",role,role," (LIKE-searchable; "" = any role).
+    approval_squad = models.ForeignKey(
+        Squad, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approval_chapter = models.ForeignKey(
+        Chapter, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approval_roles = models.CharField(max_length=200, blank=True)
     form_schema = models.JSONField(default=dict)
     # Inputs as submitted, with every secret value replaced by the mask. The
     # clear secret values live encrypted in ``secret_inputs_ciphertext`` only
@@ -61,6 +81,8 @@ class Order(models.Model):
             models.Index(fields=["requester", "-created_at"]),
             models.Index(fields=["squad", "status"]),
             models.Index(fields=["status", "dispatched_at"]),
+            models.Index(fields=["status", "approval_squad"]),
+            models.Index(fields=["status", "approval_chapter"]),
         ]
 
     def __str__(self) -> str:
@@ -103,6 +125,108 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_status or '∅'} → {self.to_status} {self.note}"
+
+
+class OrderApproval(models.Model):
+    """One person's decision on one step of an order's approval. A person
+    decides at most once per order, across all its steps (separation of
+    duties): the unique constraint enforces it even under concurrent clicks."""
+
+    class Decision(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="approvals")
+    step = models.PositiveSmallIntegerField()
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order", "step", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "approver"], name="order_approval_once_per_person"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order #{self.order_id} step {self.step + 1}: {self.decision} by {self.approver_id}"
+
+
+class OrderDryRun(models.Model):
+    """A check-mode run of an order's runbook version that an approver asked
+    for before deciding: what the playbook would change, changing nothing."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="dry_runs")
+    run = models.OneToOneField(Run, on_delete=models.PROTECT, related_name="order_dry_run")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order", "-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Dry run {self.run_id} of order #{self.order_id}"
+
+
+class Notification(models.Model):
+    """Something a person should know about, shown in the portal (with an
+    unread count) and, if their preferences say so, sent by email."""
+
+    class EmailStatus(models.TextChoices):
+        NOT_WANTED = "not_wanted", "Not wanted"
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    # Site-relative; emails make it absolute with SQUADRON_BASE_URL.
+    link = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    email_status = models.CharField(
+        max_length=16, choices=EmailStatus.choices, default=EmailStatus.NOT_WANTED
+    )
+    email_attempts = models.PositiveSmallIntegerField(default=0)
+    email_error = models.CharField(max_length=500, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["recipient", "read_at"]),
+            models.Index(fields=["email_status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.recipient_id}: {self.title}"
+
+
+class NotificationPreference(models.Model):
+    """Whether a person wants one kind of notification by email too (they
+    always see it in the portal). No row means the kind's default."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    email = models.BooleanField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notification_preference_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.kind}: email {'on' if self.email else 'off'}"
 
 
 # --- REST API: tokens, idempotent ordering, webhooks ------------------------------

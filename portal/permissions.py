@@ -4,11 +4,7 @@ decide which buttons to show."""
 from __future__ import annotations
 
 from portal.models import Order
-from squads.choices import Role
-from squads.models import Membership
 from squads.selectors import AnyUser, is_squad_member
-
-APPROVER_ROLES = (Role.PRODUCT_OWNER, Role.SME)
 
 
 def is_owner_side(user: AnyUser, order: Order) -> bool:
@@ -29,13 +25,17 @@ def can_retry(user: AnyUser, order: Order) -> bool:
 
 
 def can_approve(user: AnyUser, order: Order) -> bool:
-    """Product owners and SMEs of the owning squad approve; nobody approves
-    their own order (separation of duties), not even a superuser."""
-    if not user.is_authenticated or order.requester_id == user.pk:
-        return False
-    if user.is_superuser:
-        return True
-    return Membership.objects.filter(user=user, squad_id=order.squad_id, role__in=APPROVER_ROLES).exists()
+    """Whether the user may approve or reject the order's open approval step
+    (``portal.approvals``: the step's approvers, never the requester, a
+    person once per order — superusers included)."""
+    from portal.approvals import can_decide
+
+    return can_decide(user, order)
+
+
+def can_dry_run(user: AnyUser, order: Order) -> bool:
+    """Whether the user may preview the order in check mode before deciding."""
+    return can_approve(user, order) or is_owner_side(user, order)
 
 
 def can_fulfil(user: AnyUser, order: Order) -> bool:

@@ -9,9 +9,8 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from portal.choices import OrderStatus
-from portal.models import Order
-from portal.permissions import APPROVER_ROLES
-from squads.models import Membership
+from portal.models import Order, OrderApproval
+from squads.models import Chapter, Membership
 from squads.selectors import AnyUser, squad_ids_of
 
 
@@ -27,20 +26,24 @@ def orders_visible_to(user: AnyUser) -> QuerySet[Order]:
 
 
 def orders_awaiting_approval_by(user: AnyUser) -> QuerySet[Order]:
-    """Orders waiting for a decision this user may take (never their own),
-    oldest first: the approvals inbox, in the browser and the API."""
+    """Orders whose open approval step this user may decide, oldest first:
+    the approvals inbox, in the browser and the API. Never their own orders,
+    never one they already decided on (separation of duties)."""
     if not user.is_authenticated or not user.is_active:
         return Order.objects.none()
-    queryset = (
+    chapters = Chapter.objects.filter(Q(lead=user) | Q(members=user)).values("pk")
+    may_decide = Q(approval_chapter_id__in=chapters)
+    for squad_id, role in Membership.objects.filter(user=user).values_list("squad_id", "role"):
+        may_decide |= Q(approval_squad_id=squad_id) & (
+            Q(approval_roles="") | Q(approval_roles__contains=f",{role},")
+        )
+    return (
         Order.objects.select_related("product", "squad", "requester", "runbook_version")
-        .filter(status=OrderStatus.PENDING_APPROVAL)
+        .filter(may_decide, status=OrderStatus.PENDING_APPROVAL)
         .exclude(requester=user)
+        .exclude(pk__in=OrderApproval.objects.filter(approver=user).values("order_id"))
         .order_by("created_at", "id")
     )
-    if user.is_superuser:
-        return queryset
-    approver_squads = Membership.objects.filter(user=user, role__in=APPROVER_ROLES).values("squad_id")
-    return queryset.filter(squad_id__in=approver_squads)
 
 
 def orders_in_manual_queue_of(user: AnyUser) -> QuerySet[Order]:

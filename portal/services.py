@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -23,20 +23,30 @@ from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
 from catalogue.inputs import split_secrets, validate_inputs
 from catalogue.models import Product
 from catalogue.schema import secret_fields
-from portal import permissions
+from portal import approvals, permissions
 from portal.celery import app as celery_app
-from portal.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, OrderStatus
-from portal.models import Order, OrderEvent, OrderRun
+from portal.choices import (
+    CANCELLABLE_STATUSES,
+    RETRYABLE_STATUSES,
+    TERMINAL_STATUSES,
+    NotificationKind,
+    OrderStatus,
+)
+from portal.models import Order, OrderApproval, OrderDryRun, OrderEvent, OrderRun
+from portal.notifications import notification_emails_resend, notify
 from portal.webhooks import webhooks_order_changed
 from runbooks.choices import RunStatus
 from runbooks.crypto import decrypt_json, encrypt_json
 from runbooks.executor import execute_run
 from runbooks.models import Run
 from runbooks.services import run_create, run_request_cancel, runs_mark_lost
+from squads.choices import Role
+from squads.models import Membership
 
 logger = logging.getLogger(__name__)
 
 EXECUTE_TASK = "portal.execute_order"
+DRY_RUN_TASK = "portal.execute_dry_run"
 
 RUN_TO_ORDER_STATUS = {
     RunStatus.SUCCEEDED: OrderStatus.SUCCEEDED,
@@ -103,7 +113,55 @@ def _move(
         OrderEvent.objects.create(
             order_id=order.pk, actor=actor, from_status=current, to_status=to, note=note
         )
-        webhooks_order_changed(order_id=order.pk, from_status=current, to_status=to)
+        order.refresh_from_db()
+        _order_changed(order, from_status=current or "", to_status=to, actor=actor, note=note)
+    return order
+
+
+def _order_changed(order: Order, *, from_status: str, to_status: str, actor: User | None, note: str) -> None:
+    """Tell the people concerned that an order changed status (inside the
+    transaction of the change: the notifications commit with it or not at all)."""
+    webhooks_order_changed(order_id=order.pk, from_status=from_status, to_status=to_status)
+    product = order.product
+    label = OrderStatus(to_status).label.lower()
+    title = f"Order #{order.pk} ({product.name}) is {label}"
+    if from_status:
+        finished = to_status in TERMINAL_STATUSES
+        kind = NotificationKind.ORDER_FINISHED if finished else NotificationKind.ORDER_PROGRESS
+        notify(recipients=[order.requester], kind=kind, title=title, body=note, order=order, exclude=actor)
+    if to_status == OrderStatus.PENDING_APPROVAL:
+        _notify_approvers(order, NotificationKind.APPROVAL_REQUESTED, actor=actor)
+    elif to_status == OrderStatus.AWAITING_FULFILMENT:
+        notify(
+            recipients=order.squad.members.all(),
+            kind=NotificationKind.MANUAL_QUEUED,
+            title=f"Order #{order.pk} ({product.name}) waits in {order.squad.name}'s queue",
+            body=f"Requested by {order.requester}. Claim it in the squad queue.",
+            order=order,
+            exclude=actor,
+        )
+
+
+def _notify_approvers(order: Order, kind: str, *, actor: User | None = None) -> None:
+    step = approvals.current_step(order)
+    if step is None:
+        return
+    what = {
+        NotificationKind.APPROVAL_REQUESTED: "waits for your approval",
+        NotificationKind.APPROVAL_REMINDER: "still waits for your approval",
+    }[kind]
+    notify(
+        recipients=approvals.approvers_of_step(order),
+        kind=kind,
+        title=f"Order #{order.pk} ({order.product.name}) {what}",
+        body=f"Step {order.approval_step + 1} of {len(order.approval_steps)}: {step['name']}. "
+        f"Requested by {order.requester}.",
+        order=order,
+        exclude=actor,
+    )
+
+
+def _refreshed(order: Order) -> Order:
     order.refresh_from_db()
     return order
 
@@ -136,8 +194,10 @@ def order_submit(*, requester: User, product: Product, inputs: object) -> Order:
     if errors:
         raise InvalidInputs(errors)
     masked, secrets = split_secrets(schema, completed)
-    needs_approval = product.approval_policy != ApprovalPolicy.NONE
-    if needs_approval:
+    steps = approvals.steps_for(product)
+    if product.approval_policy == ApprovalPolicy.STEPS and not steps:
+        raise ProductNotOrderable(f"{product.name} has no approval steps yet; its squad must add them.")
+    if steps:
         status = OrderStatus.PENDING_APPROVAL
     elif automated:
         status = OrderStatus.QUEUED
@@ -158,58 +218,245 @@ def order_submit(*, requester: User, product: Product, inputs: object) -> Order:
             secret_inputs_ciphertext=encrypt_json(secrets) if secrets else "",
             status=status,
             queued_at=now if status == OrderStatus.QUEUED else None,
+            approval_steps=steps,
+            approval_step=0,
+            approval_step_opened_at=now if steps else None,
+            approval_remind_after_hours=product.approval_remind_after_hours,
+            approval_escalate_after_hours=product.approval_escalate_after_hours,
+            **approvals.open_step_fields(steps, 0),
         )
         OrderEvent.objects.create(
             order=order, actor=requester, from_status="", to_status=status, note="Submitted"
         )
-        webhooks_order_changed(order_id=order.pk, from_status="", to_status=status)
+        _order_changed(order, from_status="", to_status=status, actor=requester, note="Submitted")
         if status == OrderStatus.QUEUED:
             _dispatch_on_commit(order.pk)
     logger.info("order %s submitted for %s by %s: %s", order.pk, product.slug, requester, status)
     return order
 
 
+def _locked(order: Order) -> Order:
+    """The order's row, locked until the transaction ends, so that deciding
+    callers queue behind each other (SQLite's IMMEDIATE transactions do the
+    same for the whole database)."""
+    return Order.objects.select_for_update().select_related("product", "squad", "requester").get(pk=order.pk)
+
+
+def _decide(order: Order, actor: User, decision: str, comment: str) -> Order:
+    """Lock a waiting order and record ``actor``'s decision on its open step,
+    or refuse (nothing written) if they may not decide it."""
+    locked = _locked(order)
+    if locked.status != OrderStatus.PENDING_APPROVAL:
+        raise IllegalTransition(
+            f"Order #{order.pk} is {_label(locked.status)}; it is not waiting for approval."
+        )
+    reason = approvals.refusal(actor, locked)
+    if reason:
+        raise OrderNotAllowed(reason)
+    try:
+        with transaction.atomic():
+            OrderApproval.objects.create(
+                order=locked, step=locked.approval_step, approver=actor, decision=decision, comment=comment
+            )
+    except IntegrityError:
+        # The same person deciding twice at once: the constraint lets one in.
+        raise OrderNotAllowed("You already decided on this order.") from None
+    return locked
+
+
 def order_approve(*, order: Order, actor: User, note: str = "") -> Order:
-    """Approve a waiting order: it is queued (automated) or lands in the
-    squad's manual queue."""
-    if not permissions.can_approve(actor, order):
-        if order.requester_id == actor.pk:
-            raise OrderNotAllowed("You cannot approve your own order.")
-        raise OrderNotAllowed("Only the owning squad's product owners and SMEs approve this order.")
+    """Approve the open step of a waiting order. When the step has all the
+    approvals it needs the next step opens; after the last step the order is
+    queued (automated) or lands in the squad's manual queue.
+
+    Separation of duties: nobody approves their own order, and a person
+    counts once across all the steps of an order.
+    """
+    note = note.strip()
     now = timezone.now()
-    automated = order.fulfilment == Fulfilment.AUTOMATED
-    target = OrderStatus.QUEUED if automated else OrderStatus.AWAITING_FULFILMENT
     with transaction.atomic():
-        order = _move(
-            order,
-            to=target,
+        locked = _decide(order, actor, OrderApproval.Decision.APPROVED, note)
+        steps = locked.approval_steps
+        index = locked.approval_step
+        step = steps[index]
+        approved = OrderApproval.objects.filter(
+            order=locked, step=index, decision=OrderApproval.Decision.APPROVED
+        ).count()
+        where = f"step {index + 1}/{len(steps)} ({step['name']})"
+        said = f": {note}" if note else ""
+        if approved < step["required"]:
+            _note(locked, actor=actor, note=f"Approved {where}, {approved} of {step['required']}{said}")
+            return _refreshed(locked)
+        if index + 1 < len(steps):
+            Order.objects.filter(pk=locked.pk).update(
+                approval_step=index + 1,
+                approval_step_opened_at=now,
+                approval_reminded_at=None,
+                approval_escalated_at=None,
+                updated_at=now,
+                **approvals.open_step_fields(steps, index + 1),
+            )
+            locked = _refreshed(locked)
+            _note(
+                locked,
+                actor=actor,
+                note=f"Approved {where}{said}. Step {index + 2} ({steps[index + 1]['name']}) opens.",
+            )
+            _notify_approvers(locked, NotificationKind.APPROVAL_REQUESTED, actor=actor)
+            return locked
+        automated = locked.fulfilment == Fulfilment.AUTOMATED
+        locked = _move(
+            locked,
+            to=OrderStatus.QUEUED if automated else OrderStatus.AWAITING_FULFILMENT,
             allowed_from={OrderStatus.PENDING_APPROVAL},
             actor=actor,
-            note=note or "Approved",
+            note=f"Approved {where}{said}",
             approved_at=now,
             queued_at=now if automated else None,
+            **approvals.open_step_fields(steps, len(steps)),
         )
         if automated:
-            _dispatch_on_commit(order.pk)
-    return order
+            _dispatch_on_commit(locked.pk)
+    return locked
 
 
 def order_reject(*, order: Order, actor: User, reason: str) -> Order:
-    if not reason or not reason.strip():
+    """Reject a waiting order: one rejection, at any step, ends it."""
+    reason = (reason or "").strip()
+    if not reason:
         raise OrderError("Give the requester a reason for the rejection.")
-    if not permissions.can_approve(actor, order):
-        raise OrderNotAllowed("Only the owning squad's product owners and SMEs decide on this order.")
-    order = _move(
-        order,
-        to=OrderStatus.REJECTED,
-        allowed_from={OrderStatus.PENDING_APPROVAL},
-        actor=actor,
-        note=reason.strip(),
-        finished_at=timezone.now(),
-        failure_reason=reason.strip(),
-        secret_inputs_ciphertext="",
+    with transaction.atomic():
+        locked = _decide(order, actor, OrderApproval.Decision.REJECTED, reason)
+        return _move(
+            locked,
+            to=OrderStatus.REJECTED,
+            allowed_from={OrderStatus.PENDING_APPROVAL},
+            actor=actor,
+            note=reason,
+            finished_at=timezone.now(),
+            failure_reason=reason,
+            secret_inputs_ciphertext="",
+            **approvals.open_step_fields(locked.approval_steps, len(locked.approval_steps)),
+        )
+
+
+def order_dry_run(*, order: Order, actor: User) -> OrderDryRun:
+    """Run the order's runbook version in check mode (changes nothing) so
+    that whoever decides can see what it would do. One at a time per order:
+    asking again while one is under way returns that one."""
+    if not (approvals.can_decide(actor, order) or permissions.is_owner_side(actor, order)):
+        raise OrderNotAllowed("Only the approvers and the owning squad can preview this order.")
+    order.refresh_from_db()
+    if order.status != OrderStatus.PENDING_APPROVAL:
+        raise IllegalTransition("A dry run previews an order waiting for approval.")
+    version = order.runbook_version
+    if order.fulfilment != Fulfilment.AUTOMATED or version is None:
+        raise IllegalTransition("A manually fulfilled order has no runbook to preview.")
+    if not version.runbook.supports_check_mode:
+        raise IllegalTransition(f"The runbook {version.runbook.name} does not support check mode.")
+    with transaction.atomic():
+        _locked(order)
+        under_way = (
+            OrderDryRun.objects.select_related("run")
+            .filter(order=order, run__status__in=[RunStatus.PENDING, RunStatus.RUNNING])
+            .first()
+        )
+        if under_way is not None:
+            return under_way
+        run = run_create(runbook_version=version, masked_inputs=order.inputs, check_mode=True)
+        dry_run = OrderDryRun.objects.create(order=order, run=run, requested_by=actor)
+        _note(order, actor=actor, note=f"Dry run {run.pk} requested (check mode)")
+        transaction.on_commit(lambda: _dispatch_dry_run(dry_run.pk))
+    return dry_run
+
+
+def _dispatch_dry_run(dry_run_id: int) -> bool:
+    dry_run = OrderDryRun.objects.select_related("run__runbook_version__runbook").get(pk=dry_run_id)
+    runbook = dry_run.run.runbook_version.runbook
+    options: dict[str, object] = {
+        "time_limit": runbook.timeout + 120,
+        "soft_time_limit": runbook.timeout + 60,
+        "retry": False,
+    }
+    if runbook.queue:
+        options["queue"] = runbook.queue
+    try:
+        celery_app.send_task(DRY_RUN_TASK, args=[dry_run_id], **options)
+    except Exception:  # noqa: BLE001 - broker down: the sweep sends it again
+        logger.warning("dry run %s: broker unreachable, left for the sweep", dry_run_id)
+        return False
+    return True
+
+
+def order_dry_run_execute(*, dry_run_id: int) -> Run | None:
+    """The worker's side of a dry run: run it (once, however often delivered)."""
+    dry_run = OrderDryRun.objects.select_related("order", "run").filter(pk=dry_run_id).first()
+    if dry_run is None or dry_run.run.status != RunStatus.PENDING:
+        return None
+    inputs, secret_names = order_run_inputs(dry_run.order)
+    return execute_run(run_id=dry_run.run_id, inputs=inputs, secret_names=secret_names)
+
+
+@dataclass
+class ReminderReport:
+    reminded: list[int] = field(default_factory=list)
+    escalated: list[int] = field(default_factory=list)
+
+
+def approvals_remind(*, now: datetime | None = None) -> ReminderReport:
+    """Remind the approvers of steps that wait too long, then escalate to the
+    owning squad's product owners (beat runs this every few minutes; ``now``
+    lets tests move the clock). Each happens once per step, whoever runs it."""
+    now = now or timezone.now()
+    report = ReminderReport()
+    waiting = Order.objects.select_related("product", "squad", "requester").filter(
+        status=OrderStatus.PENDING_APPROVAL, approval_step_opened_at__isnull=False
     )
-    return order
+    for order in waiting.filter(approval_reminded_at__isnull=True, approval_remind_after_hours__gt=0):
+        if now - order.approval_step_opened_at < timedelta(hours=order.approval_remind_after_hours):
+            continue
+        with transaction.atomic():
+            if not Order.objects.filter(
+                pk=order.pk,
+                status=OrderStatus.PENDING_APPROVAL,
+                approval_step=order.approval_step,
+                approval_reminded_at__isnull=True,
+            ).update(approval_reminded_at=now):
+                continue
+            _notify_approvers(order, NotificationKind.APPROVAL_REMINDER)
+            _note(order, actor=None, note=f"Reminder sent to the approvers of step {order.approval_step + 1}")
+        report.reminded.append(order.pk)
+    for order in waiting.filter(approval_escalated_at__isnull=True, approval_escalate_after_hours__gt=0):
+        hours = order.approval_escalate_after_hours
+        if now - order.approval_step_opened_at < timedelta(hours=hours):
+            continue
+        with transaction.atomic():
+            if not Order.objects.filter(
+                pk=order.pk,
+                status=OrderStatus.PENDING_APPROVAL,
+                approval_step=order.approval_step,
+                approval_escalated_at__isnull=True,
+            ).update(approval_escalated_at=now):
+                continue
+            owners = [
+                membership.user
+                for membership in Membership.objects.select_related("user").filter(
+                    squad_id=order.squad_id, role=Role.PRODUCT_OWNER
+                )
+            ]
+            step = approvals.current_step(order)
+            notify(
+                recipients=owners,
+                kind=NotificationKind.APPROVAL_ESCALATED,
+                title=f"Order #{order.pk} ({order.product.name}) waits for approval for over {hours} h",
+                body=f"Step {order.approval_step + 1} ({step['name'] if step else '?'}) has had no "
+                f"decision since {order.approval_step_opened_at:%Y-%m-%d %H:%M} UTC. "
+                f"Requested by {order.requester}.",
+                order=order,
+            )
+            _note(order, actor=None, note=f"Escalated to {order.squad.name}'s product owners after {hours} h")
+        report.escalated.append(order.pk)
+    return report
 
 
 # --- Cancel and retry ----------------------------------------------------------
@@ -288,6 +535,31 @@ def order_claim(*, order: Order, actor: User) -> Order:
             raise IllegalTransition(f"Order #{order.pk} is already claimed by {order.claimed_by}.")
         _note(order, actor=actor, note=f"Claimed by {actor}")
     return order
+
+
+def order_release(*, order: Order, actor: User) -> Order:
+    """Give a claimed manual order back to the queue: its claimer may, and so
+    may the squad's product owners (someone fell ill)."""
+    if not permissions.can_fulfil(actor, order):
+        raise OrderNotAllowed("Only members of the owning squad work its queue.")
+    order.refresh_from_db()
+    if order.status != OrderStatus.AWAITING_FULFILMENT or order.claimed_by_id is None:
+        raise IllegalTransition(f"Order #{order.pk} is not claimed; nothing to release.")
+    is_owner = Membership.objects.filter(
+        user=actor, squad_id=order.squad_id, role=Role.PRODUCT_OWNER
+    ).exists()
+    if order.claimed_by_id != actor.pk and not (is_owner or actor.is_superuser):
+        raise OrderNotAllowed(
+            f"Order #{order.pk} is claimed by {order.claimed_by}; only they or a product owner release it."
+        )
+    with transaction.atomic():
+        released = Order.objects.filter(
+            pk=order.pk, status=OrderStatus.AWAITING_FULFILMENT, claimed_by_id=order.claimed_by_id
+        ).update(claimed_by=None, claimed_at=None, updated_at=timezone.now())
+        if not released:
+            raise IllegalTransition(f"Order #{order.pk} was changed by someone else just now; reload it.")
+        _note(order, actor=actor, note=f"Released by {actor}; back in the queue")
+    return _refreshed(order)
 
 
 def order_complete(*, order: Order, actor: User, note: str = "") -> Order:
@@ -487,6 +759,8 @@ class SweepReport:
     finished_orders: list[int] = field(default_factory=list)
     redispatched_orders: list[int] = field(default_factory=list)
     secrets_purged: int = 0
+    redispatched_dry_runs: list[int] = field(default_factory=list)
+    emails_resent: int = 0
 
 
 def orders_sweep() -> SweepReport:
@@ -519,6 +793,12 @@ def orders_sweep() -> SweepReport:
         # Back off for orders that simply wait behind a long queue.
         if now - last >= after * (2 ** min(max(count - 1, 0), 6)) and order_dispatch(order_id=order_id):
             report.redispatched_orders.append(order_id)
+    for dry_run_id in OrderDryRun.objects.filter(
+        run__status=RunStatus.PENDING, run__created_at__lt=now - after
+    ).values_list("pk", flat=True):
+        if _dispatch_dry_run(dry_run_id):
+            report.redispatched_dry_runs.append(dry_run_id)
+    report.emails_resent = notification_emails_resend()
     retention = timedelta(hours=settings.SQUADRON_SECRET_RETENTION_HOURS)
     report.secrets_purged = (
         Order.objects.filter(status__in=list(RETRYABLE_STATUSES), finished_at__lt=now - retention)

@@ -204,6 +204,30 @@ else:
 CELERY_TASK_DEFAULT_QUEUE = env_str("SQUADRON_DEFAULT_QUEUE", "celery") or "celery"
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 3, minimum=1)
 
+# --- Email ----------------------------------------------------------------
+# Development prints emails on the console; production sends them by SMTP.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Squadron <squadron@localhost>")
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive; set one.")
+# Links in emails are absolute: where people reach this portal.
+SQUADRON_BASE_URL = (env_str("SQUADRON_BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+# An email still pending after this long (broker down when it was queued)
+# is sent again by the sweep.
+SQUADRON_EMAIL_RESEND_AFTER_SECONDS = env_int("SQUADRON_EMAIL_RESEND_AFTER_SECONDS", 300, minimum=10)
+
 # --- Logging --------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
@@ -231,11 +255,19 @@ SQUADRON_SWEEP_INTERVAL_SECONDS = env_int("SQUADRON_SWEEP_INTERVAL_SECONDS", 30,
 # Secret inputs of a failed order are kept (encrypted) this long for a retry.
 SQUADRON_SECRET_RETENTION_HOURS = env_int("SQUADRON_SECRET_RETENTION_HOURS", 168, minimum=0)
 
+# How often beat looks for approvals waiting too long (reminders, escalations).
+SQUADRON_APPROVAL_CHECK_SECONDS = env_int("SQUADRON_APPROVAL_CHECK_SECONDS", 300, minimum=10)
+
 CELERY_BEAT_SCHEDULE = {
     "sweep-orders": {
         "task": "portal.sweep_orders",
         "schedule": float(SQUADRON_SWEEP_INTERVAL_SECONDS),
         "options": {"expires": float(SQUADRON_SWEEP_INTERVAL_SECONDS)},
+    },
+    "remind-approvals": {
+        "task": "portal.remind_approvals",
+        "schedule": float(SQUADRON_APPROVAL_CHECK_SECONDS),
+        "options": {"expires": float(SQUADRON_APPROVAL_CHECK_SECONDS)},
     },
 }
 

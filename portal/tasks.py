@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from celery import shared_task
 from django.conf import settings
 
-from portal import idempotency, services, webhooks
+from portal import idempotency, notifications, services, webhooks
 
 
 @shared_task(name=services.EXECUTE_TASK, acks_late=True, reject_on_worker_lost=True)
@@ -17,13 +19,34 @@ def execute_order(order_id: int) -> None:
 
 @shared_task(name="portal.sweep_orders", time_limit=120, soft_time_limit=100)
 def sweep_orders() -> dict:
-    report = services.orders_sweep()
-    return {
-        "lost_runs": report.lost_runs,
-        "finished_orders": report.finished_orders,
-        "redispatched_orders": report.redispatched_orders,
-        "secrets_purged": report.secrets_purged,
-    }
+    return asdict(services.orders_sweep())
+
+
+@shared_task(name=services.DRY_RUN_TASK, acks_late=True, reject_on_worker_lost=True)
+def execute_dry_run(dry_run_id: int) -> None:
+    """Run an order's runbook in check mode for its approvers."""
+    services.order_dry_run_execute(dry_run_id=dry_run_id)
+
+
+@shared_task(name="portal.remind_approvals", time_limit=120, soft_time_limit=100)
+def remind_approvals() -> dict:
+    return asdict(services.approvals_remind())
+
+
+@shared_task(
+    name=notifications.EMAIL_TASK,
+    autoretry_for=(Exception,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=notifications.EMAIL_MAX_ATTEMPTS - 1,
+    time_limit=60,
+    soft_time_limit=45,
+)
+def send_notification_email(notification_id: int) -> bool:
+    """Send one notification's email; a mail server error retries it with
+    backoff, and the last failure is recorded on the notification."""
+    return notifications.notification_send_email(notification_id=notification_id)
 
 
 # --- REST API: webhooks and idempotency keys -------------------------------------------

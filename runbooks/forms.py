@@ -65,7 +65,16 @@ class RunbookForm(forms.ModelForm):
 
     class Meta:
         model = Runbook
-        fields = ("slug", "name", "squad", "description", "timeout", "queue", "credentials")
+        fields = (
+            "slug",
+            "name",
+            "squad",
+            "description",
+            "timeout",
+            "queue",
+            "supports_check_mode",
+            "credentials",
+        )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -73,9 +73,16 @@ class Runbook(models.Model):
         "Lets a squad run its own workers for network reach or isolation.",
     )
     credentials = models.ManyToManyField(Credential, blank=True, related_name="runbooks")
+    supports_check_mode = models.BooleanField(
+        default=False,
+        help_text="The playbook can run in Ansible's check mode (a dry run that changes nothing), "
+        "so approvers may preview it.",
+    )
     current_version = models.ForeignKey(
         "RunbookVersion",
-        on_delete=models.PROTECT,
+        # SET_NULL, not PROTECT: the runbook's own versions are deleted with
+        # it, and PROTECT would make every runbook with a playbook undeletable.
+        on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",

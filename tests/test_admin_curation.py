@@ -16,7 +16,7 @@ from django.urls import reverse
 from catalogue.choices import Fulfilment, ProductStatus
 from catalogue.models import Category, Product
 from runbooks.crypto import decrypt_json
-from runbooks.models import Credential, Runbook, RunbookVersion
+from runbooks.models import Credential, Run, Runbook, RunbookVersion
 from runbooks.playbooks import playbook_checksum
 from runbooks.services import credential_set_secrets
 from squads.models import Squad
@@ -72,6 +72,10 @@ def product_data(product: Product, **changes: Any) -> dict[str, Any]:
         "fulfilment": product.fulfilment,
         "runbook": product.runbook_id or "",
         "approval_policy": product.approval_policy,
+        "approval_remind_after_hours": 24,
+        "approval_escalate_after_hours": 72,
+        "approval_steps-TOTAL_FORMS": "0",
+        "approval_steps-INITIAL_FORMS": "0",
         "sla_minutes": product.sla_minutes,
         "unit_cost": product.unit_cost if product.unit_cost is not None else "",
         "form_schema": json.dumps(product.form_schema, indent=2),
@@ -195,6 +199,10 @@ def test_member_creates_a_draft_product_for_own_squad(
             "fulfilment": Fulfilment.AUTOMATED,
             "runbook": runbook.pk,
             "approval_policy": "none",
+            "approval_remind_after_hours": 24,
+            "approval_escalate_after_hours": 72,
+            "approval_steps-TOTAL_FORMS": "0",
+            "approval_steps-INITIAL_FORMS": "0",
             "sla_minutes": 30,
             "form_schema": json.dumps(
                 {"type": "object", "properties": {"vlan_id": {"type": "integer", "minimum": 2}}}
@@ -484,18 +492,27 @@ def test_invalid_playbook_is_refused_with_a_clear_message_and_no_version(
     assert runbook.playbook == PLAYBOOK
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Runbook.current_version is on_delete=PROTECT, so a runbook with a playbook can never be "
-    "deleted (its own current version protects it); models.RESTRICT would allow it. Remove this "
-    "marker when the model changes.",
-)
 def test_member_deletes_a_runbook_with_its_versions(member_client: Client, runbook: Runbook) -> None:
     response = member_client.post(admin_url(Runbook, "delete", runbook.pk), {"post": "yes"})
 
     assert response.status_code == 302
     assert not Runbook.objects.filter(pk=runbook.pk).exists()
     assert not RunbookVersion.objects.filter(runbook_id=runbook.pk).exists()
+
+
+def test_runbook_whose_version_an_order_ran_cannot_be_deleted(
+    member_client: Client, runbook: Runbook, squad: Squad
+) -> None:
+    """History wins: the runs (and orders) that used a version keep it."""
+    Run.objects.create(runbook_version=runbook.current_version)
+    versions = RunbookVersion.objects.filter(runbook_id=runbook.pk).count()
+
+    response = member_client.post(admin_url(Runbook, "delete", runbook.pk), {"post": "yes"})
+
+    assert response.status_code == 200
+    assert "Cannot delete" in response.content.decode() or "protected" in response.content.decode()
+    assert Runbook.objects.filter(pk=runbook.pk).exists()
+    assert RunbookVersion.objects.filter(runbook_id=runbook.pk).count() == versions
 
 
 def test_member_attaches_own_squads_credential_to_runbook(
@@ -690,3 +707,64 @@ def test_form_error_does_not_render_submitted_secrets_back(member_client: Client
     html = response.content.decode()
     assert "PRIVATE-KEY-MATERIAL" not in html
     assert "pass-material" not in html
+
+
+# --- Approval steps --------------------------------------------------------------
+def test_member_sets_a_multi_step_approval_naming_another_squad(
+    member_client: Client, product: Product, other_squad: Squad
+) -> None:
+    data = product_data(
+        product,
+        approval_policy="steps",
+        approval_remind_after_hours=4,
+        approval_escalate_after_hours=12,
+        **{
+            "approval_steps-TOTAL_FORMS": "2",
+            "approval_steps-0-position": "0",
+            "approval_steps-0-name": "Squad review",
+            "approval_steps-0-roles": '["product_owner"]',
+            "approval_steps-0-required_approvals": "1",
+            "approval_steps-1-position": "1",
+            "approval_steps-1-name": "Compute sign-off",
+            "approval_steps-1-squad": str(other_squad.pk),
+            "approval_steps-1-roles": "[]",
+            "approval_steps-1-required_approvals": "2",
+        },
+    )
+
+    response = member_client.post(admin_url(Product, "change", product.pk), data)
+
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    product.refresh_from_db()
+    assert product.approval_policy == "steps"
+    assert list(product.approval_steps.values_list("name", "squad", "required_approvals")) == [
+        ("Squad review", None, 1),
+        ("Compute sign-off", other_squad.pk, 2),
+    ]
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        {},  # a multi-step policy without any step
+        {  # a role that does not exist
+            "approval_steps-TOTAL_FORMS": "1",
+            "approval_steps-0-name": "Review",
+            "approval_steps-0-roles": '["janitor"]',
+            "approval_steps-0-required_approvals": "1",
+            "approval_steps-0-position": "0",
+        },
+    ],
+)
+def test_a_broken_approval_policy_is_refused_and_nothing_changes(
+    member_client: Client, product: Product, steps: dict[str, str]
+) -> None:
+    before = (product.approval_policy, product.version, product.approval_steps.count())
+
+    response = member_client.post(
+        admin_url(Product, "change", product.pk), product_data(product, approval_policy="steps", **steps)
+    )
+
+    assert response.status_code == 200
+    product.refresh_from_db()
+    assert (product.approval_policy, product.version, product.approval_steps.count()) == before

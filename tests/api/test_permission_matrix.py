@@ -31,6 +31,9 @@ SEE_ORDER = {
 }
 ANY_USER = {role: (401 if role == "anonymous" else 200) for role in ROLES}
 SQUAD_DECIDES = {**SEE_ORDER, "requester": 403}
+# Approvals follow the order's approval steps (portal.approvals): the owning
+# squad's product owners and SMEs; an admin sees the order but is no approver.
+APPROVERS_DECIDE = {**SQUAD_DECIDES, "admin": 403}
 
 # name: (method, path, kind of order it needs, body, expected status by role)
 CASES = {
@@ -53,8 +56,8 @@ CASES = {
     ),
     "cancel": ("post", "/api/v1/orders/{id}/cancel/", "queued", {}, SEE_ORDER),
     "retry": ("post", "/api/v1/orders/{id}/retry/", "failed", {}, SEE_ORDER),
-    "approve": ("post", "/api/v1/orders/{id}/approve/", "pending", {}, SQUAD_DECIDES),
-    "reject": ("post", "/api/v1/orders/{id}/reject/", "pending", {"reason": "no budget"}, SQUAD_DECIDES),
+    "approve": ("post", "/api/v1/orders/{id}/approve/", "pending", {}, APPROVERS_DECIDE),
+    "reject": ("post", "/api/v1/orders/{id}/reject/", "pending", {"reason": "no budget"}, APPROVERS_DECIDE),
     "claim": ("post", "/api/v1/orders/{id}/claim/", "manual", {}, SQUAD_DECIDES),
     "complete": ("post", "/api/v1/orders/{id}/complete/", "manual", {"note": "done"}, SQUAD_DECIDES),
     "fail": ("post", "/api/v1/orders/{id}/fail/", "manual", {"reason": "no capacity"}, SQUAD_DECIDES),

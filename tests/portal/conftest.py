@@ -49,3 +49,23 @@ def manual_product(squad):
 def engineer(squad):
     """A member of the owning squad who is neither product owner nor SME."""
     return MembershipFactory(user=UserFactory(username="eddie"), squad=squad, role=Role.ENGINEER).user
+
+
+def drain_queued_tasks() -> list[tuple[str, list]]:
+    """Take every message waiting on this test process's queue: (task, args)."""
+    from django.conf import settings
+
+    from portal.celery import app
+
+    found = []
+    with app.connection_for_read() as connection:
+        queue = connection.SimpleQueue(settings.CELERY_TASK_DEFAULT_QUEUE)
+        while True:
+            try:
+                message = queue.get(block=True, timeout=1)
+            except queue.Empty:
+                break
+            found.append((message.headers["task"], message.payload[0]))
+            message.ack()
+        queue.close()
+    return found

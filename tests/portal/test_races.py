@@ -60,15 +60,44 @@ def test_approve_and_cancel_racing_resolve_to_one_winner(approval_product, reque
     assert order.status in {OrderStatus.QUEUED, OrderStatus.CANCELLED}
 
 
-def test_two_approvers_at_once_queue_the_order_once(approval_product, requester, member, squad):
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_approvers_of_the_last_step_at_once_run_the_order_once(
+    approval_product, requester, member, squad, attempt
+):
     second = MembershipFactory(user=UserFactory(username="sme"), squad=squad, role=Role.SME).user
     order = services.order_submit(requester=requester, product=approval_product, inputs={"hostname": "a"})
     results = race(
         lambda: services.order_approve(order=Order.objects.get(pk=order.pk), actor=member),
         lambda: services.order_approve(order=Order.objects.get(pk=order.pk), actor=second),
     )
-    assert sum(isinstance(result, Exception) for result in results) == 1
+    errors = [result for result in results if isinstance(result, Exception)]
+    assert len(errors) == 1 and isinstance(errors[0], services.IllegalTransition), results
     assert OrderEvent.objects.filter(order=order, to_status=OrderStatus.QUEUED).count() == 1
+    order.refresh_from_db()
+    # Dispatched once: one task for one worker, so the playbook runs once.
+    assert order.dispatch_count == 1
+    assert order.approvals.count() == 1
+
+
+def test_same_approver_clicking_twice_at_once_counts_once(squad, other_squad, requester):
+    from catalogue.choices import ApprovalPolicy
+    from catalogue.models import ApprovalStep
+    from tests.factories import ProductFactory
+
+    product = ProductFactory(squad=squad, approval_policy=ApprovalPolicy.STEPS)
+    ApprovalStep.objects.create(
+        product=product, name="Two of compute", squad=other_squad, required_approvals=2
+    )
+    approver = MembershipFactory(user=UserFactory(username="olga"), squad=other_squad).user
+    order = services.order_submit(requester=requester, product=product, inputs={"name": "x"})
+    results = race(
+        lambda: services.order_approve(order=Order.objects.get(pk=order.pk), actor=approver),
+        lambda: services.order_approve(order=Order.objects.get(pk=order.pk), actor=approver),
+    )
+    assert sum(isinstance(result, services.OrderNotAllowed) for result in results) == 1, results
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_APPROVAL
+    assert order.approvals.count() == 1
 
 
 def test_two_workers_starting_the_same_order_create_one_run(product, requester):

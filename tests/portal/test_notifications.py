@@ -1,0 +1,197 @@
+"""Notifications: who is told what, in the portal and by email, according to
+their preferences; emails go out from a task (never inside a request), with
+retries, and their links work."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from catalogue.choices import ApprovalPolicy, Fulfilment
+from portal import notifications, services
+from portal.choices import NotificationKind
+from portal.models import Notification
+from squads.choices import Role
+from tests.factories import MembershipFactory, ProductFactory, UserFactory
+from tests.portal.conftest import drain_queued_tasks
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FORM = {"type": "object", "properties": {"hostname": {"type": "string"}}}
+
+
+@pytest.fixture
+def sme(squad):
+    return MembershipFactory(user=UserFactory(username="sara"), squad=squad, role=Role.SME).user
+
+
+@pytest.fixture
+def approval_product(squad):
+    return ProductFactory(
+        slug="firewall",
+        name="Firewall rule",
+        squad=squad,
+        form_schema=FORM,
+        approval_policy=ApprovalPolicy.SQUAD,
+    )
+
+
+@pytest.fixture
+def manual_product(squad):
+    return ProductFactory(
+        slug="restore",
+        name="File restore",
+        squad=squad,
+        form_schema=FORM,
+        fulfilment=Fulfilment.MANUAL,
+        runbook=None,
+    )
+
+
+def notified(user) -> list[tuple[str, str]]:
+    return list(
+        Notification.objects.filter(recipient=user).order_by("id").values_list("kind", "email_status")
+    )
+
+
+def deliver_emails() -> list[int]:
+    """Do what the worker does with the email tasks on the queue."""
+    sent = []
+    for task, args in drain_queued_tasks():
+        if task == notifications.EMAIL_TASK:
+            notifications.notification_send_email(notification_id=args[0])
+            sent.append(args[0])
+    return sent
+
+
+def test_approvers_are_told_and_emailed_after_commit(approval_product, requester, member, sme, engineer):
+    order = services.order_submit(requester=requester, product=approval_product, inputs={})
+
+    assert notified(member) == [(NotificationKind.APPROVAL_REQUESTED, "pending")]
+    assert notified(sme) == [(NotificationKind.APPROVAL_REQUESTED, "pending")]
+    assert notified(engineer) == [], "engineers do not approve under the squad policy"
+    assert notified(requester) == [], "nobody is told what they just did themselves"
+    assert mail.outbox == [], "the request never sends mail itself"
+
+    assert len(deliver_emails()) == 2
+    assert sorted(message.to[0] for message in mail.outbox) == ["nora@example.com", "sara@example.com"]
+    message = mail.outbox[0]
+    assert message.subject == f"[Squadron] Order #{order.pk} (Firewall rule) waits for your approval"
+    link = f"http://testserver.example/orders/{order.pk}/"
+    assert link in message.body
+    html = message.alternatives[0][0]
+    assert f'href="{link}"' in html
+    assert "http://testserver.example/notifications/preferences/" in message.body
+    assert set(Notification.objects.values_list("email_status", flat=True)) == {"sent"}
+
+
+@pytest.fixture(autouse=True)
+def _base_url_and_empty_queue(settings):
+    settings.SQUADRON_BASE_URL = "http://testserver.example"
+    # Tasks that earlier tests of this process left on its queue are not ours.
+    drain_queued_tasks()
+
+
+def test_requester_hears_of_each_status_change_made_by_others(approval_product, requester, member):
+    order = services.order_submit(requester=requester, product=approval_product, inputs={})
+    services.order_reject(order=order, actor=member, reason="Not without a change ticket")
+
+    assert notified(requester) == [(NotificationKind.ORDER_FINISHED, "pending")]
+    note = Notification.objects.get(recipient=requester)
+    assert note.title == f"Order #{order.pk} (Firewall rule) is rejected"
+    assert note.body == "Not without a change ticket"
+    assert note.link == f"/orders/{order.pk}/"
+
+
+def test_progress_is_not_emailed_by_default_but_shown_in_the_portal(approval_product, requester, member):
+    order = services.order_submit(requester=requester, product=approval_product, inputs={})
+    services.order_approve(order=order, actor=member)
+    assert notified(requester) == [(NotificationKind.ORDER_PROGRESS, "not_wanted")]
+    assert notifications.unread_count(requester) == 1
+
+
+def test_preferences_decide_what_is_emailed(approval_product, requester, member, sme):
+    notifications.email_preferences_set(user=member, email_kinds=[])
+    notifications.email_preferences_set(user=requester, email_kinds=[NotificationKind.ORDER_PROGRESS])
+    order = services.order_submit(requester=requester, product=approval_product, inputs={})
+    services.order_approve(order=order, actor=sme)
+
+    assert notified(member) == [(NotificationKind.APPROVAL_REQUESTED, "not_wanted")]
+    assert notified(requester) == [(NotificationKind.ORDER_PROGRESS, "pending")]
+    deliver_emails()
+    assert sorted(message.to[0] for message in mail.outbox) == ["rita@example.com", "sara@example.com"]
+
+
+def test_unknown_preference_is_refused_and_nothing_changes(requester):
+    before = notifications.email_preferences(requester)
+    with pytest.raises(ValueError, match="Unknown notification kind"):
+        notifications.email_preferences_set(user=requester, email_kinds=["order_finished", "gossip"])
+    assert notifications.email_preferences(requester) == before
+
+
+def test_squad_members_hear_of_manual_orders_in_their_queue(
+    manual_product, requester, member, engineer, other_member
+):
+    services.order_submit(requester=requester, product=manual_product, inputs={})
+    assert notified(member) == [(NotificationKind.MANUAL_QUEUED, "pending")]
+    assert notified(engineer) == [(NotificationKind.MANUAL_QUEUED, "pending")]
+    assert notified(other_member) == []
+
+
+def test_people_without_an_email_address_are_told_in_the_portal_only(approval_product, requester, member):
+    member.email = ""
+    member.save()
+    services.order_submit(requester=requester, product=approval_product, inputs={})
+    assert notified(member) == [(NotificationKind.APPROVAL_REQUESTED, "not_wanted")]
+
+
+class BrokenMailServer:
+    """The SMTP server is outside our control: here it refuses every message."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        raise ConnectionRefusedError("mail server down")
+
+
+def test_a_failing_mail_server_is_retried_then_recorded(approval_product, requester, member, settings):
+    settings.EMAIL_BACKEND = "tests.portal.test_notifications.BrokenMailServer"
+    services.order_submit(requester=requester, product=approval_product, inputs={})
+    note = Notification.objects.get(recipient=member)
+    for _attempt in range(notifications.EMAIL_MAX_ATTEMPTS - 1):
+        with pytest.raises(ConnectionRefusedError):
+            notifications.notification_send_email(notification_id=note.pk)
+    assert notifications.notification_send_email(notification_id=note.pk) is False
+    note.refresh_from_db()
+    assert note.email_status == Notification.EmailStatus.FAILED
+    assert note.email_attempts == notifications.EMAIL_MAX_ATTEMPTS
+    assert "mail server down" in note.email_error
+    # It stays in the portal whatever happened to the email.
+    assert notifications.unread_count(member) == 1
+
+
+def test_the_sweep_resends_emails_whose_task_never_ran(approval_product, requester, member, settings):
+    services.order_submit(requester=requester, product=approval_product, inputs={})
+    drain_queued_tasks()  # lost with the broker
+    Notification.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    report = services.orders_sweep()
+    assert report.emails_resent == 1
+    assert len(deliver_emails()) == 1
+    assert mail.outbox[0].to == ["nora@example.com"]
+
+
+def test_marking_read_is_personal(approval_product, requester, member, sme):
+    services.order_submit(requester=requester, product=approval_product, inputs={})
+    mine = Notification.objects.get(recipient=member)
+    theirs = Notification.objects.get(recipient=sme)
+    assert notifications.notification_mark_read(user=member, notification_id=theirs.pk) is False
+    theirs.refresh_from_db()
+    assert theirs.read_at is None
+    assert notifications.notification_mark_read(user=member, notification_id=mine.pk) is True
+    assert notifications.unread_count(member) == 0
+    assert notifications.notifications_mark_all_read(user=sme) == 1
+    assert notifications.unread_count(sme) == 0
