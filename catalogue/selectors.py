@@ -36,3 +36,28 @@ def product_for_page(slug: str) -> Product:
 def approval_steps_in_order() -> QuerySet[ApprovalStep]:
     """Approval steps in the order they open, with whom they name."""
     return ApprovalStep.objects.select_related("squad", "chapter").order_by("position", "id")
+
+
+def catalogue_fingerprint() -> str:
+    """A value that changes whenever anything a catalogue listing shows
+    changes (a product saved, published, retired, deleted or re-versioned; a
+    squad or category renamed or moved): the key under which a rendered
+    listing may be reused. Two cheap queries, portable SQL."""
+    import hashlib
+
+    from django.db import connection
+
+    from catalogue.models import Category
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT COUNT(*) FROM catalogue_product), "
+            "(SELECT MAX(updated_at) FROM catalogue_product), "
+            "(SELECT SUM(version) FROM catalogue_product), (SELECT COUNT(*) FROM squads_squad), "
+            "(SELECT MAX(updated_at) FROM squads_squad)"
+        )
+        parts = [str(part) for part in cursor.fetchone()]
+    parts += [
+        repr(row) for row in Category.objects.order_by("id").values_list("id", "slug", "name", "position")
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()

@@ -4,8 +4,10 @@ goes through a service (portal/services.py, portal/webhooks.py)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -19,6 +21,30 @@ from squads.choices import Role
 from squads.models import Membership, Squad
 
 MAX_TEXT = 2000
+
+
+# Lists of products and orders are what integrations poll most. Their
+# serializers declare their fields for validation of the shape and for the
+# OpenAPI schema, but build the dictionaries by hand: DRF's per-field
+# machinery costs about ten times more per row (docs/benchmarks.md). A test
+# holds the hand-built keys equal to the declared fields.
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A date-time exactly as DRF's DateTimeField renders it."""
+    if moment is None:
+        return None
+    text = timezone.localtime(moment).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def list_url(context: dict, view_name: str) -> str:
+    """The absolute URL of a collection, computed once per request: an item's
+    URL is this plus its key and a slash."""
+    cache = context.setdefault("_list_urls", {})
+    if view_name not in cache:
+        cache[view_name] = reverse(view_name, request=context.get("request"))
+    return cache[view_name]
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -91,6 +117,24 @@ class ProductSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
+    def to_representation(self, product: Product) -> dict[str, Any]:
+        category, squad = product.category, product.squad
+        return {
+            "slug": product.slug,
+            "url": f"{list_url(self.context, 'api:product-list')}{product.slug}/",
+            "name": product.name,
+            "summary": product.summary,
+            "category": {"slug": category.slug, "name": category.name},
+            "squad": {"slug": squad.slug, "name": squad.name},
+            "fulfilment": product.fulfilment,
+            "approval_policy": product.approval_policy,
+            "sla_minutes": product.sla_minutes,
+            "unit_cost": None if product.unit_cost is None else f"{product.unit_cost:.2f}",
+            "tags": product.tag_list,
+            "version": product.version,
+            "updated_at": iso(product.updated_at),
+        }
+
 
 class ProductDetailSerializer(ProductSerializer):
     depends_on = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
@@ -101,6 +145,14 @@ class ProductDetailSerializer(ProductSerializer):
 
     class Meta(ProductSerializer.Meta):
         fields = [*ProductSerializer.Meta.fields, "description", "depends_on", "form_schema"]
+
+    def to_representation(self, product: Product) -> dict[str, Any]:
+        return {
+            **super().to_representation(product),
+            "description": product.description,
+            "depends_on": [dependency.slug for dependency in product.depends_on.all()],
+            "form_schema": product.form_schema,
+        }
 
 
 # --- Squads and runbooks ----------------------------------------------------------------
@@ -188,6 +240,31 @@ class OrderSerializer(serializers.ModelSerializer):
             "result",
         ]
 
+    def to_representation(self, order: Order) -> dict[str, Any]:
+        product, squad, claimed_by = order.product, order.squad, order.claimed_by
+        return {
+            "id": order.pk,
+            "url": f"{list_url(self.context, 'api:order-list')}{order.pk}/",
+            "status": order.status,
+            "product": {"slug": product.slug, "name": product.name},
+            "product_version": order.product_version,
+            "squad": {"slug": squad.slug, "name": squad.name},
+            "requester": order.requester.get_username(),
+            "fulfilment": order.fulfilment,
+            "approval_policy": order.approval_policy,
+            "inputs": order.inputs,
+            "attempts": order.attempts,
+            "claimed_by": claimed_by.get_username() if claimed_by else None,
+            "created_at": iso(order.created_at),
+            "updated_at": iso(order.updated_at),
+            "approved_at": iso(order.approved_at),
+            "queued_at": iso(order.queued_at),
+            "started_at": iso(order.started_at),
+            "claimed_at": iso(order.claimed_at),
+            "finished_at": iso(order.finished_at),
+            "result": self.get_result(order),
+        }
+
     @extend_schema_field(OrderResultSerializer)
     def get_result(self, order: Order) -> dict[str, Any]:
         return {
@@ -214,6 +291,24 @@ class OrderDetailSerializer(OrderSerializer):
 
     class Meta(OrderSerializer.Meta):
         fields = [*OrderSerializer.Meta.fields, "runbook_version", "events_url", "history", "actions"]
+
+    def to_representation(self, order: Order) -> dict[str, Any]:
+        return {
+            **super().to_representation(order),
+            "runbook_version": self.get_runbook_version(order),
+            "events_url": self.get_events_url(order),
+            "history": [
+                {
+                    "created_at": iso(event.created_at),
+                    "actor": event.actor.get_username() if event.actor else None,
+                    "from_status": event.from_status,
+                    "to_status": event.to_status,
+                    "note": event.note,
+                }
+                for event in order.events.all()
+            ],
+            "actions": self.get_actions(order),
+        }
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_events_url(self, order: Order) -> str:

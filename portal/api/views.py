@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -17,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalogue.models import Product
-from catalogue.selectors import products_orderable
+from catalogue.selectors import catalogue_fingerprint, products_orderable
 from portal import services
 from portal.api import serializers as s
 from portal.api.errors import Unprocessable
@@ -46,6 +48,8 @@ from squads.models import Squad
 from squads.selectors import squads_with_members
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: How long an unchanged catalogue page stays cached (any change invalidates it at once).
+CATALOGUE_PAGE_SECONDS = 600
 
 
 class ApiMixin:
@@ -93,6 +97,9 @@ class ProductViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[Product]:
         products = products_orderable()
+        if self.action == "list":
+            # A card needs neither the long description nor the form.
+            products = products.defer("description", "form_schema")
         if self.action == "retrieve":
             products = products.prefetch_related(
                 Prefetch("depends_on", queryset=Product.objects.only("slug"))
@@ -101,6 +108,21 @@ class ProductViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_class(self) -> type[s.ProductSerializer]:
         return s.ProductDetailSerializer if self.action == "retrieve" else s.ProductSerializer
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Integrations poll the catalogue far more often than squads change
+        it: a rendered page is reused until ``catalogue_fingerprint`` (which
+        moves with any change a listing shows) says otherwise."""
+        key = (
+            "api:products:"
+            + hashlib.sha256(f"{catalogue_fingerprint()} {request.build_absolute_uri()}".encode()).hexdigest()
+        )
+        data = cache.get(key)
+        if data is None:
+            response = super().list(request, *args, **kwargs)
+            cache.set(key, response.data, CATALOGUE_PAGE_SECONDS)
+            return response
+        return Response(data)
 
 
 class SquadViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
@@ -134,7 +156,17 @@ class RunbookViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
 
 # --- Orders -------------------------------------------------------------------------------
 
-ORDER_404 = OpenApiResponse(s.ErrorSerializer, description="No such order, or not one you may see.")
+ORDER_LIST_DEFERRED = (
+    "form_schema",
+    "secret_inputs_ciphertext",
+    "approval_steps",
+    "product__description",
+    "product__form_schema",
+    "product__tags",
+    "squad__mission",
+    "requester__password",
+    "claimed_by__password",
+)
 
 
 def _action_schema(request_serializer: type | None, summary: str) -> Any:
@@ -160,6 +192,9 @@ class OrderViewSet(
 
     def get_queryset(self) -> QuerySet[Order]:
         orders = orders_for_api(self.request.user)
+        if self.action == "list":
+            # Columns the list does not show (large JSON above all) stay in the database.
+            return orders.defer(*ORDER_LIST_DEFERRED)
         if self.action != "list":
             orders = orders.select_related("runbook_version__runbook").prefetch_related(
                 Prefetch("events", queryset=OrderEvent.objects.select_related("actor"))

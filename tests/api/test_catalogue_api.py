@@ -71,8 +71,9 @@ def test_catalogue_lists_cost_the_same_queries_whatever_the_page_size(
     client = api_for(outsider)
     client.get("/api/v1/me/")  # the token's first use records last_used_at, once
     for size in (1, 12):
-        # token lookup, COUNT, page (+ one prefetch for squads' members)
-        with django_assert_max_num_queries(4):
+        # token lookup, COUNT, page (+ one prefetch for squads' members, or
+        # the two of the catalogue's fingerprint for products)
+        with django_assert_max_num_queries(5 if "products" in path else 4):
             response = client.get(f"{path}?page_size={size}")
         assert len(response.json()["results"]) == size
 
@@ -91,3 +92,33 @@ def test_runbooks_show_their_current_version_but_not_the_playbook(api_for, outsi
     assert item["current_version"]["number"] == 1
     assert item["current_version"]["checksum"] == runbook.current_version.checksum
     assert "playbook" not in item and "content" not in str(item)
+
+
+def test_a_cached_catalogue_page_follows_every_change_it_shows(api_for, outsider, product, squad):
+    from catalogue.services import product_changed, product_retire
+
+    client = api_for(outsider)
+
+    def names():
+        return [
+            (p["name"], p["squad"]["name"], p["category"]["name"])
+            for p in client.get("/api/v1/products/").json()["results"]
+        ]
+
+    assert names() == [("Virtual machine", "Network Squad", product.category.name)]
+    product.name = "Virtual server"
+    product.save()
+    assert names()[0][0] == "Virtual server"
+    squad.name = "Networking"
+    squad.save()
+    assert names()[0][1] == "Networking"
+    product.category.name = "Compute"
+    product.category.save()
+    assert names()[0][2] == "Compute"
+    ProductFactory(slug="new-one", squad=squad)
+    assert len(names()) == 2
+    version = client.get("/api/v1/products/").json()["results"][-1]["version"]
+    product_changed(product=product)
+    assert client.get("/api/v1/products/").json()["results"][-1]["version"] == version + 1
+    product_retire(product=product)
+    assert len(names()) == 1

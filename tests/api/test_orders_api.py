@@ -324,3 +324,22 @@ def test_unknown_paths_answer_json_even_to_a_post_without_csrf(requester, produc
     client.force_login(requester)
     response = client.post("/api/v1/orders/x/approve/", {}, format="json")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_hand_built_representations_have_exactly_the_declared_fields(api_for, requester, member, product):
+    """Products and orders are rendered by hand for speed; their keys must be
+    the fields the serializers declare (and so the OpenAPI schema promises)."""
+    from portal.api import serializers as s
+
+    order = submit(product, requester)
+    services.order_cancel(order=order, actor=member)
+    client = api_for(member)
+    pairs = [
+        (s.ProductSerializer, client.get("/api/v1/products/").json()["results"][0]),
+        (s.ProductDetailSerializer, client.get("/api/v1/products/vm/").json()),
+        (s.OrderSerializer, client.get("/api/v1/orders/").json()["results"][0]),
+        (s.OrderDetailSerializer, client.get(f"/api/v1/orders/{order.pk}/").json()),
+    ]
+    for serializer, body in pairs:
+        assert list(body) == list(serializer().fields), serializer.__name__
+    assert pairs[2][1]["created_at"].endswith("Z")
