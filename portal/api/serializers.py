@@ -4,7 +4,7 @@ goes through a service (portal/services.py, portal/webhooks.py)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from django.utils import timezone
@@ -30,12 +30,20 @@ MAX_TEXT = 2000
 # holds the hand-built keys equal to the declared fields.
 
 
-def iso(moment: datetime | None) -> str | None:
-    """A date-time exactly as DRF's DateTimeField renders it."""
+def iso(moment: datetime | None, zone: tzinfo | None = None) -> str | None:
+    """A date-time exactly as DRF's DateTimeField renders it (in the current
+    time zone, UTC as ``Z``); pass ``zone`` to skip looking it up per value."""
     if moment is None:
         return None
-    text = timezone.localtime(moment).isoformat()
+    text = moment.astimezone(zone or timezone.get_current_timezone()).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def current_zone(context: dict) -> tzinfo:
+    """The request's time zone, looked up once per request."""
+    if "_zone" not in context:
+        context["_zone"] = timezone.get_current_timezone()
+    return context["_zone"]
 
 
 def list_url(context: dict, view_name: str) -> str:
@@ -132,7 +140,7 @@ class ProductSerializer(serializers.ModelSerializer):
             "unit_cost": None if product.unit_cost is None else f"{product.unit_cost:.2f}",
             "tags": product.tag_list,
             "version": product.version,
-            "updated_at": iso(product.updated_at),
+            "updated_at": iso(product.updated_at, current_zone(self.context)),
         }
 
 
@@ -242,6 +250,7 @@ class OrderSerializer(serializers.ModelSerializer):
 
     def to_representation(self, order: Order) -> dict[str, Any]:
         product, squad, claimed_by = order.product, order.squad, order.claimed_by
+        zone = current_zone(self.context)
         return {
             "id": order.pk,
             "url": f"{list_url(self.context, 'api:order-list')}{order.pk}/",
@@ -255,13 +264,13 @@ class OrderSerializer(serializers.ModelSerializer):
             "inputs": order.inputs,
             "attempts": order.attempts,
             "claimed_by": claimed_by.get_username() if claimed_by else None,
-            "created_at": iso(order.created_at),
-            "updated_at": iso(order.updated_at),
-            "approved_at": iso(order.approved_at),
-            "queued_at": iso(order.queued_at),
-            "started_at": iso(order.started_at),
-            "claimed_at": iso(order.claimed_at),
-            "finished_at": iso(order.finished_at),
+            "created_at": iso(order.created_at, zone),
+            "updated_at": iso(order.updated_at, zone),
+            "approved_at": iso(order.approved_at, zone),
+            "queued_at": iso(order.queued_at, zone),
+            "started_at": iso(order.started_at, zone),
+            "claimed_at": iso(order.claimed_at, zone),
+            "finished_at": iso(order.finished_at, zone),
             "result": self.get_result(order),
         }
 
@@ -299,7 +308,7 @@ class OrderDetailSerializer(OrderSerializer):
             "events_url": self.get_events_url(order),
             "history": [
                 {
-                    "created_at": iso(event.created_at),
+                    "created_at": iso(event.created_at, current_zone(self.context)),
                     "actor": event.actor.get_username() if event.actor else None,
                     "from_status": event.from_status,
                     "to_status": event.to_status,
