@@ -33,6 +33,22 @@ def _fresh_throttle_counts():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _leave_the_queue_empty():
+    """Orders and webhooks dispatched by a test (after a captured commit) must
+    not stay in this process's queue, where other tests count messages."""
+    yield
+    from django.conf import settings
+
+    from portal.celery import app
+
+    try:
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+    except Exception:  # noqa: BLE001, S110 - a queue never declared has nothing to purge
+        pass
+
+
 @pytest.fixture
 def api_for(db) -> Callable[..., APIClient]:
     """``api_for(user)``: a client sending a fresh token of ``user``; ``None`` is anonymous."""
