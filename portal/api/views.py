@@ -124,7 +124,9 @@ class ProductViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Integrations poll the catalogue far more often than squads change
         it: a rendered page is reused until ``catalogue_fingerprint`` (which
-        moves with any change a listing shows) says otherwise."""
+        moves with any change a listing shows) says otherwise. Every caller
+        sees the same published catalogue, so pages are shared between users;
+        should a listing ever depend on who asks, the key must name them."""
         key = (
             "api:products:"
             + hashlib.sha256(f"{catalogue_fingerprint()} {request.build_absolute_uri()}".encode()).hexdigest()
@@ -258,7 +260,13 @@ class OrderViewSet(
         serializer.is_valid(raise_exception=True)
         slug = serializer.validated_data["product"]
         inputs = serializer.validated_data["inputs"]
-        product = products_orderable().select_related("runbook__current_version").filter(slug=slug).first()
+        product = (
+            products_orderable()
+            .select_related("runbook__current_version")
+            .defer("description", "runbook__current_version__content", "runbook__description")
+            .filter(slug=slug)
+            .first()
+        )
         if product is None:
             raise exceptions.ValidationError(
                 {"product": [f"There is no published product {slug!r}."]}, code="unknown_product"

@@ -343,3 +343,21 @@ def test_hand_built_representations_have_exactly_the_declared_fields(api_for, re
     for serializer, body in pairs:
         assert list(body) == list(serializer().fields), serializer.__name__
     assert pairs[2][1]["created_at"].endswith("Z")
+
+
+def test_run_output_costs_the_same_queries_whatever_the_page_size(
+    api_for, requester, product, django_assert_max_num_queries
+):
+    order = submit(product, requester)
+    run = run_create(runbook_version=order.runbook_version, masked_inputs={})
+    order.order_runs.create(run=run, attempt=1)
+    RunEvent.objects.bulk_create(
+        RunEvent(run=run, counter=n, event="runner_on_ok", stdout=f"line {n}", created_at=timezone.now())
+        for n in range(1, 41)
+    )
+    client = api_for(requester)
+    client.get("/api/v1/me/")
+    for size in (1, 40):
+        with django_assert_max_num_queries(5):  # token, squads, the order, COUNT, page
+            response = client.get(f"/api/v1/orders/{order.pk}/events/?page_size={size}")
+        assert len(response.json()["results"]) == size

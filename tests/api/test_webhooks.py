@@ -267,3 +267,24 @@ def test_the_sweep_resends_deliveries_whose_retry_was_lost(requester):
     WebhookDelivery.objects.filter(pk=lost.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
     assert webhooks.webhook_deliveries_sweep() == [lost.pk]
     assert fresh.pk != lost.pk
+
+
+def test_webhook_and_delivery_lists_cost_the_same_queries_whatever_the_page_size(
+    api_for, member, squad, django_assert_max_num_queries
+):
+    client = api_for(member)
+    client.get("/api/v1/me/")  # the token's first use records last_used_at, once
+    subscriptions = [
+        webhooks.webhook_subscribe(
+            actor=member, url=f"https://h{n}.example.com/", squad=squad if n % 2 else None
+        )[0]
+        for n in range(8)
+    ]
+    for _ in range(8):
+        webhooks.webhook_ping(subscription=subscriptions[0], actor=member)
+    for size in (1, 8):
+        with django_assert_max_num_queries(4):  # token, squads, COUNT, page
+            assert len(client.get(f"/api/v1/webhooks/?page_size={size}").json()["results"]) == size
+        with django_assert_max_num_queries(4):  # token, squads, the webhook, page
+            page = client.get(f"/api/v1/webhooks/{subscriptions[0].pk}/deliveries/?page_size={size}").json()
+            assert len(page["results"]) == size
