@@ -117,9 +117,11 @@ class CreatedCursorPagination(BasePagination):
         if not self.page or not (self.has_next if forward else self.has_previous):
             return None
         edge = self.page[-1] if forward else self.page[0]
-        token = urlencode(
-            {"c": edge.created_at.isoformat(), "i": edge.pk, "b": "0" if forward else "1"}
-        ).encode()
+        if isinstance(edge, dict):  # a page of ``values()`` rows
+            created_at, pk = edge["created_at"], edge["id"]
+        else:
+            created_at, pk = edge.created_at, edge.pk
+        token = urlencode({"c": created_at.isoformat(), "i": pk, "b": "0" if forward else "1"}).encode()
         return replace_query_param(
             self.base_url, self.cursor_query_param, base64.urlsafe_b64encode(token).decode()
         )

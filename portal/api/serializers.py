@@ -204,6 +204,46 @@ class RunbookSerializer(serializers.ModelSerializer):
 # --- Orders -------------------------------------------------------------------------
 
 
+#: The columns an order's list entry shows, as ``QuerySet.values()`` names them.
+ORDER_ROW = (
+    "id",
+    "status",
+    "product_version",
+    "fulfilment",
+    "approval_policy",
+    "inputs",
+    "attempts",
+    "created_at",
+    "updated_at",
+    "approved_at",
+    "queued_at",
+    "started_at",
+    "claimed_at",
+    "finished_at",
+    "return_code",
+    "host_summary",
+    "failure_reason",
+    "resolution_note",
+    "product__slug",
+    "product__name",
+    "squad__slug",
+    "squad__name",
+    "requester__username",
+    "claimed_by__username",
+)
+
+
+def order_row(order: Order) -> dict[str, Any]:
+    """An order instance (related rows loaded) as the row ``ORDER_ROW`` reads."""
+    row: dict[str, Any] = {}
+    for name in ORDER_ROW:
+        value: Any = order
+        for part in name.split("__"):
+            value = getattr(value, part) if value is not None else None
+        row[name] = value
+    return row
+
+
 class OrderResultSerializer(serializers.Serializer):
     return_code = serializers.IntegerField(allow_null=True)
     host_summary = serializers.DictField(child=serializers.JSONField())
@@ -248,30 +288,38 @@ class OrderSerializer(serializers.ModelSerializer):
             "result",
         ]
 
-    def to_representation(self, order: Order) -> dict[str, Any]:
-        product, squad, claimed_by = order.product, order.squad, order.claimed_by
+    def to_representation(self, order: Order | dict) -> dict[str, Any]:
+        """From an ``Order`` or from a row of ``ORDER_ROW`` values (the list
+        reads rows: no model instances to build)."""
+        row = order if isinstance(order, dict) else order_row(order)
         zone = current_zone(self.context)
+        claimed_by = row["claimed_by__username"]
         return {
-            "id": order.pk,
-            "url": f"{list_url(self.context, 'api:order-list')}{order.pk}/",
-            "status": order.status,
-            "product": {"slug": product.slug, "name": product.name},
-            "product_version": order.product_version,
-            "squad": {"slug": squad.slug, "name": squad.name},
-            "requester": order.requester.get_username(),
-            "fulfilment": order.fulfilment,
-            "approval_policy": order.approval_policy,
-            "inputs": order.inputs,
-            "attempts": order.attempts,
-            "claimed_by": claimed_by.get_username() if claimed_by else None,
-            "created_at": iso(order.created_at, zone),
-            "updated_at": iso(order.updated_at, zone),
-            "approved_at": iso(order.approved_at, zone),
-            "queued_at": iso(order.queued_at, zone),
-            "started_at": iso(order.started_at, zone),
-            "claimed_at": iso(order.claimed_at, zone),
-            "finished_at": iso(order.finished_at, zone),
-            "result": self.get_result(order),
+            "id": row["id"],
+            "url": f"{list_url(self.context, 'api:order-list')}{row['id']}/",
+            "status": row["status"],
+            "product": {"slug": row["product__slug"], "name": row["product__name"]},
+            "product_version": row["product_version"],
+            "squad": {"slug": row["squad__slug"], "name": row["squad__name"]},
+            "requester": row["requester__username"],
+            "fulfilment": row["fulfilment"],
+            "approval_policy": row["approval_policy"],
+            "inputs": row["inputs"],
+            "attempts": row["attempts"],
+            "claimed_by": claimed_by,
+            "created_at": iso(row["created_at"], zone),
+            "updated_at": iso(row["updated_at"], zone),
+            "approved_at": iso(row["approved_at"], zone),
+            "queued_at": iso(row["queued_at"], zone),
+            "started_at": iso(row["started_at"], zone),
+            "claimed_at": iso(row["claimed_at"], zone),
+            "finished_at": iso(row["finished_at"], zone),
+            "result": {
+                "return_code": row["return_code"],
+                "host_summary": row["host_summary"] or {},
+                "failure_reason": row["failure_reason"],
+                "resolution_note": row["resolution_note"],
+            },
         }
 
     @extend_schema_field(OrderResultSerializer)

@@ -170,34 +170,6 @@ class RunbookViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
 
 # --- Orders -------------------------------------------------------------------------------
 
-#: What an order in a list shows: nothing else is read (large JSON above all).
-ORDER_LIST_COLUMNS = (
-    "id",
-    "status",
-    "product_version",
-    "fulfilment",
-    "approval_policy",
-    "inputs",
-    "attempts",
-    "created_at",
-    "updated_at",
-    "approved_at",
-    "queued_at",
-    "started_at",
-    "claimed_at",
-    "finished_at",
-    "return_code",
-    "host_summary",
-    "failure_reason",
-    "resolution_note",
-    "product__slug",
-    "product__name",
-    "squad__slug",
-    "squad__name",
-    "requester__username",
-    "claimed_by__username",
-)
-
 
 def _action_schema(request_serializer: type | None, summary: str) -> Any:
     return extend_schema(request=request_serializer, responses=s.OrderDetailSerializer, summary=summary)
@@ -223,7 +195,9 @@ class OrderViewSet(
     def get_queryset(self) -> QuerySet[Order]:
         orders = orders_for_api(self.request.user)
         if self.action == "list":
-            return orders.only(*ORDER_LIST_COLUMNS)
+            # Rows, not instances: building five model instances per order
+            # was the largest cost of a page.
+            return orders.values(*s.ORDER_ROW)
         if self.action != "list":
             orders = orders.select_related("runbook_version__runbook").prefetch_related(
                 Prefetch("events", queryset=OrderEvent.objects.select_related("actor"))
