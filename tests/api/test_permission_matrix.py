@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from portal import services
 from portal.choices import OrderStatus
-from portal.models import IdempotencyRecord, Order, OrderEvent, WebhookSubscription
+from portal.models import IdempotencyRecord, Order, OrderEvent, WebhookDelivery, WebhookSubscription
+from portal.webhooks import webhook_ping, webhook_subscribe
 from tests.factories import RunbookFactory
 
 pytestmark = pytest.mark.django_db
@@ -91,6 +92,34 @@ CASES = {
         None,
         {**SEE_ORDER, "requester": 204, "member": 404, "admin": 204},
     ),
+    "pause their webhook": (
+        "patch",
+        "/api/v1/webhooks/{webhook}/",
+        None,
+        {"is_active": False},
+        {**SEE_ORDER, "member": 404},
+    ),
+    "ping their webhook": (
+        "post",
+        "/api/v1/webhooks/{webhook}/ping/",
+        None,
+        {},
+        {**SEE_ORDER, "requester": 202, "member": 404, "admin": 202},
+    ),
+    "rotate their secret": (
+        "post",
+        "/api/v1/webhooks/{webhook}/rotate-secret/",
+        None,
+        {},
+        {**SEE_ORDER, "member": 404},
+    ),
+    "redeliver their delivery": (
+        "post",
+        "/api/v1/webhooks/{webhook}/deliveries/{delivery}/redeliver/",
+        None,
+        {},
+        {**SEE_ORDER, "requester": 202, "member": 404, "admin": 202},
+    ),
     "their deliveries": (
         "get",
         "/api/v1/webhooks/{webhook}/deliveries/",
@@ -123,10 +152,9 @@ def world(request, kind):
     elif kind == "manual":
         manual = request.getfixturevalue("manual_product")
         order = services.order_submit(requester=requester, product=manual, inputs={"hostname": "a"})
-    webhook = WebhookSubscription.objects.create(
-        user=requester, url="https://hooks.example.com/rita", secret_ciphertext="x", created_by=requester
-    )
-    return users, order, webhook
+    webhook, _ = webhook_subscribe(actor=requester, url="https://hooks.example.com/rita")
+    delivery = webhook_ping(subscription=webhook, actor=requester)
+    return users, order, webhook, delivery
 
 
 def state() -> dict:
@@ -135,6 +163,7 @@ def state() -> dict:
         "events": list(OrderEvent.objects.order_by("pk").values()),
         "idempotency": IdempotencyRecord.objects.count(),
         "webhooks": list(WebhookSubscription.objects.order_by("pk").values()),
+        "deliveries": list(WebhookDelivery.objects.order_by("pk").values()),
     }
 
 
@@ -142,9 +171,9 @@ def state() -> dict:
 @pytest.mark.parametrize("case", list(CASES))
 def test_permission_matrix(request, api_for, case, role):
     method, path, kind, body, expected = CASES[case]
-    users, order, webhook = world(request, kind)
+    users, order, webhook, delivery = world(request, kind)
     client = api_for(users[role])
-    url = path.format(id=order.pk if order else 0, webhook=webhook.pk)
+    url = path.format(id=order.pk if order else 0, webhook=webhook.pk, delivery=delivery.delivery_id)
     before = state()
     kwargs = {"data": json.dumps(body), "content_type": "application/json"} if body is not None else {}
     response = getattr(client, method)(url, **kwargs)
