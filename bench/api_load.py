@@ -189,6 +189,21 @@ def seed(products: int, orders: int) -> str:
     return key
 
 
+def reuse() -> str:
+    """A fresh key for the benchmark's client on an existing benchmark database."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from portal.tokens import token_create
+
+    key = token_create(user=get_user_model().objects.get(username="bench-owner"), name="benchmark").key
+    connection.close()
+    return key
+
+
 class Server:
     def __init__(self, env: dict[str, str], workers: int, log: Path) -> None:
         with socket.socket() as probe:
@@ -309,19 +324,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
     parser.add_argument("--concurrency", type=int, default=6, help="client threads")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="measure on the database a --keep run left")
     args = parser.parse_args()
 
     var_dir = Path(tempfile.mkdtemp(prefix="squadron-bench-api-"))
     queue = f"bench-api-{uuid.uuid4().hex[:8]}"
     env = configure(var_dir, queue)
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"seeding PostgreSQL database {DATABASE}: {args.products} products, {args.orders} orders ...")
-    create_database()
+    if not args.reuse:
+        print(f"seeding PostgreSQL database {DATABASE}: {args.products} products, {args.orders} orders ...")
+        create_database()
     server = None
     try:
         started = time.monotonic()
-        key = seed(args.products, args.orders)
-        print(f"seeded in {time.monotonic() - started:.0f} s")
+        key = reuse() if args.reuse else seed(args.products, args.orders)
+        print(f"ready in {time.monotonic() - started:.0f} s")
         server = Server(env, args.workers, var_dir / "gunicorn.log")
         server.wait_ready(key)
         counter = iter(range(10**9))
