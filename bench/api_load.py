@@ -353,11 +353,15 @@ def main() -> None:
             # catalogue page cache never hits, the page is built each time.
             return f"/api/v1/products/?bench={next(counter)}"
 
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         cases = [
             ("trivial", "GET", "/api/v1/me/", None),
             ("products", "GET", "/api/v1/products/", None),
             ("products-uncached", "GET", uncached_products, None),
             ("orders", "GET", "/api/v1/orders/", None),
+            # An integration polling for changes since its last look (the
+            # orders placed by the creation rounds come back here).
+            ("orders-changed", "GET", f"/api/v1/orders/?updated_after={since}", None),
             ("create", "POST", "/api/v1/orders/", order_body),
         ]
         for _name, method, path, body in cases:  # warm every worker and cache
@@ -377,10 +381,17 @@ def main() -> None:
         print(f"{setup}, {args.seconds:g} s per endpoint in {args.rounds} interleaved rounds")
         print("| endpoint | requests/s | p50 ms | p99 ms | ratio to trivial |")
         print("|---|---:|---:|---:|---:|")
-        labels = {"trivial": " (trivial)", "products-uncached": " (page cache missed)"}
+        labels = {
+            "trivial": " (trivial)",
+            "products-uncached": " (page cache missed)",
+            "orders-changed": " (polling for changes)",
+        }
         for name, method, path, _ in cases:
             result = results[name]
-            shown = "/api/v1/products/" if callable(path) else path
+            shown = {
+                "products-uncached": "/api/v1/products/",
+                "orders-changed": "/api/v1/orders/?updated_after=T0",
+            }.get(name, path)
             print(
                 f"| `{method} {shown}`{labels.get(name, '')} | {result['rps']:.0f} | "
                 f"{result['p50']:.1f} | {result['p99']:.1f} | {result['rps'] / baseline:.2f} |"

@@ -83,6 +83,8 @@ class Order(models.Model):
             models.Index(fields=["status", "dispatched_at"]),
             models.Index(fields=["status", "approval_squad"]),
             models.Index(fields=["status", "approval_chapter"]),
+            # API clients poll for what changed (?updated_after=).
+            models.Index(fields=["updated_at"], name="portal_order_updated_at_idx"),
         ]
 
     def __str__(self) -> str:
