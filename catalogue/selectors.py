@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.db.models import Prefetch, QuerySet
 
 from catalogue.choices import ProductStatus
@@ -38,26 +40,27 @@ def approval_steps_in_order() -> QuerySet[ApprovalStep]:
     return ApprovalStep.objects.select_related("squad", "chapter").order_by("position", "id")
 
 
+FINGERPRINT_SQL = (
+    "SELECT (SELECT COUNT(*) FROM catalogue_product), (SELECT MAX(updated_at) FROM catalogue_product), "
+    "(SELECT SUM(version) FROM catalogue_product), (SELECT COUNT(*) FROM squads_squad), "
+    "(SELECT MAX(updated_at) FROM squads_squad), (SELECT CATEGORIES FROM catalogue_category)"
+)
+
+
 def catalogue_fingerprint() -> str:
     """A value that changes whenever anything a catalogue listing shows
     changes (a product saved, published, retired, deleted or re-versioned; a
     squad or category renamed or moved): the key under which a rendered
-    listing may be reused. Two cheap queries, portable SQL."""
-    import hashlib
-
+    listing may be reused. One cheap query."""
     from django.db import connection
 
-    from catalogue.models import Category
-
+    categories = (
+        "string_agg(id || ':' || slug || ':' || name || ':' || position, ',' ORDER BY id)"
+        if connection.vendor == "postgresql"
+        else "group_concat(id || ':' || slug || ':' || name || ':' || position, ',')"
+    )
+    sql = FINGERPRINT_SQL.replace("CATEGORIES", categories)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT (SELECT COUNT(*) FROM catalogue_product), "
-            "(SELECT MAX(updated_at) FROM catalogue_product), "
-            "(SELECT SUM(version) FROM catalogue_product), (SELECT COUNT(*) FROM squads_squad), "
-            "(SELECT MAX(updated_at) FROM squads_squad)"
-        )
-        parts = [str(part) for part in cursor.fetchone()]
-    parts += [
-        repr(row) for row in Category.objects.order_by("id").values_list("id", "slug", "name", "position")
-    ]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    return hashlib.sha256(repr(row).encode()).hexdigest()

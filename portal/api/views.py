@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -121,22 +121,24 @@ class ProductViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self) -> type[s.ProductSerializer]:
         return s.ProductDetailSerializer if self.action == "retrieve" else s.ProductSerializer
 
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         """Integrations poll the catalogue far more often than squads change
         it: a rendered page is reused until ``catalogue_fingerprint`` (which
         moves with any change a listing shows) says otherwise. Every caller
         sees the same published catalogue, so pages are shared between users;
         should a listing ever depend on who asks, the key must name them."""
-        key = (
-            "api:products:"
-            + hashlib.sha256(f"{catalogue_fingerprint()} {request.build_absolute_uri()}".encode()).hexdigest()
-        )
-        data = cache.get(key)
-        if data is None:
-            response = super().list(request, *args, **kwargs)
-            cache.set(key, response.data, CATALOGUE_PAGE_SECONDS)
-            return response
-        return Response(data)
+        if request.accepted_renderer.format != "json":  # the browsable API: people, not integrations
+            return super().list(request, *args, **kwargs)
+        page = f"{catalogue_fingerprint()} {request.build_absolute_uri()}"
+        key = "api:products:" + hashlib.sha256(page.encode()).hexdigest()
+        content = cache.get(key)
+        if content is None:
+            data = super().list(request, *args, **kwargs).data
+            content = request.accepted_renderer.render(
+                data, request.accepted_media_type, self.get_renderer_context()
+            )
+            cache.set(key, content, CATALOGUE_PAGE_SECONDS)
+        return HttpResponse(content, content_type=request.accepted_renderer.media_type)
 
 
 class SquadViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
