@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
@@ -252,7 +252,14 @@ class OrderViewSet(
             return services.order_submit(requester=request.user, product=product, inputs=inputs)
 
         def render(order: Order) -> dict:
-            return self._detail(order.pk)
+            # The new order's related rows are in hand: no need to read it back.
+            order.product, order.squad, order.requester = product, product.squad, request.user
+            if order.runbook_version is not None:
+                order.runbook_version.runbook = product.runbook
+            prefetch_related_objects(
+                [order], Prefetch("events", queryset=OrderEvent.objects.select_related("actor"))
+            )
+            return s.OrderDetailSerializer(order, context=self.get_serializer_context()).data
 
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is None:
