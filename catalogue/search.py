@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -132,7 +132,10 @@ def _document(product: Searchable) -> _Document:
     return _Document(fields)
 
 
-def search_products[P: Searchable](products: Iterable[P], query: str) -> list[P]:
+P = TypeVar("P", bound=Searchable)
+
+
+def search_products(products: Iterable[P], query: str) -> list[P]:
     """The products matching every word of ``query``, best first (ties by name)."""
     return [hit.product for hit in rank_products(products, query)]  # type: ignore[misc]
 
