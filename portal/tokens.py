@@ -49,9 +49,7 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def token_create(
-    *, user: AbstractBaseUser, name: str, expires_in: timedelta | None = None
-) -> IssuedToken:
+def token_create(*, user: AbstractBaseUser, name: str, expires_in: timedelta | None = None) -> IssuedToken:
     """Issue a token for ``user``. The clear key is in the returned value only."""
     name = (name or "").strip()
     if not name:
