@@ -199,8 +199,8 @@ class OrderForm(forms.Form):
     def inputs(self) -> dict[str, Any]:
         """The JSON inputs of the fields that converted (call after ``is_valid``).
 
-        An empty optional field is left out so the schema's default applies;
-        an empty required one is left out so the schema names it as required.
+        An empty text or number field is left out: the schema's default then
+        applies, or, for a required one, the schema names it as missing.
         """
         cleaned = getattr(self, "cleaned_data", {})
         inputs: dict[str, Any] = {}
@@ -212,8 +212,8 @@ class OrderForm(forms.Form):
             if kind == "boolean":
                 inputs[name] = bool(value)
             elif kind == "array":
-                if value or name not in self.required_names:
-                    inputs[name] = list(value)
+                # No box ticked means "none of them", not "the default".
+                inputs[name] = list(value)
             elif value is not None and value != "":
                 inputs[name] = value
         return inputs
