@@ -33,7 +33,7 @@ from catalogue.markdown import render_markdown
 from catalogue.models import Product
 from catalogue.schema import secret_fields
 from catalogue.search import search_products
-from catalogue.selectors import product_for_page, products_orderable
+from catalogue.selectors import catalogue_entries, product_for_page
 from portal import permissions, services
 from portal.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, TERMINAL_STATUSES, OrderStatus
 from portal.forms import CatalogueFilterForm, NoteForm, OrderFilterForm, OrderForm, schema_initial
@@ -71,7 +71,7 @@ def catalogue_home(request: HttpRequest) -> HttpResponse:
     One query: the whole published catalogue (a few hundred products) is
     loaded once and filtered and ranked in Python (catalogue/search.py).
     """
-    products = list(products_orderable())
+    products = catalogue_entries()
     categories = _distinct((p.category.slug, p.category.name) for p in products)
     squads = sorted(_distinct((p.squad.slug, p.squad.name) for p in products), key=lambda pair: pair[1])
     form = CatalogueFilterForm(request.GET or None, categories=categories, squads=squads)
