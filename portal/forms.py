@@ -215,6 +215,9 @@ class OrderForm(forms.Form):
                 # No box ticked means "none of them", not "the default".
                 inputs[name] = list(value)
             elif value is not None and value != "":
+                # "6" typed in a number field is 6, not 6.0, in the runbook's vars.
+                if kind == "number" and isinstance(value, float) and value.is_integer():
+                    value = int(value)
                 inputs[name] = value
         return inputs
 

@@ -140,3 +140,47 @@ def elapsed(start: Any, end: Any) -> str:
 @register.filter
 def status_label(status: str) -> str:
     return OrderStatus(status).label if status in OrderStatus.values else status
+
+
+#: What a move means to a reader of the timeline, where the new status alone
+#: would say it less well ("Awaiting fulfilment" after an approval).
+EVENT_TITLES = {
+    (OrderStatus.PENDING_APPROVAL, OrderStatus.QUEUED): "Approved",
+    (OrderStatus.PENDING_APPROVAL, OrderStatus.AWAITING_FULFILMENT): "Approved",
+    (OrderStatus.PENDING_APPROVAL, OrderStatus.REJECTED): "Rejected",
+    (OrderStatus.QUEUED, OrderStatus.RUNNING): "Started",
+    (OrderStatus.AWAITING_FULFILMENT, OrderStatus.SUCCEEDED): "Completed",
+    (OrderStatus.AWAITING_FULFILMENT, OrderStatus.FAILED): "Marked failed",
+    (OrderStatus.FAILED, OrderStatus.QUEUED): "Queued again",
+    (OrderStatus.TIMED_OUT, OrderStatus.QUEUED): "Queued again",
+}
+#: Notes the services record by default: they would only repeat the title.
+DEFAULT_NOTES = {"Submitted", "Approved", "Fulfilled", "Cancelled"}
+
+
+@register.filter
+def event_title(event: Any) -> str:
+    if not event.from_status:
+        return "Submitted"
+    if event.from_status == event.to_status:
+        return str(event.note)
+    return EVENT_TITLES.get((event.from_status, event.to_status)) or status_label(event.to_status)
+
+
+@register.filter
+def event_note(event: Any) -> str:
+    """The event's note when it says more than its title."""
+    if event.from_status == event.to_status or event.note in DEFAULT_NOTES:
+        return ""
+    return "" if event.note == event_title(event) else str(event.note)
+
+
+@register.filter
+def event_actor(event: Any) -> str:
+    """Who did it, unless the note already says ("Claimed by nora")."""
+    actor = event.actor
+    if actor is None:
+        return ""
+    if event.from_status == event.to_status and str(actor) in str(event.note):
+        return ""
+    return actor.get_full_name() or actor.get_username()

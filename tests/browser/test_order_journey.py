@@ -61,9 +61,16 @@ def test_business_user_searches_orders_with_a_mistake_fixes_it_and_watches_the_o
     screenshot(page, "product-vlan")
     check_accessibility(page, "product page")
 
-    # A mistake the browser cannot see (the address is not IPv4): the server says so.
+    # The schema's pattern is checked as the user types: the form is not sent.
     page.get_by_label("VLAN ID").fill("120")
-    page.get_by_label("VLAN name").fill("FINANCE_USERS")
+    name = page.get_by_label("VLAN name")
+    name.fill("9 finance")
+    page.get_by_role("button", name="Review order").click()
+    assert name.evaluate("input => input.validationMessage").startswith("Must match the pattern")
+    expect(page.get_by_role("heading", name="Review your order")).to_have_count(0)
+
+    # A mistake the browser cannot see (the address is not IPv4): the server says so.
+    name.fill("FINANCE_USERS")
     page.get_by_label("Gateway address").fill("10.20.30.300")
     page.get_by_role("button", name="Review order").click()
     summary = page.get_by_role("alert")
@@ -97,7 +104,7 @@ def test_business_user_searches_orders_with_a_mistake_fixes_it_and_watches_the_o
     expect(log).to_contain_text("VLAN 120 (FINANCE_USERS) is now configured on 3 access switches of par1.")
     expect(log).to_contain_text("PLAY RECAP")
     assert page.evaluate("window.__sameDocument") is True
-    expect(page.locator("#order-timeline")).to_contain_text("Running")
+    expect(page.locator("#order-timeline")).to_contain_text("Started")
     expect(page.locator("#order-timeline")).to_contain_text("Succeeded")
     expect(page.locator("#order-summary")).to_contain_text("Done in")
     assert Order.objects.get().status == OrderStatus.SUCCEEDED

@@ -203,6 +203,7 @@ def test_inputs_convert_types_and_leave_out_empty_optional_fields():
         "regions": [],  # none chosen in an optional multiple choice: an empty list, not the default
         "api_secret": " spaces kept in secrets ",
     }
+    assert type(inputs["memory_gb"]) is int  # "8" in a number field is 8 for the runbook, not 8.0
     _, errors = validate_inputs(SCHEMA, inputs)
     assert errors == {}
 

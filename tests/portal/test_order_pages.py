@@ -8,13 +8,17 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from catalogue.choices import ApprovalPolicy, Fulfilment
 from catalogue.inputs import MASK
 from portal import services
 from portal.choices import OrderStatus
 from portal.models import Order, OrderEvent
+from portal.templatetags.portal_tags import event_actor, event_note, event_title
 from runbooks.choices import RunStatus
 from runbooks.models import RunEvent
 from runbooks.services import run_claim, run_finish
+from tests.factories import ProductFactory
+from tests.portal.conftest import FORM
 
 pytestmark = pytest.mark.django_db
 
@@ -358,3 +362,29 @@ def test_an_overlong_note_is_refused_and_changes_nothing(client, approval_produc
     response = client.post(f"/orders/{order.pk}/approve/", {"note": "x" * 2001}, follow=True)
     assert "at most 2000 characters" in response.content.decode()
     assert snapshot(order) == before
+
+
+def test_the_timeline_says_what_each_step_meant(client, requester, member, squad):
+    product = ProductFactory(
+        slug="fw",
+        squad=squad,
+        form_schema=FORM,
+        fulfilment=Fulfilment.MANUAL,
+        runbook=None,
+        approval_policy=ApprovalPolicy.SQUAD,
+    )
+    order = submit(product, requester)
+    services.order_approve(order=order, actor=member, note="Looks right")
+    services.order_claim(order=order, actor=member)
+    services.order_complete(order=order, actor=member, note="Done on both firewalls")
+    client.force_login(requester)
+    response = client.get(f"/orders/{order.pk}/")
+    titles = [
+        (event_title(event), event_actor(event), event_note(event)) for event in response.context["events"]
+    ]
+    assert titles == [
+        ("Submitted", "rita", ""),
+        ("Approved", "nora", "Looks right"),
+        ("Claimed by nora", "", ""),
+        ("Completed", "nora", "Done on both firewalls"),
+    ]
