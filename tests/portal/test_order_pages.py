@@ -166,7 +166,7 @@ def test_order_page_shows_inputs_with_secrets_masked_timeline_and_log(rita, prod
     )
     html = rita.get(f"/orders/{order.pk}/").content.decode()
     assert "web-01" in html and "tok-3n" not in html and MASK not in html and "••••••••" in html
-    assert "Submitted" in html and "Run 1 started (attempt 1)" in html
+    assert "Submitted" in html and f"Run {run.pk} started (attempt 1)" in html
     assert '<span class="log-head">TASK [Create the VM] ****</span>' in html
     assert '<div class="ev ev-failed" data-counter="3">' in html
     assert f'id="log-{run.pk}"' in html and 'hx-trigger="every 1s"' in html
