@@ -178,7 +178,6 @@ class OrderForm(forms.Form):
     """
 
     prefix = "inputs"
-    template_name = "portal/forms/order_form.html"
 
     def __init__(self, schema: Mapping[str, Any], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -369,12 +369,19 @@ def _keeps_polling(order: Order, *, more_pending: bool = False) -> bool:
     return order.status not in TERMINAL_STATUSES or more_pending
 
 
+def _poll_seconds(order: Order) -> int:
+    """About a second while something runs; an order waiting for people (an
+    approval, a squad member) changes in minutes, not seconds."""
+    return 1 if order.status in (OrderStatus.QUEUED, OrderStatus.RUNNING) else 5
+
+
 @login_required
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     order = _order_or_404(request, pk)
     context = _summary_context(request, order)
     context.update(_runs_context(order))
     context["polling"] = _keeps_polling(order)
+    context["poll_seconds"] = _poll_seconds(order)
     context["note_form"] = NoteForm()
     return render(request, "portal/order_detail.html", context)
 
@@ -413,6 +420,7 @@ def order_live(request: HttpRequest, pk: int) -> HttpResponse:
         context["after"] = 0
     context.setdefault("version", _version(order))
     context["polling"] = _keeps_polling(order, more_pending=more_pending)
+    context["poll_seconds"] = 1 if more_pending else _poll_seconds(order)
     return render(request, "portal/partials/order_live.html", context)
 
 

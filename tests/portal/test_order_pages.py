@@ -388,3 +388,8 @@ def test_the_timeline_says_what_each_step_meant(client, requester, member, squad
         ("Claimed by nora", "", ""),
         ("Completed", "nora", "Done on both firewalls"),
     ]
+
+
+def test_an_order_waiting_for_people_is_polled_less_often(rita, approval_product, requester):
+    order = submit(approval_product, requester)
+    assert 'hx-trigger="every 5s"' in rita.get(f"/orders/{order.pk}/").content.decode()
