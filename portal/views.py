@@ -21,6 +21,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -558,6 +559,14 @@ def manual_queue(request: HttpRequest) -> HttpResponse:
 
 
 # --- Operations ------------------------------------------------------------------------
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Pages that name no icon (the admin's) make browsers ask for this one.
+    Resolved per request: with hashed static names the URL is known only once
+    collectstatic has run."""
+    return redirect(static("img/squadron.svg"), permanent=True)
 
 
 @require_GET
