@@ -35,7 +35,3 @@ def test_no_template_has_inline_script_handler_or_style(template):
     assert not re.search(r"\son[a-z]+\s*=", source), "inline event handler"
     assert not re.search(r"\sstyle\s*=|<style", source), "inline style"
 
-
-def test_the_favicon_browsers_ask_for_is_the_portals_icon(client):
-    response = client.get("/favicon.ico")
-    assert response.status_code == 301 and response["Location"].endswith("img/squadron.svg")
