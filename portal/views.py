@@ -4,12 +4,14 @@ has changed nothing (the service guarantees that)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import wraps
 from itertools import groupby
 from typing import Any
+from urllib.parse import quote
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required as django_login_required
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import (
@@ -27,6 +29,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from catalogue.inputs import validate_inputs
@@ -55,6 +58,22 @@ SHELF_SIZE = 8
 RESULTS_PER_PAGE = 48
 ORDERS_PER_PAGE = 25
 INBOX_PER_PAGE = 30
+
+
+def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Django's ``login_required``, except that a live part of a page (an HTMX
+    request) whose session has ended sends the whole page to the login form,
+    instead of the login form being swapped into the page."""
+    guarded = django_login_required(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.htmx and not request.user.is_authenticated:
+            page = request.htmx.current_url_abs_path or reverse("home")
+            return HttpResponseClientRedirect(f"{reverse('login')}?next={quote(page)}")
+        return guarded(request, *args, **kwargs)
+
+    return wrapper
 
 
 # --- Catalogue -------------------------------------------------------------------

@@ -393,3 +393,14 @@ def test_the_timeline_says_what_each_step_meant(client, requester, member, squad
 def test_an_order_waiting_for_people_is_polled_less_often(rita, approval_product, requester):
     order = submit(approval_product, requester)
     assert 'hx-trigger="every 5s"' in rita.get(f"/orders/{order.pk}/").content.decode()
+
+
+def test_a_live_part_whose_session_ended_sends_the_page_to_the_login_form(client, product, requester):
+    order = submit(product, requester)
+    response = client.get(
+        f"/orders/{order.pk}/live/",
+        headers={"HX-Request": "true", "HX-Current-URL": f"http://testserver/orders/{order.pk}/"},
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == f"/login/?next=/orders/{order.pk}/"
+    assert response.content == b""

@@ -213,6 +213,14 @@
       summary.focus();
     }
   });
+  // A poller whose order is gone (404) stops; other errors are retried by the next poll.
+  document.addEventListener("htmx:responseError", function (event) {
+    var source = event.detail.elt;
+    if (source && source.hasAttribute("hx-trigger") && event.detail.xhr.status === 404) {
+      source.remove();
+    }
+  });
+
   // Content that HTMX puts in the page (a new attempt's log, fresh results).
   document.addEventListener("htmx:load", function (event) {
     init(event.detail.elt);
