@@ -41,6 +41,15 @@ def chromium_path() -> str | None:
     return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
 
 
+def missing_browser_verdict(environ) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """What a missing Chromium means: a skip on a laptop, a failure in CI."""
+    message = "chromium is not installed (apt-get install chromium, or `make browser` as root)"
+    if environ.get("SQUADRON_REQUIRE_BROWSER") == "1":
+        return "fail", f"SQUADRON_REQUIRE_BROWSER=1 but {message}"
+    return "skip", message
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
     here = Path(__file__).parent
     for item in items:
@@ -54,10 +63,8 @@ def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def
 def browser():  # type: ignore[no-untyped-def]
     executable = chromium_path()
     if executable is None:
-        message = "chromium is not installed (apt-get install chromium, or `make browser` as root)"
-        if os.environ.get("SQUADRON_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"SQUADRON_REQUIRE_BROWSER=1 but {message}")
-        pytest.skip(message)
+        verdict, message = missing_browser_verdict(os.environ)
+        (pytest.fail if verdict == "fail" else pytest.skip)(message)
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an asyncio loop on this thread for as long

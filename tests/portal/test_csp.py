@@ -34,4 +34,3 @@ def test_no_template_has_inline_script_handler_or_style(template):
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", source), "inline <script>"
     assert not re.search(r"\son[a-z]+\s*=", source), "inline event handler"
     assert not re.search(r"\sstyle\s*=|<style", source), "inline style"
-
