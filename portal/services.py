@@ -392,7 +392,13 @@ def order_dry_run_execute(*, dry_run_id: int) -> Run | None:
     if dry_run is None or dry_run.run.status != RunStatus.PENDING:
         return None
     inputs, secret_names = order_run_inputs(dry_run.order)
-    return execute_run(run_id=dry_run.run_id, inputs=inputs, secret_names=secret_names)
+    run = execute_run(run_id=dry_run.run_id, inputs=inputs, secret_names=secret_names)
+    if run.status != RunStatus.PENDING:
+        # In the audit trail, and it moves the order page on to show the output.
+        would_change = sum((counts or {}).get("changed", 0) for counts in (run.stats or {}).values())
+        outcome = f"{run.get_status_display().lower()}, {would_change} change(s) it would make"
+        _note(dry_run.order, actor=None, note=f"Dry run {run.pk} {outcome}")
+    return run
 
 
 @dataclass

@@ -39,11 +39,12 @@ from catalogue.schema import secret_fields
 from catalogue.search import search_products
 from catalogue.selectors import catalogue_entries, product_for_page
 from portal import permissions, services
+from portal.approvals import step_progress
 from portal.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, TERMINAL_STATUSES, OrderStatus
 from portal.forms import CatalogueFilterForm, NoteForm, OrderFilterForm, OrderForm, schema_initial
 from portal.health import broker_ok
 from portal.leadtime import expected_lead_time
-from portal.models import Order, OrderEvent, OrderRun
+from portal.models import Order, OrderDryRun, OrderEvent, OrderRun
 from portal.pagination import newest_first_page
 from portal.review import ReviewExpired, open_review, seal_review
 from portal.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events
@@ -351,6 +352,11 @@ def _actions(request: HttpRequest, order: Order) -> dict[str, Any]:
         "can_fulfil": status == OrderStatus.AWAITING_FULFILMENT
         and permissions.can_fulfil(user, order)
         and order.claimed_by_id in (None, user.pk),
+        "can_release": status == OrderStatus.AWAITING_FULFILMENT and order.claimed_by_id == user.pk,
+        "can_dry_run": status == OrderStatus.PENDING_APPROVAL
+        and order.runbook_version is not None
+        and order.runbook_version.runbook.supports_check_mode
+        and permissions.can_dry_run(user, order),
     }
 
 
@@ -362,11 +368,26 @@ def _summary_context(request: HttpRequest, order: Order) -> dict[str, Any]:
         "order": order,
         "events": events,
         "version": _version(order, events),
+        "approval_progress": step_progress(order) if order.approval_steps else [],
+        **_dry_run_context(order),
         "lead_time": (order.finished_at - order.created_at) if order.finished_at else None,
         "host_rows": sorted((order.host_summary or {}).items()),
     }
     context.update(_actions(request, order))
     return context
+
+
+#: Events of a dry run shown on the order page (its whole log is a download away).
+DRY_RUN_EVENTS = 300
+
+
+def _dry_run_context(order: Order) -> dict[str, Any]:
+    """The latest dry run of the order, with the tail of its output."""
+    dry_run = OrderDryRun.objects.filter(order_id=order.pk).select_related("run", "requested_by").first()
+    if dry_run is None:
+        return {"dry_run": None}
+    events, has_earlier = run_events_page(run_id=dry_run.run_id, limit=DRY_RUN_EVENTS)
+    return {"dry_run": dry_run, "dry_run_html": render_events(events), "dry_run_truncated": has_earlier}
 
 
 def _runs_context(order: Order) -> dict[str, Any]:
@@ -514,6 +535,8 @@ def _succeeded_message(action: str, order: Order) -> str:
         "claim": f"You have claimed order #{order.pk}.",
         "complete": f"Order #{order.pk} completed.",
         "fail": f"Order #{order.pk} marked as failed; the requester sees your reason.",
+        "release": f"Order #{order.pk} is back in the {order.squad.name}'s queue.",
+        "dry-run": f"Dry run of order #{order.pk} requested: its output appears on its page shortly.",
     }[action]
 
 
@@ -525,6 +548,8 @@ ACTIONS = {
     "claim": lambda order, user, note: services.order_claim(order=order, actor=user),
     "complete": lambda order, user, note: services.order_complete(order=order, actor=user, note=note),
     "fail": lambda order, user, note: services.order_fail(order=order, actor=user, reason=note),
+    "release": lambda order, user, note: services.order_release(order=order, actor=user),
+    "dry-run": lambda order, user, note: services.order_dry_run(order=order, actor=user).order,
 }
 
 
