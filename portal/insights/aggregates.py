@@ -53,11 +53,14 @@ class Elapsed(Func):
         )
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
-        # EXTRACT(EPOCH FROM interval) is numeric (exact) since PostgreSQL 14.
+        # date_part() is a double (EXTRACT is numeric since PostgreSQL 14,
+        # exact but several times slower over 100k rows). A double holds any
+        # lead time shorter than 30 years to well under a microsecond, so
+        # rounding gives back the exact microseconds.
         return super().as_sql(
             compiler,
             connection,
-            template="CAST(EXTRACT(EPOCH FROM (%(expressions)s)) * 1000000 AS BIGINT)",
+            template="CAST(ROUND(date_part('epoch', %(expressions)s) * 1000000) AS BIGINT)",
             arg_joiner=" - ",
             **extra_context,
         )

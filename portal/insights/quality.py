@@ -111,7 +111,16 @@ def _with_timings(queryset: QuerySet[Order]) -> QuerySet[Order]:
 
 
 SUCCEEDED = Q(status=OrderStatus.SUCCEEDED)
+PHASES = (
+    ("approval_wait", "Waiting for approval"),
+    ("queue_wait", "Queued for a worker"),
+    ("running", "Running the runbook"),
+    ("manual_wait", "In the manual queue, unclaimed"),
+    ("manual_work", "Being fulfilled by hand"),
+)
 
+# Only counts and sums (no averages): rows of groups add up to the total
+# exactly, and the means are sums over counts.
 _COUNTS: dict[str, Any] = {
     "orders": Count("pk"),
     "finished": Count("pk", filter=Q(status__in=list(TERMINAL_STATUSES))),
@@ -126,22 +135,10 @@ _COUNTS: dict[str, Any] = {
         "pk",
         filter=SUCCEEDED & Q(fulfilment=Fulfilment.AUTOMATED, approval_policy=ApprovalPolicy.NONE),
     ),
-    "lead_mean": Avg("_lead", filter=SUCCEEDED),
-    "approval_wait_mean": Avg("_approval_wait"),
-    "approval_wait_total": Sum("_approval_wait"),
-    "approval_waits": Count("_approval_wait"),
-    "queue_wait_mean": Avg("_queue_wait"),
-    "queue_wait_total": Sum("_queue_wait"),
-    "queue_waits": Count("_queue_wait"),
-    "running_mean": Avg("_running"),
-    "running_total": Sum("_running"),
-    "runnings": Count("_running"),
-    "manual_wait_mean": Avg("_manual_wait"),
-    "manual_wait_total": Sum("_manual_wait"),
-    "manual_waits": Count("_manual_wait"),
-    "manual_work_mean": Avg("_manual_work"),
-    "manual_work_total": Sum("_manual_work"),
-    "manual_works": Count("_manual_work"),
+    "lead_total": Sum("_lead", filter=SUCCEEDED),
+    "lead_count": Count("_lead", filter=SUCCEEDED),
+    **{f"{key}_total": Sum(f"_{key}") for key, _label in PHASES},
+    **{f"{key}_count": Count(f"_{key}") for key, _label in PHASES},
 }
 
 
@@ -155,15 +152,6 @@ class Phase:
     orders: int
     mean_seconds: float | None
     total_seconds: float | None
-
-
-PHASES = (
-    ("approval_wait", "Waiting for approval"),
-    ("queue_wait", "Queued for a worker"),
-    ("running", "Running the runbook"),
-    ("manual_wait", "In the manual queue, unclaimed"),
-    ("manual_work", "Being fulfilled by hand"),
-)
 
 
 @dataclass
@@ -234,13 +222,17 @@ class Quality:
         }
 
 
+def _mean(total: int | None, count: int) -> float | None:
+    return total / count / MICROSECONDS if total is not None and count else None
+
+
 def _quality_from_row(row: dict[str, Any], lead: dict[float, float] | None) -> Quality:
     phases = [
         Phase(
             key=key,
             label=label,
-            orders=row[f"{key}s"],
-            mean_seconds=microseconds_to_seconds(row[f"{key}_mean"]),
+            orders=row[f"{key}_count"],
+            mean_seconds=_mean(row[f"{key}_total"], row[f"{key}_count"]),
             total_seconds=microseconds_to_seconds(row[f"{key}_total"]),
         )
         for key, label in PHASES
@@ -256,11 +248,20 @@ def _quality_from_row(row: dict[str, Any], lead: dict[float, float] | None) -> Q
         within_sla=row["within_sla"],
         automated=row["automated"],
         zero_touch=row["zero_touch"],
-        lead_mean_seconds=microseconds_to_seconds(row["lead_mean"]),
+        lead_mean_seconds=_mean(row["lead_total"], row["lead_count"]),
         lead_median_seconds=microseconds_to_seconds(lead[MEDIAN]) if lead else None,
         lead_p90_seconds=microseconds_to_seconds(lead[P90]) if lead else None,
         phases=phases,
     )
+
+
+def _sum_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Groups' counts and sums added up; a sum of nothing stays None."""
+    total: dict[str, Any] = {}
+    for key in _COUNTS:
+        values = [row[key] for row in rows if row[key] is not None]
+        total[key] = sum(values) if values or not key.endswith("_total") else None
+    return total
 
 
 def _succeeded_leads(queryset: QuerySet[Order]) -> QuerySet[Order]:
@@ -274,9 +275,19 @@ def quality(queryset: QuerySet[Order]) -> Quality:
     return _quality_from_row(row, lead)
 
 
+def quality_with_groups(queryset: QuerySet[Order], group_by: str) -> tuple[Quality, dict[Hashable, Quality]]:
+    """The total and the quality per value of ``group_by`` (``product_id``,
+    ``squad_id``) in three queries whatever the number of groups: the
+    total's counts and sums are the groups' added up."""
+    rows = list(_with_timings(queryset).order_by().values(group_by).annotate(**_COUNTS))
+    leads = percentiles(_succeeded_leads(queryset), _lead_time(), (MEDIAN, P90), group_by=group_by)
+    total_lead = percentiles(_succeeded_leads(queryset), _lead_time(), (MEDIAN, P90)).get(None)
+    groups = {row[group_by]: _quality_from_row(row, leads.get(row[group_by])) for row in rows}
+    return _quality_from_row(_sum_rows(rows), total_lead), groups
+
+
 def quality_by(queryset: QuerySet[Order], group_by: str) -> dict[Hashable, Quality]:
-    """Service quality per value of ``group_by`` (``product_id``, ``squad_id``)
-    in two queries whatever the number of groups."""
+    """Service quality per value of ``group_by`` in two queries."""
     rows = _with_timings(queryset).order_by().values(group_by).annotate(**_COUNTS)
     leads = percentiles(_succeeded_leads(queryset), _lead_time(), (MEDIAN, P90), group_by=group_by)
     return {row[group_by]: _quality_from_row(row, leads.get(row[group_by])) for row in rows}
@@ -291,10 +302,13 @@ class ProductQuality:
     quality: Quality
 
 
-def product_quality_table(period: Period, *, squad_id: int | None = None) -> list[ProductQuality]:
+def product_quality_table(
+    period: Period, *, squad_id: int | None = None, by_product: dict[Hashable, Quality] | None = None
+) -> list[ProductQuality]:
     """One row per product with orders in the period (or owned by the squad),
-    busiest first."""
-    by_product = quality_by(orders_in(period, squad_id=squad_id), "product_id")
+    busiest first. ``by_product`` saves computing the figures again."""
+    if by_product is None:
+        by_product = quality_by(orders_in(period, squad_id=squad_id), "product_id")
     products = Product.objects.select_related("squad")
     if squad_id is not None:
         products = products.filter(Q(squad_id=squad_id) | Q(pk__in=list(by_product)))

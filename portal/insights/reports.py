@@ -404,12 +404,16 @@ class SquadReport:
         return quality.orders_in(self.period, squad_id=self.squad.pk)
 
     @cached_property
+    def _quality(self) -> tuple[quality.Quality, dict[Any, quality.Quality]]:
+        return quality.quality_with_groups(self.orders, "product_id")
+
+    @property
     def summary(self) -> quality.Quality:
-        return quality.quality(self.orders)
+        return self._quality[0]
 
     @cached_property
     def products(self) -> list[quality.ProductQuality]:
-        return quality.product_quality_table(self.period, squad_id=self.squad.pk)
+        return quality.product_quality_table(self.period, squad_id=self.squad.pk, by_product=self._quality[1])
 
     @cached_property
     def weeks(self) -> list[quality.Week]:
@@ -549,12 +553,16 @@ class OverviewReport:
         return quality.orders_in(self.period)
 
     @cached_property
-    def summary(self) -> quality.Quality:
-        return quality.quality(self.orders)
+    def _quality(self) -> tuple[quality.Quality, dict[Any, quality.Quality]]:
+        return quality.quality_with_groups(self.orders, "squad_id")
 
-    @cached_property
+    @property
+    def summary(self) -> quality.Quality:
+        return self._quality[0]
+
+    @property
     def by_squad(self) -> dict[Any, quality.Quality]:
-        return quality.quality_by(self.orders, "squad_id")
+        return self._quality[1]
 
     @cached_property
     def products(self) -> list[quality.ProductQuality]:

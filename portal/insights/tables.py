@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 #: Kinds of column and the unit their CSV header names.
 CSV_UNITS = {"percent": " (%)", "duration": " (minutes)", "hours": " (hours)", "days": " (days)"}
@@ -41,6 +43,36 @@ class Table:
     empty: str = "Nothing to show for this period."
     note: str = ""
 
+    def html(self) -> SafeString:
+        """The table as HTML (built here rather than in a template: a year
+        of weekly rows and dozens of products render in a fraction of the
+        time, escaped all the same)."""
+        if not self.rows:
+            return format_html('<p class="empty">{}</p>', self.empty)
+        head = format_html_join(
+            "",
+            '<th scope="col"{}>{}</th>',
+            ((_numeric(column.numeric), column.label) for column in self.columns),
+        )
+        body = []
+        for row in self.cells():
+            cells = []
+            for index, cell in enumerate(row):
+                content = cell["text"]
+                if cell["href"]:
+                    content = format_html('<a href="{}">{}</a>', cell["href"], cell["text"])
+                if index == 0:
+                    cells.append(format_html('<th scope="row">{}</th>', content))
+                else:
+                    cells.append(format_html("<td{}>{}</td>", _numeric(cell["numeric"]), content))
+            body.append(format_html("<tr>{}</tr>", _joined(cells)))
+        return format_html(
+            '<div class="table-scroll"><table class="data"><thead><tr>{}</tr></thead>'
+            "<tbody>{}</tbody></table></div>",
+            head,
+            _joined(body),
+        )
+
     def cells(self) -> list[list[dict[str, Any]]]:
         """Rows as lists of {text, href, kind, raw} for the template."""
         shown = []
@@ -58,6 +90,17 @@ class Table:
                 ]
             )
         return shown
+
+
+_NUMERIC = mark_safe(' class="num"')
+
+
+def _numeric(numeric: bool) -> str:
+    return _NUMERIC if numeric else ""
+
+
+def _joined(parts: list[SafeString]) -> SafeString:
+    return mark_safe("".join(parts))  # noqa: S308 - each part was built by format_html
 
 
 def duration_text(seconds: float | None) -> str:

@@ -161,27 +161,52 @@ def _runbooks() -> list[Runbook]:
     )
 
 
+#: Scores of every cross-squad pair, by the exact set of runbook versions they
+#: were computed from (with their checksums, as ids can be reused): versions
+#: are immutable, so a score never goes stale, and a new version (or
+#: runbook, or move to another squad) is a new key.
+_SCORES: dict[tuple, dict[tuple[int, int], Similarity]] = {}
+_SCORES_KEPT = 4
+
+
+def _pair_scores(runbooks: list[Runbook]) -> dict[tuple[int, int], Similarity]:
+    key = tuple(
+        (runbook.pk, runbook.squad_id, runbook.current_version_id, runbook.current_version.checksum)
+        for runbook in runbooks
+    )
+    if key in _SCORES:
+        return _SCORES[key]
+    features = {runbook.pk: analyse_playbook(runbook.current_version.content) for runbook in runbooks}
+    usable = [
+        runbook for runbook in runbooks if features[runbook.pk].valid and features[runbook.pk].task_count
+    ]
+    documents = {runbook.pk: facets(features[runbook.pk]) for runbook in usable}
+    weights = idf_weights(list(documents.values()))
+    scores = {
+        (first.pk, second.pk): similarity(documents[first.pk], documents[second.pk], weights)
+        for first, second in combinations(usable, 2)
+        if first.squad_id != second.squad_id
+    }
+    if len(_SCORES) >= _SCORES_KEPT:
+        _SCORES.pop(next(iter(_SCORES)))
+    _SCORES[key] = scores
+    return scores
+
+
 def duplicate_runbooks(
     *, threshold: float = NEAR_DUPLICATE, squad_id: int | None = None
 ) -> list[DuplicatePair]:
     """Pairs of runbooks owned by different squads scoring at least
     ``threshold``, most similar first; with ``squad_id`` only the pairs
-    that involve that squad. Four queries; playbooks are parsed once per
-    version and process."""
+    that involve that squad. Four queries; playbooks are parsed and pairs
+    scored once per set of runbook versions and process."""
     runbooks = _runbooks()
-    features = {runbook.pk: analyse_playbook(runbook.current_version.content) for runbook in runbooks}
-    runbooks = [
-        runbook for runbook in runbooks if features[runbook.pk].valid and features[runbook.pk].task_count
-    ]
-    documents = {runbook.pk: facets(features[runbook.pk]) for runbook in runbooks}
-    weights = idf_weights(list(documents.values()))
+    by_id = {runbook.pk: runbook for runbook in runbooks}
     pairs = []
-    for first, second in combinations(runbooks, 2):
-        if first.squad_id == second.squad_id:
-            continue
+    for (first_id, second_id), found in _pair_scores(runbooks).items():
+        first, second = by_id[first_id], by_id[second_id]
         if squad_id is not None and squad_id not in (first.squad_id, second.squad_id):
             continue
-        found = similarity(documents[first.pk], documents[second.pk], weights)
         if found.score >= threshold:
             pairs.append(
                 DuplicatePair(
