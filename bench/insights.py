@@ -350,9 +350,8 @@ def main() -> None:
 
         call_command("migrate", verbosity=0)
         engine = "SQLite" if arguments.sqlite else "PostgreSQL"
-        print(
-            f"Insights benchmark on {platform.node()} ({os.cpu_count()} CPUs), Python {platform.python_version()}, {engine}"
-        )
+        where = f"{platform.node()} ({os.cpu_count()} CPUs), Python {platform.python_version()}"
+        print(f"Insights benchmark on {where}, {engine}")
         people = existing_people() if arguments.reuse else seed(arguments.orders)
         client = Client(HTTP_HOST="localhost")
         client.force_login(people["member"])

@@ -328,10 +328,11 @@ def test_quality_by_squad_keeps_squads_apart(automated):
 
 @pytest.mark.django_db
 def test_the_total_added_up_from_groups_equals_the_total_computed_directly(automated, manual):
-    make_order(automated, submitted=NOW - timedelta(days=1), lead=timedelta(minutes=7), queued_after=timedelta(0))
-    make_order(automated, submitted=NOW - timedelta(days=2), status=OrderStatus.FAILED, lead=timedelta(minutes=1))
-    make_order(manual, submitted=NOW - timedelta(days=1), lead=timedelta(hours=2), claimed_after=timedelta(hours=1))
-    make_order(manual, submitted=NOW - timedelta(days=1), status=OrderStatus.AWAITING_FULFILMENT)
+    day = NOW - timedelta(days=1)
+    make_order(automated, submitted=day, lead=timedelta(minutes=7), queued_after=timedelta(0))
+    make_order(automated, submitted=day, status=OrderStatus.FAILED, lead=timedelta(minutes=1))
+    make_order(manual, submitted=day, lead=timedelta(hours=2), claimed_after=timedelta(hours=1))
+    make_order(manual, submitted=day, status=OrderStatus.AWAITING_FULFILMENT)
 
     total, groups = q.quality_with_groups(q.orders_in(PERIOD), "product_id")
 
