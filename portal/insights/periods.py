@@ -58,6 +58,15 @@ class Period:
         return {"since": self.since.isoformat(), "until": self.until.isoformat()}
 
     @property
+    def first_day(self) -> date:
+        return timezone.localtime(self.since).date()
+
+    @property
+    def last_day(self) -> date:
+        """The last day the period touches (``until`` is exclusive)."""
+        return timezone.localtime(self.until - timedelta(microseconds=1)).date()
+
+    @property
     def label(self) -> str:
         local_since = timezone.localtime(self.since)
         # ``until`` is exclusive: a period ending at midnight ends the day before.
@@ -67,11 +76,13 @@ class Period:
 
 def _parse_bound(name: str, raw: str, *, end: bool) -> datetime:
     text = raw.strip()
+    moment: datetime | None = None
     parsed_date: date | None = None
     try:
-        moment = parse_datetime(text)
-        if moment is None:
-            parsed_date = parse_date(text)
+        # A date first: parse_datetime would read "2026-01-31" as midnight.
+        parsed_date = parse_date(text)
+        if parsed_date is None:
+            moment = parse_datetime(text)
     except ValueError:
         moment = None
         parsed_date = None

@@ -338,3 +338,20 @@ def test_the_total_added_up_from_groups_equals_the_total_computed_directly(autom
 
     assert total == q.quality(q.orders_in(PERIOD))
     assert sum(group.orders for group in groups.values()) == 4
+
+
+def test_a_date_names_the_whole_day_and_until_includes_it():
+    from portal.insights.periods import PeriodError, period_from_query
+
+    period = period_from_query({"since": "2026-03-02", "until": "2026-03-02"}, now=NOW)
+
+    assert (period.since.isoformat(), period.until.isoformat()) == (
+        "2026-03-02T00:00:00+00:00",
+        "2026-03-03T00:00:00+00:00",
+    )
+    exact = period_from_query({"since": "2026-03-02T10:00:00Z", "until": "2026-03-02T11:30:00+00:00"})
+    assert exact.until - exact.since == timedelta(minutes=90)
+    assert period_from_query({"days": "7"}, now=NOW).since == NOW - timedelta(days=7)
+    with pytest.raises(PeriodError) as error:
+        period_from_query({"since": "soon", "until": "2026-02-30", "days": "x"}, now=NOW)
+    assert set(error.value.errors) == {"since", "until", "days"}
