@@ -55,7 +55,7 @@ def _order_layers(graph: Graph) -> list[list[Node]]:
     return layers
 
 
-def _short(text: str, limit: int = 26) -> str:
+def _short(text: str, limit: int = 24) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -622,7 +622,7 @@ class OverviewReport:
                     "approvals_open": entry.approvals_open,
                     "manual_open": entry.manual_open,
                     "manual_unclaimed": entry.manual_unclaimed,
-                    "warnings": entry.warnings,
+                    "warnings": [f"{flow.label} growing" for flow in entry.flows if flow.growing],
                     "debt": debt_by_squad.get(entry.squad.pk, 0),
                     "duplicates": duplicates.get(entry.squad.pk, 0),
                     "_links": {"squad": reverse("insights:squad-dashboard", args=[entry.squad.slug])},
