@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -365,6 +365,15 @@ def graph(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _order_link(order_id: int) -> str:
+    """The order's page where the portal has one (the order pages are built
+    on another branch); no link rather than a broken one."""
+    try:
+        return reverse("order-detail", args=[order_id])
+    except NoReverseMatch:
+        return ""
+
+
 def _affected_table(impact: dependencies.Impact, visible: set[int]) -> Table:
     product_ids = [impact.product.pk, *(node.product.pk for node in impact.affected)]
     rows = []
@@ -376,7 +385,7 @@ def _affected_table(impact: dependencies.Impact, visible: set[int]) -> Table:
                 "squad": order["squad__name"],
                 "status": order["status"].replace("_", " "),
                 "submitted": order["created_at"],
-                "_links": {"order": f"/orders/{order['pk']}/"} if order["pk"] in visible else {},
+                "_links": {"order": _order_link(order["pk"])} if order["pk"] in visible else {},
             }
         )
     return Table(
