@@ -355,3 +355,21 @@ def test_a_date_names_the_whole_day_and_until_includes_it():
     with pytest.raises(PeriodError) as error:
         period_from_query({"since": "soon", "until": "2026-02-30", "days": "x"}, now=NOW)
     assert set(error.value.errors) == {"since", "until", "days"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (NOW, NOW + timedelta(seconds=1, microseconds=500_000), 1_500_000),
+        (NOW + timedelta(microseconds=999_999), NOW + timedelta(seconds=2), 1_000_001),
+        (NOW + timedelta(microseconds=1), NOW + timedelta(days=400, microseconds=1), 400 * 86_400_000_000),
+    ],
+)
+def test_elapsed_is_exact_to_the_microsecond(automated, start, end, expected):
+    make_order(automated, submitted=start, lead=end - start)
+
+    assert (
+        Order.objects.annotate(e=Elapsed("finished_at", "created_at")).values_list("e", flat=True).get()
+        == expected
+    )
