@@ -385,7 +385,7 @@ def dependencies_table(squad: Squad, graph: dependencies.Graph) -> Table:
             Column("squad", "Owned by"),
             Column("state", "State"),
             Column("detail", "Detail"),
-            Column("open", "Open orders", "int"),
+            Column("open", "Open orders affected", "int"),
         ],
         rows=rows,
         empty="Our products neither depend on others nor are depended on.",
