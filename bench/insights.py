@@ -21,6 +21,7 @@ import os
 import platform
 import random
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -385,11 +386,12 @@ def main() -> None:
         print(f"\nsquad dashboard median {dashboard:.1f} ms (target < 300 ms): {verdict}")
         connection.close()
     finally:
-        if not arguments.sqlite and not arguments.keep:
-            from django.db import connections
+        from django.db import connections
 
-            connections.close_all()
+        connections.close_all()
+        if not arguments.sqlite and not arguments.keep:
             drop_database(DATABASE)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
