@@ -24,6 +24,7 @@ def product_for_page(slug: str) -> Product:
     """A published product with its owners and dependencies, or DoesNotExist."""
     return (
         products_orderable()
+        .select_related("runbook")
         .prefetch_related(
             Prefetch("depends_on", queryset=Product.objects.select_related("squad")),
             Prefetch(

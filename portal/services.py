@@ -32,6 +32,7 @@ from portal.choices import (
     NotificationKind,
     OrderStatus,
 )
+from portal.insights.services import sweep_recoveries_record
 from portal.models import Order, OrderApproval, OrderDryRun, OrderEvent, OrderRun
 from portal.notifications import notification_emails_resend, notify
 from runbooks.choices import RunStatus
@@ -806,6 +807,7 @@ def orders_sweep() -> SweepReport:
         .exclude(secret_inputs_ciphertext="")
         .update(secret_inputs_ciphertext="")
     )
+    sweep_recoveries_record(report)
     if report.lost_runs or report.redispatched_orders or report.finished_orders:
         logger.warning("sweep: %s", report)
     return report

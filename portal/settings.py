@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "runbooks",
     "catalogue",
     "portal",
+    "portal.insights",
 ]
 
 MIDDLEWARE = [
@@ -307,3 +308,27 @@ SPECTACULAR_SETTINGS = {
 }
 # Bodies above this size are refused before they are parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SQUADRON_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
+
+# --- Insights and operator metrics -------------------------------------------
+# ``/metrics`` (Prometheus text) answers a scraper that presents this bearer
+# token (``Authorization: Bearer ...``) or connects from one of the allowed
+# addresses or networks (REMOTE_ADDR, e.g. "10.0.0.5,172.16.0.0/12"). With
+# neither set it answers nobody, except localhost in DEBUG.
+SQUADRON_METRICS_TOKEN = env_str("SQUADRON_METRICS_TOKEN", "") or ""
+SQUADRON_METRICS_ALLOWED_IPS = env_list("SQUADRON_METRICS_ALLOWED_IPS", [])
+
+
+def _metrics_networks(values: list[str]) -> list[str]:
+    import ipaddress
+
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"SQUADRON_METRICS_ALLOWED_IPS: {value!r} is not an IP address or network."
+            ) from None
+    return values
+
+
+SQUADRON_METRICS_ALLOWED_IPS = _metrics_networks(SQUADRON_METRICS_ALLOWED_IPS)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from portal import views, views_notifications
 
@@ -37,4 +37,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
+    # Squad insights: dashboards, overview, dependency graph, CSV, /metrics.
+    path("", include("portal.insights.urls")),
 ]

@@ -43,7 +43,7 @@ from portal.approvals import step_progress
 from portal.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, TERMINAL_STATUSES, OrderStatus
 from portal.forms import CatalogueFilterForm, NoteForm, OrderFilterForm, OrderForm, schema_initial
 from portal.health import broker_ok
-from portal.leadtime import expected_lead_time
+from portal.insights.quality import expected_lead_time
 from portal.models import Order, OrderDryRun, OrderEvent, OrderRun
 from portal.pagination import newest_first_page
 from portal.review import ReviewExpired, open_review, seal_review
@@ -160,7 +160,7 @@ def _render_product(
             "description_html": render_markdown(product.description),
             "owners": owners,
             "dependencies": list(product.depends_on.all()),
-            "lead_time": expected_lead_time(product_id=product.pk, sla_minutes=product.sla_minutes),
+            "lead_time": expected_lead_time(product),
             "form": form,
             "retype_secrets": retype_secrets and bool(form.secret_names),
             "recent_orders": recent_orders,

@@ -100,9 +100,9 @@ def test_squad_pages_cost_the_same_queries_for_many_orders(
     submit(approval_product, requester)
     submit(manual_product, requester)
     client.force_login(member)
-    with django_assert_max_num_queries(10) as inbox:
+    with django_assert_max_num_queries(11) as inbox:
         client.get("/approvals/")
-    with django_assert_max_num_queries(10) as queue:
+    with django_assert_max_num_queries(11) as queue:
         client.get("/queue/")
     for _ in range(20):
         submit(approval_product, UserFactory())
