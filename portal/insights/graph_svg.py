@@ -23,8 +23,8 @@ from portal.insights.dependencies import Graph, Node
 NODE_WIDTH = 190
 NODE_HEIGHT = 46
 GAP_X = 90
-GAP_Y = 18
-PAD = 20
+GAP_Y = 28
+PAD = 28
 LEGEND_ROW = 22
 
 
@@ -94,9 +94,22 @@ def dependency_svg(graph: Graph, *, link: Callable[[Node], str], highlight: int 
     for source, target in graph.edges:
         x1, y1 = where[source]
         x2, y2 = where[target]
-        start = (x1, y1 + NODE_HEIGHT / 2)
-        end = (x2 + NODE_WIDTH, y2 + NODE_HEIGHT / 2)
-        bend = max(30.0, abs(start[0] - end[0]) / 2)
+        if x1 - x2 > NODE_WIDTH + GAP_X:
+            # Across more than one layer: over the boxes in between, through
+            # the gap above the rows, from the top of one box to the other's.
+            top = min(y1, y2) - GAP_Y * 0.9
+            path = (
+                f"M {x1 + NODE_WIDTH * 0.3:.0f} {y1:.0f} C {x1 + NODE_WIDTH * 0.3:.0f} {top:.0f}, "
+                f"{x2 + NODE_WIDTH * 0.7:.0f} {top:.0f}, {x2 + NODE_WIDTH * 0.7:.0f} {y2:.0f}"
+            )
+        else:
+            start = (x1, y1 + NODE_HEIGHT / 2)
+            end = (x2 + NODE_WIDTH, y2 + NODE_HEIGHT / 2)
+            bend = max(30.0, abs(start[0] - end[0]) / 2)
+            path = (
+                f"M {start[0]:.0f} {start[1]:.0f} C {start[0] - bend:.0f} {start[1]:.0f}, "
+                f"{end[0] + bend:.0f} {end[1]:.0f}, {end[0]:.0f} {end[1]:.0f}"
+            )
         css = "edge"
         if graph.nodes[target].failing:
             css += " edge-failing"
@@ -106,15 +119,9 @@ def dependency_svg(graph: Graph, *, link: Callable[[Node], str], highlight: int 
             css += " edge-highlight"
         parts.append(
             format_html(
-                '<path class="{css}" d="M {x1} {y1} C {c1} {y1}, {c2} {y2}, {x2} {y2}" '
-                'marker-end="url(#arrow)"><title>{a} needs {b}</title></path>',
+                '<path class="{css}" d="{path}" marker-end="url(#arrow)"><title>{a} needs {b}</title></path>',
                 css=css,
-                x1=f"{start[0]:.0f}",
-                y1=f"{start[1]:.0f}",
-                c1=f"{start[0] - bend:.0f}",
-                c2=f"{end[0] + bend:.0f}",
-                x2=f"{end[0]:.0f}",
-                y2=f"{end[1]:.0f}",
+                path=path,
                 a=graph.nodes[source].product.name,
                 b=graph.nodes[target].product.name,
             )

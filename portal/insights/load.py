@@ -51,9 +51,10 @@ class QueueFlow:
     def warning(self) -> str:
         if not self.growing:
             return ""
+        verb = "is" if self.open_now == 1 else "are"
         return (
             f"The {self.label.lower()} grows faster than it is worked: {self.arrived} orders came in "
-            f"over the last {self.days} days and {self.left} left it; {self.open_now} are waiting now."
+            f"over the last {self.days} days and {self.left} left it; {self.open_now} {verb} waiting now."
         )
 
     def as_dict(self) -> dict[str, Any]:

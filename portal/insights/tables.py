@@ -140,7 +140,10 @@ def display(value: Any, kind: str) -> str:
     if kind == "datetime":
         return f"{timezone.localtime(value):%Y-%m-%d %H:%M}" if isinstance(value, datetime) else str(value)
     if kind == "list":
-        return ", ".join(str(item) for item in value) or "—"
+        items = [str(item) for item in value]
+        # Items that are sentences read as sentences; names as a list.
+        separator = " " if items and all(item.endswith(".") for item in items) else ", "
+        return separator.join(items) or "—"
     return str(value)
 
 
