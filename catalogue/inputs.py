@@ -108,6 +108,18 @@ def _message(error, spec: dict) -> str:  # type: ignore[no-untyped-def]
         return f"Must be at least {error.validator_value}."
     if kind == "maximum":
         return f"Must be at most {error.validator_value}."
+    if kind == "exclusiveMinimum":
+        return f"Must be more than {error.validator_value}."
+    if kind == "exclusiveMaximum":
+        return f"Must be less than {error.validator_value}."
+    if kind == "multipleOf":
+        return f"Must be a multiple of {error.validator_value}."
+    if kind == "minItems":
+        return f"Choose at least {error.validator_value}."
+    if kind == "maxItems":
+        return f"Choose at most {error.validator_value}."
+    if kind == "uniqueItems":
+        return "Choose each option only once."
     return error.message
 
 

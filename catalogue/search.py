@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol, TypeVar
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -122,13 +123,21 @@ class _Matcher:
 
 
 def _document(product: Searchable) -> _Document:
-    parts = {
-        "name": product.name,
-        "tags": " ".join(getattr(product, "tag_list", None) or [product.tags]),
-        "squad": getattr(getattr(product, "squad", None), "name", ""),
-        "category": getattr(getattr(product, "category", None), "name", ""),
-        "summary": product.summary,
-    }
+    return _document_of(
+        product.name,
+        " ".join(getattr(product, "tag_list", None) or [product.tags]),
+        getattr(getattr(product, "squad", None), "name", ""),
+        getattr(getattr(product, "category", None), "name", ""),
+        product.summary,
+    )
+
+
+@lru_cache(maxsize=8192)
+def _document_of(name: str, tags: str, squad: str, category: str, summary: str) -> _Document:
+    """Normalizing a product's text is most of a search's cost, and the text
+    rarely changes between searches: remembered by the text itself, so an
+    edited product is simply a new entry."""
+    parts = {"name": name, "tags": tags, "squad": squad, "category": category, "summary": summary}
     fields = {}
     for field, text in parts.items():
         normalized = normalize(text)

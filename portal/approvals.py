@@ -26,7 +26,7 @@ from catalogue.selectors import approval_steps_in_order
 from portal.choices import OrderStatus
 from portal.models import Order, OrderApproval
 from squads.choices import Role
-from squads.models import Chapter, Membership
+from squads.models import Chapter, Membership, Squad
 from squads.selectors import AnyUser
 
 #: Who approves under the ``squad`` policy: the owning squad's product
@@ -156,13 +156,33 @@ def approvers_of_step(order: Order) -> QuerySet[AbstractBaseUser]:
     return users.exclude(pk=order.requester_id).exclude(pk__in=decided).distinct()
 
 
+def describe_approvers(step: StepSpec, squad_names: dict[int, str], chapter_names: dict[int, str]) -> str:
+    """Who decides a step, in words: "Product owners and SMEs of Network Squad"."""
+    if step["chapter_id"]:
+        return f"the {chapter_names.get(step['chapter_id'], step['chapter'])} chapter"
+    squad = squad_names.get(step["squad_id"] or 0, step["squad"] or "")
+    if not step["roles"]:
+        return f"any member of {squad}"
+    labels = [f"{Role(role).label.lower()}s" for role in step["roles"] if role in Role.values]
+    roles = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    return f"{roles[0].upper()}{roles[1:]} of {squad}"
+
+
 def step_progress(order: Order) -> list[dict[str, Any]]:
-    """Each step with its decisions so far, for the order and approval pages."""
+    """Each step with who decides it and its decisions so far, for the order page."""
+    steps = order.approval_steps or []
+    squad_names = dict(
+        Squad.objects.filter(pk__in={s["squad_id"] for s in steps if s["squad_id"]}).values_list("pk", "name")
+    )
+    chapter_ids = {s["chapter_id"] for s in steps if s["chapter_id"]}
+    chapter_names = (
+        dict(Chapter.objects.filter(pk__in=chapter_ids).values_list("pk", "name")) if chapter_ids else {}
+    )
     decisions: dict[int, list[OrderApproval]] = {}
     for approval in order.approvals.select_related("approver").order_by("created_at", "id"):
         decisions.setdefault(approval.step, []).append(approval)
     progress = []
-    for index, step in enumerate(order.approval_steps or []):
+    for index, step in enumerate(steps):
         approvals = decisions.get(index, [])
         approved = sum(1 for a in approvals if a.decision == OrderApproval.Decision.APPROVED)
         if index < order.approval_step or approved >= step["required"]:
@@ -174,6 +194,13 @@ def step_progress(order: Order) -> list[dict[str, Any]]:
         else:
             state = "waiting"
         progress.append(
-            {"index": index, "step": step, "decisions": approvals, "approved": approved, "state": state}
+            {
+                "index": index,
+                "step": step,
+                "who": describe_approvers(step, squad_names, chapter_names),
+                "decisions": approvals,
+                "approved": approved,
+                "state": state,
+            }
         )
     return progress

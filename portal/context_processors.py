@@ -1,13 +1,38 @@
+from __future__ import annotations
+
+from functools import cached_property
+
 from django.http import HttpRequest
 
 from portal.notifications import unread_count
-from squads.selectors import is_any_squad_member
+from portal.selectors import orders_awaiting_approval_by, orders_in_manual_queue_of
+from squads.selectors import AnyUser, is_any_squad_member
+
+
+class SquadWork:
+    """The counts beside the squad pages' links, queried only if the page
+    shows them (an HTMX fragment has no navigation and pays nothing)."""
+
+    def __init__(self, user: AnyUser) -> None:
+        self.user = user
+
+    @cached_property
+    def approvals(self) -> int:
+        return orders_awaiting_approval_by(self.user).count()
+
+    @cached_property
+    def queue(self) -> int:
+        return orders_in_manual_queue_of(self.user).count()
 
 
 def navigation(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
+    is_member = bool(user and is_any_squad_member(user))
+    works_for_squads = bool(user and user.is_authenticated and (is_member or user.is_superuser))
     return {
-        "is_squad_member": bool(user and is_any_squad_member(user)),
+        "is_squad_member": is_member,
+        "works_for_squads": works_for_squads,
+        "squad_work": SquadWork(user) if works_for_squads else None,
         # Lazy: pages that never show the count never pay its query.
-        "unread_notifications": lambda: unread_count(user) if user is not None else 0,
+        "unread_notifications": (lambda: unread_count(user)) if user is not None else 0,
     }

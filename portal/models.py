@@ -85,6 +85,11 @@ class Order(models.Model):
             models.Index(fields=["status", "approval_chapter"]),
             # API clients poll for what changed (?updated_after=).
             models.Index(fields=["updated_at"], name="portal_order_updated_at_idx"),
+            # Insights: a squad's or a product's orders in a period, and
+            # what finished recently (dependency health, expected lead time).
+            models.Index(fields=["squad", "created_at"], name="order_squad_created_idx"),
+            models.Index(fields=["product", "finished_at"], name="order_product_finished_idx"),
+            models.Index(fields=["finished_at"], name="order_finished_idx"),
         ]
 
     def __str__(self) -> str:
@@ -124,6 +129,8 @@ class OrderEvent(models.Model):
 
     class Meta:
         ordering = ["order", "created_at", "id"]
+        # Insights read the queues' arrivals and departures of recent days.
+        indexes = [models.Index(fields=["created_at"], name="order_event_created_idx")]
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_status or '∅'} → {self.to_status} {self.note}"

@@ -173,10 +173,17 @@ def notifications_of(user: User) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=user).select_related("order").order_by("-created_at", "-id")
 
 
+#: The navigation's badge counts unread notifications up to this many ("99+").
+UNREAD_BADGE_LIMIT = 100
+
+
 def unread_count(user: User) -> int:
+    """Unread notifications, counted up to ``UNREAD_BADGE_LIMIT``: every page
+    shows the badge, so its cost is bounded whatever piles up unread."""
     if not user.is_authenticated:
         return 0
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+    unread = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    return len(unread.values_list("pk", flat=True)[:UNREAD_BADGE_LIMIT])
 
 
 def notification_mark_read(*, user: User, notification_id: int) -> bool:

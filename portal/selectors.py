@@ -38,7 +38,7 @@ def orders_awaiting_approval_by(user: AnyUser) -> QuerySet[Order]:
             Q(approval_roles="") | Q(approval_roles__contains=f",{role},")
         )
     return (
-        Order.objects.select_related("product", "squad", "requester", "runbook_version")
+        Order.objects.select_related("product", "squad", "requester", "runbook_version__runbook")
         .filter(may_decide, status=OrderStatus.PENDING_APPROVAL)
         .exclude(requester=user)
         .exclude(pk__in=OrderApproval.objects.filter(approver=user).values("order_id"))

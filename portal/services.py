@@ -32,6 +32,7 @@ from portal.choices import (
     NotificationKind,
     OrderStatus,
 )
+from portal.insights.services import sweep_recoveries_record
 from portal.models import Order, OrderApproval, OrderDryRun, OrderEvent, OrderRun
 from portal.notifications import notification_emails_resend, notify
 from portal.webhooks import webhooks_order_changed
@@ -394,7 +395,13 @@ def order_dry_run_execute(*, dry_run_id: int) -> Run | None:
     if dry_run is None or dry_run.run.status != RunStatus.PENDING:
         return None
     inputs, secret_names = order_run_inputs(dry_run.order)
-    return execute_run(run_id=dry_run.run_id, inputs=inputs, secret_names=secret_names)
+    run = execute_run(run_id=dry_run.run_id, inputs=inputs, secret_names=secret_names)
+    if run.status != RunStatus.PENDING:
+        # In the audit trail, and it moves the order page on to show the output.
+        would_change = sum((counts or {}).get("changed", 0) for counts in (run.stats or {}).values())
+        outcome = f"{run.get_status_display().lower()}, {would_change} change(s) it would make"
+        _note(dry_run.order, actor=None, note=f"Dry run {run.pk} {outcome}")
+    return run
 
 
 @dataclass
@@ -805,6 +812,7 @@ def orders_sweep() -> SweepReport:
         .exclude(secret_inputs_ciphertext="")
         .update(secret_inputs_ciphertext="")
     )
+    sweep_recoveries_record(report)
     if report.lost_runs or report.redispatched_orders or report.finished_orders:
         logger.warning("sweep: %s", report)
     return report

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "runbooks",
     "catalogue",
     "portal",
+    "portal.insights",
 ]
 
 MIDDLEWARE = [
@@ -80,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "portal.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -172,6 +174,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# The portal's pages carry a strict Content-Security-Policy (no inline script
+# or style): portal/csp.py. SQUADRON_CSP / SQUADRON_CSP_EXEMPT_PREFIXES override it.
 
 # --- Celery ---------------------------------------------------------------
 # The embedded broker is kombu's filesystem transport under var/: no server.
@@ -354,3 +358,26 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# --- Insights and operator metrics -------------------------------------------
+# ``/metrics`` (Prometheus text) answers a scraper that presents this bearer
+# token (``Authorization: Bearer ...``) or connects from one of the allowed
+# addresses or networks (REMOTE_ADDR, e.g. "10.0.0.5,172.16.0.0/12"). With
+# neither set it answers nobody, except localhost in DEBUG.
+SQUADRON_METRICS_TOKEN = env_str("SQUADRON_METRICS_TOKEN", "") or ""
+SQUADRON_METRICS_ALLOWED_IPS = env_list("SQUADRON_METRICS_ALLOWED_IPS", [])
+
+
+def _metrics_networks(values: list[str]) -> list[str]:
+    import ipaddress
+
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"SQUADRON_METRICS_ALLOWED_IPS: {value!r} is not an IP address or network."
+            ) from None
+    return values
+
+
+SQUADRON_METRICS_ALLOWED_IPS = _metrics_networks(SQUADRON_METRICS_ALLOWED_IPS)

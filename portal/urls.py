@@ -8,7 +8,20 @@ from portal import views, views_notifications, views_tokens, views_webhooks
 urlpatterns = [
     path("", views.catalogue_home, name="home"),
     path("products/<slug:slug>/", views.product_detail, name="product-detail"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("products/<slug:slug>/order/", views.product_order, name="product-order"),
+    path("orders/", views.my_orders, name="my-orders"),
+    path("orders/badges/", views.order_badges, name="order-badges"),
+    path("orders/<int:pk>/", views.order_detail, name="order-detail"),
+    path("orders/<int:pk>/live/", views.order_live, name="order-live"),
+    path("orders/<int:pk>/runs/<int:run_id>/log/", views.run_log_earlier, name="run-log"),
+    path("orders/<int:pk>/runs/<int:run_id>/log.txt", views.run_log_download, name="run-log-download"),
+    *[
+        path(f"orders/<int:pk>/{action}/", views.order_action, {"action": action}, name=f"order-{action}")
+        for action in views.ACTIONS
+    ],
+    path("approvals/", views.approvals_inbox, name="approvals"),
+    path("queue/", views.manual_queue, name="manual-queue"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("notifications/", views_notifications.notification_list, name="notifications"),
     path(
@@ -23,6 +36,7 @@ urlpatterns = [
         name="notification-preferences",
     ),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     # REST API
     path("api/v1/", include("portal.api.urls")),
@@ -38,4 +52,6 @@ urlpatterns = [
         views_webhooks.webhook_command,
         name="webhook-command",
     ),
+    # Squad insights: dashboards, overview, dependency graph, CSV, /metrics.
+    path("", include("portal.insights.urls")),
 ]

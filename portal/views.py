@@ -1,34 +1,157 @@
+"""The portal's pages. Views read through selectors and change state only
+through ``portal.services``; a refused action shows the service's message and
+has changed nothing (the service guarantees that)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from functools import wraps
 from itertools import groupby
+from typing import Any
+from urllib.parse import quote
 
-from django.contrib.auth.decorators import login_required
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required as django_login_required
+from django.core.paginator import Paginator
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
 
+from catalogue.choices import ApprovalPolicy, Fulfilment
+from catalogue.inputs import validate_inputs
 from catalogue.markdown import render_markdown
 from catalogue.models import Product
-from catalogue.selectors import product_for_page, products_orderable
+from catalogue.schema import secret_fields
+from catalogue.search import search_products
+from catalogue.selectors import catalogue_entries, product_for_page
+from portal import permissions, services
+from portal.approvals import step_progress
+from portal.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, TERMINAL_STATUSES, OrderStatus
+from portal.forms import CatalogueFilterForm, NoteForm, OrderFilterForm, OrderForm, schema_initial
 from portal.health import broker_ok
+from portal.insights.quality import expected_lead_time
+from portal.models import Order, OrderDryRun, OrderEvent, OrderRun
+from portal.pagination import newest_first_page
+from portal.review import ReviewExpired, open_review, seal_review
+from portal.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events
+from portal.selectors import orders_awaiting_approval_by, orders_in_manual_queue_of, orders_visible_to
+from portal.templatetags.portal_tags import input_rows
+from runbooks.selectors import LOG_COLUMNS, run_events, run_events_page
+from squads.choices import Role
+from squads.selectors import is_any_squad_member
+
+#: Products per category on the catalogue's front page; "All N" shows the rest.
+SHELF_SIZE = 8
+RESULTS_PER_PAGE = 48
+ORDERS_PER_PAGE = 25
+INBOX_PER_PAGE = 30
+
+
+def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Django's ``login_required``, except that a live part of a page (an HTMX
+    request) whose session has ended sends the whole page to the login form,
+    instead of the login form being swapped into the page."""
+    guarded = django_login_required(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.htmx and not request.user.is_authenticated:
+            page = request.htmx.current_url_abs_path or reverse("home")
+            return HttpResponseClientRedirect(f"{reverse('login')}?next={quote(page)}")
+        return guarded(request, *args, **kwargs)
+
+    return wrapper
+
+
+# --- Catalogue -------------------------------------------------------------------
+
+
+def _distinct(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(pairs))
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def catalogue_home(request: HttpRequest) -> HttpResponse:
-    products = list(products_orderable())
-    shelves = [(category, list(items)) for category, items in groupby(products, key=lambda p: p.category)]
-    return render(request, "portal/catalogue_home.html", {"shelves": shelves})
+    """Published products by category, or the ranked matches of a search.
+
+    One query: the whole published catalogue (a few hundred products) is
+    loaded once and filtered and ranked in Python (catalogue/search.py).
+    """
+    products = catalogue_entries()
+    categories = _distinct((p.category.slug, p.category.name) for p in products)
+    squads = sorted(_distinct((p.squad.slug, p.squad.name) for p in products), key=lambda pair: pair[1])
+    form = CatalogueFilterForm(request.GET or None, categories=categories, squads=squads)
+    query, category, squad = form.value("q"), form.value("category"), form.value("squad")
+    context: dict[str, Any] = {"form": form, "query": query, "total": len(products)}
+    if query or category or squad:
+        matches = [
+            product
+            for product in products
+            if (not category or product.category.slug == category)
+            and (not squad or product.squad.slug == squad)
+        ]
+        if query:
+            matches = search_products(matches, query)
+        page = Paginator(matches, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
+        params = request.GET.copy()
+        params.pop("page", None)
+        context.update(
+            {
+                "results": page,
+                "result_count": len(matches),
+                "page_query": params.urlencode(),
+                "category_name": dict(categories).get(category, ""),
+                "squad_name": dict(squads).get(squad, ""),
+            }
+        )
+    else:
+        shelves = []
+        for shelf_category, items in groupby(products, key=lambda product: product.category):
+            items = list(items)
+            shelves.append({"category": shelf_category, "products": items[:SHELF_SIZE], "count": len(items)})
+        context["shelves"] = shelves
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "portal/partials/catalogue_results.html", context)
+    return render(request, "portal/catalogue_home.html", context)
 
 
-@login_required
-def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def _product_or_404(slug: str) -> Product:
     try:
-        product = product_for_page(slug)
+        return product_for_page(slug)
     except Product.DoesNotExist:
         raise Http404("No such product in the catalogue.") from None
-    owners = [m for m in product.squad.memberships.all() if m.role == "product_owner"]
+
+
+def _render_product(
+    request: HttpRequest,
+    product: Product,
+    form: OrderForm,
+    *,
+    status: int = 200,
+    retype_secrets: bool = False,
+) -> HttpResponse:
+    memberships = list(product.squad.memberships.all())
+    owners = [m.user for m in memberships if m.role == Role.PRODUCT_OWNER]
+    recent_orders = list(
+        orders_visible_to(request.user)
+        .filter(requester=request.user, product=product)
+        .order_by("-created_at")[:5]
+    )
     return render(
         request,
         "portal/product_detail.html",
@@ -36,8 +159,458 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "product": product,
             "description_html": render_markdown(product.description),
             "owners": owners,
+            "dependencies": list(product.depends_on.all()),
+            "lead_time": expected_lead_time(product),
+            "form": form,
+            "retype_secrets": retype_secrets and bool(form.secret_names),
+            "recent_orders": recent_orders,
+        },
+        status=status,
+    )
+
+
+@login_required
+def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    product = _product_or_404(slug)
+    form = OrderForm(product.form_schema, initial=schema_initial(product.form_schema))
+    return _render_product(request, product, form)
+
+
+def _form_data(schema: dict, inputs: dict) -> QueryDict:
+    """Inputs as the browser would post them, to show them in the form again
+    (secrets left out: a password field is never filled in by the server)."""
+    data = QueryDict(mutable=True)
+    secrets = secret_fields(schema)
+    for name, value in inputs.items():
+        key = f"{OrderForm.prefix}-{name}"
+        if name in secrets or value is None:
+            continue
+        if isinstance(value, bool):
+            if value:
+                data[key] = "on"
+        elif isinstance(value, list):
+            data.setlist(key, [str(item) for item in value])
+        else:
+            data[key] = str(value)
+    return data
+
+
+@login_required
+@require_POST
+def product_order(request: HttpRequest, slug: str) -> HttpResponse:
+    """The order form's two steps: review what will be ordered, then place it."""
+    product = _product_or_404(slug)
+    step = request.POST.get("step", "review")
+    if step in ("confirm", "edit"):
+        try:
+            review = open_review(
+                request.POST.get("review", ""), user_id=request.user.pk, product_id=product.pk
+            )
+        except ReviewExpired:
+            messages.error(request, "That review has expired. Check your order and review it again.")
+            return redirect("product-detail", slug=product.slug)
+        if step == "edit":
+            form = OrderForm(product.form_schema, data=_form_data(product.form_schema, review.inputs))
+            return _render_product(request, product, form, retype_secrets=True)
+        if review.product_version != product.version:
+            messages.warning(
+                request, f"{product.name} changed while you were reviewing your order: please check it again."
+            )
+            return _review_page(request, product, review.inputs)
+        return _place_order(request, product, review.inputs)
+    form = OrderForm(product.form_schema, data=request.POST)
+    form.is_valid()
+    inputs = form.inputs()
+    _, errors = validate_inputs(product.form_schema, inputs)
+    if errors or form.errors:
+        form.add_schema_errors(errors)
+        return _render_product(request, product, form, status=422)
+    return _review_page(request, product, inputs)
+
+
+def _review_page(request: HttpRequest, product: Product, inputs: dict) -> HttpResponse:
+    completed, _ = validate_inputs(product.form_schema, inputs)
+    token = seal_review(
+        user_id=request.user.pk, product_id=product.pk, product_version=product.version, inputs=inputs
+    )
+    return render(
+        request,
+        "portal/order_review.html",
+        {
+            "product": product,
+            "rows": input_rows(product.form_schema, completed),
+            "review": token,
+            "needs_approval": product.approval_policy != ApprovalPolicy.NONE,
         },
     )
+
+
+def _place_order(request: HttpRequest, product: Product, inputs: dict) -> HttpResponse:
+    try:
+        order = services.order_submit(requester=request.user, product=product, inputs=inputs)
+    except services.InvalidInputs as error:
+        form = OrderForm(product.form_schema, data=_form_data(product.form_schema, inputs))
+        form.is_valid()
+        form.add_schema_errors(error.errors)
+        return _render_product(request, product, form, status=422, retype_secrets=True)
+    except services.OrderError as error:
+        messages.error(request, str(error))
+        return redirect("product-detail", slug=product.slug)
+    what = {
+        OrderStatus.PENDING_APPROVAL: f"it waits for approval by the {product.squad.name}",
+        OrderStatus.QUEUED: "it will start in a moment",
+        OrderStatus.AWAITING_FULFILMENT: f"it is in the {product.squad.name}'s queue",
+    }.get(order.status, order.get_status_display().lower())
+    messages.success(request, f"Order #{order.pk} placed: {what}.")
+    return redirect("order-detail", pk=order.pk)
+
+
+# --- My orders --------------------------------------------------------------------
+
+
+@login_required
+def my_orders(request: HttpRequest) -> HttpResponse:
+    """The user's own orders, newest first, a page at a time without counting them."""
+    form = OrderFilterForm(request.GET or None)
+    statuses = form.statuses()
+    queryset = orders_visible_to(request.user).filter(requester=request.user)
+    if statuses:
+        queryset = queryset.filter(status__in=statuses)
+    page = newest_first_page(
+        queryset, older=request.GET.get("older"), newer=request.GET.get("newer"), size=ORDERS_PER_PAGE
+    )
+    live_ids = [order.pk for order in page.items if order.status not in TERMINAL_STATUSES]
+    return render(
+        request,
+        "portal/my_orders.html",
+        {
+            "form": form,
+            "page": page,
+            "status_filter": request.GET.get("status", "") if statuses else "",
+            "live_ids": ",".join(str(pk) for pk in live_ids),
+        },
+    )
+
+
+@login_required
+@require_GET
+def order_badges(request: HttpRequest) -> HttpResponse:
+    """Fresh status badges of the listed orders that were still open (My orders
+    polls this); stops once none is open."""
+    ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.isdigit()][:ORDERS_PER_PAGE]
+    rows = list(orders_visible_to(request.user).filter(pk__in=ids).values_list("pk", "status"))
+    still_open = [pk for pk, status in rows if status not in TERMINAL_STATUSES]
+    return render(
+        request,
+        "portal/partials/order_badges.html",
+        {"rows": rows, "live_ids": ",".join(str(pk) for pk in still_open)},
+    )
+
+
+# --- One order ----------------------------------------------------------------------
+
+
+def _order_or_404(request: HttpRequest, pk: int) -> Order:
+    """The order if this user may see it; someone else's order does not exist."""
+    try:
+        return (
+            orders_visible_to(request.user)
+            .select_related("product__category", "claimed_by", "current_run", "runbook_version__runbook")
+            .get(pk=pk)
+        )
+    except Order.DoesNotExist:
+        raise Http404("No such order.") from None
+
+
+def _version(order: Order, events: list[OrderEvent] | None = None) -> str:
+    """What the page's summary shows, as a token: it changes whenever the
+    status changes or anything is recorded on the order."""
+    if events is not None:
+        last = events[-1].pk if events else 0
+    else:
+        last = (
+            OrderEvent.objects.filter(order_id=order.pk).order_by("-id").values_list("id", flat=True).first()
+        )
+    return f"{order.status}.{last or 0}"
+
+
+def _actions(request: HttpRequest, order: Order) -> dict[str, Any]:
+    user = request.user
+    status = order.status
+    secrets_erased = (
+        bool(secret_fields(order.form_schema) & set(order.inputs)) and not order.secret_inputs_ciphertext
+    )
+    retryable = status in RETRYABLE_STATUSES and order.fulfilment == Fulfilment.AUTOMATED
+    return {
+        "can_cancel": status in CANCELLABLE_STATUSES and permissions.can_cancel(user, order),
+        "cancel_requested": status == OrderStatus.RUNNING
+        and order.current_run is not None
+        and order.current_run.cancel_requested_at is not None,
+        "can_retry": retryable and not secrets_erased and permissions.can_retry(user, order),
+        "retry_needs_new_order": retryable and secrets_erased,
+        "can_approve": status == OrderStatus.PENDING_APPROVAL and permissions.can_approve(user, order),
+        "can_fulfil": status == OrderStatus.AWAITING_FULFILMENT
+        and permissions.can_fulfil(user, order)
+        and order.claimed_by_id in (None, user.pk),
+        "can_release": status == OrderStatus.AWAITING_FULFILMENT and order.claimed_by_id == user.pk,
+        "can_dry_run": status == OrderStatus.PENDING_APPROVAL
+        and order.runbook_version is not None
+        and order.runbook_version.runbook.supports_check_mode
+        and permissions.can_dry_run(user, order),
+    }
+
+
+def _summary_context(request: HttpRequest, order: Order) -> dict[str, Any]:
+    events = list(
+        OrderEvent.objects.filter(order_id=order.pk).select_related("actor").order_by("created_at", "id")
+    )
+    context = {
+        "order": order,
+        "events": events,
+        "version": _version(order, events),
+        "approval_progress": step_progress(order) if order.approval_steps else [],
+        **_dry_run_context(order),
+        "lead_time": (order.finished_at - order.created_at) if order.finished_at else None,
+        "host_rows": sorted((order.host_summary or {}).items()),
+    }
+    context.update(_actions(request, order))
+    return context
+
+
+#: Events of a dry run shown on the order page (its whole log is a download away).
+DRY_RUN_EVENTS = 300
+
+
+def _dry_run_context(order: Order) -> dict[str, Any]:
+    """The latest dry run of the order, with the tail of its output."""
+    dry_run = OrderDryRun.objects.filter(order_id=order.pk).select_related("run", "requested_by").first()
+    if dry_run is None:
+        return {"dry_run": None}
+    events, has_earlier = run_events_page(run_id=dry_run.run_id, limit=DRY_RUN_EVENTS)
+    return {"dry_run": dry_run, "dry_run_html": render_events(events), "dry_run_truncated": has_earlier}
+
+
+def _runs_context(order: Order) -> dict[str, Any]:
+    attempts = list(OrderRun.objects.filter(order_id=order.pk).select_related("run").order_by("-attempt"))
+    current = order.current_run
+    events, has_earlier = [], False
+    if current is not None:
+        events, has_earlier = run_events_page(run_id=current.pk, limit=TAIL_EVENTS)
+    return {
+        "attempts": attempts,
+        "current_run": current,
+        "tail_html": render_events(events),
+        "has_earlier": has_earlier,
+        "first_counter": events[0].counter if events else None,
+        "after": events[-1].counter if events else 0,
+    }
+
+
+def _keeps_polling(order: Order, *, more_pending: bool = False) -> bool:
+    return order.status not in TERMINAL_STATUSES or more_pending
+
+
+def _poll_seconds(order: Order) -> int:
+    """About a second while something runs; an order waiting for people (an
+    approval, a squad member) changes in minutes, not seconds."""
+    return 1 if order.status in (OrderStatus.QUEUED, OrderStatus.RUNNING) else 5
+
+
+@login_required
+def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    order = _order_or_404(request, pk)
+    context = _summary_context(request, order)
+    context.update(_runs_context(order))
+    context["polling"] = _keeps_polling(order)
+    context["poll_seconds"] = _poll_seconds(order)
+    context["note_form"] = NoteForm()
+    return render(request, "portal/order_detail.html", context)
+
+
+def _int_param(request: HttpRequest, name: str) -> int:
+    value = request.GET.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 19 else 0
+
+
+@login_required
+@require_GET
+@never_cache
+def order_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """What changed on the order page since the last poll (about every second):
+    new log lines, and the summary and timeline when the order moved."""
+    order = _order_or_404(request, pk)
+    shown_run, after = _int_param(request, "run"), _int_param(request, "after")
+    context: dict[str, Any] = {"order": order}
+    if request.GET.get("v", "") != _version(order):
+        context.update(_summary_context(request, order))
+        context["summary_changed"] = True
+    more_pending = False
+    if (order.current_run_id or 0) != shown_run:
+        context.update(_runs_context(order))
+        context["runs_changed"] = True
+    elif order.current_run_id:
+        events = list(
+            run_events(run_id=order.current_run_id, after_counter=after).only(*LOG_COLUMNS)[:POLL_EVENTS]
+        )
+        more_pending = len(events) == POLL_EVENTS
+        if events:
+            context["new_events_html"] = render_events(events)
+            after = events[-1].counter
+        context.update({"current_run": order.current_run, "after": after})
+    else:
+        context["after"] = 0
+    context.setdefault("version", _version(order))
+    context["polling"] = _keeps_polling(order, more_pending=more_pending)
+    context["poll_seconds"] = 1 if more_pending else _poll_seconds(order)
+    return render(request, "portal/partials/order_live.html", context)
+
+
+def _order_run_or_404(request: HttpRequest, pk: int, run_id: int) -> tuple[Order, OrderRun]:
+    order = _order_or_404(request, pk)
+    try:
+        order_run = OrderRun.objects.select_related("run").get(order_id=order.pk, run_id=run_id)
+    except OrderRun.DoesNotExist:
+        raise Http404("No such run of this order.") from None
+    return order, order_run
+
+
+@login_required
+@require_GET
+def run_log_earlier(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
+    """A page of a run's output above what the page shows (the tail when no
+    ``before`` is given): long logs load on demand, never all at once."""
+    order, order_run = _order_run_or_404(request, pk, run_id)
+    before = _int_param(request, "before") or None
+    events, has_earlier = run_events_page(run_id=run_id, limit=EARLIER_EVENTS, before_counter=before)
+    return render(
+        request,
+        "portal/partials/log_earlier.html",
+        {
+            "order": order,
+            "run": order_run.run,
+            "events_html": render_events(events),
+            "has_earlier": has_earlier,
+            "first_counter": events[0].counter if events else before,
+            "loaded_count": len(events),
+        },
+    )
+
+
+@login_required
+@require_GET
+def run_log_download(request: HttpRequest, pk: int, run_id: int) -> StreamingHttpResponse:
+    """The whole output of one attempt as plain text, streamed from the database."""
+    order, order_run = _order_run_or_404(request, pk, run_id)
+    events = run_events(run_id=run_id).only(*LOG_COLUMNS).iterator(chunk_size=2000)
+    response = StreamingHttpResponse(plain_text(events), content_type="text/plain; charset=utf-8")
+    filename = f"order-{order.pk}-attempt-{order_run.attempt}.log"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --- Actions on an order ------------------------------------------------------------
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return default
+
+
+def _succeeded_message(action: str, order: Order) -> str:
+    if action == "cancel":
+        if order.status == OrderStatus.RUNNING:
+            return f"Cancellation of order #{order.pk} requested: its playbook stops within seconds."
+        return f"Order #{order.pk} cancelled."
+    if action == "approve":
+        if order.status == OrderStatus.QUEUED:
+            return f"Order #{order.pk} approved: it is queued to run."
+        if order.status == OrderStatus.AWAITING_FULFILMENT:
+            return f"Order #{order.pk} approved: it is in the {order.squad.name}'s queue."
+        return f"Order #{order.pk} approved."
+    return {
+        "retry": f"Order #{order.pk} is queued again (attempt {order.attempts + 1}).",
+        "reject": f"Order #{order.pk} rejected; the requester sees your reason.",
+        "claim": f"You have claimed order #{order.pk}.",
+        "complete": f"Order #{order.pk} completed.",
+        "fail": f"Order #{order.pk} marked as failed; the requester sees your reason.",
+        "release": f"Order #{order.pk} is back in the {order.squad.name}'s queue.",
+        "dry-run": f"Dry run of order #{order.pk} requested: its output appears on its page shortly.",
+    }[action]
+
+
+ACTIONS = {
+    "cancel": lambda order, user, note: services.order_cancel(order=order, actor=user, reason=note),
+    "retry": lambda order, user, note: services.order_retry(order=order, actor=user),
+    "approve": lambda order, user, note: services.order_approve(order=order, actor=user, note=note),
+    "reject": lambda order, user, note: services.order_reject(order=order, actor=user, reason=note),
+    "claim": lambda order, user, note: services.order_claim(order=order, actor=user),
+    "complete": lambda order, user, note: services.order_complete(order=order, actor=user, note=note),
+    "fail": lambda order, user, note: services.order_fail(order=order, actor=user, reason=note),
+    "release": lambda order, user, note: services.order_release(order=order, actor=user),
+    "dry-run": lambda order, user, note: services.order_dry_run(order=order, actor=user).order,
+}
+
+
+@login_required
+@require_POST
+def order_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Cancel, retry, approve, reject, claim, complete or fail an order, then
+    go back where the button was, with the outcome as a message."""
+    order = _order_or_404(request, pk)
+    back = _safe_next(request, reverse("order-detail", args=[order.pk]))
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors["note"]))
+        return redirect(back)
+    try:
+        order = ACTIONS[action](order, request.user, form.cleaned_data["note"])
+    except services.OrderError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _succeeded_message(action, order))
+    return redirect(back)
+
+
+# --- Squad pages --------------------------------------------------------------------
+
+
+def _require_squad_work(request: HttpRequest) -> None:
+    """Squad pages exist only for squad members (and superusers)."""
+    if not (request.user.is_superuser or is_any_squad_member(request.user)):
+        raise Http404("This page is for squad members.")
+
+
+@login_required
+def approvals_inbox(request: HttpRequest) -> HttpResponse:
+    """Orders waiting for this user's decision, oldest first."""
+    _require_squad_work(request)
+    page = Paginator(orders_awaiting_approval_by(request.user), INBOX_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "portal/approvals.html", {"page": page, "note_form": NoteForm()})
+
+
+@login_required
+def manual_queue(request: HttpRequest) -> HttpResponse:
+    """Manual orders of the user's squads waiting for someone to fulfil them."""
+    _require_squad_work(request)
+    page = Paginator(orders_in_manual_queue_of(request.user), INBOX_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "portal/manual_queue.html", {"page": page, "note_form": NoteForm()})
+
+
+# --- Operations ------------------------------------------------------------------------
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Pages that name no icon (the admin's) make browsers ask for this one.
+    Resolved per request: with hashed static names the URL is known only once
+    collectstatic has run."""
+    return redirect(static("img/squadron.svg"), permanent=True)
 
 
 @require_GET

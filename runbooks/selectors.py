@@ -39,3 +39,22 @@ def runbooks_listed() -> QuerySet:
         .defer("current_version__content")
         .order_by("squad__name", "name", "id")
     )
+
+
+#: The columns a log view needs; ``event_data`` can be large and is left out.
+LOG_COLUMNS = ("id", "run_id", "counter", "event", "host", "task", "stdout", "failed")
+
+
+def run_events_page(
+    *, run_id: int, limit: int, before_counter: int | None = None
+) -> tuple[list[RunEvent], bool]:
+    """The last ``limit`` events of a run (before ``before_counter`` if given),
+    in order, and whether earlier ones exist: the tail of a long log and the
+    pages a reader loads above it. One query on the (run, counter) index,
+    however long the run."""
+    queryset = RunEvent.objects.filter(run_id=run_id).only(*LOG_COLUMNS).order_by("-counter")
+    if before_counter is not None:
+        queryset = queryset.filter(counter__lt=before_counter)
+    rows = list(queryset[: limit + 1])
+    has_earlier = len(rows) > limit
+    return list(reversed(rows[:limit])), has_earlier

@@ -694,7 +694,7 @@ def test_admin_index_lists_only_what_a_member_may_use(client: Client, member: An
     response = client.get(reverse("admin:index"))
 
     models = {model["object_name"] for app in response.context["app_list"] for model in app["models"]}
-    assert models == {"Product", "Category", "Runbook", "RunbookVersion", "Credential", "Squad"}
+    assert models == {"Product", "Category", "Runbook", "RunbookVersion", "Credential", "Squad", "DebtItem"}
 
 
 def test_superuser_manages_memberships(client: Client, admin_user: Any, other_squad: Squad) -> None:

@@ -54,7 +54,9 @@ class Command(BaseCommand):
                 ]
             )
             for user in demo_users:
-                if not user.has_usable_password():
+                # A user made by get_or_create above has an empty password,
+                # which Django counts as "usable" yet nothing matches it.
+                if not user.password or not user.has_usable_password():
                     user.set_password(DEMO_PASSWORD)
                     user.save(update_fields=["password"])
         self._print_logins()

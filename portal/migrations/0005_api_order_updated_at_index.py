@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalogue', '0002_approval_steps'),
-        ('portal', '0003_approvals_notifications'),
+        ('portal', '0004_insights_indexes'),
         ('runbooks', '0003_check_mode'),
         ('squads', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -1,0 +1,93 @@
+"""Who sees which insights.
+
+- A squad's dashboard: its members and superusers. Anybody else gets a 404,
+  as for any object they may not see.
+- The overview across squads: leads, i.e. a platform or chapter lead in any
+  squad, the lead of a chapter, or a superuser.
+- The dependency graph and impact analysis: leads and squad members (it is
+  how squads coordinate); business users order, they do not need it.
+- A product's metrics (API): anyone signed in for a published product, as
+  its page shows its expected lead time to everyone; failure reasons only
+  for its squad and leads. Drafts and retired products: squad and leads.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef
+
+from catalogue.choices import ProductStatus
+from catalogue.models import Product
+from squads.choices import Role
+from squads.models import Chapter, Membership, Squad
+from squads.selectors import AnyUser, is_any_squad_member, is_squad_member
+
+LEAD_ROLES = (Role.PLATFORM_LEAD, Role.CHAPTER_LEAD)
+
+
+def _active(user: AnyUser) -> bool:
+    return bool(user.is_authenticated and user.is_active)
+
+
+def is_lead(user: AnyUser) -> bool:
+    """Platform or chapter lead anywhere, chapter lead, or superuser (one
+    query, cached on the user for the request)."""
+    if not _active(user):
+        return False
+    if user.is_superuser:
+        return True
+    cached = getattr(user, "_squadron_is_lead", None)
+    if cached is None:
+        cached = bool(
+            Membership.objects.filter(user_id=user.pk, role__in=LEAD_ROLES).exists()
+            or Chapter.objects.filter(lead_id=user.pk).exists()
+        )
+        user._squadron_is_lead = cached  # type: ignore[union-attr]
+    return cached
+
+
+def lead_or_member(user: AnyUser) -> tuple[bool, bool]:
+    """(is lead, is member of any squad) in at most one query, for the
+    navigation on every page."""
+    if not _active(user):
+        return False, False
+    if user.is_superuser:
+        return True, True
+    cached = getattr(user, "_squadron_is_lead", None)
+    if cached is None:
+        row = (
+            get_user_model()
+            .objects.filter(pk=user.pk)
+            .annotate(
+                lead_role=Exists(Membership.objects.filter(user_id=OuterRef("pk"), role__in=LEAD_ROLES)),
+                chapter_lead=Exists(Chapter.objects.filter(lead_id=OuterRef("pk"))),
+            )
+            .values_list("lead_role", "chapter_lead")
+            .first()
+        )
+        cached = bool(row and any(row))
+        user._squadron_is_lead = cached  # type: ignore[union-attr]
+    return cached, is_any_squad_member(user)
+
+
+def can_see_squad(user: AnyUser, squad: Squad) -> bool:
+    return _active(user) and (bool(user.is_superuser) or is_squad_member(user, squad.pk))
+
+
+def can_see_overview(user: AnyUser) -> bool:
+    return is_lead(user)
+
+
+def can_see_graph(user: AnyUser) -> bool:
+    return _active(user) and (is_any_squad_member(user) or is_lead(user))
+
+
+def can_see_product_metrics(user: AnyUser, product: Product) -> bool:
+    if not _active(user):
+        return False
+    return product.status == ProductStatus.PUBLISHED or sees_product_details(user, product)
+
+
+def sees_product_details(user: AnyUser, product: Product) -> bool:
+    """Failure reasons and the like: the owning squad and leads."""
+    return _active(user) and (is_squad_member(user, product.squad_id) or is_lead(user))

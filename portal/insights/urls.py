@@ -1,0 +1,23 @@
+"""Insight pages; included by ``portal.urls``."""
+
+from django.urls import path
+
+from portal.insights import api, metrics, views
+
+app_name = "insights"
+
+urlpatterns = [
+    path("squads/<slug:slug>/dashboard/", views.squad_dashboard, name="squad-dashboard"),
+    path(
+        "squads/<slug:slug>/dashboard/<slug:table>.csv", views.squad_dashboard_csv, name="squad-dashboard-csv"
+    ),
+    path("insights/", views.overview, name="overview"),
+    path("insights/<slug:table>.csv", views.overview_csv, name="overview-csv"),
+    path("insights/squads/", views.my_dashboards, name="my-dashboards"),
+    path("insights/graph/", views.graph, name="graph"),
+    path("insights/graph/<slug:slug>/", views.impact, name="impact"),
+    path("metrics", metrics.metrics_view, name="metrics"),
+    # Until the REST API package (portal.api) lands; then they move under it.
+    path("api/v1/squads/<slug:slug>/metrics/", api.squad_metrics_view, name="api-squad-metrics"),
+    path("api/v1/products/<slug:slug>/metrics/", api.product_metrics_view, name="api-product-metrics"),
+]

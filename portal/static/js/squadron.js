@@ -1,0 +1,228 @@
+/* Squadron's few behaviours in the browser. Every page works without them;
+ * they make it nicer: pattern hints on order forms, confirmations, no double
+ * submission, and a run log that follows new output like `tail -f` until
+ * the reader scrolls up.
+ *
+ * Loaded as a static file: the pages carry a Content-Security-Policy
+ * without 'unsafe-inline', so there is no inline script or handler anywhere.
+ */
+(function () {
+  "use strict";
+
+  /* A log keeps at most this many events in the page; older ones are dropped
+   * from the top (and can be loaded again) so a long live run never makes the
+   * page heavy. */
+  var MAX_LOG_EVENTS = 3000;
+  /* Pixels from the bottom that still count as "at the end". */
+  var STICK_SLACK = 24;
+
+  // --- Order forms: JSON Schema patterns as browser hints ---------------------
+  // JSON Schema's `pattern` is an unanchored ECMAScript regular expression,
+  // unlike HTML's `pattern` attribute, so it is checked here and reported
+  // through the browser's own constraint validation.
+  function checkPattern(input) {
+    var expression;
+    try {
+      expression = new RegExp(input.getAttribute("data-pattern"), "u");
+    } catch (error) {
+      return; // not an ECMAScript pattern: the server alone checks it
+    }
+    var ok = input.value === "" || expression.test(input.value);
+    input.setCustomValidity(ok ? "" : input.getAttribute("data-pattern-message") || "Invalid value.");
+  }
+
+  document.addEventListener("input", function (event) {
+    var target = event.target;
+    if (target.matches && target.matches("[data-pattern]")) {
+      checkPattern(target);
+    }
+  });
+
+  // --- Confirmations and single submission ------------------------------------
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      return;
+    }
+    if ((form.getAttribute("method") || "get").toLowerCase() !== "post") {
+      return;
+    }
+    if (form.dataset.submitting) {
+      event.preventDefault(); // a second click while the first is on its way
+      return;
+    }
+    form.dataset.submitting = "1";
+    // After this turn, so the clicked button's name and value are still sent.
+    window.setTimeout(function () {
+      form.querySelectorAll("button[type=submit]").forEach(function (button) {
+        button.disabled = true;
+      });
+    }, 0);
+  });
+
+  // Back-forward cache: a page restored after submitting must be usable again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) {
+      return;
+    }
+    document.querySelectorAll("form[data-submitting]").forEach(function (form) {
+      delete form.dataset.submitting;
+      form.querySelectorAll("button[type=submit]").forEach(function (button) {
+        button.disabled = false;
+      });
+    });
+  });
+
+  document.addEventListener("change", function (event) {
+    var form = event.target.form;
+    if (form && form.hasAttribute("data-autosubmit") && event.target.tagName === "SELECT") {
+      form.requestSubmit();
+    }
+  });
+
+  // --- Run log -------------------------------------------------------------------
+  function atBottom(log) {
+    return log.scrollHeight - log.scrollTop - log.clientHeight <= STICK_SLACK;
+  }
+
+  function followButton(log) {
+    var frame = log.closest(".log-frame");
+    return frame ? frame.querySelector("[data-log-follow]") : null;
+  }
+
+  function setFollowing(log, following) {
+    log.dataset.following = following ? "1" : "";
+    var button = followButton(log);
+    if (button) {
+      button.hidden = following;
+    }
+  }
+
+  function scrollToEnd(log) {
+    log.scrollTop = log.scrollHeight;
+    log._lastTop = log.scrollTop;
+    log._lastHeight = log.scrollHeight;
+  }
+
+  function earlierButtonFor(log, beforeCounter) {
+    var url = log.getAttribute("data-earlier-url");
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "log-earlier";
+    button.setAttribute("data-log-earlier", "");
+    button.setAttribute("hx-get", url + "?before=" + beforeCounter);
+    button.setAttribute("hx-swap", "outerHTML");
+    button.textContent = "Show earlier output";
+    return button;
+  }
+
+  /* Drop the oldest events beyond MAX_LOG_EVENTS, leaving a button that
+   * loads them again from where the page now starts. */
+  function trim(log) {
+    var events = log.querySelectorAll(":scope > .ev");
+    var extra = events.length - MAX_LOG_EVENTS;
+    if (extra <= 0 || !log.getAttribute("data-earlier-url")) {
+      return;
+    }
+    for (var index = 0; index < extra; index += 1) {
+      events[index].remove();
+    }
+    var first = log.querySelector(":scope > .ev");
+    log.querySelectorAll(":scope > [data-log-earlier], :scope > .log-start").forEach(function (node) {
+      node.remove();
+    });
+    var button = earlierButtonFor(log, first.getAttribute("data-counter"));
+    log.insertBefore(button, log.firstChild);
+    if (window.htmx) {
+      window.htmx.process(button);
+    }
+  }
+
+  function onLogChanged(log, records) {
+    var appended = records.some(function (record) {
+      return record.addedNodes.length && record.nextSibling === null;
+    });
+    if (log.dataset.following) {
+      if (appended) {
+        trim(log);
+      }
+      scrollToEnd(log);
+      return;
+    }
+    if (!appended && log._lastHeight !== undefined) {
+      // Earlier output was put above: keep the lines the reader was reading in place.
+      log.scrollTop = log._lastTop + (log.scrollHeight - log._lastHeight);
+    }
+    log._lastTop = log.scrollTop;
+    log._lastHeight = log.scrollHeight;
+  }
+
+  function initLog(log) {
+    if (log.dataset.logReady) {
+      return;
+    }
+    log.dataset.logReady = "1";
+    var run = log.getAttribute("data-run");
+    var earlier = log.querySelector("[data-log-earlier]");
+    if (!log.getAttribute("data-earlier-url") && earlier) {
+      log.setAttribute("data-earlier-url", earlier.getAttribute("hx-get").split("?")[0]);
+    }
+    var isCurrent = log.closest(".attempt-current") !== null;
+    setFollowing(log, isCurrent);
+    if (isCurrent) {
+      scrollToEnd(log);
+    }
+    log.addEventListener("scroll", function () {
+      setFollowing(log, atBottom(log));
+      log._lastTop = log.scrollTop;
+      log._lastHeight = log.scrollHeight;
+    }, { passive: true });
+    new MutationObserver(function (records) {
+      onLogChanged(log, records);
+    }).observe(log, { childList: true });
+    var button = followButton(log);
+    if (button) {
+      button.addEventListener("click", function () {
+        setFollowing(log, true);
+        scrollToEnd(log);
+        log.focus();
+      });
+    }
+    log.dataset.runId = run || "";
+  }
+
+  function init(root) {
+    var scope = root && root.querySelectorAll ? root : document;
+    if (scope.matches && scope.matches("[data-log]")) {
+      initLog(scope);
+    }
+    scope.querySelectorAll("[data-log]").forEach(initLog);
+    scope.querySelectorAll("[data-pattern]").forEach(function (input) {
+      if (input.value) {
+        checkPattern(input);
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    init(document);
+    var summary = document.querySelector("[data-focus-on-load]");
+    if (summary) {
+      summary.focus();
+    }
+  });
+  // A poller whose order is gone (404) stops; other errors are retried by the next poll.
+  document.addEventListener("htmx:responseError", function (event) {
+    var source = event.detail.elt;
+    if (source && source.hasAttribute("hx-trigger") && event.detail.xhr.status === 404) {
+      source.remove();
+    }
+  });
+
+  // Content that HTMX puts in the page (a new attempt's log, fresh results).
+  document.addEventListener("htmx:load", function (event) {
+    init(event.detail.elt);
+  });
+})();

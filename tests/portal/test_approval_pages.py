@@ -1,0 +1,99 @@
+"""Approvals in the browser's pages: the steps and their decisions on the
+order page, the dry run an approver asks for and reads before deciding, and
+giving a claimed manual order back to the queue."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalogue.choices import ApprovalPolicy
+from catalogue.models import ApprovalStep
+from portal import services
+from portal.choices import OrderStatus
+from portal.models import OrderDryRun
+from runbooks.models import Run
+from tests.factories import ProductFactory, RunbookFactory
+from tests.runbooks import playbook, use_private_dirs
+
+pytestmark = pytest.mark.django_db
+
+FORM = {"type": "object", "properties": {"label": {"type": "string"}}}
+
+
+@pytest.fixture
+def two_steps(squad, other_squad):
+    runbook = RunbookFactory(squad=squad, playbook=playbook("check"), supports_check_mode=True)
+    product = ProductFactory(
+        slug="fw",
+        name="Firewall",
+        squad=squad,
+        runbook=runbook,
+        form_schema=FORM,
+        approval_policy=ApprovalPolicy.STEPS,
+    )
+    ApprovalStep.objects.create(product=product, position=0, name="Squad review", roles=["product_owner"])
+    ApprovalStep.objects.create(product=product, position=1, name="Compute sign-off", squad=other_squad)
+    return product
+
+
+def test_order_page_shows_each_step_with_its_decisions(client, two_steps, requester, member):
+    order = services.order_submit(requester=requester, product=two_steps, inputs={"label": "a"})
+    services.order_approve(order=order, actor=member, note="ok for us")
+    client.force_login(requester)
+    html = client.get(f"/orders/{order.pk}/").content.decode()
+    assert "Waiting for approval: step 2 of 2." in html
+    assert "Squad review" in html and "Compute sign-off" in html
+    assert "Approved by nora" in html and "ok for us" in html
+    assert 'aria-current="step"' in html
+
+
+def test_approver_asks_for_a_dry_run_and_reads_its_output_before_deciding(
+    client, two_steps, requester, member, settings, tmp_path
+):
+    use_private_dirs(settings, tmp_path)
+    order = services.order_submit(requester=requester, product=two_steps, inputs={"label": "a"})
+    client.force_login(member)
+    html = client.get(f"/orders/{order.pk}/").content.decode()
+    assert "Preview with a dry run" in html
+
+    response = client.post(f"/orders/{order.pk}/dry-run/", follow=True)
+    assert "Dry run of order" in response.content.decode()
+    dry_run = OrderDryRun.objects.get(order=order)
+    services.order_dry_run_execute(dry_run_id=dry_run.pk)  # what the worker does
+
+    html = client.get(f"/orders/{order.pk}/").content.decode()
+    assert "Write a file unless dry run" in html, "the dry run's output is on the page"
+    assert "1 would change" in html
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_APPROVAL
+
+
+def test_the_requester_cannot_ask_for_a_dry_run_and_nothing_runs(client, two_steps, requester):
+    order = services.order_submit(requester=requester, product=two_steps, inputs={"label": "a"})
+    client.force_login(requester)
+    assert "Preview with a dry run" not in client.get(f"/orders/{order.pk}/").content.decode()
+    response = client.post(f"/orders/{order.pk}/dry-run/", follow=True)
+    assert "Only the approvers" in response.content.decode()
+    assert not OrderDryRun.objects.exists() and not Run.objects.filter(check_mode=True).exists()
+
+
+def test_inbox_names_the_open_step_and_the_runbook_version(
+    client, two_steps, requester, other_member, member
+):
+    order = services.order_submit(requester=requester, product=two_steps, inputs={"label": "a"})
+    services.order_approve(order=order, actor=member)
+    client.force_login(other_member)
+    html = client.get("/approvals/").content.decode()
+    assert "Step 2 of 2" in html and "Compute sign-off" in html
+    assert f"v{order.runbook_version.number}" in html and "preview it with a dry run" in html
+
+
+def test_claimer_gives_an_order_back_to_the_queue(client, manual_product, requester, engineer):
+    order = services.order_submit(requester=requester, product=manual_product, inputs={"hostname": "a"})
+    services.order_claim(order=order, actor=engineer)
+    client.force_login(engineer)
+    assert "Give back to the queue" in client.get(f"/orders/{order.pk}/").content.decode()
+    response = client.post(f"/orders/{order.pk}/release/", follow=True)
+    assert "back in the" in response.content.decode()
+    order.refresh_from_db()
+    assert order.claimed_by is None
