@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal import views, views_notifications, views_tokens, views_webhooks
+from portal.api import views as api_views
 
 urlpatterns = [
     path("", views.catalogue_home, name="home"),
@@ -54,4 +55,7 @@ urlpatterns = [
     ),
     # Squad insights: dashboards, overview, dependency graph, CSV, /metrics.
     path("", include("portal.insights.urls")),
+    # Last: any other path under /api/ answers a JSON 404 (newlines included),
+    # after every app's API routes (insights adds its own under /api/v1/).
+    re_path(r"^api/[\s\S]*$", api_views.not_found),
 ]

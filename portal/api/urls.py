@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path, re_path
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from portal.api import views
@@ -26,5 +26,4 @@ urlpatterns = [
         name="webhook-redeliver",
     ),
     *router.urls,
-    re_path(r"^[\s\S]*$", views.not_found),  # any path, newlines included
 ]
