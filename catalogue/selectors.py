@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
@@ -39,6 +40,32 @@ def product_for_page(slug: str) -> Product:
 def approval_steps_in_order() -> QuerySet[ApprovalStep]:
     """Approval steps in the order they open, with whom they name."""
     return ApprovalStep.objects.select_related("squad", "chapter").order_by("position", "id")
+
+
+FINGERPRINT_SQL = (
+    "SELECT (SELECT COUNT(*) FROM catalogue_product), (SELECT MAX(updated_at) FROM catalogue_product), "
+    "(SELECT SUM(version) FROM catalogue_product), (SELECT COUNT(*) FROM squads_squad), "
+    "(SELECT MAX(updated_at) FROM squads_squad), (SELECT CATEGORIES FROM catalogue_category)"
+)
+
+
+def catalogue_fingerprint() -> str:
+    """A value that changes whenever anything a catalogue listing shows
+    changes (a product saved, published, retired, deleted or re-versioned; a
+    squad or category renamed or moved): the key under which a rendered
+    listing may be reused. One cheap query."""
+    from django.db import connection
+
+    categories = (
+        "string_agg(id || ':' || slug || ':' || name || ':' || position, ',' ORDER BY id)"
+        if connection.vendor == "postgresql"
+        else "group_concat(id || ':' || slug || ':' || name || ':' || position, ',')"
+    )
+    sql = FINGERPRINT_SQL.replace("CATEGORIES", categories)
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    return hashlib.sha256(repr(row).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,8 @@ class Order(models.Model):
             models.Index(fields=["status", "dispatched_at"]),
             models.Index(fields=["status", "approval_squad"]),
             models.Index(fields=["status", "approval_chapter"]),
+            # API clients poll for what changed (?updated_after=).
+            models.Index(fields=["updated_at"], name="portal_order_updated_at_idx"),
             # Insights: a squad's or a product's orders in a period, and
             # what finished recently (dependency health, expected lead time).
             models.Index(fields=["squad", "created_at"], name="order_squad_created_idx"),

@@ -58,3 +58,25 @@ def orders_in_manual_queue_of(user: AnyUser) -> QuerySet[Order]:
     if user.is_superuser:
         return queryset
     return queryset.filter(squad_id__in=squad_ids_of(user))
+
+
+# --- REST API -----------------------------------------------------------------------
+
+
+def orders_for_api(user: AnyUser) -> QuerySet[Order]:
+    """``orders_visible_to`` with everything an order's API representation reads."""
+    return orders_visible_to(user).select_related("claimed_by")
+
+
+def order_run_events(order: Order) -> QuerySet:
+    """The output of the order's runs (``RunEvent`` rows, each annotated with
+    its ``attempt``) in the order it was emitted, attempt after attempt."""
+    from django.db.models import F
+
+    from runbooks.models import RunEvent
+
+    return (
+        RunEvent.objects.filter(run__order_run__order=order)
+        .annotate(attempt=F("run__order_run__attempt"))
+        .order_by("run__order_run__attempt", "counter")
+    )

@@ -35,6 +35,7 @@ from portal.choices import (
 from portal.insights.services import sweep_recoveries_record
 from portal.models import Order, OrderApproval, OrderDryRun, OrderEvent, OrderRun
 from portal.notifications import notification_emails_resend, notify
+from portal.webhooks import webhooks_order_changed
 from runbooks.choices import RunStatus
 from runbooks.crypto import decrypt_json, encrypt_json
 from runbooks.executor import execute_run
@@ -121,6 +122,7 @@ def _move(
 def _order_changed(order: Order, *, from_status: str, to_status: str, actor: User | None, note: str) -> None:
     """Tell the people concerned that an order changed status (inside the
     transaction of the change: the notifications commit with it or not at all)."""
+    webhooks_order_changed(order_id=order.pk, from_status=from_status, to_status=to_status)
     product = order.product
     label = OrderStatus(to_status).label.lower()
     title = f"Order #{order.pk} ({product.name}) is {label}"
@@ -676,6 +678,9 @@ def order_start(*, order_id: int) -> Run | None:
                 from_status=OrderStatus.QUEUED,
                 to_status=OrderStatus.RUNNING,
                 note=f"Run {run.pk} started (attempt {order.attempts + 1})",
+            )
+            webhooks_order_changed(
+                order_id=order_id, from_status=OrderStatus.QUEUED, to_status=OrderStatus.RUNNING
             )
     except (_LostRace, Order.DoesNotExist):
         return None

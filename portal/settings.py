@@ -309,6 +309,55 @@ SPECTACULAR_SETTINGS = {
 # Bodies above this size are refused before they are parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SQUADRON_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 
+# --- REST API: docs, idempotency, webhooks, shared throttle counts ----------------
+# Swagger UI's assets come from the drf-spectacular-sidecar package: the docs
+# page loads nothing from a CDN, and its start-up script is a file (no inline
+# script), so a strict Content-Security-Policy can hold.
+INSTALLED_APPS += ["drf_spectacular_sidecar"]
+SPECTACULAR_SETTINGS.update(
+    {
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+        "SCHEMA_PATH_PREFIX": r"/api/v1",
+        "ENUM_NAME_OVERRIDES": {
+            "OrderStatusEnum": "portal.choices.OrderStatus",
+            "DeliveryStatusEnum": "portal.models.WebhookDelivery.Status",
+        },
+    }
+)
+# An Idempotency-Key answers with its first order for this many hours.
+SQUADRON_IDEMPOTENCY_KEY_HOURS = env_int("SQUADRON_IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
+# Webhook receivers on private, loopback or link-local addresses are refused
+# unless this is on (default: only with DEBUG), so a subscriber cannot make
+# the server call into the internal network (SSRF).
+SQUADRON_WEBHOOK_ALLOW_PRIVATE = env_bool("SQUADRON_WEBHOOK_ALLOW_PRIVATE", DEBUG)
+SQUADRON_WEBHOOK_TIMEOUT_SECONDS = env_int("SQUADRON_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+SQUADRON_WEBHOOK_MAX_ATTEMPTS = env_int("SQUADRON_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+# Wait before the 2nd attempt; it doubles with every attempt after that.
+SQUADRON_WEBHOOK_BACKOFF_SECONDS = env_int("SQUADRON_WEBHOOK_BACKOFF_SECONDS", 15, minimum=1)
+CELERY_BEAT_SCHEDULE["sweep-webhook-deliveries"] = {
+    "task": "portal.sweep_webhook_deliveries",
+    "schedule": 60.0,
+    "options": {"expires": 60.0},
+}
+CELERY_BEAT_SCHEDULE["purge-idempotency-keys"] = {
+    "task": "portal.purge_idempotency_keys",
+    "schedule": 3600.0,
+    "options": {"expires": 3600.0},
+}
+# Throttle counts live in the cache: per process unless CACHE_URL names a
+# Redis server that every web process shares.
+CACHE_URL = env_str("CACHE_URL", "") or ""
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL (or empty), not {CACHE_URL!r}.")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 # --- Insights and operator metrics -------------------------------------------
 # ``/metrics`` (Prometheus text) answers a scraper that presents this bearer
 # token (``Authorization: Bearer ...``) or connects from one of the allowed

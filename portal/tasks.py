@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from celery import shared_task
+from django.conf import settings
 
-from portal import notifications, services
+from portal import idempotency, notifications, services, webhooks
 
 
 @shared_task(name=services.EXECUTE_TASK, acks_late=True, reject_on_worker_lost=True)
@@ -46,3 +47,27 @@ def send_notification_email(notification_id: int) -> bool:
     """Send one notification's email; a mail server error retries it with
     backoff, and the last failure is recorded on the notification."""
     return notifications.notification_send_email(notification_id=notification_id)
+
+
+# --- REST API: webhooks and idempotency keys -------------------------------------------
+
+
+@shared_task(
+    name="portal.deliver_webhook",
+    acks_late=True,
+    # Bounds a receiver that drips its answer byte by byte.
+    time_limit=settings.SQUADRON_WEBHOOK_TIMEOUT_SECONDS * 3 + 30,
+    soft_time_limit=settings.SQUADRON_WEBHOOK_TIMEOUT_SECONDS * 3 + 20,
+)
+def deliver_webhook(delivery_id: int) -> None:
+    webhooks.webhook_deliver(delivery_id=delivery_id)
+
+
+@shared_task(name="portal.sweep_webhook_deliveries", time_limit=120, soft_time_limit=100)
+def sweep_webhook_deliveries() -> int:
+    return len(webhooks.webhook_deliveries_sweep())
+
+
+@shared_task(name="portal.purge_idempotency_keys", time_limit=300, soft_time_limit=280)
+def purge_idempotency_keys() -> int:
+    return idempotency.idempotency_records_purge()

@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import views, views_notifications
+from portal import views, views_notifications, views_tokens, views_webhooks
+from portal.api import views as api_views
 
 urlpatterns = [
     path("", views.catalogue_home, name="home"),
@@ -37,6 +39,23 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
+    # REST API
+    path("api/v1/", include("portal.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # Integrations: API tokens and webhooks
+    path("integrations/tokens/", views_tokens.token_list, name="token-list"),
+    path("integrations/tokens/<int:token_id>/revoke/", views_tokens.token_revoke_view, name="token-revoke"),
+    path("integrations/webhooks/", views_webhooks.webhook_list, name="webhook-list"),
+    path("integrations/webhooks/<int:webhook_id>/", views_webhooks.webhook_detail, name="webhook-detail"),
+    path(
+        "integrations/webhooks/<int:webhook_id>/<slug:command>/",
+        views_webhooks.webhook_command,
+        name="webhook-command",
+    ),
     # Squad insights: dashboards, overview, dependency graph, CSV, /metrics.
     path("", include("portal.insights.urls")),
+    # Last: any other path under /api/ answers a JSON 404 (newlines included),
+    # after every app's API routes (insights adds its own under /api/v1/).
+    re_path(r"^api/[\s\S]*$", api_views.not_found),
 ]

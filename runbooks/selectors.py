@@ -30,6 +30,17 @@ def run_events(*, run_id: int, after_counter: int = 0) -> QuerySet[RunEvent]:
     return RunEvent.objects.filter(run_id=run_id, counter__gt=after_counter).order_by("counter")
 
 
+def runbooks_listed() -> QuerySet:
+    """Every runbook with its squad and current version (no playbook text)."""
+    from runbooks.models import Runbook
+
+    return (
+        Runbook.objects.select_related("squad", "current_version")
+        .defer("current_version__content")
+        .order_by("squad__name", "name", "id")
+    )
+
+
 #: The columns a log view needs; ``event_data`` can be large and is left out.
 LOG_COLUMNS = ("id", "run_id", "counter", "event", "host", "task", "stdout", "failed")
 

@@ -1,0 +1,110 @@
+"""One error shape for the whole API, and the domain errors mapped to HTTP.
+
+Every error answers ``{"detail": "...", "code": "..."}``; a request that fails
+validation adds ``"errors"``, which maps each field to its messages (nested
+for the order's ``inputs``), so a client can show them next to its fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from portal import services
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+class Unprocessable(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "The request cannot be processed."
+    default_code = "unprocessable"
+
+
+def domain_error_as_api_error(error: services.OrderError) -> exceptions.APIException:
+    """The HTTP meaning of a refused order change."""
+    if isinstance(error, services.InvalidInputs):
+        return exceptions.ValidationError({"inputs": error.errors}, code="invalid_inputs")
+    if isinstance(error, services.ProductNotOrderable):
+        return exceptions.ValidationError({"product": [str(error)]}, code="not_orderable")
+    if isinstance(error, services.OrderNotAllowed):
+        return exceptions.PermissionDenied(str(error), code="not_allowed")
+    if isinstance(error, services.IllegalTransition):
+        return Conflict(str(error), code="illegal_transition")
+    return exceptions.ValidationError({"non_field_errors": [str(error)]}, code="refused")
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, services.OrderError):
+        exc = domain_error_as_api_error(exc)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) if str(exc) else None)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) if str(exc) else None)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a bug: let Django log it and answer 500
+    if isinstance(exc, exceptions.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = {
+            "detail": _summary(errors),
+            "code": _first_code(exc.get_codes()) or "invalid",
+            "errors": errors,
+        }
+    elif isinstance(exc, exceptions.APIException):
+        detail = exc.detail
+        code = exc.get_codes()
+        response.data = {
+            "detail": str(detail) if not isinstance(detail, dict | list) else _summary(detail),
+            "code": code if isinstance(code, str) else exc.default_code,
+        }
+    return response
+
+
+def _summary(errors: object) -> str:
+    """A one-line summary naming the fields at fault."""
+    if isinstance(errors, dict):
+        fields = [str(name) for name in errors if name != "non_field_errors"]
+        if fields:
+            return "Invalid " + ", ".join(fields) + "."
+        return _first_message(errors.get("non_field_errors")) or "Invalid request."
+    return _first_message(errors) or "Invalid request."
+
+
+def _first_message(value: object) -> str | None:
+    if isinstance(value, list) and value:
+        return _first_message(value[0])
+    if isinstance(value, dict) and value:
+        return _first_message(next(iter(value.values())))
+    return str(value) if value not in (None, "", [], {}) else None
+
+
+def _first_code(codes: object) -> str | None:
+    if isinstance(codes, str):
+        return codes
+    if isinstance(codes, list):
+        for item in codes:
+            found = _first_code(item)
+            if found:
+                return found
+    if isinstance(codes, dict):
+        for item in codes.values():
+            found = _first_code(item)
+            if found:
+                return found
+    return None

@@ -1,0 +1,156 @@
+"""Pagination with a stable order.
+
+Orders and webhook deliveries grow without bound: they page by cursor, which
+needs no ``COUNT(*)`` of a large table and never skips or repeats a row when
+new ones arrive between two pages. The catalogue, squads, runbooks and a run's
+output are small: they page by number, with a total ``count``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from django.db.models import Q, QuerySet
+from rest_framework.exceptions import NotFound
+from rest_framework.filters import OrderingFilter
+from rest_framework.pagination import BasePagination, PageNumberPagination, _positive_int
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
+
+MAX_PAGE_SIZE = 200
+
+
+class NumberedPagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+
+
+class CreatedCursorPagination(BasePagination):
+    """Keyset pagination on ``(created_at, id)``: newest first, or oldest
+    first with ``?ordering=created_at``.
+
+    A page continues strictly after the last row of the previous one, so it
+    costs an index range scan however deep the client pages, and rows that
+    share a creation time (bulk imports) are neither skipped nor repeated.
+    (DRF's CursorPagination breaks such ties with an OFFSET, which repeats
+    rows when the tie spans a page boundary.)
+    """
+
+    cursor_query_param = "cursor"
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: APIView | None = None) -> list:
+        self.request = request
+        self.base_url = request.build_absolute_uri()
+        self.page_size = self._page_size(request)
+        order_by = list(queryset.query.order_by)
+        self.descending = not (order_by and order_by[0] == "created_at")
+        cursor = self._decode(request.query_params.get(self.cursor_query_param))
+        backwards = bool(cursor and cursor["backwards"])
+        newest_first = self.descending != backwards
+        if cursor:
+            created, pk = cursor["created_at"], cursor["id"]
+            if newest_first:
+                queryset = queryset.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=pk))
+            else:
+                queryset = queryset.filter(Q(created_at__gt=created) | Q(created_at=created, id__gt=pk))
+        queryset = queryset.order_by(*(("-created_at", "-id") if newest_first else ("created_at", "id")))
+        rows = list(queryset[: self.page_size + 1])
+        more = len(rows) > self.page_size
+        rows = rows[: self.page_size]
+        if backwards:
+            rows.reverse()
+        self.has_next = more if not backwards else cursor is not None
+        self.has_previous = (cursor is not None) if not backwards else more
+        self.page = rows
+        return rows
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response(
+            {"next": self._link(forward=True), "previous": self._link(forward=False), "results": data}
+        )
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        link = {"type": "string", "format": "uri", "nullable": True}
+        return {
+            "type": "object",
+            "required": ["results"],
+            "properties": {"next": link, "previous": link, "results": schema},
+        }
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict]:
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Where the page starts: take it from `next` or `previous`.",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": f"Results per page (at most {self.max_page_size}).",
+                "schema": {"type": "integer"},
+            },
+        ]
+
+    def _page_size(self, request: Request) -> int:
+        try:
+            return _positive_int(
+                request.query_params[self.page_size_query_param], strict=True, cutoff=self.max_page_size
+            )
+        except (KeyError, ValueError):
+            from rest_framework.settings import api_settings
+
+            return api_settings.PAGE_SIZE
+
+    def _link(self, *, forward: bool) -> str | None:
+        if not self.page or not (self.has_next if forward else self.has_previous):
+            return None
+        edge = self.page[-1] if forward else self.page[0]
+        if isinstance(edge, dict):  # a page of ``values()`` rows
+            created_at, pk = edge["created_at"], edge["id"]
+        else:
+            created_at, pk = edge.created_at, edge.pk
+        token = urlencode({"c": created_at.isoformat(), "i": pk, "b": "0" if forward else "1"}).encode()
+        return replace_query_param(
+            self.base_url, self.cursor_query_param, base64.urlsafe_b64encode(token).decode()
+        )
+
+    def _decode(self, raw: str | None) -> dict | None:
+        if not raw:
+            return None
+        try:
+            fields = parse_qs(
+                base64.urlsafe_b64decode(raw.encode("ascii")).decode("ascii"), strict_parsing=True
+            )
+            created_at = datetime.fromisoformat(fields["c"][0])
+            pk = int(fields["i"][0])
+            if created_at.tzinfo is None or not 0 <= pk < 2**63:
+                raise ValueError("cursor out of range")
+            return {"created_at": created_at, "id": pk, "backwards": fields["b"][0] == "1"}
+        except (ValueError, KeyError, IndexError, UnicodeError, binascii.Error):
+            raise NotFound("Invalid cursor.") from None
+
+
+class StableOrderingFilter(OrderingFilter):
+    """``?ordering=`` that always ends on the primary key, so rows that tie on
+    the chosen fields still come in one fixed order from page to page."""
+
+    def get_ordering(self, request: Request, queryset: QuerySet, view: APIView) -> list[str] | None:
+        ordering = super().get_ordering(request, queryset, view)
+        if not ordering:
+            return ordering
+        ordering = list(ordering)
+        if not any(field.lstrip("-") in ("id", "pk") for field in ordering):
+            ordering.append("-id" if ordering[0].startswith("-") else "id")
+        return ordering

@@ -1,0 +1,37 @@
+"""OpenAPI generation: the error answers every operation may give."""
+
+from __future__ import annotations
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+
+from portal.api.serializers import ErrorSerializer
+
+ERRORS = {
+    "400": "Invalid request: malformed JSON, a bad field or query parameter (see `errors`).",
+    "401": "No credentials, or a token that is invalid, expired or revoked.",
+    "403": "Authenticated, but not allowed to do this.",
+    "404": "No such object, or not one you may see; or an invalid page or cursor.",
+    "406": "The `Accept` header names no type the API can answer with.",
+    "415": "The body is not JSON.",
+    "429": "Too many requests for this token or user; retry after `Retry-After` seconds.",
+}
+WRITE_ERRORS = {
+    "409": "The order's status does not allow this (any more).",
+    "413": "The request body is too large.",
+    "422": "The `Idempotency-Key` was used before with a different body.",
+}
+
+
+class ApiSchema(AutoSchema):
+    def _get_response_bodies(self, direction: str = "response") -> dict:
+        responses = super()._get_response_bodies(direction)
+        errors = dict(ERRORS)
+        if self.method in ("POST", "PUT", "PATCH", "DELETE"):
+            errors.update(WRITE_ERRORS)
+        for code, description in errors.items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(
+                    OpenApiResponse(ErrorSerializer, description=description), code, direction=direction
+                )
+        return responses

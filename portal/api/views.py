@@ -1,0 +1,524 @@
+"""API views: thin, over the same services and selectors as the browser."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, generics, mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalogue.models import Product
+from catalogue.selectors import catalogue_fingerprint, products_orderable
+from portal import services
+from portal.api import serializers as s
+from portal.api.errors import Unprocessable
+from portal.api.filtersets import OrderFilter, ProductFilter, RunbookFilter, RunEventFilter
+from portal.api.pagination import CreatedCursorPagination, NumberedPagination, StableOrderingFilter
+from portal.api.parsers import LimitedJSONParser
+from portal.api.schema import ApiSchema
+from portal.idempotency import IdempotencyKeyReused, fingerprint, key_problem, order_submit_once
+from portal.models import ApiToken, Order, OrderEvent, WebhookDelivery, WebhookSubscription
+from portal.selectors import order_run_events, orders_for_api
+from portal.webhooks import (
+    WebhookError,
+    WebhookNotAllowed,
+    deliveries_of,
+    webhook_delete,
+    webhook_ping,
+    webhook_redeliver,
+    webhook_rotate_secret,
+    webhook_subscribe,
+    webhook_update,
+    webhooks_visible_to,
+)
+from runbooks.models import RunEvent
+from runbooks.selectors import runbooks_listed
+from squads.models import Squad
+from squads.selectors import squads_with_members
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: How long an unchanged catalogue page stays cached (any change invalidates it at once).
+CATALOGUE_PAGE_SECONDS = 600
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter, skipped when the query string names none of the
+    filters: building and validating the filter form is a good share of a
+    plain list request's time."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet, view: APIView) -> QuerySet:
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None or request.query_params.keys().isdisjoint(filterset_class.base_filters):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
+
+
+class ApiMixin:
+    """What every endpoint shares: bounded JSON bodies, the error schema,
+    filters with a stable order."""
+
+    parser_classes = [LimitedJSONParser]
+    schema = ApiSchema()
+    filter_backends = [FilterBackend, StableOrderingFilter]
+
+
+class MeView(ApiMixin, APIView):
+    """Who the API takes you for: a cheap call to check a token."""
+
+    @extend_schema(responses=s.MeSerializer, operation_id="me_retrieve", tags=["me"])
+    def get(self, request: Request) -> Response:
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        return Response(
+            {
+                "username": request.user.get_username(),
+                "is_superuser": request.user.is_superuser,
+                "token": {
+                    "name": token.name,
+                    "prefix": token.prefix,
+                    "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+                }
+                if token
+                else None,
+            }
+        )
+
+
+# --- Catalogue, squads, runbooks ------------------------------------------------------
+
+
+class ProductViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    """Published products; a product's detail carries its order form schema."""
+
+    lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+    filterset_class = ProductFilter
+    pagination_class = NumberedPagination
+    ordering_fields = ["name", "slug", "sla_minutes", "updated_at"]
+    ordering = ["category__position", "category__name", "name"]
+
+    def get_queryset(self) -> QuerySet[Product]:
+        products = products_orderable()
+        if self.action == "list":
+            # A card needs neither the long description nor the form.
+            products = products.defer("description", "form_schema")
+        if self.action == "retrieve":
+            products = products.prefetch_related(
+                Prefetch("depends_on", queryset=Product.objects.only("slug"))
+            )
+        return products
+
+    def get_serializer_class(self) -> type[s.ProductSerializer]:
+        return s.ProductDetailSerializer if self.action == "retrieve" else s.ProductSerializer
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Integrations poll the catalogue far more often than squads change
+        it: a rendered page is reused until ``catalogue_fingerprint`` (which
+        moves with any change a listing shows) says otherwise. Every caller
+        sees the same published catalogue, so pages are shared between users;
+        should a listing ever depend on who asks, the key must name them."""
+        if request.accepted_renderer.format != "json":  # the browsable API: people, not integrations
+            return super().list(request, *args, **kwargs)
+        page = f"{catalogue_fingerprint()} {request.build_absolute_uri()}"
+        key = "api:products:" + hashlib.sha256(page.encode()).hexdigest()
+        content = cache.get(key)
+        if content is None:
+            data = super().list(request, *args, **kwargs).data
+            content = request.accepted_renderer.render(
+                data, request.accepted_media_type, self.get_renderer_context()
+            )
+            cache.set(key, content, CATALOGUE_PAGE_SECONDS)
+        return HttpResponse(content, content_type=request.accepted_renderer.media_type)
+
+
+class SquadViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    """Squads and who sits in them, with which role."""
+
+    lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+    serializer_class = s.SquadSerializer
+    pagination_class = NumberedPagination
+    ordering_fields = ["name", "slug"]
+    ordering = ["name"]
+
+    def get_queryset(self) -> QuerySet:
+        return squads_with_members()
+
+
+class RunbookViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    """Runbooks and their current version (the playbook text stays in the admin)."""
+
+    lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+    serializer_class = s.RunbookSerializer
+    filterset_class = RunbookFilter
+    pagination_class = NumberedPagination
+    ordering_fields = ["name", "slug"]
+    ordering = ["squad__name", "name"]
+
+    def get_queryset(self) -> QuerySet:
+        return runbooks_listed()
+
+
+# --- Orders -------------------------------------------------------------------------------
+
+
+def _action_schema(request_serializer: type | None, summary: str) -> Any:
+    return extend_schema(request=request_serializer, responses=s.OrderDetailSerializer, summary=summary)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Orders you may see: your own, and your squads' (newest first)"),
+    retrieve=extend_schema(summary="An order with its history and the actions you may take"),
+)
+class OrderViewSet(
+    ApiMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    lookup_value_regex = r"[0-9]{1,18}"
+    filterset_class = OrderFilter
+    pagination_class = CreatedCursorPagination
+    ordering_fields = ["created_at"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self) -> QuerySet[Order]:
+        orders = orders_for_api(self.request.user)
+        if self.action == "list":
+            # Rows, not instances: building five model instances per order
+            # was the largest cost of a page.
+            return orders.values(*s.ORDER_ROW)
+        if self.action != "list":
+            orders = orders.select_related("runbook_version__runbook").prefetch_related(
+                Prefetch("events", queryset=OrderEvent.objects.select_related("actor"))
+            )
+        return orders
+
+    def get_serializer_class(self) -> type:
+        if self.action == "list":
+            return s.OrderSerializer
+        if self.action == "create":
+            return s.OrderCreateSerializer
+        return s.OrderDetailSerializer
+
+    def _detail(self, order_id: int) -> dict:
+        order = self.get_queryset().get(pk=order_id)
+        return s.OrderDetailSerializer(order, context=self.get_serializer_context()).data
+
+    @extend_schema(
+        summary="Place an order",
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Any unique string (a UUID): sending the same key and body again "
+                "returns the first answer (200) instead of placing a second order. "
+                "Keys are kept for 24 hours.",
+            )
+        ],
+        responses={201: s.OrderDetailSerializer, 200: s.OrderDetailSerializer},
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = s.OrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        slug = serializer.validated_data["product"]
+        inputs = serializer.validated_data["inputs"]
+        product = (
+            products_orderable()
+            .select_related("runbook__current_version")
+            .defer("description", "runbook__current_version__content", "runbook__description")
+            .filter(slug=slug)
+            .first()
+        )
+        if product is None:
+            raise exceptions.ValidationError(
+                {"product": [f"There is no published product {slug!r}."]}, code="unknown_product"
+            )
+
+        def submit() -> Order:
+            return services.order_submit(requester=request.user, product=product, inputs=inputs)
+
+        def render(order: Order) -> dict:
+            # The new order's related rows are in hand: no need to read it back.
+            order.product, order.squad, order.requester = product, product.squad, request.user
+            if order.runbook_version is not None:
+                order.runbook_version.runbook = product.runbook
+            prefetch_related_objects(
+                [order], Prefetch("events", queryset=OrderEvent.objects.select_related("actor"))
+            )
+            return s.OrderDetailSerializer(order, context=self.get_serializer_context()).data
+
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            order = submit()
+            body, status, replayed = render(order), 201, False
+        else:
+            problem = key_problem(key)
+            if problem:
+                raise exceptions.ValidationError({IDEMPOTENCY_HEADER: [problem]}, code="invalid_key")
+            try:
+                answer = order_submit_once(
+                    requester=request.user,
+                    key=key,
+                    request_hash=fingerprint({"product": slug, "inputs": inputs}),
+                    submit=submit,
+                    render=render,
+                )
+            except IdempotencyKeyReused as error:
+                raise Unprocessable(str(error), code="idempotency_key_reused") from None
+            body, status, replayed = answer.body, answer.status, answer.replayed
+        headers = {"Location": body["url"]}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body, status=status, headers=headers)
+
+    def _command(self, request: Request, body: type | None, run: Any) -> Response:
+        order = self.get_object()
+        data: dict[str, Any] = {}
+        if body is not None:
+            serializer = body(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+        order = run(order, data)
+        return Response(self._detail(order.pk))
+
+    @_action_schema(s.OptionalReasonSerializer, "Cancel an open order (a running one is stopped)")
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request,
+            s.OptionalReasonSerializer,
+            lambda order, data: services.order_cancel(order=order, actor=request.user, reason=data["reason"]),
+        )
+
+    @_action_schema(None, "Run a failed or timed-out order again")
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request, None, lambda order, data: services.order_retry(order=order, actor=request.user)
+        )
+
+    @_action_schema(s.NoteSerializer, "Approve an order waiting for your squad's decision")
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request,
+            s.NoteSerializer,
+            lambda order, data: services.order_approve(order=order, actor=request.user, note=data["note"]),
+        )
+
+    @_action_schema(s.ReasonSerializer, "Reject an order waiting for your squad's decision")
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request,
+            s.ReasonSerializer,
+            lambda order, data: services.order_reject(order=order, actor=request.user, reason=data["reason"]),
+        )
+
+    @_action_schema(None, "Take a manual order from your squad's queue")
+    @action(detail=True, methods=["post"])
+    def claim(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request, None, lambda order, data: services.order_claim(order=order, actor=request.user)
+        )
+
+    @_action_schema(s.NoteSerializer, "Close a manual order as fulfilled")
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request,
+            s.NoteSerializer,
+            lambda order, data: services.order_complete(order=order, actor=request.user, note=data["note"]),
+        )
+
+    @_action_schema(s.ReasonSerializer, "Close a manual order as failed")
+    @action(detail=True, methods=["post"])
+    def fail(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request,
+            s.ReasonSerializer,
+            lambda order, data: services.order_fail(order=order, actor=request.user, reason=data["reason"]),
+        )
+
+
+@extend_schema(summary="The output of an order's runs, in the order it was emitted")
+class OrderEventListView(ApiMixin, generics.ListAPIView):
+    serializer_class = s.RunEventSerializer
+    filterset_class = RunEventFilter
+    filter_backends = [FilterBackend]
+    pagination_class = NumberedPagination
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
+            return RunEvent.objects.none()
+        order = orders_visible_to_or_404(self.request, self.kwargs["pk"])
+        return order_run_events(order)
+
+
+def orders_visible_to_or_404(request: Request, order_id: str) -> Order:
+    order = orders_for_api(request.user).filter(pk=int(order_id)).first()
+    if order is None:
+        raise exceptions.NotFound("No such order.")
+    return order
+
+
+@csrf_exempt  # answers every method, and must answer JSON, never the CSRF failure page
+def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
+    """Unknown paths under the API answer JSON, like everything else there."""
+    return JsonResponse({"detail": "No such API endpoint.", "code": "not_found"}, status=404)
+
+
+# --- Webhooks -------------------------------------------------------------------------------
+
+
+def _webhook_errors(error: WebhookError) -> exceptions.ValidationError:
+    return exceptions.ValidationError(error.errors, code="invalid")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your webhooks and your squads'"),
+    retrieve=extend_schema(summary="A webhook"),
+    destroy=extend_schema(summary="Delete a webhook and its delivery log"),
+)
+class WebhookViewSet(
+    ApiMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Signed HTTP callbacks on order status changes (see the README for the
+    signature); ``owner`` is ``user`` for your own orders, ``squad`` for every
+    order of a squad's products."""
+
+    lookup_value_regex = r"[0-9]{1,18}"
+    serializer_class = s.WebhookSerializer
+    pagination_class = NumberedPagination
+    ordering_fields = ["created_at"]
+    ordering = ["-created_at"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[WebhookSubscription]:
+        return webhooks_visible_to(self.request.user)
+
+    def _with_secret(self, subscription: WebhookSubscription, secret: str, status: int) -> Response:
+        context = {**self.get_serializer_context(), "secret": secret}
+        return Response(s.WebhookWithSecretSerializer(subscription, context=context).data, status=status)
+
+    @extend_schema(request=s.WebhookCreateSerializer, responses={201: s.WebhookWithSecretSerializer})
+    def create(self, request: Request) -> Response:
+        """Subscribe a URL; the answer holds the signing secret, shown this once."""
+        serializer = s.WebhookCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        squad = None
+        if data["squad"]:
+            squad = Squad.objects.filter(slug=data["squad"]).first()
+            if squad is None:
+                raise exceptions.ValidationError({"squad": [f"There is no squad {data['squad']!r}."]})
+        try:
+            subscription, secret = webhook_subscribe(
+                actor=request.user,
+                url=data["url"],
+                description=data["description"],
+                squad=squad,
+                secret=data["secret"],
+            )
+        except WebhookError as error:
+            raise _webhook_errors(error) from None
+        return self._with_secret(self.get_queryset().get(pk=subscription.pk), secret, 201)
+
+    @extend_schema(
+        request=s.WebhookUpdateSerializer, responses=s.WebhookSerializer, summary="Change or pause"
+    )
+    def partial_update(self, request: Request, pk: str) -> Response:
+        subscription = self.get_object()
+        serializer = s.WebhookUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            webhook_update(subscription=subscription, actor=request.user, **serializer.validated_data)
+        except WebhookError as error:
+            raise _webhook_errors(error) from None
+        except WebhookNotAllowed as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+        return Response(self.get_serializer(self.get_queryset().get(pk=subscription.pk)).data)
+
+    def perform_destroy(self, subscription: WebhookSubscription) -> None:
+        try:
+            webhook_delete(subscription=subscription, actor=self.request.user)
+        except WebhookNotAllowed as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+
+    @extend_schema(request=None, responses={202: s.WebhookDeliverySerializer}, summary="Send a test event")
+    @action(detail=True, methods=["post"])
+    def ping(self, request: Request, pk: str) -> Response:
+        try:
+            delivery = webhook_ping(subscription=self.get_object(), actor=request.user)
+        except WebhookNotAllowed as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+        return Response(s.WebhookDeliverySerializer(delivery).data, status=202)
+
+    @extend_schema(
+        request=None, responses=s.WebhookWithSecretSerializer, summary="Replace the signing secret"
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request: Request, pk: str) -> Response:
+        subscription = self.get_object()
+        try:
+            secret = webhook_rotate_secret(subscription=subscription, actor=request.user)
+        except WebhookNotAllowed as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+        return self._with_secret(self.get_queryset().get(pk=subscription.pk), secret, 200)
+
+
+def _visible_webhook_or_404(request: Request, webhook_id: object) -> WebhookSubscription:
+    subscription = webhooks_visible_to(request.user).filter(pk=int(str(webhook_id))).first()
+    if subscription is None:
+        raise exceptions.NotFound("No such webhook.")
+    return subscription
+
+
+@extend_schema(summary="Every delivery of a webhook, newest first: status code, attempts, last error")
+class WebhookDeliveryListView(ApiMixin, generics.ListAPIView):
+    serializer_class = s.WebhookDeliverySerializer
+    filter_backends = [StableOrderingFilter]
+    ordering_fields = ["created_at"]
+    ordering = ["-created_at"]
+    pagination_class = CreatedCursorPagination
+
+    def get_queryset(self) -> QuerySet[WebhookDelivery]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
+            return WebhookDelivery.objects.none()
+        return deliveries_of(_visible_webhook_or_404(self.request, self.kwargs["pk"]))
+
+
+class WebhookRedeliverView(ApiMixin, APIView):
+    @extend_schema(
+        request=None,
+        responses={202: s.WebhookDeliverySerializer},
+        summary="Send a delivery's event again (as a new delivery)",
+    )
+    def post(self, request: Request, pk: int, delivery_id: str) -> Response:
+        subscription = _visible_webhook_or_404(request, pk)
+        delivery = deliveries_of(subscription).filter(delivery_id=delivery_id).first()
+        if delivery is None:
+            raise exceptions.NotFound("No such delivery.")
+        try:
+            copy = webhook_redeliver(delivery=delivery, actor=request.user)
+        except WebhookNotAllowed as error:
+            raise exceptions.PermissionDenied(str(error)) from None
+        return Response(s.WebhookDeliverySerializer(copy).data, status=202)

@@ -1,0 +1,363 @@
+"""Ordering and following orders through the API: creation, per-field
+errors, bad input that never reaches a 500, visibility, filters and paging."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from catalogue.choices import ProductStatus
+from catalogue.inputs import MASK
+from portal import services
+from portal.choices import OrderStatus
+from portal.models import Order, OrderEvent
+from runbooks.models import RunEvent
+from runbooks.services import run_create
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def place(client, body, **headers):
+    return client.post("/api/v1/orders/", data=json.dumps(body), content_type="application/json", **headers)
+
+
+def submit(product, user, hostname="web-01"):
+    return services.order_submit(requester=user, product=product, inputs={"hostname": hostname})
+
+
+# --- Creation ---------------------------------------------------------------------------
+
+
+def test_order_is_placed_and_answered_with_its_detail(api_for, requester, product):
+    response = place(
+        api_for(requester), {"product": "vm", "inputs": {"hostname": "web-01", "token": "s3cret"}}
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    order = Order.objects.get()
+    assert body["id"] == order.pk
+    assert body["status"] == "queued"
+    assert body["product"] == {"slug": "vm", "name": "Virtual machine"}
+    assert body["requester"] == "rita"
+    assert body["inputs"] == {"hostname": "web-01", "size": 2, "token": MASK}
+    assert "s3cret" not in response.content.decode()
+    assert response["Location"] == body["url"] == f"http://testserver/api/v1/orders/{order.pk}/"
+    assert body["actions"] == ["cancel"]
+    assert [event["to_status"] for event in body["history"]] == ["queued"]
+
+
+def test_inputs_that_do_not_fit_the_form_get_per_field_errors_and_create_nothing(api_for, requester, product):
+    response = place(
+        api_for(requester),
+        {"product": "vm", "inputs": {"hostname": "not a host!", "size": "big", "colour": "red"}},
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid_inputs"
+    assert body["errors"]["inputs"] == {
+        "hostname": ["Must be a valid hostname."],
+        "size": ["Must be of type integer."],
+        "colour": ["This field is not part of the product's form."],
+    }
+    assert Order.objects.count() == 0 and OrderEvent.objects.count() == 0
+
+
+def test_missing_required_input_is_named(api_for, requester, product):
+    response = place(api_for(requester), {"product": "vm"})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"inputs": {"hostname": ["This field is required."]}}
+
+
+@pytest.mark.parametrize("status", [ProductStatus.DRAFT, ProductStatus.RETIRED])
+def test_unknown_or_unpublished_product_is_a_400_naming_the_product(api_for, requester, product, status):
+    product.status = status
+    product.save()
+    for slug in ("vm", "no-such-product"):
+        response = place(api_for(requester), {"product": slug, "inputs": {"hostname": "a"}})
+        assert response.status_code == 400
+        assert response.json()["errors"] == {"product": [f"There is no published product '{slug}'."]}
+    assert Order.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"inputs": {"hostname": "a"}}, "product"),
+        ({"product": 42, "inputs": {}}, "product"),
+        ({"product": ["vm"]}, "product"),
+        ({"product": "vm", "inputs": ["web-01"]}, "inputs"),
+        ({"product": "vm", "inputs": "web-01"}, "inputs"),
+        ({"product": "not a slug!"}, "product"),
+    ],
+)
+def test_wrong_types_are_refused_with_the_field_named(api_for, requester, product, body, field):
+    response = place(api_for(requester), body)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"]
+    assert Order.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b'{"product": "vm", ', "not valid JSON"),
+        (b"[1, 2", "not valid JSON"),
+        (b'{"product": NaN}', "not valid JSON"),
+        (b'\xff\xfe{"product"', "not valid utf-8"),
+        (b'{"product": "v\\u0000m"}', "NUL"),
+        (b'{"product": "vm", "inputs": {"hostname": ' + b"[" * 40 + b"]" * 40 + b"}}", "nested deeper"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested"),
+    ],
+)
+def test_malformed_bodies_are_a_400_that_says_why(api_for, requester, product, raw, message):
+    response = api_for(requester).post("/api/v1/orders/", data=raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert message in response.json()["detail"]
+    assert Order.objects.count() == 0
+
+
+def test_a_body_above_the_limit_is_a_413(api_for, requester, product, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
+    body = {"product": "vm", "inputs": {"hostname": "a" * 4000}}
+    response = place(api_for(requester), body)
+    assert response.status_code == 413
+    assert response.json() == {
+        "detail": "The request body is larger than 2048 bytes.",
+        "code": "payload_too_large",
+    }
+    assert Order.objects.count() == 0
+
+
+def test_a_body_that_is_not_json_is_a_415(api_for, requester, product):
+    response = api_for(requester).post("/api/v1/orders/", data="product=vm", content_type="text/plain")
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+
+
+# --- Reading -------------------------------------------------------------------------------
+
+
+def test_requester_sees_only_their_own_orders(api_for, requester, outsider, product):
+    mine = submit(product, requester)
+    submit(product, outsider)
+    response = api_for(requester).get("/api/v1/orders/")
+    assert response.status_code == 200
+    assert [order["id"] for order in response.json()["results"]] == [mine.pk]
+
+
+def test_squad_member_sees_their_squads_orders_and_not_others(
+    api_for, requester, member, other_member, product
+):
+    order = submit(product, requester)
+    assert [o["id"] for o in api_for(member).get("/api/v1/orders/").json()["results"]] == [order.pk]
+    assert api_for(other_member).get("/api/v1/orders/").json()["results"] == []
+
+
+def test_another_users_order_is_a_404_not_a_403(api_for, requester, outsider, other_member, product):
+    order = submit(product, requester)
+    for user in (outsider, other_member):
+        client = api_for(user)
+        for path in (f"/api/v1/orders/{order.pk}/", f"/api/v1/orders/{order.pk}/events/"):
+            response = client.get(path)
+            assert response.status_code == 404
+            assert response.json()["code"] == "not_found"
+
+
+def test_unknown_paths_under_the_api_answer_json_404(api_for, requester):
+    for path in ("/api/v1/nothing/", "/api/v1/orders/-1/", "/api/v1/orders/abc/", "/api/v1/orders/1%0A/"):
+        response = api_for(requester).get(path)
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+
+
+def test_orders_filter_by_status_product_squad_and_creation_time(api_for, member, requester, squad, product):
+    other = ProductFactory(slug="dns", squad=squad, form_schema=product.form_schema)
+    first = submit(product, requester)
+    second = submit(other, requester)
+    services.order_cancel(order=second, actor=requester)
+    Order.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(days=3))
+    client = api_for(member)
+
+    def ids(query):
+        response = client.get("/api/v1/orders/" + query)
+        assert response.status_code == 200, response.content
+        return [order["id"] for order in response.json()["results"]]
+
+    assert ids("?status=cancelled") == [second.pk]
+    assert ids("?status=cancelled&status=queued") == [second.pk, first.pk]
+    assert ids("?product=vm") == [first.pk]
+    assert ids("?squad=network") == [second.pk, first.pk]
+    assert ids("?squad=compute") == []
+    after = (timezone.now() - timedelta(days=1)).isoformat()
+    assert ids("?created_after=" + after.replace("+", "%2B")) == [second.pk]
+    assert ids("?ordering=created_at") == [first.pk, second.pk]
+    assert ids("?requester=rita") == [second.pk, first.pk]
+
+
+@pytest.mark.parametrize(
+    "query", ["?status=bogus", "?created_after=yesterday", "?created_before=2024-13-45", "?page_size=x"]
+)
+def test_bad_filters_are_a_400_naming_the_parameter(api_for, requester, product, query):
+    response = api_for(requester).get("/api/v1/orders/" + query)
+    if "page_size" in query:  # DRF ignores a malformed page size and uses the default
+        assert response.status_code == 200
+        return
+    assert response.status_code == 400
+    name = query[1:].split("=")[0]
+    assert name in response.json()["errors"]
+
+
+def test_order_pages_walk_every_order_once_even_when_new_ones_arrive(api_for, requester, product):
+    orders = [submit(product, requester, f"web-{n}") for n in range(7)]
+    Order.objects.update(created_at=timezone.now())  # ties on created_at: the id breaks them
+    client = api_for(requester)
+    seen = []
+    url = "/api/v1/orders/?page_size=3"
+    while url:
+        page = client.get(url).json()
+        seen += [order["id"] for order in page["results"]]
+        if len(seen) == 3:
+            submit(product, requester, "late")  # arrives between two pages
+        url = page["next"]
+    assert seen == sorted((order.pk for order in orders), reverse=True)
+
+
+def test_a_bad_cursor_is_a_404(api_for, requester):
+    response = api_for(requester).get("/api/v1/orders/?cursor=garbage")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_order_list_costs_the_same_queries_whatever_the_page_size(
+    api_for, requester, member, product, django_assert_max_num_queries
+):
+    for n in range(30):
+        order = submit(product, requester, f"web-{n}")
+        if n % 3 == 0:
+            services.order_cancel(order=order, actor=member)
+    client = api_for(member)
+    client.get("/api/v1/me/")  # the token's first use records last_used_at, once
+    for size in (1, 30):
+        # token lookup, the member's squads, the page: no COUNT, nothing per order
+        with django_assert_max_num_queries(3):
+            response = client.get(f"/api/v1/orders/?page_size={size}")
+        assert len(response.json()["results"]) == size
+
+
+def test_order_detail_has_history_result_and_allowed_actions(api_for, requester, member, approval_product):
+    order = submit(approval_product, requester)
+    body = api_for(member).get(f"/api/v1/orders/{order.pk}/").json()
+    assert body["status"] == "pending_approval"
+    assert body["actions"] == ["cancel", "approve", "reject"]
+    assert body["result"] == {
+        "return_code": None,
+        "host_summary": {},
+        "failure_reason": "",
+        "resolution_note": "",
+    }
+    assert body["runbook_version"] == {"runbook": approval_product.runbook.slug, "number": 1}
+    assert body["history"][0]["actor"] == "rita"
+    assert api_for(requester).get(f"/api/v1/orders/{order.pk}/").json()["actions"] == ["cancel"]
+
+
+def test_run_output_is_paged_in_emission_order_and_resumable(api_for, requester, product):
+    order = submit(product, requester)
+    for attempt in (1, 2):
+        run = run_create(runbook_version=order.runbook_version, masked_inputs={})
+        order.order_runs.create(run=run, attempt=attempt)
+        RunEvent.objects.bulk_create(
+            RunEvent(
+                run=run,
+                counter=n,
+                event="runner_on_ok",
+                stdout=f"a{attempt} line {n}",
+                created_at=timezone.now(),
+            )
+            for n in (3, 1, 2)
+        )
+    client = api_for(requester)
+    events = client.get(f"/api/v1/orders/{order.pk}/events/").json()
+    assert events["count"] == 6
+    assert [(e["attempt"], e["counter"]) for e in events["results"]] == [
+        (1, 1),
+        (1, 2),
+        (1, 3),
+        (2, 1),
+        (2, 2),
+        (2, 3),
+    ]
+    resumed = client.get(f"/api/v1/orders/{order.pk}/events/?attempt=2&after=1").json()
+    assert [e["stdout"] for e in resumed["results"]] == ["a2 line 2", "a2 line 3"]
+    paged = client.get(f"/api/v1/orders/{order.pk}/events/?page_size=4&page=2").json()
+    assert [(e["attempt"], e["counter"]) for e in paged["results"]] == [(2, 2), (2, 3)]
+
+
+def test_a_queued_order_can_be_cancelled_by_its_requester(api_for, requester, product):
+    order = submit(product, requester)
+    response = api_for(requester).post(
+        f"/api/v1/orders/{order.pk}/cancel/", {"reason": "changed my mind"}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == OrderStatus.CANCELLED
+    assert response.json()["history"][-1]["note"] == "changed my mind"
+
+
+@pytest.mark.parametrize(
+    "query", ["?created_after=2024-01-01T00:00:00%2B19:40", "?created_before=0001-01-01T00:00:00-05:00"]
+)
+def test_date_times_with_extreme_offsets_or_years_are_handled_not_a_500(api_for, requester, product, query):
+    response = api_for(requester).get("/api/v1/orders/" + query)
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert response.json()["errors"]
+
+
+def test_unknown_paths_answer_json_even_to_a_post_without_csrf(requester, product):
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(requester)
+    response = client.post("/api/v1/orders/x/approve/", {}, format="json")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_hand_built_representations_have_exactly_the_declared_fields(api_for, requester, member, product):
+    """Products and orders are rendered by hand for speed; their keys must be
+    the fields the serializers declare (and so the OpenAPI schema promises)."""
+    from portal.api import serializers as s
+
+    order = submit(product, requester)
+    services.order_cancel(order=order, actor=member)
+    client = api_for(member)
+    pairs = [
+        (s.ProductSerializer, client.get("/api/v1/products/").json()["results"][0]),
+        (s.ProductDetailSerializer, client.get("/api/v1/products/vm/").json()),
+        (s.OrderSerializer, client.get("/api/v1/orders/").json()["results"][0]),
+        (s.OrderDetailSerializer, client.get(f"/api/v1/orders/{order.pk}/").json()),
+    ]
+    for serializer, body in pairs:
+        assert list(body) == list(serializer().fields), serializer.__name__
+    assert pairs[2][1]["created_at"].endswith("Z")
+
+
+def test_run_output_costs_the_same_queries_whatever_the_page_size(
+    api_for, requester, product, django_assert_max_num_queries
+):
+    order = submit(product, requester)
+    run = run_create(runbook_version=order.runbook_version, masked_inputs={})
+    order.order_runs.create(run=run, attempt=1)
+    RunEvent.objects.bulk_create(
+        RunEvent(run=run, counter=n, event="runner_on_ok", stdout=f"line {n}", created_at=timezone.now())
+        for n in range(1, 41)
+    )
+    client = api_for(requester)
+    client.get("/api/v1/me/")
+    for size in (1, 40):
+        with django_assert_max_num_queries(5):  # token, squads, the order, COUNT, page
+            response = client.get(f"/api/v1/orders/{order.pk}/events/?page_size={size}")
+        assert len(response.json()["results"]) == size

@@ -1,0 +1,58 @@
+"""API tokens, webhooks and the API docs in a real browser: accessible, no
+Content-Security-Policy violation, no script error."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from portal.models import ApiToken, WebhookSubscription
+from portal.tokens import token_authenticate
+from tests.browser.conftest import check_accessibility, log_in
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def bea(transactional_db):  # type: ignore[no-untyped-def]
+    return UserFactory(username="bea", first_name="Bea", last_name="Fischer")
+
+
+def test_a_person_creates_a_token_sees_it_once_and_revokes_it(page, bea):
+    log_in(page, bea)
+    page.goto("/")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="API").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("API tokens")
+    page.get_by_label("Name").fill("CMDB sync")
+    page.get_by_label("Expires").select_option("30")
+    page.get_by_role("button", name="Create token").click()
+    key = page.get_by_label("Token", exact=True).input_value()
+    assert token_authenticate(key).user == bea
+    check_accessibility(page, "token created")
+    page.goto("/integrations/tokens/")
+    assert key not in page.content()
+    page.get_by_role("button", name="Revoke token CMDB sync").click()
+    expect(page.get_by_role("status")).to_contain_text("is revoked")
+    assert ApiToken.objects.get().revoked_at is not None
+
+
+def test_a_person_adds_a_webhook_and_reads_its_log(page, bea):
+    log_in(page, bea)
+    page.goto("/integrations/webhooks/")
+    page.get_by_label("Receiver URL").fill("https://cmdb.example.com/squadron")
+    page.get_by_label("Description").fill("CMDB")
+    page.get_by_role("button", name="Add webhook").click()
+    assert page.get_by_label("Secret", exact=True).input_value().startswith("whsec_")
+    check_accessibility(page, "webhook created")
+    page.get_by_role("link", name="https://cmdb.example.com/squadron").first.click()
+    page.get_by_role("button", name="Send a test event").click()
+    expect(page.get_by_role("cell", name="ping")).to_be_visible()
+    check_accessibility(page, "webhook log")
+    assert WebhookSubscription.objects.get().user == bea
+
+
+def test_the_api_docs_load_from_our_own_assets(page, bea):
+    log_in(page, bea)
+    page.goto("/api/docs/")
+    expect(page.get_by_text("Squadron API").first).to_be_visible()
