@@ -10,19 +10,36 @@ from django.db.models import Q, QuerySet
 
 from portal.choices import OrderStatus
 from portal.models import Order, OrderApproval
-from squads.models import Chapter, Membership
-from squads.selectors import AnyUser, squad_ids_of
+from squads.models import Chapter
+from squads.selectors import AnyUser, roles_of, squad_ids_of
 
 
 def orders_visible_to(user: AnyUser) -> QuerySet[Order]:
     """A requester sees their own orders; a squad member also sees every order
-    for their squads' products; a superuser sees all."""
+    for their squads' products; an approver named by an order's steps (another
+    squad's member, a chapter's) sees the orders they may decide or have
+    decided; a superuser sees all."""
     if not user.is_authenticated or not user.is_active:
         return Order.objects.none()
     queryset = Order.objects.select_related("product", "squad", "requester")
     if user.is_superuser:
         return queryset
-    return queryset.filter(Q(requester=user) | Q(squad_id__in=squad_ids_of(user)))
+    decides = Order.objects.filter(_may_decide(user), status=OrderStatus.PENDING_APPROVAL).values("pk")
+    decided = OrderApproval.objects.filter(approver=user).values("order_id")
+    return queryset.filter(
+        Q(requester=user) | Q(squad_id__in=squad_ids_of(user)) | Q(pk__in=decides) | Q(pk__in=decided)
+    )
+
+
+def _may_decide(user: AnyUser) -> Q:
+    """Orders whose open approval step names the user (by squad role or chapter)."""
+    chapters = Chapter.objects.filter(Q(lead=user) | Q(members=user)).values("pk")
+    may_decide = Q(approval_chapter_id__in=chapters)
+    for squad_id, role in roles_of(user):
+        may_decide |= Q(approval_squad_id=squad_id) & (
+            Q(approval_roles="") | Q(approval_roles__contains=f",{role},")
+        )
+    return may_decide
 
 
 def orders_awaiting_approval_by(user: AnyUser) -> QuerySet[Order]:
@@ -31,15 +48,9 @@ def orders_awaiting_approval_by(user: AnyUser) -> QuerySet[Order]:
     never one they already decided on (separation of duties)."""
     if not user.is_authenticated or not user.is_active:
         return Order.objects.none()
-    chapters = Chapter.objects.filter(Q(lead=user) | Q(members=user)).values("pk")
-    may_decide = Q(approval_chapter_id__in=chapters)
-    for squad_id, role in Membership.objects.filter(user=user).values_list("squad_id", "role"):
-        may_decide |= Q(approval_squad_id=squad_id) & (
-            Q(approval_roles="") | Q(approval_roles__contains=f",{role},")
-        )
     return (
         Order.objects.select_related("product", "squad", "requester", "runbook_version__runbook")
-        .filter(may_decide, status=OrderStatus.PENDING_APPROVAL)
+        .filter(_may_decide(user), status=OrderStatus.PENDING_APPROVAL)
         .exclude(requester=user)
         .exclude(pk__in=OrderApproval.objects.filter(approver=user).values("order_id"))
         .order_by("created_at", "id")

@@ -10,16 +10,22 @@ from squads.models import Membership, Squad
 AnyUser = AbstractBaseUser | AnonymousUser
 
 
-def squad_ids_of(user: AnyUser) -> set[int]:
-    """Ids of the squads the user belongs to, cached on the user object for
-    the request so that a page's many permission checks cost one query."""
+def roles_of(user: AnyUser) -> list[tuple[int, str]]:
+    """``(squad id, role)`` of each of the user's memberships, cached on the
+    user object for the request: a page's permission checks, its inbox and
+    its visibility rules then cost one query between them."""
     if not user.is_authenticated:
-        return set()
-    cached = getattr(user, "_squadron_squad_ids", None)
+        return []
+    cached = getattr(user, "_squadron_roles", None)
     if cached is None:
-        cached = set(Membership.objects.filter(user=user).values_list("squad_id", flat=True))
-        user._squadron_squad_ids = cached  # type: ignore[union-attr]
+        cached = list(Membership.objects.filter(user=user).values_list("squad_id", "role"))
+        user._squadron_roles = cached  # type: ignore[union-attr]
     return cached
+
+
+def squad_ids_of(user: AnyUser) -> set[int]:
+    """Ids of the squads the user belongs to (see ``roles_of``)."""
+    return {squad_id for squad_id, _ in roles_of(user)}
 
 
 def squads_of(user: AnyUser) -> QuerySet[Squad]:

@@ -22,9 +22,18 @@ def allowed_actions(user: AnyUser, order: Order) -> list[str]:
         actions.append("retry")
     if order.status == OrderStatus.PENDING_APPROVAL and permissions.can_approve(user, order):
         actions += ["approve", "reject"]
+    if (
+        order.status == OrderStatus.PENDING_APPROVAL
+        and order.runbook_version is not None
+        and order.runbook_version.runbook.supports_check_mode
+        and permissions.can_dry_run(user, order)
+    ):
+        actions.append("dry-run")
     if order.status == OrderStatus.AWAITING_FULFILMENT and permissions.can_fulfil(user, order):
         if order.claimed_by_id is None:
             actions.append("claim")
         if order.claimed_by_id in (None, user.pk):
             actions += ["complete", "fail"]
+        if order.claimed_by_id == user.pk:
+            actions.append("release")
     return actions

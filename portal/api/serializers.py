@@ -55,6 +55,10 @@ def list_url(context: dict, view_name: str) -> str:
     return cache[view_name]
 
 
+#: Events of a dry run whose output an order's detail carries.
+DRY_RUN_OUTPUT_EVENTS = 200
+
+
 class ErrorSerializer(serializers.Serializer):
     """Every error the API answers."""
 
@@ -345,9 +349,19 @@ class OrderDetailSerializer(OrderSerializer):
     runbook_version = serializers.SerializerMethodField()
     history = OrderHistorySerializer(source="events", many=True)
     actions = serializers.SerializerMethodField()
+    approval = serializers.SerializerMethodField()
+    dry_run = serializers.SerializerMethodField()
 
     class Meta(OrderSerializer.Meta):
-        fields = [*OrderSerializer.Meta.fields, "runbook_version", "events_url", "history", "actions"]
+        fields = [
+            *OrderSerializer.Meta.fields,
+            "runbook_version",
+            "events_url",
+            "history",
+            "approval",
+            "dry_run",
+            "actions",
+        ]
 
     def to_representation(self, order: Order) -> dict[str, Any]:
         return {
@@ -364,7 +378,124 @@ class OrderDetailSerializer(OrderSerializer):
                 }
                 for event in order.events.all()
             ],
+            "approval": self.get_approval(order),
+            "dry_run": self.get_dry_run(order),
             "actions": self.get_actions(order),
+        }
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "description": "The latest check-mode preview of the order, if an approver asked for one.",
+            "properties": {
+                "run": {"type": "integer"},
+                "status": {"type": "string"},
+                "requested_by": {"type": "string", "nullable": True},
+                "created_at": {"type": "string", "format": "date-time"},
+                "would_change": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "failure_reason": {"type": "string"},
+                "output_tail": {"type": "string"},
+            },
+            "required": [
+                "run",
+                "status",
+                "requested_by",
+                "created_at",
+                "would_change",
+                "failure_reason",
+                "output_tail",
+            ],
+        }
+    )
+    def get_dry_run(self, order: Order) -> dict[str, Any] | None:
+        from portal.models import OrderDryRun
+        from portal.runlog import plain_text
+        from runbooks.selectors import run_events_page
+
+        dry_run = OrderDryRun.objects.filter(order_id=order.pk).select_related("run", "requested_by").first()
+        if dry_run is None:
+            return None
+        run = dry_run.run
+        events, _ = run_events_page(run_id=run.pk, limit=DRY_RUN_OUTPUT_EVENTS)
+        changes = {host: (counts or {}).get("changed", 0) for host, counts in (run.stats or {}).items()}
+        return {
+            "run": run.pk,
+            "status": run.status,
+            "requested_by": dry_run.requested_by.get_username() if dry_run.requested_by else None,
+            "created_at": iso(dry_run.created_at, current_zone(self.context)),
+            "would_change": changes,
+            "failure_reason": run.failure_reason,
+            "output_tail": "".join(plain_text(events)),
+        }
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "description": "The approval steps copied onto the order when it was placed, in the "
+            "order they open, with who decides each and the decisions so far.",
+            "properties": {
+                "current_step": {"type": "integer", "nullable": True},
+                "steps": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "approvers": {"type": "string"},
+                            "required": {"type": "integer"},
+                            "approved": {"type": "integer"},
+                            "state": {"type": "string", "enum": ["done", "open", "rejected", "waiting"]},
+                            "decisions": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "approver": {"type": "string"},
+                                        "decision": {"type": "string", "enum": ["approved", "rejected"]},
+                                        "comment": {"type": "string"},
+                                        "created_at": {"type": "string", "format": "date-time"},
+                                    },
+                                    "required": ["approver", "decision", "comment", "created_at"],
+                                },
+                            },
+                        },
+                        "required": ["name", "approvers", "required", "approved", "state", "decisions"],
+                    },
+                },
+            },
+            "required": ["current_step", "steps"],
+        }
+    )
+    def get_approval(self, order: Order) -> dict[str, Any] | None:
+        if not order.approval_steps:
+            return None
+        from portal.approvals import step_progress
+
+        zone = current_zone(self.context)
+        open_step = order.approval_step if order.status == OrderStatus.PENDING_APPROVAL else None
+        return {
+            "current_step": open_step,
+            "steps": [
+                {
+                    "name": item["step"]["name"],
+                    "approvers": item["who"],
+                    "required": item["step"]["required"],
+                    "approved": item["approved"],
+                    "state": item["state"],
+                    "decisions": [
+                        {
+                            "approver": decision.approver.get_username(),
+                            "decision": decision.decision,
+                            "comment": decision.comment,
+                            "created_at": iso(decision.created_at, zone),
+                        }
+                        for decision in item["decisions"]
+                    ],
+                }
+                for item in step_progress(order)
+            ],
         }
 
     @extend_schema_field(OpenApiTypes.URI)

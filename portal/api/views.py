@@ -345,6 +345,24 @@ class OrderViewSet(
             lambda order, data: services.order_complete(order=order, actor=request.user, note=data["note"]),
         )
 
+    @_action_schema(None, "Give a claimed manual order back to the squad's queue")
+    @action(detail=True, methods=["post"])
+    def release(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request, None, lambda order, data: services.order_release(order=order, actor=request.user)
+        )
+
+    @_action_schema(
+        None,
+        "Preview an order waiting for approval: run its runbook in check mode (changes nothing); "
+        "the order's dry_run shows how it went and the end of its output",
+    )
+    @action(detail=True, methods=["post"], url_path="dry-run")
+    def dry_run(self, request: Request, pk: str) -> Response:
+        return self._command(
+            request, None, lambda order, data: services.order_dry_run(order=order, actor=request.user).order
+        )
+
     @_action_schema(s.ReasonSerializer, "Close a manual order as failed")
     @action(detail=True, methods=["post"])
     def fail(self, request: Request, pk: str) -> Response:

@@ -15,8 +15,16 @@ from django.utils import timezone
 
 from portal import services
 from portal.choices import OrderStatus
-from portal.models import IdempotencyRecord, Order, OrderEvent, WebhookDelivery, WebhookSubscription
+from portal.models import (
+    IdempotencyRecord,
+    Order,
+    OrderDryRun,
+    OrderEvent,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from portal.webhooks import webhook_ping, webhook_subscribe
+from runbooks.models import Run
 from tests.factories import RunbookFactory
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +70,18 @@ CASES = {
     "claim": ("post", "/api/v1/orders/{id}/claim/", "manual", {}, SQUAD_DECIDES),
     "complete": ("post", "/api/v1/orders/{id}/complete/", "manual", {"note": "done"}, SQUAD_DECIDES),
     "fail": ("post", "/api/v1/orders/{id}/fail/", "manual", {"reason": "no capacity"}, SQUAD_DECIDES),
+    # Previewing is for those who decide and the owning squad (an admin too).
+    "dry-run": ("post", "/api/v1/orders/{id}/dry-run/", "pending", {}, SQUAD_DECIDES),
+    # The member holds the claim; an admin may free it too.
+    "release": ("post", "/api/v1/orders/{id}/release/", "claimed", {}, SQUAD_DECIDES),
+    "squad metrics": (
+        "get",
+        "/api/v1/squads/network/metrics/",
+        None,
+        None,
+        {**SEE_ORDER, "requester": 404},
+    ),
+    "product metrics": ("get", "/api/v1/products/vm/metrics/", None, None, ANY_USER),
     "webhooks": ("get", "/api/v1/webhooks/", None, None, ANY_USER),
     "subscribe": (
         "post",
@@ -148,10 +168,14 @@ def world(request, kind):
         Order.objects.filter(pk=order.pk).update(status=OrderStatus.FAILED, finished_at=timezone.now())
     elif kind == "pending":
         approval = request.getfixturevalue("approval_product")
+        approval.runbook.supports_check_mode = True
+        approval.runbook.save()
         order = services.order_submit(requester=requester, product=approval, inputs={"hostname": "a"})
-    elif kind == "manual":
+    elif kind in ("manual", "claimed"):
         manual = request.getfixturevalue("manual_product")
         order = services.order_submit(requester=requester, product=manual, inputs={"hostname": "a"})
+        if kind == "claimed":
+            order = services.order_claim(order=order, actor=users["member"])
     webhook, _ = webhook_subscribe(actor=requester, url="https://hooks.example.com/rita")
     delivery = webhook_ping(subscription=webhook, actor=requester)
     return users, order, webhook, delivery
@@ -162,6 +186,8 @@ def state() -> dict:
         "orders": list(Order.objects.order_by("pk").values()),
         "events": list(OrderEvent.objects.order_by("pk").values()),
         "idempotency": IdempotencyRecord.objects.count(),
+        "dry runs": list(OrderDryRun.objects.order_by("pk").values()),
+        "runs": list(Run.objects.order_by("pk").values()),
         "webhooks": list(WebhookSubscription.objects.order_by("pk").values()),
         "deliveries": list(WebhookDelivery.objects.order_by("pk").values()),
     }

@@ -97,3 +97,19 @@ def test_claimer_gives_an_order_back_to_the_queue(client, manual_product, reques
     assert "back in the" in response.content.decode()
     order.refresh_from_db()
     assert order.claimed_by is None
+
+
+def test_another_squads_approver_opens_and_approves_the_order_when_their_step_opens(
+    client, two_steps, requester, member, other_member
+):
+    order = services.order_submit(requester=requester, product=two_steps, inputs={"label": "a"})
+    client.force_login(other_member)
+    assert client.get(f"/orders/{order.pk}/").status_code == 404, "not theirs to see before their step"
+    services.order_approve(order=order, actor=member)
+    assert client.get(f"/orders/{order.pk}/").status_code == 200
+    response = client.post(f"/orders/{order.pk}/approve/", {"note": "compute agrees"}, follow=True)
+    assert "approved: it is queued to run" in response.content.decode()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.QUEUED
+    assert client.get(f"/orders/{order.pk}/").status_code == 200, "they keep seeing what they decided"
+    assert "Cancel order" not in client.get(f"/orders/{order.pk}/").content.decode()

@@ -1,0 +1,121 @@
+"""The approval rules through the API, the same services as the browser:
+separation of duties, steps in order, what an order's detail says about its
+approval, and the approver's dry run."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalogue.choices import ApprovalPolicy
+from catalogue.models import ApprovalStep
+from portal.models import Order, OrderApproval, OrderEvent
+from tests.factories import ProductFactory, RunbookFactory
+from tests.runbooks import playbook, use_private_dirs
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_steps(squad, other_squad):
+    runbook = RunbookFactory(squad=squad, playbook=playbook("check"), supports_check_mode=True)
+    product = ProductFactory(
+        slug="fw",
+        name="Firewall",
+        squad=squad,
+        runbook=runbook,
+        approval_policy=ApprovalPolicy.STEPS,
+        form_schema={"type": "object", "properties": {"label": {"type": "string"}}},
+    )
+    ApprovalStep.objects.create(product=product, position=0, name="Squad review", roles=["product_owner"])
+    ApprovalStep.objects.create(product=product, position=1, name="Compute sign-off", squad=other_squad)
+    return product
+
+
+def place(api, inputs=None) -> dict:
+    response = api.post(
+        "/api/v1/orders/", {"product": "fw", "inputs": inputs or {"label": "a"}}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def frozen(order_id: int) -> tuple:
+    order = Order.objects.get(pk=order_id)
+    return (
+        order.status,
+        order.approval_step,
+        order.updated_at,
+        OrderApproval.objects.filter(order=order).count(),
+        OrderEvent.objects.filter(order=order).count(),
+    )
+
+
+def test_nobody_approves_their_own_order_through_the_api(api_for, two_steps, member):
+    order = place(api_for(member))
+    before = frozen(order["id"])
+    response = api_for(member).post(f"/api/v1/orders/{order['id']}/approve/", {}, format="json")
+    assert response.status_code == 403
+    assert response.json()["detail"] == "You cannot approve or reject your own order."
+    assert frozen(order["id"]) == before
+
+
+def test_steps_open_in_order_and_one_person_counts_once(api_for, two_steps, requester, member, other_member):
+    order = place(api_for(requester))
+    url = f"/api/v1/orders/{order['id']}"
+    before = frozen(order["id"])
+    # Before their step opens, the later approvers do not even see the order.
+    early = api_for(other_member).post(f"{url}/approve/", {}, format="json")
+    assert early.status_code == 404
+    assert frozen(order["id"]) == before
+
+    first = api_for(member).post(f"{url}/approve/", {"note": "ok"}, format="json")
+    assert first.status_code == 200
+    body = first.json()
+    assert body["status"] == "pending_approval"
+    assert body["approval"]["current_step"] == 1
+    assert [step["state"] for step in body["approval"]["steps"]] == ["done", "open"]
+    assert body["approval"]["steps"][0]["decisions"][0]["approver"] == "nora"
+    assert body["approval"]["steps"][1]["approvers"] == "any member of Compute Squad"
+
+    before = frozen(order["id"])
+    again = api_for(member).post(f"{url}/approve/", {}, format="json")
+    assert again.status_code == 403 and "already decided" in again.json()["detail"]
+    assert frozen(order["id"]) == before
+
+    last = api_for(other_member).post(f"{url}/approve/", {}, format="json")
+    assert last.status_code == 200 and last.json()["status"] == "queued"
+    assert last.json()["approval"]["current_step"] is None
+
+
+def test_rejection_at_a_later_step_ends_the_order(api_for, two_steps, requester, member, other_member):
+    order = place(api_for(requester))
+    url = f"/api/v1/orders/{order['id']}"
+    api_for(member).post(f"{url}/approve/", {}, format="json")
+    refused = api_for(other_member).post(f"{url}/reject/", {}, format="json")
+    assert refused.status_code == 400 and "reason" in refused.json()["errors"]
+    rejected = api_for(other_member).post(f"{url}/reject/", {"reason": "Not through the DMZ"}, format="json")
+    assert rejected.status_code == 200
+    body = rejected.json()
+    assert (body["status"], body["result"]["failure_reason"]) == ("rejected", "Not through the DMZ")
+    # Having decided, they still see the order they rejected.
+    assert api_for(other_member).get(f"{url}/").status_code == 200
+
+
+def test_approver_previews_through_the_api(api_for, two_steps, requester, member, settings, tmp_path):
+    from portal import services
+    from portal.models import OrderDryRun
+
+    use_private_dirs(settings, tmp_path)
+    order = place(api_for(requester))
+    detail = api_for(member).get(f"/api/v1/orders/{order['id']}/").json()
+    assert "dry-run" in detail["actions"] and detail["dry_run"] is None
+    assert "dry-run" not in api_for(requester).get(f"/api/v1/orders/{order['id']}/").json()["actions"]
+
+    response = api_for(member).post(f"/api/v1/orders/{order['id']}/dry-run/", {}, format="json")
+    assert response.status_code == 200 and response.json()["dry_run"]["status"] == "pending"
+    services.order_dry_run_execute(dry_run_id=OrderDryRun.objects.get().pk)  # the worker's part
+
+    dry_run = api_for(member).get(f"/api/v1/orders/{order['id']}/").json()["dry_run"]
+    assert dry_run["status"] == "succeeded"
+    assert dry_run["would_change"] == {"localhost": 1}
+    assert "Write a file unless dry run" in dry_run["output_tail"]
