@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -40,3 +42,15 @@ def _prepare_filesystem_broker() -> None:
 @app.on_after_configure.connect
 def _on_after_configure(sender: Celery, **kwargs: object) -> None:
     _prepare_filesystem_broker()
+
+
+@worker_ready.connect
+def _remove_what_lost_runs_left(**kwargs: object) -> None:
+    """A worker that starts again after being killed cleans the private data
+    dirs its lost runs left on this machine (they may hold secrets)."""
+    from runbooks.executor import private_dirs_cleanup
+
+    try:
+        private_dirs_cleanup()
+    except Exception:  # noqa: BLE001 - never keep a worker from starting; the sweep retries
+        logging.getLogger(__name__).warning("could not clean stale run dirs", exc_info=True)

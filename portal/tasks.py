@@ -8,6 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from portal import idempotency, notifications, services, webhooks
+from runbooks.executor import private_dirs_cleanup
 
 
 @shared_task(name=services.EXECUTE_TASK, acks_late=True, reject_on_worker_lost=True)
@@ -19,7 +20,10 @@ def execute_order(order_id: int) -> None:
 
 @shared_task(name="portal.sweep_orders", time_limit=120, soft_time_limit=100)
 def sweep_orders() -> dict:
-    return asdict(services.orders_sweep())
+    report = asdict(services.orders_sweep())
+    # The sweep runs on a worker: it also tidies that worker's machine.
+    report["private_dirs_removed"] = len(private_dirs_cleanup())
+    return report
 
 
 @shared_task(name=services.DRY_RUN_TASK, acks_late=True, reject_on_worker_lost=True)

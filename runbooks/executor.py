@@ -64,7 +64,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 from pexpect import ExceptionPexpect
 
-from runbooks.choices import CredentialKind, RunStatus
+from runbooks.choices import TERMINAL_RUN_STATUSES, CredentialKind, RunStatus
 from runbooks.crypto import DecryptionError
 from runbooks.extravars import ExtraVarsError, render_extravars, render_unsafe_vars, validate_input_names
 from runbooks.masking import Masker, secret_leaves
@@ -120,6 +120,16 @@ SSH_ADD_RETRY_PROMPT = "Bad passphrase, try again for "
 LINE_END = r"\n"
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+#: util-linux's setpriv, which ties the playbook's life to the worker's
+#: (``--pdeathsig``); absent on a system without it, where a worker killed
+#: outright may leave its playbook running until it ends.
+SETPRIV = shutil.which("setpriv", path=os.defpath + ":/usr/bin:/bin")
+#: The shell between setpriv and the command: on the TERM our death sends it,
+#: SIGKILL to its whole process group (the playbook and Ansible's forks).
+#: Explicit "0<&0" keeps the terminal as the command's input (a background
+#: job of a non-interactive shell would otherwise read /dev/null).
+GROUP_GUARD = 'trap "kill -KILL 0" TERM; "$@" 0<&0 & wait $!'
 
 #: Variables of the worker's own environment a playbook inherits. The worker's
 #: environment holds Squadron's secrets (SECRET_KEY, SQUADRON_CREDENTIAL_KEY,
@@ -494,6 +504,42 @@ def make_private_dir(run_id: int) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"run-{run_id}-", dir=base))  # mkdtemp: mode 0700
 
 
+PRIVATE_DIR_NAME = re.compile(r"^run-(\d+)-[A-Za-z0-9_]+$")
+
+
+def private_dirs_cleanup() -> list[Path]:
+    """Remove the private data dirs that runs which ended without their
+    worker left behind (a worker killed outright never reaches its
+    ``finally``): they may hold secret inputs. A dir is removed only once
+    its run is over, so the live runs of other workers sharing the
+    directory keep theirs. Returns what was removed."""
+    base = Path(settings.SQUADRON_RUN_DIR or tempfile.gettempdir())
+    if not base.is_dir():
+        return []
+    found: dict[int, list[Path]] = {}
+    for entry in base.iterdir():
+        match = PRIVATE_DIR_NAME.match(entry.name)
+        if match and entry.is_dir() and not entry.is_symlink() and entry.stat().st_uid == os.getuid():
+            found.setdefault(int(match.group(1)), []).append(entry)
+    if not found:
+        return []
+    live = set(
+        Run.objects.filter(pk__in=found)
+        .exclude(status__in=list(TERMINAL_RUN_STATUSES))
+        .values_list("pk", flat=True)
+    )
+    removed = []
+    for run_id, paths in found.items():
+        if run_id in live:
+            continue
+        for path in paths:
+            shutil.rmtree(path, ignore_errors=True)
+            if not path.exists():
+                removed.append(path)
+                logger.warning("removed the private data dir %s that run %s left behind", path, run_id)
+    return removed
+
+
 def _inventory(private_dir: Path) -> str:
     # Ansible's temporary files for localhost stay in the private dir (and
     # go with it). Only for localhost: ANSIBLE_REMOTE_TEMP would impose this
@@ -629,6 +675,15 @@ def _runner_config(private_dir: Path, run: Run, material: CredentialMaterial) ->
     )
     config.prepare()
     config.env = _inherited_env_only(config.env, own_env)
+    runner_command = list(config.command)
+    if SETPRIV:
+        # ansible-playbook runs in a session of its own (a pseudo-terminal),
+        # so a worker killed outright (SIGKILL, OOM) would leave it and its
+        # forks running with nobody to record them, while the sweep lets the
+        # order be retried: two playbooks at once. The kernel tells the
+        # session's shell when we die, and the shell kills the whole group.
+        config.command = [SETPRIV, "--pdeathsig", "TERM", "--", "/bin/sh", "-c", GROUP_GUARD, "run"]
+        config.command += runner_command
     return config
 
 

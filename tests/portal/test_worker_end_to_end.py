@@ -15,6 +15,7 @@ from portal.celery import app
 from portal.choices import OrderStatus
 from portal.models import Order
 from runbooks.choices import RunStatus
+from runbooks.executor import private_dirs_cleanup
 from runbooks.models import Run, RunEvent
 from tests.factories import ProductFactory, RunbookFactory
 from tests.worker import Worker
@@ -148,3 +149,31 @@ def test_sweep_fails_the_order_of_a_killed_worker_with_worker_lost(product, requ
     assert order.status == OrderStatus.FAILED
     assert order.failure_reason == "worker_lost"
     assert order.current_run.status == RunStatus.LOST
+    # Its playbook died with it (it must not go on beside a retry) ...
+    wait_for(lambda: not playbooks_of_run(order.current_run_id), timeout=5)
+    # ... and the private dir it left, secrets and all, goes when a worker
+    # (or the sweep on one) looks.
+    left = list(run_dir().glob(f"run-{order.current_run_id}-*"))
+    assert left, "a worker killed outright cannot clean up after itself"
+    assert private_dirs_cleanup() == left
+    assert not list(run_dir().glob(f"run-{order.current_run_id}-*"))
+
+
+def run_dir() -> Path:
+    import tempfile
+
+    return Path(settings.SQUADRON_RUN_DIR or tempfile.gettempdir())
+
+
+def playbooks_of_run(run_id: int) -> list[int]:
+    """Live ansible-playbook processes working in the run's private dir."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if "ansible-playbook" in text and f"/run-{run_id}-" in text and state != "Z":
+            found.append(int(cmdline.parent.name))
+    return found
