@@ -25,6 +25,7 @@ run: install
 	@mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
+	$(BIN)/python manage.py seed_demo_history
 	$(BIN)/python manage.py serve
 
 # Browser tests drive Debian's Chromium (Playwright's own download cannot

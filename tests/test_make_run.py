@@ -78,6 +78,12 @@ def test_demo_loads_twice_and_prints_logins(embedded_env):
     assert "Demo logins" in first.stdout and "admin" in first.stdout and "bea" in first.stdout
     second = manage(embedded_env, "load_demo")
     assert second.returncode == 0, second.stderr
+    # make run then gives the dashboards a past, once.
+    history = manage(embedded_env, "seed_demo_history")
+    assert history.returncode == 0, history.stderr
+    assert "Created" in history.stdout
+    again = manage(embedded_env, "seed_demo_history")
+    assert again.returncode == 0 and "nothing to do" in again.stdout
 
 
 def test_load_demo_refuses_production(embedded_env):

@@ -19,7 +19,11 @@ from squads.models import Membership
 
 DEMO_FILE = Path(settings.BASE_DIR) / "catalogue" / "demo" / "catalogue.yaml"
 DEMO_PASSWORD = "squadron-demo"  # noqa: S105 - development-only, refused with DEBUG off
-BUSINESS_USERS = {"bea": "Bea Fischer", "ben": "Ben Osei"}
+#: Business users: full name, and what they are for in the demo.
+BUSINESS_USERS = {
+    "bea": ("Bea Fischer", "orders products (a clean slate for the tour)"),
+    "ben": ("Ben Osei", "orders products; the demo's order history is his"),
+}
 
 
 class Command(BaseCommand):
@@ -40,7 +44,7 @@ class Command(BaseCommand):
                 username="admin",
                 defaults={"is_staff": True, "is_superuser": True, "email": "admin@example.com"},
             )
-            for username, full_name in BUSINESS_USERS.items():
+            for username, (full_name, _) in BUSINESS_USERS.items():
                 first, last = full_name.split(" ", 1)
                 users.objects.get_or_create(
                     username=username,
@@ -71,8 +75,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"\nDemo logins (password '{DEMO_PASSWORD}' unless you changed it):")
         )
         self.stdout.write("  admin      superuser: sees and changes everything")
-        for username in BUSINESS_USERS:
-            self.stdout.write(f"  {username:<10} business user: orders products")
+        for username, (_, purpose) in BUSINESS_USERS.items():
+            self.stdout.write(f"  {username:<10} business user: {purpose}")
         for username in sorted(roles):
             self.stdout.write(f"  {username:<10} {'; '.join(roles[username])}")
         self.stdout.write("")
