@@ -39,7 +39,7 @@ from portal.webhooks import webhooks_order_changed
 from runbooks.choices import RunStatus
 from runbooks.crypto import decrypt_json, encrypt_json
 from runbooks.executor import execute_run
-from runbooks.models import Run
+from runbooks.models import Run, Runbook
 from runbooks.services import run_create, run_request_cancel, runs_mark_lost
 from squads.choices import Role
 from squads.models import Membership
@@ -373,7 +373,14 @@ def order_dry_run(*, order: Order, actor: User) -> OrderDryRun:
 
 def _dispatch_dry_run(dry_run_id: int) -> bool:
     dry_run = OrderDryRun.objects.select_related("run__runbook_version__runbook").get(pk=dry_run_id)
-    runbook = dry_run.run.runbook_version.runbook
+    return _send_run_task(DRY_RUN_TASK, dry_run_id, dry_run.run.runbook_version.runbook)
+
+
+def _send_run_task(task: str, object_id: int, runbook: Runbook) -> bool:
+    """Send a task that runs ``runbook`` to the workers of its queue, with
+    time limits past the runbook's own timeout (the executor enforces that
+    one; these only catch a worker that hangs). Never raises: with the broker
+    down it returns False and the sweep sends the task again later."""
     options: dict[str, object] = {
         "time_limit": runbook.timeout + 120,
         "soft_time_limit": runbook.timeout + 60,
@@ -382,9 +389,9 @@ def _dispatch_dry_run(dry_run_id: int) -> bool:
     if runbook.queue:
         options["queue"] = runbook.queue
     try:
-        celery_app.send_task(DRY_RUN_TASK, args=[dry_run_id], **options)
-    except Exception:  # noqa: BLE001 - broker down: the sweep sends it again
-        logger.warning("dry run %s: broker unreachable, left for the sweep", dry_run_id)
+        celery_app.send_task(task, args=[object_id], **options)
+    except Exception:  # noqa: BLE001 - any broker failure: the sweep retries later
+        logger.warning("%s %s: broker unreachable, left for the sweep", task, object_id, exc_info=True)
         return False
     return True
 
@@ -631,18 +638,7 @@ def order_dispatch(*, order_id: int) -> bool:
     )
     if order is None or order.runbook_version is None:
         return False
-    runbook = order.runbook_version.runbook
-    options: dict[str, object] = {
-        "time_limit": runbook.timeout + 120,
-        "soft_time_limit": runbook.timeout + 60,
-        "retry": False,
-    }
-    if runbook.queue:
-        options["queue"] = runbook.queue
-    try:
-        celery_app.send_task(EXECUTE_TASK, args=[order_id], **options)
-    except Exception:  # noqa: BLE001 - any broker failure: the sweep retries later
-        logger.warning("order %s: broker unreachable, left queued for the sweep", order_id, exc_info=True)
+    if not _send_run_task(EXECUTE_TASK, order_id, order.runbook_version.runbook):
         return False
     Order.objects.filter(pk=order_id).update(
         dispatched_at=timezone.now(), dispatch_count=F("dispatch_count") + 1

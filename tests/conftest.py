@@ -7,8 +7,9 @@ import shutil
 
 import pytest
 
+from catalogue.choices import ApprovalPolicy, Fulfilment
 from squads.choices import Role
-from tests.factories import MembershipFactory, SquadFactory, UserFactory
+from tests.factories import MembershipFactory, ProductFactory, SquadFactory, UserFactory
 
 
 @pytest.fixture
@@ -60,3 +61,50 @@ def _private_broker_queue():
     except Exception:  # noqa: BLE001, S110 - best effort clean-up of a broker we may never have used
         pass
     shutil.rmtree(settings.VAR_DIR, ignore_errors=True)
+
+
+# --- Products of the base cast's squad (portal, API and browser tests) ---------
+
+FORM = {
+    "type": "object",
+    "required": ["hostname"],
+    "properties": {
+        "hostname": {"type": "string", "title": "Host name", "format": "hostname", "maxLength": 63},
+        "size": {"type": "integer", "minimum": 1, "maximum": 64, "default": 2},
+        "token": {"type": "string", "x-secret": True, "minLength": 4},
+    },
+}
+
+
+@pytest.fixture
+def product(squad):
+    return ProductFactory(slug="vm", name="Virtual machine", squad=squad, form_schema=FORM)
+
+
+@pytest.fixture
+def approval_product(squad):
+    return ProductFactory(
+        slug="firewall",
+        name="Firewall rule",
+        squad=squad,
+        form_schema=FORM,
+        approval_policy=ApprovalPolicy.SQUAD,
+    )
+
+
+@pytest.fixture
+def manual_product(squad):
+    return ProductFactory(
+        slug="database",
+        name="Database",
+        squad=squad,
+        form_schema=FORM,
+        fulfilment=Fulfilment.MANUAL,
+        runbook=None,
+    )
+
+
+@pytest.fixture
+def engineer(squad):
+    """A member of the owning squad who is neither product owner nor SME."""
+    return MembershipFactory(user=UserFactory(username="eddie"), squad=squad, role=Role.ENGINEER).user

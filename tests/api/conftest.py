@@ -9,19 +9,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from catalogue.choices import ApprovalPolicy, Fulfilment
 from portal.tokens import token_create
-from tests.factories import ProductFactory
-
-FORM = {
-    "type": "object",
-    "required": ["hostname"],
-    "properties": {
-        "hostname": {"type": "string", "title": "Host name", "format": "hostname", "maxLength": 63},
-        "size": {"type": "integer", "minimum": 1, "maximum": 64, "default": 2},
-        "token": {"type": "string", "x-secret": True, "minLength": 4},
-    },
-}
 
 
 @pytest.fixture(autouse=True)
@@ -61,31 +49,3 @@ def api_for(db) -> Callable[..., APIClient]:
         return client
 
     return make
-
-
-@pytest.fixture
-def product(squad):
-    return ProductFactory(slug="vm", name="Virtual machine", squad=squad, form_schema=FORM)
-
-
-@pytest.fixture
-def approval_product(squad):
-    return ProductFactory(
-        slug="firewall",
-        name="Firewall rule",
-        squad=squad,
-        form_schema=FORM,
-        approval_policy=ApprovalPolicy.SQUAD,
-    )
-
-
-@pytest.fixture
-def manual_product(squad):
-    return ProductFactory(
-        slug="database",
-        name="Database",
-        squad=squad,
-        form_schema=FORM,
-        fulfilment=Fulfilment.MANUAL,
-        runbook=None,
-    )

@@ -27,7 +27,7 @@ from portal import services
 from portal.tokens import token_create
 from portal.webhooks import webhook_ping, webhook_subscribe
 from squads.choices import Role
-from tests.api.conftest import FORM
+from tests.conftest import FORM
 from tests.factories import MembershipFactory, ProductFactory, RunbookFactory, UserFactory
 
 #: Examples per operation: enough to find the classic mistakes (types, NUL,

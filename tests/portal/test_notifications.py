@@ -10,45 +10,21 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from catalogue.choices import ApprovalPolicy, Fulfilment
 from portal import notifications, services
 from portal.choices import NotificationKind
 from portal.models import Notification
 from squads.choices import Role
-from tests.factories import MembershipFactory, ProductFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory
 from tests.portal.conftest import drain_queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FORM = {"type": "object", "properties": {"hostname": {"type": "string"}}}
+INPUTS = {"hostname": "web-01"}
 
 
 @pytest.fixture
 def sme(squad):
     return MembershipFactory(user=UserFactory(username="sara"), squad=squad, role=Role.SME).user
-
-
-@pytest.fixture
-def approval_product(squad):
-    return ProductFactory(
-        slug="firewall",
-        name="Firewall rule",
-        squad=squad,
-        form_schema=FORM,
-        approval_policy=ApprovalPolicy.SQUAD,
-    )
-
-
-@pytest.fixture
-def manual_product(squad):
-    return ProductFactory(
-        slug="restore",
-        name="File restore",
-        squad=squad,
-        form_schema=FORM,
-        fulfilment=Fulfilment.MANUAL,
-        runbook=None,
-    )
 
 
 def notified(user) -> list[tuple[str, str]]:
@@ -68,7 +44,7 @@ def deliver_emails() -> list[int]:
 
 
 def test_approvers_are_told_and_emailed_after_commit(approval_product, requester, member, sme, engineer):
-    order = services.order_submit(requester=requester, product=approval_product, inputs={})
+    order = services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
 
     assert notified(member) == [(NotificationKind.APPROVAL_REQUESTED, "pending")]
     assert notified(sme) == [(NotificationKind.APPROVAL_REQUESTED, "pending")]
@@ -96,7 +72,7 @@ def _base_url_and_empty_queue(settings):
 
 
 def test_requester_hears_of_each_status_change_made_by_others(approval_product, requester, member):
-    order = services.order_submit(requester=requester, product=approval_product, inputs={})
+    order = services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     services.order_reject(order=order, actor=member, reason="Not without a change ticket")
 
     assert notified(requester) == [(NotificationKind.ORDER_FINISHED, "pending")]
@@ -107,7 +83,7 @@ def test_requester_hears_of_each_status_change_made_by_others(approval_product, 
 
 
 def test_progress_is_not_emailed_by_default_but_shown_in_the_portal(approval_product, requester, member):
-    order = services.order_submit(requester=requester, product=approval_product, inputs={})
+    order = services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     services.order_approve(order=order, actor=member)
     assert notified(requester) == [(NotificationKind.ORDER_PROGRESS, "not_wanted")]
     assert notifications.unread_count(requester) == 1
@@ -116,7 +92,7 @@ def test_progress_is_not_emailed_by_default_but_shown_in_the_portal(approval_pro
 def test_preferences_decide_what_is_emailed(approval_product, requester, member, sme):
     notifications.email_preferences_set(user=member, email_kinds=[])
     notifications.email_preferences_set(user=requester, email_kinds=[NotificationKind.ORDER_PROGRESS])
-    order = services.order_submit(requester=requester, product=approval_product, inputs={})
+    order = services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     services.order_approve(order=order, actor=sme)
 
     assert notified(member) == [(NotificationKind.APPROVAL_REQUESTED, "not_wanted")]
@@ -135,7 +111,7 @@ def test_unknown_preference_is_refused_and_nothing_changes(requester):
 def test_squad_members_hear_of_manual_orders_in_their_queue(
     manual_product, requester, member, engineer, other_member
 ):
-    services.order_submit(requester=requester, product=manual_product, inputs={})
+    services.order_submit(requester=requester, product=manual_product, inputs=INPUTS)
     assert notified(member) == [(NotificationKind.MANUAL_QUEUED, "pending")]
     assert notified(engineer) == [(NotificationKind.MANUAL_QUEUED, "pending")]
     assert notified(other_member) == []
@@ -144,7 +120,7 @@ def test_squad_members_hear_of_manual_orders_in_their_queue(
 def test_people_without_an_email_address_are_told_in_the_portal_only(approval_product, requester, member):
     member.email = ""
     member.save()
-    services.order_submit(requester=requester, product=approval_product, inputs={})
+    services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     assert notified(member) == [(NotificationKind.APPROVAL_REQUESTED, "not_wanted")]
 
 
@@ -160,7 +136,7 @@ class BrokenMailServer:
 
 def test_a_failing_mail_server_is_retried_then_recorded(approval_product, requester, member, settings):
     settings.EMAIL_BACKEND = "tests.portal.test_notifications.BrokenMailServer"
-    services.order_submit(requester=requester, product=approval_product, inputs={})
+    services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     note = Notification.objects.get(recipient=member)
     for _attempt in range(notifications.EMAIL_MAX_ATTEMPTS - 1):
         with pytest.raises(ConnectionRefusedError):
@@ -175,7 +151,7 @@ def test_a_failing_mail_server_is_retried_then_recorded(approval_product, reques
 
 
 def test_the_sweep_resends_emails_whose_task_never_ran(approval_product, requester, member, settings):
-    services.order_submit(requester=requester, product=approval_product, inputs={})
+    services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     drain_queued_tasks()  # lost with the broker
     Notification.objects.update(created_at=timezone.now() - timedelta(hours=1))
     report = services.orders_sweep()
@@ -185,7 +161,7 @@ def test_the_sweep_resends_emails_whose_task_never_ran(approval_product, request
 
 
 def test_marking_read_is_personal(approval_product, requester, member, sme):
-    services.order_submit(requester=requester, product=approval_product, inputs={})
+    services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     mine = Notification.objects.get(recipient=member)
     theirs = Notification.objects.get(recipient=sme)
     assert notifications.notification_mark_read(user=member, notification_id=theirs.pk) is False

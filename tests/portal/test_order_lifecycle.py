@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from django.conf import settings
 
 from catalogue.choices import ProductStatus
 from catalogue.inputs import MASK
@@ -15,6 +14,7 @@ from portal.choices import OrderStatus
 from portal.models import Order, OrderEvent, OrderRun
 from runbooks.crypto import decrypt_json
 from runbooks.models import Run
+from tests.portal.conftest import drain_queued_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -112,21 +112,10 @@ def test_task_is_dispatched_only_after_commit(product, requester, django_capture
 
 
 def _queued_task_args() -> list:
-    from portal.celery import app
-
-    found = []
-    with app.connection_for_read() as connection:
-        queue = connection.SimpleQueue(settings.CELERY_TASK_DEFAULT_QUEUE)
-        while True:
-            try:
-                message = queue.get(block=True, timeout=1)
-            except queue.Empty:
-                break
-            assert message.headers["task"] == services.EXECUTE_TASK
-            found.append(message.payload[0])
-            message.ack()
-        queue.close()
-    return found
+    """The arguments of the execution tasks waiting on this process's queue."""
+    tasks = drain_queued_tasks()
+    assert {task for task, _ in tasks} <= {services.EXECUTE_TASK}, tasks
+    return [args for _, args in tasks]
 
 
 def test_broker_down_at_submit_keeps_the_order_queued_and_the_sweep_sends_it_later(

@@ -17,8 +17,8 @@ from portal.templatetags.portal_tags import event_actor, event_note, event_title
 from runbooks.choices import RunStatus
 from runbooks.models import RunEvent
 from runbooks.services import run_claim, run_finish
+from tests.conftest import FORM
 from tests.factories import ProductFactory
-from tests.portal.conftest import FORM
 
 pytestmark = pytest.mark.django_db
 
