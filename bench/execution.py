@@ -306,6 +306,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--latency", type=int, default=30, help="orders timed for dispatch latency")
     parser.add_argument("--embedded", action="store_true", help="SQLite and the filesystem broker")
+    parser.add_argument(
+        "--no-plain-events",
+        action="store_true",
+        help="skip plain ansible-runner in the event test: beyond ~30,000 events its pexpect buffer "
+        "makes it crawl, which is what Squadron's executor avoids",
+    )
     arguments = parser.parse_args()
 
     use_services = not arguments.embedded and services_up()
@@ -364,7 +370,7 @@ def main() -> None:
 
         # 2. Event ingestion, with the worker's memory sampled.
         playbook = many_events(arguments.events)
-        plain_events = plain_runner(playbook, 1, work)[0]
+        plain_events = None if arguments.no_plain_events else plain_runner(playbook, 1, work)[0]
         worker.sample()
         started = time.perf_counter()
         order = services.order_submit(requester=user, product=printer, inputs={})
@@ -377,13 +383,15 @@ def main() -> None:
             run=order.current_run, event="runner_item_on_ok", task__endswith=" loop"
         ).count()
         print(f"\n2. Event ingestion, one playbook printing {arguments.events} item events")
-        print(f"   plain ansible-runner: {plain_events:7.2f} s")
+        if plain_events is not None:
+            print(f"   plain ansible-runner: {plain_events:7.2f} s")
         print(f"   Squadron:             {portal_events:7.2f} s, status {order.status}")
         print(
             f"   events stored: {stored} ({items} item events, all present: {items == arguments.events}),"
             f" {stored / portal_events:.0f} events/s"
         )
-        print(f"   ratio: {portal_events / plain_events:.3f}  (target <= 1.15)")
+        if plain_events is not None:
+            print(f"   ratio: {portal_events / plain_events:.3f}  (target <= 1.15)")
 
         # 3. Dispatch latency with an idle worker.
         latencies = []
