@@ -37,6 +37,7 @@ One run, from claim to record:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -501,10 +502,19 @@ def make_private_dir(run_id: int) -> Path:
     base = settings.SQUADRON_RUN_DIR
     if base:
         Path(base).mkdir(mode=0o700, parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"run-{run_id}-", dir=base))  # mkdtemp: mode 0700
+    return Path(tempfile.mkdtemp(prefix=f"run-{installation_tag()}-{run_id}-", dir=base))  # mode 0700
 
 
-PRIVATE_DIR_NAME = re.compile(r"^run-(\d+)-[A-Za-z0-9_]+$")
+def installation_tag() -> str:
+    """A short tag of the database this process records runs in, in the
+    names of private dirs: two installations (or two test processes) that
+    share a temporary directory never take each other's dirs for their own."""
+    database = settings.DATABASES["default"]
+    where = f"{database.get('HOST') or ''}:{database.get('PORT') or ''}/{database['NAME']}"
+    return hashlib.sha256(where.encode()).hexdigest()[:8]
+
+
+PRIVATE_DIR_NAME = re.compile(r"^run-([0-9a-f]{8})-(\d+)-[A-Za-z0-9_]+$")
 
 
 def private_dirs_cleanup() -> list[Path]:
@@ -516,21 +526,24 @@ def private_dirs_cleanup() -> list[Path]:
     base = Path(settings.SQUADRON_RUN_DIR or tempfile.gettempdir())
     if not base.is_dir():
         return []
+    tag = installation_tag()
     found: dict[int, list[Path]] = {}
     for entry in base.iterdir():
         match = PRIVATE_DIR_NAME.match(entry.name)
-        if match and entry.is_dir() and not entry.is_symlink() and entry.stat().st_uid == os.getuid():
-            found.setdefault(int(match.group(1)), []).append(entry)
+        if not match or match.group(1) != tag or entry.is_symlink() or not entry.is_dir():
+            continue
+        if entry.stat().st_uid == os.getuid():
+            found.setdefault(int(match.group(2)), []).append(entry)
     if not found:
         return []
-    live = set(
-        Run.objects.filter(pk__in=found)
-        .exclude(status__in=list(TERMINAL_RUN_STATUSES))
-        .values_list("pk", flat=True)
+    # Only runs known to be over: a dir of a run this database does not know
+    # is left alone.
+    over = set(
+        Run.objects.filter(pk__in=found, status__in=list(TERMINAL_RUN_STATUSES)).values_list("pk", flat=True)
     )
     removed = []
     for run_id, paths in found.items():
-        if run_id in live:
+        if run_id not in over:
             continue
         for path in paths:
             shutil.rmtree(path, ignore_errors=True)

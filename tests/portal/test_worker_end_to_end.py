@@ -4,6 +4,7 @@ through ansible-runner, on whichever database and broker the suite runs on
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -153,10 +154,10 @@ def test_sweep_fails_the_order_of_a_killed_worker_with_worker_lost(product, requ
     wait_for(lambda: not playbooks_of_run(order.current_run_id), timeout=5)
     # ... and the private dir it left, secrets and all, goes when a worker
     # (or the sweep on one) looks.
-    left = list(run_dir().glob(f"run-{order.current_run_id}-*"))
+    left = list(run_dir().glob(f"run-*-{order.current_run_id}-*"))
     assert left, "a worker killed outright cannot clean up after itself"
     assert private_dirs_cleanup() == left
-    assert not list(run_dir().glob(f"run-{order.current_run_id}-*"))
+    assert not list(run_dir().glob(f"run-*-{order.current_run_id}-*"))
 
 
 def run_dir() -> Path:
@@ -174,6 +175,6 @@ def playbooks_of_run(run_id: int) -> list[int]:
             state = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if "ansible-playbook" in text and f"/run-{run_id}-" in text and state != "Z":
+        if "ansible-playbook" in text and re.search(rf"/run-[0-9a-f]{{8}}-{run_id}-", text) and state != "Z":
             found.append(int(cmdline.parent.name))
     return found
