@@ -18,6 +18,8 @@ router.register("webhooks", views.WebhookViewSet, basename="webhook")
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
+    path("squads/<slug:slug>/metrics/", views.SquadMetricsView.as_view(), name="squad-metrics"),
+    path("products/<slug:slug>/metrics/", views.ProductMetricsView.as_view(), name="product-metrics"),
     path("orders/<int:pk>/events/", views.OrderEventListView.as_view(), name="order-events"),
     path("webhooks/<int:pk>/deliveries/", views.WebhookDeliveryListView.as_view(), name="webhook-deliveries"),
     path(

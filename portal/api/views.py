@@ -8,6 +8,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -28,6 +29,10 @@ from portal.api.pagination import CreatedCursorPagination, NumberedPagination, S
 from portal.api.parsers import LimitedJSONParser
 from portal.api.schema import ApiSchema
 from portal.idempotency import IdempotencyKeyReused, fingerprint, key_problem, order_submit_once
+from portal.insights import access
+from portal.insights.api import product_metrics, squad_metrics
+from portal.insights.periods import Period, PeriodError, period_from_query
+from portal.insights.reports import SquadReport
 from portal.models import ApiToken, Order, OrderEvent, WebhookDelivery, WebhookSubscription
 from portal.selectors import order_run_events, orders_for_api
 from portal.webhooks import (
@@ -540,3 +545,60 @@ class WebhookRedeliverView(ApiMixin, APIView):
         except WebhookNotAllowed as error:
             raise exceptions.PermissionDenied(str(error)) from None
         return Response(s.WebhookDeliverySerializer(copy).data, status=202)
+
+
+# --- Insights ----------------------------------------------------------------------------
+
+PERIOD_PARAMETERS = [
+    OpenApiParameter(
+        "since",
+        OpenApiTypes.STR,
+        description="Start of the period: an ISO date or date-time (default: 90 days ago).",
+    ),
+    OpenApiParameter(
+        "until",
+        OpenApiTypes.STR,
+        description="End of the period: an ISO date (that whole day included) or date-time (default: now).",
+    ),
+    OpenApiParameter("days", OpenApiTypes.INT, description="The last N days, instead of since."),
+]
+
+
+def _period(request: Request) -> Period:
+    try:
+        return period_from_query(request.query_params, now=timezone.now())
+    except PeriodError as error:
+        raise exceptions.ValidationError(error.errors, code="invalid_period") from None
+
+
+@extend_schema(
+    summary="A squad's service quality, automation, load, dependencies and debt (its members and leads)",
+    parameters=PERIOD_PARAMETERS,
+    responses=OpenApiTypes.OBJECT,
+    tags=["squads"],
+)
+class SquadMetricsView(ApiMixin, APIView):
+    """The numbers of the squad's dashboard; another squad's are not found."""
+
+    def get(self, request: Request, slug: str) -> Response:
+        squad = Squad.objects.filter(slug=slug).first()
+        if squad is None or not access.can_see_squad(request.user, squad):
+            raise exceptions.NotFound("No such squad.")
+        return Response(squad_metrics(SquadReport(squad, _period(request))))
+
+
+@extend_schema(
+    summary="A published product's service quality and expected lead time",
+    parameters=PERIOD_PARAMETERS,
+    responses=OpenApiTypes.OBJECT,
+    tags=["products"],
+)
+class ProductMetricsView(ApiMixin, APIView):
+    """Failure reasons only for the product's squad and leads."""
+
+    def get(self, request: Request, slug: str) -> Response:
+        product = Product.objects.select_related("squad").filter(slug=slug).first()
+        if product is None or not access.can_see_product_metrics(request.user, product):
+            raise exceptions.NotFound("No such product.")
+        details = access.sees_product_details(request.user, product)
+        return Response(product_metrics(product, _period(request), details=details))

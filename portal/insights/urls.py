@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from portal.insights import api, metrics, views
+from portal.insights import metrics, views
 
 app_name = "insights"
 
@@ -18,6 +18,4 @@ urlpatterns = [
     path("insights/graph/<slug:slug>/", views.impact, name="impact"),
     path("metrics", metrics.metrics_view, name="metrics"),
     # Until the REST API package (portal.api) lands; then they move under it.
-    path("api/v1/squads/<slug:slug>/metrics/", api.squad_metrics_view, name="api-squad-metrics"),
-    path("api/v1/products/<slug:slug>/metrics/", api.product_metrics_view, name="api-product-metrics"),
 ]

@@ -75,7 +75,7 @@ def test_anyone_outside_the_squad_gets_a_404(client, request, who, history):
     response = client.get(SQUAD_URL)
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not found.", "code": "not_found"}
+    assert response.json() == {"detail": "No such squad.", "code": "not_found"}
 
 
 @pytest.mark.django_db
