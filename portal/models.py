@@ -157,6 +157,8 @@ class OrderApproval(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["order", "approver"], name="order_approval_once_per_person"),
         ]
+        # What a person decided: their visibility of other squads' orders.
+        indexes = [models.Index(fields=["approver", "order"], name="order_approval_by_approver")]
 
     def __str__(self) -> str:
         return f"Order #{self.order_id} step {self.step + 1}: {self.decision} by {self.approver_id}"
