@@ -96,7 +96,10 @@ class Command(BaseCommand):
         self.stdout.write("Stopping web, worker and beat…")
         for child in children.values():
             if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
+                # To the leader only: Celery's main process stops its own pool
+                # (a warm shutdown); signalling the pool too makes it report
+                # its processes as killed.
+                os.kill(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + GRACE_SECONDS
         for name, child in children.items():
             try:
