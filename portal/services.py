@@ -60,6 +60,20 @@ RUN_TO_ORDER_STATUS = {
 FINAL_STATUSES = {OrderStatus.SUCCEEDED, OrderStatus.CANCELLED, OrderStatus.REJECTED}
 
 
+#: How a notification says what happened to an order.
+STATUS_PHRASES = {
+    OrderStatus.PENDING_APPROVAL: "waits for approval",
+    OrderStatus.REJECTED: "was rejected",
+    OrderStatus.QUEUED: "is queued to run",
+    OrderStatus.RUNNING: "is running",
+    OrderStatus.AWAITING_FULFILMENT: "is in the squad's queue",
+    OrderStatus.SUCCEEDED: "succeeded",
+    OrderStatus.FAILED: "failed",
+    OrderStatus.TIMED_OUT: "timed out",
+    OrderStatus.CANCELLED: "was cancelled",
+}
+
+
 class OrderError(Exception):
     """A refused change to an order, with a message fit for the user."""
 
@@ -124,8 +138,7 @@ def _order_changed(order: Order, *, from_status: str, to_status: str, actor: Use
     transaction of the change: the notifications commit with it or not at all)."""
     webhooks_order_changed(order_id=order.pk, from_status=from_status, to_status=to_status)
     product = order.product
-    label = OrderStatus(to_status).label.lower()
-    title = f"Order #{order.pk} ({product.name}) is {label}"
+    title = f"Order #{order.pk} ({product.name}) {STATUS_PHRASES[to_status]}"
     if from_status:
         finished = to_status in TERMINAL_STATUSES
         kind = NotificationKind.ORDER_FINISHED if finished else NotificationKind.ORDER_PROGRESS

@@ -113,3 +113,9 @@ def test_another_squads_approver_opens_and_approves_the_order_when_their_step_op
     assert order.status == OrderStatus.QUEUED
     assert client.get(f"/orders/{order.pk}/").status_code == 200, "they keep seeing what they decided"
     assert "Cancel order" not in client.get(f"/orders/{order.pk}/").content.decode()
+
+
+def test_product_page_names_the_approval_steps(client, two_steps, requester):
+    client.force_login(requester)
+    html = client.get("/products/fw/").content.decode()
+    assert "2 steps: Squad review, then Compute sign-off" in html

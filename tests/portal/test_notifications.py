@@ -77,7 +77,7 @@ def test_requester_hears_of_each_status_change_made_by_others(approval_product, 
 
     assert notified(requester) == [(NotificationKind.ORDER_FINISHED, "pending")]
     note = Notification.objects.get(recipient=requester)
-    assert note.title == f"Order #{order.pk} (Firewall rule) is rejected"
+    assert note.title == f"Order #{order.pk} (Firewall rule) was rejected"
     assert note.body == "Not without a change ticket"
     assert note.link == f"/orders/{order.pk}/"
 
