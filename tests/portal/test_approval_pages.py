@@ -119,3 +119,14 @@ def test_product_page_names_the_approval_steps(client, two_steps, requester):
     client.force_login(requester)
     html = client.get("/products/fw/").content.decode()
     assert "2 steps: Squad review, then Compute sign-off" in html
+
+
+def test_my_orders_is_the_current_section_only_on_the_users_own_order(client, two_steps, requester, member):
+    order = services.order_submit(requester=requester, product=two_steps, inputs={"label": "a"})
+    my_orders_current = '<a href="/orders/" aria-current="page">My orders</a>'
+
+    client.force_login(requester)
+    assert my_orders_current in client.get(f"/orders/{order.pk}/").content.decode()
+    client.force_login(member)
+    html = client.get(f"/orders/{order.pk}/").content.decode()
+    assert "My orders" in html and my_orders_current not in html
