@@ -17,7 +17,7 @@ def note(requester):
     return Notification.objects.create(
         recipient=requester,
         kind=NotificationKind.ORDER_FINISHED,
-        title="Order #7 is succeeded",
+        title="Order #7 (VLAN) succeeded",
         link="/orders/7/",
     )
 
@@ -26,7 +26,7 @@ def test_list_shows_only_ones_own_notifications_and_the_unread_count(client, req
     Notification.objects.create(recipient=outsider, kind=NotificationKind.ORDER_FINISHED, title="Not yours")
     client.force_login(requester)
     page = client.get("/notifications/").content.decode()
-    assert "Order #7 is succeeded" in page
+    assert "Order #7 (VLAN) succeeded" in page
     assert "Not yours" not in page
     assert 'aria-label="1 unread"' in page
 
@@ -37,6 +37,16 @@ def test_opening_marks_read_and_goes_to_the_order(client, requester, note):
     assert response.status_code == 302 and response["Location"] == "/orders/7/"
     note.refresh_from_db()
     assert note.read_at is not None
+
+
+def test_mark_all_read_is_offered_only_while_something_is_unread(client, requester, note):
+    client.force_login(requester)
+    assert "Mark all read" in client.get("/notifications/").content.decode()
+    client.post("/notifications/read-all/")
+    note.refresh_from_db()
+    assert note.read_at is not None
+    page = client.get("/notifications/").content.decode()
+    assert "Mark all read" not in page and "Order #7 (VLAN) succeeded" in page
 
 
 def test_another_persons_notification_is_not_found_and_stays_unread(client, outsider, note):
