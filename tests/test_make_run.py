@@ -76,8 +76,18 @@ def test_demo_loads_twice_and_prints_logins(embedded_env):
     first = manage(embedded_env, "load_demo")
     assert first.returncode == 0, first.stderr
     assert "Demo logins" in first.stdout and "admin" in first.stdout and "bea" in first.stdout
+    assert "nora       Nora Lind: Product owner, Network Squad" in first.stdout
+    renamed = manage(
+        embedded_env,
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        "User.objects.filter(username='nora').update(first_name='Norah')",
+    )
+    assert renamed.returncode == 0, renamed.stderr
     second = manage(embedded_env, "load_demo")
     assert second.returncode == 0, second.stderr
+    assert "nora       Norah Lind: Product owner" in second.stdout, "a name someone changed is kept"
     # make run then gives the dashboards a past, once.
     history = manage(embedded_env, "seed_demo_history")
     assert history.returncode == 0, history.stderr

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -23,6 +24,25 @@ DEMO_PASSWORD = "squadron-demo"  # noqa: S105 - development-only, refused with D
 BUSINESS_USERS = {
     "bea": ("Bea Fischer", "orders products (a clean slate for the tour)"),
     "ben": ("Ben Osei", "orders products; the demo's order history is his"),
+}
+
+#: The squads' people in the demo catalogue (which names users by username
+#: only): pages, timelines and emails read better with names, and the console
+#: email backend shows whom each notification goes to.
+SQUAD_PEOPLE = {
+    "chloe": "Chloe Martin",
+    "diego": "Diego Alvarez",
+    "elena": "Elena Rossi",
+    "farah": "Farah Haddad",
+    "hana": "Hana Sato",
+    "ines": "Ines Duarte",
+    "jonas": "Jonas Berg",
+    "liam": "Liam Walsh",
+    "marcus": "Marcus Reed",
+    "nora": "Nora Lind",
+    "omar": "Omar Nasser",
+    "priya": "Priya Raman",
+    "sam": "Sam Okafor",
 }
 
 
@@ -58,6 +78,7 @@ class Command(BaseCommand):
                 ]
             )
             for user in demo_users:
+                self._name(user)
                 # A user made by get_or_create above has an empty password,
                 # which Django counts as "usable" yet nothing matches it.
                 if not user.password or not user.has_usable_password():
@@ -65,9 +86,26 @@ class Command(BaseCommand):
                     user.save(update_fields=["password"])
         self._print_logins()
 
+    @staticmethod
+    def _name(user: AbstractUser) -> None:
+        """Fill in a demo person's name and address, never overwriting what
+        somebody has set since."""
+        full_name = SQUAD_PEOPLE.get(user.username)
+        changed = []
+        if full_name and not (user.first_name or user.last_name):
+            user.first_name, user.last_name = full_name.split(" ", 1)
+            changed += ["first_name", "last_name"]
+        if not user.email:
+            user.email = f"{user.username}@example.com"
+            changed.append("email")
+        if changed:
+            user.save(update_fields=changed)
+
     def _print_logins(self) -> None:
         roles: dict[str, list[str]] = {}
+        names: dict[str, str] = {}
         for membership in Membership.objects.select_related("user", "squad"):
+            names[membership.user.username] = membership.user.get_full_name()
             roles.setdefault(membership.user.username, []).append(
                 f"{membership.get_role_display()}, {membership.squad.name}"
             )
@@ -78,5 +116,6 @@ class Command(BaseCommand):
         for username, (_, purpose) in BUSINESS_USERS.items():
             self.stdout.write(f"  {username:<10} business user: {purpose}")
         for username in sorted(roles):
-            self.stdout.write(f"  {username:<10} {'; '.join(roles[username])}")
+            name = f"{names[username]}: " if names[username] else ""
+            self.stdout.write(f"  {username:<10} {name}{'; '.join(roles[username])}")
         self.stdout.write("")
