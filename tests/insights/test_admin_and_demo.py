@@ -10,8 +10,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from catalogue.inputs import validate_inputs
+from portal.choices import OrderStatus
 from portal.insights.models import DebtItem
 from portal.models import Order, OrderEvent
+from runbooks.masking import MASK
 from runbooks.models import RunEvent
 from tests.factories import ProductFactory
 
@@ -102,6 +105,38 @@ def test_seed_demo_history_fills_the_demo_once(settings):
     assert OrderEvent.objects.filter(order__product__slug="firewall-rule").exists()
     assert RunEvent.objects.filter(stdout__contains="[DEPRECATION WARNING]").exists()
     assert DebtItem.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_seeded_orders_read_like_real_ones(settings):
+    """Inputs that pass the product's form (secrets masked), failure reasons
+    of the runbook's own, and a run log with the playbook's tasks, a failed
+    task where it failed and the recap."""
+    settings.DEBUG = True
+    call_command("load_demo", stdout=io.StringIO())
+    call_command("seed_demo_history", "--weeks", "6", stdout=io.StringIO())
+
+    for order in Order.objects.select_related("product"):
+        typed = {name: "s" * 32 if value == MASK else value for name, value in order.inputs.items()}
+        _, errors = validate_inputs(order.product.form_schema, typed)
+        assert not errors, (order.product.slug, errors)
+    account = Order.objects.filter(product__slug="service-account").first()
+    assert account is not None and account.inputs["api_secret"] == MASK
+
+    vlan_failures = Order.objects.filter(product__slug="vlan", status=OrderStatus.FAILED)
+    assert vlan_failures.exists()
+    for order in vlan_failures.exclude(failure_reason="worker_lost"):
+        assert str(order.inputs["site"]) in order.failure_reason
+        log = list(order.current_run.events.order_by("counter"))
+        assert log[0].stdout.startswith("PLAY [Create a VLAN")
+        assert [event.failed for event in log].count(True) == 1
+        assert order.failure_reason in next(event.stdout for event in log if event.failed)
+        assert "failed=1" in log[-1].stdout and order.host_summary["localhost"]["failures"] == 1
+    assert not Order.objects.filter(product__slug="dns-record", failure_reason__contains="VLAN").exists()
+    succeeded = Order.objects.filter(product__slug="vm", status=OrderStatus.SUCCEEDED).first()
+    log = [event.stdout for event in succeeded.current_run.events.order_by("counter")]
+    assert any(line.startswith("TASK [Check that Squadron said where to write results]") for line in log)
+    assert "failed=0" in log[-1] and succeeded.host_summary["localhost"]["ok"] > 3
 
 
 @pytest.mark.django_db

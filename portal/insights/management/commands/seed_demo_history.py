@@ -10,11 +10,13 @@ with DEBUG off and does nothing when the demo already has a history.
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
+import yaml
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -22,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
+from catalogue.inputs import split_secrets, validate_inputs
 from catalogue.models import Product
 from portal.choices import OrderStatus
 from portal.insights.choices import DebtSeverity
@@ -39,11 +42,128 @@ DEPRECATION = (
     "[DEPRECATION WARNING]: The 'ansible.builtin.copy' option 'content' with a trailing newline "
     "is deprecated. This feature will be removed from ansible-core in version 2.20."
 )
-FAILURES = [
-    "Run failed: The order's inputs are not valid for a VLAN: see the failed condition above.",
-    "Run failed: VLAN 120 already exists at par1 under another name; pick another ID.",
-    "worker_lost",
-]
+#: Why a run of each runbook failed (the task's message); other runbooks
+#: fail rarely, with the generic reasons.
+FAILURES = {
+    "create-vlan": [
+        "VLAN {vlan_id} already exists at {site} under another name; pick another ID.",
+        "The gateway {gateway} is not inside a free /{prefix_length} at {site}.",
+    ],
+    "provision-vm": [
+        "No hypervisor at the site has {cpu} vCPU and {memory_gb} GB free; try a smaller size.",
+        "The image for {os} is being refreshed; order again in an hour.",
+    ],
+}
+GENERIC_FAILURES = ["The inventory service did not answer within 30 seconds.", "worker_lost"]
+TEAMS = ["finance", "payroll", "crm", "webshop", "reporting", "hr", "logistics", "search"]
+
+
+def sample_inputs(slug: str, rnd: random.Random) -> dict[str, Any]:
+    """What a requester might have typed into the product's form (defaults
+    fill the rest); validated against the form like a real order."""
+    team = rnd.choice(TEAMS)
+    number = rnd.randint(2, 240)
+    samples: dict[str, dict[str, Any]] = {
+        "ip-block": {
+            "network": f"10.{number}.{rnd.randint(0, 255)}.0",
+            "prefix_length": rnd.choice([24, 26, 27]),
+            "site": rnd.choice(["par1", "ams1", "lon1"]),
+            "purpose": f"{team.title()} application servers",
+        },
+        "vlan": {
+            "vlan_id": 100 + number,
+            "vlan_name": f"{team.upper()}_USERS",
+            "site": rnd.choice(["par1", "ams1", "lon1"]),
+            "gateway": f"10.20.{number}.1",
+        },
+        "dns-record": {"record_name": f"{team}-{number}", "address": f"10.40.{number}.{rnd.randint(2, 250)}"},
+        "firewall-rule": {
+            "source": f"10.20.{number}.10",
+            "destination": f"10.60.{rnd.randint(1, 250)}.5",
+            "ports": rnd.choice(["443", "5432", "8080-8089", "22,443"]),
+            "justification": f"The {team} application reads from its database.",
+        },
+        "vm": {
+            "hostname": f"{team}-app-{number:02d}",
+            "os": rnd.choice(["ubuntu-24.04", "debian-12", "rhel-9"]),
+            "cpu": rnd.choice([2, 4, 8]),
+            "memory_gb": rnd.choice([4, 8, 16]),
+            "owner_email": f"{team}-team@example.com",
+        },
+        "file-restore": {
+            "hostname": f"{team}-app-{number:02d}.corp.example.com",
+            "paths": "/srv/data/exports",
+            "restore_date": "2026-10-01",
+        },
+        "tls-certificate": {"common_name": f"{team}.corp.example.com"},
+        "service-account": {
+            "account_name": f"svc-{team}-sync",
+            "owner_email": f"{team}-team@example.com",
+            "scopes": ["orders:read", "reports:read"],
+            "api_secret": "demo-secret-not-kept",
+        },
+        "privileged-access": {
+            "system": f"{team}-db-01.corp.example.com",
+            "reason": "Apply the vendor's hot fix",
+            "ticket": f"CHG{rnd.randint(1000, 999999):06d}",
+        },
+        "postgres-database": {"database_name": f"{team}_{number}", "size": rnd.choice(["small", "medium"])},
+        "k8s-namespace": {"namespace_name": f"{team}-{number}", "team_email": f"{team}-team@example.com"},
+    }
+    return samples.get(slug, {})
+
+
+class LogLine(NamedTuple):
+    event: str
+    task: str
+    stdout: str
+    failed: bool = False
+
+
+def play_log(playbook: str, *, failure: str | None, deprecated: bool) -> list[LogLine]:
+    """The output of a run of ``playbook`` as Ansible prints it, event by
+    event: each named task ok or changed, and with a ``failure`` the run stops
+    at a task with that message."""
+    try:
+        plays = [play for play in yaml.safe_load(playbook) or [] if isinstance(play, dict)]
+    except yaml.YAMLError:
+        plays = []
+    events: list[LogLine] = []
+    ok = changed = 0
+    failed_at = None
+    names = [
+        task.get("name", "")
+        for play in plays
+        for task in play.get("tasks") or []
+        if isinstance(task, dict) and task.get("name")
+    ]
+    if failure and names:
+        failed_at = names[max(0, len(names) - 3)]
+    for play in plays:
+        events.append(LogLine("playbook_on_play_start", "", f"PLAY [{play.get('name', '')}] ".ljust(79, "*")))
+        for task in play.get("tasks") or []:
+            if not isinstance(task, dict) or not task.get("name"):
+                continue
+            name = task["name"]
+            events.append(LogLine("playbook_on_task_start", name, f"TASK [{name}] ".ljust(79, "*")))
+            if name == failed_at:
+                message = "fatal: [localhost]: FAILED! => " + json.dumps({"changed": False, "msg": failure})
+                events.append(LogLine("runner_on_failed", name, message, failed=True))
+                break
+            if deprecated and not ok:
+                events.append(LogLine("warning", name, DEPRECATION))
+            writes = any(key.endswith(("copy", "file", "template")) for key in task)
+            events.append(LogLine("runner_on_ok", name, f"{'changed' if writes else 'ok'}: [localhost]"))
+            ok += 1
+            changed += writes
+        if failed_at:
+            break
+    recap = (
+        f"localhost                  : ok={ok}    changed={changed}    unreachable=0    "
+        f"failed={1 if failed_at else 0}    skipped=0    rescued=0    ignored=0"
+    )
+    events.append(LogLine("playbook_on_stats", "", "PLAY RECAP ".ljust(79, "*") + "\n" + recap))
+    return events
 
 
 class Command(BaseCommand):
@@ -118,6 +238,11 @@ class Command(BaseCommand):
         rnd: random.Random,
     ) -> None:
         automated = product.fulfilment == Fulfilment.AUTOMATED and product.runbook_id
+        schema = product.form_schema or {"type": "object", "properties": {}}
+        inputs, errors = validate_inputs(schema, sample_inputs(product.slug, rnd))
+        if errors:
+            raise CommandError(f"The demo inputs for {product.slug} do not fit its form: {errors}")
+        inputs, _ = split_secrets(schema, inputs)  # as stored once an order is over
         needs_approval = product.approval_policy != ApprovalPolicy.NONE
         events: list[tuple[Any, str, str, str, Any]] = [(submitted, "", "", "Submitted", requester)]
         fields: dict[str, Any] = {}
@@ -144,11 +269,11 @@ class Command(BaseCommand):
                 started_at=started, finished_at=finished, attempts=1, return_code=2 if failed else 0
             )
             if failed:
-                fields["failure_reason"] = rnd.choice(FAILURES)
+                reason = rnd.choice(FAILURES.get(runbook.slug, GENERIC_FAILURES)).format(**inputs)
+                fields["failure_reason"] = reason
             events.append((started, OrderStatus.QUEUED, OrderStatus.RUNNING, "Run started", None))
-            events.append(
-                (finished, OrderStatus.RUNNING, status, fields.get("failure_reason") or "Run succeeded", None)
-            )
+            note = f"Run failed: {fields['failure_reason']}" if failed else "Run succeeded"
+            events.append((finished, OrderStatus.RUNNING, status, note, None))
         else:
             entered = moment
             if needs_approval:
@@ -190,7 +315,7 @@ class Command(BaseCommand):
             fulfilment=product.fulfilment,
             approval_policy=product.approval_policy,
             form_schema=product.form_schema,
-            inputs={},
+            inputs=inputs,
             status=status,
             **fields,
         )
@@ -206,21 +331,59 @@ class Command(BaseCommand):
             )
             OrderApproval.objects.filter(pk=decision.pk).update(created_at=fields["approved_at"])
         if automated and runbook is not None and runbook.current_version is not None:
+            reason = fields.get("failure_reason", "")
+            log = (
+                []
+                if reason == "worker_lost"
+                else play_log(
+                    runbook.current_version.content,
+                    failure=reason or None,
+                    deprecated=runbook.slug == DEPRECATED_RUNBOOK,
+                )
+            )
+            stats = {
+                "localhost": {
+                    "ok": sum(line.event == "runner_on_ok" for line in log),
+                    "changed": sum(line.stdout.startswith("changed") for line in log),
+                    "failures": sum(line.failed for line in log),
+                    "dark": 0,
+                    "skipped": 0,
+                    "rescued": 0,
+                    "ignored": 0,
+                }
+            }
             run = Run.objects.create(
                 runbook_version=runbook.current_version,
-                status=RunStatus.FAILED if status == OrderStatus.FAILED else RunStatus.SUCCEEDED,
+                status=(
+                    RunStatus.SUCCEEDED
+                    if status == OrderStatus.SUCCEEDED
+                    else RunStatus.LOST
+                    if reason == "worker_lost"
+                    else RunStatus.FAILED
+                ),
                 started_at=fields["started_at"],
                 finished_at=fields["finished_at"],
-                rc=fields["return_code"],
-                failure_reason=fields.get("failure_reason", "")[:1000],
-                event_count=1,
+                rc=None if reason == "worker_lost" else fields["return_code"],
+                stats=stats if log else {},
+                failure_reason=reason[:1000],
+                event_count=len(log),
             )
             Run.objects.filter(pk=run.pk).update(created_at=fields["started_at"])
             OrderRun.objects.create(order=order, run=run, attempt=1)
-            Order.objects.filter(pk=order.pk).update(current_run=run)
-            stdout = DEPRECATION if runbook.slug == DEPRECATED_RUNBOOK else "ok: [localhost]"
-            RunEvent.objects.create(
-                run=run, counter=1, event="verbose", stdout=stdout, created_at=fields["started_at"]
+            Order.objects.filter(pk=order.pk).update(current_run=run, host_summary=run.stats)
+            span = fields["finished_at"] - fields["started_at"]
+            RunEvent.objects.bulk_create(
+                RunEvent(
+                    run=run,
+                    counter=counter,
+                    event=line.event,
+                    task=line.task,
+                    host="localhost" if line.event.startswith("runner_on") else "",
+                    stdout=line.stdout,
+                    failed=line.failed,
+                    created_at=fields["started_at"] + span * counter / (len(log) + 1),
+                )
+                for counter, line in enumerate(log, start=1)
             )
 
     def _register(self, products: list[Product]) -> None:
