@@ -29,7 +29,9 @@ def _reasons(reasons: list[quality.FailureReason]) -> list[dict[str, Any]]:
             "reason": row.reason,
             "orders": row.orders,
             "products": row.products,
-            "last_seen": row.last_seen.isoformat(),
+            "last_seen": row.last_seen.isoformat() if row.last_seen else None,
+            "example": row.example,
+            "variants": row.variants,
         }
         for row in reasons
     ]

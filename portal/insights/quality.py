@@ -19,6 +19,7 @@ Definitions (shown on the pages too, so that nobody has to guess):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -326,35 +327,70 @@ def product_quality_table(
 
 @dataclass
 class FailureReason:
+    """Failed orders whose reasons say the same thing: ``reason`` is the
+    text, or its pattern (varying parts as "…") when the orders' reasons
+    differ only by addresses, numbers or ids; ``example`` is the latest."""
+
     reason: str
     orders: int
     products: int
     last_seen: datetime
+    example: str = ""
+    variants: int = 1
+
+
+# What varies between two failures of the same kind: addresses (with their
+# prefix length), long hexadecimal ids, and numbers standing on their own
+# (so "par1" stays, "VLAN 120" becomes "VLAN …").
+_VARYING = re.compile(
+    r"\b\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?\b"
+    r"|\b[0-9a-fA-F]{8,}(?:-[0-9a-fA-F]{4,})*\b"
+    r"|(?<![\w.])\d+(?:\.\d+)?(?![\w.])"
+)
+#: At most this many distinct (reason, product) pairs are read per report.
+REASON_ROWS = 5000
+
+
+def reason_pattern(reason: str) -> str:
+    return _VARYING.sub("…", reason)
 
 
 def failure_reasons(queryset: QuerySet[Order], *, limit: int = 10) -> list[FailureReason]:
-    """Why orders failed or timed out, most frequent first."""
+    """Why orders failed or timed out, most frequent first, the same failure
+    with different values counted together. The database counts per exact
+    reason and product; only those rows are merged here."""
     rows = (
         queryset.filter(status__in=FAILED_STATUSES)
         .annotate(_reason=Left("failure_reason", REASON_LENGTH))
         .order_by()
-        .values("_reason")
-        .annotate(
-            orders=Count("pk"),
-            products=Count("product_id", distinct=True),
-            last_seen=Max("finished_at"),
-        )
-        .order_by("-orders", "_reason")[:limit]
+        .values("_reason", "product_id")
+        .annotate(orders=Count("pk"), last_seen=Max("finished_at"))
+        .order_by("-orders", "_reason", "product_id")[:REASON_ROWS]
     )
-    return [
-        FailureReason(
-            reason=row["_reason"] or "(no reason recorded)",
-            orders=row["orders"],
-            products=row["products"],
-            last_seen=row["last_seen"],
+    groups: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        text = row["_reason"] or "(no reason recorded)"
+        group = groups.setdefault(
+            reason_pattern(text), {"orders": 0, "products": set(), "texts": set(), "last": None}
         )
-        for row in rows
+        group["orders"] += row["orders"]
+        group["products"].add(row["product_id"])
+        group["texts"].add(text)
+        if row["last_seen"] is not None and (group["last"] is None or row["last_seen"] > group["last"][0]):
+            group["last"] = (row["last_seen"], text)
+    reasons = [
+        FailureReason(
+            reason=pattern if len(group["texts"]) > 1 else next(iter(group["texts"])),
+            orders=group["orders"],
+            products=len(group["products"]),
+            last_seen=group["last"][0] if group["last"] else None,
+            example=group["last"][1] if group["last"] else next(iter(group["texts"])),
+            variants=len(group["texts"]),
+        )
+        for pattern, group in groups.items()
     ]
+    reasons.sort(key=lambda row: (-row.orders, row.reason))
+    return reasons[:limit]
 
 
 # --- Weekly trend ---------------------------------------------------------------------

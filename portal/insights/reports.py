@@ -149,9 +149,17 @@ def reasons_table(reasons: list[quality.FailureReason]) -> Table:
             Column("orders", "Orders", "int"),
             Column("products", "Products", "int"),
             Column("last_seen", "Last seen", "datetime"),
+            Column("example", "Latest"),
         ],
         rows=[
-            {"reason": row.reason, "orders": row.orders, "products": row.products, "last_seen": row.last_seen}
+            {
+                "reason": row.reason,
+                "orders": row.orders,
+                "products": row.products,
+                "last_seen": row.last_seen,
+                # The latest text only where the row stands for several.
+                "example": row.example if row.variants > 1 else "",
+            }
             for row in reasons
         ],
         empty="No order failed in this period.",

@@ -53,6 +53,8 @@ def test_a_member_reads_the_squad_metrics_with_the_dashboards_figures(client, me
         "orders": 3,
         "products": 1,
         "last_seen": body["failure_reasons"][0]["last_seen"],
+        "example": "host unreachable",
+        "variants": 1,
     }
     assert {"load", "dependencies", "duplicates", "debt", "debt_register", "weekly"} <= body.keys()
 

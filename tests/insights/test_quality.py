@@ -235,6 +235,36 @@ def test_failure_reasons_are_grouped_most_frequent_first(automated):
 
 
 @pytest.mark.django_db
+def test_failures_that_differ_only_by_values_are_counted_together(automated, manual):
+    reasons = [
+        (automated, 1, "VLAN 120 already exists at par1 under another name."),
+        (automated, 2, "VLAN 121 already exists at par1 under another name."),
+        (manual, 3, "VLAN 7 already exists at par1 under another name."),
+        (automated, 4, "VLAN 120 already exists at lon1 under another name."),
+        (automated, 5, "Gateway 10.20.30.1/24 is taken by a39f0c2d7e."),
+        (automated, 6, "Gateway 10.20.99.1/26 is taken by 77ab0c2d7e."),
+    ]
+    for product, hours, reason in reasons:
+        make_order(
+            product,
+            submitted=NOW - timedelta(days=1, hours=hours),
+            status=OrderStatus.FAILED,
+            lead=timedelta(minutes=1),
+            failure_reason=reason,
+        )
+
+    rows = q.failure_reasons(q.orders_in(PERIOD))
+
+    assert [(row.reason, row.orders, row.products, row.variants) for row in rows] == [
+        ("VLAN … already exists at par1 under another name.", 3, 2, 3),
+        ("Gateway … is taken by ….", 2, 1, 2),
+        ("VLAN 120 already exists at lon1 under another name.", 1, 1, 1),
+    ]
+    assert rows[0].example == "VLAN 120 already exists at par1 under another name.", "the latest"
+    assert rows[0].last_seen == NOW - timedelta(days=1, hours=1) + timedelta(minutes=1)
+
+
+@pytest.mark.django_db
 def test_weekly_trend_has_every_week_of_the_period_monday_first(automated):
     period = Period(since=NOW - timedelta(days=16), until=NOW, now=NOW)  # Mon 2 Mar .. Wed 18 Mar
     make_order(automated, submitted=NOW - timedelta(days=1), lead=timedelta(minutes=10))
