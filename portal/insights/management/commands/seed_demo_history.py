@@ -212,21 +212,22 @@ class Command(BaseCommand):
         weeks: int,
     ) -> int:
         now = timezone.now()
-        count = 0
+        orders = []
         for product in products:
             per_week = WEEKLY.get(product.slug, 3)
             total = max(1, round(per_week * weeks * rnd.uniform(0.8, 1.2)))
             for _ in range(total):
                 # Busier lately: the catalogue is catching on.
                 age = timedelta(days=weeks * 7 * (rnd.random() ** 1.3), minutes=rnd.randint(0, 600))
-                submitted = now - age
-                if submitted > now - timedelta(hours=2):
-                    continue
-                self._order(
-                    product, rnd.choice(requesters), members.get(product.squad_id, []), submitted, now, rnd
-                )
-                count += 1
-        return count
+                if age > timedelta(hours=2):
+                    orders.append((now - age, product))
+        # In the order they were placed, so order numbers grow with time as
+        # they would have.
+        orders.sort(key=lambda placed: (placed[0], placed[1].pk))
+        for submitted, product in orders:
+            squad_members = members.get(product.squad_id, [])
+            self._order(product, rnd.choice(requesters), squad_members, submitted, now, rnd)
+        return len(orders)
 
     def _order(
         self,
