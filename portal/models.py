@@ -93,7 +93,7 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Order #{self.pk} {self.product_id} ({self.status})"
+        return f"Order #{self.pk} ({self.status})"
 
 
 class OrderRun(models.Model):
