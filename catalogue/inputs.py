@@ -51,6 +51,29 @@ def _is_time(value: object) -> bool:
 #: Key under which errors that belong to no single field are reported.
 NON_FIELD = "__all__"
 
+# Half of a UTF-16 surrogate pair alone: JSON's "\ud800" escape produces it,
+# but it is not text. It cannot be encoded as UTF-8 (every later answer that
+# shows the order would fail) and Ansible cannot read it back from the
+# extra-vars file, so it is refused where inputs are checked.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+NOT_TEXT = "Contains a character that is not valid text (a lone UTF-16 surrogate such as \\ud800)."
+
+
+def contains_surrogate(value: object) -> bool:
+    """Whether any string in JSON-like ``value`` (keys included) holds a lone surrogate."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return False
+
 
 def apply_defaults(schema: dict, inputs: dict) -> dict:
     """The inputs with each absent property's ``default`` filled in."""
@@ -69,9 +92,17 @@ def validate_inputs(schema: dict, inputs: object) -> tuple[dict, dict[str, list[
     """
     if not isinstance(inputs, dict):
         return {}, {NON_FIELD: ["Inputs must be an object of field values."]}
+    if any(contains_surrogate(name) for name in inputs):
+        # Not even the field's name can be shown back.
+        return {}, {NON_FIELD: ["A field name " + NOT_TEXT[0].lower() + NOT_TEXT[1:]]}
     completed = apply_defaults(schema, inputs)
     errors: dict[str, list[str]] = {}
     properties = schema.get("properties") or {}
+    for name, value in completed.items():
+        if contains_surrogate(value):
+            errors.setdefault(name, []).append(NOT_TEXT)
+    if errors:
+        return completed, errors
     for name in sorted(set(completed) - set(properties)):
         errors.setdefault(name, []).append("This field is not part of the product's form.")
     validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
@@ -84,7 +115,24 @@ def validate_inputs(schema: dict, inputs: object) -> tuple[dict, dict[str, list[
             continue
         field = str(error.absolute_path[0]) if error.absolute_path else NON_FIELD
         errors.setdefault(field, []).append(_message(error, properties.get(field, {})))
+    if not errors:
+        _integers_as_int(properties, completed)
     return completed, errors
+
+
+def _integers_as_int(properties: dict, inputs: dict) -> None:
+    """JSON Schema counts 2.0 as an integer; store and hand Ansible 2, as the
+    form's field said."""
+    for name, value in inputs.items():
+        spec = properties.get(name)
+        if not isinstance(spec, dict):
+            continue
+        if spec.get("type") == "integer" and isinstance(value, float):
+            inputs[name] = int(value)
+        elif spec.get("type") == "array" and isinstance(value, list):
+            items = spec.get("items")
+            if isinstance(items, dict) and items.get("type") == "integer":
+                inputs[name] = [int(item) if isinstance(item, float) else item for item in value]
 
 
 def _message(error, spec: dict) -> str:  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ Ansible itself (``ansible_python_interpreter``, ``hostvars``...), is refused.
 from __future__ import annotations
 
 import keyword
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,6 +64,9 @@ RESERVED_NAMES = frozenset(
 )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class ExtraVarsError(ValueError):
     """The inputs cannot be handed to Ansible as extra vars."""
 
@@ -105,6 +109,9 @@ def mark_unsafe(value: Any) -> Any:
     """``value`` with every string in it (keys too) turned into
     :class:`UnsafeText`; other scalars unchanged."""
     if isinstance(value, str):
+        if _SURROGATE.search(value):
+            # Ansible cannot read it back, and says so by quoting the file.
+            raise ExtraVarsError("Inputs may not contain lone UTF-16 surrogates: they are not text.")
         return UnsafeText(value)
     if isinstance(value, Mapping):
         return {mark_unsafe(key): mark_unsafe(item) for key, item in value.items()}

@@ -7,7 +7,8 @@ data, failure messages, log lines.
 
 Besides the raw value it masks the forms in which Ansible output commonly
 shows it: JSON-escaped (a password with a quote or a backslash inside a
-``"msg": ...``), Python-escaped (``repr`` in tracebacks), with ``\\r\\n`` line
+``"msg": ...``), YAML-quoted (a line of a vars file quoted in an error),
+Python-escaped (``repr`` in tracebacks), with ``\\r\\n`` line
 ends (the pseudo-terminal ansible-runner reads through translates ``\\n``),
 base64-encoded, and each long line of a multi-line secret (an SSH key printed
 in part).
@@ -28,6 +29,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import yaml
+
 MASK = "********"
 
 #: Shortest secret value that is masked (see the module docstring).
@@ -41,13 +44,23 @@ MIN_MASKED_LINE_LENGTH = 16
 
 def _variants(secret: str) -> set[str]:
     """The forms in which ``secret`` can appear in Ansible's output."""
+    escaped = json.dumps(secret)[1:-1]
     forms = {
         secret,
-        json.dumps(secret)[1:-1],
+        escaped,
+        # The same escapes with upper-case hex, as YAML writes them.
+        re.sub(r"\\u([0-9a-f]{4})", lambda match: "\\u" + match[1].upper(), escaped),
         json.dumps(secret, ensure_ascii=False)[1:-1],
         repr(secret)[1:-1],
         secret.replace("\n", "\r\n"),
+        # YAML's quoted forms (the extra-vars file quotes every input, and
+        # Ansible quotes the offending line when it cannot read a file).
+        secret.replace("'", "''"),
     }
+    for unicode in (True, False):
+        with contextlib.suppress(yaml.YAMLError):
+            dumped = yaml.safe_dump(secret, default_style='"', width=2**31 - 1, allow_unicode=unicode)
+            forms.add(dumped.strip()[1:-1])
     with contextlib.suppress(UnicodeEncodeError):  # lone surrogates cannot be printed either
         forms.add(base64.b64encode(secret.encode()).decode())
     if "\n" in secret:

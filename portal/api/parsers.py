@@ -15,6 +15,7 @@ from django.conf import settings
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 
+from catalogue.inputs import contains_surrogate
 from portal.api.errors import PayloadTooLarge
 
 #: Deeper JSON than this is refused: no order form nests, and every later step
@@ -24,13 +25,20 @@ MAX_DEPTH = 32
 
 def _check_values(value: object) -> None:
     """Refuse NUL characters (PostgreSQL cannot store them in text or JSON, so
-    say so up front instead of failing in the database) and deep nesting."""
+    say so up front instead of failing in the database), lone UTF-16
+    surrogates (``"\\ud800"`` is valid JSON but not text: no answer showing
+    it could be encoded) and deep nesting."""
     pending: list[tuple[object, int]] = [(value, 1)]
     while pending:
         item, depth = pending.pop()
         if isinstance(item, str):
             if "\x00" in item:
                 raise exceptions.ParseError("Text in the body may not contain NUL (\\u0000) characters.")
+            if contains_surrogate(item):
+                raise exceptions.ParseError(
+                    "Text in the body may not contain lone UTF-16 surrogates (\\ud800 to \\udfff): "
+                    "they are not characters."
+                )
             continue
         if depth > MAX_DEPTH:
             raise exceptions.ParseError(f"The JSON in the body is nested deeper than {MAX_DEPTH} levels.")

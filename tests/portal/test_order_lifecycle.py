@@ -8,7 +8,7 @@ import time
 import pytest
 
 from catalogue.choices import ProductStatus
-from catalogue.inputs import MASK
+from catalogue.inputs import MASK, NOT_TEXT
 from portal import services
 from portal.choices import OrderStatus
 from portal.models import Order, OrderEvent, OrderRun
@@ -81,6 +81,24 @@ def test_missing_required_input_is_named(product, requester):
     with pytest.raises(services.InvalidInputs) as refused:
         services.order_submit(requester=requester, product=product, inputs={})
     assert refused.value.errors == {"hostname": ["This field is required."]}
+
+
+def test_half_a_surrogate_pair_is_refused_whatever_the_path(product, requester):
+    """The admin, a command or a test may call the service without the API's
+    parser: the service refuses it too, without echoing the character."""
+    with pytest.raises(services.InvalidInputs) as refused:
+        services.order_submit(requester=requester, product=product, inputs={"hostname": "web\ud800"})
+    assert refused.value.errors == {"hostname": [NOT_TEXT]}
+    with pytest.raises(services.InvalidInputs) as refused:
+        services.order_submit(requester=requester, product=product, inputs={"\udc00": "x"})
+    assert list(refused.value.errors) == ["__all__"]
+    assert Order.objects.count() == 0
+
+
+def test_an_integer_sent_as_2_point_0_is_stored_and_run_as_2(product, requester):
+    order = submit(product, requester, size=2.0)
+    order.refresh_from_db()
+    assert order.inputs["size"] == 2 and isinstance(order.inputs["size"], int)
 
 
 def test_inputs_must_be_an_object(product, requester):

@@ -91,3 +91,8 @@ def test_unsafe_vars_file_tags_every_string():
 
     assert loaded == {"ansible_password": "p{{ass}}"}
     assert isinstance(loaded["ansible_password"], AnsibleUnsafeText)
+
+
+def test_half_a_surrogate_pair_is_refused_not_written():
+    with pytest.raises(ExtraVarsError, match="surrogates"):
+        render_extravars(inputs={"notes": ["fine", "bad \ud800"]}, trusted={})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
+import yaml
+
 from runbooks.masking import MASK, Masker, mask_inputs
 
 
@@ -20,6 +22,20 @@ def test_masks_json_and_python_escaped_forms():
 
     assert masker.text(json.dumps({"password": secret})) == f'{{"password": "{MASK}"}}'
     assert masker.text(repr(secret)) == f"'{MASK}'"
+
+
+def test_masks_the_yaml_quoted_forms_ansible_quotes_from_a_vars_file():
+    """When Ansible cannot read a vars file it prints the offending line: the
+    secret appears as YAML wrote it, quoted and escaped."""
+    quoted, accented = "it's-a-secret", "pass\tw\u00e9rd-42"
+    masker = Masker([quoted, accented])
+    for secret in (quoted, accented):
+        for unicode in (True, False):
+            line = yaml.safe_dump({"api_secret": secret}, default_style='"', allow_unicode=unicode)
+            assert secret not in masker.text(line) and MASK in masker.text(line), line
+    single = yaml.safe_dump({"api_secret": quoted}, default_style="'")
+    assert masker.text(single) == f"'api_secret': '{MASK}'\n"
+    assert masker.text('"pass\\tw\\u00E9rd-42"') == f'"{MASK}"', "upper-case hex escapes too"
 
 
 def test_masks_pty_line_ends_base64_and_lines_of_multiline_secrets():
