@@ -53,7 +53,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, services.OrderError):
         exc = domain_error_as_api_error(exc)
     elif isinstance(exc, Http404):
-        exc = exceptions.NotFound(str(exc) if str(exc) else None)
+        # Django's own text names the model ("No WebhookSubscription matches
+        # the given query."): each view says it in the API's words instead.
+        exc = exceptions.NotFound(getattr(context.get("view"), "not_found_detail", None))
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) if str(exc) else None)
     response = drf_exception_handler(exc, context)

@@ -105,6 +105,8 @@ class MeView(ApiMixin, APIView):
 class ProductViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     """Published products; a product's detail carries its order form schema."""
 
+    not_found_detail = "No such product."
+
     lookup_field = "slug"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
     filterset_class = ProductFilter
@@ -149,6 +151,8 @@ class ProductViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
 class SquadViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     """Squads and who sits in them, with which role."""
 
+    not_found_detail = "No such squad."
+
     lookup_field = "slug"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
     serializer_class = s.SquadSerializer
@@ -162,6 +166,8 @@ class SquadViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
 
 class RunbookViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     """Runbooks and their current version (the playbook text stays in the admin)."""
+
+    not_found_detail = "No such runbook."
 
     lookup_field = "slug"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
@@ -193,6 +199,7 @@ class OrderViewSet(
     mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):
+    not_found_detail = "No such order."
     lookup_value_regex = r"[0-9]{1,18}"
     filterset_class = OrderFilter
     pagination_class = CreatedCursorPagination
@@ -402,7 +409,11 @@ def orders_visible_to_or_404(request: Request, order_id: str) -> Order:
 @csrf_exempt  # answers every method, and must answer JSON, never the CSRF failure page
 def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
     """Unknown paths under the API answer JSON, like everything else there."""
-    return JsonResponse({"detail": "No such API endpoint.", "code": "not_found"}, status=404)
+    return JsonResponse(
+        {"detail": "No such API endpoint.", "code": "not_found"},
+        status=404,
+        json_dumps_params={"separators": (",", ":")},  # as compact as DRF's answers
+    )
 
 
 # --- Webhooks -------------------------------------------------------------------------------
@@ -427,6 +438,8 @@ class WebhookViewSet(
     """Signed HTTP callbacks on order status changes (see the README for the
     signature); ``owner`` is ``user`` for your own orders, ``squad`` for every
     order of a squad's products."""
+
+    not_found_detail = "No such webhook."
 
     lookup_value_regex = r"[0-9]{1,18}"
     serializer_class = s.WebhookSerializer

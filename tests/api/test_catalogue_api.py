@@ -39,7 +39,8 @@ def test_unpublished_and_unknown_products_are_a_404(api_for, outsider, squad):
     ProductFactory(slug="draft-thing", squad=squad, status=ProductStatus.DRAFT)
     for slug in ("draft-thing", "nothing-here"):
         response = api_for(outsider).get(f"/api/v1/products/{slug}/")
-        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        assert response.status_code == 404
+        assert response.json() == {"detail": "No such product.", "code": "not_found"}
 
 
 def test_products_filter_by_squad_and_category_and_order_by_name(api_for, outsider, squad, other_squad):

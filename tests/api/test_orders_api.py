@@ -169,14 +169,17 @@ def test_another_users_order_is_a_404_not_a_403(api_for, requester, outsider, ot
         for path in (f"/api/v1/orders/{order.pk}/", f"/api/v1/orders/{order.pk}/events/"):
             response = client.get(path)
             assert response.status_code == 404
-            assert response.json()["code"] == "not_found"
+            # The same words whether it does not exist or is someone else's,
+            # and never a model's class name.
+            assert response.json() == {"detail": "No such order.", "code": "not_found"}
 
 
 def test_unknown_paths_under_the_api_answer_json_404(api_for, requester):
     for path in ("/api/v1/nothing/", "/api/v1/orders/-1/", "/api/v1/orders/abc/", "/api/v1/orders/1%0A/"):
         response = api_for(requester).get(path)
         assert response.status_code == 404
-        assert response.json()["code"] == "not_found"
+        assert response.content == b'{"detail":"No such API endpoint.","code":"not_found"}'
+    assert api_for(requester).get("/api/v1/orders/999999/").json()["detail"] == "No such order."
 
 
 def test_orders_filter_by_status_product_squad_and_creation_time(api_for, member, requester, squad, product):
