@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 
-from portal.api.serializers import ErrorSerializer
+from portal.api.serializers import ErrorSerializer, StrictSerializer
 
 ERRORS = {
     "400": "Invalid request: malformed JSON, a bad field or query parameter (see `errors`).",
@@ -35,3 +35,9 @@ class ApiSchema(AutoSchema):
                     OpenApiResponse(ErrorSerializer, description=description), code, direction=direction
                 )
         return responses
+
+    def _map_serializer(self, serializer, direction, bypass_extensions=False):  # type: ignore[no-untyped-def]
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        if isinstance(serializer, StrictSerializer) and schema.get("type") == "object":
+            schema["additionalProperties"] = False  # what StrictSerializer enforces
+        return schema

@@ -4,6 +4,7 @@ goes through a service (portal/services.py, portal/webhooks.py)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -523,7 +524,32 @@ class OrderDetailSerializer(OrderSerializer):
         return allowed_actions(request.user, order) if request else []
 
 
-class OrderCreateSerializer(serializers.Serializer):
+# Text that must be sent as text: DRF would turn 5 into "5".
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# A request body that names only fields it knows: a typo ("input" for
+# "inputs") is refused by name instead of passing as if left out. The schema
+# says so too (additionalProperties: false). No docstring: the OpenAPI schema
+# would show it as the description of every request body.
+class StrictSerializer(serializers.Serializer):
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(str(name) for name in set(data) - set(self.fields))
+            if unknown:
+                known = ", ".join(self.fields)
+                raise serializers.ValidationError(
+                    {name: [f"Unknown field (this request takes: {known})."] for name in unknown},
+                    code="unknown_field",
+                )
+        return super().to_internal_value(data)
+
+
+class OrderCreateSerializer(StrictSerializer):
     product = serializers.SlugField(max_length=64, help_text="Slug of a published product.")
     inputs = serializers.DictField(
         child=serializers.JSONField(),
@@ -532,16 +558,16 @@ class OrderCreateSerializer(serializers.Serializer):
     )
 
 
-class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=MAX_TEXT, help_text="Shown to the requester.")
+class ReasonSerializer(StrictSerializer):
+    reason = StrictCharField(max_length=MAX_TEXT, help_text="Shown to the requester.")
 
 
-class OptionalReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
+class OptionalReasonSerializer(StrictSerializer):
+    reason = StrictCharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
 
 
-class NoteSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
+class NoteSerializer(StrictSerializer):
+    note = StrictCharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
 
 
 class RunEventSerializer(serializers.ModelSerializer):
@@ -599,9 +625,9 @@ class WebhookWithSecretSerializer(WebhookSerializer):
         return self.context["secret"]
 
 
-class WebhookCreateSerializer(serializers.Serializer):
-    url = serializers.CharField(max_length=500, help_text="https:// URL that receives the events.")
-    description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+class WebhookCreateSerializer(StrictSerializer):
+    url = StrictCharField(max_length=500, help_text="https:// URL that receives the events.")
+    description = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
     squad = serializers.SlugField(
         max_length=64,
         required=False,
@@ -609,7 +635,7 @@ class WebhookCreateSerializer(serializers.Serializer):
         default=None,
         help_text="Slug of your squad to receive every order of its products; leave out for your own orders.",
     )
-    secret = serializers.CharField(
+    secret = StrictCharField(
         min_length=16,
         max_length=200,
         required=False,
@@ -619,9 +645,9 @@ class WebhookCreateSerializer(serializers.Serializer):
     )
 
 
-class WebhookUpdateSerializer(serializers.Serializer):
-    url = serializers.CharField(max_length=500, required=False)
-    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+class WebhookUpdateSerializer(StrictSerializer):
+    url = StrictCharField(max_length=500, required=False)
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)
     is_active = serializers.BooleanField(required=False, help_text="false pauses deliveries.")
 
 

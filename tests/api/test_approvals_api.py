@@ -119,3 +119,16 @@ def test_approver_previews_through_the_api(api_for, two_steps, requester, member
     assert dry_run["status"] == "succeeded"
     assert dry_run["would_change"] == {"localhost": 1}
     assert "Write a file unless dry run" in dry_run["output_tail"]
+
+
+MALFORMED = [({"note": 5}, "note"), ({"note": ["ok"]}, "note"), ({"note": "ok", "comment": "ok"}, "comment")]
+
+
+@pytest.mark.parametrize("body, field", MALFORMED)
+def test_a_malformed_decision_changes_nothing(api_for, two_steps, requester, member, body, field):
+    order = place(api_for(requester))
+    before = frozen(order["id"])
+    response = api_for(member).post(f"/api/v1/orders/{order['id']}/approve/", body, format="json")
+    assert response.status_code == 400, response.json()
+    assert list(response.json()["errors"]) == [field]
+    assert frozen(order["id"]) == before

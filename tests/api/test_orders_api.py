@@ -92,6 +92,9 @@ def test_unknown_or_unpublished_product_is_a_400_naming_the_product(api_for, req
         ({"product": "vm", "inputs": ["web-01"]}, "inputs"),
         ({"product": "vm", "inputs": "web-01"}, "inputs"),
         ({"product": "not a slug!"}, "product"),
+        # A misspelt or unknown field is named, not ignored as if left out.
+        ({"product": "vm", "input": {"hostname": "web-01"}}, "input"),
+        ({"product": "vm", "inputs": {"hostname": "web-01"}, "priority": "high"}, "priority"),
     ],
 )
 def test_wrong_types_are_refused_with_the_field_named(api_for, requester, product, body, field):
