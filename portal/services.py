@@ -36,11 +36,11 @@ from portal.insights.services import sweep_recoveries_record
 from portal.models import Order, OrderApproval, OrderDryRun, OrderEvent, OrderRun
 from portal.notifications import notification_emails_resend, notify
 from portal.webhooks import webhooks_order_changed
-from runbooks.choices import RunStatus
+from runbooks.choices import CancelOutcome, RunStatus
 from runbooks.crypto import decrypt_json, encrypt_json
 from runbooks.executor import execute_run
 from runbooks.models import Run, Runbook
-from runbooks.services import run_create, run_request_cancel, runs_mark_lost
+from runbooks.services import RunError, run_create, run_request_cancel, runs_mark_lost
 from squads.choices import Role
 from squads.models import Membership
 
@@ -500,8 +500,20 @@ def order_cancel(*, order: Order, actor: User, reason: str = "") -> Order:
     if order.status == OrderStatus.RUNNING:
         if order.current_run is None:
             raise IllegalTransition(f"Order #{order.pk} is starting; try again in a moment.")
-        run_request_cancel(run=order.current_run)
+        try:
+            outcome = run_request_cancel(run=order.current_run)
+        except RunError:
+            # Its run is over (cancelled by an earlier request, or just ended):
+            # the order takes the outcome in a moment.
+            raise IllegalTransition(
+                f"Order #{order.pk} is already stopping or has just ended; it cannot be cancelled now."
+            ) from None
         _note(order, actor=actor, note=f"Cancellation requested: {note}")
+        if outcome == CancelOutcome.CANCELLED:
+            # The run had not started: nothing to wait for.
+            finished = order_finish(order_id=order.pk, run=order.current_run)
+            if finished is not None:
+                return finished
         Order.objects.filter(pk=order.pk).update(updated_at=timezone.now())
         order.refresh_from_db()
         return order

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -28,6 +28,7 @@ from portal.api.filtersets import OrderFilter, ProductFilter, RunbookFilter, Run
 from portal.api.pagination import CreatedCursorPagination, NumberedPagination, StableOrderingFilter
 from portal.api.parsers import LimitedJSONParser
 from portal.api.schema import ApiSchema
+from portal.choices import OrderStatus
 from portal.idempotency import IdempotencyKeyReused, fingerprint, key_problem, order_submit_once
 from portal.insights import access
 from portal.insights.api import product_metrics, squad_metrics
@@ -307,14 +308,28 @@ class OrderViewSet(
         order = run(order, data)
         return Response(self._detail(order.pk))
 
-    @_action_schema(s.OptionalReasonSerializer, "Cancel an open order (a running one is stopped)")
+    @extend_schema(
+        request=s.OptionalReasonSerializer,
+        responses={
+            200: OpenApiResponse(s.OrderDetailSerializer, description="Cancelled."),
+            202: OpenApiResponse(
+                s.OrderDetailSerializer,
+                description="A running order: its playbook is being stopped and the order turns "
+                "`cancelled` within about two seconds (poll it, or wait for the webhook).",
+            ),
+        },
+        summary="Cancel an open order (a running one is stopped)",
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        return self._command(
+        response = self._command(
             request,
             s.OptionalReasonSerializer,
             lambda order, data: services.order_cancel(order=order, actor=request.user, reason=data["reason"]),
         )
+        if response.data["status"] == OrderStatus.RUNNING:
+            response.status_code = 202  # asked to stop; not stopped yet
+        return response
 
     @_action_schema(None, "Run a failed or timed-out order again")
     @action(detail=True, methods=["post"])

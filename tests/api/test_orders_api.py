@@ -15,7 +15,7 @@ from portal import services
 from portal.choices import OrderStatus
 from portal.models import Order, OrderEvent
 from runbooks.models import RunEvent
-from runbooks.services import run_create
+from runbooks.services import run_claim, run_create
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -315,6 +315,31 @@ def test_a_queued_order_can_be_cancelled_by_its_requester(api_for, requester, pr
     assert response.status_code == 200
     assert response.json()["status"] == OrderStatus.CANCELLED
     assert response.json()["history"][-1]["note"] == "changed my mind"
+
+
+def test_cancelling_a_running_order_is_accepted_while_its_playbook_is_stopped(api_for, requester, product):
+    order = submit(product, requester)
+    run = services.order_start(order_id=order.pk)
+    run_claim(run_id=run.pk, worker="test:1")
+    client = api_for(requester)
+    response = client.post(f"/api/v1/orders/{order.pk}/cancel/", {}, format="json")
+    assert response.status_code == 202, "asked to stop: the worker ends it"
+    assert response.json()["status"] == OrderStatus.RUNNING
+    again = client.post(f"/api/v1/orders/{order.pk}/cancel/", {}, format="json")
+    assert again.status_code == 202, "asking twice is harmless"
+
+
+def test_an_order_whose_run_has_not_begun_is_cancelled_at_once(api_for, requester, product):
+    """The moment between a worker taking the order and starting its playbook."""
+    order = submit(product, requester)
+    services.order_start(order_id=order.pk)
+    client = api_for(requester)
+    response = client.post(f"/api/v1/orders/{order.pk}/cancel/", {}, format="json")
+    assert response.status_code == 200
+    assert response.json()["status"] == OrderStatus.CANCELLED
+    again = client.post(f"/api/v1/orders/{order.pk}/cancel/", {}, format="json")
+    assert again.status_code == 409 and again.json()["code"] == "illegal_transition"
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.CANCELLED
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,10 @@ from catalogue.inputs import MASK, NOT_TEXT
 from portal import services
 from portal.choices import OrderStatus
 from portal.models import Order, OrderEvent, OrderRun
+from runbooks.choices import RunStatus
 from runbooks.crypto import decrypt_json
 from runbooks.models import Run
+from runbooks.services import run_claim, run_finish
 from tests.portal.conftest import drain_queued_tasks
 
 pytestmark = pytest.mark.django_db
@@ -248,6 +250,18 @@ def test_terminal_order_cannot_be_cancelled(product, requester):
     order = services.order_cancel(order=submit(product, requester), actor=requester)
     before = snapshot(order)
     with pytest.raises(services.IllegalTransition):
+        services.order_cancel(order=order, actor=requester)
+    assert snapshot(order) == before
+
+
+def test_cancelling_while_the_run_has_just_ended_is_refused_not_an_error(product, requester):
+    """The run is over but its outcome has not reached the order yet."""
+    order = submit(product, requester)
+    run = services.order_start(order_id=order.pk)
+    run_claim(run_id=run.pk, worker="test:1")
+    run_finish(run_id=run.pk, status=RunStatus.SUCCEEDED, rc=0)
+    before = snapshot(order)
+    with pytest.raises(services.IllegalTransition, match="just ended"):
         services.order_cancel(order=order, actor=requester)
     assert snapshot(order) == before
 
