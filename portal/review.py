@@ -7,10 +7,13 @@ encrypted and authenticated with the credential key (``runbooks.crypto``):
 the browser holds it but can neither read nor alter it. The token is bound
 to the user and the product and expires, so it cannot be replayed by someone
 else or much later; ``order_submit`` validates the inputs again in any case.
+Each review carries a random nonce: placing the same review twice (Back, then
+"Place order" again) finds the order it already placed.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -29,11 +32,19 @@ class ReviewExpired(Exception):
 class Review:
     inputs: dict[str, Any]
     product_version: int
+    nonce: str
 
 
 def seal_review(*, user_id: int, product_id: int, product_version: int, inputs: dict[str, Any]) -> str:
     return encrypt_json(
-        {"u": user_id, "p": product_id, "v": product_version, "t": int(time.time()), "inputs": inputs}
+        {
+            "u": user_id,
+            "p": product_id,
+            "v": product_version,
+            "t": int(time.time()),
+            "n": secrets.token_urlsafe(18),
+            "inputs": inputs,
+        }
     )
 
 
@@ -48,7 +59,8 @@ def open_review(token: str, *, user_id: int, product_id: int) -> Review:
         or payload.get("p") != product_id
         or not isinstance(payload.get("inputs"), dict)
         or not isinstance(payload.get("t"), int)
+        or not isinstance(payload.get("n"), str)
         or time.time() - payload["t"] > REVIEW_TTL_SECONDS
     ):
         raise ReviewExpired
-    return Review(inputs=payload["inputs"], product_version=int(payload.get("v") or 0))
+    return Review(inputs=payload["inputs"], product_version=int(payload.get("v") or 0), nonce=payload["n"])

@@ -43,6 +43,7 @@ from portal.approvals import step_progress
 from portal.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, TERMINAL_STATUSES, OrderStatus
 from portal.forms import CatalogueFilterForm, NoteForm, OrderFilterForm, OrderForm, schema_initial
 from portal.health import broker_ok
+from portal.idempotency import fingerprint, order_submit_once
 from portal.insights.quality import expected_lead_time
 from portal.models import Order, OrderDryRun, OrderEvent, OrderRun
 from portal.pagination import newest_first_page
@@ -217,7 +218,7 @@ def product_order(request: HttpRequest, slug: str) -> HttpResponse:
                 request, f"{product.name} changed while you were reviewing your order: please check it again."
             )
             return _review_page(request, product, review.inputs)
-        return _place_order(request, product, review.inputs)
+        return _place_order(request, product, review.inputs, nonce=review.nonce)
     form = OrderForm(product.form_schema, data=request.POST)
     form.is_valid()
     inputs = form.inputs()
@@ -245,9 +246,17 @@ def _review_page(request: HttpRequest, product: Product, inputs: dict) -> HttpRe
     )
 
 
-def _place_order(request: HttpRequest, product: Product, inputs: dict) -> HttpResponse:
+def _place_order(request: HttpRequest, product: Product, inputs: dict, *, nonce: str) -> HttpResponse:
     try:
-        order = services.order_submit(requester=request.user, product=product, inputs=inputs)
+        # The review's nonce as an idempotency key: the same review placed
+        # twice (Back, then "Place order" again) is the same order.
+        answer = order_submit_once(
+            requester=request.user,
+            key=f"review:{nonce}",
+            request_hash=fingerprint({"review": nonce}),
+            submit=lambda: services.order_submit(requester=request.user, product=product, inputs=inputs),
+            render=lambda order: {"id": order.pk},
+        )
     except services.InvalidInputs as error:
         form = OrderForm(product.form_schema, data=_form_data(product.form_schema, inputs))
         form.is_valid()
@@ -256,6 +265,10 @@ def _place_order(request: HttpRequest, product: Product, inputs: dict) -> HttpRe
     except services.OrderError as error:
         messages.error(request, str(error))
         return redirect("product-detail", slug=product.slug)
+    order = orders_visible_to(request.user).get(pk=answer.body["id"])
+    if answer.replayed:
+        messages.info(request, f"You placed this order already: it is Order #{order.pk}.")
+        return redirect("order-detail", pk=order.pk)
     what = {
         OrderStatus.PENDING_APPROVAL: f"it waits for approval by the {product.squad.name}",
         OrderStatus.QUEUED: "it will start in a moment",

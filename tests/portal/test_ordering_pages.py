@@ -71,6 +71,20 @@ def test_confirming_the_review_places_the_order(rita, product, requester):
     assert f"Order #{order.pk} placed: it will start in a moment." in page
 
 
+def test_placing_the_same_review_twice_places_one_order(rita, product):
+    """Back to the review page, then "Place order" again: the order that
+    exists is shown, no second one is made."""
+    token = token_of(review(rita, GOOD))
+    first = rita.post("/products/vm/order/", {"step": "confirm", "review": token})
+    again = rita.post("/products/vm/order/", {"step": "confirm", "review": token}, follow=True)
+    order = Order.objects.get()
+    assert first["Location"] == f"/orders/{order.pk}/"
+    assert again.redirect_chain[-1][0] == f"/orders/{order.pk}/"
+    assert f"You placed this order already: it is Order #{order.pk}." in again.content.decode()
+    rita.post("/products/vm/order/", {"step": "confirm", "review": token_of(review(rita, GOOD))})
+    assert Order.objects.count() == 2, "a new review of the same details is a new order"
+
+
 def test_a_review_cannot_be_replayed_by_someone_else(rita, client, product, outsider):
     token = token_of(review(rita, GOOD))
     client.force_login(outsider)
