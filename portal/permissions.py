@@ -4,7 +4,8 @@ decide which buttons to show."""
 from __future__ import annotations
 
 from portal.models import Order
-from squads.selectors import AnyUser, is_squad_member
+from squads.choices import Role
+from squads.selectors import AnyUser, is_squad_member, roles_of
 
 
 def is_owner_side(user: AnyUser, order: Order) -> bool:
@@ -40,3 +41,15 @@ def can_dry_run(user: AnyUser, order: Order) -> bool:
 
 def can_fulfil(user: AnyUser, order: Order) -> bool:
     return is_owner_side(user, order)
+
+
+def can_release(user: AnyUser, order: Order) -> bool:
+    """Whether the user may give a claimed manual order back to the queue: its
+    claimer, and the squad's product owners (the claimer fell ill)."""
+    if order.claimed_by_id is None or not can_fulfil(user, order):
+        return False
+    return bool(
+        order.claimed_by_id == user.pk
+        or user.is_superuser
+        or (order.squad_id, Role.PRODUCT_OWNER) in roles_of(user)
+    )

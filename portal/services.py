@@ -584,10 +584,7 @@ def order_release(*, order: Order, actor: User) -> Order:
     order.refresh_from_db()
     if order.status != OrderStatus.AWAITING_FULFILMENT or order.claimed_by_id is None:
         raise IllegalTransition(f"Order #{order.pk} is not claimed; nothing to release.")
-    is_owner = Membership.objects.filter(
-        user=actor, squad_id=order.squad_id, role=Role.PRODUCT_OWNER
-    ).exists()
-    if order.claimed_by_id != actor.pk and not (is_owner or actor.is_superuser):
+    if not permissions.can_release(actor, order):
         raise OrderNotAllowed(
             f"Order #{order.pk} is claimed by {order.claimed_by}; only they or a product owner release it."
         )

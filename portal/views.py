@@ -365,7 +365,7 @@ def _actions(request: HttpRequest, order: Order) -> dict[str, Any]:
         "can_fulfil": status == OrderStatus.AWAITING_FULFILMENT
         and permissions.can_fulfil(user, order)
         and order.claimed_by_id in (None, user.pk),
-        "can_release": status == OrderStatus.AWAITING_FULFILMENT and order.claimed_by_id == user.pk,
+        "can_release": status == OrderStatus.AWAITING_FULFILMENT and permissions.can_release(user, order),
         "can_dry_run": status == OrderStatus.PENDING_APPROVAL
         and order.runbook_version is not None
         and order.runbook_version.runbook.supports_check_mode
@@ -612,6 +612,8 @@ def manual_queue(request: HttpRequest) -> HttpResponse:
     page = Paginator(orders_in_manual_queue_of(request.user), INBOX_PER_PAGE).get_page(
         request.GET.get("page")
     )
+    for order in page:
+        order.releasable = order.claimed_by_id is not None and permissions.can_release(request.user, order)
     return render(request, "portal/manual_queue.html", {"page": page, "note_form": NoteForm()})
 
 

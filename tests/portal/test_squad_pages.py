@@ -78,9 +78,25 @@ def test_queue_shows_who_claimed_what_and_offers_actions_only_to_them(
     html = client.get("/queue/").content.decode()
     assert "Claimed by carl" in html
     assert f'action="/orders/{order.pk}/complete/"' not in html
+    assert f'action="/orders/{order.pk}/release/"' not in html, "an engineer cannot take it from carl"
     client.force_login(colleague)
     html = client.get("/queue/").content.decode()
     assert "You claimed it" in html and f'action="/orders/{order.pk}/complete/"' in html
+
+
+def test_a_product_owner_gives_someone_elses_claim_back_to_the_queue(
+    client, manual_product, requester, engineer, member
+):
+    order = submit(manual_product, requester)
+    services.order_claim(order=order, actor=engineer)
+    client.force_login(member)
+    release = f'action="/orders/{order.pk}/release/"'
+    assert release in client.get("/queue/").content.decode()
+    assert release in client.get(f"/orders/{order.pk}/").content.decode()
+    response = client.post(f"/orders/{order.pk}/release/", {"next": "/queue/"}, follow=True)
+    assert f"Order #{order.pk} is back in" in response.content.decode()
+    order.refresh_from_db()
+    assert order.claimed_by is None and order.status == OrderStatus.AWAITING_FULFILMENT
 
 
 def test_approving_from_the_inbox_returns_to_it_with_a_message(client, approval_product, requester, member):
