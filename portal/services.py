@@ -74,6 +74,19 @@ STATUS_PHRASES = {
 }
 
 
+def display_name(user: User | None) -> str:
+    """How a person is named in notes and messages: as the pages name them."""
+    if user is None:
+        return "nobody"
+    return user.get_full_name() or user.get_username()
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending as a sentence, whatever punctuation the person typed."""
+    text = text.strip()
+    return text if text.endswith((".", "!", "?", "…")) else f"{text}."
+
+
 class OrderError(Exception):
     """A refused change to an order, with a message fit for the user."""
 
@@ -297,7 +310,7 @@ def order_approve(*, order: Order, actor: User, note: str = "") -> Order:
             order=locked, step=index, decision=OrderApproval.Decision.APPROVED
         ).count()
         where = f"step {index + 1}/{len(steps)} ({step['name']})"
-        said = f": {note}" if note else ""
+        said = f": {note.strip()}" if note.strip() else ""
         if approved < step["required"]:
             _note(locked, actor=actor, note=f"Approved {where}, {approved} of {step['required']}{said}")
             return _refreshed(locked)
@@ -311,11 +324,8 @@ def order_approve(*, order: Order, actor: User, note: str = "") -> Order:
                 **approvals.open_step_fields(steps, index + 1),
             )
             locked = _refreshed(locked)
-            _note(
-                locked,
-                actor=actor,
-                note=f"Approved {where}{said}. Step {index + 2} ({steps[index + 1]['name']}) opens.",
-            )
+            opens = f"Step {index + 2} ({steps[index + 1]['name']}) opens."
+            _note(locked, actor=actor, note=f"{_sentence(f'Approved {where}{said}')} {opens}")
             _notify_approvers(locked, NotificationKind.APPROVAL_REQUESTED, actor=actor)
             return locked
         automated = locked.fulfilment == Fulfilment.AUTOMATED
@@ -571,8 +581,10 @@ def order_claim(*, order: Order, actor: User) -> Order:
         if not updated:
             if order.status != OrderStatus.AWAITING_FULFILMENT:
                 raise IllegalTransition(f"Order #{order.pk} is {_label(order.status)}; nothing to claim.")
-            raise IllegalTransition(f"Order #{order.pk} is already claimed by {order.claimed_by}.")
-        _note(order, actor=actor, note=f"Claimed by {actor}")
+            raise IllegalTransition(
+                f"Order #{order.pk} is already claimed by {display_name(order.claimed_by)}."
+            )
+        _note(order, actor=actor, note=f"Claimed by {display_name(actor)}")
     return order
 
 
@@ -586,7 +598,8 @@ def order_release(*, order: Order, actor: User) -> Order:
         raise IllegalTransition(f"Order #{order.pk} is not claimed; nothing to release.")
     if not permissions.can_release(actor, order):
         raise OrderNotAllowed(
-            f"Order #{order.pk} is claimed by {order.claimed_by}; only they or a product owner release it."
+            f"Order #{order.pk} is claimed by {display_name(order.claimed_by)}; "
+            "only they or a product owner release it."
         )
     with transaction.atomic():
         released = Order.objects.filter(
@@ -594,7 +607,7 @@ def order_release(*, order: Order, actor: User) -> Order:
         ).update(claimed_by=None, claimed_at=None, updated_at=timezone.now())
         if not released:
             raise IllegalTransition(f"Order #{order.pk} was changed by someone else just now; reload it.")
-        _note(order, actor=actor, note=f"Released by {actor}; back in the queue")
+        _note(order, actor=actor, note=f"Released by {display_name(actor)}; back in the queue")
     return _refreshed(order)
 
 
@@ -636,7 +649,7 @@ def _claimed_by_actor(order: Order, actor: User) -> Order:
     if order.status == OrderStatus.AWAITING_FULFILMENT and order.claimed_by_id is None:
         order = order_claim(order=order, actor=actor)
     if order.claimed_by_id not in (None, actor.pk):
-        raise OrderNotAllowed(f"Order #{order.pk} is claimed by {order.claimed_by}.")
+        raise OrderNotAllowed(f"Order #{order.pk} is claimed by {display_name(order.claimed_by)}.")
     return order
 
 

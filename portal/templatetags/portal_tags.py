@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -158,29 +159,45 @@ EVENT_TITLES = {
 DEFAULT_NOTES = {"Submitted", "Approved", "Fulfilled", "Cancelled"}
 
 
+def _note_parts(note: str) -> tuple[str, str]:
+    """A note without a status change, as a title and the rest: "Approved
+    step 1/2 (Squad review): Looks fine. Step 2 opens." is titled by its
+    first clause, and what the person wrote reads as the note."""
+    match = _FIRST_CLAUSE.match(note)
+    if match is None:
+        return note, ""
+    return match["title"], match["rest"]
+
+
+_FIRST_CLAUSE = re.compile(r"(?P<title>[^:]+?)(?::|(?<!\.)\.)\s+(?P<rest>\S.*)", re.DOTALL)
+
+
 @register.filter
 def event_title(event: Any) -> str:
     if not event.from_status:
         return "Submitted"
     if event.from_status == event.to_status:
-        return str(event.note)
+        return _note_parts(str(event.note))[0]
     return EVENT_TITLES.get((event.from_status, event.to_status)) or status_label(event.to_status)
 
 
 @register.filter
 def event_note(event: Any) -> str:
     """The event's note when it says more than its title."""
-    if event.from_status == event.to_status or event.note in DEFAULT_NOTES:
+    if event.from_status == event.to_status:
+        return _note_parts(str(event.note))[1]
+    if event.note in DEFAULT_NOTES:
         return ""
     return "" if event.note == event_title(event) else str(event.note)
 
 
 @register.filter
 def event_actor(event: Any) -> str:
-    """Who did it, unless the note already says ("Claimed by nora")."""
+    """Who did it, unless the note already says ("Claimed by Nora Lind")."""
     actor = event.actor
     if actor is None:
         return ""
-    if event.from_status == event.to_status and str(actor) in str(event.note):
+    named = actor.get_full_name() or actor.get_username()
+    if event.from_status == event.to_status and named in event.note:
         return ""
-    return actor.get_full_name() or actor.get_username()
+    return named

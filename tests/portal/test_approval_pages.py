@@ -130,3 +130,20 @@ def test_my_orders_is_the_current_section_only_on_the_users_own_order(client, tw
     client.force_login(member)
     html = client.get(f"/orders/{order.pk}/").content.decode()
     assert "My orders" in html and my_orders_current not in html
+
+
+def test_timeline_titles_a_step_approval_and_shows_the_comment(client, two_steps, requester, member):
+    member.first_name, member.last_name = "Nora", "Lind"
+    member.save()
+    order = services.order_submit(requester=requester, product=two_steps, inputs={"label": "a"})
+    services.order_approve(order=order, actor=member, note="Looks fine.")
+    note = order.events.last().note
+    assert note == "Approved step 1/2 (Squad review): Looks fine. Step 2 (Compute sign-off) opens."
+
+    client.force_login(requester)
+    html = client.get(f"/orders/{order.pk}/").content.decode()
+    assert (
+        '<p class="tl-title">Approved step 1/2 (Squad review)\n'
+        '        <span class="muted">by Nora Lind</span></p>' in html
+    )
+    assert '<p class="tl-note">Looks fine. Step 2 (Compute sign-off) opens.</p>' in html

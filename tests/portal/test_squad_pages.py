@@ -127,3 +127,13 @@ def test_squad_pages_cost_the_same_queries_for_many_orders(
         client.get("/approvals/")
     with django_assert_max_num_queries(len(queue.captured_queries)):
         client.get("/queue/")
+
+
+def test_claims_name_people_as_the_pages_do(manual_product, requester, engineer, member):
+    engineer.first_name, engineer.last_name = "Liam", "Walsh"
+    engineer.save()
+    order = submit(manual_product, requester)
+    services.order_claim(order=order, actor=engineer)
+    assert order.events.last().note == "Claimed by Liam Walsh"
+    with pytest.raises(services.IllegalTransition, match="already claimed by Liam Walsh"):
+        services.order_claim(order=order, actor=member)
