@@ -157,7 +157,8 @@ def approvers_of_step(order: Order) -> QuerySet[AbstractBaseUser]:
 
 
 def describe_approvers(step: StepSpec, squad_names: dict[int, str], chapter_names: dict[int, str]) -> str:
-    """Who decides a step, in words: "Product owners and SMEs of Network Squad"."""
+    """Who decides a step, in words to put in a sentence: "product owners and
+    subject-matter experts of Network Squad" (``capfirst`` to start one)."""
     if step["chapter_id"]:
         return f"the {chapter_names.get(step['chapter_id'], step['chapter'])} chapter"
     squad = squad_names.get(step["squad_id"] or 0, step["squad"] or "")
@@ -165,19 +166,32 @@ def describe_approvers(step: StepSpec, squad_names: dict[int, str], chapter_name
         return f"any member of {squad}"
     labels = [f"{Role(role).label.lower()}s" for role in step["roles"] if role in Role.values]
     roles = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
-    return f"{roles[0].upper()}{roles[1:]} of {squad}"
+    return f"{roles} of {squad}"
+
+
+def _names(steps: list[StepSpec]) -> tuple[dict[int, str], dict[int, str]]:
+    """The names of the squads and chapters the steps name, by id."""
+    squad_ids = {step["squad_id"] for step in steps if step["squad_id"]}
+    chapter_ids = {step["chapter_id"] for step in steps if step["chapter_id"]}
+    squad_names = dict(Squad.objects.filter(pk__in=squad_ids).values_list("pk", "name")) if squad_ids else {}
+    chapter_names = (
+        dict(Chapter.objects.filter(pk__in=chapter_ids).values_list("pk", "name")) if chapter_ids else {}
+    )
+    return squad_names, chapter_names
+
+
+def steps_described(steps: list[StepSpec]) -> list[dict[str, Any]]:
+    """Each step's name and who decides it, in words (before an order exists)."""
+    squad_names, chapter_names = _names(steps)
+    return [
+        {"name": step["name"], "who": describe_approvers(step, squad_names, chapter_names)} for step in steps
+    ]
 
 
 def step_progress(order: Order) -> list[dict[str, Any]]:
     """Each step with who decides it and its decisions so far, for the order page."""
     steps = order.approval_steps or []
-    squad_names = dict(
-        Squad.objects.filter(pk__in={s["squad_id"] for s in steps if s["squad_id"]}).values_list("pk", "name")
-    )
-    chapter_ids = {s["chapter_id"] for s in steps if s["chapter_id"]}
-    chapter_names = (
-        dict(Chapter.objects.filter(pk__in=chapter_ids).values_list("pk", "name")) if chapter_ids else {}
-    )
+    squad_names, chapter_names = _names(steps)
     decisions: dict[int, list[OrderApproval]] = {}
     for approval in order.approvals.select_related("approver").order_by("created_at", "id"):
         decisions.setdefault(approval.step, []).append(approval)
@@ -191,8 +205,10 @@ def step_progress(order: Order) -> list[dict[str, Any]]:
             state = "open"
         elif any(a.decision == OrderApproval.Decision.REJECTED for a in approvals):
             state = "rejected"
-        else:
+        elif order.status == OrderStatus.PENDING_APPROVAL:
             state = "waiting"
+        else:
+            state = "not_reached"  # rejected or cancelled before it opened
         progress.append(
             {
                 "index": index,

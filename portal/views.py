@@ -31,14 +31,14 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from catalogue.choices import ApprovalPolicy, Fulfilment
+from catalogue.choices import Fulfilment
 from catalogue.inputs import validate_inputs
 from catalogue.markdown import render_markdown
 from catalogue.models import Product
 from catalogue.schema import secret_fields
 from catalogue.search import search_products
 from catalogue.selectors import catalogue_entries, product_for_page
-from portal import permissions, services
+from portal import approvals, permissions, services
 from portal.approvals import step_progress
 from portal.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, TERMINAL_STATUSES, OrderStatus
 from portal.forms import CatalogueFilterForm, NoteForm, OrderFilterForm, OrderForm, schema_initial
@@ -241,7 +241,7 @@ def _review_page(request: HttpRequest, product: Product, inputs: dict) -> HttpRe
             "product": product,
             "rows": input_rows(product.form_schema, completed),
             "review": token,
-            "needs_approval": product.approval_policy != ApprovalPolicy.NONE,
+            "approval_steps": approvals.steps_described(approvals.steps_for(product)),
         },
     )
 
@@ -269,8 +269,13 @@ def _place_order(request: HttpRequest, product: Product, inputs: dict, *, nonce:
     if answer.replayed:
         messages.info(request, f"You placed this order already: it is Order #{order.pk}.")
         return redirect("order-detail", pk=order.pk)
+    waits = "it waits for approval"
+    if order.status == OrderStatus.PENDING_APPROVAL:
+        first = approvals.steps_described(order.approval_steps[:1])[0]
+        steps = len(order.approval_steps)
+        waits += f" by {first['who']}" if steps == 1 else f" in {steps} steps, first by {first['who']}"
     what = {
-        OrderStatus.PENDING_APPROVAL: f"it waits for approval by the {product.squad.name}",
+        OrderStatus.PENDING_APPROVAL: waits,
         OrderStatus.QUEUED: "it will start in a moment",
         OrderStatus.AWAITING_FULFILMENT: f"it is in the {product.squad.name}'s queue",
     }.get(order.status, order.get_status_display().lower())

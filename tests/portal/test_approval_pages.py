@@ -147,3 +147,20 @@ def test_timeline_titles_a_step_approval_and_shows_the_comment(client, two_steps
         '        <span class="muted">by Nora Lind</span></p>' in html
     )
     assert '<p class="tl-note">Looks fine. Step 2 (Compute sign-off) opens.</p>' in html
+
+
+def test_a_step_after_a_rejection_is_not_reached(client, two_steps, requester, member):
+    order = services.order_submit(requester=requester, product=two_steps, inputs={"label": "a"})
+    services.order_reject(order=order, actor=member, reason="No ticket")
+    client.force_login(requester)
+    html = client.get(f"/orders/{order.pk}/").content.decode()
+    assert '<span class="step-state">rejected</span>' in html
+    assert '<span class="step-state">not reached</span>' in html and "not open yet" not in html
+
+
+def test_the_review_page_lists_the_approval_steps_in_order(client, two_steps, requester):
+    client.force_login(requester)
+    html = client.post("/products/fw/order/", {"label": "a"}).content.decode()
+    assert "It is approved in 2 steps, one after the other" in html
+    assert "<li>Squad review: product owners of Network Squad</li>" in html
+    assert "<li>Compute sign-off: any member of Compute Squad</li>" in html

@@ -144,9 +144,18 @@ def test_changing_details_refills_the_form_except_secrets(rita, product):
 
 
 def test_ordering_a_product_that_needs_approval_says_who_approves(rita, approval_product):
-    token = token_of(review(rita, GOOD, slug="firewall"))
-    response = rita.post("/products/firewall/order/", {"step": "confirm", "review": token}, follow=True)
-    assert "waits for approval by the Network Squad" in response.content.decode()
+    reviewed = review(rita, GOOD, slug="firewall")
+    assert (
+        "Product owners and subject-matter experts of Network Squad approve or reject your order"
+        in reviewed.content.decode()
+    )
+    response = rita.post(
+        "/products/firewall/order/", {"step": "confirm", "review": token_of(reviewed)}, follow=True
+    )
+    assert (
+        "waits for approval by product owners and subject-matter experts of Network Squad"
+        in response.content.decode()
+    )
     assert Order.objects.get().status == OrderStatus.PENDING_APPROVAL
 
 
