@@ -22,10 +22,11 @@ STATUS_ICONS = {
     OrderStatus.REJECTED: "✕",
     OrderStatus.QUEUED: "…",
     OrderStatus.RUNNING: "▶",
-    OrderStatus.AWAITING_FULFILMENT: "✋",
+    # Geometric shapes, not emoji: they render alike everywhere, in the text colour.
+    OrderStatus.AWAITING_FULFILMENT: "◐",
     OrderStatus.SUCCEEDED: "✓",
     OrderStatus.FAILED: "✕",
-    OrderStatus.TIMED_OUT: "⌛",
+    OrderStatus.TIMED_OUT: "◔",
     OrderStatus.CANCELLED: "⊘",
 }
 SECRET_DISPLAY = "••••••••"  # noqa: S105 - what a hidden secret looks like, not a secret

@@ -85,7 +85,9 @@ def test_inbox_names_the_open_step_and_the_runbook_version(
     client.force_login(other_member)
     html = client.get("/approvals/").content.decode()
     assert "Step 2 of 2" in html and "Compute sign-off" in html
-    assert f"v{order.runbook_version.number}" in html and "preview it with a dry run" in html
+    assert f"v{order.runbook_version.number}" in html and "Preview it with a dry run" in html
+    # The preview is asked for from the inbox and read on the order's page.
+    assert f'action="/orders/{order.pk}/dry-run/"' in html
 
 
 def test_claimer_gives_an_order_back_to_the_queue(client, manual_product, requester, engineer):

@@ -105,6 +105,12 @@ def test_my_orders_pages_forward_and_back_without_gaps_or_counting(rita, product
     assert [order.pk for order in back.items] == newest_first[25:50]
 
 
+def test_paging_past_the_end_does_not_claim_there_are_no_orders(rita, product, requester):
+    submit(product, requester)
+    html = rita.get("/orders/", {"older": "0-0"}).content.decode()
+    assert "No more orders this way" in html and "You have not ordered anything yet" not in html
+
+
 def test_my_orders_queries_do_not_grow_with_the_number_of_orders(
     rita, product, requester, django_assert_max_num_queries
 ):
