@@ -135,13 +135,27 @@ def _integers_as_int(properties: dict, inputs: dict) -> None:
                 inputs[name] = [int(item) if isinstance(item, float) else item for item in value]
 
 
+def pattern_message(spec: dict) -> str:
+    """What a value that misses the field's ``pattern`` should look like: an
+    example where the form gives one (people do not read regular expressions),
+    the pattern itself otherwise."""
+    if not isinstance(spec, dict):
+        return "Not in the expected format."
+    examples = spec.get("examples")
+    if isinstance(examples, list) and examples and not spec.get("x-secret"):
+        return f"Not in the expected format; for example: {examples[0]}."
+    description = spec.get("description")
+    if isinstance(description, str) and description.strip():
+        return f"Not in the expected format: {description.strip().replace('`', '')}"  # Markdown code marks
+    return f"Must match the pattern {spec.get('pattern')}."
+
+
 def _message(error, spec: dict) -> str:  # type: ignore[no-untyped-def]
-    """A message for people; never echo a secret value back."""
-    if isinstance(spec, dict) and spec.get("x-secret"):
-        return f"This value is not valid ({error.validator} {error.validator_value!r})."
+    """A message for people; never echo a secret value back (only the
+    fallback, jsonschema's own message, would)."""
     kind = error.validator
     if kind == "pattern":
-        return f"Must match the pattern {error.validator_value}."
+        return pattern_message(spec)
     if kind == "format":
         return f"Must be a valid {error.validator_value}."
     if kind == "enum":
@@ -168,6 +182,8 @@ def _message(error, spec: dict) -> str:  # type: ignore[no-untyped-def]
         return f"Choose at most {error.validator_value}."
     if kind == "uniqueItems":
         return "Choose each option only once."
+    if isinstance(spec, dict) and spec.get("x-secret"):
+        return f"This value is not valid ({kind})."
     return error.message
 
 

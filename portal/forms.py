@@ -17,6 +17,7 @@ from typing import Any
 
 from django import forms
 
+from catalogue.inputs import pattern_message
 from catalogue.markdown import render_markdown
 from catalogue.schema import secret_fields
 from portal.choices import OPEN_STATUSES, OrderStatus
@@ -139,7 +140,7 @@ def schema_field(name: str, spec: Mapping[str, Any], *, required: bool) -> forms
         # (an unanchored ECMAScript regular expression), which the HTML
         # ``pattern`` attribute does not have.
         attrs["data-pattern"] = spec["pattern"]
-        attrs["data-pattern-message"] = f"Must match the pattern {spec['pattern']}."
+        attrs["data-pattern-message"] = pattern_message(spec)
     text_format = spec.get("format")
     if text_format in IDENTIFIER_FORMATS or "pattern" in spec:
         attrs.update({"spellcheck": "false", "autocapitalize": "off", "autocomplete": "off"})

@@ -220,6 +220,23 @@ def test_empty_required_fields_are_left_for_the_schema_to_name():
     assert form.errors["scopes"] == ["Choose at least 1."]
 
 
+def test_a_missed_pattern_is_explained_by_example_or_description_not_regex():
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "pattern": "^[A-Z_]+$", "examples": ["FINANCE_USERS"]},
+            "ports": {"type": "string", "pattern": "^[0-9,]+$", "description": "Comma-separated ports."},
+            "code": {"type": "string", "pattern": "^[a-z]+$"},
+        },
+    }
+    _, errors = validate_inputs(schema, {"name": "x", "ports": "x", "code": "X"})
+    assert errors == {
+        "name": ["Not in the expected format; for example: FINANCE_USERS."],
+        "ports": ["Not in the expected format: Comma-separated ports."],
+        "code": ["Must match the pattern ^[a-z]+$."],
+    }
+
+
 def test_conversion_errors_are_kept_and_schema_errors_join_them():
     data = QueryDict(mutable=True)
     data.update({"inputs-cpu": "many", "inputs-hostname": "Web 01", "inputs-size": "30"})
@@ -228,7 +245,7 @@ def test_conversion_errors_are_kept_and_schema_errors_join_them():
     _, errors = validate_inputs(SCHEMA, form.inputs())
     form.add_schema_errors({**errors, "cpu": ["This field is required."], "colour": ["Not in the form."]})
     assert form.errors["cpu"] == ["Enter a whole number."]  # not also "required"
-    assert form.errors["hostname"] == ["Must match the pattern ^[a-z][a-z0-9-]{1,30}$."]
+    assert form.errors["hostname"] == ["Not in the expected format; for example: billing-app-01."]
     assert "size" in form.errors
     assert form.non_field_errors() == ["Not in the form."]
     assert form["cpu"].value() == "many"  # what the user typed stays in the field
