@@ -100,6 +100,24 @@ def notify(
     return created
 
 
+#: Notifications that ask someone to act on an order, by what settles them.
+APPROVAL_KINDS = (
+    NotificationKind.APPROVAL_REQUESTED,
+    NotificationKind.APPROVAL_REMINDER,
+    NotificationKind.APPROVAL_ESCALATED,
+)
+QUEUE_KINDS = (NotificationKind.MANUAL_QUEUED,)
+
+
+def notifications_settle(*, order: Order, kinds: Sequence[str]) -> int:
+    """Mark as read the unread notifications of ``kinds`` about ``order``:
+    once someone has decided the step or taken the order, the request to act
+    is no longer news for anyone (the unread count shows what still waits)."""
+    return Notification.objects.filter(order=order, kind__in=kinds, read_at=None).update(
+        read_at=timezone.now()
+    )
+
+
 def _dispatch_emails(notification_ids: Sequence[int]) -> None:
     for notification_id in notification_ids:
         try:

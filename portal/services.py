@@ -34,7 +34,13 @@ from portal.choices import (
 )
 from portal.insights.services import sweep_recoveries_record
 from portal.models import Order, OrderApproval, OrderDryRun, OrderEvent, OrderRun
-from portal.notifications import notification_emails_resend, notify
+from portal.notifications import (
+    APPROVAL_KINDS,
+    QUEUE_KINDS,
+    notification_emails_resend,
+    notifications_settle,
+    notify,
+)
 from portal.webhooks import webhooks_order_changed
 from runbooks.choices import CancelOutcome, RunStatus
 from runbooks.crypto import decrypt_json, encrypt_json
@@ -156,6 +162,10 @@ def _order_changed(order: Order, *, from_status: str, to_status: str, actor: Use
         finished = to_status in TERMINAL_STATUSES
         kind = NotificationKind.ORDER_FINISHED if finished else NotificationKind.ORDER_PROGRESS
         notify(recipients=[order.requester], kind=kind, title=title, body=note, order=order, exclude=actor)
+    if from_status == OrderStatus.PENDING_APPROVAL:
+        notifications_settle(order=order, kinds=APPROVAL_KINDS)
+    elif from_status == OrderStatus.AWAITING_FULFILMENT:
+        notifications_settle(order=order, kinds=QUEUE_KINDS)
     if to_status == OrderStatus.PENDING_APPROVAL:
         _notify_approvers(order, NotificationKind.APPROVAL_REQUESTED, actor=actor)
     elif to_status == OrderStatus.AWAITING_FULFILMENT:
@@ -163,7 +173,7 @@ def _order_changed(order: Order, *, from_status: str, to_status: str, actor: Use
             recipients=order.squad.members.all(),
             kind=NotificationKind.MANUAL_QUEUED,
             title=f"Order #{order.pk} ({product.name}) waits in {order.squad.name}'s queue",
-            body=f"Requested by {order.requester}. Claim it in the squad queue.",
+            body=f"Requested by {display_name(order.requester)}. Claim it in the squad queue.",
             order=order,
             exclude=actor,
         )
@@ -326,6 +336,7 @@ def order_approve(*, order: Order, actor: User, note: str = "") -> Order:
             locked = _refreshed(locked)
             opens = f"Step {index + 2} ({steps[index + 1]['name']}) opens."
             _note(locked, actor=actor, note=f"{_sentence(f'Approved {where}{said}')} {opens}")
+            notifications_settle(order=locked, kinds=APPROVAL_KINDS)  # this step is decided
             _notify_approvers(locked, NotificationKind.APPROVAL_REQUESTED, actor=actor)
             return locked
         automated = locked.fulfilment == Fulfilment.AUTOMATED
@@ -585,6 +596,7 @@ def order_claim(*, order: Order, actor: User) -> Order:
                 f"Order #{order.pk} is already claimed by {display_name(order.claimed_by)}."
             )
         _note(order, actor=actor, note=f"Claimed by {display_name(actor)}")
+        notifications_settle(order=order, kinds=QUEUE_KINDS)
     return order
 
 

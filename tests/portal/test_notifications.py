@@ -171,3 +171,22 @@ def test_marking_read_is_personal(approval_product, requester, member, sme):
     assert notifications.unread_count(member) == 0
     assert notifications.notifications_mark_all_read(user=sme) == 1
     assert notifications.unread_count(sme) == 0
+
+
+def test_a_request_to_act_is_settled_for_everyone_once_someone_has_acted(
+    approval_product, manual_product, requester, member, sme, engineer
+):
+    order = services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    assert notifications.unread_count(sme) == 1
+    services.order_approve(order=order, actor=member)
+    asked = Notification.objects.get(recipient=sme, order=order, kind=NotificationKind.APPROVAL_REQUESTED)
+    assert asked.read_at is not None, "nora decided: nothing waits for the SME any more"
+
+    manual = services.order_submit(requester=requester, product=manual_product, inputs={"hostname": "a"})
+    queued = Notification.objects.filter(order=manual, kind=NotificationKind.MANUAL_QUEUED)
+    assert queued.filter(read_at=None).count() == queued.count() > 1
+    services.order_claim(order=manual, actor=engineer)
+    assert not queued.filter(read_at=None).exists()
+    assert Notification.objects.filter(recipient=requester, read_at=None).exists(), (
+        "the requester's own news stays"
+    )
