@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from catalogue.choices import Fulfilment
+from catalogue.choices import Fulfilment, ProductStatus
 from catalogue.inputs import validate_inputs
 from catalogue.markdown import render_markdown
 from catalogue.models import Product
@@ -173,8 +173,28 @@ def _render_product(
 @login_required
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     product = _product_or_404(slug)
-    form = OrderForm(product.form_schema, initial=schema_initial(product.form_schema))
-    return _render_product(request, product, form)
+    initial = schema_initial(product.form_schema)
+    again = _order_to_repeat(request, product)
+    if again is not None:
+        # "Order again with these details": the earlier order's values for the
+        # fields the form still has; secrets are never shown, so typed again.
+        properties = product.form_schema.get("properties") or {}
+        secrets = secret_fields(product.form_schema)
+        for name, value in again.inputs.items():
+            if name in properties and name not in secrets and value is not None:
+                initial[name] = [str(item) for item in value] if isinstance(value, list) else value
+        messages.info(request, f"The details of order #{again.pk} are filled in: check them, then review.")
+    form = OrderForm(product.form_schema, initial=initial)
+    return _render_product(request, product, form, retype_secrets=again is not None)
+
+
+def _order_to_repeat(request: HttpRequest, product: Product) -> Order | None:
+    """The order named by ``?again=`` when the user may see it and it is for
+    this product; anything else is ignored (the form starts from defaults)."""
+    raw = request.GET.get("again", "")
+    if not raw.isdigit() or len(raw) > 18 or not request.user.is_authenticated:
+        return None
+    return orders_visible_to(request.user).filter(pk=int(raw), product=product).first()
 
 
 def _form_data(schema: dict, inputs: dict) -> QueryDict:
@@ -366,6 +386,11 @@ def _actions(request: HttpRequest, order: Order) -> dict[str, Any]:
         and order.current_run.cancel_requested_at is not None,
         "can_retry": retryable and not secrets_erased and permissions.can_retry(user, order),
         "retry_needs_new_order": retryable and secrets_erased,
+        # A new order from this one's details (a failure caused by the inputs
+        # would fail again on retry; a success may be wanted twice).
+        "can_order_again": status in TERMINAL_STATUSES
+        and order.requester_id == user.pk
+        and order.product.status == ProductStatus.PUBLISHED,
         "can_approve": status == OrderStatus.PENDING_APPROVAL and permissions.can_approve(user, order),
         "can_fulfil": status == OrderStatus.AWAITING_FULFILMENT
         and permissions.can_fulfil(user, order)

@@ -327,7 +327,25 @@ def test_retry_is_not_offered_once_the_secrets_are_erased(rita, product, request
     finish(order, run, RunStatus.FAILED)
     Order.objects.filter(pk=order.pk).update(secret_inputs_ciphertext="")
     html = rita.get(f"/orders/{order.pk}/").content.decode()
-    assert "/retry/" not in html and "place a new order" in html
+    assert "/retry/" not in html and "cannot run again" in html
+    assert f'href="/products/vm/?again={order.pk}#order">Order again with these details</a>' in html
+
+
+def test_ordering_again_fills_the_form_with_the_earlier_details_but_not_its_secrets(
+    rita, client, product, requester, outsider
+):
+    order = submit(product, requester, hostname="web-07", size=9)
+    page = rita.get(f"/products/vm/?again={order.pk}")
+    html = page.content.decode()
+    assert f"The details of order #{order.pk} are filled in" in html
+    assert 'value="web-07"' in html and 'value="9"' in html
+    assert "tok-3n" not in html and "type them again" in html
+    assert Order.objects.count() == 1, "nothing is ordered until reviewed and placed"
+
+    client.force_login(outsider)
+    html = client.get(f"/products/vm/?again={order.pk}").content.decode()
+    assert "web-07" not in html and "filled in" not in html, "someone else's order is not copied"
+    assert 'value="web-07"' not in rita.get("/products/vm/?again=abc").content.decode()
 
 
 def test_an_approver_decides_on_the_order_page(client, approval_product, requester, member):
