@@ -135,6 +135,7 @@ def test_open_orders_badges_refresh_until_none_is_open(rita, product, requester,
     services.order_cancel(order=mine, actor=requester)
     html = rita.get("/orders/badges/", {"ids": str(mine.pk)}).content.decode()
     assert "Cancelled" in html and "hx-trigger" not in html
+    assert f'<span id="finished-{mine.pk}" hx-swap-oob="true"><time' in html, "its Finished cell too"
 
 
 # --- One order ---------------------------------------------------------------------------------
