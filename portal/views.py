@@ -336,9 +336,7 @@ def order_badges(request: HttpRequest) -> HttpResponse:
     """Fresh status badges of the listed orders that were still open (My orders
     polls this); stops once none is open."""
     ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.isdigit()][:ORDERS_PER_PAGE]
-    rows = list(
-        orders_visible_to(request.user).filter(pk__in=ids).values_list("pk", "status", "finished_at")
-    )
+    rows = list(orders_visible_to(request.user).filter(pk__in=ids).values_list("pk", "status", "finished_at"))
     still_open = [pk for pk, status, _ in rows if status not in TERMINAL_STATUSES]
     return render(
         request,

@@ -9,6 +9,9 @@ from portal.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, OrderStatus
 from portal.models import Order
 from squads.selectors import AnyUser
 
+#: Every command an order may offer, in the order they are listed.
+ACTIONS = ["cancel", "retry", "approve", "reject", "dry-run", "claim", "complete", "fail", "release"]
+
 
 def allowed_actions(user: AnyUser, order: Order) -> list[str]:
     actions = []
@@ -34,6 +37,6 @@ def allowed_actions(user: AnyUser, order: Order) -> list[str]:
             actions.append("claim")
         if order.claimed_by_id in (None, user.pk):
             actions += ["complete", "fail"]
-        if order.claimed_by_id == user.pk:
+        if permissions.can_release(user, order):
             actions.append("release")
     return actions

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from catalogue.models import Category, Product
+from portal.api.actions import ACTIONS
 from portal.choices import OrderStatus
 from portal.models import Order, OrderEvent, WebhookDelivery, WebhookSubscription
 from runbooks.models import Runbook, RunbookVersion, RunEvent
@@ -149,23 +150,49 @@ class ProductSerializer(serializers.ModelSerializer):
         }
 
 
+class ApprovalStepSpecSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    approvers = serializers.CharField(help_text="Who decides this step, in words.")
+    required = serializers.IntegerField(help_text="Distinct approvals the step needs.")
+
+
 class ProductDetailSerializer(ProductSerializer):
     depends_on = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    approval_steps = serializers.SerializerMethodField()
     form_schema = serializers.JSONField(
         help_text="JSON Schema (type object) of the inputs an order of this product takes. "
         "Properties marked `x-secret` are secrets: they are never shown back."
     )
 
     class Meta(ProductSerializer.Meta):
-        fields = [*ProductSerializer.Meta.fields, "description", "depends_on", "form_schema"]
+        fields = [
+            *ProductSerializer.Meta.fields,
+            "description",
+            "depends_on",
+            "approval_steps",
+            "form_schema",
+        ]
 
     def to_representation(self, product: Product) -> dict[str, Any]:
         return {
             **super().to_representation(product),
             "description": product.description,
             "depends_on": [dependency.slug for dependency in product.depends_on.all()],
+            "approval_steps": self.get_approval_steps(product),
             "form_schema": product.form_schema,
         }
+
+    @extend_schema_field(ApprovalStepSpecSerializer(many=True))
+    def get_approval_steps(self, product: Product) -> list[dict[str, Any]]:
+        """The steps an order placed now goes through, in order (empty: none)."""
+        from portal import approvals
+
+        steps = approvals.steps_for(product)
+        described = approvals.steps_described(steps)
+        return [
+            {"name": item["name"], "approvers": item["who"], "required": step["required"]}
+            for step, item in zip(steps, described, strict=True)
+        ]
 
 
 # --- Squads and runbooks ----------------------------------------------------------------
@@ -515,7 +542,7 @@ class OrderDetailSerializer(OrderSerializer):
         version = order.runbook_version
         return {"runbook": version.runbook.slug, "number": version.number} if version else None
 
-    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=ACTIONS)))
     def get_actions(self, order: Order) -> list[str]:
         """What the caller may do to the order now (``POST {url}{action}/``)."""
         from portal.api.actions import allowed_actions

@@ -132,3 +132,11 @@ def test_a_malformed_decision_changes_nothing(api_for, two_steps, requester, mem
     assert response.status_code == 400, response.json()
     assert list(response.json()["errors"]) == [field]
     assert frozen(order["id"]) == before
+
+
+def test_a_products_detail_says_which_approval_steps_an_order_will_go_through(api_for, two_steps, requester):
+    body = api_for(requester).get("/api/v1/products/fw/").json()
+    assert body["approval_steps"] == [
+        {"name": "Squad review", "approvers": "product owners of Network Squad", "required": 1},
+        {"name": "Compute sign-off", "approvers": "any member of Compute Squad", "required": 1},
+    ]
