@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from django.db.models import Q, QuerySet
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import BasePagination, PageNumberPagination, _positive_int
 from rest_framework.request import Request
@@ -147,6 +147,23 @@ class StableOrderingFilter(OrderingFilter):
     the chosen fields still come in one fixed order from page to page."""
 
     def get_ordering(self, request: Request, queryset: QuerySet, view: APIView) -> list[str] | None:
+        asked = request.query_params.get(self.ordering_param)
+        if asked:
+            # DRF drops unknown fields silently; a client that misspells one
+            # would get another order than it asked for without knowing.
+            valid = {name for name, _ in self.get_valid_fields(queryset, view, {"request": request})}
+            unknown = [
+                term for term in (t.strip() for t in asked.split(",")) if term.lstrip("-") not in valid
+            ]
+            if unknown:
+                raise ValidationError(
+                    {
+                        self.ordering_param: [
+                            f"Cannot order by {', '.join(unknown)}; choose from {', '.join(sorted(valid))} "
+                            "(prefix - for descending)."
+                        ]
+                    }
+                )
         ordering = super().get_ordering(request, queryset, view)
         if not ordering:
             return ordering

@@ -206,6 +206,11 @@ def test_orders_filter_by_status_product_squad_and_creation_time(api_for, member
     after = (timezone.now() - timedelta(days=1)).isoformat()
     assert ids("?created_after=" + after.replace("+", "%2B")) == [second.pk]
     assert ids("?ordering=created_at") == [first.pk, second.pk]
+    refused = api_for(member).get("/api/v1/orders/?ordering=status")
+    assert refused.status_code == 400
+    assert refused.json()["errors"]["ordering"] == [
+        "Cannot order by status; choose from created_at (prefix - for descending)."
+    ]
     assert ids("?requester=rita") == [second.pk, first.pk]
 
 
