@@ -195,8 +195,11 @@ def run_events_append(*, run_id: int, events: Sequence[RunEvent]) -> None:
     them on the run, so a page can show progress without counting rows."""
     if not events:
         return
-    RunEvent.objects.bulk_create(events)
-    Run.objects.filter(pk=run_id).update(event_count=F("event_count") + len(events))
+    # One transaction: a reader never sees rows the count does not include
+    # (pages use the count to decide what to fetch).
+    with transaction.atomic():
+        RunEvent.objects.bulk_create(events)
+        Run.objects.filter(pk=run_id).update(event_count=F("event_count") + len(events))
 
 
 def runs_mark_lost(*, stale_after: timedelta) -> list[int]:

@@ -16,11 +16,30 @@ from portal.env import env_bool, env_int, env_list
 ROOT = Path(__file__).resolve().parent.parent
 
 
+OWN_SETTINGS = {
+    "DEBUG",
+    "SECRET_KEY",
+    "SQUADRON_CREDENTIAL_KEY",
+    "ALLOWED_HOSTS",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+}
+
+
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DEBUG", "SECRET_KEY", "SQUADRON_CREDENTIAL_KEY", "ALLOWED_HOSTS"}
+        # DJANGO_ALLOW_ASYNC_UNSAFE: set by the browser tests for their own
+        # process (Playwright's loop); no deployment has it, and check --deploy
+        # rightly flags it.
+        if key
+        not in {
+            "DEBUG",
+            "SECRET_KEY",
+            "SQUADRON_CREDENTIAL_KEY",
+            "ALLOWED_HOSTS",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
     }
     environment.update(env)
     return subprocess.run(
