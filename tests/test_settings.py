@@ -29,9 +29,6 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {
         key: value
         for key, value in os.environ.items()
-        # DJANGO_ALLOW_ASYNC_UNSAFE: set by the browser tests for their own
-        # process (Playwright's loop); no deployment has it, and check --deploy
-        # rightly flags it.
         if key
         not in {
             "DEBUG",
