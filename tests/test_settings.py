@@ -16,6 +16,9 @@ from portal.env import env_bool, env_int, env_list
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: What each test sets itself; DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser
+#: tests for their own process (Playwright's loop): no deployment has it, and
+#: check --deploy rightly flags it.
 OWN_SETTINGS = {
     "DEBUG",
     "SECRET_KEY",
@@ -26,18 +29,7 @@ OWN_SETTINGS = {
 
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key
-        not in {
-            "DEBUG",
-            "SECRET_KEY",
-            "SQUADRON_CREDENTIAL_KEY",
-            "ALLOWED_HOSTS",
-            "DJANGO_ALLOW_ASYNC_UNSAFE",
-        }
-    }
+    environment = {key: value for key, value in os.environ.items() if key not in OWN_SETTINGS}
     environment.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
