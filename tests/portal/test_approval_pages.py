@@ -36,11 +36,16 @@ def two_steps(squad, other_squad):
     return product
 
 
+def order_page(client, user, order) -> str:
+    """The order's page as ``user`` sees it."""
+    client.force_login(user)
+    return client.get(f"/orders/{order.pk}/").content.decode()
+
+
 def test_order_page_shows_each_step_with_its_decisions(client, two_steps, requester, member):
     order = services.order_submit(requester=requester, product=two_steps, inputs={"label": "a"})
     services.order_approve(order=order, actor=member, note="ok for us")
-    client.force_login(requester)
-    html = client.get(f"/orders/{order.pk}/").content.decode()
+    html = order_page(client, requester, order)
     assert "Waiting for approval: step 2 of 2." in html
     assert "Squad review" in html and "Compute sign-off" in html
     assert "Approved by nora" in html and "ok for us" in html
@@ -52,8 +57,7 @@ def test_approver_asks_for_a_dry_run_and_reads_its_output_before_deciding(
 ):
     use_private_dirs(settings, tmp_path)
     order = services.order_submit(requester=requester, product=two_steps, inputs={"label": "a"})
-    client.force_login(member)
-    html = client.get(f"/orders/{order.pk}/").content.decode()
+    html = order_page(client, member, order)
     assert "Preview with a dry run" in html
 
     response = client.post(f"/orders/{order.pk}/dry-run/", follow=True)
@@ -129,8 +133,7 @@ def test_my_orders_is_the_current_section_only_on_the_users_own_order(client, tw
 
     client.force_login(requester)
     assert my_orders_current in client.get(f"/orders/{order.pk}/").content.decode()
-    client.force_login(member)
-    html = client.get(f"/orders/{order.pk}/").content.decode()
+    html = order_page(client, member, order)
     assert "My orders" in html and my_orders_current not in html
 
 
@@ -142,8 +145,7 @@ def test_timeline_titles_a_step_approval_and_shows_the_comment(client, two_steps
     note = order.events.last().note
     assert note == "Approved step 1/2 (Squad review): Looks fine. Step 2 (Compute sign-off) opens."
 
-    client.force_login(requester)
-    html = client.get(f"/orders/{order.pk}/").content.decode()
+    html = order_page(client, requester, order)
     assert (
         '<p class="tl-title">Approved step 1/2 (Squad review)\n'
         '        <span class="muted">by Nora Lind</span></p>' in html
@@ -154,8 +156,7 @@ def test_timeline_titles_a_step_approval_and_shows_the_comment(client, two_steps
 def test_a_step_after_a_rejection_is_not_reached(client, two_steps, requester, member):
     order = services.order_submit(requester=requester, product=two_steps, inputs={"label": "a"})
     services.order_reject(order=order, actor=member, reason="No ticket")
-    client.force_login(requester)
-    html = client.get(f"/orders/{order.pk}/").content.decode()
+    html = order_page(client, requester, order)
     assert '<span class="step-state">rejected</span>' in html
     assert '<span class="step-state">not reached</span>' in html and "not open yet" not in html
 
