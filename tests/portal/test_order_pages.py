@@ -209,9 +209,12 @@ def test_live_poll_sends_new_output_only_and_the_summary_when_the_order_moved(ri
     assert f'hx-swap-oob="beforeend:#log-{run.pk}"' in fresh
     assert "second" in fresh and "third" in fresh and "first" not in fresh
     assert "after=3" in fresh and 'id="order-summary"' not in fresh
+    assert 'id="messages"' not in fresh
     finish(order, run)
     done = rita.get(f"/orders/{order.pk}/live/", {"run": run.pk, "after": 3, "v": version}).content.decode()
     assert 'id="order-summary"' in done and "Done in" in done
+    # "Order placed: it will start in a moment" says nothing true any more.
+    assert '<div class="messages" id="messages" role="status" hidden hx-swap-oob="true"></div>' in done
     assert f'id="attempt-head-{run.pk}" hx-swap-oob="true"' in done
     assert "hx-trigger" not in done and "data-finished" in done  # polling stops
 
