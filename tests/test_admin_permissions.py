@@ -775,3 +775,28 @@ def test_product_changelist_query_count_does_not_grow_with_products(
         response = client.get(admin_url(Product, "changelist"))
 
     assert len(changelist_objects(response)) == 15
+
+
+@pytest.mark.django_db
+def test_squad_members_log_in_on_the_admins_own_login_page(client: Client, squad: Squad) -> None:
+    """Squad members are not staff: Django's admin login form would refuse
+    them although the admin admits them."""
+    member = MembershipFactory(user=UserFactory(username="nora"), squad=squad, role=Role.ENGINEER).user
+    member.set_password("curate-it-1")
+    member.save()
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "nora", "password": "curate-it-1", "next": "/admin/"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_admin_login_refuses_people_in_no_squad_and_says_why(client: Client) -> None:
+    outsider = UserFactory(username="bea")
+    outsider.set_password("order-it-1")
+    outsider.save()
+    response = client.post("/admin/login/", {"username": "bea", "password": "order-it-1"})
+    assert response.status_code == 200
+    assert "This account is in no squad" in response.content.decode()
+    assert "_auth_user_id" not in client.session
