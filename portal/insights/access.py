@@ -1,7 +1,7 @@
 """Who sees which insights.
 
-- A squad's dashboard: its members and superusers. Anybody else gets a 404,
-  as for any object they may not see.
+- A squad's dashboard: its members, leads and superusers. Anybody else gets
+  a 404, as for any object they may not see.
 - The overview across squads: leads, i.e. a platform or chapter lead in any
   squad, the lead of a chapter, or a superuser.
 - The dependency graph and impact analysis: leads and squad members (it is
@@ -71,7 +71,8 @@ def lead_or_member(user: AnyUser) -> tuple[bool, bool]:
 
 
 def can_see_squad(user: AnyUser, squad: Squad) -> bool:
-    return _active(user) and (bool(user.is_superuser) or is_squad_member(user, squad.pk))
+    """Its members, and leads (the overview they read links to every squad)."""
+    return _active(user) and (bool(user.is_superuser) or is_squad_member(user, squad.pk) or is_lead(user))
 
 
 def can_see_overview(user: AnyUser) -> bool:

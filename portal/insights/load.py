@@ -22,7 +22,7 @@ from catalogue.choices import Fulfilment
 from portal.choices import OrderStatus
 from portal.insights.periods import Period
 from portal.models import Order, OrderApproval, OrderEvent
-from squads.models import Membership, Squad
+from squads.models import Chapter, Membership, Squad
 
 #: A queue "grows faster than it is worked" when, over this many days up to
 #: now, more orders came into it than left it and some are still waiting.
@@ -239,10 +239,25 @@ def squad_load(squad: Squad, period: Period) -> SquadLoad:
         .annotate(count=Count("pk"))
     ):
         members[user_id].claimed_open = count
-    waiting = Order.objects.filter(status=PENDING, approval_squad=squad).order_by()
+    # What waits for a member: steps that ask this squad (by role) and steps
+    # that ask a chapter they lead or belong to, whichever squad owns the order.
+    chapters_of: dict[int, set[int]] = defaultdict(set)
+    for chapter_id, lead_id, member_id in Chapter.objects.filter(
+        Q(lead_id__in=user_ids) | Q(members__in=user_ids)
+    ).values_list("pk", "lead_id", "members"):
+        for user_id in (lead_id, member_id):
+            if user_id in members:
+                chapters_of[user_id].add(chapter_id)
+    all_chapters = set().union(*chapters_of.values())
+    waiting = Order.objects.filter(
+        Q(approval_squad=squad) | Q(approval_chapter_id__in=all_chapters), status=PENDING
+    ).order_by()
     per_member = {}
     for membership in memberships:
-        may_decide = Q(approval_roles="") | Q(approval_roles__contains=f",{membership.role},")
+        may_decide = (
+            Q(approval_squad=squad)
+            & (Q(approval_roles="") | Q(approval_roles__contains=f",{membership.role},"))
+        ) | Q(approval_chapter_id__in=chapters_of[membership.user_id])
         decided = OrderApproval.objects.filter(approver_id=membership.user_id).values("order_id")
         per_member[f"u{membership.user_id}"] = Count(
             "pk", filter=may_decide & ~Q(requester_id=membership.user_id) & ~Q(pk__in=decided)

@@ -74,6 +74,9 @@ class Period:
         return f"{local_since:%Y-%m-%d} - {local_until:%Y-%m-%d}"
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+
+
 def _parse_bound(name: str, raw: str, *, end: bool) -> datetime:
     text = raw.strip()
     moment: datetime | None = None
@@ -88,6 +91,10 @@ def _parse_bound(name: str, raw: str, *, end: bool) -> datetime:
         parsed_date = None
     if moment is None and parsed_date is None:
         raise PeriodError({name: [f"{raw!r} is not an ISO date (2026-01-31) or date-time."]})
+    year = (parsed_date or moment).year  # type: ignore[union-attr]
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        # Date arithmetic near year 1 or 9999 overflows; no order is that old.
+        raise PeriodError({name: [f"{raw!r} is out of range: use a date from {FIRST_YEAR} to {LAST_YEAR}."]})
     if moment is None:
         assert parsed_date is not None
         # A whole day: ``until`` includes the day it names.

@@ -14,7 +14,7 @@ from portal.insights import load
 from portal.insights.periods import Period
 from portal.models import OrderApproval, OrderEvent
 from squads.choices import Role
-from tests.factories import MembershipFactory, ProductFactory, SquadFactory, UserFactory
+from tests.factories import ChapterFactory, MembershipFactory, ProductFactory, SquadFactory, UserFactory
 from tests.insights.conftest import NOW, make_order
 
 
@@ -189,6 +189,21 @@ def test_squad_load_counts_open_work_per_member_and_throughput(squad, member, ma
         3,
         3,
     )
+
+
+@pytest.mark.django_db
+def test_a_chapter_step_counts_for_the_members_in_that_chapter(squad, member, automated):
+    engineer = MembershipFactory(user=UserFactory(username="eddie"), squad=squad, role=Role.ENGINEER).user
+    chapter = ChapterFactory(lead=engineer)
+    waiting = make_order(automated, submitted=NOW - timedelta(hours=5), status=OrderStatus.PENDING_APPROVAL)
+    waiting.approval_squad, waiting.approval_chapter, waiting.approval_roles = None, chapter, ""
+    waiting.save()
+
+    members = {
+        entry.user.username: entry for entry in load.squad_load(squad, Period.last(30, now=NOW)).members
+    }
+
+    assert (members["eddie"].approvals_waiting, members["nora"].approvals_waiting) == (1, 0)
 
 
 @pytest.mark.django_db

@@ -112,6 +112,19 @@ def test_the_overview_is_for_platform_and_chapter_leads_and_superusers(client, m
 
 
 @pytest.mark.django_db
+def test_leads_open_the_dashboard_of_any_squad_the_overview_links_to(client, other_squad, history):
+    platform_lead = MembershipFactory(
+        user=UserFactory(username="pat"), squad=other_squad, role=Role.PLATFORM_LEAD
+    ).user
+    chapter = ChapterFactory(lead=UserFactory(username="chad"))
+    for lead in (platform_lead, chapter.lead):
+        client.force_login(lead)
+        assert f'href="{DASHBOARD}' in client.get("/insights/").content.decode()
+        assert client.get(DASHBOARD).status_code == 200, lead.username
+        assert client.get(f"/api/v1/squads/{DASHBOARD.split('/')[2]}/metrics/").status_code == 200
+
+
+@pytest.mark.django_db
 def test_the_dependency_graph_is_for_squads_not_for_business_users(client, member, requester, history):
     client.force_login(requester)
     assert client.get("/insights/graph/").status_code == 404
@@ -157,6 +170,10 @@ def test_my_dashboards_goes_straight_to_the_only_squad(client, member, squad):
         "since=2026-03-01&until=2026-01-01",
         "days=0",
         "since=2020-01-01&until=2026-01-01",
+        # Date arithmetic near the ends of the calendar overflows.
+        "until=9999-12-31",
+        "until=0001-01-01",
+        "since=0001-01-01",
     ],
 )
 def test_an_unusable_period_is_a_400_that_names_the_problem(client, member, squad, query):
