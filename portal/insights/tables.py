@@ -12,12 +12,14 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+
+from portal.templatetags.portal_tags import duration
 
 #: Kinds of column and the unit their CSV header names.
 CSV_UNITS = {"percent": " (%)", "duration": " (minutes)", "hours": " (hours)", "days": " (days)"}
@@ -104,19 +106,11 @@ def _joined(parts: list[SafeString]) -> SafeString:
 
 
 def duration_text(seconds: float | None) -> str:
-    """A duration as a person reads it: 45 s, 12 min, 2 h 05 min, 3.5 days."""
+    """A duration as the rest of the portal says it (45 s, 3 min 20 s,
+    2 h 5 min, 3 days 4 h): a product's page and its dashboard agree."""
     if seconds is None:
         return "—"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    minutes = seconds / 60
-    if minutes < 60:
-        return f"{minutes:.0f} min" if minutes >= 10 else f"{minutes:.1f} min".replace(".0 ", " ")
-    hours = minutes / 60
-    if hours < 48:
-        total = round(minutes)
-        return f"{total // 60} h {total % 60:02d} min"
-    return f"{hours / 24:.1f} days"
+    return duration(timedelta(seconds=seconds))
 
 
 def percent_text(value: float | None) -> str:

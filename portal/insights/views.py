@@ -39,7 +39,7 @@ def _with_period(url: str, period: Period) -> str:
 
 
 def _csv(table: Table, name: str, period: Period | None) -> HttpResponse:
-    suffix = f"-{period.since:%Y%m%d}-{period.until:%Y%m%d}" if period else ""
+    suffix = f"-{period.first_day:%Y%m%d}-{period.last_day:%Y%m%d}" if period else ""  # as labelled
     response = HttpResponse(to_csv(table), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}-{table.slug}{suffix}.csv"'
     return response

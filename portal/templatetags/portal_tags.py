@@ -56,15 +56,21 @@ def duration(value: timedelta | None) -> str:
     """A wait as people say it: "45 s", "3 min 20 s", "2 h 5 min", "3 days 4 h"."""
     if value is None:
         return "—"
-    seconds = max(int(value.total_seconds()), 0)
+    # Rounded to the last unit shown, never cut off: the dashboards and the
+    # API's seconds then agree with what a page says.
+    seconds = max(round(value.total_seconds()), 0)
     if seconds < 60:
         return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
+    if seconds < 600:
+        minutes, seconds = divmod(seconds, 60)
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    minutes = round(seconds / 60)
     if minutes < 60:
-        return f"{minutes} min {seconds} s" if seconds and minutes < 10 else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
+        return f"{minutes} min"
+    if minutes < 24 * 60:
+        hours, minutes = divmod(minutes, 60)
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    hours = round(minutes / 60)
     days, hours = divmod(hours, 24)
     return f"{_plural(days, 'day')} {hours} h" if hours else _plural(days, "day")
 

@@ -191,9 +191,12 @@ def test_a_period_in_the_past_leaves_out_recent_orders(client, member, history):
     since = (timezone.now() - timedelta(days=60)).date().isoformat()
     until = (timezone.now() - timedelta(days=30)).date().isoformat()
 
-    rows = rows_of(client.get(f"{DASHBOARD}summary.csv?since={since}&until={until}"))
+    response = client.get(f"{DASHBOARD}summary.csv?since={since}&until={until}")
+    rows = rows_of(response)
 
     assert rows[1] == ["Orders", "0"]
+    days = f"{since.replace('-', '')}-{until.replace('-', '')}"
+    assert response["Content-Disposition"].endswith(f'-summary-{days}.csv"'), "named by the days shown"
 
 
 # --- CSV ---------------------------------------------------------------------------------
