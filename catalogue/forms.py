@@ -13,7 +13,7 @@ from typing import Any
 from django import forms
 from django.forms.fields import InvalidJSONInput
 
-from catalogue.models import Product
+from catalogue.models import Product, empty_form
 from catalogue.services import validate_dependencies
 
 MONOSPACE_ATTRS = {
@@ -40,6 +40,7 @@ class ProductForm(forms.ModelForm):
     form_schema = IndentedJSONField(
         label="Order form (JSON Schema)",
         required=False,
+        initial=empty_form,
         widget=forms.Textarea(attrs=MONOSPACE_ATTRS),
         help_text='A JSON Schema object, e.g. {"type": "object", "required": ["vlan_id"], '
         '"properties": {"vlan_id": {"type": "integer", "minimum": 2, "maximum": 4094}}}. '
@@ -66,6 +67,7 @@ class ProductForm(forms.ModelForm):
             "form_schema",
             "depends_on",
         )
+        labels = {"sla_minutes": "SLA (minutes)"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,6 +75,12 @@ class ProductForm(forms.ModelForm):
         if depends_on is not None and self.instance.pk:
             # A product cannot depend on itself; do not offer it.
             depends_on.queryset = depends_on.queryset.exclude(pk=self.instance.pk)  # type: ignore[attr-defined]
+
+    def clean_form_schema(self) -> Any:
+        """An empty box (or ``{}``) is a form without inputs: a manual product
+        often asks nothing, and its curator should not have to type that."""
+        value = self.cleaned_data.get("form_schema")
+        return empty_form() if value in (None, "", {}) else value
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

@@ -266,6 +266,22 @@ def test_change_form_shows_the_schema_as_indented_json_in_a_monospace_textarea(
     assert "&quot;required&quot;: [\n" in html  # indented, one key per line
 
 
+def test_a_new_product_starts_from_an_empty_form_and_an_empty_box_means_no_inputs(
+    member_client: Client, product: Product
+) -> None:
+    add_page = member_client.get(admin_url(Product, "add")).content.decode()
+    assert "null" not in add_page.split('name="form_schema"', 1)[1].split("</textarea>", 1)[0]
+    assert "&quot;type&quot;: &quot;object&quot;" in add_page
+
+    for box in ("", "{}"):
+        response = member_client.post(
+            admin_url(Product, "change", product.pk), product_data(product, form_schema=box)
+        )
+        assert response.status_code == 302, field_errors(response, "form_schema")
+        product.refresh_from_db()
+        assert product.form_schema == {"type": "object", "properties": {}}
+
+
 def test_invalid_form_schema_is_refused_with_messages_on_the_schema_field(
     member_client: Client, product: Product
 ) -> None:
