@@ -21,6 +21,7 @@ from catalogue.forms import ProductForm
 from catalogue.models import ApprovalStep, Category, Product
 from catalogue.services import CatalogueError, product_changed, product_publish, product_retire
 from squads.admin_mixins import SquadOwnedAdmin, SuperuserCuratedAdmin
+from squads.models import Membership
 
 
 @admin.register(Category)
@@ -44,6 +45,36 @@ class ApprovalStepFormSet(forms.BaseInlineFormSet):
         ]
         if policy == ApprovalPolicy.STEPS and not kept:
             raise forms.ValidationError("A multi-step approval needs at least one step.")
+        if policy != ApprovalPolicy.STEPS:
+            return
+        positions: set[int] = set()
+        for form in kept:
+            position = form.cleaned_data.get("position")
+            if position in positions:
+                form.add_error("position", "Another step has this position: give each step its own.")
+            positions.add(position)
+            self._check_reachable(form)
+
+    def _check_reachable(self, form: forms.Form) -> None:
+        """A step needing more approvals than there are people to give them
+        would keep every order waiting forever: refuse it while it is edited."""
+        data = form.cleaned_data
+        required = data.get("required_approvals") or 1
+        chapter, squad = data.get("chapter"), data.get("squad")
+        if chapter is not None:
+            people = set(chapter.members.values_list("pk", flat=True)) | {chapter.lead_id} - {None}
+        else:
+            squad_id = squad.pk if squad is not None else (self.data.get("squad") or self.instance.squad_id)
+            memberships = Membership.objects.filter(squad_id=squad_id or 0)
+            if data.get("roles"):
+                memberships = memberships.filter(role__in=data["roles"])
+            people = set(memberships.values_list("user_id", flat=True))
+        if required > len(people):
+            form.add_error(
+                "required_approvals",
+                f"Only {len(people)} {'person' if len(people) == 1 else 'people'} can approve this step "
+                f"now; it needs {required}, so every order would wait forever.",
+            )
 
 
 class ApprovalStepInline(admin.TabularInline):

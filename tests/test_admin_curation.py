@@ -19,8 +19,17 @@ from runbooks.crypto import decrypt_json
 from runbooks.models import Credential, Run, Runbook, RunbookVersion
 from runbooks.playbooks import playbook_checksum
 from runbooks.services import credential_set_secrets
+from squads.choices import Role
 from squads.models import Squad
-from tests.factories import PLAYBOOK, CategoryFactory, CredentialFactory, ProductFactory, RunbookFactory
+from tests.factories import (
+    PLAYBOOK,
+    CategoryFactory,
+    CredentialFactory,
+    MembershipFactory,
+    ProductFactory,
+    RunbookFactory,
+    UserFactory,
+)
 
 NEW_PLAYBOOK = PLAYBOOK.replace("msg: hello", "msg: hello again")
 SSH_KEY = (
@@ -729,6 +738,8 @@ def test_form_error_does_not_render_submitted_secrets_back(member_client: Client
 def test_member_sets_a_multi_step_approval_naming_another_squad(
     member_client: Client, product: Product, other_squad: Squad
 ) -> None:
+    for username in ("otto", "olga"):  # two people to give the two approvals it needs
+        MembershipFactory(user=UserFactory(username=username), squad=other_squad, role=Role.ENGINEER)
     data = product_data(
         product,
         approval_policy="steps",
@@ -769,6 +780,24 @@ def test_member_sets_a_multi_step_approval_naming_another_squad(
             "approval_steps-0-roles": '["janitor"]',
             "approval_steps-0-required_approvals": "1",
             "approval_steps-0-position": "0",
+        },
+        {  # more approvals than there are product owners to give them: orders would wait forever
+            "approval_steps-TOTAL_FORMS": "1",
+            "approval_steps-0-name": "Review",
+            "approval_steps-0-roles": '["product_owner"]',
+            "approval_steps-0-required_approvals": "5",
+            "approval_steps-0-position": "0",
+        },
+        {  # two steps in one position: which opens first?
+            "approval_steps-TOTAL_FORMS": "2",
+            "approval_steps-0-name": "Review",
+            "approval_steps-0-roles": "[]",
+            "approval_steps-0-required_approvals": "1",
+            "approval_steps-0-position": "0",
+            "approval_steps-1-name": "Sign-off",
+            "approval_steps-1-roles": "[]",
+            "approval_steps-1-required_approvals": "1",
+            "approval_steps-1-position": "0",
         },
     ],
 )
