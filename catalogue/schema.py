@@ -117,6 +117,7 @@ def _property_problems(name: str, spec: object) -> list[SchemaProblem]:
             )
     if "enum" in spec and (not isinstance(spec["enum"], list) or not spec["enum"]):
         problems.append(SchemaProblem((*here, "enum"), f"property {name!r}: enum must be a non-empty list"))
+    problems.extend(_bound_problems(name, spec, here))
     if "default" in spec and not problems:
         errors = list(Draft202012Validator(spec).iter_errors(spec["default"]))
         if errors:
@@ -124,6 +125,36 @@ def _property_problems(name: str, spec: object) -> list[SchemaProblem]:
                 SchemaProblem(
                     (*here, "default"),
                     f"property {name!r}: the default does not fit the property: {errors[0].message}",
+                )
+            )
+    return problems
+
+
+#: Lower and upper bounds that no value could satisfy together if crossed.
+BOUND_PAIRS = (
+    ("minimum", "maximum"),
+    ("exclusiveMinimum", "exclusiveMaximum"),
+    ("minimum", "exclusiveMaximum"),
+    ("exclusiveMinimum", "maximum"),
+    ("minLength", "maxLength"),
+    ("minItems", "maxItems"),
+)
+
+
+def _bound_problems(name: str, spec: dict, here: tuple[str | int, ...]) -> list[SchemaProblem]:
+    """Crossed bounds (minimum above maximum…): no input could ever fit, so
+    every order would be refused."""
+    problems = []
+    for low, high in BOUND_PAIRS:
+        lower, upper = spec.get(low), spec.get(high)
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lower, upper))
+        if not numbers:
+            continue
+        strict = low.startswith("exclusive") or high.startswith("exclusive")
+        if lower > upper or (strict and lower >= upper):  # type: ignore[operator]
+            problems.append(
+                SchemaProblem(
+                    (*here, low), f"property {name!r}: {low} {lower} is above {high} {upper}: no value fits"
                 )
             )
     return problems

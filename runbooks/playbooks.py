@@ -34,4 +34,30 @@ def validate_playbook(content: str) -> list[dict]:
             raise ValidationError(
                 f"Item {index} of the playbook is not a play: a play is a mapping with 'hosts'."
             )
+        problem = _play_problem(play)
+        if problem:
+            raise ValidationError(f"Play {index} of the playbook {problem}.")
     return document
+
+
+#: Sections of a play that hold tasks (or handlers): each must be a list of them.
+TASK_SECTIONS = ("pre_tasks", "tasks", "post_tasks", "handlers")
+
+
+def _play_problem(play: dict) -> str | None:
+    """What Ansible would refuse in a play's shape only when it runs (an
+    empty ``hosts``, ``tasks: 5``), found while the runbook is edited."""
+    if "hosts" in play:
+        hosts = play["hosts"]
+        if hosts in (None, "", []) or not isinstance(hosts, str | list):
+            return "names no hosts: 'hosts' must be a pattern such as localhost or all"
+    for section in TASK_SECTIONS:
+        if section not in play or play[section] is None:
+            continue
+        tasks = play[section]
+        if not isinstance(tasks, list):
+            return f"has '{section}' that is not a list of tasks"
+        for number, task in enumerate(tasks, start=1):
+            if not isinstance(task, dict):
+                return f"has item {number} of '{section}' that is not a task (a mapping)"
+    return None

@@ -501,6 +501,13 @@ def test_saving_the_product_page_as_rendered_does_not_bump_the_version(
         ("hosts: localhost\ntasks: []\n", "A playbook must be a YAML list of plays"),
         ("- name: no hosts\n  tasks: []\n", "Item 1 of the playbook is not a play"),
         ("   \n", "The playbook is empty"),
+        # Shapes Ansible refuses only when it runs.
+        ("- hosts:\n  tasks: []\n", "Play 1 of the playbook names no hosts"),
+        (
+            "- hosts: localhost\n  tasks: 5\n",
+            "Play 1 of the playbook has 'tasks' that is not a list of tasks",
+        ),
+        ("- hosts: localhost\n  tasks:\n    - debug\n", "has item 1 of 'tasks' that is not a task"),
     ],
 )
 def test_invalid_playbook_is_refused_with_a_clear_message_and_no_version(

@@ -375,6 +375,13 @@ BAD_FILES = [
         "unsupported type 'int'",
     ),
     (
+        "form-crossed-bounds",
+        [("minimum: 2, maximum: 4094", "minimum: 4094, maximum: 2")],
+        "products[1].form.properties.vlan_id.minimum",
+        "minimum: 4094",
+        "minimum 4094 is above maximum 2: no value fits",
+    ),
+    (
         "form-not-json",
         [("title: VLAN ID}", "title: 2024-01-01}")],
         "products[1].form.properties.vlan_id.title",
