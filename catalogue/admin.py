@@ -21,6 +21,7 @@ from catalogue.forms import ProductForm
 from catalogue.models import ApprovalStep, Category, Product
 from catalogue.services import CatalogueError, product_changed, product_publish, product_retire
 from squads.admin_mixins import SquadOwnedAdmin, SuperuserCuratedAdmin
+from squads.choices import Role
 from squads.models import Membership
 
 
@@ -77,6 +78,21 @@ class ApprovalStepFormSet(forms.BaseInlineFormSet):
             )
 
 
+class ApprovalStepForm(forms.ModelForm):
+    """Roles as choices to tick, not JSON to type."""
+
+    roles = forms.MultipleChoiceField(
+        choices=Role.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Roles in the squad that may approve; none ticked: any member. Not used for a chapter.",
+    )
+
+    class Meta:
+        model = ApprovalStep
+        fields = ("position", "name", "squad", "chapter", "roles", "required_approvals")
+
+
 class ApprovalStepInline(admin.TabularInline):
     """Who approves, step by step (used when the policy is multi-step).
 
@@ -85,6 +101,7 @@ class ApprovalStepInline(admin.TabularInline):
     product, so the product's own permissions govern it."""
 
     model = ApprovalStep
+    form = ApprovalStepForm
     formset = ApprovalStepFormSet
     extra = 0
     fields = ("position", "name", "squad", "chapter", "roles", "required_approvals")
