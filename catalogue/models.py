@@ -157,7 +157,7 @@ class ApprovalStep(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.product_id} step {self.position}: {self.name}"
+        return f"{self.name} (position {self.position})"
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
