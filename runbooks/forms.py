@@ -37,6 +37,13 @@ def normalize_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+# A PEM or OpenSSH private key: its armour lines around base64 (and, for
+# legacy encrypted PEM keys, header lines).
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN ([A-Z0-9 ]+ )?PRIVATE KEY-----\n.+\n-----END ([A-Z0-9 ]+ )?PRIVATE KEY-----", re.DOTALL
+)
+
+
 class PlaybookField(forms.CharField):
     """An Ansible playbook, validated as one (YAML, a list of plays)."""
 
@@ -188,6 +195,12 @@ class CredentialForm(forms.ModelForm):
 
     def clean_ssh_key_data(self) -> str:
         key = normalize_newlines(self.cleaned_data["ssh_key_data"]).strip()
+        if key and not _PRIVATE_KEY.fullmatch(key):
+            # Said without echoing any of it: it is (meant to be) a secret.
+            raise forms.ValidationError(
+                "This is not a private key: paste the whole file, from '-----BEGIN … PRIVATE KEY-----' "
+                "to '-----END … PRIVATE KEY-----'."
+            )
         # OpenSSH refuses a private key file that does not end with a newline.
         return f"{key}\n" if key else ""
 

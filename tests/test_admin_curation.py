@@ -630,6 +630,26 @@ def test_ssh_key_credential_stores_key_and_passphrase(member_client: Client, squ
     assert "open sesame" not in html
 
 
+def test_an_ssh_key_that_is_not_a_private_key_is_refused_without_echoing_it(
+    member_client: Client, squad: Squad
+) -> None:
+    response = member_client.post(
+        admin_url(Credential, "add"),
+        {
+            "name": "Jump host",
+            "slug": "jump-host",
+            "squad": squad.pk,
+            "kind": "ssh_key",
+            "ssh_key_data": "not a key at all",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "This is not a private key" in field_errors(response, "ssh_key_data")
+    assert "not a key at all" not in response.content.decode()
+    assert not Credential.objects.filter(slug="jump-host").exists()
+
+
 def test_blank_secret_on_edit_keeps_the_stored_secret(member_client: Client, squad: Squad) -> None:
     credential = CredentialFactory(squad=squad, kind="username_password", username="automation")
     credential_set_secrets(credential=credential, secrets={"password": "keep-me"})
