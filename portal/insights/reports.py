@@ -14,6 +14,7 @@ from catalogue.choices import ProductStatus
 from portal.insights import debt, dependencies, load, quality, tooling
 from portal.insights.periods import Period
 from portal.insights.tables import Column, Table
+from portal.templatetags.portal_tags import FAILURE_CODES
 from squads.models import Squad
 
 
@@ -149,7 +150,7 @@ def reasons_table(reasons: list[quality.FailureReason]) -> Table:
             Column("orders", "Orders", "int"),
             Column("products", "Products", "int"),
             Column("last_seen", "Last seen", "datetime"),
-            Column("example", "Latest"),
+            Column("example", "Details"),
         ],
         rows=[
             {
@@ -157,8 +158,10 @@ def reasons_table(reasons: list[quality.FailureReason]) -> Table:
                 "orders": row.orders,
                 "products": row.products,
                 "last_seen": row.last_seen,
-                # The latest text only where the row stands for several.
-                "example": row.example if row.variants > 1 else "",
+                # The latest text where the row stands for several; a code in words.
+                "example": f"Latest: {row.example}"
+                if row.variants > 1
+                else FAILURE_CODES.get(row.reason, ""),
             }
             for row in reasons
         ],

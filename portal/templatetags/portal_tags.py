@@ -75,6 +75,22 @@ def duration(value: timedelta | None) -> str:
     return f"{_plural(days, 'day')} {hours} h" if hours else _plural(days, "day")
 
 
+#: Failure codes the system records (kept as codes for the API and grouping),
+#: said in words where people read them.
+FAILURE_CODES = {
+    "worker_lost": "the worker running it stopped answering (killed, or its machine lost), "
+    "so the run was given up; retry it",
+}
+
+
+@register.filter
+def failure_text(reason: str | None) -> str:
+    """An order's failure reason as a person reads it."""
+    if not reason:
+        return ""
+    return FAILURE_CODES.get(reason, reason)
+
+
 @register.filter
 def sla(minutes: int | None) -> str:
     if not minutes:

@@ -32,3 +32,11 @@ def test_a_product_page_and_a_dashboard_say_the_same_duration(seconds, said):
 
 def test_nothing_measured_is_a_dash():
     assert duration(None) == duration_text(None) == "—"
+
+
+def test_a_failure_code_is_said_in_words_and_other_reasons_as_they_are():
+    from portal.templatetags.portal_tags import failure_text
+
+    assert failure_text("worker_lost").startswith("the worker running it stopped answering")
+    assert failure_text("VLAN 120 already exists") == "VLAN 120 already exists"
+    assert failure_text("") == ""
