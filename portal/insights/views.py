@@ -3,6 +3,7 @@ graph with impact analysis, and a CSV export of every table on them."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -197,6 +198,8 @@ def squad_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "squad": squad,
         "period": period,
+        # Queues, load, dependencies and debt are measured now, whatever the period.
+        "period_in_past": period.until < period.now - timedelta(days=1),
         "presets": _presets(request),
         "report": report,
         "summary": report.summary,

@@ -195,6 +195,9 @@ def test_a_period_in_the_past_leaves_out_recent_orders(client, member, history):
     rows = rows_of(response)
 
     assert rows[1] == ["Orders", "0"]
+    page = client.get(f"{DASHBOARD}?since={since}&until={until}").content.decode()
+    assert "are measured now, over their own recent windows" in page
+    assert "are measured now" not in client.get(DASHBOARD).content.decode()
     days = f"{since.replace('-', '')}-{until.replace('-', '')}"
     assert response["Content-Disposition"].endswith(f'-summary-{days}.csv"'), "named by the days shown"
 
