@@ -1029,7 +1029,49 @@ class _ImportRun:
                         (*step.where, "chapter"),
                         f"unknown chapter {step.chapter!r} (not in this file nor in the database)",
                     )
+                    continue
+                self._check_approvers(step, product.squad)
         self._check_cycles()
+
+    def _check_approvers(self, step: ApprovalStepSpec, product_squad: str | None) -> None:
+        """As in the admin: a step needing more approvals than there are
+        people to give them (after this import) would keep orders waiting
+        forever."""
+        people = self._approvers_after_import(step, product_squad)
+        if people is not None and step.required > len(people):
+            count = f"{len(people)} {'person' if len(people) == 1 else 'people'}"
+            self.error(
+                (*step.where, "approvals"),
+                f"needs {step.required} approvals but only {count} can give them "
+                "(counting this file's members): every order would wait forever",
+            )
+
+    def _approvers_after_import(self, step: ApprovalStepSpec, product_squad: str | None) -> set[str] | None:
+        """Usernames who may decide ``step`` once the file is imported (members
+        are added, never removed), or None when the squad is unknown."""
+        if step.chapter:
+            people: set[str] = set()
+            row = self.chapter_rows.get(step.chapter)
+            if row is not None:
+                people |= set(row.members.values_list("username", flat=True))
+                if row.lead_id:
+                    people.add(row.lead.username)
+            for spec in self.chapters:
+                if spec.slug == step.chapter:
+                    people |= set(spec.members) | ({spec.lead} if spec.lead else set())
+            return people
+        squad = step.squad or product_squad
+        if squad is None:
+            return None
+        roles: dict[str, str] = {}
+        if squad in self.squad_rows:
+            roles.update(
+                Membership.objects.filter(squad=self.squad_rows[squad]).values_list("user__username", "role")
+            )
+        for spec in self.squads:
+            if spec.slug == squad:
+                roles.update({member.username: member.role for member in spec.members})
+        return {name for name, role in roles.items() if not step.roles or role in step.roles}
 
     def _load_rows(self) -> None:
         """Fetch, once, every row the file names or refers to."""

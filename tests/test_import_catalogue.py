@@ -780,6 +780,9 @@ def test_every_approval_mistake_is_reported_and_nothing_is_written(tmp_path):
           roles: [janitor]
         - squad: compute
           approvals: 0
+        - name: More than there are people
+          roles: [product_owner]
+          approvals: 3
       remind_after_hours: 10
       escalate_after_hours: 5
       colour: red
@@ -796,6 +799,7 @@ def test_every_approval_mistake_is_reported_and_nothing_is_written(tmp_path):
         "products[0].approval.steps[3].roles[0]: unknown role 'janitor'",
         "products[0].approval.steps[4].name: required key is missing",
         "products[0].approval.steps[4].approvals: must be a positive whole number, not 0",
+        "products[0].approval.steps[5].approvals: needs 3 approvals but only 1 person can give them",
         "products[0].approval.escalate_after_hours: must be later than remind_after_hours (10)",
         "products[0].approval.colour: unknown key 'colour'",
         "products[1].approval: the steps policy needs its steps",
