@@ -20,7 +20,8 @@ from django.utils.safestring import SafeString, mark_safe
 from portal.insights.charts import squad_colour
 from portal.insights.dependencies import Graph, Node
 
-NODE_WIDTH = 190
+# Wide enough for a product name of 28 characters in the bold 13 px the boxes use.
+NODE_WIDTH = 230
 NODE_HEIGHT = 46
 GAP_X = 90
 GAP_Y = 28
@@ -55,7 +56,7 @@ def _order_layers(graph: Graph) -> list[list[Node]]:
     return layers
 
 
-def _short(text: str, limit: int = 24) -> str:
+def _short(text: str, limit: int = 28) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -66,7 +67,7 @@ def dependency_svg(graph: Graph, *, link: Callable[[Node], str], highlight: int 
     tallest = max((len(layer) for layer in layers), default=0)
     width = PAD * 2 + max(len(layers), 1) * NODE_WIDTH + max(len(layers) - 1, 0) * GAP_X
     legend_top = PAD + tallest * (NODE_HEIGHT + GAP_Y) + 10
-    height = legend_top + LEGEND_ROW * (len(graph.squads) + 1) + PAD
+    height = legend_top + LEGEND_ROW * (len(graph.squads) + 2) + PAD
     where: dict[int, tuple[float, float]] = {}
     for column, layer in enumerate(layers):
         for row, node in enumerate(layer):
@@ -165,7 +166,7 @@ def dependency_svg(graph: Graph, *, link: Callable[[Node], str], highlight: int 
                 ty1=f"{y + 19:.0f}",
                 ty2=f"{y + 36:.0f}",
                 short=_short(node.product.name),
-                squad_short=_short(node.product.squad.name, 20),
+                squad_short=_short(node.product.squad.name, 26),
             )
         )
     parts.append(
@@ -185,5 +186,13 @@ def dependency_svg(graph: Graph, *, link: Callable[[Node], str], highlight: int 
                 name=squad.name,
             )
         )
+    parts.append(
+        format_html(
+            '<text class="legend" x="{x}" y="{y}">An arrow points from a product to one it needs: '
+            "what it needs stands to its left.</text>",
+            x=PAD,
+            y=legend_top + LEGEND_ROW * (len(graph.squads) + 1) + 12,
+        )
+    )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every piece was escaped by format_html
