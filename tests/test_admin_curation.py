@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.messages import get_messages
 from django.db.models import Model
+from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 
@@ -608,18 +609,21 @@ def test_password_credential_page_never_shows_the_secret(member_client: Client, 
     assert '<div class="readonly">yes</div>' in change_page
 
 
+def add_jump_host(client: Client, squad: Squad, **secrets: str) -> HttpResponse:
+    """Post the admin's add form of an SSH key credential named jump-host."""
+    data = {
+        "name": "Jump host",
+        "slug": "jump-host",
+        "squad": squad.pk,
+        "kind": "ssh_key",
+        "username": "ansible",
+    }
+    return client.post(admin_url(Credential, "add"), {**data, **secrets})
+
+
 def test_ssh_key_credential_stores_key_and_passphrase(member_client: Client, squad: Squad) -> None:
-    response = member_client.post(
-        admin_url(Credential, "add"),
-        {
-            "name": "Jump host",
-            "slug": "jump-host",
-            "squad": squad.pk,
-            "kind": "ssh_key",
-            "username": "ansible",
-            "ssh_key_data": SSH_KEY.replace("\n", "\r\n"),
-            "passphrase": "open sesame",
-        },
+    response = add_jump_host(
+        member_client, squad, ssh_key_data=SSH_KEY.replace("\n", "\r\n"), passphrase="open sesame"
     )
 
     assert response.status_code == 302
@@ -633,16 +637,7 @@ def test_ssh_key_credential_stores_key_and_passphrase(member_client: Client, squ
 def test_an_ssh_key_that_is_not_a_private_key_is_refused_without_echoing_it(
     member_client: Client, squad: Squad
 ) -> None:
-    response = member_client.post(
-        admin_url(Credential, "add"),
-        {
-            "name": "Jump host",
-            "slug": "jump-host",
-            "squad": squad.pk,
-            "kind": "ssh_key",
-            "ssh_key_data": "not a key at all",
-        },
-    )
+    response = add_jump_host(member_client, squad, ssh_key_data="not a key at all")
 
     assert response.status_code == 200
     assert "This is not a private key" in field_errors(response, "ssh_key_data")
