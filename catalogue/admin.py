@@ -22,7 +22,7 @@ from catalogue.models import ApprovalStep, Category, Product
 from catalogue.services import CatalogueError, product_changed, product_publish, product_retire
 from squads.admin_mixins import SquadOwnedAdmin, SuperuserCuratedAdmin
 from squads.choices import Role
-from squads.models import Membership
+from squads.selectors import step_approvers
 
 
 @admin.register(Category)
@@ -62,18 +62,16 @@ class ApprovalStepFormSet(forms.BaseInlineFormSet):
         data = form.cleaned_data
         required = data.get("required_approvals") or 1
         chapter, squad = data.get("chapter"), data.get("squad")
-        if chapter is not None:
-            people = set(chapter.members.values_list("pk", flat=True)) | {chapter.lead_id} - {None}
-        else:
-            squad_id = squad.pk if squad is not None else (self.data.get("squad") or self.instance.squad_id)
-            memberships = Membership.objects.filter(squad_id=squad_id or 0)
-            if data.get("roles"):
-                memberships = memberships.filter(role__in=data["roles"])
-            people = set(memberships.values_list("user_id", flat=True))
-        if required > len(people):
+        squad_id = squad.pk if squad is not None else (self.data.get("squad") or self.instance.squad_id)
+        people = step_approvers(
+            squad_id=squad_id or None,
+            roles=data.get("roles") or (),
+            chapter_id=chapter.pk if chapter is not None else None,
+        ).count()
+        if required > people:
             form.add_error(
                 "required_approvals",
-                f"Only {len(people)} {'person' if len(people) == 1 else 'people'} can approve this step "
+                f"Only {people} {'person' if people == 1 else 'people'} can approve this step "
                 f"now; it needs {required}, so every order would wait forever.",
             )
 

@@ -52,6 +52,7 @@ from runbooks.playbooks import playbook_checksum, validate_playbook
 from runbooks.services import runbook_set_playbook
 from squads.choices import Role
 from squads.models import Chapter, Membership, Squad
+from squads.selectors import step_approvers
 
 #: A location inside the document: mapping keys and list indexes.
 DocPath = tuple[str | int, ...]
@@ -1053,9 +1054,9 @@ class _ImportRun:
             people: set[str] = set()
             row = self.chapter_rows.get(step.chapter)
             if row is not None:
-                people |= set(row.members.values_list("username", flat=True))
-                if row.lead_id:
-                    people.add(row.lead.username)
+                people |= set(
+                    step_approvers(squad_id=None, chapter_id=row.pk).values_list("username", flat=True)
+                )
             for spec in self.chapters:
                 if spec.slug == step.chapter:
                     people |= set(spec.members) | ({spec.lead} if spec.lead else set())

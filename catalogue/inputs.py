@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from jsonschema import Draft202012Validator, FormatChecker
 
 from catalogue.schema import secret_fields
+from runbooks.extravars import contains_surrogate
 
 MASK = "********"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
@@ -51,28 +52,8 @@ def _is_time(value: object) -> bool:
 #: Key under which errors that belong to no single field are reported.
 NON_FIELD = "__all__"
 
-# Half of a UTF-16 surrogate pair alone: JSON's "\ud800" escape produces it,
-# but it is not text. It cannot be encoded as UTF-8 (every later answer that
-# shows the order would fail) and Ansible cannot read it back from the
-# extra-vars file, so it is refused where inputs are checked.
-_SURROGATE = re.compile("[\ud800-\udfff]")
+#: Refused where inputs are checked (see ``contains_surrogate``).
 NOT_TEXT = "Contains a character that is not valid text (a lone UTF-16 surrogate such as \\ud800)."
-
-
-def contains_surrogate(value: object) -> bool:
-    """Whether any string in JSON-like ``value`` (keys included) holds a lone surrogate."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if _SURROGATE.search(item):
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list | tuple):
-            pending.extend(item)
-    return False
 
 
 def apply_defaults(schema: dict, inputs: dict) -> dict:

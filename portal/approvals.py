@@ -18,7 +18,7 @@ from typing import Any, TypedDict
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from catalogue.choices import ApprovalPolicy
 from catalogue.models import Product
@@ -26,8 +26,8 @@ from catalogue.selectors import approval_steps_in_order
 from portal.choices import OrderStatus
 from portal.models import Order, OrderApproval
 from squads.choices import Role
-from squads.models import Chapter, Membership, Squad
-from squads.selectors import AnyUser
+from squads.models import Chapter, Squad
+from squads.selectors import AnyUser, step_approvers
 
 #: Who approves under the ``squad`` policy: the owning squad's product
 #: owners and subject-matter experts.
@@ -106,13 +106,12 @@ def current_step(order: Order) -> StepSpec | None:
     return steps[order.approval_step] if order.approval_step < len(steps) else None
 
 
+def _approvers(step: StepSpec) -> QuerySet[AbstractBaseUser]:
+    return step_approvers(squad_id=step["squad_id"], roles=step["roles"], chapter_id=step["chapter_id"])
+
+
 def _fits_step(user: AnyUser, step: StepSpec) -> bool:
-    if step["chapter_id"]:
-        return Chapter.objects.filter(Q(pk=step["chapter_id"]) & (Q(lead=user) | Q(members=user))).exists()
-    memberships = Membership.objects.filter(user=user, squad_id=step["squad_id"])
-    if step["roles"]:
-        memberships = memberships.filter(role__in=step["roles"])
-    return memberships.exists()
+    return _approvers(step).filter(pk=user.pk).exists()
 
 
 def refusal(user: AnyUser, order: Order) -> str | None:
@@ -140,20 +139,11 @@ def can_decide(user: AnyUser, order: Order) -> bool:
 def approvers_of_step(order: Order) -> QuerySet[AbstractBaseUser]:
     """The active people who may decide the open step (not the requester, not
     who already decided): whom to notify and remind."""
-    users = get_user_model().objects.filter(is_active=True)
     step = current_step(order)
     if step is None:
-        return users.none()
-    if step["chapter_id"]:
-        chapter = Q(led_chapters=step["chapter_id"]) | Q(chapters=step["chapter_id"])
-        users = users.filter(chapter)
-    else:
-        memberships = Membership.objects.filter(squad_id=step["squad_id"])
-        if step["roles"]:
-            memberships = memberships.filter(role__in=step["roles"])
-        users = users.filter(pk__in=memberships.values("user_id"))
+        return get_user_model().objects.none()
     decided = OrderApproval.objects.filter(order_id=order.pk).values("approver_id")
-    return users.exclude(pk=order.requester_id).exclude(pk__in=decided).distinct()
+    return _approvers(step).exclude(pk=order.requester_id).exclude(pk__in=decided)
 
 
 def describe_approvers(step: StepSpec, squad_names: dict[int, str], chapter_names: dict[int, str]) -> str:

@@ -161,13 +161,22 @@ def schema_field(name: str, spec: Mapping[str, Any], *, required: bool) -> forms
     return forms.CharField(widget=widget, **common)
 
 
-def schema_initial(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """The schema's defaults as a form's initial values."""
+def schema_initial(schema: Mapping[str, Any], values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A form's initial values: ``values`` (an earlier order's, say) for the
+    fields the form still has, the schema's defaults for the rest. Secrets
+    are never filled in."""
     initial = {}
+    values = values or {}
     for name, spec in (schema.get("properties") or {}).items():
-        if isinstance(spec, dict) and "default" in spec and not spec.get("x-secret"):
-            default = spec["default"]
-            initial[name] = [str(item) for item in default] if isinstance(default, list) else default
+        if not isinstance(spec, dict) or spec.get("x-secret"):
+            continue
+        if values.get(name) is not None:
+            value = values[name]
+        elif "default" in spec:
+            value = spec["default"]
+        else:
+            continue
+        initial[name] = [str(item) for item in value] if isinstance(value, list) else value
     return initial
 
 

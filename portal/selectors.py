@@ -10,8 +10,7 @@ from django.db.models import Q, QuerySet
 
 from portal.choices import OrderStatus
 from portal.models import Order, OrderApproval
-from squads.models import Chapter
-from squads.selectors import AnyUser, roles_of, squad_ids_of
+from squads.selectors import AnyUser, chapters_of, roles_of, squad_ids_of
 
 
 def orders_visible_to(user: AnyUser) -> QuerySet[Order]:
@@ -25,7 +24,7 @@ def orders_visible_to(user: AnyUser) -> QuerySet[Order]:
     if user.is_superuser:
         return queryset
     squads = squad_ids_of(user)
-    chapters = Chapter.objects.filter(Q(lead=user) | Q(members=user)).values("pk")
+    chapters = chapters_of(user).values("pk")
     decided = OrderApproval.objects.filter(approver=user).values("order_id")
     # An approver from another squad or a chapter sees what waits for their
     # squad or chapter (whatever their role there: their squad is asked) and
@@ -42,7 +41,7 @@ def orders_visible_to(user: AnyUser) -> QuerySet[Order]:
 
 def _may_decide(user: AnyUser) -> Q:
     """Orders whose open approval step names the user (by squad role or chapter)."""
-    chapters = Chapter.objects.filter(Q(lead=user) | Q(members=user)).values("pk")
+    chapters = chapters_of(user).values("pk")
     may_decide = Q(approval_chapter_id__in=chapters)
     for squad_id, role in roles_of(user):
         may_decide |= Q(approval_squad_id=squad_id) & (

@@ -173,17 +173,12 @@ def _render_product(
 @login_required
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     product = _product_or_404(slug)
-    initial = schema_initial(product.form_schema)
+    # "Order again with these details": the earlier order's values; its
+    # secrets are never shown, so they are typed again.
     again = _order_to_repeat(request, product)
     if again is not None:
-        # "Order again with these details": the earlier order's values for the
-        # fields the form still has; secrets are never shown, so typed again.
-        properties = product.form_schema.get("properties") or {}
-        secrets = secret_fields(product.form_schema)
-        for name, value in again.inputs.items():
-            if name in properties and name not in secrets and value is not None:
-                initial[name] = [str(item) for item in value] if isinstance(value, list) else value
         messages.info(request, f"The details of order #{again.pk} are filled in: check them, then review.")
+    initial = schema_initial(product.form_schema, again.inputs if again is not None else None)
     form = OrderForm(product.form_schema, initial=initial)
     return _render_product(request, product, form, retype_secrets=again is not None)
 
@@ -192,7 +187,7 @@ def _order_to_repeat(request: HttpRequest, product: Product) -> Order | None:
     """The order named by ``?again=`` when the user may see it and it is for
     this product; anything else is ignored (the form starts from defaults)."""
     raw = request.GET.get("again", "")
-    if not raw.isdigit() or len(raw) > 18 or not request.user.is_authenticated:
+    if not raw.isdigit() or len(raw) > 18:
         return None
     return orders_visible_to(request.user).filter(pk=int(raw), product=product).first()
 
@@ -288,19 +283,24 @@ def _place_order(request: HttpRequest, product: Product, inputs: dict, *, nonce:
     order = orders_visible_to(request.user).get(pk=answer.body["id"])
     if answer.replayed:
         messages.info(request, f"You placed this order already: it is Order #{order.pk}.")
-        return redirect("order-detail", pk=order.pk)
-    waits = "it waits for approval"
-    if order.status == OrderStatus.PENDING_APPROVAL:
-        first = approvals.steps_described(order.approval_steps[:1])[0]
-        steps = len(order.approval_steps)
-        waits += f" by {first['who']}" if steps == 1 else f" in {steps} steps, first by {first['who']}"
-    what = {
-        OrderStatus.PENDING_APPROVAL: waits,
-        OrderStatus.QUEUED: "it will start in a moment",
-        OrderStatus.AWAITING_FULFILMENT: f"it is in the {product.squad.name}'s queue",
-    }.get(order.status, order.get_status_display().lower())
-    messages.success(request, f"Order #{order.pk} placed: {what}.")
+    else:
+        messages.success(request, f"Order #{order.pk} placed: {_what_happens_next(order)}.")
     return redirect("order-detail", pk=order.pk)
+
+
+def _what_happens_next(order: Order) -> str:
+    """The confirmation's second half: what the order waits for now."""
+    if order.status == OrderStatus.PENDING_APPROVAL:
+        first = approvals.steps_described(order.approval_steps[:1])[0]["who"]
+        steps = len(order.approval_steps)
+        if steps == 1:
+            return f"it waits for approval by {first}"
+        return f"it waits for approval in {steps} steps, first by {first}"
+    if order.status == OrderStatus.QUEUED:
+        return "it will start in a moment"
+    if order.status == OrderStatus.AWAITING_FULFILMENT:
+        return f"it is in the {order.squad.name}'s queue"
+    return order.get_status_display().lower()
 
 
 # --- My orders --------------------------------------------------------------------
@@ -643,7 +643,7 @@ def manual_queue(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     for order in page:
-        order.releasable = order.claimed_by_id is not None and permissions.can_release(request.user, order)
+        order.releasable = permissions.can_release(request.user, order)
     return render(request, "portal/manual_queue.html", {"page": page, "note_form": NoteForm()})
 
 

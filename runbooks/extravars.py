@@ -64,7 +64,26 @@ RESERVED_NAMES = frozenset(
 )
 
 
+# Half of a UTF-16 surrogate pair alone: JSON's "\ud800" escape produces it,
+# but it is not text. It cannot be encoded as UTF-8 (every answer showing it
+# would fail) and Ansible cannot read it back from the extra-vars file.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def contains_surrogate(value: object) -> bool:
+    """Whether any string in JSON-like ``value`` (keys included) holds a lone surrogate."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return False
 
 
 class ExtraVarsError(ValueError):
@@ -109,7 +128,7 @@ def mark_unsafe(value: Any) -> Any:
     """``value`` with every string in it (keys too) turned into
     :class:`UnsafeText`; other scalars unchanged."""
     if isinstance(value, str):
-        if _SURROGATE.search(value):
+        if contains_surrogate(value):
             # Ansible cannot read it back, and says so by quoting the file.
             raise ExtraVarsError("Inputs may not contain lone UTF-16 surrogates: they are not text.")
         return UnsafeText(value)

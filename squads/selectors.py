@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from collections.abc import Sequence
 
-from squads.models import Membership, Squad
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+
+from squads.models import Chapter, Membership, Squad
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -58,3 +61,23 @@ def squads_with_members() -> QuerySet[Squad]:
             queryset=Membership.objects.select_related("user").order_by("role", "user__username"),
         )
     ).order_by("name", "id")
+
+
+def chapters_of(user: AnyUser) -> QuerySet[Chapter]:
+    """The chapters the user leads or belongs to."""
+    return Chapter.objects.filter(Q(lead=user) | Q(members=user))
+
+
+def step_approvers(
+    *, squad_id: int | None, roles: Sequence[str] = (), chapter_id: int | None = None
+) -> QuerySet[AbstractBaseUser]:
+    """The active people an approval step names: a chapter's lead and
+    members, or the members of a squad (those in ``roles``, or all of them).
+    One rule for who may decide, who is told, and whether a step can be met."""
+    users = get_user_model().objects.filter(is_active=True)
+    if chapter_id:
+        return users.filter(Q(led_chapters=chapter_id) | Q(chapters=chapter_id)).distinct()
+    memberships = Membership.objects.filter(squad_id=squad_id)
+    if roles:
+        memberships = memberships.filter(role__in=roles)
+    return users.filter(pk__in=memberships.values("user_id"))

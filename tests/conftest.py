@@ -8,8 +8,10 @@ import shutil
 import pytest
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
+from catalogue.models import ApprovalStep
 from squads.choices import Role
-from tests.factories import MembershipFactory, ProductFactory, SquadFactory, UserFactory
+from tests.factories import MembershipFactory, ProductFactory, RunbookFactory, SquadFactory, UserFactory
+from tests.runbooks import playbook
 
 
 @pytest.fixture
@@ -102,6 +104,24 @@ def manual_product(squad):
         fulfilment=Fulfilment.MANUAL,
         runbook=None,
     )
+
+
+@pytest.fixture
+def two_steps(squad, other_squad):
+    """A product approved in two steps: its squad's product owners, then any
+    member of the other squad; its runbook supports check mode (dry runs)."""
+    runbook = RunbookFactory(squad=squad, playbook=playbook("check"), supports_check_mode=True)
+    product = ProductFactory(
+        slug="fw",
+        name="Firewall",
+        squad=squad,
+        runbook=runbook,
+        form_schema={"type": "object", "properties": {"label": {"type": "string"}}},
+        approval_policy=ApprovalPolicy.STEPS,
+    )
+    ApprovalStep.objects.create(product=product, position=0, name="Squad review", roles=["product_owner"])
+    ApprovalStep.objects.create(product=product, position=1, name="Compute sign-off", squad=other_squad)
+    return product
 
 
 @pytest.fixture

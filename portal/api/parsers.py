@@ -15,8 +15,8 @@ from django.conf import settings
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 
-from catalogue.inputs import contains_surrogate
 from portal.api.errors import PayloadTooLarge
+from runbooks.extravars import contains_surrogate
 
 #: Deeper JSON than this is refused: no order form nests, and every later step
 #: (validation, hashing, storage) would otherwise walk it recursively.

@@ -334,7 +334,7 @@ class FailureReason:
     reason: str
     orders: int
     products: int
-    last_seen: datetime
+    last_seen: datetime | None
     example: str = ""
     variants: int = 1
 

@@ -13,6 +13,8 @@ from django.utils.safestring import mark_safe
 from catalogue.schema import secret_fields
 from portal.choices import TERMINAL_STATUSES, OrderStatus
 from portal.forms import field_title
+from portal.services import display_name
+from runbooks.services import WORKER_LOST
 
 register = template.Library()
 
@@ -78,7 +80,7 @@ def duration(value: timedelta | None) -> str:
 #: Failure codes the system records (kept as codes for the API and grouping),
 #: said in words where people read them.
 FAILURE_CODES = {
-    "worker_lost": "the worker running it stopped answering (killed, or its machine lost), "
+    WORKER_LOST: "the worker running it stopped answering (killed, or its machine lost), "
     "so the run was given up; retry it",
 }
 
@@ -220,7 +222,7 @@ def event_actor(event: Any) -> str:
     actor = event.actor
     if actor is None:
         return ""
-    named = actor.get_full_name() or actor.get_username()
+    named = display_name(actor)
     if event.from_status == event.to_status and named in event.note:
         return ""
     return named

@@ -6,34 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from catalogue.choices import ApprovalPolicy
-from catalogue.models import ApprovalStep
 from portal import services
 from portal.choices import OrderStatus
 from portal.models import OrderDryRun
 from runbooks.models import Run
-from tests.factories import ProductFactory, RunbookFactory
-from tests.runbooks import playbook, use_private_dirs
+from tests.runbooks import use_private_dirs
 
 pytestmark = pytest.mark.django_db
-
-FORM = {"type": "object", "properties": {"label": {"type": "string"}}}
-
-
-@pytest.fixture
-def two_steps(squad, other_squad):
-    runbook = RunbookFactory(squad=squad, playbook=playbook("check"), supports_check_mode=True)
-    product = ProductFactory(
-        slug="fw",
-        name="Firewall",
-        squad=squad,
-        runbook=runbook,
-        form_schema=FORM,
-        approval_policy=ApprovalPolicy.STEPS,
-    )
-    ApprovalStep.objects.create(product=product, position=0, name="Squad review", roles=["product_owner"])
-    ApprovalStep.objects.create(product=product, position=1, name="Compute sign-off", squad=other_squad)
-    return product
 
 
 def order_page(client, user, order) -> str:

@@ -32,6 +32,7 @@ from portal.insights.models import DebtItem
 from portal.models import Order, OrderApproval, OrderEvent, OrderRun
 from runbooks.choices import RunStatus
 from runbooks.models import Run, RunEvent
+from runbooks.services import WORKER_LOST
 from squads.models import Membership
 
 #: Orders per week and product (mean) and how often each fails.
@@ -54,7 +55,7 @@ FAILURES = {
         "The image for {os} is being refreshed; order again in an hour.",
     ],
 }
-GENERIC_FAILURES = ["The inventory service did not answer within 30 seconds.", "worker_lost"]
+GENERIC_FAILURES = ["The inventory service did not answer within 30 seconds.", WORKER_LOST]
 TEAMS = ["finance", "payroll", "crm", "webshop", "reporting", "hr", "logistics", "search"]
 
 
@@ -335,7 +336,7 @@ class Command(BaseCommand):
             reason = fields.get("failure_reason", "")
             log = (
                 []
-                if reason == "worker_lost"
+                if reason == WORKER_LOST
                 else play_log(
                     runbook.current_version.content,
                     failure=reason or None,
@@ -359,12 +360,12 @@ class Command(BaseCommand):
                     RunStatus.SUCCEEDED
                     if status == OrderStatus.SUCCEEDED
                     else RunStatus.LOST
-                    if reason == "worker_lost"
+                    if reason == WORKER_LOST
                     else RunStatus.FAILED
                 ),
                 started_at=fields["started_at"],
                 finished_at=fields["finished_at"],
-                rc=None if reason == "worker_lost" else fields["return_code"],
+                rc=None if reason == WORKER_LOST else fields["return_code"],
                 stats=stats if log else {},
                 failure_reason=reason[:1000],
                 event_count=len(log),
