@@ -112,6 +112,8 @@ def test_business_user_searches_orders_with_a_mistake_fixes_it_and_watches_the_o
     expect(page.locator("#order-summary")).to_contain_text("Done in")
     assert Order.objects.get().status == OrderStatus.SUCCEEDED
     expect(page.locator("#order-poller[data-finished]")).to_have_count(1)  # polling stopped
+    # "Order #1 placed: it will start in a moment" is no longer true: it goes.
+    expect(page.locator("#messages")).to_be_hidden()
     screenshot(page, "order-succeeded")
     check_accessibility(page, "order page")
 

@@ -129,3 +129,25 @@ def test_a_fifty_thousand_line_log_shows_its_tail_loads_earlier_parts_and_follow
     expect(page.locator("#order-head .badge")).to_have_text(re.compile("Succeeded"), timeout=5_000)
     expect(page.locator(f"#attempt-head-{run.pk}")).to_contain_text("Succeeded")
     expect(page.locator("#order-poller[data-finished]")).to_have_count(1)
+
+
+def test_my_orders_follows_an_open_order_to_its_end_without_reloading(page, transactional_db):
+    squad = SquadFactory(slug="platform", name="Platform Squad")
+    product = ProductFactory(slug="small-job", name="Small job", squad=squad)
+    requester = UserFactory(username="bea", first_name="Bea", last_name="Fischer")
+    order = services.order_submit(requester=requester, product=product, inputs={"name": "small"})
+    run = services.order_start(order_id=order.pk)
+    run_claim(run_id=run.pk, worker="test:1")
+    log_in(page, requester)
+    page.goto("/orders/")
+    page.evaluate("window.__sameDocument = true")
+    badge, finished = page.locator(f"#badge-{order.pk}"), page.locator(f"#finished-{order.pk}")
+    expect(badge).to_have_text(re.compile("Running"))
+    expect(finished).to_have_text("—")
+
+    run_finish(run_id=run.pk, status=RunStatus.SUCCEEDED, rc=0, stats={"localhost": {"ok": 1, "failures": 0}})
+    services.order_finish(order_id=order.pk, run=run)
+
+    expect(badge).to_have_text(re.compile("Succeeded"), timeout=5_000)
+    expect(finished.locator("time")).to_have_count(1)  # the Finished column too
+    assert page.evaluate("window.__sameDocument") is True
