@@ -15,10 +15,13 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from catalogue.models import Category, Product
-from portal.api.actions import ACTIONS
+from portal import approvals
+from portal.api.actions import ACTIONS, allowed_actions
 from portal.choices import OrderStatus
-from portal.models import Order, OrderEvent, WebhookDelivery, WebhookSubscription
+from portal.models import Order, OrderDryRun, OrderEvent, WebhookDelivery, WebhookSubscription
+from portal.runlog import plain_text
 from runbooks.models import Runbook, RunbookVersion, RunEvent
+from runbooks.selectors import run_events_page
 from squads.choices import Role
 from squads.models import Membership, Squad
 
@@ -185,8 +188,6 @@ class ProductDetailSerializer(ProductSerializer):
     @extend_schema_field(ApprovalStepSpecSerializer(many=True))
     def get_approval_steps(self, product: Product) -> list[dict[str, Any]]:
         """The steps an order placed now goes through, in order (empty: none)."""
-        from portal import approvals
-
         steps = approvals.steps_for(product)
         described = approvals.steps_described(steps)
         return [
@@ -437,10 +438,6 @@ class OrderDetailSerializer(OrderSerializer):
         }
     )
     def get_dry_run(self, order: Order) -> dict[str, Any] | None:
-        from portal.models import OrderDryRun
-        from portal.runlog import plain_text
-        from runbooks.selectors import run_events_page
-
         dry_run = OrderDryRun.objects.filter(order_id=order.pk).select_related("run", "requested_by").first()
         if dry_run is None:
             return None
@@ -499,8 +496,6 @@ class OrderDetailSerializer(OrderSerializer):
     def get_approval(self, order: Order) -> dict[str, Any] | None:
         if not order.approval_steps:
             return None
-        from portal.approvals import step_progress
-
         zone = current_zone(self.context)
         open_step = order.approval_step if order.status == OrderStatus.PENDING_APPROVAL else None
         return {
@@ -522,7 +517,7 @@ class OrderDetailSerializer(OrderSerializer):
                         for decision in item["decisions"]
                     ],
                 }
-                for item in step_progress(order)
+                for item in approvals.step_progress(order)
             ],
         }
 
@@ -545,8 +540,6 @@ class OrderDetailSerializer(OrderSerializer):
     @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=ACTIONS)))
     def get_actions(self, order: Order) -> list[str]:
         """What the caller may do to the order now (``POST {url}{action}/``)."""
-        from portal.api.actions import allowed_actions
-
         request = self.context.get("request")
         return allowed_actions(request.user, order) if request else []
 
