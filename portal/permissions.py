@@ -3,6 +3,9 @@ decide which buttons to show."""
 
 from __future__ import annotations
 
+from catalogue.choices import Fulfilment
+from catalogue.schema import secret_fields
+from portal.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, OrderStatus
 from portal.models import Order
 from squads.choices import Role
 from squads.selectors import AnyUser, is_squad_member, roles_of
@@ -53,3 +56,44 @@ def can_release(user: AnyUser, order: Order) -> bool:
         or user.is_superuser
         or (order.squad_id, Role.PRODUCT_OWNER) in roles_of(user)
     )
+
+
+def secrets_erased(order: Order) -> bool:
+    """Whether the order had secret inputs that are gone: it cannot run again."""
+    return bool(secret_fields(order.form_schema) & set(order.inputs)) and not order.secret_inputs_ciphertext
+
+
+def retryable(order: Order) -> bool:
+    """Whether the order's status and fulfilment let it run again (whoever asks)."""
+    return order.status in RETRYABLE_STATUSES and order.fulfilment == Fulfilment.AUTOMATED
+
+
+#: Every command an order may offer, in the order they are listed.
+ACTIONS = ["cancel", "retry", "approve", "reject", "dry-run", "claim", "complete", "fail", "release"]
+
+
+def order_actions(user: AnyUser, order: Order) -> list[str]:
+    """The commands ``user`` may give ``order`` now: the buttons of its page
+    and the ``actions`` of its API detail, so both offer only what will work."""
+    actions = []
+    if order.status in CANCELLABLE_STATUSES and can_cancel(user, order):
+        actions.append("cancel")
+    if retryable(order) and not secrets_erased(order) and can_retry(user, order):
+        actions.append("retry")
+    if order.status == OrderStatus.PENDING_APPROVAL and can_approve(user, order):
+        actions += ["approve", "reject"]
+    if (
+        order.status == OrderStatus.PENDING_APPROVAL
+        and order.runbook_version is not None
+        and order.runbook_version.runbook.supports_check_mode
+        and can_dry_run(user, order)
+    ):
+        actions.append("dry-run")
+    if order.status == OrderStatus.AWAITING_FULFILMENT and can_fulfil(user, order):
+        if order.claimed_by_id is None:
+            actions.append("claim")
+        if order.claimed_by_id in (None, user.pk):
+            actions += ["complete", "fail"]
+        if can_release(user, order):
+            actions.append("release")
+    return actions

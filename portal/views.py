@@ -31,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from catalogue.choices import Fulfilment, ProductStatus
+from catalogue.choices import ProductStatus
 from catalogue.inputs import validate_inputs
 from catalogue.markdown import render_markdown
 from catalogue.models import Product
@@ -40,7 +40,7 @@ from catalogue.search import search_products
 from catalogue.selectors import catalogue_entries, product_for_page
 from portal import approvals, permissions, services
 from portal.approvals import step_progress
-from portal.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, TERMINAL_STATUSES, OrderStatus
+from portal.choices import TERMINAL_STATUSES, OrderStatus
 from portal.forms import CatalogueFilterForm, NoteForm, OrderFilterForm, OrderForm, schema_initial
 from portal.health import broker_ok
 from portal.idempotency import fingerprint, order_submit_once
@@ -374,32 +374,23 @@ def _version(order: Order, events: list[OrderEvent] | None = None) -> str:
 
 def _actions(request: HttpRequest, order: Order) -> dict[str, Any]:
     user = request.user
-    status = order.status
-    secrets_erased = (
-        bool(secret_fields(order.form_schema) & set(order.inputs)) and not order.secret_inputs_ciphertext
-    )
-    retryable = status in RETRYABLE_STATUSES and order.fulfilment == Fulfilment.AUTOMATED
+    allowed = set(permissions.order_actions(user, order))
     return {
-        "can_cancel": status in CANCELLABLE_STATUSES and permissions.can_cancel(user, order),
-        "cancel_requested": status == OrderStatus.RUNNING
+        "can_cancel": "cancel" in allowed,
+        "cancel_requested": order.status == OrderStatus.RUNNING
         and order.current_run is not None
         and order.current_run.cancel_requested_at is not None,
-        "can_retry": retryable and not secrets_erased and permissions.can_retry(user, order),
-        "retry_needs_new_order": retryable and secrets_erased,
+        "can_retry": "retry" in allowed,
+        "retry_needs_new_order": permissions.retryable(order) and permissions.secrets_erased(order),
         # A new order from this one's details (a failure caused by the inputs
         # would fail again on retry; a success may be wanted twice).
-        "can_order_again": status in TERMINAL_STATUSES
+        "can_order_again": order.status in TERMINAL_STATUSES
         and order.requester_id == user.pk
         and order.product.status == ProductStatus.PUBLISHED,
-        "can_approve": status == OrderStatus.PENDING_APPROVAL and permissions.can_approve(user, order),
-        "can_fulfil": status == OrderStatus.AWAITING_FULFILMENT
-        and permissions.can_fulfil(user, order)
-        and order.claimed_by_id in (None, user.pk),
-        "can_release": status == OrderStatus.AWAITING_FULFILMENT and permissions.can_release(user, order),
-        "can_dry_run": status == OrderStatus.PENDING_APPROVAL
-        and order.runbook_version is not None
-        and order.runbook_version.runbook.supports_check_mode
-        and permissions.can_dry_run(user, order),
+        "can_approve": "approve" in allowed,
+        "can_fulfil": "complete" in allowed,
+        "can_release": "release" in allowed,
+        "can_dry_run": "dry-run" in allowed,
     }
 
 

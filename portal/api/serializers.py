@@ -16,9 +16,9 @@ from rest_framework.reverse import reverse
 
 from catalogue.models import Category, Product
 from portal import approvals
-from portal.api.actions import ACTIONS, allowed_actions
 from portal.choices import OrderStatus
 from portal.models import Order, OrderDryRun, OrderEvent, WebhookDelivery, WebhookSubscription
+from portal.permissions import ACTIONS, order_actions
 from portal.runlog import plain_text
 from runbooks.models import Runbook, RunbookVersion, RunEvent
 from runbooks.selectors import run_events_page
@@ -541,7 +541,7 @@ class OrderDetailSerializer(OrderSerializer):
     def get_actions(self, order: Order) -> list[str]:
         """What the caller may do to the order now (``POST {url}{action}/``)."""
         request = self.context.get("request")
-        return allowed_actions(request.user, order) if request else []
+        return order_actions(request.user, order) if request else []
 
 
 # Text that must be sent as text: DRF would turn 5 into "5".

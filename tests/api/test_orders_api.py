@@ -14,8 +14,9 @@ from catalogue.inputs import MASK
 from portal import services
 from portal.choices import OrderStatus
 from portal.models import Order, OrderEvent
+from runbooks.choices import RunStatus
 from runbooks.models import RunEvent
-from runbooks.services import run_claim, run_create
+from runbooks.services import run_claim, run_create, run_finish
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -401,3 +402,21 @@ def test_run_output_costs_the_same_queries_whatever_the_page_size(
         with django_assert_max_num_queries(5):  # token, squads, the order, COUNT, page
             response = client.get(f"/api/v1/orders/{order.pk}/events/?page_size={size}")
         assert len(response.json()["results"]) == size
+
+
+def test_retry_is_not_offered_once_the_secrets_are_erased_as_on_the_page(api_for, requester, product):
+    """The API's actions and the page's buttons come from one rule: a retry
+    that would be refused is offered by neither."""
+    order = services.order_submit(
+        requester=requester, product=product, inputs={"hostname": "web-01", "token": "s3cret"}
+    )
+    run = services.order_start(order_id=order.pk)
+    run_claim(run_id=run.pk, worker="test:1")
+    run_finish(run_id=run.pk, status=RunStatus.FAILED, rc=2, failure_reason="boom")
+    services.order_finish(order_id=order.pk, run=run)
+    client = api_for(requester)
+    assert "retry" in client.get(f"/api/v1/orders/{order.pk}/").json()["actions"]
+
+    Order.objects.filter(pk=order.pk).update(secret_inputs_ciphertext="")
+
+    assert "retry" not in client.get(f"/api/v1/orders/{order.pk}/").json()["actions"]
