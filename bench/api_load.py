@@ -304,11 +304,10 @@ def combine(runs: list[dict]) -> dict:
 
 
 def purge_queue(queue: str) -> None:
-    from portal.celery import app
+    from portal.celery import queue_drop
 
     try:
-        with app.connection_for_write() as connection:
-            connection.default_channel.queue_delete(queue)
+        queue_drop(queue)
     except Exception as error:  # noqa: BLE001 - clean-up must not hide the results
         print(f"(could not delete the benchmark queue {queue}: {error})")
 

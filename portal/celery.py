@@ -8,6 +8,7 @@ from pathlib import Path
 
 from celery import Celery
 from celery.signals import worker_ready
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -69,3 +70,15 @@ def _remove_what_lost_runs_left(**kwargs: object) -> None:
         private_dirs_cleanup()
     except Exception:  # noqa: BLE001 - never keep a worker from starting; the sweep retries
         logging.getLogger(__name__).warning("could not clean stale run dirs", exc_info=True)
+
+
+def queue_drop(name: str) -> None:
+    """Delete a queue and the messages in it (benchmarks and test sessions
+    work on queues of their own). kombu's ``queue_delete`` forgets only what
+    its own connection bound, so it left a queue that the web process or a
+    worker declared, messages and all, on the broker: bind it here first."""
+    with app.connection_for_write() as connection:
+        queue = Queue(name, Exchange(name), routing_key=name)(connection.default_channel)
+        queue.declare()
+        queue.purge()
+        queue.delete()

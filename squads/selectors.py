@@ -21,7 +21,7 @@ def roles_of(user: AnyUser) -> list[tuple[int, str]]:
         return []
     cached = getattr(user, "_squadron_roles", None)
     if cached is None:
-        cached = list(Membership.objects.filter(user=user).values_list("squad_id", "role"))
+        cached = list(Membership.objects.filter(user=user).order_by().values_list("squad_id", "role"))
         user._squadron_roles = cached  # type: ignore[union-attr]
     return cached
 

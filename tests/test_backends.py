@@ -46,3 +46,25 @@ def test_healthz_answers_503_when_the_broker_is_down(client, monkeypatch):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["broker"] == "error: unreachable"
+
+
+def test_a_dropped_queue_leaves_no_message_behind():
+    """What another connection declared and filled (the web process, a
+    worker) is gone too: benchmarks and test sessions leave the broker clean."""
+    from kombu import Exchange, Queue
+
+    from portal.celery import app, queue_drop
+
+    name = f"{settings.CELERY_TASK_DEFAULT_QUEUE}-dropped"
+    queue = Queue(name, Exchange(name), routing_key=name)
+    with app.connection_for_write() as connection:
+        producer = connection.Producer()
+        for n in range(3):
+            producer.publish({"n": n}, exchange=queue.exchange, routing_key=name, declare=[queue])
+    with app.connection_for_read() as connection:
+        assert queue(connection.default_channel).queue_declare(passive=True).message_count == 3
+
+    queue_drop(name)
+
+    with app.connection_for_read() as connection:
+        assert queue(connection.default_channel).queue_declare().message_count == 0
