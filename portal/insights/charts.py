@@ -9,7 +9,8 @@ of the dependency graph, which are data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -195,6 +196,40 @@ class Series:
     values: tuple[float | None, ...]
 
 
+def _log_ticks_around(
+    ticks: Sequence[tuple[float, str]], values: Sequence[float]
+) -> Sequence[tuple[float, str]]:
+    """The run of ``ticks`` from the last at or below the smallest value to
+    the first at or above the largest (at least two ticks)."""
+    if not values:
+        return ticks[:2]
+    smallest, largest = min(values), max(values)
+    first = max((i for i, (tick, _) in enumerate(ticks) if tick <= smallest), default=0)
+    last = min((i for i, (tick, _) in enumerate(ticks) if tick >= largest), default=len(ticks) - 1)
+    return ticks[first : max(last, first + 1) + 1]
+
+
+def _log_y_axis(ticks: Sequence[tuple[float, str]]) -> list[str]:
+    plot_height = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
+    low, high = math.log10(ticks[0][0]), math.log10(ticks[-1][0])
+    parts = []
+    for value, label in ticks:
+        y = MARGIN_TOP + plot_height - plot_height * (math.log10(value) - low) / (high - low)
+        parts.append(
+            format_html(
+                '<line class="grid" x1="{x1}" x2="{x2}" y1="{y}" y2="{y}"></line>'
+                '<text class="tick" x="{tx}" y="{ty}" text-anchor="end">{label}</text>',
+                x1=MARGIN_LEFT,
+                x2=WIDTH - MARGIN_RIGHT,
+                y=_number(y),
+                tx=MARGIN_LEFT - 6,
+                ty=_number(y + 4),
+                label=label,
+            )
+        )
+    return parts
+
+
 def line_chart(
     chart_id: str,
     title: str,
@@ -204,14 +239,35 @@ def line_chart(
     *,
     unit: str = "",
     maximum: float | None = None,
+    log_ticks: Sequence[tuple[float, str]] = (),
+    hint: Callable[[float], str] | None = None,
 ) -> SafeString:
-    """Lines over time; a missing value (no data that week) breaks the line."""
+    """Lines over time; a missing value (no data that week) breaks the line.
+
+    With ``log_ticks`` ((value, label) pairs, ascending) the axis is
+    logarithmic and spans the ticks around the data: a median of seconds and
+    a 90th percentile of days then both stay readable. ``hint`` words a
+    point's value in its tooltip (default: the number and ``unit``)."""
     parts = [_open(chart_id, title, desc)]
     values = [value for line in series for value in line.values if value is not None]
-    top = maximum if maximum is not None else _nice_max(max(values, default=0))
-    parts.extend(_y_axis(top, unit=unit))
     plot_width = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     plot_height = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
+    if log_ticks:
+        shown = _log_ticks_around(log_ticks, values)
+        parts.extend(_log_y_axis(shown))
+        low, high = math.log10(shown[0][0]), math.log10(shown[-1][0])
+
+        def height_of(value: float) -> float:
+            return plot_height * (math.log10(max(value, shown[0][0])) - low) / (high - low)
+
+    else:
+        top = maximum if maximum is not None else _nice_max(max(values, default=0))
+        parts.extend(_y_axis(top, unit=unit))
+
+        def height_of(value: float) -> float:
+            return plot_height * value / top if top else 0
+
+    words = hint or (lambda value: f"{_number(value)}{unit}")
     step = plot_width / max(len(labels) - 1, 1)
     every = max(1, round(len(labels) / 8))
     for index, label in enumerate(labels):
@@ -231,7 +287,7 @@ def line_chart(
                 segments.append([])
                 continue
             x = MARGIN_LEFT + step * index
-            y = MARGIN_TOP + plot_height - (plot_height * value / top if top else 0)
+            y = MARGIN_TOP + plot_height - height_of(value)
             segments[-1].append((x, y))
             parts.append(
                 format_html(
@@ -239,7 +295,7 @@ def line_chart(
                     css=line.css,
                     x=_number(x),
                     y=_number(y),
-                    hint=f"{labels[index]}: {line.label} {_number(value)}{unit}",
+                    hint=f"{labels[index]}: {line.label} {words(value)}",
                 )
             )
         for segment in segments:

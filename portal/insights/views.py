@@ -54,14 +54,20 @@ def _presets(request: HttpRequest) -> list[dict[str, Any]]:
 # --- Charts --------------------------------------------------------------------------
 
 
-def _lead_unit(values: list[float | None]) -> tuple[float, str, str]:
-    """Divide seconds by this to plot them, the axis suffix, the unit's name."""
-    largest = max((value for value in values if value is not None), default=0)
-    if largest >= 2 * 86400:
-        return 86400, " d", "days"
-    if largest >= 2 * 3600:
-        return 3600, " h", "hours"
-    return 60, " min", "minutes"
+#: The lead-time axis: logarithmic, so an automated median of seconds and a
+#: manual 90th percentile of days share one chart and both stay readable.
+LEAD_TIME_TICKS = (
+    (1, "1 s"),
+    (10, "10 s"),
+    (60, "1 min"),
+    (600, "10 min"),
+    (3600, "1 h"),
+    (6 * 3600, "6 h"),
+    (86400, "1 d"),
+    (7 * 86400, "1 w"),
+    (30 * 86400, "30 d"),
+    (365 * 86400, "1 y"),
+)
 
 
 def _charts(
@@ -70,7 +76,6 @@ def _charts(
     labels = [charts.week_label(week.start) for week in weeks]
     total = sum(bucket.orders for bucket in histogram)
     busiest = max(histogram, key=lambda bucket: bucket.orders) if total else None
-    divisor, suffix, unit_name = _lead_unit([week.lead_p90_seconds for week in weeks])
     ordered = sum(week.orders for week in weeks)
     succeeded = sum(week.succeeded for week in weeks)
     automated = sum(week.automated for week in weeks)
@@ -105,26 +110,15 @@ def _charts(
         "weekly_lead_time": charts.line_chart(
             f"{prefix}-weekly-lead-time",
             "Lead time per week",
-            f"Median and 90th percentile lead time of succeeded orders per week, in {unit_name}.",
+            "Median and 90th percentile lead time of succeeded orders per week, "
+            "on a logarithmic scale (each grid line is a longer unit of time).",
             labels,
             [
-                charts.Series(
-                    "median",
-                    "line-median",
-                    tuple(
-                        None if w.lead_median_seconds is None else w.lead_median_seconds / divisor
-                        for w in weeks
-                    ),
-                ),
-                charts.Series(
-                    "p90",
-                    "line-p90",
-                    tuple(
-                        None if w.lead_p90_seconds is None else w.lead_p90_seconds / divisor for w in weeks
-                    ),
-                ),
+                charts.Series("median", "line-median", tuple(w.lead_median_seconds for w in weeks)),
+                charts.Series("p90", "line-p90", tuple(w.lead_p90_seconds for w in weeks)),
             ],
-            unit=suffix,
+            log_ticks=LEAD_TIME_TICKS,
+            hint=duration_text,
         ),
         "weekly_automation": charts.line_chart(
             f"{prefix}-weekly-automation",
