@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Avg, Case, Count, F, Max, Q, QuerySet, Sum, When
-from django.db.models.functions import Coalesce, Left, TruncWeek
+from django.db.models.functions import Coalesce, Left
 from django.utils import timezone
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
@@ -35,6 +35,7 @@ from portal.choices import OPEN_STATUSES, TERMINAL_STATUSES, OrderStatus
 from portal.insights.aggregates import (
     MICROSECONDS,
     Elapsed,
+    WeekStart,
     microseconds_to_seconds,
     minutes_as_microseconds,
     percentiles,
@@ -444,7 +445,7 @@ def _week_start(moment: datetime) -> datetime:
 def weekly_trend(queryset: QuerySet[Order], period: Period) -> list[Week]:
     """Per calendar week (Monday first) of the period: orders, outcomes,
     automation and lead time; weeks without orders are present with zeros."""
-    weekly = _with_timings(queryset).annotate(_week=TruncWeek("created_at")).order_by()
+    weekly = _with_timings(queryset).annotate(_week=WeekStart("created_at")).order_by()
     rows = {
         _week_start(row["_week"]): row
         for row in weekly.values("_week").annotate(
@@ -459,7 +460,7 @@ def weekly_trend(queryset: QuerySet[Order], period: Period) -> list[Week]:
     leads = {
         _week_start(key): value
         for key, value in percentiles(
-            _succeeded_leads(queryset).annotate(_week=TruncWeek("created_at")),
+            _succeeded_leads(queryset).annotate(_week=WeekStart("created_at")),
             _lead_time(),
             (MEDIAN, P90),
             group_by="_week",

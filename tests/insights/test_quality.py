@@ -403,3 +403,34 @@ def test_elapsed_is_exact_to_the_microsecond(automated, start, end, expected):
         Order.objects.annotate(e=Elapsed("finished_at", "created_at")).values_list("e", flat=True).get()
         == expected
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Auckland"])
+def test_week_start_agrees_with_django_truncweek_on_every_day_and_edge(zone):
+    from datetime import UTC, datetime
+
+    from django.contrib.auth import get_user_model
+    from django.db.models.functions import TruncWeek
+    from django.utils import timezone
+
+    from portal.insights.aggregates import WeekStart
+
+    monday = datetime(2026, 3, 2, tzinfo=UTC)
+    moments = [monday + timedelta(hours=7 * step, microseconds=step) for step in range(60)]
+    moments += [monday, monday - timedelta(microseconds=1), datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC)]
+    for number, moment in enumerate(moments):
+        UserFactory(username=f"joined-{number}", date_joined=moment)
+    with timezone.override(zone):
+        rows = (
+            get_user_model()
+            .objects.filter(username__startswith="joined-")
+            .annotate(fast=WeekStart("date_joined"), django=TruncWeek("date_joined"))
+            .values_list("date_joined", "fast", "django")
+        )
+        sql = str(rows.query)
+        assert [(joined, fast) for joined, fast, _ in rows] == [(joined, slow) for joined, _, slow in rows]
+    assert len(rows) == len(moments)
+    assert {fast.weekday() for _, fast, _ in rows} == {0}
+    if connection.vendor == "sqlite":  # the C path in UTC, Django's function elsewhere
+        assert ("weekday 0" in sql) == (zone == "UTC")
