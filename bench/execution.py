@@ -103,7 +103,7 @@ def configure(var_dir: Path, use_services: bool, database: str) -> dict[str, str
         env["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/0"
     else:
         env["DATABASE_URL"] = f"sqlite:///{var_dir / 'bench.sqlite3'}"
-        env["CELERY_BROKER_URL"] = "filesystem://"
+        env["CELERY_BROKER_URL"] = "filesystem://localhost/"
     os.environ.update(env)
     return env
 

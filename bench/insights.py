@@ -81,7 +81,7 @@ def configure(work: Path, sqlite: bool) -> None:
             "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}"
             if sqlite
             else f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-            "CELERY_BROKER_URL": "filesystem://",
+            "CELERY_BROKER_URL": "filesystem://localhost/",
             "LOG_LEVEL": "WARNING",
         }
     )

@@ -107,3 +107,21 @@ def test_development_mode_says_loudly_that_secrets_are_for_development():
     result = run_manage("check")
     assert result.returncode == 0, result.stderr
     assert "DEVELOPMENT secrets" in result.stderr
+
+
+def test_the_embedded_broker_starts_without_kombu_warning_of_a_missing_host(tmp_path):
+    """kombu logs "No hostname was supplied" for a bare filesystem:// URL."""
+    code = (
+        "import logging, django; logging.basicConfig(); django.setup()\n"
+        "from portal.celery import app\n"
+        "with app.connection_for_write() as connection: print(connection.info()['hostname'])\n"
+    )
+    environment = {key: value for key, value in os.environ.items() if key not in OWN_SETTINGS}
+    environment.pop("CELERY_BROKER_URL", None)
+    environment.update(SQUADRON_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="portal.settings")
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "localhost"
+    assert "No hostname was supplied" not in result.stderr
