@@ -7,20 +7,25 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from portal.models import WebhookSubscription
+from portal.reveal import reveal_next, revealed
 from portal.webhooks import (
-    MAX_URL_LENGTH,
     WebhookError,
+    WebhookNotAllowed,
     deliveries_of,
+    status_change_text,
     webhook_delete,
     webhook_ping,
+    webhook_redeliver,
     webhook_rotate_secret,
     webhook_subscribe,
     webhook_update,
     webhooks_visible_to,
+    webhooks_with_health,
 )
 from squads.selectors import squads_of
 
@@ -29,13 +34,18 @@ LOG_LENGTH = 50
 
 
 class WebhookForm(forms.Form):
+    # No max_length: the browser would cut a pasted URL without a word (and
+    # leave a different, still valid-looking URL); the service says why.
     url = forms.CharField(
-        max_length=MAX_URL_LENGTH,
         label="Receiver URL",
         help_text="Where Squadron POSTs the events (https://…).",
+        widget=forms.TextInput(attrs={"inputmode": "url", "autocomplete": "url", "spellcheck": "false"}),
     )
-    description = forms.CharField(max_length=200, required=False)
+    description = forms.CharField(
+        required=False, help_text="What receives them, for whoever reads this list."
+    )
     owner = forms.ChoiceField(label="Events of", choices=[])
+    required_names = frozenset({"url", "owner"})
 
     def __init__(self, *args: object, user: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -56,14 +66,15 @@ def _visible_or_404(request: HttpRequest, webhook_id: int) -> WebhookSubscriptio
 @login_required
 @require_http_methods(["GET", "POST"])
 def webhook_list(request: HttpRequest) -> HttpResponse:
+    """Your webhooks and your squads', and a form for a new one; a new one's
+    secret is shown once, on its page, which the form redirects to."""
     form = WebhookForm(request.POST or None, user=request.user)
-    created = secret = None
     if request.method == "POST" and form.is_valid():
         owner = form.cleaned_data["owner"]
         try:
             created, secret = webhook_subscribe(
                 actor=request.user,
-                url=form.cleaned_data["url"],
+                url=form.cleaned_data["url"].strip(),
                 description=form.cleaned_data["description"],
                 squad=None if owner == MINE else form.squads[owner],
             )
@@ -71,18 +82,14 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
             for field, problems in error.errors.items():
                 form.add_error(field if field in form.fields else None, problems)
         else:
-            form = WebhookForm(user=request.user)
-    status = 400 if request.method == "POST" and form.errors else 200
+            reveal_next(request, "webhook", created.pk, secret)
+            messages.success(request, "Webhook added: copy its signing secret below.")
+            return redirect("webhook-detail", webhook_id=created.pk)
     return render(
         request,
         "portal/webhooks/list.html",
-        {
-            "form": form,
-            "created": created,
-            "secret": secret,
-            "webhooks": webhooks_visible_to(request.user).order_by("-created_at", "-id"),
-        },
-        status=status,
+        {"form": form, "webhooks": webhooks_with_health(webhooks_visible_to(request.user))},
+        status=400 if form.errors else 200,
     )
 
 
@@ -90,43 +97,99 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def webhook_detail(request: HttpRequest, webhook_id: int) -> HttpResponse:
     subscription = _visible_or_404(request, webhook_id)
-    deliveries = deliveries_of(subscription).select_related("order")[:LOG_LENGTH]
+    kept = revealed(request, "webhook", subscription.pk)
+    deliveries = [
+        (delivery, status_change_text(delivery)) for delivery in deliveries_of(subscription)[:LOG_LENGTH]
+    ]
     return render(
         request,
         "portal/webhooks/detail.html",
-        {"webhook": subscription, "deliveries": deliveries, "log_length": LOG_LENGTH},
+        {
+            "webhook": subscription,
+            "deliveries": deliveries,
+            "log_length": LOG_LENGTH,
+            "secret": kept[1] if kept else None,
+        },
     )
 
 
+#: What asks for a confirmation first: (question, consequence, button).
+CONFIRM = {
+    "rotate": (
+        "Replace the signing secret of the webhook to {url}?",
+        "The current secret stops working at once: until your receiver has the new one, it refuses "
+        "every delivery (they are retried for a while). The new secret is shown once.",
+        "Replace the secret",
+    ),
+    "delete": (
+        "Delete the webhook to {url}?",
+        "No more events are sent to it and its delivery log is deleted with it. This cannot be undone.",
+        "Delete the webhook",
+    ),
+}
+
+
+@never_cache
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def webhook_command(request: HttpRequest, webhook_id: int, command: str) -> HttpResponse:
-    """Ping, pause, resume, rotate the secret or delete; every refusal is a 404
-    (the webhook is not one of yours or your squads')."""
+    """Ping, pause, resume, redeliver, rotate the secret or delete (the last
+    two ask first); every refusal is a 404 (the webhook is not one of yours
+    or your squads'). A GET (a reload, a bookmark) lands on the webhook."""
     subscription = _visible_or_404(request, webhook_id)
-    if command == "ping":
-        webhook_ping(subscription=subscription, actor=request.user)
-        messages.success(request, "A test event is on its way; its delivery appears below.")
-    elif command in ("pause", "resume"):
-        webhook_update(subscription=subscription, actor=request.user, is_active=command == "resume")
-        messages.success(request, "Deliveries resumed." if command == "resume" else "Deliveries paused.")
-    elif command == "rotate":
-        secret = webhook_rotate_secret(subscription=subscription, actor=request.user)
-        subscription.refresh_from_db()
+    if command not in {"ping", "pause", "resume", "redeliver", *CONFIRM}:
+        raise Http404("No such command.")
+    if request.method == "GET":
+        return redirect("webhook-detail", webhook_id=subscription.pk)
+    if command in CONFIRM and request.POST.get("confirmed") != "yes":
+        question, consequence, button = CONFIRM[command]
         return render(
             request,
-            "portal/webhooks/detail.html",
+            "portal/confirm.html",
             {
-                "webhook": subscription,
-                "deliveries": deliveries_of(subscription).select_related("order")[:LOG_LENGTH],
-                "log_length": LOG_LENGTH,
-                "secret": secret,
+                "section": "webhooks",
+                "title": question.format(url=subscription.url),
+                "consequence": consequence,
+                "action": reverse("webhook-command", args=[subscription.pk, command]),
+                "button": button,
+                "cancel": reverse("webhook-detail", args=[subscription.pk]),
             },
         )
-    elif command == "delete":
-        webhook_delete(subscription=subscription, actor=request.user)
-        messages.success(request, f"Webhook to {subscription.url} deleted.")
-        return redirect("webhook-list")
-    else:
-        raise Http404("No such command.")
+    try:
+        if command == "ping":
+            webhook_ping(subscription=subscription, actor=request.user)
+            messages.success(request, "A test event is on its way; its delivery appears below.")
+        elif command in ("pause", "resume"):
+            webhook_update(subscription=subscription, actor=request.user, is_active=command == "resume")
+            messages.success(
+                request,
+                "Deliveries resumed: the next order change is sent."
+                if command == "resume"
+                else "Deliveries paused: order changes from now on are not sent, even after you resume.",
+            )
+        elif command == "redeliver":
+            raw = request.POST.get("delivery", "")
+            delivery = (
+                deliveries_of(subscription).filter(pk=int(raw)).first()
+                if raw.isdigit() and len(raw) <= 18
+                else None
+            )
+            if delivery is None:
+                raise Http404("No such delivery.")
+            webhook_redeliver(delivery=delivery, actor=request.user)
+            messages.success(request, "The event is sent again as a new delivery; it appears below.")
+        elif command == "rotate":
+            secret = webhook_rotate_secret(subscription=subscription, actor=request.user)
+            reveal_next(request, "webhook", subscription.pk, secret)
+            messages.success(request, "Signing secret replaced: the old one no longer verifies.")
+        else:
+            webhook_delete(subscription=subscription, actor=request.user)
+            messages.success(request, f"Webhook to {subscription.url} deleted.")
+            return redirect("webhook-list")
+    except WebhookError as error:
+        messages.error(
+            request, " ".join(problem for problems in error.errors.values() for problem in problems)
+        )
+    except WebhookNotAllowed as error:
+        messages.error(request, str(error))
     return redirect("webhook-detail", webhook_id=subscription.pk)

@@ -36,10 +36,11 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from portal.celery import app as celery_app
+from portal.choices import OrderStatus
 from portal.models import Order, WebhookDelivery, WebhookSubscription
 from runbooks.crypto import decrypt_json, encrypt_json
 from squads.models import Squad
@@ -126,6 +127,8 @@ def url_problem(url: object) -> str | None:
     if any(char.isspace() or ord(char) < 0x20 for char in url):
         return "A URL has no spaces or control characters."
     host = parts.hostname
+    if len(host) > 253 or any(len(label) > 63 for label in host.split(".")):
+        return "This host name is too long to exist (at most 63 characters between dots, 253 in all)."
     private = "is on a private, loopback or link-local address"
     if host == "localhost" or host.endswith(".localhost"):
         return None if settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE else f"{host} {private}."
@@ -168,6 +171,10 @@ def webhook_subscribe(
         errors["secret"] = [f"A secret has at least {MIN_SECRET_LENGTH} characters (or leave it out)."]
     if len(description) > 200:
         errors["description"] = ["A description has at most 200 characters."]
+    if not errors and (same := _same_receiver(url, user=None if squad else actor, squad=squad)):
+        errors["url"] = [
+            f"This URL already receives these events (webhook #{same.pk}); every event would arrive twice."
+        ]
     if errors:
         raise WebhookError(errors)
     secret = secret or generate_secret()
@@ -183,6 +190,16 @@ def webhook_subscribe(
     return subscription, secret
 
 
+def _same_receiver(
+    url: str, *, user: AbstractBaseUser | None, squad: Squad | None, other_than: int | None = None
+) -> WebhookSubscription | None:
+    """A subscription that already sends the same events to ``url``."""
+    same = WebhookSubscription.objects.filter(url=url, user=user, squad=squad)
+    if other_than is not None:
+        same = same.exclude(pk=other_than)
+    return same.order_by("pk").first()
+
+
 def webhook_update(
     *,
     subscription: WebhookSubscription,
@@ -196,6 +213,14 @@ def webhook_update(
     errors: dict[str, list[str]] = {}
     if url is not None and (problem := url_problem(url)):
         errors["url"] = [problem]
+    elif url is not None and (
+        same := _same_receiver(
+            url, user=subscription.user, squad=subscription.squad, other_than=subscription.pk
+        )
+    ):
+        errors["url"] = [
+            f"This URL already receives these events (webhook #{same.pk}); every event would arrive twice."
+        ]
     if description is not None and len(description) > 200:
         errors["description"] = ["A description has at most 200 characters."]
     if errors:
@@ -231,6 +256,8 @@ def webhook_ping(*, subscription: WebhookSubscription, actor: AbstractBaseUser) 
     """Send a ``ping`` event now, so the owner can check their receiver."""
     if not can_manage(actor, subscription):
         raise WebhookNotAllowed("You cannot test this webhook.")
+    if not subscription.is_active:
+        raise WebhookError({"is_active": ["The webhook is paused: resume it to send a test event."]})
     payload = {"event": EVENT_PING, "event_id": str(uuid.uuid4()), "occurred_at": _iso(timezone.now())}
     (delivery,) = _create_deliveries([subscription], payload, order_id=None)
     transaction.on_commit(lambda: _enqueue(delivery.pk))
@@ -264,6 +291,36 @@ def webhooks_visible_to(user: AnyUser) -> QuerySet[WebhookSubscription]:
     if user.is_superuser:
         return subscriptions
     return subscriptions.filter(Q(user=user) | Q(squad_id__in=squad_ids_of(user)))
+
+
+def webhooks_with_health(subscriptions: QuerySet[WebhookSubscription]) -> QuerySet[WebhookSubscription]:
+    """Newest first, each with how its latest delivery went (``last_status``,
+    ``last_event_at``), so a failing receiver stands out in a list."""
+    latest = WebhookDelivery.objects.filter(subscription=OuterRef("pk")).order_by("-created_at", "-id")
+    return (
+        subscriptions.select_related("squad", "user")
+        .annotate(
+            last_status=Subquery(latest.values("status")[:1]),
+            last_event_at=Subquery(latest.values("created_at")[:1]),
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def status_change_text(delivery: WebhookDelivery) -> str:
+    """What a status-change delivery told, in words ("Queued → Running");
+    empty for other events."""
+    if delivery.event != EVENT_STATUS_CHANGED:
+        return ""
+    try:
+        body = json.loads(delivery.body)
+    except ValueError:
+        return ""
+    labels = dict(OrderStatus.choices)
+    before, after = body.get("from_status"), body.get("to_status")
+    if not before:
+        return f"placed, {labels.get(after, after)}"
+    return f"{labels.get(before, before)} → {labels.get(after, after)}"
 
 
 def deliveries_of(subscription: WebhookSubscription) -> QuerySet[WebhookDelivery]:

@@ -523,6 +523,8 @@ class WebhookViewSet(
             delivery = webhook_ping(subscription=self.get_object(), actor=request.user)
         except WebhookNotAllowed as error:
             raise exceptions.PermissionDenied(str(error)) from None
+        except WebhookError as error:
+            raise _webhook_errors(error) from None
         return Response(s.WebhookDeliverySerializer(delivery).data, status=202)
 
     @extend_schema(

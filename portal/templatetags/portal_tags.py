@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django import template
+from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
 from catalogue.schema import secret_fields
@@ -151,7 +152,10 @@ def order_inputs(schema: dict, inputs: dict, compact: bool = False) -> dict[str,
 
 @register.filter
 def description(form: Any, name: str) -> str:
-    """A property's description from the order form, as sanitized HTML."""
+    """A property's description from the order form, as sanitized HTML; any
+    other form's help text, escaped."""
+    if not hasattr(form, "description_html"):
+        return conditional_escape(form.fields[name].help_text)
     return mark_safe(form.description_html(name))  # noqa: S308 - sanitized by catalogue.markdown
 
 

@@ -11,7 +11,13 @@ from django.test import Client
 
 from portal.models import ApiToken, WebhookDelivery, WebhookSubscription
 from portal.tokens import token_authenticate, token_create
-from portal.webhooks import webhook_ping, webhook_subscribe
+from portal.webhooks import (
+    WebhookError,
+    subscription_secret,
+    webhook_ping,
+    webhook_subscribe,
+    webhook_update,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -54,18 +60,48 @@ def browser(requester) -> Client:
     return client
 
 
-def test_a_new_token_is_shown_once_and_works(browser, requester):
-    page = browser.post("/integrations/tokens/", {"name": "CMDB sync", "expires_in_days": "30"})
-    assert page.status_code == 200
+def session_text(client: Client) -> str:
+    """Everything the session keeps, as stored."""
+    from django.contrib.sessions.models import Session
+
+    return str(Session.objects.get(session_key=client.session.session_key).session_data) + str(
+        dict(client.session)
+    )
+
+
+def test_a_new_token_is_shown_once_after_a_redirect_and_works(browser, requester):
+    created = browser.post("/integrations/tokens/", {"name": "CMDB sync", "expires_in_days": "30"})
+    # A redirect: reloading the page that shows the key creates nothing.
+    assert created.status_code == 302 and created["Location"] == "/integrations/tokens/"
+    assert "sqd_" not in session_text(browser)  # kept encrypted until shown
+    page = browser.get("/integrations/tokens/")
     html = page.content.decode()
     key = re.search(r'value="(sqd_[^"]+)"', html).group(1)
     assert token_authenticate(key).user == requester
+    assert "no-store" in page["Cache-Control"]
     assert_accessible(html)
     again = browser.get("/integrations/tokens/").content.decode()
     assert key not in again
     token = ApiToken.objects.get()
     assert "CMDB sync" in again and token.prefix in again
     assert key not in str(list(ApiToken.objects.values()))
+    assert key[4:] not in session_text(browser)
+
+
+def test_a_second_token_of_the_same_name_is_refused(browser, requester):
+    token_create(user=requester, name="CMDB sync")
+    page = browser.post("/integrations/tokens/", {"name": "CMDB sync", "expires_in_days": ""})
+    assert page.status_code == 400
+    assert "already have a token named “CMDB sync”" in page.content.decode()
+    assert ApiToken.objects.count() == 1
+
+
+def test_a_token_name_too_long_is_refused_not_cut(browser):
+    page = browser.post("/integrations/tokens/", {"name": "n" * 101, "expires_in_days": ""})
+    html = page.content.decode()
+    assert page.status_code == 400 and "at most 100 characters" in html
+    assert 'maxlength="' not in html  # the browser would cut a pasted name without a word
+    assert ApiToken.objects.count() == 0
 
 
 def test_the_token_list_shows_name_prefix_dates_and_last_use_of_own_tokens_only(browser, requester, outsider):
@@ -85,13 +121,24 @@ def test_a_nameless_token_is_refused_with_the_field_marked(browser):
     assert ApiToken.objects.count() == 0
 
 
-def test_revoking_a_token_stops_it_and_another_users_token_is_a_404(browser, requester, outsider):
+def test_revoking_a_token_asks_first_and_another_users_token_is_a_404(browser, requester, outsider):
     mine = token_create(user=requester, name="old")
     theirs = token_create(user=outsider, name="theirs")
-    response = browser.post(f"/integrations/tokens/{theirs.token.pk}/revoke/")
-    assert response.status_code == 404
+    for confirmed in ("", "yes"):
+        response = browser.post(f"/integrations/tokens/{theirs.token.pk}/revoke/", {"confirmed": confirmed})
+        assert response.status_code == 404
     assert ApiToken.objects.get(pk=theirs.token.pk).revoked_at is None
-    response = browser.post(f"/integrations/tokens/{mine.token.pk}/revoke/", follow=True)
+
+    question = browser.post(f"/integrations/tokens/{mine.token.pk}/revoke/")
+    html = question.content.decode()
+    assert question.status_code == 200 and "Revoke the token “old”?" in html and "Cancel" in html
+    assert_accessible(html)
+    assert browser.get(f"/integrations/tokens/{mine.token.pk}/revoke/").status_code == 200
+    assert ApiToken.objects.get(pk=mine.token.pk).revoked_at is None
+
+    response = browser.post(
+        f"/integrations/tokens/{mine.token.pk}/revoke/", {"confirmed": "yes"}, follow=True
+    )
     assert "is revoked" in response.content.decode()
     assert ApiToken.objects.get(pk=mine.token.pk).revoked_at is not None
 
@@ -104,18 +151,42 @@ def test_token_pages_need_csrf_and_a_login(requester):
     assert ApiToken.objects.count() == 0
 
 
-def test_a_webhook_is_created_with_its_secret_shown_once(browser, requester, member):
-    page = browser.post(
+def test_a_webhook_is_created_with_its_secret_shown_once_on_its_page(browser, requester, member):
+    created = browser.post(
         "/integrations/webhooks/",
         {"url": "https://cmdb.example.com/in", "description": "CMDB", "owner": "mine"},
     )
-    assert page.status_code == 200
-    html = page.content.decode()
+    subscription = WebhookSubscription.objects.get()
+    assert created.status_code == 302 and created["Location"] == f"/integrations/webhooks/{subscription.pk}/"
+    assert "whsec_" not in session_text(browser)
+    html = browser.get(created["Location"]).content.decode()
     secret = re.search(r'value="(whsec_[^"]+)"', html).group(1)
     assert_accessible(html)
-    subscription = WebhookSubscription.objects.get()
     assert subscription.user == requester and secret not in subscription.secret_ciphertext
+    assert subscription_secret(subscription) == secret
     assert secret not in browser.get(f"/integrations/webhooks/{subscription.pk}/").content.decode()
+
+
+def test_the_same_receiver_twice_is_refused_on_the_page_and_in_the_api(browser, requester):
+    webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
+    page = browser.post("/integrations/webhooks/", {"url": "https://cmdb.example.com/in", "owner": "mine"})
+    assert page.status_code == 400 and "already receives these events" in page.content.decode()
+    with pytest.raises(WebhookError):
+        webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
+    assert WebhookSubscription.objects.count() == 1
+
+
+def test_a_url_too_long_is_refused_not_cut(browser):
+    url = "https://" + "a" * 70 + ".example.com/"
+    page = browser.post("/integrations/webhooks/", {"url": url, "owner": "mine"})
+    html = page.content.decode()
+    assert page.status_code == 400 and "too long to exist" in html
+    long = browser.post(
+        "/integrations/webhooks/", {"url": "https://x.example.com/" + "p" * 500, "owner": "mine"}
+    )
+    assert long.status_code == 400 and "at most 500 characters" in long.content.decode()
+    assert 'maxlength="' not in html
+    assert WebhookSubscription.objects.count() == 0
 
 
 def test_a_member_may_subscribe_their_squad_but_not_another(member, squad, other_squad):
@@ -144,27 +215,101 @@ def test_the_delivery_log_shows_outcome_status_code_and_attempts(browser, reques
         attempts=3, last_status_code=502, last_error="HTTP 502: bad gateway", status="failed"
     )
     html = browser.get(f"/integrations/webhooks/{subscription.pk}/").content.decode()
-    assert "HTTP 502" in html and "bad gateway" in html and "Failed (gave up)" in html
+    assert "HTTP 502: bad gateway" in html and 'badge-failed">failed' in html and "3 attempts" in html
     assert_accessible(html)
 
 
 def test_webhook_commands_work_for_the_owner_and_are_404_for_others(browser, requester, outsider):
     subscription, _ = webhook_subscribe(actor=outsider, url="https://theirs.example.com/in")
-    for command in ("ping", "pause", "rotate", "delete"):
-        assert browser.post(f"/integrations/webhooks/{subscription.pk}/{command}/").status_code == 404
+    for command in ("ping", "pause", "rotate", "delete", "redeliver"):
+        for confirmed in ("", "yes"):
+            response = browser.post(
+                f"/integrations/webhooks/{subscription.pk}/{command}/", {"confirmed": confirmed}
+            )
+            assert response.status_code == 404
     assert browser.get(f"/integrations/webhooks/{subscription.pk}/").status_code == 404
     assert WebhookSubscription.objects.filter(pk=subscription.pk, is_active=True).exists()
     assert WebhookDelivery.objects.count() == 0
 
-    mine, _ = webhook_subscribe(actor=requester, url="https://mine.example.com/in")
-    browser.post(f"/integrations/webhooks/{mine.pk}/pause/")
-    assert WebhookSubscription.objects.get(pk=mine.pk).is_active is False
+    mine, first_secret = webhook_subscribe(actor=requester, url="https://mine.example.com/in")
+    assert browser.post(f"/integrations/webhooks/{mine.pk}/nonsense/").status_code == 404
     browser.post(f"/integrations/webhooks/{mine.pk}/ping/")
     assert WebhookDelivery.objects.filter(subscription=mine).count() == 1
-    rotated = browser.post(f"/integrations/webhooks/{mine.pk}/rotate/").content.decode()
-    assert "whsec_" in rotated
+    browser.post(f"/integrations/webhooks/{mine.pk}/pause/")
+    assert WebhookSubscription.objects.get(pk=mine.pk).is_active is False
+
+    # Rotating asks first; a reload of the address lands on the webhook.
+    question = browser.post(f"/integrations/webhooks/{mine.pk}/rotate/").content.decode()
+    assert "stops working at once" in question and "whsec_" not in question
+    assert (
+        browser.get(f"/integrations/webhooks/{mine.pk}/rotate/")["Location"]
+        == f"/integrations/webhooks/{mine.pk}/"
+    )
+    mine.refresh_from_db()
+    assert subscription_secret(mine) == first_secret
+    rotated = browser.post(f"/integrations/webhooks/{mine.pk}/rotate/", {"confirmed": "yes"}, follow=True)
+    html = rotated.content.decode()
+    new_secret = re.search(r'value="(whsec_[^"]+)"', html).group(1)
+    mine.refresh_from_db()
+    assert new_secret != first_secret and subscription_secret(mine) == new_secret
+    assert "the old one no longer verifies" in html
+
     browser.post(f"/integrations/webhooks/{mine.pk}/delete/")
+    assert WebhookSubscription.objects.filter(pk=mine.pk).exists()
+    browser.post(f"/integrations/webhooks/{mine.pk}/delete/", {"confirmed": "yes"})
     assert not WebhookSubscription.objects.filter(pk=mine.pk).exists()
+
+
+def test_a_paused_webhook_sends_no_test_event_and_says_why(browser, requester, api_for):
+    mine, _ = webhook_subscribe(actor=requester, url="https://mine.example.com/in")
+    webhook_update(subscription=mine, actor=requester, is_active=False)
+    page = browser.get(f"/integrations/webhooks/{mine.pk}/").content.decode()
+    assert "Send a test event" not in page and "not sent while it is paused, and not later either" in page
+    refused = browser.post(f"/integrations/webhooks/{mine.pk}/ping/", follow=True).content.decode()
+    assert "resume it to send a test event" in refused
+    answer = api_for(requester).post(f"/api/v1/webhooks/{mine.pk}/ping/")
+    assert answer.status_code == 400 and "resume it" in str(answer.json())
+    assert WebhookDelivery.objects.count() == 0
+
+
+def test_a_delivery_is_sent_again_from_the_log_and_a_bad_one_is_a_404(browser, requester, outsider):
+    mine, _ = webhook_subscribe(actor=requester, url="https://mine.example.com/in")
+    theirs, _ = webhook_subscribe(actor=outsider, url="https://theirs.example.com/in")
+    delivery = webhook_ping(subscription=mine, actor=requester)
+    other = webhook_ping(subscription=theirs, actor=outsider)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed", attempts=8)
+    for bad in ("", "x", str(other.pk), "9" * 30):
+        response = browser.post(f"/integrations/webhooks/{mine.pk}/redeliver/", {"delivery": bad})
+        assert response.status_code == 404
+    assert WebhookDelivery.objects.count() == 2
+    page = browser.post(
+        f"/integrations/webhooks/{mine.pk}/redeliver/", {"delivery": delivery.pk}, follow=True
+    )
+    assert "sent again as a new delivery" in page.content.decode()
+    copy = WebhookDelivery.objects.exclude(pk__in=[delivery.pk, other.pk]).get()
+    assert copy.subscription == mine and copy.body == delivery.body
+
+
+def test_the_log_names_each_status_change_and_links_its_order(
+    browser, requester, product, monkeypatch, django_capture_on_commit_callbacks
+):
+    from portal import services
+
+    mine, _ = webhook_subscribe(actor=requester, url="https://mine.example.com/in")
+    monkeypatch.setattr("portal.webhooks._enqueue", lambda *args, **kwargs: True)
+    with django_capture_on_commit_callbacks(execute=True):
+        order = services.order_submit(requester=requester, product=product, inputs={"hostname": "web-1"})
+    html = browser.get(f"/integrations/webhooks/{mine.pk}/").content.decode()
+    assert f'href="/orders/{order.pk}/"' in html
+    assert f"Order #{order.pk}</a>: placed, Queued" in html
+
+
+def test_a_superuser_sees_whose_personal_webhook_it_is(requester, admin_user):
+    webhook_subscribe(actor=requester, url="https://mine.example.com/in")
+    client = Client()
+    client.force_login(admin_user)
+    html = client.get("/integrations/webhooks/").content.decode()
+    assert f"orders of {requester.get_username()}" in html and "my orders" not in html
 
 
 def test_the_navigation_links_to_the_integrations_pages(browser):

@@ -30,9 +30,16 @@ def test_a_person_creates_a_token_sees_it_once_and_revokes_it(page, bea):
     key = page.get_by_label("Token", exact=True).input_value()
     assert token_authenticate(key).user == bea
     check_accessibility(page, "token created")
-    page.goto("/integrations/tokens/")
+    # A reload neither shows the key again nor creates a second token.
+    page.reload()
     assert key not in page.content()
+    expect(page.get_by_role("cell", name="CMDB sync", exact=True)).to_have_count(1)
+    assert ApiToken.objects.count() == 1
     page.get_by_role("button", name="Revoke token CMDB sync").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Revoke the token “CMDB sync”?")
+    check_accessibility(page, "revoke asked")
+    assert ApiToken.objects.get().revoked_at is None
+    page.get_by_role("button", name="Revoke the token").click()
     expect(page.get_by_role("status")).to_contain_text("is revoked")
     assert ApiToken.objects.get().revoked_at is not None
 
@@ -43,13 +50,36 @@ def test_a_person_adds_a_webhook_and_reads_its_log(page, bea):
     page.get_by_label("Receiver URL").fill("https://cmdb.example.com/squadron")
     page.get_by_label("Description").fill("CMDB")
     page.get_by_role("button", name="Add webhook").click()
-    assert page.get_by_label("Secret", exact=True).input_value().startswith("whsec_")
+    # The form redirected to the new webhook's page, which shows its secret once.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Webhook to https://cmdb.example.com/squadron")
+    secret = page.get_by_label("Secret", exact=True).input_value()
+    assert secret.startswith("whsec_")
     check_accessibility(page, "webhook created")
-    page.get_by_role("link", name="https://cmdb.example.com/squadron").first.click()
+    page.reload()
+    assert secret not in page.content()
+    assert WebhookSubscription.objects.count() == 1
     page.get_by_role("button", name="Send a test event").click()
     expect(page.get_by_role("cell", name="ping")).to_be_visible()
     check_accessibility(page, "webhook log")
+    page.get_by_role("link", name="Webhooks").click()
+    expect(page.get_by_role("link", name="https://cmdb.example.com/squadron")).to_be_visible()
+    check_accessibility(page, "webhook list")
     assert WebhookSubscription.objects.get().user == bea
+
+
+def test_long_names_and_urls_stay_within_the_page(page, bea):
+    from portal.tokens import token_create
+    from portal.webhooks import webhook_subscribe
+
+    token_create(user=bea, name="n" * 100)
+    webhook_subscribe(actor=bea, url="https://example.com/" + "segment/" * 55)
+    log_in(page, bea)
+    for path in ("/integrations/tokens/", "/integrations/webhooks/"):
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(path)
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} is {overflow}px wider than a {width}px window"
 
 
 def test_the_api_docs_load_from_our_own_assets(page, bea):
