@@ -10,8 +10,9 @@
   HMAC-SHA256 under the subscription's secret, records the attempt (status
   code, error) for the owner, and schedules a retry with exponential backoff
   until ``SQUADRON_WEBHOOK_MAX_ATTEMPTS``.
-- Receivers on private, loopback or link-local addresses are refused unless
-  ``SQUADRON_WEBHOOK_ALLOW_PRIVATE`` is on (SSRF). The address is checked
+- Receivers on private or loopback addresses are refused unless
+  ``SQUADRON_WEBHOOK_ALLOW_PRIVATE`` is on, link-local ones (a cloud's
+  metadata service) always (SSRF). The address is checked
   when the request is sent and the connection goes to that very address, so
   a DNS answer that changes between check and use cannot bypass the check.
 """
@@ -99,7 +100,12 @@ def subscription_secret(subscription: WebhookSubscription) -> str:
 
 def address_allowed(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if ip.is_multicast or ip.is_unspecified:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    # Link-local is refused even where private addresses are allowed (dev):
+    # no receiver lives there, but a cloud's metadata service (169.254.169.254,
+    # with the machine's credentials) does.
+    if ip.is_multicast or ip.is_unspecified or ip.is_link_local:
         return False
     return bool(settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE or ip.is_global)
 

@@ -179,6 +179,23 @@ def test_no_subscription_costs_ordering_one_query_and_creates_nothing(
 
 
 @pytest.mark.parametrize(
+    "url",
+    ["http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://[::ffff:169.254.169.254]/"],
+)
+def test_link_local_receivers_are_refused_even_where_private_ones_are_allowed(
+    api_for, requester, settings, url
+):
+    """A cloud's metadata service answers on a link-local address, with the
+    machine's credentials: no webhook may point there, not even in development."""
+    settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE = True
+    assert subscribe(api_for(requester), "http://127.0.0.1:8000/").status_code == 201
+    response = subscribe(api_for(requester), url)
+    assert response.status_code == 400
+    assert "private, loopback or link-local" in response.json()["errors"]["url"][0]
+    assert WebhookSubscription.objects.count() == 1
+
+
+@pytest.mark.parametrize(
     "url, message",
     [
         ("ftp://example.com/hook", "starts with https://"),
