@@ -93,11 +93,39 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+class WebhookEditForm(forms.Form):
+    url = WebhookForm.base_fields["url"]
+    description = WebhookForm.base_fields["description"]
+    required_names = frozenset({"url"})
+
+
 @never_cache
 @login_required
+@require_http_methods(["GET", "POST"])
 def webhook_detail(request: HttpRequest, webhook_id: int) -> HttpResponse:
+    """A webhook's settings, its delivery log and its commands; a POST changes
+    its URL or description (its secret and log stay)."""
     subscription = _visible_or_404(request, webhook_id)
-    kept = revealed(request, "webhook", subscription.pk)
+    initial = {"url": subscription.url, "description": subscription.description}
+    form = WebhookEditForm(request.POST or None, initial=initial, prefix="edit")
+    if request.method == "POST" and form.is_valid():
+        try:
+            webhook_update(
+                subscription=subscription,
+                actor=request.user,
+                url=form.cleaned_data["url"].strip(),
+                description=form.cleaned_data["description"],
+            )
+        except WebhookError as error:
+            for field, problems in error.errors.items():
+                form.add_error(field if field in form.fields else None, problems)
+        except WebhookNotAllowed as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, "Webhook changed: the next events go to its new address.")
+            return redirect("webhook-detail", webhook_id=subscription.pk)
+        subscription.refresh_from_db()
+    kept = revealed(request, "webhook", subscription.pk) if request.method == "GET" else None
     deliveries = [
         (delivery, status_change_text(delivery)) for delivery in deliveries_of(subscription)[:LOG_LENGTH]
     ]
@@ -109,7 +137,9 @@ def webhook_detail(request: HttpRequest, webhook_id: int) -> HttpResponse:
             "deliveries": deliveries,
             "log_length": LOG_LENGTH,
             "secret": kept[1] if kept else None,
+            "form": form,
         },
+        status=400 if form.errors else 200,
     )
 
 

@@ -314,3 +314,41 @@ def test_a_superuser_sees_whose_personal_webhook_it_is(requester, admin_user):
 
 def test_the_navigation_links_to_the_integrations_pages(browser):
     assert 'href="/integrations/tokens/"' in browser.get("/integrations/webhooks/").content.decode()
+
+
+def test_a_webhook_changes_its_url_and_description_keeping_secret_and_log(browser, requester, outsider):
+    mine, secret = webhook_subscribe(actor=requester, url="https://old.example.com/in")
+    webhook_subscribe(actor=requester, url="https://taken.example.com/in")
+    theirs, _ = webhook_subscribe(actor=outsider, url="https://theirs.example.com/in")
+    delivery = webhook_ping(subscription=mine, actor=requester)
+    page = f"/integrations/webhooks/{mine.pk}/"
+
+    for url, problem in (
+        ("ftp://new.example.com/", "starts with https://"),
+        ("https://taken.example.com/in", "already receives these events"),
+    ):
+        refused = browser.post(page, {"edit-url": url, "edit-description": "CMDB"})
+        html = refused.content.decode()
+        assert refused.status_code == 400 and problem in html
+        assert f'value="{url}"' in html  # what was typed stays in the box
+        assert_accessible(html)
+    assert (
+        browser.post(
+            f"/integrations/webhooks/{theirs.pk}/", {"edit-url": "https://x.example.com/"}
+        ).status_code
+        == 404
+    )
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.url, mine.description, theirs.url) == (
+        "https://old.example.com/in",
+        "",
+        "https://theirs.example.com/in",
+    )
+
+    changed = browser.post(page, {"edit-url": "https://new.example.com/in", "edit-description": "CMDB"})
+    assert changed.status_code == 302
+    mine.refresh_from_db()
+    assert (mine.url, mine.description) == ("https://new.example.com/in", "CMDB")
+    assert subscription_secret(mine) == secret
+    assert list(WebhookDelivery.objects.filter(subscription=mine)) == [delivery]
