@@ -59,3 +59,5 @@ urlpatterns = [
     # after every app's API routes (insights adds its own under /api/v1/).
     re_path(r"^api/[\s\S]*$", api_views.not_found),
 ]
+
+handler500 = "portal.api.views.server_error"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -22,6 +22,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
+
+from portal.api.filtersets import MAX_DATETIME, MIN_DATETIME
 
 MAX_PAGE_SIZE = 200
 
@@ -137,8 +139,12 @@ class CreatedCursorPagination(BasePagination):
             pk = int(fields["i"][0])
             if created_at.tzinfo is None or not 0 <= pk < 2**63:
                 raise ValueError("cursor out of range")
+            # A made-up date near year 1 or 9999 leaves the calendar once
+            # the database converts it to UTC: no page starts there.
+            if not MIN_DATETIME <= created_at.astimezone(UTC) <= MAX_DATETIME:
+                raise ValueError("cursor out of range")
             return {"created_at": created_at, "id": pk, "backwards": fields["b"][0] == "1"}
-        except (ValueError, KeyError, IndexError, UnicodeError, binascii.Error):
+        except (ValueError, KeyError, IndexError, UnicodeError, binascii.Error, OverflowError):
             raise NotFound("Invalid cursor.") from None
 
 

@@ -10,6 +10,7 @@ from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import server_error as django_server_error
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -634,3 +635,15 @@ class ProductMetricsView(ApiMixin, APIView):
             raise exceptions.NotFound("No such product.")
         details = access.sees_product_details(request.user, product)
         return Response(product_metrics(product, _period(request), details=details))
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: an unexpected error under the API answers JSON like
+    every other API error; pages get the friendly error page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": "Something went wrong on our side; it has been logged.", "code": "server_error"},
+            status=500,
+            json_dumps_params={"separators": (",", ":")},
+        )
+    return django_server_error(request)

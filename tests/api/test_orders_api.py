@@ -249,6 +249,43 @@ def test_a_bad_cursor_is_a_404(api_for, requester):
     assert response.json()["code"] == "not_found"
 
 
+@pytest.mark.parametrize(
+    "moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-01-01T00:00:00+00:00"]
+)
+def test_a_made_up_cursor_off_the_calendar_is_a_404_not_a_500(api_for, requester, moment):
+    import base64
+    from urllib.parse import urlencode
+
+    from portal.webhooks import webhook_subscribe
+
+    subscription, _ = webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
+    cursor = base64.urlsafe_b64encode(urlencode({"c": moment, "i": 1, "b": "0"}).encode()).decode()
+    client = api_for(requester)
+    for path in ("/api/v1/orders/", f"/api/v1/webhooks/{subscription.pk}/deliveries/"):
+        response = client.get(f"{path}?cursor={cursor}")
+        if moment.startswith("2026"):  # a sound cursor: an empty page
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 404 and response.json()["detail"] == "Invalid cursor."
+
+
+def test_an_unexpected_error_under_the_api_answers_json(requester, monkeypatch):
+    from django.test import Client
+
+    from portal.api import views
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(views.OrderViewSet, "list", broken)
+    client = Client(raise_request_exception=False)
+    client.force_login(requester)
+    response = client.get("/api/v1/orders/")
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "server_error" and "a bug" not in response.content.decode()
+
+
 def test_order_list_costs_the_same_queries_whatever_the_page_size(
     api_for, requester, member, product, django_assert_max_num_queries
 ):
