@@ -250,26 +250,30 @@ class OrderViewSet(
         serializer.is_valid(raise_exception=True)
         slug = serializer.validated_data["product"]
         inputs = serializer.validated_data["inputs"]
-        try:
-            # get(), not first(): no ORDER BY, so no join of the category
-            # that only the catalogue's order needs.
-            product = (
-                products_orderable()
-                .select_related("runbook__current_version")
-                .defer("description", "runbook__current_version__content", "runbook__description")
-                .get(slug=slug)
-            )
-        except Product.DoesNotExist:
-            raise exceptions.ValidationError(
-                {"product": [f"There is no published product {slug!r}."]}, code="unknown_product"
-            ) from None
 
         def submit() -> Order:
+            # Looked up here, not before: a retry under the same
+            # Idempotency-Key answers with its order even once the product
+            # is retired (the client must learn its order exists).
+            try:
+                # get(), not first(): no ORDER BY, so no join of the category
+                # that only the catalogue's order needs.
+                product = (
+                    products_orderable()
+                    .select_related("runbook__current_version")
+                    .defer("description", "runbook__current_version__content", "runbook__description")
+                    .get(slug=slug)
+                )
+            except Product.DoesNotExist:
+                raise exceptions.ValidationError(
+                    {"product": [f"There is no published product {slug!r}."]}, code="unknown_product"
+                ) from None
             return services.order_submit(requester=request.user, product=product, inputs=inputs)
 
         def render(order: Order) -> dict:
             # The new order's related rows are in hand: no need to read it back.
-            order.product, order.squad, order.requester = product, product.squad, request.user
+            product = order.product
+            order.squad, order.requester = product.squad, request.user
             if order.runbook_version is not None:
                 order.runbook_version.runbook = product.runbook
             prefetch_related_objects(

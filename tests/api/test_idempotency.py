@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from catalogue.choices import ProductStatus
 from portal.idempotency import idempotency_records_purge
 from portal.models import IdempotencyRecord, Order, OrderEvent
 
@@ -41,6 +42,24 @@ def test_same_key_with_another_body_is_a_422_and_creates_nothing(api_for, reques
     assert response.status_code == 422
     assert response.json()["code"] == "idempotency_key_reused"
     assert Order.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_retry_after_the_product_was_retired_still_answers_with_its_order(api_for, requester, product):
+    """A client that timed out and retries must learn its order exists, not
+    that the product is gone."""
+    client = api_for(requester)
+    first = place(client)
+    product.status = ProductStatus.RETIRED
+    product.save()
+    again = place(client)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    other = place(client, body={"product": "gone", "inputs": {}})
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    fresh = place(client, key="key-2")
+    assert fresh.status_code == 400 and "product" in fresh.json()["errors"]
+    assert Order.objects.count() == 1 and IdempotencyRecord.objects.count() == 1
 
 
 @pytest.mark.django_db
