@@ -15,26 +15,25 @@ from squads.selectors import AnyUser, chapters_of, roles_of, squad_ids_of
 
 def orders_visible_to(user: AnyUser) -> QuerySet[Order]:
     """A requester sees their own orders; a squad member also sees every order
-    for their squads' products; members of another squad or a chapter that an
-    order's open approval step names see it while it waits, and whoever
-    decided on an order keeps seeing it; a superuser sees all."""
+    for their squads' products; whoever an order's open approval step names
+    (by role in the squad it asks, or by chapter) sees it while it waits, and
+    whoever decided on an order keeps seeing it; a superuser sees all."""
     if not user.is_authenticated or not user.is_active:
         return Order.objects.none()
     queryset = Order.objects.select_related("product", "squad", "requester")
     if user.is_superuser:
         return queryset
     squads = squad_ids_of(user)
-    chapters = chapters_of(user).values("pk")
     decided = OrderApproval.objects.filter(approver=user).values("order_id")
-    # An approver from another squad or a chapter sees what waits for their
-    # squad or chapter (whatever their role there: their squad is asked) and
-    # what they decided. Plain columns of the order, so the list stays one
-    # cheap query.
+    # Someone outside the owning squad sees an order while its open step
+    # names them (their chapter, or their role in the squad it asks: not
+    # every member of that squad, the order's inputs may be sensitive), and
+    # the orders they decided. Plain columns of the order, so the list stays
+    # one cheap query.
     return queryset.filter(
         Q(requester=user)
         | Q(squad_id__in=squads)
-        | Q(status=OrderStatus.PENDING_APPROVAL, approval_squad_id__in=squads)
-        | Q(status=OrderStatus.PENDING_APPROVAL, approval_chapter_id__in=chapters)
+        | (Q(status=OrderStatus.PENDING_APPROVAL) & _may_decide(user))
         | Q(pk__in=decided)
     )
 

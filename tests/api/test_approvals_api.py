@@ -121,3 +121,42 @@ def test_a_products_detail_says_which_approval_steps_an_order_will_go_through(ap
         {"name": "Squad review", "approvers": "product owners of Network Squad", "required": 1},
         {"name": "Compute sign-off", "approvers": "any member of Compute Squad", "required": 1},
     ]
+
+
+def test_only_the_people_a_step_names_see_the_order_waiting_for_it(
+    api_for, requester, squad, other_squad, client
+):
+    """A step that asks another squad's platform leads shows the order to
+    them, not to every member of that squad: its inputs may be sensitive."""
+    from catalogue.choices import ApprovalPolicy, Fulfilment
+    from catalogue.models import ApprovalStep
+    from portal import services
+    from squads.choices import Role
+    from tests.factories import MembershipFactory, ProductFactory, UserFactory
+
+    product = ProductFactory(
+        slug="access",
+        squad=squad,
+        approval_policy=ApprovalPolicy.STEPS,
+        fulfilment=Fulfilment.MANUAL,
+        form_schema={"type": "object", "properties": {}},
+        runbook=None,
+    )
+    ApprovalStep.objects.create(
+        product=product, position=0, name="Leads", squad=other_squad, roles=["platform_lead"]
+    )
+    order = services.order_submit(requester=requester, product=product, inputs={})
+    lead = MembershipFactory(
+        user=UserFactory(username="lena"), squad=other_squad, role=Role.PLATFORM_LEAD
+    ).user
+    engineer = MembershipFactory(user=UserFactory(username="ed"), squad=other_squad, role=Role.ENGINEER).user
+
+    for person, sees in ((lead, True), (engineer, False)):
+        api = api_for(person)
+        detail = api.get(f"/api/v1/orders/{order.pk}/")
+        listed = [row["id"] for row in api.get("/api/v1/orders/?status=pending_approval").json()["results"]]
+        client.force_login(person)
+        page = client.get(f"/orders/{order.pk}/")
+        assert (detail.status_code, order.pk in listed, page.status_code) == (
+            (200, True, 200) if sees else (404, False, 404)
+        ), person
