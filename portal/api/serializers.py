@@ -561,12 +561,16 @@ class StrictSerializer(serializers.Serializer):
         if isinstance(data, Mapping):
             unknown = sorted(str(name) for name in set(data) - set(self.fields))
             if unknown:
-                known = ", ".join(self.fields)
+                known = f"takes: {', '.join(self.fields)}" if self.fields else "takes no body"
                 raise serializers.ValidationError(
-                    {name: [f"Unknown field (this request takes: {known})."] for name in unknown},
+                    {name: [f"Unknown field (this request {known})."] for name in unknown},
                     code="unknown_field",
                 )
         return super().to_internal_value(data)
+
+
+class NoBodySerializer(StrictSerializer):
+    """What a command without parameters accepts: nothing, or ``{}``."""
 
 
 class OrderCreateSerializer(StrictSerializer):

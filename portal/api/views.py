@@ -24,7 +24,7 @@ from catalogue.models import Product
 from catalogue.selectors import catalogue_fingerprint, products_orderable
 from portal import services
 from portal.api import serializers as s
-from portal.api.errors import Unprocessable
+from portal.api.errors import LengthRequired, Unprocessable
 from portal.api.filtersets import OrderFilter, ProductFilter, RunbookFilter, RunEventFilter
 from portal.api.pagination import CreatedCursorPagination, NumberedPagination, StableOrderingFilter
 from portal.api.parsers import LimitedJSONParser
@@ -59,6 +59,13 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 CATALOGUE_PAGE_SECONDS = 600
 
 
+def no_body(request: Request) -> None:
+    """Refuse a body on a command that takes none, as every other request
+    refuses fields it does not take: a client that sends one believes it
+    means something."""
+    s.NoBodySerializer(data=request.data).is_valid(raise_exception=True)
+
+
 class FilterBackend(DjangoFilterBackend):
     """django-filter, skipped when the query string names none of the
     filters: building and validating the filter form is a good share of a
@@ -78,6 +85,14 @@ class ApiMixin:
     parser_classes = [LimitedJSONParser]
     schema = ApiSchema()
     filter_backends = [FilterBackend, StableOrderingFilter]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Django reads a body up to its Content-Length; a chunked one has
+        # none, so it would be taken as empty and the command run without
+        # what the client sent (a cancel without its reason): refuse it.
+        if "HTTP_TRANSFER_ENCODING" in request.META and request.META.get("CONTENT_LENGTH", "") in ("", "0"):
+            raise LengthRequired()
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
 
 
 class MeView(ApiMixin, APIView):
@@ -307,12 +322,9 @@ class OrderViewSet(
 
     def _command(self, request: Request, body: type | None, run: Any) -> Response:
         order = self.get_object()
-        data: dict[str, Any] = {}
-        if body is not None:
-            serializer = body(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            data = serializer.validated_data
-        order = run(order, data)
+        serializer = (body or s.NoBodySerializer)(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order = run(order, serializer.validated_data)
         return Response(self._detail(order.pk))
 
     @extend_schema(
@@ -524,8 +536,10 @@ class WebhookViewSet(
     @extend_schema(request=None, responses={202: s.WebhookDeliverySerializer}, summary="Send a test event")
     @action(detail=True, methods=["post"])
     def ping(self, request: Request, pk: str) -> Response:
+        subscription = self.get_object()
+        no_body(request)
         try:
-            delivery = webhook_ping(subscription=self.get_object(), actor=request.user)
+            delivery = webhook_ping(subscription=subscription, actor=request.user)
         except WebhookNotAllowed as error:
             raise exceptions.PermissionDenied(str(error)) from None
         except WebhookError as error:
@@ -538,6 +552,7 @@ class WebhookViewSet(
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, pk: str) -> Response:
         subscription = self.get_object()
+        no_body(request)
         try:
             secret = webhook_rotate_secret(subscription=subscription, actor=request.user)
         except WebhookNotAllowed as error:
@@ -577,6 +592,7 @@ class WebhookRedeliverView(ApiMixin, APIView):
         delivery = deliveries_of(subscription).filter(delivery_id=delivery_id).first()
         if delivery is None:
             raise exceptions.NotFound("No such delivery.")
+        no_body(request)
         try:
             copy = webhook_redeliver(delivery=delivery, actor=request.user)
         except WebhookNotAllowed as error:

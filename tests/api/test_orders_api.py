@@ -457,3 +457,47 @@ def test_retry_is_not_offered_once_the_secrets_are_erased_as_on_the_page(api_for
     Order.objects.filter(pk=order.pk).update(secret_inputs_ciphertext="")
 
     assert "retry" not in client.get(f"/api/v1/orders/{order.pk}/").json()["actions"]
+
+
+@pytest.mark.parametrize(
+    "raw, content_type, status, named",
+    [
+        (b'{"assignee": "omar"}', "application/json", 400, "assignee"),
+        (b"this is not json", "application/json", 400, None),
+        (b"[1]", "application/json", 400, None),
+        (b"claim", "text/plain", 415, None),
+    ],
+)
+def test_a_command_that_takes_no_body_refuses_one_and_changes_nothing(
+    api_for, member, requester, manual_product, raw, content_type, status, named
+):
+    order = submit(manual_product, requester)
+    response = api_for(member).post(f"/api/v1/orders/{order.pk}/claim/", data=raw, content_type=content_type)
+    assert response.status_code == status, response.content
+    if named:
+        assert response.json()["errors"][named] == ["Unknown field (this request takes no body)."]
+    order.refresh_from_db()
+    assert order.claimed_by is None and order.events.count() == 1
+    # Nothing, or an empty object, is what it takes.
+    for empty in (b"", b"{}"):
+        answer = api_for(member).post(
+            f"/api/v1/orders/{order.pk}/claim/", data=empty, content_type="application/json"
+        )
+        assert answer.status_code == 200 and answer.json()["claimed_by"] == member.username
+        api_for(member).post(f"/api/v1/orders/{order.pk}/release/")
+
+
+def test_a_chunked_body_is_refused_not_read_as_empty(api_for, member, requester, product):
+    """Django reads a body up to its Content-Length; a chunked one has none:
+    the cancel would run without the reason the client sent."""
+    order = submit(product, requester)
+    response = api_for(member).generic(
+        "POST",
+        f"/api/v1/orders/{order.pk}/cancel/",
+        data=b"",
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+    )
+    assert response.status_code == 411 and response.json()["code"] == "length_required"
+    order.refresh_from_db()
+    assert order.status == OrderStatus.QUEUED and order.events.count() == 1

@@ -305,3 +305,21 @@ def test_webhook_and_delivery_lists_cost_the_same_queries_whatever_the_page_size
         with django_assert_max_num_queries(4):  # token, squads, the webhook, page
             page = client.get(f"/api/v1/webhooks/{subscriptions[0].pk}/deliveries/?page_size={size}").json()
             assert len(page["results"]) == size
+
+
+def test_webhook_commands_that_take_no_body_refuse_one(api_for, requester):
+    subscription, secret = webhooks.webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
+    delivery = webhooks.webhook_ping(subscription=subscription, actor=requester)
+    client = api_for(requester)
+    body = json.dumps({"secret": "mine-of-my-choosing"})
+    for path in (
+        f"/api/v1/webhooks/{subscription.pk}/ping/",
+        f"/api/v1/webhooks/{subscription.pk}/rotate-secret/",
+        f"/api/v1/webhooks/{subscription.pk}/deliveries/{delivery.delivery_id}/redeliver/",
+    ):
+        response = client.post(path, data=body, content_type="application/json")
+        assert response.status_code == 400, path
+        assert "takes no body" in response.json()["errors"]["secret"][0]
+    subscription.refresh_from_db()
+    assert webhooks.subscription_secret(subscription) == secret
+    assert WebhookDelivery.objects.count() == 1
