@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from catalogue.models import Product
 from portal.choices import NotificationKind, OrderStatus
@@ -54,7 +55,9 @@ class Order(models.Model):
     secret_inputs_ciphertext = models.TextField(blank=True)
     status = models.CharField(max_length=32, choices=OrderStatus.choices, db_index=True)
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # A default, not auto_now_add: submission passes its own moment, so that
+    # queued_at and the first approval step never precede it.
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)

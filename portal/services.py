@@ -243,6 +243,7 @@ def order_submit(*, requester: User, product: Product, inputs: object) -> Order:
     now = timezone.now()
     with transaction.atomic():
         order = Order.objects.create(
+            created_at=now,
             requester=requester,
             product=product,
             product_version=product.version,

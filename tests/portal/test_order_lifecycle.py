@@ -49,6 +49,16 @@ def test_submit_queues_automated_order_and_pins_versions(product, requester):
     ]
 
 
+def test_an_order_is_queued_or_opens_its_first_step_the_moment_it_is_placed(product, two_steps, requester):
+    """Not a few microseconds before: lead times would start negative."""
+    queued = Order.objects.get(pk=submit(product, requester).pk)
+    waiting = Order.objects.get(
+        pk=services.order_submit(requester=requester, product=two_steps, inputs={"label": "x"}).pk
+    )
+    assert queued.queued_at == queued.created_at
+    assert waiting.approval_step_opened_at == waiting.created_at
+
+
 def test_submit_applies_schema_defaults(product, requester):
     order = submit(product, requester)
     assert order.inputs["size"] == 2
