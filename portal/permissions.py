@@ -63,6 +63,15 @@ def secrets_erased(order: Order) -> bool:
     return bool(secret_fields(order.form_schema) & set(order.inputs)) and not order.secret_inputs_ciphertext
 
 
+def stopping(order: Order) -> bool:
+    """Whether the order's running playbook is already being stopped."""
+    return (
+        order.status == OrderStatus.RUNNING
+        and order.current_run_id is not None
+        and order.current_run.cancel_requested_at is not None
+    )
+
+
 def retryable(order: Order) -> bool:
     """Whether the order's status and fulfilment let it run again (whoever asks)."""
     return order.status in RETRYABLE_STATUSES and order.fulfilment == Fulfilment.AUTOMATED
@@ -76,7 +85,7 @@ def order_actions(user: AnyUser, order: Order) -> list[str]:
     """The commands ``user`` may give ``order`` now: the buttons of its page
     and the ``actions`` of its API detail, so both offer only what will work."""
     actions = []
-    if order.status in CANCELLABLE_STATUSES and can_cancel(user, order):
+    if order.status in CANCELLABLE_STATUSES and not stopping(order) and can_cancel(user, order):
         actions.append("cancel")
     if retryable(order) and not secrets_erased(order) and can_retry(user, order):
         actions.append("retry")

@@ -530,6 +530,10 @@ def order_cancel(*, order: Order, actor: User, reason: str = "") -> Order:
             raise IllegalTransition(
                 f"Order #{order.pk} is already stopping or has just ended; it cannot be cancelled now."
             ) from None
+        if outcome == CancelOutcome.ALREADY_REQUESTED:
+            # Asking again while it stops changes nothing and says nothing twice.
+            order.refresh_from_db()
+            return order
         _note(order, actor=actor, note=f"Cancellation requested: {note}")
         if outcome == CancelOutcome.CANCELLED:
             # The run had not started: nothing to wait for.

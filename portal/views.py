@@ -377,9 +377,7 @@ def _actions(request: HttpRequest, order: Order) -> dict[str, Any]:
     allowed = set(permissions.order_actions(user, order))
     return {
         "can_cancel": "cancel" in allowed,
-        "cancel_requested": order.status == OrderStatus.RUNNING
-        and order.current_run is not None
-        and order.current_run.cancel_requested_at is not None,
+        "cancel_requested": permissions.stopping(order),
         "can_retry": "retry" in allowed,
         "retry_needs_new_order": permissions.retryable(order) and permissions.secrets_erased(order),
         # A new order from this one's details (a failure caused by the inputs

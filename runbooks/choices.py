@@ -36,3 +36,4 @@ class CancelOutcome(models.TextChoices):
 
     CANCELLED = "cancelled", "Cancelled before it started"
     REQUESTED = "requested", "Cancel requested; the executor stops the playbook"
+    ALREADY_REQUESTED = "already_requested", "Cancel was already requested; the playbook is being stopped"

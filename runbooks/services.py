@@ -141,7 +141,7 @@ def run_request_cancel(*, run: Run) -> str:
             run.status, run.finished_at, run.cancel_requested_at = RunStatus.CANCELLED, now, now
             logger.info("run %s cancelled before it started", run.pk)
             return CancelOutcome.CANCELLED
-        Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, cancel_requested_at=None).update(
+        requested = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, cancel_requested_at=None).update(
             cancel_requested_at=now
         )
         current = Run.objects.filter(pk=run.pk).values("status", "cancel_requested_at").first()
@@ -149,6 +149,8 @@ def run_request_cancel(*, run: Run) -> str:
             raise RunError(f"Run {run.pk} does not exist.")
         if current["status"] == RunStatus.RUNNING:
             run.status, run.cancel_requested_at = RunStatus.RUNNING, current["cancel_requested_at"]
+            if not requested:
+                return CancelOutcome.ALREADY_REQUESTED
             logger.info("run %s: cancel requested", run.pk)
             return CancelOutcome.REQUESTED
         if current["status"] in TERMINAL_RUN_STATUSES:

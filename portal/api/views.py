@@ -230,7 +230,7 @@ class OrderViewSet(
             # was the largest cost of a page.
             return orders.values(*s.ORDER_ROW)
         if self.action != "list":
-            orders = orders.select_related("runbook_version__runbook").prefetch_related(
+            orders = orders.select_related("runbook_version__runbook", "current_run").prefetch_related(
                 Prefetch("events", queryset=OrderEvent.objects.select_related("actor"))
             )
         return orders

@@ -368,8 +368,12 @@ def test_cancelling_a_running_order_is_accepted_while_its_playbook_is_stopped(ap
     response = client.post(f"/api/v1/orders/{order.pk}/cancel/", {}, format="json")
     assert response.status_code == 202, "asked to stop: the worker ends it"
     assert response.json()["status"] == OrderStatus.RUNNING
-    again = client.post(f"/api/v1/orders/{order.pk}/cancel/", {}, format="json")
+    assert "cancel" not in response.json()["actions"], "it is being stopped: nothing more to ask"
+    again = client.post(f"/api/v1/orders/{order.pk}/cancel/", {"reason": "twice"}, format="json")
     assert again.status_code == 202, "asking twice is harmless"
+    requests = order.events.filter(note__startswith="Cancellation requested")
+    notes = list(requests.values_list("note", flat=True))
+    assert notes == ["Cancellation requested: Cancelled"], "and says nothing twice"
 
 
 def test_an_order_whose_run_has_not_begun_is_cancelled_at_once(api_for, requester, product):

@@ -62,7 +62,7 @@ def test_cancel_of_running_run_is_a_request_the_executor_acts_on(run):
 
     assert run_request_cancel(run=run) == CancelOutcome.REQUESTED
     first_request = Run.objects.get(pk=run.pk).cancel_requested_at
-    assert run_request_cancel(run=run) == CancelOutcome.REQUESTED
+    assert run_request_cancel(run=run) == CancelOutcome.ALREADY_REQUESTED
 
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING
