@@ -552,6 +552,15 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """``true`` or ``false``, not the strings DRF also takes ("false", "0")."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 # A request body that names only fields it knows: a typo ("input" for
 # "inputs") is refused by name instead of passing as if left out. The schema
 # says so too (additionalProperties: false). No docstring: the OpenAPI schema
@@ -660,6 +669,9 @@ class WebhookCreateSerializer(StrictSerializer):
         help_text="Slug of your squad to receive every order of its products; leave out for your own orders.",
     )
     secret = StrictCharField(
+        # Kept exactly as sent: a trimmed secret would not verify what the
+        # client signs with.
+        trim_whitespace=False,
         min_length=16,
         max_length=200,
         required=False,
@@ -672,7 +684,7 @@ class WebhookCreateSerializer(StrictSerializer):
 class WebhookUpdateSerializer(StrictSerializer):
     url = StrictCharField(max_length=500, required=False)
     description = StrictCharField(max_length=200, required=False, allow_blank=True)
-    is_active = serializers.BooleanField(required=False, help_text="false pauses deliveries.")
+    is_active = StrictBooleanField(required=False, help_text="false pauses deliveries.")
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):

@@ -59,6 +59,13 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 CATALOGUE_PAGE_SECONDS = 600
 
 
+def writes_as(view: APIView, method: str) -> bool:
+    """Whether ``OPTIONS`` is describing the body of ``method``: DRF's
+    metadata asks the view for its serializer with the request's method
+    swapped, under the action ``metadata``."""
+    return getattr(view, "action", None) == "metadata" and view.request.method == method
+
+
 def no_body(request: Request) -> None:
     """Refuse a body on a command that takes none, as every other request
     refuses fields it does not take: a client that sends one believes it
@@ -238,7 +245,7 @@ class OrderViewSet(
     def get_serializer_class(self) -> type:
         if self.action == "list":
             return s.OrderSerializer
-        if self.action == "create":
+        if self.action == "create" or writes_as(self, "POST"):
             return s.OrderCreateSerializer
         return s.OrderDetailSerializer
 
@@ -476,7 +483,6 @@ class WebhookViewSet(
     not_found_detail = "No such webhook."
 
     lookup_value_regex = r"[0-9]{1,18}"
-    serializer_class = s.WebhookSerializer
     pagination_class = NumberedPagination
     ordering_fields = ["created_at"]
     ordering = ["-created_at"]
@@ -484,6 +490,13 @@ class WebhookViewSet(
 
     def get_queryset(self) -> QuerySet[WebhookSubscription]:
         return webhooks_visible_to(self.request.user)
+
+    def get_serializer_class(self) -> type:
+        if writes_as(self, "POST"):
+            return s.WebhookCreateSerializer
+        if writes_as(self, "PATCH"):
+            return s.WebhookUpdateSerializer
+        return s.WebhookSerializer
 
     def _with_secret(self, subscription: WebhookSubscription, secret: str, status: int) -> Response:
         context = {**self.get_serializer_context(), "secret": secret}

@@ -323,3 +323,28 @@ def test_webhook_commands_that_take_no_body_refuse_one(api_for, requester):
     subscription.refresh_from_db()
     assert webhooks.subscription_secret(subscription) == secret
     assert WebhookDelivery.objects.count() == 1
+
+
+def test_a_chosen_secret_is_kept_as_sent_and_is_active_takes_only_booleans(api_for, requester):
+    client = api_for(requester)
+    created = subscribe(client, "https://cmdb.example.com/in", secret="  0123456789abcdef  ")
+    assert created.status_code == 201
+    subscription = WebhookSubscription.objects.get()
+    assert webhooks.subscription_secret(subscription) == "  0123456789abcdef  "
+    for value in ("false", 0, None):
+        response = client.patch(
+            f"/api/v1/webhooks/{subscription.pk}/",
+            data=json.dumps({"is_active": value}),
+            content_type="application/json",
+        )
+        assert response.status_code == 400 and "is_active" in response.json()["errors"]
+    subscription.refresh_from_db()
+    assert subscription.is_active is True
+
+
+def test_options_describe_the_body_each_method_takes(api_for, requester):
+    client = api_for(requester)
+    orders = client.options("/api/v1/orders/").json()["actions"]["POST"]
+    assert set(orders) == {"product", "inputs"}
+    hooks = client.options("/api/v1/webhooks/").json()["actions"]["POST"]
+    assert {"url", "description", "squad", "secret"} == set(hooks)
