@@ -323,6 +323,10 @@ SPECTACULAR_SETTINGS.update(
         "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
         "REDOC_DIST": "SIDECAR",
         "SCHEMA_PATH_PREFIX": r"/api/v1",
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "portal.api.schema.state_parameter_bounds",
+        ],
         "ENUM_NAME_OVERRIDES": {
             "OrderStatusEnum": "portal.choices.OrderStatus",
             "DeliveryStatusEnum": "portal.models.WebhookDelivery.Status",

@@ -18,6 +18,7 @@ ERRORS = {
 }
 WRITE_ERRORS = {
     "409": "The order's status does not allow this (any more).",
+    "411": "The body came chunked, without `Content-Length`: send its length.",
     "413": "The request body is too large.",
     "422": "The `Idempotency-Key` was used before with a different body.",
 }
@@ -41,3 +42,30 @@ class ApiSchema(AutoSchema):
         if isinstance(serializer, StrictSerializer) and schema.get("type") == "object":
             schema["additionalProperties"] = False  # what StrictSerializer enforces
         return schema
+
+
+#: Bounds the API enforces on query parameters, stated in the schema so a
+#: client (or a fuzzer) knows them without a refusal: name -> JSON Schema.
+PARAMETER_BOUNDS = {
+    "attempt": {"minimum": 1, "maximum": 2**31 - 1},
+    "after": {"minimum": 0, "maximum": 2**31 - 1},
+    "page_size": {"minimum": 1},
+}
+
+
+def state_parameter_bounds(result: dict, generator: object, request: object, public: bool) -> dict:
+    """drf-spectacular postprocessing hook: ``PARAMETER_BOUNDS``, the period's
+    ``days``, and the calendar every date-time filter accepts."""
+    from portal.insights.periods import MAX_DAYS
+
+    bounds = {**PARAMETER_BOUNDS, "days": {"minimum": 1, "maximum": MAX_DAYS}}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                schema = parameter.get("schema", {})
+                schema.update(bounds.get(parameter["name"], {}))
+                if schema.get("format") == "date-time" and "1900" not in parameter.get("description", ""):
+                    parameter["description"] = (
+                        parameter.get("description", "") + " Between years 1900 and 9000."
+                    ).strip()
+    return result

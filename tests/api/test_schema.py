@@ -44,6 +44,16 @@ def test_schema_generates_without_warnings(tmp_path):
         assert expected in paths
     assert schema["components"]["securitySchemes"]["tokenAuth"]["name"] == "Authorization"
 
+    # The bounds the API enforces are stated, so a client learns them without a refusal.
+    def parameter(path: str, name: str) -> dict:
+        return next(p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == name)
+
+    assert parameter("/api/v1/orders/{id}/events/", "attempt")["schema"]["minimum"] == 1
+    assert parameter("/api/v1/orders/{id}/events/", "after")["schema"]["minimum"] == 0
+    assert parameter("/api/v1/products/{slug}/metrics/", "days")["schema"]["maximum"] == 3 * 366
+    assert "1900 and 9000" in parameter("/api/v1/orders/", "updated_after")["description"]
+    assert "411" in schema["paths"]["/api/v1/orders/{id}/cancel/"]["post"]["responses"]
+
 
 @pytest.mark.django_db
 def test_schema_and_docs_are_served_without_a_cdn(client, requester):
