@@ -125,6 +125,11 @@ def period_from_query(
                 raise ValueError
         except ValueError:
             errors["days"] = [f"A whole number of days from 1 to {MAX_DAYS}."]
+        if params.get("since") not in (None, ""):
+            # Both name the start: one of them would be ignored without a word.
+            errors.setdefault("days", []).append(
+                "Give either days or since, not both (days counts back from until)."
+            )
     for name in ("since", "until"):
         raw = params.get(name)
         if raw in (None, ""):

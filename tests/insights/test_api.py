@@ -95,6 +95,7 @@ def test_signed_out_callers_are_told_to_authenticate(client, history):
         ("since=yesterday", "since"),
         ("until=2026-13-01", "until"),
         ("since=2026-03-02&until=2026-03-01", "since"),
+        ("days=1&since=2026-01-01", "days"),
     ],
 )
 def test_a_bad_period_is_a_400_naming_the_parameter(client, member, history, query, field):
