@@ -55,23 +55,27 @@ def _nice_max(value: float) -> float:
     return float(value)
 
 
+def _grid_line(y: float, label: str) -> str:
+    """A horizontal grid line at ``y`` with its tick label on the left."""
+    return format_html(
+        '<line class="grid" x1="{x1}" x2="{x2}" y1="{y}" y2="{y}"></line>'
+        '<text class="tick" x="{tx}" y="{ty}" text-anchor="end">{label}</text>',
+        x1=MARGIN_LEFT,
+        x2=WIDTH - MARGIN_RIGHT,
+        y=_number(y),
+        tx=MARGIN_LEFT - 6,
+        ty=_number(y + 4),
+        label=label,
+    )
+
+
 def _y_axis(maximum: float, *, unit: str = "", ticks: int = 4) -> list[str]:
     parts = []
     plot_height = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
     for index in range(ticks + 1):
         value = maximum * index / ticks
-        y = MARGIN_TOP + plot_height - plot_height * index / ticks
         parts.append(
-            format_html(
-                '<line class="grid" x1="{x1}" x2="{x2}" y1="{y}" y2="{y}"></line>'
-                '<text class="tick" x="{tx}" y="{ty}" text-anchor="end">{label}</text>',
-                x1=MARGIN_LEFT,
-                x2=WIDTH - MARGIN_RIGHT,
-                y=_number(y),
-                tx=MARGIN_LEFT - 6,
-                ty=_number(y + 4),
-                label=f"{_number(value)}{unit}",
-            )
+            _grid_line(MARGIN_TOP + plot_height - plot_height * index / ticks, f"{_number(value)}{unit}")
         )
     return parts
 
@@ -212,22 +216,10 @@ def _log_ticks_around(
 def _log_y_axis(ticks: Sequence[tuple[float, str]]) -> list[str]:
     plot_height = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
     low, high = math.log10(ticks[0][0]), math.log10(ticks[-1][0])
-    parts = []
-    for value, label in ticks:
-        y = MARGIN_TOP + plot_height - plot_height * (math.log10(value) - low) / (high - low)
-        parts.append(
-            format_html(
-                '<line class="grid" x1="{x1}" x2="{x2}" y1="{y}" y2="{y}"></line>'
-                '<text class="tick" x="{tx}" y="{ty}" text-anchor="end">{label}</text>',
-                x1=MARGIN_LEFT,
-                x2=WIDTH - MARGIN_RIGHT,
-                y=_number(y),
-                tx=MARGIN_LEFT - 6,
-                ty=_number(y + 4),
-                label=label,
-            )
-        )
-    return parts
+    return [
+        _grid_line(MARGIN_TOP + plot_height - plot_height * (math.log10(value) - low) / (high - low), label)
+        for value, label in ticks
+    ]
 
 
 def line_chart(
