@@ -28,9 +28,27 @@ from portal.api.filtersets import MAX_DATETIME, MIN_DATETIME
 MAX_PAGE_SIZE = 200
 
 
+def asked_page_size(request: Request, default: int) -> int:
+    """``?page_size=``: at most ``MAX_PAGE_SIZE`` (a larger one is capped, as
+    documented); anything but a positive whole number is a 400 rather than
+    the default page without a word."""
+    raw = request.query_params.get("page_size")
+    if raw is None or raw == "":
+        return default
+    try:
+        return _positive_int(raw, strict=True, cutoff=MAX_PAGE_SIZE)
+    except ValueError:
+        raise ValidationError(
+            {"page_size": [f"A whole number of results from 1 to {MAX_PAGE_SIZE}."]}
+        ) from None
+
+
 class NumberedPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request: Request) -> int:
+        return asked_page_size(request, self.page_size or MAX_PAGE_SIZE)
 
 
 class CreatedCursorPagination(BasePagination):
@@ -106,14 +124,9 @@ class CreatedCursorPagination(BasePagination):
         ]
 
     def _page_size(self, request: Request) -> int:
-        try:
-            return _positive_int(
-                request.query_params[self.page_size_query_param], strict=True, cutoff=self.max_page_size
-            )
-        except (KeyError, ValueError):
-            from rest_framework.settings import api_settings
+        from rest_framework.settings import api_settings
 
-            return api_settings.PAGE_SIZE
+        return asked_page_size(request, api_settings.PAGE_SIZE)
 
     def _link(self, *, forward: bool) -> str | None:
         if not self.page or not (self.has_next if forward else self.has_previous):
