@@ -40,8 +40,14 @@ def _refuse_dev_secrets() -> None:
     problems = []
     if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:
         problems.append("SECRET_KEY must be set to a random value of 32+ characters")
-    if SQUADRON_CREDENTIAL_KEY == DEV_CREDENTIAL_KEY or len(SQUADRON_CREDENTIAL_KEY) < 32:
-        problems.append("SQUADRON_CREDENTIAL_KEY must be set to a random value of 32+ characters")
+    # A comma-separated list during a key rotation: the first key encrypts,
+    # the others still decrypt, so each must be a real key.
+    credential_keys = [key.strip() for key in SQUADRON_CREDENTIAL_KEY.split(",")]
+    if any(key == DEV_CREDENTIAL_KEY or len(key) < 32 for key in credential_keys):
+        problems.append(
+            "SQUADRON_CREDENTIAL_KEY must be set to a random value of 32+ characters "
+            "(each key of a comma-separated list)"
+        )
     if not ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS must list the host names this instance serves")
     if problems:

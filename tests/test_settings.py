@@ -83,6 +83,26 @@ def test_production_refuses_development_secrets():
     assert "SECRET_KEY" in result.stderr and "SQUADRON_CREDENTIAL_KEY" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "keys",
+    [
+        "DEV-ONLY-insecure-squadron-credential-key,{random}",  # the public key first: it encrypts
+        "{random},DEV-ONLY-insecure-squadron-credential-key",
+        "k,{random}",
+    ],
+)
+def test_production_refuses_a_weak_key_anywhere_in_a_credential_key_list(keys):
+    environment = {
+        **production_env(),
+        "SQUADRON_CREDENTIAL_KEY": keys.format(random=secrets.token_urlsafe(40)),
+    }
+    result = run_manage("check", **environment)
+    assert result.returncode != 0
+    assert "each key of a comma-separated list" in result.stderr
+    rotated = f"{secrets.token_urlsafe(40)},{secrets.token_urlsafe(40)}"
+    assert run_manage("check", **{**environment, "SQUADRON_CREDENTIAL_KEY": rotated}).returncode == 0
+
+
 def test_production_refuses_missing_allowed_hosts():
     environment = production_env()
     del environment["ALLOWED_HOSTS"]
