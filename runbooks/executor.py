@@ -51,7 +51,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -272,13 +272,16 @@ def _bounded(value: Any, limit: int) -> Any:
     return value
 
 
-def trim_event_data(data: Mapping[str, Any], *, limit: int) -> dict[str, Any]:
+def trim_event_data(
+    data: Mapping[str, Any], *, limit: int, mask: Callable[[Any], Any] = lambda value: value
+) -> dict[str, Any]:
     """The part of an event's data that is stored: where it happened and a
-    summary of the result."""
-    trimmed = {key: data[key] for key in EVENT_DATA_KEYS if data.get(key)}
+    summary of the result. ``mask`` goes over each value before it is cut
+    short: a secret that straddled the cut would no longer be recognised."""
+    trimmed = {key: mask(data[key]) for key in EVENT_DATA_KEYS if data.get(key)}
     result = data.get("res")
     if isinstance(result, Mapping):
-        summary = {key: _bounded(result[key], limit) for key in RESULT_KEYS if key in result}
+        summary = {key: _bounded(mask(result[key]), limit) for key in RESULT_KEYS if key in result}
         if summary:
             trimmed["res"] = summary
     return trimmed
@@ -389,7 +392,7 @@ class EventRecorder:
             host=host[:255],
             task=task[:255],
             stdout=stdout,
-            event_data=self.masker.data(trim_event_data(data, limit=self.stdout_limit)),
+            event_data=trim_event_data(data, limit=self.stdout_limit, mask=self.masker.data),
             failed=failed,
             created_at=_event_time(event.get("created")),
         )

@@ -357,6 +357,16 @@ def test_event_data_keeps_only_a_masked_summary():
     }
 
 
+def test_a_secret_straddling_the_cut_of_a_long_result_is_masked_not_half_kept():
+    # The cut falls inside the secret: cut first, "hunter" would stay in clear.
+    data = {"task": "t", "res": {"msg": "x" * 296 + "hunter22 and more"}}
+
+    row = recorder().record({"event": "runner_on_ok", "counter": 1, "event_data": data})
+
+    stored = row.event_data["res"]["msg"]
+    assert "hunter" not in stored and "x" * 296 + "****" in stored  # the mask itself is cut
+
+
 def test_failure_reason_of_a_loop_names_the_failed_item_and_ignored_errors_do_not_count():
     events = recorder()
     ignored = {"task": "probe", "host": "h", "ignore_errors": True, "res": {"msg": "nope"}}
