@@ -335,7 +335,9 @@ def my_orders(request: HttpRequest) -> HttpResponse:
 def order_badges(request: HttpRequest) -> HttpResponse:
     """Fresh status badges of the listed orders that were still open (My orders
     polls this); stops once none is open."""
-    ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.isdigit()][:ORDERS_PER_PAGE]
+    parts = request.GET.get("ids", "").split(",")
+    # At most 18 digits: a larger number is no order's and overflows the database.
+    ids = [int(part) for part in parts if part.isdigit() and len(part) < 19][:ORDERS_PER_PAGE]
     rows = list(orders_visible_to(request.user).filter(pk__in=ids).values_list("pk", "status", "finished_at"))
     still_open = [pk for pk, status, _ in rows if status not in TERMINAL_STATUSES]
     return render(

@@ -136,6 +136,8 @@ def test_open_orders_badges_refresh_until_none_is_open(rita, product, requester,
     html = rita.get("/orders/badges/", {"ids": str(mine.pk)}).content.decode()
     assert "Cancelled" in html and "hx-trigger" not in html
     assert f'<span id="finished-{mine.pk}" hx-swap-oob="true"><time' in html, "its Finished cell too"
+    huge = rita.get("/orders/badges/", {"ids": f"99999999999999999999,{mine.pk}"})
+    assert huge.status_code == 200 and f"badge-{mine.pk}" in huge.content.decode()
 
 
 # --- One order ---------------------------------------------------------------------------------
