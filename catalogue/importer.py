@@ -47,7 +47,7 @@ from catalogue.models import ApprovalStep, Category, Product, empty_form
 from catalogue.schema import form_schema_problems
 from catalogue.selectors import approval_steps_in_order
 from catalogue.services import dependency_edges, find_dependency_cycle, product_changed
-from runbooks.models import Runbook
+from runbooks.models import Runbook, queue_problem
 from runbooks.playbooks import playbook_checksum, validate_playbook
 from runbooks.services import runbook_set_playbook
 from squads.choices import Role
@@ -760,6 +760,8 @@ class _ImportRun:
         description = self._text(entry, where, "description", _field(Runbook, "description"))
         timeout = self._count(entry, where, "timeout", _field(Runbook, "timeout"), default=600, positive=True)
         queue = self._text(entry, where, "queue", _field(Runbook, "queue"))
+        if queue and squad and (problem := queue_problem(queue, squad)):
+            self.error((*where, "queue"), problem)
         check_mode = self._flag(entry, where, "check_mode", default=False)
         playbook = None
         if self._present(entry, where, "playbook", required=False):

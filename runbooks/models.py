@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
@@ -11,6 +12,20 @@ from squads.models import Squad
 queue_name_validator = RegexValidator(
     r"^[A-Za-z0-9_.-]+$", "A queue name uses letters, digits, '.', '_' and '-' only."
 )
+
+
+def queue_problem(queue: str, squad_slug: str) -> str | None:
+    """Why a runbook of ``squad_slug`` may not send its runs to ``queue``, or
+    None. A squad's own queues carry its name (``network``, ``network-dmz``,
+    ``network.lab``): the workers behind them hold what that squad's runs
+    may reach, and a playbook runs with a worker's rights, so another squad
+    must not be able to route its playbooks there."""
+    if not queue or queue == squad_slug or queue.startswith((f"{squad_slug}-", f"{squad_slug}.")):
+        return None
+    return (
+        f"A runbook of {squad_slug} runs on the default queue or on its squad's own: "
+        f"“{squad_slug}”, or a name starting “{squad_slug}-” or “{squad_slug}.”."
+    )
 
 
 class Credential(models.Model):
@@ -96,6 +111,11 @@ class Runbook(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.squad_id and (problem := queue_problem(self.queue, self.squad.slug)):
+            raise ValidationError({"queue": problem})
 
     @property
     def playbook(self) -> str:

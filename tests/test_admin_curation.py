@@ -447,6 +447,33 @@ def test_editing_the_playbook_creates_version_2_and_keeps_version_1_readable(
     assert RunbookVersion.objects.get(pk=first.pk).content == PLAYBOOK
 
 
+@pytest.mark.parametrize("queue", ["compute", "networking", "other-network", "network_x"])
+def test_a_runbook_cannot_send_its_runs_to_another_squads_workers(
+    member_client: Client, runbook: Runbook, queue: str
+) -> None:
+    """A playbook runs with its worker's rights: a squad's own workers (and
+    what they can reach) are for its own runbooks."""
+    response = member_client.post(
+        admin_url(Runbook, "change", runbook.pk), runbook_data(runbook, queue=queue)
+    )
+
+    assert response.status_code == 200
+    assert "runs on the default queue or on its squad&#x27;s own" in response.content.decode()
+    runbook.refresh_from_db()
+    assert runbook.queue == ""
+
+
+@pytest.mark.parametrize("queue", ["network", "network-dmz", "network.lab"])
+def test_a_runbook_runs_on_its_squads_own_queues(member_client: Client, runbook: Runbook, queue: str) -> None:
+    response = member_client.post(
+        admin_url(Runbook, "change", runbook.pk), runbook_data(runbook, queue=queue)
+    )
+
+    assert response.status_code == 302
+    runbook.refresh_from_db()
+    assert runbook.queue == queue
+
+
 def test_runbook_page_lists_versions_with_links_to_them(member_client: Client, runbook: Runbook) -> None:
     member_client.post(admin_url(Runbook, "change", runbook.pk), runbook_data(runbook, playbook=NEW_PLAYBOOK))
 

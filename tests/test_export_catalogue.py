@@ -67,7 +67,7 @@ def varied_catalogue(db: None) -> None:
     ChapterFactory(slug="network-chapter", name="Network Chapter", lead=UserFactory(username="nora"))
     shelf = CategoryFactory(slug="network", name="Network", description="Wires\nand waves", position=5)
     CategoryFactory(slug="unused", name="Unused")
-    runbook = RunbookFactory(slug="create-vlan", squad=network, timeout=900, queue="net.workers")
+    runbook = RunbookFactory(slug="create-vlan", squad=network, timeout=900, queue="network.workers")
     Runbook.objects.create(slug="draft-runbook", name="Not written yet", squad=storage)
     ip_block = ProductFactory(
         slug="ip-block",
@@ -224,7 +224,7 @@ def test_export_keeps_what_the_database_holds(tmp_path: Path, varied_catalogue: 
     assert squads["storage"]["name"] == "yes"
     assert "mission" not in squads["network"]
     runbooks = {runbook["slug"]: runbook for runbook in document["runbooks"]}
-    assert runbooks["create-vlan"]["queue"] == "net.workers"
+    assert runbooks["create-vlan"]["queue"] == "network.workers"
     assert "playbook" not in runbooks["draft-runbook"]  # nothing to write yet
     chapters = {chapter["slug"]: chapter for chapter in document["chapters"]}
     assert "lead" not in chapters["dba"]

@@ -459,6 +459,13 @@ BAD_FILES = [
         "A queue name uses letters",
     ),
     (
+        "queue-of-another-squad",
+        [("queue: compute", "queue: network")],
+        "runbooks[1].queue",
+        "queue: network",
+        "runs on the default queue or on its squad's own",
+    ),
+    (
         "too-many-decimals",
         [("unit_cost: 12.50", "unit_cost: 12.505")],
         "products[2].unit_cost",
