@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_process_init, worker_ready
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -58,6 +58,16 @@ def _prepare_filesystem_broker() -> None:
 def _on_after_configure(sender: Celery, **kwargs: object) -> None:
     _prepare_filesystem_broker()
     _embedded_broker_prefetch()
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _keep_playbooks_out(**kwargs: object) -> None:
+    """Before any playbook runs: neither the worker nor its pool processes
+    can be read by the playbooks they start (runbooks.hardening)."""
+    from runbooks.hardening import deny_inspection_by_playbooks
+
+    deny_inspection_by_playbooks()
 
 
 @worker_ready.connect

@@ -178,3 +178,12 @@ def playbooks_of_run(run_id: int) -> list[int]:
         if "ansible-playbook" in text and re.search(rf"/run-[0-9a-f]{{8}}-{run_id}-", text) and state != "Z":
             found.append(int(cmdline.parent.name))
     return found
+
+
+def test_the_worker_and_its_pool_are_sealed_before_any_playbook_runs(worker):
+    """A playbook runs as the worker's OS user: the worker's processes are
+    made non-dumpable so it cannot read their environment (SECRET_KEY,
+    SQUADRON_CREDENTIAL_KEY, DATABASE_URL) through /proc; test_hardening
+    shows what that refuses to an unprivileged user."""
+    sealed = re.findall(r"process (\d+) is not dumpable", worker.output())
+    assert len(set(sealed)) >= 2, worker.output()  # the main process and its pool process

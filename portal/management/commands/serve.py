@@ -17,6 +17,7 @@ from types import FrameType
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from runbooks.hardening import deny_inspection_by_playbooks
 from runbooks.models import Runbook
 
 GRACE_SECONDS = 10
@@ -30,6 +31,9 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
 
     def handle(self, *args: object, **options: object) -> None:
+        # This process is the worker's parent and holds the same environment:
+        # playbooks must not read it through /proc either.
+        deny_inspection_by_playbooks()
         python = sys.executable
         queues = [
             settings.CELERY_TASK_DEFAULT_QUEUE,

@@ -1,0 +1,55 @@
+"""The worker's environment is out of reach of the playbooks it runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Two children of one unprivileged user, one made non-dumpable: their parent,
+# as a playbook is to the worker, tries to read each one's environment.
+PROBE = """
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+from runbooks.hardening import deny_inspection_by_playbooks
+
+def child(seal):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.environ["PROBE_SECRET"] = "x"
+        ok = deny_inspection_by_playbooks() if seal else True
+        os.write(write, b"1" if ok else b"0")
+        time.sleep(30)
+        os._exit(0)
+    assert os.read(read, 1) == b"1", "prctl failed"
+    return pid
+
+for seal in (False, True):
+    pid = child(seal)
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            environ.read()
+        print("readable" if not seal else "LEAK")
+    except PermissionError:
+        print("sealed" if seal else "UNEXPECTED")
+    finally:
+        os.kill(pid, 9)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and prctl are Linux's")
+def test_a_non_dumpable_process_hides_its_environment_from_its_users_other_processes():
+    # As root everything is readable anyway: run the probe as "nobody", the
+    # unprivileged user a worker runs as in production.
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    result = subprocess.run(
+        [*drop, sys.executable, "-c", PROBE, str(ROOT)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["readable", "sealed"]
