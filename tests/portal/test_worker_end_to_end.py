@@ -185,5 +185,9 @@ def test_the_worker_and_its_pool_are_sealed_before_any_playbook_runs(worker):
     made non-dumpable so it cannot read their environment (SECRET_KEY,
     SQUADRON_CREDENTIAL_KEY, DATABASE_URL) through /proc; test_hardening
     shows what that refuses to an unprivileged user."""
-    sealed = re.findall(r"process (\d+) is not dumpable", worker.output())
-    assert len(set(sealed)) >= 2, worker.output()  # the main process and its pool process
+
+    def sealed() -> set[str]:
+        return set(re.findall(r"process (\d+) is not dumpable", worker.output()))
+
+    # The main process says so before "ready", its pool process when it starts.
+    wait_for(lambda: len(sealed()) >= 2, timeout=30)
