@@ -43,10 +43,17 @@ from portal.notifications import (
 )
 from portal.webhooks import webhooks_order_changed
 from runbooks.choices import CancelOutcome, RunStatus
-from runbooks.crypto import decrypt_json, encrypt_json
+from runbooks.crypto import DecryptionError, decrypt_json, encrypt_json
 from runbooks.executor import execute_run
 from runbooks.models import Run, Runbook
-from runbooks.services import RunError, run_create, run_request_cancel, runs_mark_lost
+from runbooks.services import (
+    WORKER_LOST,
+    RunError,
+    run_abandon,
+    run_create,
+    run_request_cancel,
+    runs_mark_lost,
+)
 from squads.choices import Role
 from squads.models import Membership
 
@@ -436,8 +443,12 @@ def order_dry_run_execute(*, dry_run_id: int) -> Run | None:
     dry_run = OrderDryRun.objects.select_related("order", "run").filter(pk=dry_run_id).first()
     if dry_run is None or dry_run.run.status != RunStatus.PENDING:
         return None
-    inputs, secret_names = order_run_inputs(dry_run.order)
-    run = execute_run(run_id=dry_run.run_id, inputs=inputs, secret_names=secret_names)
+    inputs, secret_names = _prepared_inputs(dry_run.order, dry_run.run)
+    run = (
+        execute_run(run_id=dry_run.run_id, inputs=inputs, secret_names=secret_names)
+        if inputs is not None
+        else dry_run.run
+    )
     if run.status != RunStatus.PENDING:
         # In the audit trail, and it moves the order page on to show the output.
         would_change = sum((counts or {}).get("changed", 0) for counts in (run.stats or {}).values())
@@ -794,15 +805,33 @@ def order_execute(*, order_id: int) -> Order | None:
     if run is None:
         logger.info("order %s: not queued any more, nothing to run", order_id)
         return None
-    order = Order.objects.get(pk=order_id)
-    inputs, secret_names = order_run_inputs(order)
     try:
-        execute_run(run_id=run.pk, inputs=inputs, secret_names=secret_names)
+        inputs, secret_names = _prepared_inputs(Order.objects.get(pk=order_id), run)
+        if inputs is not None:
+            execute_run(run_id=run.pk, inputs=inputs, secret_names=secret_names)
     finally:
         # Whatever happened in the executor, the order must not stay running
         # with a finished run: record what the run says.
         order = order_finish(order_id=order_id, run=run)
     return order
+
+
+def _prepared_inputs(order: Order, run: Run) -> tuple[dict | None, set[str]]:
+    """The order's inputs for its run, secrets decrypted; ``(None, set())``
+    once the run is failed because they cannot be (a worker whose credential
+    key lacks the one they were written with): a run that never starts must
+    not leave its order running for ever."""
+    try:
+        return order_run_inputs(order)
+    except DecryptionError:
+        reason = (
+            "this worker cannot decrypt the order's secret inputs: its SQUADRON_CREDENTIAL_KEY "
+            "does not hold the key they were written with"
+        )
+    logger.error("run %s of order %s: %s", run.pk, order.pk, reason)
+    run_abandon(run_id=run.pk, failure_reason=reason)
+    run.refresh_from_db()
+    return None, set()
 
 
 # --- Recovery ---------------------------------------------------------------------
@@ -834,6 +863,16 @@ def orders_sweep() -> SweepReport:
     report.lost_runs = runs_mark_lost(
         stale_after=timedelta(seconds=settings.SQUADRON_HEARTBEAT_STALE_SECONDS)
     )
+    # A worker that died between taking an order and starting its playbook
+    # leaves a run that never started and never heartbeats.
+    stale = timedelta(seconds=settings.SQUADRON_HEARTBEAT_STALE_SECONDS)
+    for run_id in Order.objects.filter(
+        status=OrderStatus.RUNNING,
+        current_run__status=RunStatus.PENDING,
+        current_run__created_at__lt=now - stale,
+    ).values_list("current_run_id", flat=True):
+        if run_abandon(run_id=run_id, failure_reason=WORKER_LOST):
+            report.lost_runs.append(run_id)
     ended = Order.objects.filter(
         status=OrderStatus.RUNNING, current_run__status__in=list(RUN_TO_ORDER_STATUS)
     )

@@ -192,6 +192,19 @@ def run_finish(
     raise RunError(f"Run {run_id} is {current or 'missing'}, not running; it cannot finish as {status}.")
 
 
+def run_abandon(*, run_id: int, failure_reason: str) -> bool:
+    """End a run that never started as failed (its inputs could not be
+    prepared, or its worker died before claiming it), so that neither its
+    order nor a dry run waits for it for ever. False if it had started."""
+    return bool(
+        Run.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
+            status=RunStatus.FAILED,
+            failure_reason=failure_reason[:_FAILURE_REASON_LENGTH],
+            finished_at=timezone.now(),
+        )
+    )
+
+
 def run_events_append(*, run_id: int, events: Sequence[RunEvent]) -> None:
     """Store a batch of a run's events (already masked and trimmed) and count
     them on the run, so a page can show progress without counting rows."""

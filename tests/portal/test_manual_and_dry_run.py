@@ -102,6 +102,23 @@ def test_approver_previews_the_order_in_check_mode_and_nothing_changes(
     assert services.order_dry_run(order=order, actor=member) != dry_run, "a finished one can be redone"
 
 
+def test_a_dry_run_whose_secrets_the_worker_cannot_decrypt_fails_and_is_not_sent_again(
+    checkable, requester, member, settings
+):
+    order = services.order_submit(
+        requester=requester, product=checkable, inputs={"label": "x", "token": "s3cr3t-token-value"}
+    )
+    dry_run = services.order_dry_run(order=order, actor=member)
+    settings.SQUADRON_CREDENTIAL_KEY = "another-key-that-never-wrote-these-secrets-0123456789"
+
+    run = services.order_dry_run_execute(dry_run_id=dry_run.pk)
+
+    assert run.status == RunStatus.FAILED and "cannot decrypt" in run.failure_reason
+    settings.SQUADRON_REDISPATCH_AFTER_SECONDS = 0
+    assert dry_run.pk not in services.orders_sweep().redispatched_dry_runs
+    assert services.order_dry_run(order=order, actor=member) != dry_run, "an approver may ask again"
+
+
 def test_dry_run_is_refused_without_check_mode_support_or_permission(
     checkable, requester, member, other_member
 ):

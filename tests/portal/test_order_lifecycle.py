@@ -323,3 +323,41 @@ def test_outsider_cannot_work_the_manual_queue(manual_product, requester, other_
         with pytest.raises(services.OrderNotAllowed):
             attempt(order=order, actor=other_member)
     assert snapshot(order) == before
+
+
+def test_a_worker_that_cannot_decrypt_the_secrets_fails_the_order_instead_of_leaving_it_running(
+    product, requester, settings
+):
+    """A squad's worker with a stale credential key: the run never starts,
+    and the order says why rather than stay running for good."""
+    order = submit(product, requester, token="s3cr3t-value")
+    settings.SQUADRON_CREDENTIAL_KEY = "another-key-that-never-wrote-these-secrets-0123456789"
+
+    finished = services.order_execute(order_id=order.pk)
+
+    assert finished.status == OrderStatus.FAILED
+    assert "cannot decrypt the order's secret inputs" in finished.failure_reason
+    assert finished.current_run.status == RunStatus.FAILED
+    assert "s3cr3t-value" not in finished.failure_reason
+
+
+def test_the_sweep_fails_an_order_whose_worker_died_before_its_run_started(product, requester, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from runbooks.models import Run
+
+    order = submit(product, requester)
+    run = services.order_start(order_id=order.pk)  # taken by a worker that then died
+    services.orders_sweep()
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.RUNNING, "not yet stale"
+    Run.objects.filter(pk=run.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.SQUADRON_HEARTBEAT_STALE_SECONDS + 1)
+    )
+
+    report = services.orders_sweep()
+
+    order.refresh_from_db()
+    assert run.pk in report.lost_runs
+    assert (order.status, order.failure_reason) == (OrderStatus.FAILED, "worker_lost")
