@@ -61,7 +61,7 @@ from ansible_runner.config.runner import RunnerConfig
 from ansible_runner.exceptions import AnsibleRunnerException
 from ansible_runner.runner import Runner
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.utils import timezone
 from pexpect import ExceptionPexpect
 
@@ -168,7 +168,10 @@ INHERITED_ENV_PREFIXES = ("LC_", "ANSIBLE_")
 #: a control dir needs about 60 of them (%C hash and a temporary suffix).
 MAX_CONTROL_DIR_LENGTH = 44
 
-_TRUNCATED = "\n[… output truncated: {dropped} more characters]"
+_TRUNCATED = "\n[… {dropped} characters of output left out …]\n"
+#: Stands for a NUL character of the output: PostgreSQL stores no NUL in text
+#: or JSON, and one such byte would keep a whole batch of events from the log.
+NUL_MARK = "\u2400"
 
 
 class ExecutorError(Exception):
@@ -186,10 +189,26 @@ def env_name_for(credential: Credential, suffix: str) -> str:
 
 
 def truncate(text: str, limit: int) -> str:
-    """``text`` cut to about ``limit`` characters, saying how much was cut."""
+    """``text`` cut to about ``limit`` characters, saying how much was cut:
+    its beginning and, three times longer, its end (where a failing command
+    says why it failed)."""
     if len(text) <= limit:
         return text
-    return text[:limit] + _TRUNCATED.format(dropped=len(text) - limit)
+    head = limit // 4
+    tail = limit - head
+    return text[:head] + _TRUNCATED.format(dropped=len(text) - limit) + text[-tail:]
+
+
+def without_nul(value: Any) -> Any:
+    """JSON-like ``value`` with every NUL character (keys included) shown as
+    ``NUL_MARK``."""
+    if isinstance(value, str):
+        return value.replace("\x00", NUL_MARK) if "\x00" in value else value
+    if isinstance(value, Mapping):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(item) for item in value]
+    return value
 
 
 # --- Credentials -----------------------------------------------------------
@@ -299,8 +318,13 @@ def _failure_message(result: Any) -> str:
             break
     message = str(message or "failed")
     stderr = result.get("stderr")
+    stdout = result.get("stdout")
     if isinstance(stderr, str) and stderr.strip():
         message = f"{message} ({stderr.strip()})"
+    elif isinstance(stdout, str) and stdout.strip():
+        # A command that reports its error on standard output says why in
+        # its last line ("non-zero return code" alone says nothing).
+        message = f"{message} ({stdout.strip().splitlines()[-1][-300:]})"
     return message
 
 
@@ -368,16 +392,16 @@ class EventRecorder:
         failed = name in FAILED_EVENTS and not data.get("ignore_errors")
         # Masked before it is cut (a secret must not survive half-cut), and
         # with the pseudo-terminal's \r\n line ends made plain \n.
-        stdout = self.masker.text(str(event.get("stdout") or "")).replace("\r\n", "\n")
+        stdout = self.masker.text(without_nul(str(event.get("stdout") or ""))).replace("\r\n", "\n")
         stdout = truncate(stdout, self.stdout_limit)
         # Task names are templates too, so they can show a secret.
-        task = self.masker.text(str(data.get("task") or ""))
-        host = self.masker.text(str(data.get("host") or data.get("remote_addr") or ""))
+        task = self.masker.text(without_nul(str(data.get("task") or "")))
+        host = self.masker.text(without_nul(str(data.get("host") or data.get("remote_addr") or "")))
         if name == "playbook_on_stats":
             self.stats = self.host_stats(data)
         elif failed and name in TASK_FAILED_EVENTS and not self.failure:
             where = f"task {task or data.get('task_action') or '?'} on host {host or '?'}"
-            self.failure = self.masker.text(f"{where}: {_failure_message(data.get('res'))}")
+            self.failure = self.masker.text(without_nul(f"{where}: {_failure_message(data.get('res'))}"))
         elif name in ("error", "verbose") and stdout.strip():
             # Output outside any task: ssh-add, Ansible's own errors.
             self.last_output = stdout.strip()[-500:]
@@ -392,7 +416,9 @@ class EventRecorder:
             host=host[:255],
             task=task[:255],
             stdout=stdout,
-            event_data=trim_event_data(data, limit=self.stdout_limit, mask=self.masker.data),
+            event_data=trim_event_data(
+                data, limit=self.stdout_limit, mask=lambda value: self.masker.data(without_nul(value))
+            ),
             failed=failed,
             created_at=_event_time(event.get("created")),
         )
@@ -412,6 +438,22 @@ class EventRecorder:
         batch = self.buffer
         try:
             run_events_append(run_id=self.run_id, events=batch)
+        except (DataError, ValueError) as error:
+            # Something in the batch cannot be stored (the database is fine):
+            # store the rest one by one rather than lose the whole log.
+            logger.warning("run %s: a batch of %d events was refused: %s", self.run_id, len(batch), error)
+            for event in batch:
+                try:
+                    run_events_append(run_id=self.run_id, events=[event])
+                except (DataError, ValueError):
+                    self.dropped += 1
+                    logger.error("run %s: event %s could not be stored", self.run_id, event.counter)
+                else:
+                    self.stored += 1
+            self.flushes += 1
+            self.buffer = []
+            self.last_flush = time.monotonic()
+            return
         except DatabaseError as error:
             # Never raise into ansible-runner: it would abandon a live
             # playbook. Keep the batch for the next flush, within limits.

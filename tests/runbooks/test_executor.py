@@ -16,7 +16,7 @@ from django.db import connections
 from django.utils import timezone
 
 from runbooks.choices import RunStatus
-from runbooks.executor import EventRecorder, execute_run
+from runbooks.executor import NUL_MARK, EventRecorder, execute_run
 from runbooks.masking import MASK, Masker
 from runbooks.models import Run, RunEvent
 from runbooks.services import WORKER_LOST, run_claim, run_request_cancel, runs_mark_lost
@@ -334,7 +334,9 @@ def test_event_stdout_is_masked_then_truncated_with_a_marker():
     row = recorder().record(event)
 
     assert row.stdout.startswith(f"{MASK} xxx")
-    assert row.stdout.endswith("[… output truncated: 709 more characters]")
+    # The beginning, then (three times longer) the end, where a failure says why.
+    assert "\n[… 709 characters of output left out …]\n" in row.stdout
+    assert row.stdout.endswith("\n" + "x" * 225)
     assert row.counter == 3
 
 
@@ -358,13 +360,30 @@ def test_event_data_keeps_only_a_masked_summary():
 
 
 def test_a_secret_straddling_the_cut_of_a_long_result_is_masked_not_half_kept():
-    # The cut falls inside the secret: cut first, "hunter" would stay in clear.
-    data = {"task": "t", "res": {"msg": "x" * 296 + "hunter22 and more"}}
+    # The cut falls inside the secret: cut first, "hunte" would stay in clear.
+    data = {"task": "t", "res": {"msg": "x" * 70 + "hunter22" + "y" * 400}}
 
     row = recorder().record({"event": "runner_on_ok", "counter": 1, "event_data": data})
 
     stored = row.event_data["res"]["msg"]
-    assert "hunter" not in stored and "x" * 296 + "****" in stored  # the mask itself is cut
+    assert "hunte" not in stored and stored.startswith("x" * 70 + "*****\n")  # the mask itself is cut
+
+
+def test_nul_characters_of_the_output_are_shown_not_stored(settings):
+    """PostgreSQL stores no NUL in text or JSON: one such byte kept a whole
+    batch, and every later one, out of the log."""
+    event = {
+        "event": "runner_on_failed",
+        "counter": 1,
+        "stdout": "a\x00b",
+        "event_data": {"task": "t\x00", "host": "h", "res": {"msg": "bad\x00byte", "stdout": "c\x00d"}},
+    }
+    events = recorder()
+
+    row = events.record(event)
+
+    assert "\x00" not in repr((row.stdout, row.task, row.event_data, events.failure))
+    assert row.stdout == f"a{NUL_MARK}b" and row.event_data["res"]["msg"] == f"bad{NUL_MARK}byte"
 
 
 def test_failure_reason_of_a_loop_names_the_failed_item_and_ignored_errors_do_not_count():
@@ -386,3 +405,22 @@ def test_failure_reason_of_a_loop_names_the_failed_item_and_ignored_errors_do_no
 
     assert [row.failed for row in rows] == [False, True]
     assert events.failure == "task create users on host db1: uid taken"
+
+
+@pytest.mark.django_db
+def test_binary_output_and_a_long_failing_output_keep_the_whole_log_and_the_cause(dirs):
+    """On PostgreSQL a NUL byte once kept every later event out of the log;
+    a long output kept its beginning and lost the line that said why."""
+    run = execute(make_run("nul_output"))
+
+    assert run.status == RunStatus.FAILED
+    assert run.failure_reason.endswith("non-zero return code (ERROR: quota exceeded on node-7)")
+    events = list(run.events.all())
+    assert run.event_count == len(events) and events[-1].event == "playbook_on_stats"
+    said = next(event for event in events if event.task == "Say it" and event.event == "runner_on_ok")
+    assert said.event_data["res"]["msg"] == f"got a{NUL_MARK}b"
+    failed = next(event for event in events if event.failed)
+    assert (
+        "ERROR: quota exceeded on node-7" in failed.stdout
+        and "characters of output left out" in failed.stdout
+    )
