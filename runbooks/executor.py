@@ -482,14 +482,22 @@ class Supervisor:
     playbook running.
     """
 
-    def __init__(self, *, run_id: int, recorder: EventRecorder, heartbeat_seconds: float) -> None:
+    def __init__(
+        self, *, run_id: int, recorder: EventRecorder, heartbeat_seconds: float, stale_seconds: float = 60
+    ) -> None:
         self.run_id = run_id
         self.recorder = recorder
         self.heartbeat_seconds = heartbeat_seconds
+        #: Without the database this long, the playbook is stopped: the sweep
+        #: gives the run up as lost after ``stale_seconds`` and the order may
+        #: then be retried, which must not find this playbook still at work.
+        self.unreachable_after = stale_seconds / 2
         now = time.monotonic()
         self.next_heartbeat = now + heartbeat_seconds  # run_claim just set one
         self.next_poll = now
-        #: Why the playbook is being stopped: "cancel", "lost" or "abort".
+        self.last_contact = now
+        #: Why the playbook is being stopped: "cancel", "lost", "abort" or
+        #: "unreachable".
         self.stop_reason: str | None = None
 
     def __call__(self) -> bool:
@@ -515,16 +523,23 @@ class Supervisor:
                     self._stop("lost")
                 elif control.cancel_requested_at is not None:
                     self._stop("cancel")
+                self.last_contact = now
         except DatabaseError as error:
-            # The playbook goes on; if the database stays away the sweep
-            # marks the run lost and the next successful poll stops it.
+            # A short outage: the playbook goes on. A long one: it stops
+            # before the sweep could give the run up and let it be retried.
             logger.warning("run %s: heartbeat/cancel check failed: %s", self.run_id, error)
+            if now - self.last_contact >= self.unreachable_after:
+                self._stop("unreachable")
         return self.stop_reason is not None
 
     def _stop(self, reason: str) -> None:
         self.stop_reason = reason
         if reason == "lost":
             logger.warning("run %s is no longer running in the database; stopping the playbook", self.run_id)
+        elif reason == "unreachable":
+            logger.error(
+                "run %s: no database for %.0f s; stopping the playbook", self.run_id, self.unreachable_after
+            )
         elif reason == "abort":
             logger.info("run %s: %s; stopping the playbook", self.run_id, self.recorder.abort_reason)
         else:
@@ -749,6 +764,10 @@ def _outcome(runner: Runner, recorder: EventRecorder, supervisor: Supervisor) ->
     """The run's final status and failure reason (unmasked)."""
     if supervisor.stop_reason == "abort":
         return RunStatus.FAILED, recorder.abort_reason
+    if supervisor.stop_reason == "unreachable":
+        return RunStatus.FAILED, (
+            f"stopped: the worker could not reach the database for {supervisor.unreachable_after:.0f} s"
+        )
     status = RUNNER_STATUS.get(runner.status, RunStatus.FAILED)
     if status == RunStatus.FAILED:
         exited = f"ansible-playbook exited with rc {runner.rc}"
@@ -832,7 +851,10 @@ def execute_run(
         stdout_limit=settings.SQUADRON_EVENT_STDOUT_LIMIT,
     )
     supervisor = Supervisor(
-        run_id=run_id, recorder=recorder, heartbeat_seconds=settings.SQUADRON_HEARTBEAT_SECONDS
+        run_id=run_id,
+        recorder=recorder,
+        heartbeat_seconds=settings.SQUADRON_HEARTBEAT_SECONDS,
+        stale_seconds=settings.SQUADRON_HEARTBEAT_STALE_SECONDS,
     )
     private_dir: Path | None = None
     config: RunnerConfig | None = None

@@ -165,6 +165,38 @@ def test_cancel_stops_a_running_playbook_within_two_seconds(dirs):
     assert list(runs_dir.iterdir()) == []
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_cut_off_from_the_database_stops_its_playbook_before_the_run_is_given_up(
+    dirs, settings, monkeypatch
+):
+    """Else the sweep marks the run lost, the order is retried, and two
+    playbooks of one order run at once."""
+    from django.db import OperationalError
+
+    import runbooks.executor as executor
+
+    runs_dir, output_dir = dirs
+    settings.SQUADRON_HEARTBEAT_SECONDS = 1
+    settings.SQUADRON_HEARTBEAT_STALE_SECONDS = 4  # stopped after 2 s without the database
+    run = make_run("sleep")
+    thread, outcome = execute_in_thread(run)
+    wait_for(lambda: RunEvent.objects.filter(run=run, task="Wait half a minute").exists())
+
+    def unreachable(**kwargs: Any) -> None:
+        raise OperationalError("could not connect to server")
+
+    cut_off = time.monotonic()
+    monkeypatch.setattr(executor, "run_heartbeat", unreachable)
+    monkeypatch.setattr(executor, "run_control", unreachable)
+    run = finish(thread, outcome)
+
+    assert outcome["finished_at"] - cut_off < 4, "stopped before the sweep would give it up"
+    assert run.status == RunStatus.FAILED
+    assert run.failure_reason == "stopped: the worker could not reach the database for 2 s"
+    assert not (output_dir / f"finished-{run.pk}").exists()
+    assert list(runs_dir.iterdir()) == []
+
+
 @pytest.mark.django_db
 def test_cancelled_pending_run_never_starts(dirs):
     runs_dir, output_dir = dirs
