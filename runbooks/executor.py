@@ -71,7 +71,13 @@ from runbooks.extravars import ExtraVarsError, render_extravars, render_unsafe_v
 from runbooks.masking import Masker, secret_leaves
 from runbooks.models import Credential, Run, RunEvent
 from runbooks.selectors import run_control
-from runbooks.services import run_claim, run_events_append, run_finish, run_heartbeat
+from runbooks.services import (
+    run_claim,
+    run_events_append,
+    run_finish,
+    run_heartbeat,
+    run_mark_lost_with_worker,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -596,6 +602,17 @@ def private_dirs_cleanup() -> list[Path]:
             found.setdefault(int(match.group(2)), []).append(entry)
     if not found:
         return []
+    # A run still "running" whose worker was a process of this machine that
+    # is gone died with it (its dir is here, on this disk): lost now, not in
+    # a minute, and not only where the sweep runs (a squad's own workers
+    # may never run it).
+    host = socket.gethostname()
+    for run_id, worker in Run.objects.filter(pk__in=found, status=RunStatus.RUNNING).values_list(
+        "pk", "worker"
+    ):
+        name, _, pid = worker.rpartition(":")
+        if name == host and pid.isdigit() and not _process_alive(int(pid)):
+            run_mark_lost_with_worker(run_id=run_id, worker=worker)
     # Only runs known to be over: a dir of a run this database does not know
     # is left alone.
     over = set(
@@ -611,6 +628,21 @@ def private_dirs_cleanup() -> list[Path]:
                 removed.append(path)
                 logger.warning("removed the private data dir %s that run %s left behind", path, run_id)
     return removed
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine still runs (a zombie, killed
+    but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    with contextlib.suppress(OSError, IndexError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    return True
 
 
 def _inventory(private_dir: Path) -> str:

@@ -217,6 +217,18 @@ def run_events_append(*, run_id: int, events: Sequence[RunEvent]) -> None:
         Run.objects.filter(pk=run_id).update(event_count=F("event_count") + len(events))
 
 
+def run_mark_lost_with_worker(*, run_id: int, worker: str) -> bool:
+    """Mark the running run lost now, if ``worker`` still runs it: its worker
+    is known to be dead (a restarted worker found its process gone), so the
+    heartbeat's staleness need not be waited for."""
+    marked = Run.objects.filter(pk=run_id, status=RunStatus.RUNNING, worker=worker).update(
+        status=RunStatus.LOST, failure_reason=WORKER_LOST, finished_at=timezone.now()
+    )
+    if marked:
+        logger.warning("run %s marked lost: its worker %s is gone", run_id, worker)
+    return bool(marked)
+
+
 def runs_mark_lost(*, stale_after: timedelta) -> list[int]:
     """Mark lost every running run whose worker has not sent a heartbeat for
     ``stale_after`` (it died, or lost its database), and return their ids.

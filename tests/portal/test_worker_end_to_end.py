@@ -160,6 +160,28 @@ def test_sweep_fails_the_order_of_a_killed_worker_with_worker_lost(product, requ
     assert not list(run_dir().glob(f"run-*-{order.current_run_id}-*"))
 
 
+def test_a_restarted_worker_gives_up_at_once_the_run_its_dead_predecessor_left(product, requester):
+    """A squad's own worker may never run the sweep: on restart it finds the
+    run its killed predecessor left on this machine, marks it lost without
+    waiting for its heartbeat to go stale, and removes its private dir."""
+    doomed = Worker(extra_env={"SQUADRON_HEARTBEAT_SECONDS": "1"}).start()
+    order = services.order_submit(
+        requester=requester, product=product, inputs={"label": "restarted", "pause": 8}
+    )
+    wait_for(lambda: output_lines("restarted"), timeout=90)
+    doomed.kill()
+    run_id = Order.objects.get(pk=order.pk).current_run_id
+    assert list(run_dir().glob(f"run-*-{run_id}-*"))
+
+    private_dirs_cleanup()  # what a worker does when it starts
+
+    assert Run.objects.get(pk=run_id).status == RunStatus.LOST
+    assert not list(run_dir().glob(f"run-*-{run_id}-*"))
+    services.orders_sweep()
+    order.refresh_from_db()
+    assert (order.status, order.failure_reason) == (OrderStatus.FAILED, "worker_lost")
+
+
 def run_dir() -> Path:
     import tempfile
 
