@@ -44,13 +44,14 @@ from portal.notifications import (
 from portal.webhooks import webhooks_order_changed
 from runbooks.choices import CancelOutcome, RunStatus
 from runbooks.crypto import DecryptionError, decrypt_json, encrypt_json
-from runbooks.executor import execute_run
+from runbooks.executor import execute_run, worker_gone
 from runbooks.models import Run, Runbook
 from runbooks.services import (
     WORKER_LOST,
     RunError,
     run_abandon,
     run_create,
+    run_mark_lost_with_worker,
     run_request_cancel,
     runs_mark_lost,
 )
@@ -804,7 +805,7 @@ def order_execute(*, order_id: int) -> Order | None:
     run = order_start(order_id=order_id)
     if run is None:
         logger.info("order %s: not queued any more, nothing to run", order_id)
-        return None
+        return _given_back(order_id)
     try:
         inputs, secret_names = _prepared_inputs(Order.objects.get(pk=order_id), run)
         if inputs is not None:
@@ -814,6 +815,21 @@ def order_execute(*, order_id: int) -> Order | None:
         # with a finished run: record what the run says.
         order = order_finish(order_id=order_id, run=run)
     return order
+
+
+def _given_back(order_id: int) -> Order | None:
+    """A task the broker gives back when the pool process running it died
+    (``task_reject_on_worker_lost``: out of memory, killed): if that process
+    was on this machine and is gone, its run is lost now, not once its
+    heartbeat goes stale, so the order (and a cancel waiting on it) ends
+    within seconds. Never runs the order again."""
+    order = Order.objects.select_related("current_run").filter(pk=order_id).first()
+    run = order.current_run if order else None
+    if run is None or order.status != OrderStatus.RUNNING or run.status != RunStatus.RUNNING:
+        return None
+    if not worker_gone(run.worker) or not run_mark_lost_with_worker(run_id=run.pk, worker=run.worker):
+        return None
+    return order_finish(order_id=order_id, run=run)
 
 
 def _prepared_inputs(order: Order, run: Run) -> tuple[dict | None, set[str]]:

@@ -606,12 +606,9 @@ def private_dirs_cleanup() -> list[Path]:
     # is gone died with it (its dir is here, on this disk): lost now, not in
     # a minute, and not only where the sweep runs (a squad's own workers
     # may never run it).
-    host = socket.gethostname()
-    for run_id, worker in Run.objects.filter(pk__in=found, status=RunStatus.RUNNING).values_list(
-        "pk", "worker"
-    ):
-        name, _, pid = worker.rpartition(":")
-        if name == host and pid.isdigit() and not _process_alive(int(pid)):
+    running = Run.objects.filter(pk__in=found, status=RunStatus.RUNNING)
+    for run_id, worker in running.values_list("pk", "worker"):
+        if worker_gone(worker):
             run_mark_lost_with_worker(run_id=run_id, worker=worker)
     # Only runs known to be over: a dir of a run this database does not know
     # is left alone.
@@ -628,6 +625,13 @@ def private_dirs_cleanup() -> list[Path]:
                 removed.append(path)
                 logger.warning("removed the private data dir %s that run %s left behind", path, run_id)
     return removed
+
+
+def worker_gone(worker: str) -> bool:
+    """Whether ``worker`` (a run's ``host:pid``) was a process of this
+    machine that no longer runs. False when it cannot tell (another host)."""
+    name, _, pid = worker.rpartition(":")
+    return name == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid))
 
 
 def _process_alive(pid: int) -> bool:

@@ -182,6 +182,27 @@ def test_a_restarted_worker_gives_up_at_once_the_run_its_dead_predecessor_left(p
     assert (order.status, order.failure_reason) == (OrderStatus.FAILED, "worker_lost")
 
 
+def test_a_pool_process_killed_mid_run_fails_its_order_within_seconds(product, requester, worker):
+    """Out of memory, the kernel kills the pool process running a playbook:
+    the worker gives its task back, and the redelivery, finding the process
+    gone on this machine, ends the order now rather than after the sweep's
+    minute. It never runs the order twice."""
+    import os
+    import signal
+
+    order = services.order_submit(requester=requester, product=product, inputs={"label": "oom", "pause": 20})
+    wait_for(lambda: output_lines("oom"), timeout=90)
+    run = Order.objects.get(pk=order.pk).current_run
+    killed = time.monotonic()
+    os.kill(int(run.worker.rpartition(":")[2]), signal.SIGKILL)
+
+    wait_for(lambda: status_of(order) == OrderStatus.FAILED, timeout=30)
+    assert time.monotonic() - killed < 30
+    order.refresh_from_db()
+    assert order.failure_reason == "worker_lost" and order.attempts == 1
+    assert Run.objects.filter(order_run__order=order).count() == 1
+
+
 def run_dir() -> Path:
     import tempfile
 
