@@ -276,7 +276,7 @@ def order_submit(*, requester: User, product: Product, inputs: object) -> Order:
         )
         _order_changed(order, from_status="", to_status=status, actor=requester, note="Submitted")
         if status == OrderStatus.QUEUED:
-            _dispatch_on_commit(order.pk)
+            _dispatch_on_commit(order.pk, product.runbook)  # the version's runbook, in hand
     logger.info("order %s submitted for %s by %s: %s", order.pk, product.slug, requester, status)
     return order
 
@@ -685,26 +685,32 @@ def _claimed_by_actor(order: Order, actor: User) -> Order:
 # --- Execution (called by the worker) ---------------------------------------------
 
 
-def _dispatch_on_commit(order_id: int) -> None:
-    transaction.on_commit(lambda: order_dispatch(order_id=order_id))
+def _dispatch_on_commit(order_id: int, runbook: Runbook | None = None) -> None:
+    transaction.on_commit(lambda: order_dispatch(order_id=order_id, runbook=runbook))
 
 
-def order_dispatch(*, order_id: int) -> bool:
+def order_dispatch(*, order_id: int, runbook: Runbook | None = None) -> bool:
     """Send the order to a worker on its runbook's queue.
+
+    ``runbook`` is the order's, when the caller has it in hand (a new order):
+    then the order is not read back. Should it have been cancelled in the
+    meantime, the worker finds it no longer queued and runs nothing.
 
     Never raises: with the broker down the order simply stays ``queued`` and
     the periodic sweep sends it again, so the user still gets an answer.
     """
-    order = (
-        Order.objects.select_related("runbook_version__runbook")
-        .filter(pk=order_id, status=OrderStatus.QUEUED)
-        .first()
-    )
-    if order is None or order.runbook_version is None:
+    if runbook is None:
+        order = (
+            Order.objects.select_related("runbook_version__runbook")
+            .filter(pk=order_id, status=OrderStatus.QUEUED)
+            .first()
+        )
+        if order is None or order.runbook_version is None:
+            return False
+        runbook = order.runbook_version.runbook
+    if not _send_run_task(EXECUTE_TASK, order_id, runbook):
         return False
-    if not _send_run_task(EXECUTE_TASK, order_id, order.runbook_version.runbook):
-        return False
-    Order.objects.filter(pk=order_id).update(
+    Order.objects.filter(pk=order_id, status=OrderStatus.QUEUED).update(
         dispatched_at=timezone.now(), dispatch_count=F("dispatch_count") + 1
     )
     return True
