@@ -44,7 +44,7 @@ from portal.notifications import (
 from portal.webhooks import webhooks_order_changed
 from runbooks.choices import CancelOutcome, RunStatus
 from runbooks.crypto import DecryptionError, decrypt_json, encrypt_json
-from runbooks.executor import execute_run, worker_gone
+from runbooks.executor import execute_run, private_dirs_cleanup, worker_gone
 from runbooks.models import Run, Runbook
 from runbooks.services import (
     WORKER_LOST,
@@ -835,6 +835,7 @@ def _given_back(order_id: int) -> Order | None:
         return None
     if not worker_gone(run.worker) or not run_mark_lost_with_worker(run_id=run.pk, worker=run.worker):
         return None
+    private_dirs_cleanup()  # the dead process's, here: it may hold secrets
     return order_finish(order_id=order_id, run=run)
 
 

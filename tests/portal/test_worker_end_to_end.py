@@ -16,7 +16,7 @@ from portal.celery import app
 from portal.choices import OrderStatus
 from portal.models import Order
 from runbooks.choices import RunStatus
-from runbooks.executor import private_dirs_cleanup
+from runbooks.executor import installation_tag, private_dirs_cleanup
 from runbooks.models import Run, RunEvent
 from tests.factories import ProductFactory, RunbookFactory
 from tests.worker import Worker
@@ -154,10 +154,10 @@ def test_sweep_fails_the_order_of_a_killed_worker_with_worker_lost(product, requ
     wait_for(lambda: not playbooks_of_run(order.current_run_id), timeout=5)
     # ... and the private dir it left, secrets and all, goes when a worker
     # (or the sweep on one) looks.
-    left = list(run_dir().glob(f"run-*-{order.current_run_id}-*"))
+    left = private_dirs_of(order.current_run_id)
     assert left, "a worker killed outright cannot clean up after itself"
     assert private_dirs_cleanup() == left
-    assert not list(run_dir().glob(f"run-*-{order.current_run_id}-*"))
+    assert not private_dirs_of(order.current_run_id)
 
 
 def test_a_restarted_worker_gives_up_at_once_the_run_its_dead_predecessor_left(product, requester):
@@ -171,12 +171,12 @@ def test_a_restarted_worker_gives_up_at_once_the_run_its_dead_predecessor_left(p
     wait_for(lambda: output_lines("restarted"), timeout=90)
     doomed.kill()
     run_id = Order.objects.get(pk=order.pk).current_run_id
-    assert list(run_dir().glob(f"run-*-{run_id}-*"))
+    assert private_dirs_of(run_id)
 
     private_dirs_cleanup()  # what a worker does when it starts
 
     assert Run.objects.get(pk=run_id).status == RunStatus.LOST
-    assert not list(run_dir().glob(f"run-*-{run_id}-*"))
+    assert not private_dirs_of(run_id)
     services.orders_sweep()
     order.refresh_from_db()
     assert (order.status, order.failure_reason) == (OrderStatus.FAILED, "worker_lost")
@@ -201,6 +201,13 @@ def test_a_pool_process_killed_mid_run_fails_its_order_within_seconds(product, r
     order.refresh_from_db()
     assert order.failure_reason == "worker_lost" and order.attempts == 1
     assert Run.objects.filter(order_run__order=order).count() == 1
+    assert not private_dirs_of(run.pk), "its private dir, secrets and all, goes too"
+
+
+def private_dirs_of(run_id: int) -> list[Path]:
+    """The run's private dirs: of this test database only (the other test
+    processes on this machine have runs with the same ids)."""
+    return sorted(run_dir().glob(f"run-{installation_tag()}-{run_id}-*"))
 
 
 def run_dir() -> Path:
@@ -218,7 +225,7 @@ def playbooks_of_run(run_id: int) -> list[int]:
             state = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if "ansible-playbook" in text and re.search(rf"/run-[0-9a-f]{{8}}-{run_id}-", text) and state != "Z":
+        if "ansible-playbook" in text and f"/run-{installation_tag()}-{run_id}-" in text and state != "Z":
             found.append(int(cmdline.parent.name))
     return found
 
