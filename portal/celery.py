@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from celery import Celery
 from celery.signals import worker_init, worker_process_init, worker_ready
@@ -88,7 +90,26 @@ def queue_drop(name: str) -> None:
     its own connection bound, so it left a queue that the web process or a
     worker declared, messages and all, on the broker: bind it here first."""
     with app.connection_for_write() as connection:
-        queue = Queue(name, Exchange(name), routing_key=name)(connection.default_channel)
+        channel = connection.default_channel
+        queue = Queue(name, Exchange(name), routing_key=name)(channel)
         queue.declare()
         queue.purge()
         queue.delete()
+        _drop_unacked(channel, name)
+
+
+def _drop_unacked(channel: Any, name: str) -> None:
+    """Redis keeps the messages a killed worker held, to put them back on
+    their queue hours later (a queue nobody reads any more, for a test
+    session or a benchmark): drop those of ``name`` now."""
+    client, key = getattr(channel, "client", None), getattr(channel, "unacked_key", None)
+    if client is None or key is None:
+        return  # not Redis: nothing kept aside
+    for tag, raw in client.hgetall(key).items():
+        try:
+            routing_key = json.loads(raw)[0]["properties"]["delivery_info"]["routing_key"]
+        except (ValueError, LookupError, TypeError):
+            continue
+        if routing_key == name:
+            client.hdel(key, tag)
+            client.zrem(channel.unacked_index_key, tag)
