@@ -41,6 +41,7 @@ from catalogue.selectors import catalogue_entries, product_for_page
 from portal import approvals, permissions, services
 from portal.approvals import step_progress
 from portal.choices import TERMINAL_STATUSES, OrderStatus
+from portal.confirm import id_from_text
 from portal.forms import CatalogueFilterForm, NoteForm, OrderFilterForm, OrderForm, schema_initial
 from portal.health import broker_ok
 from portal.idempotency import fingerprint, order_submit_once
@@ -186,10 +187,10 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def _order_to_repeat(request: HttpRequest, product: Product) -> Order | None:
     """The order named by ``?again=`` when the user may see it and it is for
     this product; anything else is ignored (the form starts from defaults)."""
-    raw = request.GET.get("again", "")
-    if not raw.isdigit() or len(raw) > 18:
+    pk = id_from_text(request.GET.get("again", ""))
+    if pk is None:
         return None
-    return orders_visible_to(request.user).filter(pk=int(raw), product=product).first()
+    return orders_visible_to(request.user).filter(pk=pk, product=product).first()
 
 
 def _form_data(schema: dict, inputs: dict) -> QueryDict:
@@ -335,9 +336,8 @@ def my_orders(request: HttpRequest) -> HttpResponse:
 def order_badges(request: HttpRequest) -> HttpResponse:
     """Fresh status badges of the listed orders that were still open (My orders
     polls this); stops once none is open."""
-    parts = request.GET.get("ids", "").split(",")
-    # At most 18 digits: a larger number is no order's and overflows the database.
-    ids = [int(part) for part in parts if part.isdigit() and len(part) < 19][:ORDERS_PER_PAGE]
+    asked = (id_from_text(part) for part in request.GET.get("ids", "").split(","))
+    ids = [pk for pk in asked if pk is not None][:ORDERS_PER_PAGE]
     rows = list(orders_visible_to(request.user).filter(pk__in=ids).values_list("pk", "status", "finished_at"))
     still_open = [pk for pk, status, _ in rows if status not in TERMINAL_STATUSES]
     return render(
@@ -462,8 +462,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _int_param(request: HttpRequest, name: str) -> int:
-    value = request.GET.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 19 else 0
+    return id_from_text(request.GET.get(name, "")) or 0
 
 
 @login_required

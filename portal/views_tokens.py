@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from portal.confirm import ask_first, confirmed
 from portal.reveal import reveal_next, revealed
 from portal.tokens import MAX_NAME_LENGTH, TokenError, token_create, token_revoke, tokens_of
 
@@ -88,19 +89,16 @@ def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
     token = tokens_of(request.user).filter(pk=token_id).first()
     if token is None:
         raise Http404("No such token.")
-    if request.method == "GET" or request.POST.get("confirmed") != "yes":
-        return render(
+    if not confirmed(request):
+        return ask_first(
             request,
-            "portal/confirm.html",
-            {
-                "section": "tokens",
-                "title": f"Revoke the token “{token.name}”?",
-                "consequence": f"Whatever uses it ({token.prefix}…) is refused from the next request on. "
-                "A revoked token cannot be restored; you can create a new one.",
-                "action": reverse("token-revoke", args=[token.pk]),
-                "button": "Revoke the token",
-                "cancel": reverse("token-list"),
-            },
+            section="tokens",
+            title=f"Revoke the token “{token.name}”?",
+            consequence=f"Whatever uses it ({token.prefix}…) is refused from the next request on. "
+            "A revoked token cannot be restored; you can create a new one.",
+            button="Revoke the token",
+            action=reverse("token-revoke", args=[token.pk]),
+            cancel=reverse("token-list"),
         )
     token_revoke(token=token, actor=request.user)
     messages.success(request, f"Token “{token.name}” ({token.prefix}…) is revoked; it no longer works.")

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from portal.confirm import ask_first, confirmed, id_from_text
 from portal.models import WebhookSubscription
 from portal.reveal import reveal_next, revealed
 from portal.webhooks import (
@@ -171,19 +172,16 @@ def webhook_command(request: HttpRequest, webhook_id: int, command: str) -> Http
         raise Http404("No such command.")
     if request.method == "GET":
         return redirect("webhook-detail", webhook_id=subscription.pk)
-    if command in CONFIRM and request.POST.get("confirmed") != "yes":
+    if command in CONFIRM and not confirmed(request):
         question, consequence, button = CONFIRM[command]
-        return render(
+        return ask_first(
             request,
-            "portal/confirm.html",
-            {
-                "section": "webhooks",
-                "title": question.format(url=subscription.url),
-                "consequence": consequence,
-                "action": reverse("webhook-command", args=[subscription.pk, command]),
-                "button": button,
-                "cancel": reverse("webhook-detail", args=[subscription.pk]),
-            },
+            section="webhooks",
+            title=question.format(url=subscription.url),
+            consequence=consequence,
+            button=button,
+            action=reverse("webhook-command", args=[subscription.pk, command]),
+            cancel=reverse("webhook-detail", args=[subscription.pk]),
         )
     try:
         if command == "ping":
@@ -198,12 +196,8 @@ def webhook_command(request: HttpRequest, webhook_id: int, command: str) -> Http
                 else "Deliveries paused: order changes from now on are not sent, even after you resume.",
             )
         elif command == "redeliver":
-            raw = request.POST.get("delivery", "")
-            delivery = (
-                deliveries_of(subscription).filter(pk=int(raw)).first()
-                if raw.isdigit() and len(raw) <= 18
-                else None
-            )
+            delivery_id = id_from_text(request.POST.get("delivery", ""))
+            delivery = deliveries_of(subscription).filter(pk=delivery_id).first() if delivery_id else None
             if delivery is None:
                 raise Http404("No such delivery.")
             webhook_redeliver(delivery=delivery, actor=request.user)
