@@ -177,10 +177,8 @@ def webhook_subscribe(
         errors["secret"] = [f"A secret has at least {MIN_SECRET_LENGTH} characters (or leave it out)."]
     if len(description) > 200:
         errors["description"] = ["A description has at most 200 characters."]
-    if not errors and (same := _same_receiver(url, user=None if squad else actor, squad=squad)):
-        errors["url"] = [
-            f"This URL already receives these events (webhook #{same.pk}); every event would arrive twice."
-        ]
+    if not errors and (taken := _receiver_taken(url, user=None if squad else actor, squad=squad)):
+        errors["url"] = [taken]
     if errors:
         raise WebhookError(errors)
     secret = secret or generate_secret()
@@ -196,14 +194,18 @@ def webhook_subscribe(
     return subscription, secret
 
 
-def _same_receiver(
+def _receiver_taken(
     url: str, *, user: AbstractBaseUser | None, squad: Squad | None, other_than: int | None = None
-) -> WebhookSubscription | None:
-    """A subscription that already sends the same events to ``url``."""
+) -> str | None:
+    """Why ``url`` cannot receive these events again: a subscription of the
+    same owner already sends them there (each would arrive twice)."""
     same = WebhookSubscription.objects.filter(url=url, user=user, squad=squad)
     if other_than is not None:
         same = same.exclude(pk=other_than)
-    return same.order_by("pk").first()
+    first = same.order_by("pk").values_list("pk", flat=True).first()
+    if first is None:
+        return None
+    return f"This URL already receives these events (webhook #{first}); every event would arrive twice."
 
 
 def webhook_update(
@@ -220,13 +222,11 @@ def webhook_update(
     if url is not None and (problem := url_problem(url)):
         errors["url"] = [problem]
     elif url is not None and (
-        same := _same_receiver(
+        taken := _receiver_taken(
             url, user=subscription.user, squad=subscription.squad, other_than=subscription.pk
         )
     ):
-        errors["url"] = [
-            f"This URL already receives these events (webhook #{same.pk}); every event would arrive twice."
-        ]
+        errors["url"] = [taken]
     if description is not None and len(description) > 200:
         errors["description"] = ["A description has at most 200 characters."]
     if errors:
