@@ -883,12 +883,10 @@ def orders_sweep() -> SweepReport:
     """
     report = SweepReport()
     now = timezone.now()
-    report.lost_runs = runs_mark_lost(
-        stale_after=timedelta(seconds=settings.SQUADRON_HEARTBEAT_STALE_SECONDS)
-    )
+    stale = timedelta(seconds=settings.SQUADRON_HEARTBEAT_STALE_SECONDS)
+    report.lost_runs = runs_mark_lost(stale_after=stale)
     # A worker that died between taking an order and starting its playbook
     # leaves a run that never started and never heartbeats.
-    stale = timedelta(seconds=settings.SQUADRON_HEARTBEAT_STALE_SECONDS)
     for run_id in Order.objects.filter(
         status=OrderStatus.RUNNING,
         current_run__status=RunStatus.PENDING,

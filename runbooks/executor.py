@@ -387,6 +387,10 @@ class EventRecorder:
             self.flush()
         return False  # ansible-runner must not write the event to disk
 
+    def storable(self, value: Any) -> Any:
+        """Output as it may be kept: secrets masked, NULs shown as ``NUL_MARK``."""
+        return self.masker.data(without_nul(value))
+
     def record(self, event: Mapping[str, Any]) -> RunEvent:
         name = str(event.get("event") or "")
         data = event.get("event_data") or {}
@@ -398,16 +402,16 @@ class EventRecorder:
         failed = name in FAILED_EVENTS and not data.get("ignore_errors")
         # Masked before it is cut (a secret must not survive half-cut), and
         # with the pseudo-terminal's \r\n line ends made plain \n.
-        stdout = self.masker.text(without_nul(str(event.get("stdout") or ""))).replace("\r\n", "\n")
+        stdout = self.storable(str(event.get("stdout") or "")).replace("\r\n", "\n")
         stdout = truncate(stdout, self.stdout_limit)
         # Task names are templates too, so they can show a secret.
-        task = self.masker.text(without_nul(str(data.get("task") or "")))
-        host = self.masker.text(without_nul(str(data.get("host") or data.get("remote_addr") or "")))
+        task = self.storable(str(data.get("task") or ""))
+        host = self.storable(str(data.get("host") or data.get("remote_addr") or ""))
         if name == "playbook_on_stats":
             self.stats = self.host_stats(data)
         elif failed and name in TASK_FAILED_EVENTS and not self.failure:
             where = f"task {task or data.get('task_action') or '?'} on host {host or '?'}"
-            self.failure = self.masker.text(without_nul(f"{where}: {_failure_message(data.get('res'))}"))
+            self.failure = self.storable(f"{where}: {_failure_message(data.get('res'))}")
         elif name in ("error", "verbose") and stdout.strip():
             # Output outside any task: ssh-add, Ansible's own errors.
             self.last_output = stdout.strip()[-500:]
@@ -422,9 +426,7 @@ class EventRecorder:
             host=host[:255],
             task=task[:255],
             stdout=stdout,
-            event_data=trim_event_data(
-                data, limit=self.stdout_limit, mask=lambda value: self.masker.data(without_nul(value))
-            ),
+            event_data=trim_event_data(data, limit=self.stdout_limit, mask=self.storable),
             failed=failed,
             created_at=_event_time(event.get("created")),
         )

@@ -20,6 +20,7 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import BasePagination, PageNumberPagination, _positive_int
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
@@ -124,8 +125,6 @@ class CreatedCursorPagination(BasePagination):
         ]
 
     def _page_size(self, request: Request) -> int:
-        from rest_framework.settings import api_settings
-
         return asked_page_size(request, api_settings.PAGE_SIZE)
 
     def _link(self, *, forward: bool) -> str | None:
