@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from portal.models import ApiToken, WebhookSubscription
 from portal.tokens import token_authenticate
+from portal.webhooks import subscription_secret
 from tests.browser.conftest import check_accessibility, log_in
 from tests.factories import UserFactory
 
@@ -61,8 +62,22 @@ def test_a_person_adds_a_webhook_and_reads_its_log(page, bea):
     page.get_by_role("button", name="Send a test event").click()
     expect(page.get_by_role("cell", name="ping")).to_be_visible()
     check_accessibility(page, "webhook log")
+    # Its address changes on its page; its secret stays until replaced,
+    # which asks first and shows the new one once.
+    page.get_by_label("Receiver URL").fill("https://cmdb.example.com/squadron/v2")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Webhook to https://cmdb.example.com/squadron/v2"
+    )
+    page.get_by_role("button", name="Replace the signing secret").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Replace the signing secret")
+    check_accessibility(page, "replace asked")
+    page.get_by_role("button", name="Replace the secret").click()
+    replaced = page.get_by_label("Secret", exact=True).input_value()
+    assert replaced.startswith("whsec_") and replaced != secret
+    assert subscription_secret(WebhookSubscription.objects.get()) == replaced
     page.get_by_role("link", name="Webhooks").click()
-    expect(page.get_by_role("link", name="https://cmdb.example.com/squadron")).to_be_visible()
+    expect(page.get_by_role("link", name="https://cmdb.example.com/squadron/v2")).to_be_visible()
     check_accessibility(page, "webhook list")
     assert WebhookSubscription.objects.get().user == bea
 

@@ -48,14 +48,20 @@ def add_events(run_id: int, first: int, count: int, *, failed_every: int = 0) ->
     )
 
 
-@pytest.fixture
-def running_order(transactional_db):  # type: ignore[no-untyped-def]
+def started_order(slug: str, name: str, label: str):  # type: ignore[no-untyped-def]
+    """Bea's order of a Platform Squad product, its run taken by a worker."""
     squad = SquadFactory(slug="platform", name="Platform Squad")
-    product = ProductFactory(slug="big-job", name="Big job", squad=squad)
+    product = ProductFactory(slug=slug, name=name, squad=squad)
     requester = UserFactory(username="bea", first_name="Bea", last_name="Fischer")
-    order = services.order_submit(requester=requester, product=product, inputs={"name": "huge"})
+    order = services.order_submit(requester=requester, product=product, inputs={"name": label})
     run = services.order_start(order_id=order.pk)
     run_claim(run_id=run.pk, worker="test:1")
+    return order, run, requester
+
+
+@pytest.fixture
+def running_order(transactional_db):  # type: ignore[no-untyped-def]
+    order, run, requester = started_order("big-job", "Big job", "huge")
     add_events(run.pk, 1, HUGE, failed_every=10_000)
     order.refresh_from_db()
     return order, run, requester
@@ -132,12 +138,7 @@ def test_a_fifty_thousand_line_log_shows_its_tail_loads_earlier_parts_and_follow
 
 
 def test_my_orders_follows_an_open_order_to_its_end_without_reloading(page, transactional_db):
-    squad = SquadFactory(slug="platform", name="Platform Squad")
-    product = ProductFactory(slug="small-job", name="Small job", squad=squad)
-    requester = UserFactory(username="bea", first_name="Bea", last_name="Fischer")
-    order = services.order_submit(requester=requester, product=product, inputs={"name": "small"})
-    run = services.order_start(order_id=order.pk)
-    run_claim(run_id=run.pk, worker="test:1")
+    order, run, requester = started_order("small-job", "Small job", "small")
     log_in(page, requester)
     page.goto("/orders/")
     page.evaluate("window.__sameDocument = true")
