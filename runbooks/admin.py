@@ -80,7 +80,7 @@ class RunbookAdmin(SquadOwnedAdmin, admin.ModelAdmin):
     filter_horizontal = ("credentials",)
     fieldsets = (
         (None, {"fields": ("name", "slug", "squad", "description")}),
-        ("Execution", {"fields": ("timeout", "queue", "supports_check_mode", "credentials")}),
+        ("Execution", {"fields": ("timeout", "queue", "network", "supports_check_mode", "credentials")}),
         ("Playbook", {"fields": ("current_version_number", "playbook")}),
     )
     readonly_fields = ("current_version_number",)

@@ -7,6 +7,15 @@ class CredentialKind(models.TextChoices):
     TOKEN_ENV = "token_env", "Token / environment variables"
 
 
+class RunbookNetwork(models.TextChoices):
+    """What network a runbook's playbook sees in its sandbox."""
+
+    WORKER = "worker", "The worker's network"
+    # A new, empty network namespace: the playbook reaches no host at all,
+    # not even the worker's own services on localhost.
+    NONE = "none", "No network"
+
+
 class RunStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     RUNNING = "running", "Running"

@@ -65,7 +65,8 @@ from django.db import DatabaseError, DataError
 from django.utils import timezone
 from pexpect import ExceptionPexpect
 
-from runbooks.choices import TERMINAL_RUN_STATUSES, CredentialKind, RunStatus
+from runbooks import sandbox
+from runbooks.choices import TERMINAL_RUN_STATUSES, CredentialKind, RunbookNetwork, RunStatus
 from runbooks.crypto import DecryptionError
 from runbooks.extravars import ExtraVarsError, render_extravars, render_unsafe_vars, validate_input_names
 from runbooks.masking import Masker, secret_leaves
@@ -371,15 +372,21 @@ class EventRecorder:
         self.last_flush = time.monotonic()
         self.stats: dict[str, dict[str, int]] = {}
         self.failure = ""
+        #: The return code of the first failed task's command, if it had one:
+        #: a signal there (SIGXCPU) tells which run limit stopped it.
+        self.failure_rc: int | None = None
         self.error_output = ""
         self.last_output = ""
         #: Set when the output shows the run cannot succeed and must be
         #: stopped now (see ``SSH_ADD_RETRY_PROMPT``); the supervisor acts on it.
         self.abort_reason = ""
-        # The process group of ansible-playbook, from the pid in its first
+        # The process group of ansible-playbook, looked up at its first
         # event: lets the executor kill it if the run is aborted from the
         # outside (a Celery time limit) while ansible-runner cannot.
         self.process_group: int | None = None
+        #: What names the playbook's process among this process's children
+        #: (its private dir, on its command line); see ``playbook_process_group``.
+        self.private_dir = ""
 
     def __call__(self, event: dict[str, Any]) -> bool:
         self.buffer.append(self.record(event))
@@ -396,9 +403,10 @@ class EventRecorder:
         data = event.get("event_data") or {}
         if not isinstance(data, Mapping):
             data = {}
-        if self.process_group is None and isinstance(event.get("pid"), int):
-            with contextlib.suppress(OSError):
-                self.process_group = os.getpgid(event["pid"])
+        if self.process_group is None and self.private_dir:
+            # Not the event's own "pid": in a sandbox that is a number of its
+            # PID namespace, which names another process out here.
+            self.process_group = playbook_process_group(self.private_dir)
         failed = name in FAILED_EVENTS and not data.get("ignore_errors")
         # Masked before it is cut (a secret must not survive half-cut), and
         # with the pseudo-terminal's \r\n line ends made plain \n.
@@ -412,6 +420,9 @@ class EventRecorder:
         elif failed and name in TASK_FAILED_EVENTS and not self.failure:
             where = f"task {task or data.get('task_action') or '?'} on host {host or '?'}"
             self.failure = self.storable(f"{where}: {_failure_message(data.get('res'))}")
+            result = data.get("res")
+            if isinstance(result, Mapping) and isinstance(result.get("rc"), int):
+                self.failure_rc = result["rc"]
         elif name in ("error", "verbose") and stdout.strip():
             # Output outside any task: ssh-add, Ansible's own errors.
             self.last_output = stdout.strip()[-500:]
@@ -663,9 +674,15 @@ def _inventory(private_dir: Path) -> str:
     )
 
 
-def _run_env(private_dir: Path, credential_env: Mapping[str, str]) -> dict[str, str]:
-    output_dir = Path(settings.SQUADRON_OUTPUT_DIR)
-    output_dir.mkdir(parents=True, exist_ok=True)
+def output_dir_for(squad_slug: str) -> Path:
+    """Where a squad's playbooks write their visible results: a folder of
+    its own, so one squad's playbook neither reads nor overwrites another's."""
+    output_dir = Path(settings.SQUADRON_OUTPUT_DIR) / squad_slug
+    output_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return output_dir
+
+
+def _run_env(private_dir: Path, credential_env: Mapping[str, str], output_dir: Path) -> dict[str, str]:
     env = dict(credential_env)
     # The executor's own variables come last: a credential cannot redirect
     # them (and with them the event stream or the temporary files).
@@ -742,6 +759,27 @@ def _named_values(value: Any, names: set[str]) -> Iterable[tuple[str, Any]]:
             yield from _named_values(item, names)
 
 
+def playbook_process_group(private_dir: str) -> int | None:
+    """The process group of the playbook this process started for the run
+    whose private dir is ``private_dir``: ansible-runner's child (a session
+    leader, so its group is its pid), found among this process's children
+    by the private dir on its command line."""
+    parent = os.getpid()
+    marker = private_dir.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()
+            if int(fields[1]) != parent:
+                continue
+            if marker in (entry / "cmdline").read_bytes():
+                return os.getpgid(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return None
+
+
 def _kill_process_group(process_group: int | None) -> None:
     if process_group and process_group != os.getpgid(0):
         with contextlib.suppress(OSError):
@@ -765,10 +803,13 @@ def _prepare_files(
         f' "pexpect_timeout": {PEXPECT_TIMEOUT_SECONDS}, "pexpect_use_poll": true}}\n',
     )
     (private_dir / "tmp").mkdir(mode=0o700)
+    (private_dir / "home").mkdir(mode=0o700)
 
 
 def _runner_config(private_dir: Path, run: Run, material: CredentialMaterial) -> RunnerConfig:
-    own_env = _run_env(private_dir, material.envvars)
+    runbook = run.runbook_version.runbook
+    output_dir = output_dir_for(runbook.squad.slug)
+    own_env = _run_env(private_dir, material.envvars, output_dir)
     config = RunnerConfig(
         private_data_dir=str(private_dir),
         artifact_dir=str(private_dir / "artifacts"),
@@ -786,15 +827,38 @@ def _runner_config(private_dir: Path, run: Run, material: CredentialMaterial) ->
     )
     config.prepare()
     config.env = _inherited_env_only(config.env, own_env)
-    runner_command = list(config.command)
+    runner_command = sandbox.limited(config.command, sandbox.Limits.from_settings())
+    if sandbox.isolation() == sandbox.BUBBLEWRAP:
+        runner_command = sandbox.sandboxed(
+            runner_command,
+            private_dir=private_dir,
+            home=private_dir / "home",
+            output_dir=output_dir,
+            network=runbook.network != RunbookNetwork.NONE,
+        )
+    elif runbook.network == RunbookNetwork.NONE:
+        raise sandbox.SandboxUnavailable(
+            "the runbook asks for no network, which only the bubblewrap sandbox gives "
+            "(this worker runs with SQUADRON_RUN_ISOLATION=none)"
+        )
     if SETPRIV:
         # ansible-playbook runs in a session of its own (a pseudo-terminal),
         # so a worker killed outright (SIGKILL, OOM) would leave it and its
         # forks running with nobody to record them, while the sweep lets the
         # order be retried: two playbooks at once. The kernel tells the
         # session's shell when we die, and the shell kills the whole group.
-        config.command = [SETPRIV, "--pdeathsig", "TERM", "--", "/bin/sh", "-c", GROUP_GUARD, "run"]
-        config.command += runner_command
+        runner_command = [
+            SETPRIV,
+            "--pdeathsig",
+            "TERM",
+            "--",
+            "/bin/sh",
+            "-c",
+            GROUP_GUARD,
+            "run",
+            *runner_command,
+        ]
+    config.command = runner_command
     return config
 
 
@@ -811,7 +875,12 @@ def _outcome(runner: Runner, recorder: EventRecorder, supervisor: Supervisor) ->
         exited = f"ansible-playbook exited with rc {runner.rc}"
         if recorder.last_output:
             exited += f": {recorder.last_output}"
-        return status, recorder.failure or recorder.error_output or exited
+        reason = recorder.failure or recorder.error_output or exited
+        texts = (recorder.failure, recorder.error_output, recorder.last_output)
+        rcs = (recorder.failure_rc, runner.rc)
+        if limit := sandbox.limit_hit(texts, rcs, sandbox.Limits.from_settings()):
+            reason = f"stopped: {limit} ({reason})"
+        return status, reason
     if status == RunStatus.TIMED_OUT:
         return status, f"timed out after {runner.config.job_timeout} s"
     if status == RunStatus.CANCELLED:
@@ -857,7 +926,7 @@ def execute_run(
         return run
 
     started = time.monotonic()
-    run = Run.objects.select_related("runbook_version__runbook").get(pk=run_id)
+    run = Run.objects.select_related("runbook_version__runbook__squad").get(pk=run_id)
     runbook = run.runbook_version.runbook
     input_secrets = [
         leaf for _, value in _named_values(inputs, set(secret_names)) for leaf in secret_leaves(value)
@@ -901,6 +970,7 @@ def execute_run(
         private_dir = make_private_dir(run_id)
         _prepare_files(private_dir, run, inputs, material)
         config = _runner_config(private_dir, run, material)
+        recorder.private_dir = str(private_dir)
         runner = Runner(config, event_handler=recorder, cancel_callback=supervisor)
         runner.run()
         ended = True
@@ -913,6 +983,8 @@ def execute_run(
             stats=recorder.stats,
             failure_reason=masker.text(reason),
         )
+    except sandbox.SandboxUnavailable as error:
+        return _record_failure(run_id, masker.text(f"cannot run here: {error}"), started)
     except (ExtraVarsError, OSError, DatabaseError, AnsibleRunnerException, ExceptionPexpect) as error:
         # The run's failure, not the worker's: recorded, message and
         # traceback masked. A playbook it left behind is killed first.

@@ -79,6 +79,7 @@ class RunbookForm(forms.ModelForm):
             "description",
             "timeout",
             "queue",
+            "network",
             "supports_check_mode",
             "credentials",
         )

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
-from runbooks.choices import TERMINAL_RUN_STATUSES, CredentialKind, RunStatus
+from runbooks.choices import TERMINAL_RUN_STATUSES, CredentialKind, RunbookNetwork, RunStatus
 from runbooks.crypto import decrypt_json
 from squads.models import Squad
 
@@ -86,6 +86,13 @@ class Runbook(models.Model):
         validators=[queue_name_validator],
         help_text="Celery queue for its runs; empty for the default queue. "
         "Lets a squad run its own workers for network reach or isolation.",
+    )
+    network = models.CharField(
+        max_length=8,
+        choices=RunbookNetwork.choices,
+        default=RunbookNetwork.WORKER,
+        help_text="None: the playbook runs without any network (it needs the bubblewrap sandbox). "
+        "Choose it for runbooks that only compute or template.",
     )
     credentials = models.ManyToManyField(Credential, blank=True, related_name="runbooks")
     supports_check_mode = models.BooleanField(

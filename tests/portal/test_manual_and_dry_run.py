@@ -13,7 +13,7 @@ from portal.models import Order, OrderDryRun
 from runbooks.choices import RunStatus
 from runbooks.models import Run
 from tests.factories import ProductFactory, RunbookFactory
-from tests.runbooks import playbook, use_private_dirs
+from tests.runbooks import output_of, playbook, use_private_dirs
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,7 @@ def test_approver_previews_the_order_in_check_mode_and_nothing_changes(
 
     assert run.status == RunStatus.SUCCEEDED and run.check_mode
     assert run.stats["localhost"]["changed"] == 1, "it reports what it would change"
-    assert not (output_dir / f"check-{run.pk}").exists(), "and changes nothing"
+    assert not (output_of(output_dir, run) / f"check-{run.pk}").exists(), "and changes nothing"
     assert run.masked_inputs["token"] != "s3cr3t-token-value"
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING_APPROVAL

@@ -39,3 +39,8 @@ def use_private_dirs(settings: Any, tmp_path: Path) -> tuple[Path, Path]:
     settings.SQUADRON_RUN_DIR = str(tmp_path / "runs")
     settings.SQUADRON_OUTPUT_DIR = tmp_path / "output"
     return tmp_path / "runs", tmp_path / "output"
+
+
+def output_of(output_dir: Path, run: Run) -> Path:
+    """The output folder of the squad whose runbook ``run`` ran."""
+    return output_dir / run.runbook_version.runbook.squad.slug

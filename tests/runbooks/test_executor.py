@@ -20,7 +20,7 @@ from runbooks.executor import NUL_MARK, EventRecorder, execute_run
 from runbooks.masking import MASK, Masker
 from runbooks.models import Run, RunEvent
 from runbooks.services import WORKER_LOST, run_claim, run_request_cancel, runs_mark_lost
-from tests.runbooks import make_run, use_private_dirs
+from tests.runbooks import make_run, output_of, use_private_dirs
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ def test_runbook_timeout_stops_the_playbook(dirs):
     assert run.status == RunStatus.TIMED_OUT
     assert run.failure_reason == "timed out after 2 s"
     assert time.monotonic() - started < 6
-    assert not (output_dir / f"finished-{run.pk}").exists()
+    assert not (output_of(output_dir, run) / f"finished-{run.pk}").exists()
     assert list(runs_dir.iterdir()) == []
 
 
@@ -161,7 +161,7 @@ def test_cancel_stops_a_running_playbook_within_two_seconds(dirs):
     assert run.failure_reason == "cancelled on request"
     assert outcome["finished_at"] - requested < 2
     assert (run.finished_at - run.cancel_requested_at).total_seconds() < 2
-    assert not (output_dir / f"finished-{run.pk}").exists()
+    assert not (output_of(output_dir, run) / f"finished-{run.pk}").exists()
     assert list(runs_dir.iterdir()) == []
 
 
@@ -193,7 +193,7 @@ def test_a_worker_cut_off_from_the_database_stops_its_playbook_before_the_run_is
     assert outcome["finished_at"] - cut_off < 4, "stopped before the sweep would give it up"
     assert run.status == RunStatus.FAILED
     assert run.failure_reason == "stopped: the worker could not reach the database for 2 s"
-    assert not (output_dir / f"finished-{run.pk}").exists()
+    assert not (output_of(output_dir, run) / f"finished-{run.pk}").exists()
     assert list(runs_dir.iterdir()) == []
 
 
@@ -208,7 +208,7 @@ def test_cancelled_pending_run_never_starts(dirs):
     assert run.status == RunStatus.CANCELLED
     assert run.started_at is None
     assert run.event_count == 0 and not run.events.exists()
-    assert not (output_dir / f"appended-{run.pk}").exists()
+    assert not (output_of(output_dir, run) / f"appended-{run.pk}").exists()
     assert not runs_dir.exists() or list(runs_dir.iterdir()) == []
 
 
@@ -221,7 +221,7 @@ def test_a_delivery_that_arrives_twice_runs_the_playbook_once(dirs):
     second = execute(run)
 
     assert first.status == second.status == RunStatus.SUCCEEDED
-    assert (output_dir / f"appended-{run.pk}").read_text().splitlines() == ["executed"]
+    assert (output_of(output_dir, run) / f"appended-{run.pk}").read_text().splitlines() == ["executed"]
     assert second.event_count == first.event_count
     assert run_claim(run_id=run.pk, worker="late:1") is False
 
@@ -237,7 +237,7 @@ def test_run_claimed_by_another_worker_is_not_run_here(dirs):
     assert run.status == RunStatus.RUNNING
     assert run.worker == "other-host:42"
     assert not run.events.exists()
-    assert not (output_dir / f"appended-{run.pk}").exists()
+    assert not (output_of(output_dir, run) / f"appended-{run.pk}").exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -250,7 +250,7 @@ def test_concurrent_deliveries_run_the_playbook_once(dirs):
 
     assert {result.status for result in results} <= {RunStatus.RUNNING, RunStatus.SUCCEEDED}
     assert Run.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
-    assert (output_dir / f"appended-{run.pk}").read_text().splitlines() == ["executed"]
+    assert (output_of(output_dir, run) / f"appended-{run.pk}").read_text().splitlines() == ["executed"]
 
 
 @pytest.mark.django_db
@@ -261,7 +261,7 @@ def test_check_mode_is_a_dry_run(dirs):
 
     assert run.status == RunStatus.SUCCEEDED
     assert run.stats["localhost"]["changed"] == 1  # it would have changed
-    assert not (output_dir / f"check-{run.pk}").exists()
+    assert not (output_of(output_dir, run) / f"check-{run.pk}").exists()
 
 
 @pytest.mark.django_db
@@ -351,7 +351,7 @@ def test_playbook_of_a_run_given_up_as_lost_is_stopped_and_the_run_stays_lost(di
     assert outcome["finished_at"] - given_up < 2
     assert run.status == RunStatus.LOST
     assert run.failure_reason == WORKER_LOST
-    assert not (output_dir / f"finished-{run.pk}").exists()
+    assert not (output_of(output_dir, run) / f"finished-{run.pk}").exists()
     assert list(runs_dir.iterdir()) == []
 
 

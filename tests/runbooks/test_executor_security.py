@@ -22,7 +22,7 @@ from runbooks.masking import MASK, mask_inputs
 from runbooks.models import Credential, RunEvent
 from runbooks.services import credential_set_secrets
 from tests.factories import CredentialFactory
-from tests.runbooks import make_run, use_private_dirs
+from tests.runbooks import make_run, output_of, use_private_dirs
 
 pytestmark = pytest.mark.django_db
 
@@ -68,8 +68,8 @@ def test_template_in_an_input_reaches_the_playbook_literally(dirs):
     run = execute_run(run_id=run.pk, inputs={"text": text, "nested": nested}, secret_names=set())
 
     assert run.status == RunStatus.SUCCEEDED, run.failure_reason
-    assert (output_dir / f"text-{run.pk}").read_text() == text
-    assert json.loads((output_dir / f"nested-{run.pk}").read_text()) == nested
+    assert (output_of(output_dir, run) / f"text-{run.pk}").read_text() == text
+    assert json.loads((output_of(output_dir, run) / f"nested-{run.pk}").read_text()) == nested
     assert not marker.exists()
 
 
@@ -92,7 +92,7 @@ def test_secrets_are_used_by_the_playbook_but_never_stored_logged_or_on_the_comm
     run = execute_run(run_id=run.pk, inputs=inputs, secret_names={"pin"})
 
     # The playbook really received them...
-    received = json.loads((output_dir / f"received-{run.pk}.json").read_text())
+    received = json.loads((output_of(output_dir, run) / f"received-{run.pk}.json").read_text())
     assert received["password_sha256"] == sha256(PASSWORD)
     assert received["username"] == "dba"
     assert received["ansible_user_sha256"] == sha256("dba")
@@ -163,7 +163,7 @@ def test_ssh_key_reaches_the_playbook_through_the_agent_only(dirs, commands, ssh
     run = execute_run(run_id=run.pk, inputs={}, secret_names=set())
 
     assert run.status == RunStatus.SUCCEEDED, run.failure_reason
-    assert public_key in (output_dir / f"agent-keys-{run.pk}").read_text()
+    assert public_key in (output_of(output_dir, run) / f"agent-keys-{run.pk}").read_text()
     assert "ssh-agent" in commands[0]
     key_lines = key_data.splitlines()[1:-1]
     command_line = " ".join(commands[0])
