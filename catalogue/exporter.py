@@ -33,6 +33,7 @@ from catalogue.importer import (
 )
 from catalogue.models import Category, Product
 from catalogue.selectors import approval_steps_in_order
+from runbooks.choices import RunbookNetwork
 from runbooks.models import Runbook
 from squads.models import Chapter, Membership, Squad
 
@@ -196,6 +197,8 @@ def _runbook(runbook: Runbook, playbook_path: str | None) -> dict[str, Any]:
             "playbook": playbook_path,
             "timeout": runbook.timeout,
             "queue": runbook.queue,
+            # Only the exception is written: the default reads as no key.
+            "network": runbook.network if runbook.network != RunbookNetwork.WORKER else None,
             "check_mode": runbook.supports_check_mode or None,
         },
     )
