@@ -25,10 +25,17 @@ from runbooks.services import run_create
 from tests.factories import RunbookFactory, SquadFactory
 from tests.runbooks import output_of, use_private_dirs
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(not sandbox.bwrap_executable(), reason="bubblewrap is not installed"),
-]
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _bubblewrap() -> None:
+    """``make test`` installs bubblewrap where it can (as root); CI sets
+    SQUADRON_REQUIRE_SANDBOX=1, so there a missing bwrap fails, never skips."""
+    if not sandbox.bwrap_executable():
+        if os.environ.get("SQUADRON_REQUIRE_SANDBOX") == "1":
+            pytest.fail("SQUADRON_REQUIRE_SANDBOX=1 but bwrap is not installed")
+        pytest.skip("bubblewrap is not installed")
 
 #: Looks around from inside the playbook and writes what it found into its
 #: squad's output folder: argv = paths to probe, then paths to write to.
