@@ -17,6 +17,7 @@ from portal.reveal import reveal_next, revealed
 from portal.webhooks import (
     WebhookError,
     WebhookNotAllowed,
+    WebhookRateLimited,
     deliveries_of,
     status_change_text,
     webhook_delete,
@@ -214,6 +215,7 @@ def webhook_command(request: HttpRequest, webhook_id: int, command: str) -> Http
         messages.error(
             request, " ".join(problem for problems in error.errors.values() for problem in problems)
         )
-    except WebhookNotAllowed as error:
+    except (WebhookNotAllowed, WebhookRateLimited) as error:
+        # A rate limit's message says when to try again; nothing was sent.
         messages.error(request, str(error))
     return redirect("webhook-detail", webhook_id=subscription.pk)

@@ -27,6 +27,7 @@ import http.client
 import ipaddress
 import json
 import logging
+import math
 import secrets
 import socket
 import ssl
@@ -37,7 +38,9 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -73,6 +76,15 @@ class WebhookError(Exception):
 
 class WebhookNotAllowed(Exception):
     """The actor may not manage this subscription."""
+
+
+class WebhookRateLimited(Exception):
+    """Too many events sent by hand (pings, redeliveries) this minute: try
+    again in ``retry_after`` seconds. Nothing was sent."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 # --- Signing ------------------------------------------------------------------------------
@@ -249,21 +261,72 @@ def webhook_subscribe(
         errors["secret"] = [f"A secret has at least {MIN_SECRET_LENGTH} characters (or leave it out)."]
     if len(description) > 200:
         errors["description"] = ["A description has at most 200 characters."]
-    if not errors and (taken := _receiver_taken(url, user=None if squad else actor, squad=squad)):
-        errors["url"] = [taken]
     if errors:
         raise WebhookError(errors)
     secret = secret or generate_secret()
-    subscription = WebhookSubscription.objects.create(
-        user=None if squad else actor,
-        squad=squad,
-        url=url,
-        description=description.strip(),
-        secret_ciphertext=encrypt_json(secret),
-        created_by=actor,
-    )
+    with transaction.atomic():
+        # The actor's row is locked first, so two requests at once cannot
+        # both take the last place under the cap.
+        list(get_user_model().objects.select_for_update().filter(pk=actor.pk).values_list("pk"))
+        if too_many := _webhook_cap_reached(actor):
+            raise WebhookError({"non_field_errors": [too_many]})
+        if taken := _receiver_taken(url, user=None if squad else actor, squad=squad):
+            raise WebhookError({"url": [taken]})
+        subscription = WebhookSubscription.objects.create(
+            user=None if squad else actor,
+            squad=squad,
+            url=url,
+            description=description.strip(),
+            secret_ciphertext=encrypt_json(secret),
+            created_by=actor,
+        )
     logger.info("webhook %s subscribed by %s for %s", subscription.pk, actor, squad or "own orders")
     return subscription, secret
+
+
+def _webhook_cap_reached(actor: AbstractBaseUser) -> str | None:
+    """Why ``actor`` may add no more webhooks: every one a person owns or
+    added for a squad counts (``SQUADRON_WEBHOOKS_PER_USER``), as each
+    multiplies the deliveries one order change sends."""
+    limit = settings.SQUADRON_WEBHOOKS_PER_USER
+    held = WebhookSubscription.objects.filter(Q(user=actor) | Q(created_by=actor)).count()
+    if held < limit:
+        return None
+    return (
+        f"You have {held} webhooks and one person may have at most {limit}: "
+        "delete one you no longer need to add another."
+    )
+
+
+def _count_sent_by_hand(*, actor: AbstractBaseUser) -> None:
+    """Count one event sent by hand (a ping or a redelivery) by ``actor``,
+    or refuse it past ``SQUADRON_WEBHOOK_PINGS_PER_MINUTE`` in this minute.
+
+    Each of them can hold the webhooks' worker for the receiver's whole
+    timeout. The count lives in Django's cache (an integer, which the JSON
+    cache stores and Redis increments atomically): ``add`` then ``incr`` are
+    atomic in every backend, so concurrent requests cannot both take the
+    last place. Shared by every web process once ``CACHE_URL`` is set."""
+    limit = settings.SQUADRON_WEBHOOK_PINGS_PER_MINUTE
+    now = time.time()
+    minute = int(now // 60)
+    key = f"webhooks:hand-sent:{actor.pk}:{minute}"
+    sent = 0
+    for _ in range(2):  # the key may expire between add and incr: once more
+        cache.add(key, 0, timeout=120)
+        try:
+            sent = cache.incr(key)
+            break
+        except ValueError:
+            continue
+    if sent <= limit:
+        return
+    retry_after = max(1, math.ceil((minute + 1) * 60 - now))
+    raise WebhookRateLimited(
+        f"You have sent {limit} events by hand this minute (test events and redeliveries), "
+        f"the most one person may: try again in {retry_after} second{'s' if retry_after != 1 else ''}.",
+        retry_after=retry_after,
+    )
 
 
 def _receiver_taken(
@@ -336,6 +399,7 @@ def webhook_ping(*, subscription: WebhookSubscription, actor: AbstractBaseUser) 
         raise WebhookNotAllowed("You cannot test this webhook.")
     if not subscription.is_active:
         raise WebhookError({"is_active": ["The webhook is paused: resume it to send a test event."]})
+    _count_sent_by_hand(actor=actor)
     payload = {"event": EVENT_PING, "event_id": str(uuid.uuid4()), "occurred_at": _iso(timezone.now())}
     (delivery,) = _create_deliveries([subscription], payload, order_id=None)
     transaction.on_commit(lambda: _enqueue(delivery.pk))
@@ -346,6 +410,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery, actor: AbstractBaseUser) -> 
     """Send the same event again as a new delivery (a new id, the same body)."""
     if not can_manage(actor, delivery.subscription):
         raise WebhookNotAllowed("You cannot redeliver this event.")
+    _count_sent_by_hand(actor=actor)
     copy = WebhookDelivery.objects.create(
         subscription=delivery.subscription,
         delivery_id=uuid.uuid4(),

@@ -40,6 +40,7 @@ from portal.selectors import order_run_events, orders_for_api
 from portal.webhooks import (
     WebhookError,
     WebhookNotAllowed,
+    WebhookRateLimited,
     deliveries_of,
     webhook_delete,
     webhook_ping,
@@ -464,6 +465,14 @@ def _webhook_errors(error: WebhookError) -> exceptions.ValidationError:
     return exceptions.ValidationError(error.errors, code="invalid")
 
 
+def _webhook_rate_limited(error: WebhookRateLimited) -> exceptions.Throttled:
+    """429 with ``Retry-After``, in the service's words (DRF's ``wait``
+    argument would append its own sentence)."""
+    throttled = exceptions.Throttled(detail=str(error))
+    throttled.wait = error.retry_after
+    return throttled
+
+
 @extend_schema_view(
     list=extend_schema(summary="Your webhooks and your squads'"),
     retrieve=extend_schema(summary="A webhook"),
@@ -546,7 +555,11 @@ class WebhookViewSet(
         except WebhookNotAllowed as error:
             raise exceptions.PermissionDenied(str(error)) from None
 
-    @extend_schema(request=None, responses={202: s.WebhookDeliverySerializer}, summary="Send a test event")
+    @extend_schema(
+        request=None,
+        responses={202: s.WebhookDeliverySerializer},
+        summary="Send a test event (a few a minute per person; beyond, 429 with Retry-After)",
+    )
     @action(detail=True, methods=["post"])
     def ping(self, request: Request, pk: str) -> Response:
         subscription = self.get_object()
@@ -555,6 +568,8 @@ class WebhookViewSet(
             delivery = webhook_ping(subscription=subscription, actor=request.user)
         except WebhookNotAllowed as error:
             raise exceptions.PermissionDenied(str(error)) from None
+        except WebhookRateLimited as error:
+            raise _webhook_rate_limited(error) from None
         except WebhookError as error:
             raise _webhook_errors(error) from None
         return Response(s.WebhookDeliverySerializer(delivery).data, status=202)
@@ -610,6 +625,8 @@ class WebhookRedeliverView(ApiMixin, APIView):
             copy = webhook_redeliver(delivery=delivery, actor=request.user)
         except WebhookNotAllowed as error:
             raise exceptions.PermissionDenied(str(error)) from None
+        except WebhookRateLimited as error:
+            raise _webhook_rate_limited(error) from None
         return Response(s.WebhookDeliverySerializer(copy).data, status=202)
 
 

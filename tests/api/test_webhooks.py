@@ -287,8 +287,9 @@ def test_the_sweep_resends_deliveries_whose_retry_was_lost(requester):
 
 
 def test_webhook_and_delivery_lists_cost_the_same_queries_whatever_the_page_size(
-    api_for, member, squad, django_assert_max_num_queries
+    api_for, member, squad, settings, django_assert_max_num_queries
 ):
+    settings.SQUADRON_WEBHOOK_PINGS_PER_MINUTE = 8  # eight deliveries to list
     client = api_for(member)
     client.get("/api/v1/me/")  # the token's first use records last_used_at, once
     subscriptions = [
