@@ -1,7 +1,10 @@
 """A real Celery worker process for end-to-end tests.
 
 It runs the project's own settings against the test database and this test
-process's private queue, so what a test commits is what the worker sees.
+process's private queues, so what a test commits is what the worker sees.
+By default one worker consumes both the orders' queue and the webhooks'
+queue; a test that needs production's layout (a worker per queue) names
+the queues of each.
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from itertools import count
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+# Two workers of one test process need distinct node names.
+_numbers = count(1)
 
 
 def database_url() -> str:
@@ -33,8 +40,15 @@ def database_url() -> str:
 class Worker:
     """Start with ``Worker(...).start()``; ``stop()`` or ``kill()`` it."""
 
-    def __init__(self, *, extra_env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        extra_env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        queues: Sequence[str] | None = None,
+    ) -> None:
         self.extra_env = extra_env or {}
+        self.queues = list(queues or (settings.CELERY_TASK_DEFAULT_QUEUE, settings.SQUADRON_WEBHOOK_QUEUE))
         self.log_path = log_path or Path(settings.VAR_DIR) / f"worker-{time.monotonic_ns()}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -46,6 +60,7 @@ class Worker:
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "SQUADRON_VAR_DIR": str(settings.VAR_DIR),
             "SQUADRON_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+            "SQUADRON_WEBHOOK_QUEUE": settings.SQUADRON_WEBHOOK_QUEUE,
             **self.extra_env,
         }
         self.log = self.log_path.open("wb")
@@ -63,9 +78,9 @@ class Worker:
                 "--without-mingle",
                 "--without-heartbeat",
                 "--queues",
-                settings.CELERY_TASK_DEFAULT_QUEUE,
+                ",".join(self.queues),
                 "--hostname",
-                f"test-{os.getpid()}@%h",
+                f"test-{os.getpid()}-{next(_numbers)}@%h",
             ],
             cwd=ROOT,
             env=env,

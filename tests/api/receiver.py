@@ -1,5 +1,6 @@
 """A real HTTP server on 127.0.0.1 that receives webhooks and checks their
-signature, as a subscriber's receiver would."""
+signature, as a subscriber's receiver would; or, with ``hang``, one that
+reads each request and never answers it until the test releases it."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class Receiver:
     status: int = 200
     delay: float = 0.0
     received: list[Received] = field(default_factory=list)
+    hang: bool = False
+    released: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Receiver:
         receiver = self
@@ -41,6 +44,8 @@ class Receiver:
                 receiver.received.append(Received(dict(self.headers.items()), body, valid))
                 if receiver.delay:
                     time.sleep(receiver.delay)
+                if receiver.hang:
+                    receiver.released.wait()
                 answer = b"ok" if receiver.status < 400 else b"receiver is unhappy"
                 try:
                     self.send_response(receiver.status)
@@ -63,6 +68,11 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/squadron?source=test"
 
+    def release(self) -> None:
+        """Let every hanging request (and those to come) be answered."""
+        self.released.set()
+
     def stop(self) -> None:
+        self.release()
         self.server.shutdown()
         self.server.server_close()

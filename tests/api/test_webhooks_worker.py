@@ -1,5 +1,6 @@
 """End to end: an order placed through the API, run by a real Celery worker,
-told to a real receiver by the same worker, while the receiver is slow."""
+told to a real receiver while the receiver is slow; and receivers that never
+answer, which hold up only the webhooks' own worker, never an order."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 
 import pytest
 
+from portal import webhooks
 from portal.models import Order, WebhookDelivery
 from tests.api.receiver import Receiver
 from tests.factories import ProductFactory, RunbookFactory
@@ -56,3 +58,46 @@ def test_a_run_is_told_to_the_receiver_by_the_worker_and_a_slow_receiver_delays_
     )
     assert transitions == sorted([(None, "queued"), ("queued", "running"), ("running", "succeeded")], key=str)
     assert all(r.signature_valid for r in receiver.received)
+
+
+def test_deliveries_hanging_on_a_receiver_never_hold_up_an_order(
+    api_for, squad, requester, outsider, settings
+):
+    """Issue #12: 16 pings to a receiver that never answers kept other users'
+    orders queued for 78 s, as deliveries shared the playbooks' queue. With
+    production's layout (a worker for orders, one for webhooks) an order
+    runs while every delivery is still stuck."""
+    settings.SQUADRON_WEBHOOK_PINGS_PER_MINUTE = 16
+    runbook = RunbookFactory(squad=squad, slug="quick")
+    ProductFactory(
+        slug="quick", squad=squad, runbook=runbook, form_schema={"type": "object", "properties": {}}
+    )
+    hanging = Receiver(hang=True).start()
+    workers = []
+    try:
+        workers.append(Worker(queues=[settings.CELERY_TASK_DEFAULT_QUEUE]).start())
+        workers.append(
+            Worker(
+                queues=[settings.SQUADRON_WEBHOOK_QUEUE],
+                # Longer than any wait below: the receiver decides when they end.
+                extra_env={"SQUADRON_WEBHOOK_TIMEOUT_SECONDS": "600"},
+            ).start()
+        )
+        subscription, _ = webhooks.webhook_subscribe(actor=outsider, url=hanging.url)
+        for _ in range(16):
+            webhooks.webhook_ping(subscription=subscription, actor=outsider)
+        wait_for(lambda: len(hanging.received) == 1, timeout=60)
+
+        response = api_for(requester).post(
+            "/api/v1/orders/", data=json.dumps({"product": "quick"}), content_type="application/json"
+        )
+        assert response.status_code == 201
+        wait_for(lambda: Order.objects.get(pk=response.json()["id"]).status == "succeeded", timeout=90)
+
+        assert len(hanging.received) == 1, "the webhooks' worker is still waiting for its first answer"
+        assert WebhookDelivery.objects.filter(status="pending", last_status_code=None).count() == 16
+    finally:
+        hanging.release()  # so the webhooks' worker can stop at once
+        for worker in workers:
+            worker.stop()
+        hanging.stop()
