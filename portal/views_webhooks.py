@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -90,7 +91,12 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/webhooks/list.html",
-        {"form": form, "webhooks": webhooks_with_health(webhooks_visible_to(request.user))},
+        {
+            "form": form,
+            "webhooks": webhooks_with_health(webhooks_visible_to(request.user)),
+            "webhooks_per_user": settings.SQUADRON_WEBHOOKS_PER_USER,
+            "pings_per_minute": settings.SQUADRON_WEBHOOK_PINGS_PER_MINUTE,
+        },
         status=400 if form.errors else 200,
     )
 

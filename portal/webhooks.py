@@ -2,8 +2,10 @@
 
 - ``webhooks_order_changed`` is called by every status transition in
   ``portal.services``; after the transaction commits it stores one delivery
-  per matching subscription and hands each to a Celery worker. The request
-  or run that moved the order never waits for a receiver: with no
+  per matching subscription and hands each to a Celery worker on the
+  webhooks' own queue (``SQUADRON_WEBHOOK_QUEUE``, routed in settings), so
+  a receiver that hangs holds up only that worker, never a playbook. The
+  request or run that moved the order never waits for a receiver: with no
   subscription the cost is one indexed query, and a broker that is down
   leaves deliveries pending for the sweep.
 - ``webhook_deliver`` (the worker) POSTs the stored body, signed with
@@ -14,9 +16,13 @@
   ``SQUADRON_WEBHOOK_ALLOW_PRIVATE`` is on, link-local ones (a cloud's
   metadata service) always (SSRF), and so is an IPv6 address that carries
   such an IPv4 address (IPv4-mapped, -compatible or -translated, NAT64,
-  6to4, Teredo): the IPv4 address is where the packet ends up. The address is checked
-  when the request is sent and the connection goes to that very address, so
-  a DNS answer that changes between check and use cannot bypass the check.
+  6to4, Teredo): the IPv4 address is where the packet ends up. The address
+  is checked when the request is sent and the connection goes to that very
+  address, so a DNS answer that changes between check and use cannot bypass
+  the check.
+- One person has at most ``SQUADRON_WEBHOOKS_PER_USER`` webhooks and sends at
+  most ``SQUADRON_WEBHOOK_PINGS_PER_MINUTE`` events by hand (pings,
+  redeliveries) a minute: each can hold the webhooks' worker for a timeout.
 """
 
 from __future__ import annotations

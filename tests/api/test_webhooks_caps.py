@@ -95,6 +95,7 @@ def test_one_webhook_past_the_cap_is_refused_on_the_page(browser, requester, set
     html = page.content.decode()
     assert "You have 1 webhooks and one person may have at most 1" in html
     assert "The webhook was not added" in html
+    assert "Each person may add up to 1 webhooks" in html, "the page tells the limit before one meets it"
     assert list(WebhookSubscription.objects.values_list("url", flat=True)) == ["https://a.example.com/in"]
 
 
