@@ -1,6 +1,6 @@
 # Squadron's image: one image for the web (gunicorn), worker and beat
 # processes; docker-compose.yml picks the command. Secrets are never baked in:
-# they come from the environment at run time.
+# they come at run time as files named by *_FILE variables (compose secrets).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,8 +11,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LC_ALL=C.UTF-8
 
 # openssl and ssh: what runbooks call (certificates, reaching managed hosts).
+# bubblewrap: the sandbox each playbook runs in (SQUADRON_RUN_ISOLATION).
 RUN apt-get update \
-    && apt-get install --yes --no-install-recommends openssl openssh-client \
+    && apt-get install --yes --no-install-recommends openssl openssh-client bubblewrap \
     && rm -rf /var/lib/apt/lists/*
 
 # An unprivileged user runs everything; /var/lib/squadron holds what must
@@ -53,4 +54,5 @@ ENV DEBUG=false \
 USER squadron:squadron
 EXPOSE 8000
 
-CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# gunicorn's config makes every one of its processes non-dumpable.
+CMD ["gunicorn", "-c", "portal/gunicorn.conf.py", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

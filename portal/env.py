@@ -8,8 +8,11 @@ default, so each reader raises ``ImproperlyConfigured`` naming the variable.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+
+from runbooks.hardening import deny_inspection_by_playbooks
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -20,6 +23,35 @@ def env_str(name: str, default: str | None = None) -> str | None:
     if value is None or value == "":
         return default
     return value
+
+
+def env_secret(name: str, default: str | None = None) -> str | None:
+    """A secret from ``NAME``, or from the file that ``NAME_FILE`` names.
+
+    The file form keeps the secret out of every process environment: an init
+    such as tini, a shell, a ``docker exec``'d healthcheck all hold only the
+    path, and ``/proc/<pid>/environ`` shows nothing worth reading. The
+    process that reads the file makes itself non-dumpable first, so the
+    secret it now holds in memory is out of reach of its user's other
+    processes (playbooks run with isolation ``none``). The file itself is
+    readable by whoever may read it: with isolation ``none`` that includes a
+    playbook of the same OS user; the bubblewrap sandbox does not show it.
+    """
+    path = env_str(f"{name}_FILE")
+    if path is None:
+        return env_str(name, default)
+    if env_str(name) is not None:
+        raise ImproperlyConfigured(f"{name} and {name}_FILE are both set: set only one of them.")
+    deny_inspection_by_playbooks()
+    try:
+        # A file written by `echo` or an editor ends with a newline that is
+        # not part of the secret.
+        secret = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {error}") from None
+    if not secret:
+        raise ImproperlyConfigured(f"{name}_FILE={path!r} is empty.")
+    return secret
 
 
 def env_bool(name: str, default: bool) -> bool:

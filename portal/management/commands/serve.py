@@ -1,8 +1,10 @@
-"""Run the whole of Squadron in one terminal: web, Celery worker and beat.
+"""Run the whole of Squadron in one terminal: web, the Celery workers and beat.
 
-``make run`` calls this. Ctrl-C (or SIGTERM) stops every child cleanly: the
-worker gets a warm shutdown, and anything still alive after the grace period
-is killed with its whole process group, so no orphan keeps a port or a lock.
+``make run`` calls this. The playbooks' worker and the webhook deliveries'
+worker consume separate queues. Ctrl-C (or SIGTERM) stops every child
+cleanly: the workers get a warm shutdown, and anything still alive after the
+grace period is killed with its whole process group, so no orphan keeps a
+port or a lock.
 """
 
 from __future__ import annotations
@@ -34,31 +36,39 @@ class Command(BaseCommand):
         # This process is the worker's parent and holds the same environment:
         # playbooks must not read it through /proc either.
         deny_inspection_by_playbooks()
-        python = sys.executable
+        # Each child seals itself too, first thing in its own process:
+        # execve makes a process dumpable again (runbooks.hardening).
+        sealed = [sys.executable, "-m", "runbooks.hardening"]
+        webhook_queue = getattr(settings, "SQUADRON_WEBHOOK_QUEUE", "webhooks")
         queues = [
             settings.CELERY_TASK_DEFAULT_QUEUE,
-            *sorted(set(Runbook.objects.exclude(queue="").values_list("queue", flat=True))),
+            *sorted(set(Runbook.objects.exclude(queue="").values_list("queue", flat=True)) - {webhook_queue}),
         ]
         schedule = settings.VAR_DIR / "celerybeat-schedule"
+        node = os.uname().nodename
+        worker = [*sealed, "celery", "-A", "portal", "worker", "--loglevel=INFO"]
         commands = {
-            "web": [python, "manage.py", "runserver", str(options["addr"]), "--noreload"],
+            "web": [*sealed, "manage", "runserver", str(options["addr"]), "--noreload"],
             "worker": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "--loglevel=INFO",
+                *worker,
                 f"--concurrency={options['concurrency']}",
                 "--queues",
                 ",".join(queues),
                 "--hostname",
-                f"squadron@{os.uname().nodename}",
+                f"squadron@{node}",
+            ],
+            # Webhook deliveries have a worker of their own, as in production:
+            # a receiver that never answers cannot keep orders waiting.
+            "webhooks": [
+                *worker,
+                "--concurrency=2",
+                "--queues",
+                webhook_queue,
+                "--hostname",
+                f"webhooks@{node}",
             ],
             "beat": [
-                python,
-                "-m",
+                *sealed,
                 "celery",
                 "-A",
                 "portal",
@@ -97,7 +107,7 @@ class Command(BaseCommand):
             sys.exit(exit_code)
 
     def _stop_all(self, children: dict[str, subprocess.Popen[bytes]]) -> None:
-        self.stdout.write("Stopping web, worker and beat…")
+        self.stdout.write("Stopping web, workers and beat…")
         for child in children.values():
             if child.poll() is None:
                 # To the leader only: Celery's main process stops its own pool
