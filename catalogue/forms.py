@@ -15,6 +15,7 @@ from django.forms.fields import InvalidJSONInput
 
 from catalogue.models import Product, empty_form
 from catalogue.services import validate_dependencies
+from runbooks.extravars import contains_surrogate
 
 MONOSPACE_ATTRS = {
     "class": "vLargeTextField",
@@ -26,12 +27,33 @@ MONOSPACE_ATTRS = {
 
 
 class IndentedJSONField(forms.JSONField):
-    """JSON shown indented, so a squad can read and edit its form schema."""
+    """JSON shown indented, so a squad can read and edit its form schema.
+
+    Django's field only expects ``JSONDecodeError`` from the parser; text
+    nested deeper than Python's recursion limit (``RecursionError``) or a
+    number too long to convert (``ValueError``) must be a field error too,
+    not a server error."""
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise forms.ValidationError("This JSON is nested too deeply to read.", code="invalid") from None
+        except ValueError as error:
+            raise forms.ValidationError(f"This JSON cannot be read: {error}", code="invalid") from None
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        try:
+            return super().bound_data(data, initial)
+        except (RecursionError, ValueError):
+            return InvalidJSONInput(data)
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, InvalidJSONInput):
             return value
-        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+        # A lone surrogate (from a "\ud800" escape) cannot be sent in a UTF-8
+        # page: show it escaped, as it was typed.
+        return json.dumps(value, ensure_ascii=contains_surrogate(value), indent=2, cls=self.encoder)
 
 
 class ProductForm(forms.ModelForm):

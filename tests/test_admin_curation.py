@@ -4,6 +4,7 @@ through real requests: versions, publishing, validation messages, secrets."""
 from __future__ import annotations
 
 import json
+import time
 from html.parser import HTMLParser
 from typing import Any
 
@@ -104,6 +105,7 @@ def runbook_data(runbook: Runbook, **changes: Any) -> dict[str, Any]:
         "description": runbook.description,
         "timeout": runbook.timeout,
         "queue": runbook.queue,
+        "network": runbook.network,
         "credentials": [credential.pk for credential in runbook.credentials.all()],
         "playbook": runbook.playbook,
         "versions-TOTAL_FORMS": "0",
@@ -405,6 +407,7 @@ def test_member_creates_a_runbook_with_its_first_version(
             "slug": "create-vlan",
             "squad": squad.pk,
             "timeout": 600,
+            "network": "worker",
             "playbook": PLAYBOOK,
             "versions-TOTAL_FORMS": "0",
             "versions-INITIAL_FORMS": "0",
@@ -862,3 +865,134 @@ def test_a_broken_approval_policy_is_refused_and_nothing_changes(
     assert response.status_code == 200
     product.refresh_from_db()
     assert (product.approval_policy, product.version, product.approval_steps.count()) == before
+
+
+# --- Odd form schemas: a clear message, never a 500 -----------------------
+def _form(properties: object, **root: object) -> dict[str, object]:
+    return {"type": "object", "properties": properties, **root}
+
+
+def _field(**spec: object) -> dict[str, object]:
+    return _form({"name": spec})
+
+
+#: Schemas a curator may type by mistake, each with (part of) the message the
+#: schema field must show. Valid JSON Schema the order form cannot render
+#: (a list of types) is refused as clearly as invalid JSON Schema.
+ODD_SCHEMAS = [
+    (_field(type=["string", "null"]), "a list of types"),
+    (_field(type=["integer"]), "a list of types"),
+    (_field(type={"const": "string"}), "has unsupported type"),
+    (_field(type=None), "has unsupported type"),
+    (_field(type=1.5), "has unsupported type"),
+    (_field(type="string", format=["email"]), "format ['email'] is not supported"),
+    (_field(type="string", format={"x": 1}), "is not supported"),
+    (_field(type="string", **{"x-widget": ["textarea"]}), "x-widget must be 'textarea'"),
+    (_field(type="string", **{"x-secret": "yes"}), "x-secret must be true or false"),
+    (_field(type="string", pattern=["^a"]), "pattern must be text"),
+    (_field(type="string", pattern=7), "pattern must be text"),
+    (_field(type="string", enum={"a": 1}), "enum must be a non-empty list"),
+    (_field(type="string", minLength="3"), "invalid JSON Schema"),
+    (_field(type="integer", minimum="a", default=3), "invalid JSON Schema"),
+    (_field(type="integer", minimum=[1], maximum={"a": 1}), "invalid JSON Schema"),
+    (_field(type="integer", multipleOf=0), "invalid JSON Schema"),
+    (_field(type="number", exclusiveMinimum="0", default=1), "invalid JSON Schema"),
+    (_field(type="string", maxLength=-1, default="a"), "invalid JSON Schema"),
+    (_field(type="array", items=["a"]), "an array must be a multiple choice"),
+    (_field(type="array", items={"type": "string", "enum": "ab"}), "an array must be a multiple choice"),
+    (_field(type="array", items={"type": ["string"], "enum": ["a"]}), "an array must be a multiple choice"),
+    (_field(type="boolean", default="yes"), "the default does not fit"),
+    (_field(type="string", title=["x"]), "invalid JSON Schema"),
+    (_form(["name"]), "'properties' must be a mapping"),
+    (_form("name"), "'properties' must be a mapping"),
+    (_form({"name": "string"}), "must be a mapping"),
+    (_form({"name": ["string"]}), "must be a mapping"),
+    (_form({}, required="name"), "'required' must be a list"),
+    (_form({}, required={"name": True}), "'required' must be a list"),
+    (_form({}, required=[["name"]]), "'required' must be a list"),
+    (_form({}, additionalProperties="no"), "invalid JSON Schema"),
+    ({"type": ["object"], "properties": {}}, "the form's type must be 'object'"),
+    ({"type": {"object": 1}}, "the form's type must be 'object'"),
+    ({"type": "object", "properties": {}, "patternProperties": {"(a+)+": {}}}, "unsupported keyword"),
+    (["type", "object"], "must be a JSON Schema object"),
+    ("object", "must be a JSON Schema object"),
+    (42, "must be a JSON Schema object"),
+]
+
+
+@pytest.mark.parametrize(("schema", "message"), ODD_SCHEMAS, ids=[json.dumps(s)[:60] for s, _ in ODD_SCHEMAS])
+def test_an_odd_form_schema_is_refused_with_a_message_never_a_server_error(
+    member_client: Client, product: Product, schema: object, message: str
+) -> None:
+    before = product.form_schema
+
+    response = member_client.post(
+        admin_url(Product, "change", product.pk), product_data(product, form_schema=json.dumps(schema))
+    )
+
+    assert response.status_code == 200
+    assert message in field_errors(response, "form_schema")
+    product.refresh_from_db()
+    assert (product.version, product.form_schema) == (1, before)
+
+
+def _one_field(spec: str) -> str:
+    """A form schema as typed in the box, with ``spec`` as its one field."""
+    return '{"type": "object", "properties": {"n": ' + spec + "}}"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_one_field('{"type": "number", "maximum": NaN}'), "not a JSON number"),
+        (_one_field('{"type": "number", "maximum": Infinity}'), "not a JSON number"),
+        (_one_field('{"type": "number", "maximum": 1e400}'), "not a JSON number"),
+        (_one_field('{"type": "string", "default": "\\ud800"}'), "not valid text"),
+        ('{"type": "object", "title": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        (_one_field('{"type": "string", "examples": ' + "[" * 150 + "]" * 150 + "}"), "nested too deeply"),
+        (_one_field('{"type": "integer", "maximum": 1' + "0" * 5000 + "}"), "This JSON cannot be read"),
+    ],
+    ids=["nan", "infinity", "overflow", "lone-surrogate", "deep-100000", "deep-150", "huge-integer"],
+)
+def test_json_that_is_no_json_value_is_refused_on_the_schema_field(
+    member_client: Client, product: Product, text: str, message: str
+) -> None:
+    response = member_client.post(
+        admin_url(Product, "change", product.pk), product_data(product, form_schema=text)
+    )
+
+    assert response.status_code == 200
+    assert message in field_errors(response, "form_schema")
+    product.refresh_from_db()
+    assert product.version == 1
+
+
+def test_a_pattern_re2_cannot_run_is_refused_naming_the_field(
+    member_client: Client, product: Product
+) -> None:
+    schema = _form({"vlan_name": {"type": "string", "pattern": "^(a)\\1$"}})
+
+    response = member_client.post(
+        admin_url(Product, "change", product.pk), product_data(product, form_schema=json.dumps(schema))
+    )
+
+    assert response.status_code == 200
+    errors = field_errors(response, "form_schema")
+    assert "properties.vlan_name.pattern: property 'vlan_name': pattern '^(a)\\\\1$' cannot be used" in errors
+    assert "no backreferences" in errors
+    product.refresh_from_db()
+    assert product.version == 1 and "pattern" not in json.dumps(product.form_schema)
+
+
+def test_a_backtracking_default_is_checked_in_milliseconds(member_client: Client, product: Product) -> None:
+    schema = _field(type="string", pattern="^(a+)+$", default="a" * 28 + "!")
+
+    started = time.perf_counter()
+    response = member_client.post(
+        admin_url(Product, "change", product.pk), product_data(product, form_schema=json.dumps(schema))
+    )
+
+    assert time.perf_counter() - started < 2
+    assert "the default does not fit" in field_errors(response, "form_schema")
+    product.refresh_from_db()
+    assert product.version == 1
