@@ -8,6 +8,9 @@ and ``services.order_submit`` use, so the browser can never accept what the
 API refuses or the other way round. The schema's constraints are also put on
 the widgets (``required``, ``min``, ``maxlength``…) as hints the browser
 checks before sending; they are never the only check.
+
+A ``pattern`` is the exception: it is never sent to the browser (see
+``schema_field``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from typing import Any
 
 from django import forms
 
-from catalogue.inputs import pattern_message
 from catalogue.markdown import render_markdown
 from catalogue.schema import secret_fields
 from portal.choices import OPEN_STATUSES, OrderStatus
@@ -135,12 +137,15 @@ def schema_field(name: str, spec: Mapping[str, Any], *, required: bool) -> forms
         attrs["minlength"] = spec["minLength"]
     if "maxLength" in spec:
         attrs["maxlength"] = spec["maxLength"]
-    if "pattern" in spec:
-        # Checked in the browser by squadron.js with JSON Schema's semantics
-        # (an unanchored ECMAScript regular expression), which the HTML
-        # ``pattern`` attribute does not have.
-        attrs["data-pattern"] = spec["pattern"]
-        attrs["data-pattern-message"] = pattern_message(spec)
+    # No ``pattern`` (nor a data attribute for a script to run it): the
+    # browser's regular expressions backtrack, and no simple test tells a
+    # safe pattern from one that freezes the orderer's tab for minutes
+    # (``^(a|aa)*$`` nests no quantifier; ``^.*.*.*.*=$`` neither). ECMAScript
+    # also reads some patterns RE2 accepts differently or not at all
+    # (``(?i)``, ``[[:alpha:]]``), so the browser could refuse a valid value.
+    # The server checks the pattern with RE2 at the review step, and puts the
+    # same message next to the field; the example in the placeholder is the
+    # hint before that.
     text_format = spec.get("format")
     if text_format in IDENTIFIER_FORMATS or "pattern" in spec:
         attrs.update({"spellcheck": "false", "autocapitalize": "off", "autocomplete": "off"})

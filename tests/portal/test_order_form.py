@@ -5,6 +5,7 @@ validate_inputs."""
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from django.http import QueryDict
@@ -105,10 +106,26 @@ def test_strings_get_their_constraints_as_browser_hints(form):
     assert (hostname["minlength"], hostname["maxlength"]) == ("3", "32")
     assert "required" in hostname
     assert hostname["placeholder"] == "e.g. billing-app-01"
-    assert hostname["data-pattern"] == "^[a-z][a-z0-9-]{1,30}$"
     assert hostname["spellcheck"] == "false"
     assert form["hostname"].label == "Host name"
     assert "<code>app-01</code>" in form.description_html("hostname")
+
+
+@pytest.mark.parametrize("pattern", ["^[a-z][a-z0-9-]{1,30}$", "^(a+)+$", "^(a|aa)*$", "^.*.*.*.*=$"])
+def test_no_pattern_reaches_the_browser_whose_engine_backtracks(pattern):
+    """The server checks patterns with RE2; the browser's engine backtracks,
+    and no simple test tells the patterns that freeze it from the others."""
+    schema = {"type": "object", "properties": {"name": {"type": "string", "pattern": pattern}}}
+    html = "".join(str(field) for field in OrderForm(schema))
+
+    assert "pattern" not in html and pattern not in html
+    assert control(OrderForm(schema), "name")["spellcheck"] == "false"
+
+
+def test_the_page_script_runs_no_regular_expression_from_the_page():
+    script = (Path(__file__).parents[2] / "portal" / "static" / "js" / "squadron.js").read_text()
+
+    assert "RegExp" not in script and "data-pattern" not in script
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,6 @@
 /* Squadron's few behaviours in the browser. Every page works without them;
- * they make it nicer: pattern hints on order forms, confirmations, no double
- * submission, and a run log that follows new output like `tail -f` until
- * the reader scrolls up.
+ * they make it nicer: confirmations, no double submission, and a run log
+ * that follows new output like `tail -f` until the reader scrolls up.
  *
  * Loaded as a static file: the pages carry a Content-Security-Policy
  * without 'unsafe-inline', so there is no inline script or handler anywhere.
@@ -16,27 +15,10 @@
   /* Pixels from the bottom that still count as "at the end". */
   var STICK_SLACK = 24;
 
-  // --- Order forms: JSON Schema patterns as browser hints ---------------------
-  // JSON Schema's `pattern` is an unanchored ECMAScript regular expression,
-  // unlike HTML's `pattern` attribute, so it is checked here and reported
-  // through the browser's own constraint validation.
-  function checkPattern(input) {
-    var expression;
-    try {
-      expression = new RegExp(input.getAttribute("data-pattern"), "u");
-    } catch (error) {
-      return; // not an ECMAScript pattern: the server alone checks it
-    }
-    var ok = input.value === "" || expression.test(input.value);
-    input.setCustomValidity(ok ? "" : input.getAttribute("data-pattern-message") || "Invalid value.");
-  }
-
-  document.addEventListener("input", function (event) {
-    var target = event.target;
-    if (target.matches && target.matches("[data-pattern]")) {
-      checkPattern(target);
-    }
-  });
+  // Order forms carry no pattern to check here: a squad's regular expression
+  // is run by the server only, with a non-backtracking engine (RE2). The
+  // browser's engine backtracks, so a pattern such as ^(a|aa)*$ could freeze
+  // the page (see portal/forms.py).
 
   // --- Confirmations and single submission ------------------------------------
   document.addEventListener("submit", function (event) {
@@ -199,11 +181,6 @@
       initLog(scope);
     }
     scope.querySelectorAll("[data-log]").forEach(initLog);
-    scope.querySelectorAll("[data-pattern]").forEach(function (input) {
-      if (input.value) {
-        checkPattern(input);
-      }
-    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
