@@ -12,9 +12,13 @@ from celery import Celery
 from celery.signals import worker_init, worker_process_init, worker_ready
 from kombu import Exchange, Queue
 
+# Imported for its signal handler: every task message this process publishes is signed.
+from portal import task_signing
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
-app = Celery("portal")
+# Every task's messages are checked (signature, queue) before a worker runs it.
+app = Celery("portal", task_cls=f"{task_signing.__name__}:{task_signing.SignedTask.__name__}")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
     task_serializer="json",

@@ -62,6 +62,8 @@ logger = logging.getLogger(__name__)
 
 EXECUTE_TASK = "portal.execute_order"
 DRY_RUN_TASK = "portal.execute_dry_run"
+#: The tasks that run a runbook: a worker runs them only from its runbook's queue.
+RUN_TASKS = frozenset({EXECUTE_TASK, DRY_RUN_TASK})
 
 RUN_TO_ORDER_STATUS = {
     RunStatus.SUCCEEDED: OrderStatus.SUCCEEDED,
@@ -429,14 +431,61 @@ def _send_run_task(task: str, object_id: int, runbook: Runbook) -> bool:
         "soft_time_limit": runbook.timeout + 60,
         "retry": False,
     }
-    if runbook.queue:
-        options["queue"] = runbook.queue
+    # Always named, never left to routing: the worker checks the message was
+    # published for exactly this queue (portal.task_signing).
+    options["queue"] = run_task_queue(runbook)
     try:
         celery_app.send_task(task, args=[object_id], **options)
     except Exception:  # noqa: BLE001 - any broker failure: the sweep retries later
         logger.warning("%s %s: broker unreachable, left for the sweep", task, object_id, exc_info=True)
         return False
     return True
+
+
+def run_task_queue(runbook: Runbook) -> str:
+    """The queue whose workers run ``runbook``: its own, or the default one."""
+    return runbook.queue or celery_app.conf.task_default_queue
+
+
+def _order_of_run_task(task: str, object_id: object) -> Order | None:
+    """The order a run task's message names (a dry run's, for a dry run),
+    read from arguments that may be anything: None when they name none."""
+    if task not in RUN_TASKS or not isinstance(object_id, int) or isinstance(object_id, bool):
+        return None
+    related = "runbook_version__runbook"
+    if task == EXECUTE_TASK:
+        return Order.objects.select_related(related).filter(pk=object_id).first()
+    dry_run = OrderDryRun.objects.select_related(f"order__{related}").filter(pk=object_id).first()
+    return dry_run.order if dry_run else None
+
+
+def run_task_misrouted(*, task: str, object_id: object, queue: str) -> str | None:
+    """Why a genuine message of ``task`` published for ``queue`` must not run
+    there: the runbook of the order it names runs on another queue (the
+    message is older than a change of the runbook's queue, or replayed onto
+    another's). None when it may run, or names nothing to run (the task
+    itself then finds nothing to do)."""
+    order = _order_of_run_task(task, object_id)
+    if order is None or order.runbook_version is None:
+        return None
+    expected = run_task_queue(order.runbook_version.runbook)
+    if queue == expected:
+        return None
+    return f"it was published for the queue {queue!r}, but the order's runbook runs on {expected!r}"
+
+
+def run_task_refused(*, task: str, object_id: object, worker: str, reason: str) -> Order | None:
+    """Record on the order a refused task message names that a worker
+    refused it, and why. Its status does not change: a forged or moved
+    message must not fail a legitimate order, whose own message (or the
+    sweep's, while it stays queued) still runs it. None when the message
+    names no order."""
+    order = _order_of_run_task(task, object_id)
+    if order is None:
+        return None
+    what = "run this order" if task == EXECUTE_TASK else f"run dry run {object_id} of this order"
+    _note(order, actor=None, note=_sentence(f"Worker {worker} refused a task message to {what}: {reason}"))
+    return order
 
 
 def order_dry_run_execute(*, dry_run_id: int) -> Run | None:
