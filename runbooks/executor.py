@@ -387,6 +387,10 @@ class EventRecorder:
         #: What names the playbook's process among this process's children
         #: (its private dir, on its command line); see ``playbook_process_group``.
         self.private_dir = ""
+        #: The last line printed outside a task, raw, and its event while it
+        #: is still unstored: ansible-runner makes one event of each such
+        #: line, so a secret wrapped onto two lines spans two events.
+        self._loose_line: tuple[str, RunEvent] | None = None
 
     def __call__(self, event: dict[str, Any]) -> bool:
         self.buffer.append(self.record(event))
@@ -410,8 +414,16 @@ class EventRecorder:
         failed = name in FAILED_EVENTS and not data.get("ignore_errors")
         # Masked before it is cut (a secret must not survive half-cut), and
         # with the pseudo-terminal's \r\n line ends made plain \n.
-        stdout = self.storable(str(event.get("stdout") or "")).replace("\r\n", "\n")
-        stdout = truncate(stdout, self.stdout_limit)
+        raw = without_nul(str(event.get("stdout") or ""))
+        loose = name in ("verbose", "error")
+        previous = self._loose_line if loose else None
+        # Only the line right before, and only while it is unstored.
+        if previous is not None and self.buffer and self.buffer[-1] is previous[1]:
+            before, stdout = self.masker.across(previous[0], raw)
+            previous[1].stdout = truncate(before.replace("\r\n", "\n"), self.stdout_limit)
+        else:
+            stdout = self.masker.text(raw)
+        stdout = truncate(stdout.replace("\r\n", "\n"), self.stdout_limit)
         # Task names are templates too, so they can show a secret.
         task = self.storable(str(data.get("task") or ""))
         host = self.storable(str(data.get("host") or data.get("remote_addr") or ""))
@@ -430,7 +442,7 @@ class EventRecorder:
                 self.error_output = stdout.strip()
             if SSH_ADD_RETRY_PROMPT in stdout:
                 self.abort_reason = "the passphrase of the SSH key credential is wrong"
-        return RunEvent(
+        recorded = RunEvent(
             run_id=self.run_id,
             counter=int(event.get("counter") or 0),
             event=name[:100],
@@ -441,6 +453,8 @@ class EventRecorder:
             failed=failed,
             created_at=_event_time(event.get("created")),
         )
+        self._loose_line = (raw, recorded) if loose else None
+        return recorded
 
     @staticmethod
     def host_stats(data: Mapping[str, Any]) -> dict[str, dict[str, int]]:

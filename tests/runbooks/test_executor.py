@@ -456,3 +456,21 @@ def test_binary_output_and_a_long_failing_output_keep_the_whole_log_and_the_caus
         "ERROR: quota exceeded on node-7" in failed.stdout
         and "characters of output left out" in failed.stdout
     )
+
+
+@pytest.mark.django_db
+def test_a_secret_wrapped_onto_two_lines_printed_outside_a_task_is_masked_in_both_events(dirs):
+    """ansible-runner makes one event of each line printed outside a task:
+    a warning wrapped by Ansible carries a secret over two events."""
+    secret = "correct-horse-battery-staple-4711"
+    run = make_run("ok")
+    recorder = EventRecorder(
+        run_id=run.pk, masker=Masker([secret]), batch_size=100, flush_seconds=60, stdout_limit=1000
+    )
+
+    recorder({"event": "verbose", "counter": 1, "stdout": f"[WARNING]: the key {secret[:16]}"})
+    recorder({"event": "verbose", "counter": 2, "stdout": f"{secret[16:]} was ignored"})
+    recorder.flush()
+
+    stored = list(RunEvent.objects.filter(run=run).order_by("counter").values_list("stdout", flat=True))
+    assert stored == [f"[WARNING]: the key {MASK}", f"{MASK} was ignored"]
