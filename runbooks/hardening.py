@@ -70,7 +70,7 @@ def main(argv: list[str]) -> None:
     for the children of ``manage.py serve`` (``runserver`` has no hook of its
     own, and the environment they inherit may hold the secrets)."""
     deny_inspection_by_playbooks()
-    program, *arguments = argv
+    program, arguments = (argv[0], argv[1:]) if argv else ("", [])
     if program == "manage":
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
         from django.core.management import execute_from_command_line
