@@ -7,6 +7,8 @@ import hashlib
 import yaml
 from django.core.exceptions import ValidationError
 
+from runbooks import yamlsafe
+
 #: Keys by which Ansible recognises a play (or an import of plays).
 PLAY_KEYS = {"hosts", "import_playbook", "ansible.builtin.import_playbook"}
 
@@ -21,7 +23,11 @@ def validate_playbook(content: str) -> list[dict]:
     if not content or not content.strip():
         raise ValidationError("The playbook is empty: it needs at least one play.")
     try:
-        document = yaml.safe_load(content)
+        document = yamlsafe.load(content)
+    except yamlsafe.YAMLRefused as error:
+        # Not a syntax error: Ansible would run it, but a small playbook
+        # could stand for an endless one (see runbooks.yamlsafe).
+        raise ValidationError(f"The playbook cannot be accepted: {error.problem}.") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
