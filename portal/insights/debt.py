@@ -18,6 +18,9 @@ variables no field provides       8 each (up to 24): the run fails or guesses
 heavy manual demand               hours of hands-on work in 30 days (5 to 40), for a
                                   manual product with at least 10 orders
 register items                    2 / 5 / 10 / 20 per open item by severity
+could not be analysed             5: the playbook cannot be read (invalid YAML,
+                                  anchors or aliases, too large), so neither can
+                                  its form be checked against it
 ================================  ===================================================
 """
 
@@ -60,6 +63,7 @@ UNUSED_FIELD_POINTS = 2
 UNUSED_FIELD_MAX = 10
 MISSING_VARIABLE_POINTS = 8
 MISSING_VARIABLE_MAX = 24
+NOT_ANALYSED_POINTS = 5
 HEAVY_DEMAND_ORDERS = 10
 HEAVY_DEMAND_MIN = 5
 HEAVY_DEMAND_MAX = 40
@@ -265,13 +269,20 @@ def _runbook_factors(
 def _form_factors(runbook: Runbook, content: str) -> list[DebtFactor]:
     features = analyse_playbook(content)
     if not features.valid:
-        return []
+        return [
+            DebtFactor(
+                "not_analysed",
+                "Could not be analysed",
+                f"The playbook could not be analysed: {features.error}.",
+                NOT_ANALYSED_POINTS,
+            )
+        ]
     factors = []
     unused_points = missing_points = 0
     for product in runbook.products.all():
         if product.status == ProductStatus.RETIRED:
             continue
-        fields = set((product.form_schema or {}).get("properties", {}) or {})
+        fields = _form_fields(product.form_schema)
         unused = sorted(fields - features.inputs)
         if unused:
             points = min(UNUSED_FIELD_MAX - unused_points, UNUSED_FIELD_POINTS * len(unused))
@@ -298,6 +309,13 @@ def _form_factors(runbook: Runbook, content: str) -> list[DebtFactor]:
                 )
             )
     return factors
+
+
+def _form_fields(schema: object) -> set[str]:
+    """The names of a form's fields; nothing for a schema of another shape
+    (the admin and the importer refuse those, but a row is only data)."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    return {name for name in properties if isinstance(name, str)} if isinstance(properties, dict) else set()
 
 
 def _register_factor(items: list[DebtItem]) -> DebtFactor | None:

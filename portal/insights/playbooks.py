@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from typing import Any
 import yaml
 from jinja2 import Environment, nodes
 from jinja2.exceptions import TemplateSyntaxError
+
+from runbooks import yamlsafe
 
 #: Keys of a task that are not its module (Ansible's task keywords).
 TASK_KEYWORDS = frozenset(
@@ -71,6 +74,16 @@ PROVIDED_NAMES = frozenset(
     }
 )  # fmt: skip
 PROVIDED_PREFIXES = ("ansible_", "squadron_")
+#: What one analysis may cost, in YAML values and Jinja nodes visited, and
+#: the YAML values a playbook may hold to be analysed at all: the pages that
+#: analyse every squad's playbooks stay quick whatever a squad writes.
+ANALYSIS_BUDGET = 200_000
+ANALYSIS_MAX_NODES = yamlsafe.MAX_NODES
+#: Characters of Jinja templates parsed per playbook: Jinja's parser reads
+#: some tens of kilobytes a second, and a playbook's templates hold a few.
+TEMPLATE_CHARACTERS = 100_000
+
+logger = logging.getLogger(__name__)
 
 # Only ever used to *parse* playbook templates, never to render them: no
 # output exists to escape.
@@ -132,6 +145,10 @@ class PlaybookFeatures:
         return {name for name in self.required_variables if _is_input(name, self.defined_variables)}
 
 
+class TooLargeToAnalyse(Exception):
+    """The analysis went past its budget; the message says what was too large."""
+
+
 def _is_input(name: str, defined: set[str]) -> bool:
     return name not in defined and name not in PROVIDED_NAMES and not name.startswith(PROVIDED_PREFIXES)
 
@@ -143,41 +160,70 @@ class _Reader:
         self.features = PlaybookFeatures()
         self.guarded: set[str] = set()
         self.unguarded: set[str] = set()
+        self.budget = ANALYSIS_BUDGET
+        self.template_characters = TEMPLATE_CHARACTERS
 
     # --- Jinja -------------------------------------------------------------
     def read_template(self, text: str, *, bare: bool = False) -> None:
         source = f"{{{{ {text} }}}}" if bare else text
         if not bare and "{{" not in text and "{%" not in text:
             return
+        self.template_characters -= len(source)
+        if self.template_characters < 0:
+            raise TooLargeToAnalyse(f"more than {TEMPLATE_CHARACTERS} characters of templates")
         try:
             tree = _JINJA.parse(source)
         except TemplateSyntaxError:
             return
-        assigned = {node.name for node in tree.find_all(nodes.Name) if node.ctx in ("store", "param")}
-        self._read_node(tree, guarded=False, assigned=assigned)
+        except RecursionError:
+            # Jinja's parser recurses once per level of brackets or unary
+            # operators: a template nested past Python's limit is no playbook
+            # anyone maintains, and must not take the page down with it.
+            raise TooLargeToAnalyse(f"a template is nested too deeply ({_excerpt(text)})") from None
+        self._read_tree(tree)
 
-    def _read_node(self, node: nodes.Node, *, guarded: bool, assigned: set[str]) -> None:
-        if isinstance(node, nodes.Name) and node.ctx == "load":
-            if node.name not in assigned:
+    def _read_tree(self, tree: nodes.Node) -> None:
+        """Note each variable the template reads, guarded (by ``default`` or
+        an ``is defined`` test) or not; variables the template assigns itself
+        are not read from outside. Walked with a stack, not recursion: a chain
+        of thousands of filters is a tree thousands deep."""
+        every = list(self._nodes_of(tree, guarded=False))
+        assigned = {
+            node.name for node, _ in every if isinstance(node, nodes.Name) and node.ctx in ("store", "param")
+        }
+        for node, guarded in every:
+            if isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in assigned:
                 (self.guarded if guarded else self.unguarded).add(node.name)
-            return
-        if isinstance(node, nodes.Filter) and node.name in ("default", "d"):
-            if node.node is not None:
-                self._read_node(node.node, guarded=True, assigned=assigned)
-            for child in [*node.args, *(kwarg.value for kwarg in node.kwargs)]:
-                self._read_node(child, guarded=guarded, assigned=assigned)
-            return
-        if isinstance(node, nodes.Test) and node.name in ("defined", "undefined", "none"):
-            self._read_node(node.node, guarded=True, assigned=assigned)
-            return
-        if isinstance(node, nodes.Getattr | nodes.Getitem) and guarded:
-            self._read_node(node.node, guarded=True, assigned=assigned)
-            return
-        for child in node.iter_child_nodes():
-            self._read_node(child, guarded=guarded, assigned=assigned)
+
+    def _nodes_of(self, tree: nodes.Node, *, guarded: bool) -> Iterator[tuple[nodes.Node, bool]]:
+        stack: list[tuple[nodes.Node, bool]] = [(tree, guarded)]
+        while stack:
+            node, guarded = stack.pop()
+            self.spend()
+            yield node, guarded
+            if isinstance(node, nodes.Name):
+                continue
+            if isinstance(node, nodes.Filter) and node.name in ("default", "d"):
+                if node.node is not None:
+                    stack.append((node.node, True))
+                stack.extend((child, guarded) for child in [*node.args, *(kw.value for kw in node.kwargs)])
+            elif (isinstance(node, nodes.Test) and node.name in ("defined", "undefined", "none")) or (
+                isinstance(node, nodes.Getattr | nodes.Getitem) and guarded
+            ):
+                # A tested name, and what a guarded name is indexed by, are
+                # not reads that need a value.
+                stack.append((node.node, True))
+            else:
+                stack.extend((child, guarded) for child in node.iter_child_nodes())
+
+    def spend(self, count: int = 1) -> None:
+        """Count work against the budget; past it, the playbook is too large."""
+        self.budget -= count
+        if self.budget < 0:
+            raise TooLargeToAnalyse(f"more than {ANALYSIS_BUDGET} values and template expressions")
 
     def read_value(self, value: Any) -> None:
-        for text in _strings(value):
+        for text in _strings(value, self):
             self.read_template(text)
 
     # --- Playbook ----------------------------------------------------------
@@ -189,23 +235,23 @@ class _Reader:
         for key in ("vars_files", "vars_prompt", "roles"):
             if play.get(key):
                 features.external_variables = True
-        for collection in play.get("collections") or []:
+        for collection in _listed(play.get("collections")):
             if isinstance(collection, str):
                 features.collections.add(collection)
-        for role in play.get("roles") or []:
+        for role in _listed(play.get("roles")):
             name = role.get("role") or role.get("name") if isinstance(role, dict) else role
             if name:
                 features.roles.add(str(name))
                 features.sequence.append(f"role:{name}")
         self.read_vars(play.get("vars"))
         for key in ("vars_prompt",):
-            for prompt in play.get(key) or []:
+            for prompt in _listed(play.get(key)):
                 if isinstance(prompt, dict) and prompt.get("name"):
                     features.defined_variables.add(str(prompt["name"]))
         for key in ("hosts", "become_user", "environment"):
             self.read_value(play.get(key))
         for section in TASK_SECTIONS:
-            self.read_tasks(play.get(section) or [])
+            self.read_tasks(_listed(play.get(section)))
 
     def read_vars(self, variables: Any) -> None:
         if isinstance(variables, dict):
@@ -214,6 +260,7 @@ class _Reader:
 
     def read_tasks(self, tasks: Iterable[Any]) -> None:
         for task in tasks:
+            self.spend()
             if isinstance(task, dict):
                 self.read_task(task)
 
@@ -223,13 +270,13 @@ class _Reader:
             self.read_vars(task.get("vars"))
             self._read_keywords(task)
             for section in ("block", "rescue", "always"):
-                self.read_tasks(task.get(section) or [])
+                self.read_tasks(_listed(task.get(section)))
             return
         module_key = next((key for key in task if key not in TASK_KEYWORDS), None)
         arguments: Any = task.get(module_key) if module_key else None
         if module_key is None and isinstance(task.get("action"), str | dict):
             action = task["action"]
-            module_key = action.split()[0] if isinstance(action, str) else action.get("module")
+            module_key = next(iter(action.split()), None) if isinstance(action, str) else action.get("module")
             arguments = action
         if not module_key:
             return
@@ -279,35 +326,80 @@ class _Reader:
         return features
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(key, str):
-                yield key
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
+def _strings(value: Any, reader: _Reader) -> Iterator[str]:
+    """Every string in ``value`` (mapping keys included), each node counted
+    against the reader's budget; walked with a stack, not recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        reader.spend()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            for key, child in reversed(item.items()):
+                stack.append(child)
+                if isinstance(key, str):
+                    stack.append(key)
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+
+
+def _listed(value: Any) -> list[Any]:
+    """A section that should be a list, or nothing: Ansible refuses anything
+    else when it runs, and the analysis reads only what Ansible would."""
+    return value if isinstance(value, list) else []
+
+
+def _excerpt(text: str, length: int = 40) -> str:
+    return repr(text if len(text) <= length else text[:length] + "…")
 
 
 def analyse_playbook(content: str) -> PlaybookFeatures:
     """The features of a playbook (cached by content: runbook versions are
-    immutable, so a version is parsed once per process)."""
+    immutable, so a version is parsed once per process).
+
+    A playbook that cannot be analysed (invalid YAML, anchors or aliases,
+    beyond the budget) is ``valid=False`` with the reason in ``error``,
+    never an exception: one squad's playbook must not break a page that
+    lists everyone's."""
     return _analyse(hashlib.sha256(content.encode()).hexdigest(), content)
 
 
 @functools.lru_cache(maxsize=1024)
 def _analyse(checksum: str, content: str) -> PlaybookFeatures:
     try:
-        document = yaml.safe_load(content)
+        # Versions stored before anchors were refused may still have them:
+        # the same bounded loader refuses them here too, before they expand.
+        document = yamlsafe.load(content, max_nodes=ANALYSIS_MAX_NODES)
+    except yamlsafe.YAMLRefused as error:
+        problem = error.problem or "refused"
+        return PlaybookFeatures(
+            valid=False, error=f"too large to analyse: {problem}" if error.reason == "size" else problem
+        )
     except yaml.YAMLError as error:
-        return PlaybookFeatures(valid=False, error=f"not valid YAML: {error}")
+        return PlaybookFeatures(valid=False, error=f"not valid YAML: {_yaml_problem(error)}")
     if not isinstance(document, list):
         return PlaybookFeatures(valid=False, error="not a list of plays")
     reader = _Reader()
-    for play in document:
-        if isinstance(play, dict):
-            reader.read_play(play)
+    try:
+        for play in document:
+            reader.spend()
+            if isinstance(play, dict):
+                reader.read_play(play)
+    except TooLargeToAnalyse as error:
+        return PlaybookFeatures(valid=False, error=f"too large to analyse: {error}")
+    except (TypeError, ValueError, AttributeError, LookupError):
+        # A shape this reader did not foresee: a bug to fix here, logged as
+        # one, but the pages that list every squad's runbooks must still answer.
+        logger.exception("Could not analyse the playbook with checksum %s", checksum)
+        return PlaybookFeatures(valid=False, error="its structure could not be read")
     return reader.finish()
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's problem with its line, on one line."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if not problem:
+        return " ".join(str(error).split())
+    return f"{problem} (line {mark.line + 1})" if mark else problem

@@ -30,6 +30,7 @@ from portal.choices import OrderStatus
 from portal.insights.choices import DebtSeverity
 from portal.insights.models import DebtItem
 from portal.models import Order, OrderApproval, OrderEvent, OrderRun
+from runbooks import yamlsafe
 from runbooks.choices import RunStatus
 from runbooks.models import Run, RunEvent
 from runbooks.services import WORKER_LOST
@@ -126,7 +127,8 @@ def play_log(playbook: str, *, failure: str | None, deprecated: bool) -> list[Lo
     event: each named task ok or changed, and with a ``failure`` the run stops
     at a task with that message."""
     try:
-        plays = [play for play in yaml.safe_load(playbook) or [] if isinstance(play, dict)]
+        document = yamlsafe.load(playbook)
+        plays = [play for play in document if isinstance(play, dict)] if isinstance(document, list) else []
     except yaml.YAMLError:
         plays = []
     events: list[LogLine] = []
