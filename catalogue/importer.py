@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -47,6 +49,7 @@ from catalogue.models import ApprovalStep, Category, Product, empty_form
 from catalogue.schema import form_schema_problems
 from catalogue.selectors import approval_steps_in_order
 from catalogue.services import dependency_edges, find_dependency_cycle, product_changed
+from runbooks import yamlsafe
 from runbooks.models import Runbook, queue_problem
 from runbooks.playbooks import playbook_checksum, validate_playbook
 from runbooks.services import runbook_set_playbook
@@ -109,10 +112,20 @@ FILE_KEY_FOR_FIELD = {
     "supports_check_mode": "check_mode",
 }
 
-# Walking the YAML node tree for line numbers stops after this many nodes, so
-# that a file abusing aliases (a "billion laughs") cannot hang the import; the
-# errors then fall back to the nearest line known.
-MAX_LINE_NODES = 200_000
+#: Values a catalogue file may hold. Its loader refuses anchors and aliases
+#: (a "billion laughs" in a form's examples would otherwise expand when the
+#: form is checked) and nesting deeper than ``yamlsafe.MAX_DEPTH``, so every
+#: walk over the document is bounded by this.
+MAX_NODES = 200_000
+#: Largest playbook file read, well above any playbook a person maintains.
+MAX_PLAYBOOK_BYTES = 2 * 1024 * 1024
+
+
+class _CatalogueLoader(yamlsafe.BoundedSafeLoader):
+    """The pure-Python loader, whose syntax errors the import reports as
+    they are; it refuses aliases and anchors as it composes."""
+
+    max_nodes = MAX_NODES
 
 
 def format_path(path: DocPath) -> str:
@@ -370,7 +383,7 @@ def _node_lines(root: yaml.Node) -> tuple[dict[DocPath, int], list[tuple[DocPath
     duplicates: list[tuple[DocPath, int, int]] = []
     stack: list[tuple[yaml.Node, DocPath]] = [(root, ())]
     visited = 0
-    while stack and visited < MAX_LINE_NODES:
+    while stack and visited < MAX_NODES:
         node, path = stack.pop()
         visited += 1
         if isinstance(node, yaml.MappingNode):
@@ -412,6 +425,67 @@ def _json_problems(value: object, path: DocPath) -> list[tuple[DocPath, str]]:
                 problems.extend(_json_problems(item, (*path, key)))
         return problems
     return [(path, f"{_describe(value)} is not a JSON value (quote it to make it a string)")]
+
+
+class _OutsideFolder(Exception):
+    """A path in a catalogue file that would read outside its folder; the
+    message says why, following the file's name."""
+
+
+def _read_inside(folder: Path, relative: str) -> str:
+    """The text of the regular file at ``relative`` under ``folder``.
+
+    A catalogue file may come from anyone with a merge request, and the import
+    runs with the service's rights: it must not read the service's own files.
+    So the path may neither be absolute nor name ``..``, and no component of it
+    may be a symbolic link, even one pointing inside (a link can be changed
+    after review). Each component is opened relative to its parent with
+    ``O_NOFOLLOW``, so a link swapped in after a check is refused too.
+    """
+    path = Path(relative)
+    if path.is_absolute():
+        raise _OutsideFolder("must be a path relative to the catalogue file, not absolute")
+    if ".." in path.parts:
+        raise _OutsideFolder("must stay inside the catalogue file's folder: '..' is not allowed")
+    parts = [part for part in path.parts if part != "."]
+    if not parts:
+        raise _OutsideFolder("is not a file")
+    directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            shown = folder.joinpath(*parts[: index + 1])
+            try:
+                details = os.lstat(part, dir_fd=directory)
+            except FileNotFoundError:
+                raise _OutsideFolder(f"does not exist (looked for {shown})") from None
+            if stat.S_ISLNK(details.st_mode):
+                raise _OutsideFolder(f"goes through a symbolic link ({shown}): links are not followed")
+            if not last:
+                if not stat.S_ISDIR(details.st_mode):
+                    raise _OutsideFolder(f"does not exist (looked for {shown}, which is not a folder)")
+                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory)
+                os.close(directory)
+                directory = inner
+                continue
+            if not stat.S_ISREG(details.st_mode):
+                raise _OutsideFolder(f"is not a file (looked for {shown})")
+            # O_NONBLOCK: should a FIFO replace the file after lstat, opening
+            # it must not wait for a writer; fstat then refuses it.
+            handle = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory)
+            with os.fdopen(handle, "rb") as file:
+                opened = os.fstat(file.fileno())
+                if not stat.S_ISREG(opened.st_mode):
+                    raise _OutsideFolder(f"is not a file (looked for {shown})")
+                if opened.st_size > MAX_PLAYBOOK_BYTES:
+                    raise _OutsideFolder(f"is larger than {MAX_PLAYBOOK_BYTES // 1024} KiB")
+                data = file.read(MAX_PLAYBOOK_BYTES + 1)
+            if len(data) > MAX_PLAYBOOK_BYTES:
+                raise _OutsideFolder(f"is larger than {MAX_PLAYBOOK_BYTES // 1024} KiB")
+            return data.decode("utf-8")
+    finally:
+        os.close(directory)
+    raise AssertionError("unreachable: the loop returns or raises at the last part")
 
 
 class _ImportRun:
@@ -504,13 +578,17 @@ class _ImportRun:
         loader = None
         try:
             # The loader refuses non-printable characters as soon as it is made.
-            loader = yaml.SafeLoader(text)
+            loader = _CatalogueLoader(text)
             node = loader.get_single_node()
             if node is None:
                 self.error((), "the file is empty; expected a mapping with squads, runbooks, products…")
                 return None
             self.lines, duplicates = _node_lines(node)
             document = loader.construct_document(node)
+        except yamlsafe.YAMLRefused as error:
+            line = error.problem_mark.line + 1 if error.problem_mark else None
+            self.errors.append(LocatedError(self.label, line, "", error.problem or "refused"))
+            return None
         except yaml.MarkedYAMLError as error:
             self.errors.append(self._syntax_error(error))
             return None
@@ -782,19 +860,16 @@ class _ImportRun:
         if not isinstance(value, str) or not value:
             self.error(where, f"must be the path of a playbook file, not {_describe(value)}")
             return None
-        relative = Path(value)
-        if relative.is_absolute():
-            self.error(where, f"{value!r} must be a path relative to the catalogue file, not absolute")
-            return None
-        location = self.path.parent / relative
-        if not location.is_file():
-            what = "is not a file" if location.exists() else "does not exist"
-            self.error(where, f"playbook file {value!r} {what} (looked for {location})")
-            return None
         try:
-            content = location.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            self.error(where, f"cannot read playbook file {value!r}: {error}")
+            content = _read_inside(self.path.parent, value)
+        except _OutsideFolder as error:
+            self.error(where, f"playbook file {value!r} {error}")
+            return None
+        except OSError as error:
+            self.error(where, f"cannot read playbook file {value!r}: {error.strerror or error}")
+            return None
+        except UnicodeDecodeError as error:
+            self.error(where, f"cannot read playbook file {value!r}: not UTF-8 text ({error.reason})")
             return None
         try:
             validate_playbook(content)
