@@ -50,6 +50,7 @@ from catalogue.schema import form_schema_problems
 from catalogue.selectors import approval_steps_in_order
 from catalogue.services import dependency_edges, find_dependency_cycle, product_changed
 from runbooks import yamlsafe
+from runbooks.choices import RunbookNetwork
 from runbooks.models import Runbook, queue_problem
 from runbooks.playbooks import playbook_checksum, validate_playbook
 from runbooks.services import runbook_set_playbook
@@ -66,7 +67,17 @@ SQUAD_KEYS = ("slug", "name", "mission", "members")
 MEMBER_KEYS = ("username", "role")
 CHAPTER_KEYS = ("slug", "name", "description", "lead", "members")
 CATEGORY_KEYS = ("slug", "name", "description", "position")
-RUNBOOK_KEYS = ("slug", "name", "squad", "description", "playbook", "timeout", "queue", "check_mode")
+RUNBOOK_KEYS = (
+    "slug",
+    "name",
+    "squad",
+    "description",
+    "playbook",
+    "timeout",
+    "queue",
+    "network",
+    "check_mode",
+)
 PRODUCT_KEYS = (
     "slug",
     "name",
@@ -840,6 +851,7 @@ class _ImportRun:
         queue = self._text(entry, where, "queue", _field(Runbook, "queue"))
         if queue and squad and (problem := queue_problem(queue, squad)):
             self.error((*where, "queue"), problem)
+        network = self._choice(entry, where, "network", RunbookNetwork, default=RunbookNetwork.WORKER)
         check_mode = self._flag(entry, where, "check_mode", default=False)
         playbook = None
         if self._present(entry, where, "playbook", required=False):
@@ -850,6 +862,7 @@ class _ImportRun:
                 "description": description,
                 "timeout": timeout,
                 "queue": queue,
+                "network": network,
                 "supports_check_mode": check_mode,
             }
             self.runbooks.append(RunbookSpec(where, slug, squad, values, playbook))
