@@ -145,3 +145,27 @@ def test_the_embedded_broker_starts_without_kombu_warning_of_a_missing_host(tmp_
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "localhost"
     assert "No hostname was supplied" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "cache_url, broker_url",
+    [
+        ("redis://redis:6379/0", "redis://redis:6379/0"),
+        ("redis://web:secret@localhost:6379", "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_production_refuses_a_cache_in_the_brokers_redis_database(cache_url, broker_url):
+    result = run_manage("check", **production_env(), CACHE_URL=cache_url, CELERY_BROKER_URL=broker_url)
+    assert result.returncode != 0
+    assert "CACHE_URL names the same Redis server and database as CELERY_BROKER_URL" in result.stderr
+    assert "secret" not in result.stderr
+
+
+def test_a_cache_in_another_database_of_the_brokers_redis_is_allowed():
+    result = run_manage(
+        "check",
+        **production_env(),
+        CACHE_URL="redis://redis:6379/1",
+        CELERY_BROKER_URL="redis://redis:6379/0",
+    )
+    assert result.returncode == 0, result.stderr

@@ -9,8 +9,10 @@ every web process once ``CACHE_URL`` names a Redis server.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Any
 
+from django.core.cache import cache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -19,9 +21,64 @@ if TYPE_CHECKING:  # rest_framework.views imports this module: no runtime import
     from rest_framework.views import APIView
 
 
+#: A rate's period is counted in this many slices: what the cache holds per
+#: caller stays this small (DRF keeps one timestamp per request, up to the
+#: whole rate, which as JSON costs milliseconds per request at 3000/minute).
+SLICES = 60
+
+
 class _SettingsRateThrottle(SimpleRateThrottle):
+    """A sliding window counted in ``SLICES`` slices of the rate's period.
+
+    The cache holds ``[[slice, requests], ...]`` for the slices of the last
+    period (JSON, see ``portal.cache``). The window counted always covers
+    the whole last period, and at most one slice more: a caller never gets
+    more than the rate in any period, and may be refused up to one slice
+    (a second, for a rate per minute) early.
+
+    Whoever else can write to the cache could leave any JSON under a
+    throttle's key: what is not a list of slice counts reads as no requests
+    (a 500 for every request of that user otherwise), and slices outside
+    the window are dropped, so a forged count holds for one period at most."""
+
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        self.now = self.timer()
+        width = self.duration / SLICES
+        current = math.floor(self.now / width)
+        counts = _counts_since(cache.get(self.key), first=current - SLICES, last=current)
+        if sum(counts.values()) >= self.num_requests:
+            # Room comes back when the oldest counted slice leaves the window.
+            self.wait_seconds = (min(counts) + SLICES + 1) * width - self.now
+            return False
+        counts[current] = counts.get(current, 0) + 1
+        cache.set(self.key, [[at, requests] for at, requests in counts.items()], self.duration + 1)
+        return True
+
+    def wait(self) -> float | None:
+        return self.wait_seconds
+
+
+def _counts_since(stored: Any, *, first: int, last: int) -> dict[int, int]:
+    """``{slice: requests}`` of what ``stored`` says about slices
+    ``first``..``last``; anything of another shape counts as nothing."""
+    if not isinstance(stored, list) or len(stored) > SLICES + 1:
+        return {}
+    counts: dict[int, int] = {}
+    for entry in stored:
+        if not (isinstance(entry, list) and len(entry) == 2 and all(type(n) is int for n in entry)):
+            return {}
+        at, requests = entry
+        if first <= at <= last and requests > 0:
+            counts[at] = counts.get(at, 0) + requests
+    return counts
 
 
 class TokenRateThrottle(_SettingsRateThrottle):

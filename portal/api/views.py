@@ -163,12 +163,15 @@ class ProductViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
             return super().list(request, *args, **kwargs)
         page = f"{catalogue_fingerprint()} {request.build_absolute_uri()}"
         key = "api:products:" + hashlib.sha256(page.encode()).hexdigest()
+        # The cache holds JSON only (portal/cache.py): the page is kept as the
+        # rendered text. Anything else found under the key (someone else
+        # wrote it) is a miss and is replaced.
         content = cache.get(key)
-        if content is None:
+        if not isinstance(content, str):
             data = super().list(request, *args, **kwargs).data
             content = request.accepted_renderer.render(
                 data, request.accepted_media_type, self.get_renderer_context()
-            )
+            ).decode()
             cache.set(key, content, CATALOGUE_PAGE_SECONDS)
         return HttpResponse(content, content_type=request.accepted_renderer.media_type)
 
