@@ -28,7 +28,7 @@ from typing import Any
 from celery import Task
 from celery.signals import before_task_publish
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.utils.crypto import salted_hmac
 from kombu.utils.json import dumps as kombu_dumps
 
@@ -148,9 +148,18 @@ def refusal(message: TaskMessage | None, *, consumed: Collection[str]) -> str | 
 
     if message.task not in services.RUN_TASKS:
         return None
-    return services.run_task_misrouted(
-        task=message.task, object_id=message.object_id, queue=str(message.queue)
-    )
+    try:
+        return services.run_task_misrouted(
+            task=message.task, object_id=message.object_id, queue=str(message.queue)
+        )
+    except DatabaseError:
+        # Squadron itself sent this message to this worker's queue: a database
+        # that does not answer now must not drop a genuine order's message
+        # (the task reads the database anyway, and fails or runs).
+        logger.warning(
+            "could not compare task message %s with its runbook's queue", message.headers["id"], exc_info=True
+        )
+        return None
 
 
 def refuse(message: TaskMessage | None, *, raw: Any, reason: str, worker: str) -> None:
@@ -204,9 +213,8 @@ def verified_strategy(task: Task, app: Any, consumer: Any, **kwargs: Any) -> Cal
             read = TaskMessage.read(message)
             reason = refusal(read, consumed=_consumed_queues(consumer))
         except Exception:  # noqa: BLE001 - a message that cannot be checked is not run
-            # An order it named stays queued, and the sweep sends it again.
             logger.warning("could not check a task message", exc_info=True)
-            reason = "it could not be checked (undecodable, or the database did not answer)"
+            reason = "it could not be read as a task message"
         if reason is None:
             return handle(message, body, ack, reject, callbacks, **options)
         refuse(read, raw=message, reason=reason, worker=consumer.hostname)

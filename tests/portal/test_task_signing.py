@@ -247,3 +247,16 @@ def test_a_task_message_is_checked_before_the_pool_sees_it():
         task = app.tasks[name]
         assert isinstance(task, SignedTask)
         assert task.Strategy == "portal.task_signing:verified_strategy"
+
+
+def test_a_genuine_message_is_not_dropped_when_the_database_cannot_tell_its_runbooks_queue(monkeypatch):
+    """Squadron sent it to this worker's queue: a database that does not
+    answer this instant must not lose an order (the task then reads it)."""
+    from django.db import OperationalError
+
+    def unanswered(**kwargs: object) -> None:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(services, "run_task_misrouted", unanswered)
+    assert refusal(signed(), consumed={DEFAULT}) is None
+    assert "does not match" in refusal(changed(signed(), squadron_signature=None), consumed={DEFAULT})
