@@ -91,6 +91,10 @@ def catalogue_document(*, playbook_paths: dict[str, str]) -> dict[str, Any]:
     return {key: document[key] for key in TOP_LEVEL_KEYS if document[key]}
 
 
+class ExportError(Exception):
+    """The export cannot be written as asked; nothing was written."""
+
+
 def export_catalogue(*, output: Path | None, playbooks_dir: Path | None = None) -> ExportResult:
     """Write the catalogue to ``output`` (or only return its text when None)
     and every runbook's current playbook to ``playbooks_dir/<slug>.yml``.
@@ -101,6 +105,12 @@ def export_catalogue(*, output: Path | None, playbooks_dir: Path | None = None) 
     """
     base = output.parent if output is not None else Path.cwd()
     playbooks_dir = playbooks_dir if playbooks_dir is not None else base / "playbooks"
+    if not playbooks_dir.resolve().is_relative_to(base.resolve()):
+        # import_catalogue reads playbooks only from inside the file's folder.
+        raise ExportError(
+            f"the playbooks folder {playbooks_dir} is outside {base}, the catalogue file's folder: "
+            "import_catalogue would refuse the file; choose a folder inside it"
+        )
     written: list[Path] = []
     playbook_paths: dict[str, str] = {}
     for runbook in Runbook.objects.filter(current_version__isnull=False).select_related("current_version"):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
 from catalogue.models import Category, Product
@@ -173,14 +174,26 @@ def test_playbooks_dir_option_keeps_paths_relative_to_the_file(tmp_path: Path) -
     run_import(VALID)
     output = tmp_path / "catalogue" / "catalogue.yaml"
 
-    text = export_to(output, "--playbooks-dir", str(tmp_path / "shared" / "playbooks"))
+    text = export_to(output, "--playbooks-dir", str(tmp_path / "catalogue" / "shared" / "playbooks"))
 
     runbooks = {runbook["slug"]: runbook for runbook in yaml.safe_load(text)["runbooks"]}
-    assert runbooks["create-vlan"]["playbook"] == "../shared/playbooks/create-vlan.yml"
-    assert (tmp_path / "shared" / "playbooks" / "create-vlan.yml").is_file()
+    assert runbooks["create-vlan"]["playbook"] == "shared/playbooks/create-vlan.yml"
+    assert (tmp_path / "catalogue" / "shared" / "playbooks" / "create-vlan.yml").is_file()
     before = snapshot()
     run_import(output)
     assert snapshot() == before
+
+
+def test_a_playbooks_dir_outside_the_files_folder_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    """The import reads playbooks only from inside the file's folder."""
+    run_import(VALID)
+    output = tmp_path / "catalogue" / "catalogue.yaml"
+
+    with pytest.raises(CommandError, match="outside .*import_catalogue would refuse the file"):
+        export_to(output, "--playbooks-dir", str(tmp_path / "shared" / "playbooks"))
+
+    assert not (tmp_path / "shared").exists()
+    assert not output.exists()
 
 
 def test_export_is_deterministic_and_ordered_by_slug(tmp_path: Path, varied_catalogue: None) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from catalogue.exporter import export_catalogue
+from catalogue.exporter import ExportError, export_catalogue
 
 
 class Command(BaseCommand):
@@ -33,7 +33,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, output: Path | None, playbooks_dir: Path | None, **options: Any) -> None:
-        result = export_catalogue(output=output, playbooks_dir=playbooks_dir)
+        try:
+            result = export_catalogue(output=output, playbooks_dir=playbooks_dir)
+        except ExportError as error:
+            raise CommandError(str(error)) from None
         # With the YAML on stdout, anything else goes to stderr so the output can be piped.
         notes = self.stderr if output is None else self.stdout
         if output is None:
