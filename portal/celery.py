@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init, worker_ready
+from celery.signals import beat_init, worker_init, worker_process_init, worker_ready
 from kombu import Exchange, Queue
 
 # Imported for its signal handler: every task message this process publishes is signed.
@@ -117,3 +117,28 @@ def _drop_unacked(channel: Any, name: str) -> None:
         if routing_key == name:
             client.hdel(key, tag)
             client.zrem(channel.unacked_index_key, tag)
+
+
+@beat_init.connect
+def _keep_playbooks_out_of_beat(**kwargs: object) -> None:
+    """Beat holds the broker's URL and the settings' secrets too."""
+    from runbooks.hardening import deny_inspection_by_playbooks
+
+    deny_inspection_by_playbooks()
+
+
+@worker_init.connect
+def _refuse_to_run_playbooks_unsandboxed(**kwargs: object) -> None:
+    """A worker whose settings ask for the bubblewrap sandbox and that has no
+    ``bwrap`` stops here, before it takes a task: it would otherwise run
+    every squad's playbook with the worker's own rights. Raised as
+    SystemExit, which Celery's signal dispatch does not swallow."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from runbooks.sandbox import require_isolation
+
+    try:
+        require_isolation()
+    except ImproperlyConfigured as error:
+        logging.getLogger(__name__).critical("%s", error)
+        raise SystemExit(f"Squadron worker not started: {error}") from None

@@ -7,13 +7,14 @@ development secrets) so that ``make run`` works on a fresh clone. With
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from portal.env import env_bool, env_int, env_list, env_str
+from portal.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SQUADRON_VAR_DIR", str(BASE_DIR / "var")) or BASE_DIR / "var")
@@ -25,8 +26,11 @@ DEV_SECRET_KEY = "DEV-ONLY-insecure-squadron-secret-key-never-use-in-production"
 DEV_CREDENTIAL_KEY = "DEV-ONLY-insecure-squadron-credential-key"
 
 DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY) or DEV_SECRET_KEY
-SQUADRON_CREDENTIAL_KEY = env_str("SQUADRON_CREDENTIAL_KEY", DEV_CREDENTIAL_KEY) or DEV_CREDENTIAL_KEY
+# Each secret below (and DATABASE_URL, CELERY_BROKER_URL, CACHE_URL,
+# EMAIL_HOST_PASSWORD, SQUADRON_METRICS_TOKEN) may come from a file named by
+# NAME_FILE instead (compose's secrets): no process environment then holds it.
+SECRET_KEY = env_secret("SECRET_KEY", DEV_SECRET_KEY) or DEV_SECRET_KEY
+SQUADRON_CREDENTIAL_KEY = env_secret("SQUADRON_CREDENTIAL_KEY", DEV_CREDENTIAL_KEY) or DEV_CREDENTIAL_KEY
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 
 
@@ -110,7 +114,7 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'squadron.sqlite3'}")
+DATABASE_URL = env_secret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'squadron.sqlite3'}")
 try:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 except ValueError as error:
@@ -189,7 +193,7 @@ BROKER_DIR = VAR_DIR / "broker"
 # The transport ignores the host, but kombu warns at every start that an URL
 # without one "reverts to localhost": the default names it.
 EMBEDDED_BROKER_URL = "filesystem://localhost/"
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", EMBEDDED_BROKER_URL) or EMBEDDED_BROKER_URL
+CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL", EMBEDDED_BROKER_URL) or EMBEDDED_BROKER_URL
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
@@ -228,7 +232,7 @@ EMAIL_BACKEND = env_str(
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "") or ""
-EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", "") or ""
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
@@ -258,11 +262,30 @@ SQUADRON_RUN_DIR = env_str("SQUADRON_RUN_DIR", None)
 # Where playbooks may write their visible results (exported to them as the
 # SQUADRON_OUTPUT_DIR environment variable).
 SQUADRON_OUTPUT_DIR = Path(env_str("SQUADRON_OUTPUT_DIR", str(VAR_DIR / "output")) or VAR_DIR / "output")
+# Each playbook runs in a bubblewrap sandbox (runbooks.sandbox) unless this
+# says "none". Production defaults to bubblewrap, and a worker refuses to
+# start without bwrap unless "none" is set explicitly; development uses it
+# when bwrap is installed.
+SQUADRON_RUN_ISOLATION = (
+    env_str("SQUADRON_RUN_ISOLATION", "bubblewrap" if not DEBUG or shutil.which("bwrap") else "none") or ""
+)
+if SQUADRON_RUN_ISOLATION not in ("bubblewrap", "none"):
+    raise ImproperlyConfigured(
+        f"SQUADRON_RUN_ISOLATION must be bubblewrap or none, not {SQUADRON_RUN_ISOLATION!r}."
+    )
+# Limits of every run, per process (CPU seconds, address space) and per run
+# (processes); 0 turns one off. A run that reaches one fails saying which.
+SQUADRON_RUN_CPU_SECONDS = env_int("SQUADRON_RUN_CPU_SECONDS", 3600, minimum=0)
+SQUADRON_RUN_MEMORY_MB = env_int("SQUADRON_RUN_MEMORY_MB", 2048, minimum=0)
+SQUADRON_RUN_PROCESSES = env_int("SQUADRON_RUN_PROCESSES", 256, minimum=0)
 SQUADRON_EVENT_BATCH_SIZE = env_int("SQUADRON_EVENT_BATCH_SIZE", 500, minimum=1)
 SQUADRON_EVENT_FLUSH_MS = env_int("SQUADRON_EVENT_FLUSH_MS", 250, minimum=10)
 SQUADRON_EVENT_STDOUT_LIMIT = env_int("SQUADRON_EVENT_STDOUT_LIMIT", 16_384, minimum=256)
 SQUADRON_HEARTBEAT_SECONDS = env_int("SQUADRON_HEARTBEAT_SECONDS", 5, minimum=1)
 SQUADRON_HEARTBEAT_STALE_SECONDS = env_int("SQUADRON_HEARTBEAT_STALE_SECONDS", 60, minimum=2)
+# A worker started with `--include portal.liveness` touches this file while
+# it consumes: compose's healthcheck tests its age (no broker password needed).
+SQUADRON_WORKER_HEARTBEAT_FILE = env_str("SQUADRON_WORKER_HEARTBEAT_FILE", "") or ""
 SQUADRON_REDISPATCH_AFTER_SECONDS = env_int("SQUADRON_REDISPATCH_AFTER_SECONDS", 60, minimum=1)
 SQUADRON_SWEEP_INTERVAL_SECONDS = env_int("SQUADRON_SWEEP_INTERVAL_SECONDS", 30, minimum=1)
 # Secret inputs of a failed order are kept (encrypted) this long for a retry.
@@ -349,6 +372,17 @@ SQUADRON_WEBHOOK_TIMEOUT_SECONDS = env_int("SQUADRON_WEBHOOK_TIMEOUT_SECONDS", 1
 SQUADRON_WEBHOOK_MAX_ATTEMPTS = env_int("SQUADRON_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 # Wait before the 2nd attempt; it doubles with every attempt after that.
 SQUADRON_WEBHOOK_BACKOFF_SECONDS = env_int("SQUADRON_WEBHOOK_BACKOFF_SECONDS", 15, minimum=1)
+# Deliveries (and their sweep) go to a queue of their own, consumed by a
+# worker of their own: receivers that hang never hold up a playbook's worker.
+SQUADRON_WEBHOOK_QUEUE = env_str("SQUADRON_WEBHOOK_QUEUE", "webhooks") or "webhooks"
+CELERY_TASK_ROUTES = {
+    "portal.deliver_webhook": {"queue": SQUADRON_WEBHOOK_QUEUE},
+    "portal.sweep_webhook_deliveries": {"queue": SQUADRON_WEBHOOK_QUEUE},
+}
+# At most this many webhooks per person, and test events (pings, redeliveries)
+# sent by hand per person and minute.
+SQUADRON_WEBHOOKS_PER_USER = env_int("SQUADRON_WEBHOOKS_PER_USER", 20, minimum=1)
+SQUADRON_WEBHOOK_PINGS_PER_MINUTE = env_int("SQUADRON_WEBHOOK_PINGS_PER_MINUTE", 5, minimum=1)
 CELERY_BEAT_SCHEDULE["sweep-webhook-deliveries"] = {
     "task": "portal.sweep_webhook_deliveries",
     "schedule": 60.0,
@@ -359,16 +393,38 @@ CELERY_BEAT_SCHEDULE["purge-idempotency-keys"] = {
     "schedule": 3600.0,
     "options": {"expires": 3600.0},
 }
-# Throttle counts live in the cache: per process unless CACHE_URL names a
-# Redis server that every web process shares.
-CACHE_URL = env_str("CACHE_URL", "") or ""
+# Throttle counts and catalogue pages live in the cache: per process unless
+# CACHE_URL names a Redis server that every web process shares. Either way it
+# holds JSON only (portal/cache.py): whatever else is found there reads as a
+# miss and is never unpickled.
+CACHE_URL = env_secret("CACHE_URL", "") or ""
 if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL (or empty), not {CACHE_URL!r}.")
+
+
+def _refuse_cache_in_the_broker() -> None:
+    """``cache.clear()`` empties its whole database, and what the cache holds
+    must not be writable by whatever can post task messages."""
+    from portal.cache import redis_database
+
+    try:
+        cache_db, broker_db = redis_database(CACHE_URL), redis_database(CELERY_BROKER_URL)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"CACHE_URL or CELERY_BROKER_URL is not a valid URL: {error}") from None
+    if cache_db is not None and cache_db == broker_db:
+        raise ImproperlyConfigured(
+            "CACHE_URL names the same Redis server and database as CELERY_BROKER_URL: give the cache "
+            "its own Redis server (or at least its own database number), which only web reaches."
+        )
+
+
+if CACHE_URL:
+    _refuse_cache_in_the_broker()
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        {"BACKEND": "portal.cache.JsonRedisCache", "LOCATION": CACHE_URL}
         if CACHE_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        else {"BACKEND": "portal.cache.JsonLocMemCache"}
     )
 }
 # --- Insights and operator metrics -------------------------------------------
@@ -376,7 +432,7 @@ CACHES = {
 # token (``Authorization: Bearer ...``) or connects from one of the allowed
 # addresses or networks (REMOTE_ADDR, e.g. "10.0.0.5,172.16.0.0/12"). With
 # neither set it answers nobody, except localhost in DEBUG.
-SQUADRON_METRICS_TOKEN = env_str("SQUADRON_METRICS_TOKEN", "") or ""
+SQUADRON_METRICS_TOKEN = env_secret("SQUADRON_METRICS_TOKEN", "") or ""
 SQUADRON_METRICS_ALLOWED_IPS = env_list("SQUADRON_METRICS_ALLOWED_IPS", [])
 
 

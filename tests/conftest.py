@@ -52,7 +52,7 @@ def admin_user(db):
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_broker_queue():
-    """Drop this process's test queue from the broker when the session ends."""
+    """Drop this process's test queues (orders, webhooks) from the broker when the session ends."""
     yield
     from django.conf import settings
 
@@ -61,6 +61,8 @@ def _private_broker_queue():
     # Best effort: a broker this session never used may not answer.
     with contextlib.suppress(Exception):
         queue_drop(settings.CELERY_TASK_DEFAULT_QUEUE)
+    with contextlib.suppress(Exception):
+        queue_drop(settings.SQUADRON_WEBHOOK_QUEUE)
     shutil.rmtree(settings.VAR_DIR, ignore_errors=True)
 
 

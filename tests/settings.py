@@ -14,6 +14,7 @@ _SESSION = os.environ.setdefault("SQUADRON_TEST_SESSION", uuid.uuid4().hex[:8])
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 os.environ["SQUADRON_VAR_DIR"] = tempfile.mkdtemp(prefix=f"squadron-test-{_SESSION}-{_WORKER}-")
 os.environ["SQUADRON_DEFAULT_QUEUE"] = f"test-{_SESSION}-{_WORKER}"
+os.environ["SQUADRON_WEBHOOK_QUEUE"] = f"test-{_SESSION}-{_WORKER}-webhooks"
 
 from portal.settings import *  # noqa: E402, F403
 
