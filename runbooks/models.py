@@ -20,6 +20,10 @@ def queue_problem(queue: str, squad_slug: str) -> str | None:
     ``network.lab``): the workers behind them hold what that squad's runs
     may reach, and a playbook runs with a worker's rights, so another squad
     must not be able to route its playbooks there."""
+    if queue and queue in (settings.CELERY_TASK_DEFAULT_QUEUE, settings.SQUADRON_WEBHOOK_QUEUE):
+        # A squad whose slug is a service queue's name would otherwise put
+        # its playbooks on the workers of every squad (or of the webhooks).
+        return f"“{queue}” is a queue of the service itself: leave the queue empty for the default one."
     if not queue or queue == squad_slug or queue.startswith((f"{squad_slug}-", f"{squad_slug}.")):
         return None
     return (

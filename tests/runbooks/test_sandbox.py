@@ -37,6 +37,7 @@ def _bubblewrap() -> None:
             pytest.fail("SQUADRON_REQUIRE_SANDBOX=1 but bwrap is not installed")
         pytest.skip("bubblewrap is not installed")
 
+
 #: Looks around from inside the playbook and writes what it found into its
 #: squad's output folder: argv = paths to probe, then paths to write to.
 PROBE = r"""
@@ -323,3 +324,15 @@ def test_a_worker_without_bwrap_does_not_start_when_its_settings_ask_for_the_san
     assert result.returncode != 0
     assert "bwrap is not installed" in result.stderr
     assert "ready" not in result.stderr
+
+
+def test_a_squad_named_after_a_service_queue_cannot_send_its_playbooks_there(settings):
+    """A squad slugged "webhooks" (or like the default queue) would put its
+    runbooks on the workers of the webhooks (or of every squad)."""
+    from runbooks.models import queue_problem
+
+    assert "queue of the service itself" in queue_problem(settings.SQUADRON_WEBHOOK_QUEUE, "webhooks")
+    assert "queue of the service itself" in queue_problem(
+        settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE
+    )
+    assert queue_problem("webhooks-lab", "webhooks") is None
