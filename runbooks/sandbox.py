@@ -208,6 +208,9 @@ def sandboxed(
     ]
     if not network:
         arguments.append("--unshare-net")
+    # The empty /tmp first: mounted after the binds, it would hide those
+    # that live under /tmp (a checkout's virtualenv, the private dir).
+    arguments += ["--tmpfs", SANDBOX_TMP]
     _bind_system(arguments)
     for path in python_dirs():
         arguments += ["--ro-bind", path, path]
@@ -216,8 +219,6 @@ def sandboxed(
         "/proc",
         "--dev",
         "/dev",
-        "--tmpfs",
-        SANDBOX_TMP,
         "--symlink",
         SANDBOX_TMP,
         "/var/tmp",  # noqa: S108 - the sandbox's, a link to its own tmpfs

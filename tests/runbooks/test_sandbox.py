@@ -336,3 +336,16 @@ def test_a_squad_named_after_a_service_queue_cannot_send_its_playbooks_there(set
         settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE
     )
     assert queue_problem("webhooks-lab", "webhooks") is None
+
+
+def test_the_sandboxs_empty_tmp_is_mounted_before_what_may_live_under_tmp(tmp_path):
+    """A checkout (and its virtualenv) or a private dir under /tmp stays
+    visible: mounted after them, the empty /tmp hid them and no run started."""
+    command = sandbox.sandboxed(
+        ["true"], private_dir=tmp_path / "run", home=tmp_path / "run" / "home", output_dir=None, network=True
+    )
+
+    tmpfs = command.index("--tmpfs")
+    binds = [index for index, argument in enumerate(command) if argument in ("--bind", "--ro-bind")]
+    assert command[tmpfs + 1] == "/tmp"
+    assert binds and tmpfs < min(binds)
