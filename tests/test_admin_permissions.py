@@ -158,6 +158,7 @@ def runbook_data(runbook: Runbook, **changes: Any) -> dict[str, Any]:
         "description": runbook.description,
         "timeout": runbook.timeout,
         "queue": runbook.queue,
+        "network": runbook.network,
         "credentials": [credential.pk for credential in runbook.credentials.all()],
         "playbook": runbook.playbook,
         "versions-TOTAL_FORMS": "0",
