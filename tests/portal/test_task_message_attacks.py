@@ -66,14 +66,18 @@ def start_worker():
         worker.stop()
 
 
-def take(queue: str) -> Any:
-    """Take the next message off ``queue``, raw, as a broker client can."""
+def take(queue: str, order: Order) -> Any:
+    """Take the message of ``order`` off ``queue``, raw, as a broker client
+    can. Others met on the way are dropped: the queue is this test
+    process's, and an earlier test (or a sweep) may have left one there."""
     with app.connection_for_read() as connection:
         simple = connection.SimpleQueue(app.amqp.queues[queue])
         try:
-            message = simple.get(block=True, timeout=10)
-            message.ack()
-            return message
+            while True:
+                message = simple.get(block=True, timeout=10)
+                message.ack()
+                if json.loads(message.body)[0] == [order.pk]:
+                    return message
         finally:
             simple.close()
 
@@ -143,7 +147,7 @@ def test_a_message_moved_from_another_squads_queue_is_refused(parked_product, re
     the queue of the Data squad's dedicated worker."""
     order = submit(parked_product, requester, "moved")
     worker = start_worker()
-    genuine = take(PARKED)
+    genuine = take(PARKED, order)
     put(SERVED, body=genuine.body, headers=genuine.headers)
     assert_refused(order, worker, f"published for the queue {PARKED!r}, which this worker does not consume")
 
@@ -153,7 +157,7 @@ def test_a_message_rewritten_to_name_another_order_is_refused(
 ):
     victim = submit(parked_product, requester, "victim")
     own = submit(served_product, requester, "own")
-    genuine = take(SERVED)  # the attacker's own order, for the queue this worker serves
+    genuine = take(SERVED, own)  # the attacker's own order, for the queue this worker serves
     args, kwargs, embed = json.loads(genuine.body)
     assert args == [own.pk]
     put(SERVED, body=json.dumps([[victim.pk], kwargs, embed]), headers=genuine.headers)
