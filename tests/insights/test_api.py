@@ -23,10 +23,13 @@ def recent(**delta):
 
 @pytest.fixture
 def history(automated, manual):
+    # Noon two days ago, so the ten orders fall on one calendar day whatever
+    # the time the test runs (just after midnight, some fell on the day before).
+    noon = timezone.localtime(recent(days=2)).replace(hour=12, minute=0, second=0, microsecond=0)
     for index in range(10):
         make_order(
             automated,
-            submitted=recent(days=2, minutes=index),
+            submitted=noon - timedelta(minutes=index),
             status=OrderStatus.SUCCEEDED if index < 7 else OrderStatus.FAILED,
             lead=timedelta(minutes=index + 1),
             failure_reason="" if index < 7 else "host unreachable",
@@ -112,7 +115,7 @@ def test_a_bad_period_is_a_400_naming_the_parameter(client, member, history, que
 @pytest.mark.django_db
 def test_the_period_narrows_the_figures(client, member, history):
     client.force_login(member)
-    day = (timezone.now() - timedelta(days=2)).date().isoformat()
+    day = timezone.localdate(recent(days=2)).isoformat()
 
     body = client.get(f"{SQUAD_URL}?since={day}&until={day}").json()
     before = client.get(f"{SQUAD_URL}?since=2020-01-01&until=2020-01-31").json()
