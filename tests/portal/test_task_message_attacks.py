@@ -35,6 +35,18 @@ SERVED = settings.CELERY_TASK_DEFAULT_QUEUE
 PARKED = f"{SERVED}-parked"
 
 
+@pytest.fixture(autouse=True)
+def _empty_queues():
+    """Each test starts with nothing on its queues. Other tests of this
+    process may have left task messages there (any test that commits an
+    order or a dry run publishes one): a stale dry run's message naming the
+    same id as this test's order would be taken for it, and the worker would
+    run or refuse what the test did not send."""
+    for name in (SERVED, PARKED):
+        with app.connection_for_write() as connection:
+            app.amqp.queues[name](connection.default_channel).purge()
+
+
 @pytest.fixture
 def parked():
     yield PARKED
@@ -67,16 +79,16 @@ def start_worker():
 
 
 def take(queue: str, order: Order) -> Any:
-    """Take the message of ``order`` off ``queue``, raw, as a broker client
-    can. Others met on the way are dropped: the queue is this test
-    process's, and an earlier test (or a sweep) may have left one there."""
+    """Take the message that runs ``order`` off ``queue``, raw, as a broker
+    client can. Others met on the way are dropped."""
     with app.connection_for_read() as connection:
         simple = connection.SimpleQueue(app.amqp.queues[queue])
         try:
             while True:
                 message = simple.get(block=True, timeout=10)
                 message.ack()
-                if json.loads(message.body)[0] == [order.pk]:
+                runs_order = json.loads(message.body)[0] == [order.pk]
+                if message.headers["task"] == services.EXECUTE_TASK and runs_order:
                     return message
         finally:
             simple.close()
@@ -120,7 +132,11 @@ def assert_refused(order: Order, worker: Worker, reason: str) -> None:
     """The worker refused a message naming ``order``, recorded why on it,
     ran nothing, and does not get the message again."""
     refusals = OrderEvent.objects.filter(order=order, note__contains="refused a task message")
-    event = wait_for(lambda: refusals.first(), timeout=60)
+    try:
+        event = wait_for(lambda: refusals.first(), timeout=60)
+    except AssertionError as error:
+        said = worker.output()
+        raise AssertionError(f"no refusal recorded on order {order.pk}; the worker said:\n{said}") from error
     assert reason in event.note, event.note
     assert (event.from_status, event.to_status) == (OrderStatus.QUEUED, OrderStatus.QUEUED)
     order.refresh_from_db()
