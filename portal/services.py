@@ -57,6 +57,7 @@ from runbooks.services import (
 )
 from squads.choices import Role
 from squads.models import Membership
+from squads.selectors import display_name
 
 logger = logging.getLogger(__name__)
 
@@ -88,13 +89,6 @@ STATUS_PHRASES = {
     OrderStatus.TIMED_OUT: "timed out",
     OrderStatus.CANCELLED: "was cancelled",
 }
-
-
-def display_name(user: User | None) -> str:
-    """How a person is named in notes and messages: as the pages name them."""
-    if user is None:
-        return "nobody"
-    return user.get_full_name() or user.get_username()
 
 
 def _sentence(text: str) -> str:

@@ -13,6 +13,15 @@ from squads.models import Chapter, Membership, Squad
 AnyUser = AbstractBaseUser | AnonymousUser
 
 
+def display_name(user: AbstractBaseUser | None, nobody: str = "nobody") -> str:
+    """How a person is named on every page, note and message: their full
+    name, else their username (``nobody`` when there is no one)."""
+    if user is None:
+        return nobody
+    full_name = getattr(user, "get_full_name", lambda: "")()
+    return full_name or user.get_username()
+
+
 def roles_of(user: AnyUser) -> list[tuple[int, str]]:
     """``(squad id, role)`` of each of the user's memberships, cached on the
     user object for the request: a page's permission checks, its inbox and

@@ -16,6 +16,7 @@ from portal.insights.periods import Period
 from portal.insights.tables import Column, Table
 from portal.templatetags.portal_tags import FAILURE_CODES
 from squads.models import Squad
+from squads.selectors import display_name
 
 
 def _product_link(product: Any) -> str:
@@ -218,7 +219,7 @@ def members_table(squad_load: load.SquadLoad) -> Table:
         ],
         rows=[
             {
-                "member": member.user.get_full_name() or member.user.get_username(),
+                "member": display_name(member.user),
                 "role": member.role_label,
                 "claimed_open": member.claimed_open,
                 "approvals_waiting": member.approvals_waiting,
@@ -689,7 +690,7 @@ class OverviewReport:
             ],
             rows=[
                 {
-                    "person": person.user.get_full_name() or person.user.get_username(),
+                    "person": display_name(person.user),
                     "seats": [f"{squad.name} ({role})" for squad, role in person.seats],
                     "claimed_open": person.claimed_open,
                 }

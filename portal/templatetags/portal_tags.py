@@ -14,8 +14,8 @@ from django.utils.safestring import mark_safe
 from catalogue.schema import secret_fields
 from portal.choices import TERMINAL_STATUSES, OrderStatus
 from portal.forms import field_title
-from portal.services import display_name
 from runbooks.services import WORKER_LOST
+from squads.selectors import display_name as _display_name
 
 register = template.Library()
 
@@ -226,7 +226,13 @@ def event_actor(event: Any) -> str:
     actor = event.actor
     if actor is None:
         return ""
-    named = display_name(actor)
+    named = _display_name(actor)
     if event.from_status == event.to_status and named in event.note:
         return ""
     return named
+
+
+@register.filter
+def display_name(user: Any, nobody: str = "nobody") -> str:
+    """A person as every page names them (``squads.selectors.display_name``)."""
+    return _display_name(user or None, nobody)
