@@ -15,6 +15,8 @@ from kombu import Exchange, Queue
 # Imported for its signal handler: every task message this process publishes is signed.
 from portal import task_signing
 
+logger = logging.getLogger(__name__)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 # Every task's messages are checked (signature, queue) before a worker runs it.
@@ -86,6 +88,21 @@ def _remove_what_lost_runs_left(**kwargs: object) -> None:
         private_dirs_cleanup()
     except Exception:  # noqa: BLE001 - never keep a worker from starting; the sweep retries
         logging.getLogger(__name__).warning("could not clean stale run dirs", exc_info=True)
+
+
+def send_or_leave_for_sweep(task: str, object_id: int, *, what: str, **options: Any) -> bool:
+    """Send ``task`` for ``object_id``; True when the broker took it.
+
+    Never raises and never retries: the row the task is about is already
+    committed as waiting (a queued order, a pending delivery or email), so
+    with the broker down a periodic sweep finds it and sends it again, and
+    the user who caused it still gets an answer at once."""
+    try:
+        app.send_task(task, args=[object_id], retry=False, **options)
+    except Exception:  # noqa: BLE001 - any broker failure: the sweep sends it later
+        logger.warning("%s %s: broker unreachable, left for the sweep", what, object_id, exc_info=True)
+        return False
+    return True
 
 
 def queue_drop(name: str) -> None:

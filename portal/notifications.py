@@ -22,7 +22,7 @@ from django.db.models import F, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from portal.celery import app as celery_app
+from portal.celery import send_or_leave_for_sweep
 from portal.choices import EMAIL_BY_DEFAULT, NotificationKind
 from portal.models import Notification, NotificationPreference, Order
 
@@ -120,11 +120,8 @@ def notifications_settle(*, order: Order, kinds: Sequence[str]) -> int:
 
 def _dispatch_emails(notification_ids: Sequence[int]) -> None:
     for notification_id in notification_ids:
-        try:
-            celery_app.send_task(EMAIL_TASK, args=[notification_id], retry=False)
-        except Exception:  # noqa: BLE001 - broker down: the sweep sends it later
-            logger.warning("notification %s: broker unreachable, email left for the sweep", notification_id)
-            return
+        if not send_or_leave_for_sweep(EMAIL_TASK, notification_id, what="notification email"):
+            return  # the broker is down: the rest wait for the sweep too
 
 
 def notification_send_email(*, notification_id: int) -> bool:

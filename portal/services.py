@@ -25,6 +25,7 @@ from catalogue.models import Product
 from catalogue.schema import secret_fields
 from portal import approvals, permissions
 from portal.celery import app as celery_app
+from portal.celery import send_or_leave_for_sweep
 from portal.choices import (
     CANCELLABLE_STATUSES,
     RETRYABLE_STATUSES,
@@ -420,20 +421,16 @@ def _send_run_task(task: str, object_id: int, runbook: Runbook) -> bool:
     time limits past the runbook's own timeout (the executor enforces that
     one; these only catch a worker that hangs). Never raises: with the broker
     down it returns False and the sweep sends the task again later."""
-    options: dict[str, object] = {
-        "time_limit": runbook.timeout + 120,
-        "soft_time_limit": runbook.timeout + 60,
-        "retry": False,
-    }
-    # Always named, never left to routing: the worker checks the message was
-    # published for exactly this queue (portal.task_signing).
-    options["queue"] = run_task_queue(runbook)
-    try:
-        celery_app.send_task(task, args=[object_id], **options)
-    except Exception:  # noqa: BLE001 - any broker failure: the sweep retries later
-        logger.warning("%s %s: broker unreachable, left for the sweep", task, object_id, exc_info=True)
-        return False
-    return True
+    return send_or_leave_for_sweep(
+        task,
+        object_id,
+        what=task,
+        time_limit=runbook.timeout + 120,
+        soft_time_limit=runbook.timeout + 60,
+        # Always named, never left to routing: the worker checks the message
+        # was published for exactly this queue (portal.task_signing).
+        queue=run_task_queue(runbook),
+    )
 
 
 def run_task_queue(runbook: Runbook) -> str:

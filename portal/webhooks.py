@@ -51,7 +51,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from portal.celery import app as celery_app
+from portal.celery import send_or_leave_for_sweep
 from portal.choices import OrderStatus
 from portal.models import Order, WebhookDelivery, WebhookSubscription
 from runbooks.crypto import decrypt_json, encrypt_json
@@ -561,14 +561,9 @@ def _create_deliveries(
 def _enqueue(delivery_id: int, countdown: float = 0) -> bool:
     """Hand a delivery to a worker. A broker failure is logged, not raised:
     the delivery stays pending and the sweep sends it later."""
-    try:
-        celery_app.send_task(DELIVER_TASK, args=[delivery_id], countdown=countdown or None, retry=False)
-    except Exception:  # noqa: BLE001 - any broker failure: the sweep retries later
-        logger.warning(
-            "webhook delivery %s: broker unreachable, left for the sweep", delivery_id, exc_info=True
-        )
-        return False
-    return True
+    return send_or_leave_for_sweep(
+        DELIVER_TASK, delivery_id, what="webhook delivery", countdown=countdown or None
+    )
 
 
 # --- Delivery (the worker) ------------------------------------------------------------------
