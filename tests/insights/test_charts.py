@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from portal.insights import charts
+from portal.insights.dashboard_charts import LEAD_TIME_TICKS
 from portal.insights.tables import duration_text
-from portal.insights.views import LEAD_TIME_TICKS
 
 
 def _points(svg: str) -> dict[str, float]:
