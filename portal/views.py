@@ -45,7 +45,7 @@ from portal.confirm import id_from_text
 from portal.forms import CatalogueFilterForm, NoteForm, OrderFilterForm, OrderForm, schema_initial
 from portal.health import broker_ok
 from portal.idempotency import fingerprint, order_submit_once
-from portal.insights.quality import expected_lead_time
+from portal.insights.breakdowns import expected_lead_time
 from portal.models import Order, OrderDryRun, OrderEvent, OrderRun
 from portal.pagination import newest_first_page
 from portal.review import ReviewExpired, open_review, seal_review

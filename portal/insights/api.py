@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from catalogue.models import Product
-from portal.insights import dependencies, quality
+from portal.insights import breakdowns, dependencies, quality
 from portal.insights.periods import Period
 from portal.insights.reports import SquadReport
 
@@ -16,14 +16,14 @@ def _period_dict(period: Period) -> dict[str, str]:
     return {"since": period.since.isoformat(), "until": period.until.isoformat()}
 
 
-def _histogram(buckets: list[quality.Bucket]) -> list[dict[str, Any]]:
+def _histogram(buckets: list[breakdowns.Bucket]) -> list[dict[str, Any]]:
     return [
         {"bucket": bucket.label, "upper_seconds": bucket.upper_seconds, "orders": bucket.orders}
         for bucket in buckets
     ]
 
 
-def _reasons(reasons: list[quality.FailureReason]) -> list[dict[str, Any]]:
+def _reasons(reasons: list[breakdowns.FailureReason]) -> list[dict[str, Any]]:
     return [
         {
             "reason": row.reason,
@@ -119,15 +119,15 @@ def squad_metrics(report: SquadReport) -> dict[str, Any]:
 def product_metrics(product: Product, period: Period, *, details: bool) -> dict[str, Any]:
     """A product's numbers; ``details`` adds the failure reasons."""
     orders = quality.orders_in(period, product_id=product.pk)
-    expected = quality.expected_lead_time(product, now=period.now)
+    expected = breakdowns.expected_lead_time(product, now=period.now)
     body: dict[str, Any] = {
         "product": product.slug,
         "squad": product.squad.slug,
         "sla_minutes": product.sla_minutes,
         "period": _period_dict(period),
         "summary": quality.quality(orders).as_dict(),
-        "weekly": [week.as_dict() for week in quality.weekly_trend(orders, period)],
-        "lead_time_histogram": _histogram(quality.lead_time_histogram(orders)),
+        "weekly": [week.as_dict() for week in breakdowns.weekly_trend(orders, period)],
+        "lead_time_histogram": _histogram(breakdowns.lead_time_histogram(orders)),
         "expected_lead_time": {
             "median_seconds": expected.median.total_seconds(),
             "p90_seconds": expected.p90.total_seconds(),
@@ -147,5 +147,5 @@ def product_metrics(product: Product, period: Period, *, details: bool) -> dict[
         ],
     }
     if details:
-        body["failure_reasons"] = _reasons(quality.failure_reasons(orders))
+        body["failure_reasons"] = _reasons(breakdowns.failure_reasons(orders))
     return body

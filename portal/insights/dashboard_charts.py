@@ -5,7 +5,7 @@ report's weekly figures and lead-time histogram with the SVG primitives of
 from __future__ import annotations
 
 from portal.insights import charts
-from portal.insights.quality import Bucket, Week
+from portal.insights.breakdowns import Bucket, Week
 from portal.insights.tables import duration_text, percent_text
 
 #: The lead-time axis: logarithmic, so an automated median of seconds and a

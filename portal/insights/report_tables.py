@@ -10,7 +10,7 @@ from typing import Any
 from django.urls import reverse
 
 from catalogue.choices import ProductStatus
-from portal.insights import debt, dependencies, load, quality, tooling
+from portal.insights import breakdowns, debt, dependencies, load, quality, tooling
 from portal.insights.tables import Column, Table
 from portal.templatetags.portal_tags import FAILURE_CODES
 from squads.models import Squad
@@ -77,7 +77,7 @@ def products_table(rows: list[quality.ProductQuality], *, with_squad: bool = Fal
     )
 
 
-def weekly_table(weeks: list[quality.Week]) -> Table:
+def weekly_table(weeks: list[breakdowns.Week]) -> Table:
     return Table(
         slug="weekly",
         title="Weekly trend",
@@ -109,7 +109,7 @@ def weekly_table(weeks: list[quality.Week]) -> Table:
     )
 
 
-def histogram_table(buckets: list[quality.Bucket]) -> Table:
+def histogram_table(buckets: list[breakdowns.Bucket]) -> Table:
     return Table(
         slug="lead-time",
         title="Lead time distribution (succeeded orders)",
@@ -140,7 +140,7 @@ def phases_table(result: quality.Quality) -> Table:
     )
 
 
-def reasons_table(reasons: list[quality.FailureReason]) -> Table:
+def reasons_table(reasons: list[breakdowns.FailureReason]) -> Table:
     return Table(
         slug="failure-reasons",
         title="Why orders failed",
@@ -168,7 +168,7 @@ def reasons_table(reasons: list[quality.FailureReason]) -> Table:
     )
 
 
-def candidates_table(candidates: list[quality.AutomationCandidate], *, with_squad: bool = False) -> Table:
+def candidates_table(candidates: list[breakdowns.AutomationCandidate], *, with_squad: bool = False) -> Table:
     columns = [Column("product", "Product")]
     if with_squad:
         columns.append(Column("squad", "Squad"))

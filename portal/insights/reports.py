@@ -10,7 +10,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from portal.insights import debt, dependencies, load, quality, tooling
+from portal.insights import breakdowns, debt, dependencies, load, quality, tooling
 from portal.insights.dashboard_charts import dashboard_charts
 from portal.insights.periods import Period
 from portal.insights.report_tables import (
@@ -60,20 +60,20 @@ class SquadReport:
         return quality.product_quality_table(self.period, squad_id=self.squad.pk, by_product=self._quality[1])
 
     @cached_property
-    def weeks(self) -> list[quality.Week]:
-        return quality.weekly_trend(self.orders, self.period)
+    def weeks(self) -> list[breakdowns.Week]:
+        return breakdowns.weekly_trend(self.orders, self.period)
 
     @cached_property
-    def histogram(self) -> list[quality.Bucket]:
-        return quality.lead_time_histogram(self.orders)
+    def histogram(self) -> list[breakdowns.Bucket]:
+        return breakdowns.lead_time_histogram(self.orders)
 
     @cached_property
-    def reasons(self) -> list[quality.FailureReason]:
-        return quality.failure_reasons(self.orders)
+    def reasons(self) -> list[breakdowns.FailureReason]:
+        return breakdowns.failure_reasons(self.orders)
 
     @cached_property
-    def candidates(self) -> list[quality.AutomationCandidate]:
-        return quality.automation_candidates(self.period, squad_id=self.squad.pk)
+    def candidates(self) -> list[breakdowns.AutomationCandidate]:
+        return breakdowns.automation_candidates(self.period, squad_id=self.squad.pk)
 
     @cached_property
     def load(self) -> load.SquadLoad:
@@ -195,16 +195,16 @@ class OverviewReport:
         return quality.product_quality_table(self.period)
 
     @cached_property
-    def weeks(self) -> list[quality.Week]:
-        return quality.weekly_trend(self.orders, self.period)
+    def weeks(self) -> list[breakdowns.Week]:
+        return breakdowns.weekly_trend(self.orders, self.period)
 
     @cached_property
-    def histogram(self) -> list[quality.Bucket]:
-        return quality.lead_time_histogram(self.orders)
+    def histogram(self) -> list[breakdowns.Bucket]:
+        return breakdowns.lead_time_histogram(self.orders)
 
     @cached_property
-    def candidates(self) -> list[quality.AutomationCandidate]:
-        return quality.automation_candidates(self.period)
+    def candidates(self) -> list[breakdowns.AutomationCandidate]:
+        return breakdowns.automation_candidates(self.period)
 
     @cached_property
     def loads(self) -> list[load.SquadLoad]:

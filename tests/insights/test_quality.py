@@ -9,6 +9,7 @@ from django.db import connection
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from portal.choices import OrderStatus
+from portal.insights import breakdowns
 from portal.insights import quality as q
 from portal.insights.aggregates import Elapsed, percentiles
 from portal.insights.periods import Period
@@ -138,7 +139,7 @@ def test_no_orders_gives_no_figures_rather_than_zeros(automated):
     assert result.success_rate is None
     assert result.lead_median_seconds is None
     assert result.sla_attainment is None
-    assert q.expected_lead_time(automated, now=NOW) is None
+    assert breakdowns.expected_lead_time(automated, now=NOW) is None
 
 
 @pytest.mark.django_db
@@ -229,7 +230,7 @@ def test_failure_reasons_are_grouped_most_frequent_first(automated):
         automated, submitted=NOW - timedelta(days=1), status=OrderStatus.TIMED_OUT, lead=timedelta(minutes=1)
     )
 
-    reasons = [(row.reason, row.orders) for row in q.failure_reasons(q.orders_in(PERIOD))]
+    reasons = [(row.reason, row.orders) for row in breakdowns.failure_reasons(q.orders_in(PERIOD))]
 
     assert reasons == [("worker_lost", 3), ("(no reason recorded)", 1), ("Run failed: host unreachable", 1)]
 
@@ -253,7 +254,7 @@ def test_failures_that_differ_only_by_values_are_counted_together(automated, man
             failure_reason=reason,
         )
 
-    rows = q.failure_reasons(q.orders_in(PERIOD))
+    rows = breakdowns.failure_reasons(q.orders_in(PERIOD))
 
     assert [(row.reason, row.orders, row.products, row.variants) for row in rows] == [
         ("VLAN … already exists at par1 under another name.", 3, 2, 3),
@@ -273,7 +274,7 @@ def test_weekly_trend_has_every_week_of_the_period_monday_first(automated):
         automated, submitted=NOW - timedelta(days=15), status=OrderStatus.FAILED, lead=timedelta(minutes=1)
     )
 
-    weeks = q.weekly_trend(q.orders_in(period), period)
+    weeks = breakdowns.weekly_trend(q.orders_in(period), period)
 
     assert [week.start.date().isoformat() for week in weeks] == ["2026-03-02", "2026-03-09", "2026-03-16"]
     assert [(week.orders, week.succeeded, week.failed) for week in weeks] == [(1, 0, 1), (0, 0, 0), (2, 2, 0)]
@@ -290,7 +291,7 @@ def test_lead_time_histogram_puts_each_succeeded_order_in_one_bucket(automated):
         automated, submitted=NOW - timedelta(days=5), status=OrderStatus.FAILED, lead=timedelta(minutes=1)
     )
 
-    buckets = {bucket.label: bucket.orders for bucket in q.lead_time_histogram(q.orders_in(PERIOD))}
+    buckets = {bucket.label: bucket.orders for bucket in breakdowns.lead_time_histogram(q.orders_in(PERIOD))}
 
     assert buckets["< 5 min"] == 1
     assert buckets["5-15 min"] == 2
@@ -319,7 +320,7 @@ def test_automation_candidates_rank_manual_products_by_hands_on_time(squad, manu
             claimed_by=fixer,
         )
 
-    ranked = q.automation_candidates(PERIOD, squad_id=squad.pk)
+    ranked = breakdowns.automation_candidates(PERIOD, squad_id=squad.pk)
 
     assert [(row.product.slug, row.orders, row.hands_on_hours) for row in ranked] == [
         ("firewall-rule", 2, 6.0),
@@ -334,7 +335,7 @@ def test_expected_lead_time_is_the_median_of_recent_successes(automated):
         make_order(automated, submitted=NOW - timedelta(days=2), lead=timedelta(minutes=minutes))
     make_order(automated, submitted=NOW - timedelta(days=200), lead=timedelta(days=3))
 
-    expected = q.expected_lead_time(automated, now=NOW)
+    expected = breakdowns.expected_lead_time(automated, now=NOW)
 
     assert expected is not None
     assert expected.median == timedelta(minutes=20)

@@ -8,8 +8,8 @@ from typing import Any
 from django import template
 
 from portal.insights import access
+from portal.insights.breakdowns import expected_lead_time
 from portal.insights.dependencies import dependency_alerts
-from portal.insights.quality import expected_lead_time
 from portal.insights.tables import duration_text, percent_text
 
 register = template.Library()
