@@ -206,11 +206,10 @@ def squad_load(squad: Squad, period: Period) -> SquadLoad:
     """The squad's open work, its queue flows up to ``period.now``, and each
     member's load and throughput in the period (six queries, whatever the
     number of members)."""
-    now = period.now
     row = (
         Order.objects.filter(squad=squad, status__in=[PENDING, AWAITING]).order_by().aggregate(**_OPEN_COUNTS)
     )
-    flow = _events_since(now).filter(order__squad=squad).order_by().aggregate(**_flow_counts())
+    flow = _events_since(period.now).filter(order__squad=squad).order_by().aggregate(**_flow_counts())
     load = SquadLoad(
         squad=squad,
         approvals_open=row["approvals_open"],
@@ -231,19 +230,36 @@ def squad_load(squad: Squad, period: Period) -> SquadLoad:
     }
     if not members:
         return load
-    user_ids = list(members)
+    _count_claimed(squad, members)
+    _count_approvals_waiting(squad, memberships, members)
+    _count_finished_by_hand(squad, period, members)
+    _count_approvals_decided(squad, period, members)
+    load.members = sorted(
+        members.values(),
+        key=lambda member: (-(member.claimed_open + member.approvals_waiting), member.user.username),
+    )
+    return load
+
+
+def _count_claimed(squad: Squad, members: dict[int, MemberLoad]) -> None:
     for user_id, count in (
-        Order.objects.filter(squad=squad, status=AWAITING, claimed_by_id__in=user_ids)
+        Order.objects.filter(squad=squad, status=AWAITING, claimed_by_id__in=list(members))
         .order_by()
         .values_list("claimed_by_id")
         .annotate(count=Count("pk"))
     ):
         members[user_id].claimed_open = count
-    # What waits for a member: steps that ask this squad (by role) and steps
-    # that ask a chapter they lead or belong to, whichever squad owns the order.
+
+
+def _count_approvals_waiting(
+    squad: Squad, memberships: list[Membership], members: dict[int, MemberLoad]
+) -> None:
+    """What waits for each member: steps that ask this squad (by role) and
+    steps that ask a chapter they lead or belong to, whichever squad owns
+    the order (one query for every member)."""
     chapters_of: dict[int, set[int]] = defaultdict(set)
     for chapter_id, lead_id, member_id in Chapter.objects.filter(
-        Q(lead_id__in=user_ids) | Q(members__in=user_ids)
+        Q(lead_id__in=list(members)) | Q(members__in=list(members))
     ).values_list("pk", "lead_id", "members"):
         for user_id in (lead_id, member_id):
             if user_id in members:
@@ -264,11 +280,14 @@ def squad_load(squad: Squad, period: Period) -> SquadLoad:
         )
     for key, count in waiting.aggregate(**per_member).items():
         members[int(key[1:])].approvals_waiting = count
+
+
+def _count_finished_by_hand(squad: Squad, period: Period, members: dict[int, MemberLoad]) -> None:
     finished_by_hand = (
         Order.objects.filter(
             squad=squad,
             fulfilment=Fulfilment.MANUAL,
-            claimed_by_id__in=user_ids,
+            claimed_by_id__in=list(members),
             finished_at__gte=period.since,
             finished_at__lt=period.until,
         )
@@ -282,10 +301,13 @@ def squad_load(squad: Squad, period: Period) -> SquadLoad:
     for entry in finished_by_hand:
         members[entry["claimed_by_id"]].fulfilled = entry["fulfilled"]
         members[entry["claimed_by_id"]].failed_by_hand = entry["failed"]
+
+
+def _count_approvals_decided(squad: Squad, period: Period, members: dict[int, MemberLoad]) -> None:
     for user_id, count in (
         OrderApproval.objects.filter(
             order__squad=squad,
-            approver_id__in=user_ids,
+            approver_id__in=list(members),
             created_at__gte=period.since,
             created_at__lt=period.until,
         )
@@ -294,11 +316,6 @@ def squad_load(squad: Squad, period: Period) -> SquadLoad:
         .annotate(count=Count("pk"))
     ):
         members[user_id].approvals_decided = count
-    load.members = sorted(
-        members.values(),
-        key=lambda member: (-(member.claimed_open + member.approvals_waiting), member.user.username),
-    )
-    return load
 
 
 @dataclass
