@@ -37,8 +37,7 @@ def _reasons(reasons: list[breakdowns.FailureReason]) -> list[dict[str, Any]]:
     ]
 
 
-def squad_metrics(report: SquadReport) -> dict[str, Any]:
-    """The squad dashboard's numbers as JSON-ready data."""
+def _dependencies(report: SquadReport) -> dict[str, Any]:
     graph = report.graph
     needs, needed_by = [], []
     for node in graph.nodes.values():
@@ -65,6 +64,53 @@ def squad_metrics(report: SquadReport) -> dict[str, Any]:
                     "open_orders": other.open_total,
                 }
             )
+    return {"needs": needs, "needed_by": needed_by, "alerts": report.alerts}
+
+
+def _candidates(report: SquadReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "product": row.product.slug,
+            "orders": row.orders,
+            "fulfilled": row.fulfilled,
+            "hands_on_hours": row.hands_on_hours,
+            "hands_on_mean_seconds": row.hands_on_mean_seconds,
+            "waiting_mean_seconds": row.waiting_mean_seconds,
+        }
+        for row in report.candidates
+    ]
+
+
+def _duplicates(report: SquadReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "runbook": pair.first.runbook.slug,
+            "squad": pair.first.runbook.squad.slug,
+            "similar_runbook": pair.second.runbook.slug,
+            "similar_squad": pair.second.runbook.squad.slug,
+            "score": round(pair.score, 4),
+            "by_facet": {facet: round(value, 4) for facet, value in pair.similarity.by_facet.items()},
+        }
+        for pair in report.duplicates
+    ]
+
+
+def _register(report: SquadReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "title": item.title,
+            "product": item.product.slug,
+            "severity": item.severity,
+            "estimated_effort_days": float(item.estimated_effort_days),
+            "status": item.status,
+            "created_at": item.created_at.isoformat(),
+        }
+        for item in report.register
+    ]
+
+
+def squad_metrics(report: SquadReport) -> dict[str, Any]:
+    """The squad dashboard's numbers as JSON-ready data."""
     return {
         "squad": report.squad.slug,
         "period": _period_dict(report.period),
@@ -77,42 +123,12 @@ def squad_metrics(report: SquadReport) -> dict[str, Any]:
         "weekly": [week.as_dict() for week in report.weeks],
         "lead_time_histogram": _histogram(report.histogram),
         "failure_reasons": _reasons(report.reasons),
-        "automation_candidates": [
-            {
-                "product": row.product.slug,
-                "orders": row.orders,
-                "fulfilled": row.fulfilled,
-                "hands_on_hours": row.hands_on_hours,
-                "hands_on_mean_seconds": row.hands_on_mean_seconds,
-                "waiting_mean_seconds": row.waiting_mean_seconds,
-            }
-            for row in report.candidates
-        ],
+        "automation_candidates": _candidates(report),
         "load": report.load.as_dict(),
-        "dependencies": {"needs": needs, "needed_by": needed_by, "alerts": report.alerts},
-        "duplicates": [
-            {
-                "runbook": pair.first.runbook.slug,
-                "squad": pair.first.runbook.squad.slug,
-                "similar_runbook": pair.second.runbook.slug,
-                "similar_squad": pair.second.runbook.squad.slug,
-                "score": round(pair.score, 4),
-                "by_facet": {facet: round(value, 4) for facet, value in pair.similarity.by_facet.items()},
-            }
-            for pair in report.duplicates
-        ],
+        "dependencies": _dependencies(report),
+        "duplicates": _duplicates(report),
         "debt": [subject.as_dict() for subject in report.debt],
-        "debt_register": [
-            {
-                "title": item.title,
-                "product": item.product.slug,
-                "severity": item.severity,
-                "estimated_effort_days": float(item.estimated_effort_days),
-                "status": item.status,
-                "created_at": item.created_at.isoformat(),
-            }
-            for item in report.register
-        ],
+        "debt_register": _register(report),
     }
 
 
