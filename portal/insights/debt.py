@@ -201,32 +201,7 @@ def _manual_demand(product_ids: list[int], now: datetime) -> dict[int, dict[str,
 def _runbook_factors(
     runbook: Runbook, stats: dict[str, int] | None, deprecation: tuple[int, list[str]] | None, now: datetime
 ) -> list[DebtFactor]:
-    factors: list[DebtFactor] = []
-    rate = None
-    if stats and stats["recent"] >= MIN_RUNS:
-        rate = stats["recent_failed"] / stats["recent"]
-        if stats["recent_failed"]:
-            factors.append(
-                DebtFactor(
-                    "failure_rate",
-                    "Failure rate",
-                    f"{stats['recent_failed']} of its {stats['recent']} runs in the last {RECENT_DAYS} days "
-                    f"failed ({_percent(rate)}).",
-                    round(FAILURE_POINTS * rate),
-                )
-            )
-        if stats["previous"] >= MIN_RUNS:
-            before = stats["previous_failed"] / stats["previous"]
-            if rate - before >= TREND_RISE - 1e-9:
-                factors.append(
-                    DebtFactor(
-                        "failure_trend",
-                        "Failing more often",
-                        f"The failure rate rose from {_percent(before)} to {_percent(rate)} "
-                        f"against the {RECENT_DAYS} days before.",
-                        TREND_POINTS,
-                    )
-                )
+    factors, rate = _failure_factors(stats)
     version = runbook.current_version
     if rate is not None and rate >= STALE_FAILURE_RATE and version is not None:
         days = (now - version.created_at).days
@@ -241,17 +216,7 @@ def _runbook_factors(
                 )
             )
     if deprecation:
-        runs, messages = deprecation
-        quoted = "; ".join(messages[:3]) + (" …" if len(messages) > 3 else "")
-        factors.append(
-            DebtFactor(
-                "deprecations",
-                "Deprecation warnings",
-                f"Ansible printed deprecation warnings in {runs} run(s) in the last {RECENT_DAYS} days"
-                + (f": {quoted}" if quoted else "."),
-                min(DEPRECATION_MAX, DEPRECATION_BASE + DEPRECATION_EACH * len(messages)),
-            )
-        )
+        factors.append(_deprecation_factor(*deprecation))
     if not runbook.supports_check_mode:
         factors.append(
             DebtFactor(
@@ -264,6 +229,49 @@ def _runbook_factors(
     if version is not None:
         factors.extend(_form_factors(runbook, version.content))
     return factors
+
+
+def _failure_factors(stats: dict[str, int] | None) -> tuple[list[DebtFactor], float | None]:
+    """The factors of a runbook's recent failures, and its recent failure
+    rate (None with too few runs to say)."""
+    if not stats or stats["recent"] < MIN_RUNS:
+        return [], None
+    factors = []
+    rate = stats["recent_failed"] / stats["recent"]
+    if stats["recent_failed"]:
+        factors.append(
+            DebtFactor(
+                "failure_rate",
+                "Failure rate",
+                f"{stats['recent_failed']} of its {stats['recent']} runs in the last {RECENT_DAYS} days "
+                f"failed ({_percent(rate)}).",
+                round(FAILURE_POINTS * rate),
+            )
+        )
+    if stats["previous"] >= MIN_RUNS:
+        before = stats["previous_failed"] / stats["previous"]
+        if rate - before >= TREND_RISE - 1e-9:
+            factors.append(
+                DebtFactor(
+                    "failure_trend",
+                    "Failing more often",
+                    f"The failure rate rose from {_percent(before)} to {_percent(rate)} "
+                    f"against the {RECENT_DAYS} days before.",
+                    TREND_POINTS,
+                )
+            )
+    return factors, rate
+
+
+def _deprecation_factor(runs: int, messages: list[str]) -> DebtFactor:
+    quoted = "; ".join(messages[:3]) + (" …" if len(messages) > 3 else "")
+    return DebtFactor(
+        "deprecations",
+        "Deprecation warnings",
+        f"Ansible printed deprecation warnings in {runs} run(s) in the last {RECENT_DAYS} days"
+        + (f": {quoted}" if quoted else "."),
+        min(DEPRECATION_MAX, DEPRECATION_BASE + DEPRECATION_EACH * len(messages)),
+    )
 
 
 def _form_factors(runbook: Runbook, content: str) -> list[DebtFactor]:
@@ -363,38 +371,11 @@ def debt_subjects(*, squad_id: int | None = None, now: datetime | None = None) -
         subject.factors = _runbook_factors(runbook, stats.get(runbook.pk), deprecations.get(runbook.pk), now)
         subjects[("runbook", runbook.pk)] = subject
     for product in product_list:
-        if (
-            product.runbook_id
-            and ("runbook", product.runbook_id) in subjects
-            and product.fulfilment != Fulfilment.MANUAL
-        ):
-            subject = subjects[("runbook", product.runbook_id)]
-        else:
-            subject = subjects.setdefault(
-                ("product", product.pk),
-                DebtSubject(
-                    kind="product",
-                    name=product.name,
-                    squad=product.squad,
-                    products=[product],
-                    product=product,
-                ),
-            )
-        if product.fulfilment == Fulfilment.MANUAL and product.pk in demand:
-            row = demand[product.pk]
-            hours = row["work"] / MICROSECONDS / 3600
-            if row["orders"] >= HEAVY_DEMAND_ORDERS:
-                subject.factors.append(
-                    DebtFactor(
-                        "heavy_manual_demand",
-                        "Heavy manual demand",
-                        f"{row['orders']} orders in the last {RECENT_DAYS} days, fulfilled by hand "
-                        f"({hours:.1f} h of hands-on work): automate it.",
-                        max(HEAVY_DEMAND_MIN, min(HEAVY_DEMAND_MAX, round(hours))),
-                    )
-                )
-        items = items_by_product.get(product.pk, [])
-        subject.register.extend(items)
+        subject = _subject_of(product, subjects)
+        demand_factor = _demand_factor(product, demand)
+        if demand_factor:
+            subject.factors.append(demand_factor)
+        subject.register.extend(items_by_product.get(product.pk, []))
     for subject in subjects.values():
         factor = _register_factor(subject.register)
         if factor:
@@ -416,4 +397,38 @@ def debt_register(*, squad_id: int | None = None) -> list[DebtItem]:
             SEVERITY_RANK[item.severity],
             -item.created_at.timestamp(),
         ),
+    )
+
+
+def _subject_of(product: Product, subjects: dict[tuple[str, int], DebtSubject]) -> DebtSubject:
+    """Where a product's debt is counted: with its runbook when a runbook
+    fulfils it, else on its own (manual products, and those whose runbook is
+    not among the subjects)."""
+    if (
+        product.runbook_id
+        and ("runbook", product.runbook_id) in subjects
+        and product.fulfilment != Fulfilment.MANUAL
+    ):
+        return subjects[("runbook", product.runbook_id)]
+    return subjects.setdefault(
+        ("product", product.pk),
+        DebtSubject(
+            kind="product", name=product.name, squad=product.squad, products=[product], product=product
+        ),
+    )
+
+
+def _demand_factor(product: Product, demand: dict[int, dict[str, Any]]) -> DebtFactor | None:
+    if product.fulfilment != Fulfilment.MANUAL or product.pk not in demand:
+        return None
+    row = demand[product.pk]
+    if row["orders"] < HEAVY_DEMAND_ORDERS:
+        return None
+    hours = row["work"] / MICROSECONDS / 3600
+    return DebtFactor(
+        "heavy_manual_demand",
+        "Heavy manual demand",
+        f"{row['orders']} orders in the last {RECENT_DAYS} days, fulfilled by hand "
+        f"({hours:.1f} h of hands-on work): automate it.",
+        max(HEAVY_DEMAND_MIN, min(HEAVY_DEMAND_MAX, round(hours))),
     )
