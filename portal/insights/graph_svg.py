@@ -72,7 +72,6 @@ def dependency_svg(graph: Graph, *, link: Callable[[Node], str], highlight: int 
     for column, layer in enumerate(layers):
         for row, node in enumerate(layer):
             where[node.product.pk] = (PAD + column * (NODE_WIDTH + GAP_X), PAD + row * (NODE_HEIGHT + GAP_Y))
-    edges = len(graph.edges)
     parts = [
         format_html(
             '<svg class="dependency-graph" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
@@ -89,91 +88,104 @@ def dependency_svg(graph: Graph, *, link: Callable[[Node], str], highlight: int 
             count=len(graph.nodes),
             squads=len(graph.squads),
             layers=len(layers),
-            edges=edges,
+            edges=len(graph.edges),
         )
     ]
-    for source, target in graph.edges:
-        x1, y1 = where[source]
-        x2, y2 = where[target]
-        if x1 - x2 > NODE_WIDTH + GAP_X:
-            # Across more than one layer: over the boxes in between, through
-            # the gap above the rows, from the top of one box to the other's.
-            top = min(y1, y2) - GAP_Y * 0.9
-            path = (
-                f"M {x1 + NODE_WIDTH * 0.3:.0f} {y1:.0f} C {x1 + NODE_WIDTH * 0.3:.0f} {top:.0f}, "
-                f"{x2 + NODE_WIDTH * 0.7:.0f} {top:.0f}, {x2 + NODE_WIDTH * 0.7:.0f} {y2:.0f}"
-            )
-        else:
-            start = (x1, y1 + NODE_HEIGHT / 2)
-            end = (x2 + NODE_WIDTH, y2 + NODE_HEIGHT / 2)
-            bend = max(30.0, abs(start[0] - end[0]) / 2)
-            path = (
-                f"M {start[0]:.0f} {start[1]:.0f} C {start[0] - bend:.0f} {start[1]:.0f}, "
-                f"{end[0] + bend:.0f} {end[1]:.0f}, {end[0]:.0f} {end[1]:.0f}"
-            )
-        css = "edge"
-        if graph.nodes[target].failing:
-            css += " edge-failing"
-        if graph.nodes[target].retired:
-            css += " edge-retired"
-        if highlight in (source, target):
-            css += " edge-highlight"
-        parts.append(
-            format_html(
-                '<path class="{css}" d="{path}" marker-end="url(#arrow)"><title>{a} needs {b}</title></path>',
-                css=css,
-                path=path,
-                a=graph.nodes[source].product.name,
-                b=graph.nodes[target].product.name,
-            )
-        )
-    for pk, node in graph.nodes.items():
-        x, y = where[pk]
-        css = "node"
-        state = []
-        if node.failing:
-            css += " node-failing"
-            state.append("failing")
-        if node.retired:
-            css += " node-retired"
-            state.append("retired")
-        if node.in_cycle:
-            state.append("in a cycle")
-        if pk == highlight:
-            css += " node-highlight"
-        note = f" ({', '.join(state)})" if state else ""
-        parts.append(
-            format_html(
-                '<a href="{href}"><title>{name}, {squad}{note}: depends on {down}, needed by {up}</title>'
-                '<rect class="{css}" x="{x}" y="{y}" width="{w}" height="{h}" rx="6" '
-                'stroke="{colour}"></rect>'
-                '<rect x="{x}" y="{y}" width="6" height="{h}" rx="2" fill="{colour}"></rect>'
-                '<text class="node-name" x="{tx}" y="{ty1}">{short}</text>'
-                '<text class="node-squad" x="{tx}" y="{ty2}">{squad_short}{note}</text></a>',
-                href=link(node),
-                name=node.product.name,
-                squad=node.product.squad.name,
-                note=note,
-                down=len(node.depends_on),
-                up=len(node.dependents),
-                css=css,
-                x=f"{x:.0f}",
-                y=f"{y:.0f}",
-                w=NODE_WIDTH,
-                h=NODE_HEIGHT,
-                colour=colours.get(node.product.squad_id, "#333333"),
-                tx=f"{x + 14:.0f}",
-                ty1=f"{y + 19:.0f}",
-                ty2=f"{y + 36:.0f}",
-                short=_short(node.product.name),
-                squad_short=_short(node.product.squad.name, 26),
-            )
-        )
-    parts.append(
-        format_html('<text class="legend-title" x="{x}" y="{y}">Squads</text>', x=PAD, y=legend_top + 14)
+    parts.extend(_edge(graph, source, target, where, highlight) for source, target in graph.edges)
+    parts.extend(
+        _node(node, where[pk], link(node), colours.get(node.product.squad_id, "#333333"), pk == highlight)
+        for pk, node in graph.nodes.items()
     )
+    parts.extend(_legend(graph, colours, legend_top))
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every piece was escaped by format_html
+
+
+def _edge_path(start_box: tuple[float, float], end_box: tuple[float, float]) -> str:
+    x1, y1 = start_box
+    x2, y2 = end_box
+    if x1 - x2 > NODE_WIDTH + GAP_X:
+        # Across more than one layer: over the boxes in between, through
+        # the gap above the rows, from the top of one box to the other's.
+        top = min(y1, y2) - GAP_Y * 0.9
+        return (
+            f"M {x1 + NODE_WIDTH * 0.3:.0f} {y1:.0f} C {x1 + NODE_WIDTH * 0.3:.0f} {top:.0f}, "
+            f"{x2 + NODE_WIDTH * 0.7:.0f} {top:.0f}, {x2 + NODE_WIDTH * 0.7:.0f} {y2:.0f}"
+        )
+    start = (x1, y1 + NODE_HEIGHT / 2)
+    end = (x2 + NODE_WIDTH, y2 + NODE_HEIGHT / 2)
+    bend = max(30.0, abs(start[0] - end[0]) / 2)
+    return (
+        f"M {start[0]:.0f} {start[1]:.0f} C {start[0] - bend:.0f} {start[1]:.0f}, "
+        f"{end[0] + bend:.0f} {end[1]:.0f}, {end[0]:.0f} {end[1]:.0f}"
+    )
+
+
+def _edge(
+    graph: Graph, source: int, target: int, where: dict[int, tuple[float, float]], highlight: int | None
+) -> str:
+    css = "edge"
+    if graph.nodes[target].failing:
+        css += " edge-failing"
+    if graph.nodes[target].retired:
+        css += " edge-retired"
+    if highlight in (source, target):
+        css += " edge-highlight"
+    return format_html(
+        '<path class="{css}" d="{path}" marker-end="url(#arrow)"><title>{a} needs {b}</title></path>',
+        css=css,
+        path=_edge_path(where[source], where[target]),
+        a=graph.nodes[source].product.name,
+        b=graph.nodes[target].product.name,
+    )
+
+
+def _node(node: Node, box: tuple[float, float], href: str, colour: str, highlighted: bool) -> str:
+    x, y = box
+    css = "node"
+    state = []
+    if node.failing:
+        css += " node-failing"
+        state.append("failing")
+    if node.retired:
+        css += " node-retired"
+        state.append("retired")
+    if node.in_cycle:
+        state.append("in a cycle")
+    if highlighted:
+        css += " node-highlight"
+    note = f" ({', '.join(state)})" if state else ""
+    return format_html(
+        '<a href="{href}"><title>{name}, {squad}{note}: depends on {down}, needed by {up}</title>'
+        '<rect class="{css}" x="{x}" y="{y}" width="{w}" height="{h}" rx="6" '
+        'stroke="{colour}"></rect>'
+        '<rect x="{x}" y="{y}" width="6" height="{h}" rx="2" fill="{colour}"></rect>'
+        '<text class="node-name" x="{tx}" y="{ty1}">{short}</text>'
+        '<text class="node-squad" x="{tx}" y="{ty2}">{squad_short}{note}</text></a>',
+        href=href,
+        name=node.product.name,
+        squad=node.product.squad.name,
+        note=note,
+        down=len(node.depends_on),
+        up=len(node.dependents),
+        css=css,
+        x=f"{x:.0f}",
+        y=f"{y:.0f}",
+        w=NODE_WIDTH,
+        h=NODE_HEIGHT,
+        colour=colour,
+        tx=f"{x + 14:.0f}",
+        ty1=f"{y + 19:.0f}",
+        ty2=f"{y + 36:.0f}",
+        short=_short(node.product.name),
+        squad_short=_short(node.product.squad.name, 26),
+    )
+
+
+def _legend(graph: Graph, colours: dict[int, str], top: float) -> list[str]:
+    parts = [format_html('<text class="legend-title" x="{x}" y="{y}">Squads</text>', x=PAD, y=top + 14)]
     for index, squad in enumerate(graph.squads):
-        y = legend_top + LEGEND_ROW * (index + 1)
+        y = top + LEGEND_ROW * (index + 1)
         parts.append(
             format_html(
                 '<rect x="{x}" y="{y}" width="14" height="14" fill="{colour}"></rect>'
@@ -191,8 +203,7 @@ def dependency_svg(graph: Graph, *, link: Callable[[Node], str], highlight: int 
             '<text class="legend" x="{x}" y="{y}">An arrow points from a product to one it needs: '
             "what it needs stands to its left.</text>",
             x=PAD,
-            y=legend_top + LEGEND_ROW * (len(graph.squads) + 1) + 12,
+            y=top + LEGEND_ROW * (len(graph.squads) + 1) + 12,
         )
     )
-    parts.append("</svg>")
-    return mark_safe("".join(parts))  # noqa: S308 - every piece was escaped by format_html
+    return parts
