@@ -273,46 +273,62 @@ def line_chart(
                 )
             )
     for number, line in enumerate(series):
-        segments: list[list[tuple[float, float]]] = [[]]
-        for index, value in enumerate(line.values):
-            if value is None:
-                segments.append([])
-                continue
-            x = MARGIN_LEFT + step * index
-            y = MARGIN_TOP + plot_height - height_of(value)
-            segments[-1].append((x, y))
-            parts.append(
-                format_html(
-                    '<circle class="{css}" cx="{x}" cy="{y}" r="3"><title>{hint}</title></circle>',
-                    css=line.css,
-                    x=_number(x),
-                    y=_number(y),
-                    hint=f"{labels[index]}: {line.label} {words(value)}",
-                )
-            )
-        for segment in segments:
-            if len(segment) > 1:
-                points = " ".join(f"{_number(x)},{_number(y)}" for x, y in segment)
-                polyline = format_html(
-                    '<polyline class="{css}" points="{p}"></polyline>', css=line.css, p=points
-                )
-                parts.append(polyline)
-        x = MARGIN_LEFT + number * 180
-        parts.append(
-            format_html(
-                '<line class="{css}" x1="{x}" x2="{x2}" y1="{y}" y2="{y}"></line>'
-                '<text class="legend" x="{tx}" y="{ty}">{label}</text>',
-                css=line.css,
-                x=x,
-                x2=x + 16,
-                y=HEIGHT - 14,
-                tx=x + 22,
-                ty=HEIGHT - 10,
-                label=line.label,
-            )
-        )
+        bottom = MARGIN_TOP + plot_height
+        points = [
+            None if value is None else (MARGIN_LEFT + step * index, bottom - height_of(value))
+            for index, value in enumerate(line.values)
+        ]
+        parts.extend(_line(line, points, labels, words))
+        parts.append(_line_legend(line, MARGIN_LEFT + number * 180))
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every piece was escaped by format_html
+
+
+def _line(
+    line: Series,
+    points: list[tuple[float, float] | None],
+    labels: Sequence[str],
+    words: Callable[[float], str],
+) -> list[str]:
+    """A series' points (each with its tooltip) and the polylines between
+    them: a missing point (None) breaks the line."""
+    parts = []
+    segments: list[list[tuple[float, float]]] = [[]]
+    for index, (point, value) in enumerate(zip(points, line.values, strict=True)):
+        if point is None or value is None:
+            segments.append([])
+            continue
+        segments[-1].append(point)
+        parts.append(
+            format_html(
+                '<circle class="{css}" cx="{x}" cy="{y}" r="3"><title>{hint}</title></circle>',
+                css=line.css,
+                x=_number(point[0]),
+                y=_number(point[1]),
+                hint=f"{labels[index]}: {line.label} {words(value)}",
+            )
+        )
+    for segment in segments:
+        if len(segment) > 1:
+            joined = " ".join(f"{_number(x)},{_number(y)}" for x, y in segment)
+            parts.append(
+                format_html('<polyline class="{css}" points="{p}"></polyline>', css=line.css, p=joined)
+            )
+    return parts
+
+
+def _line_legend(line: Series, x: float) -> str:
+    return format_html(
+        '<line class="{css}" x1="{x}" x2="{x2}" y1="{y}" y2="{y}"></line>'
+        '<text class="legend" x="{tx}" y="{ty}">{label}</text>',
+        css=line.css,
+        x=x,
+        x2=x + 16,
+        y=HEIGHT - 14,
+        tx=x + 22,
+        ty=HEIGHT - 10,
+        label=line.label,
+    )
 
 
 def horizontal_bars(
