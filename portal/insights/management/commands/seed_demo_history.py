@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -241,154 +242,53 @@ class Command(BaseCommand):
         now: Any,
         rnd: random.Random,
     ) -> None:
-        automated = product.fulfilment == Fulfilment.AUTOMATED and product.runbook_id
         schema = product.form_schema or {"type": "object", "properties": {}}
         inputs, errors = validate_inputs(schema, sample_inputs(product.slug, rnd))
         if errors:
             raise CommandError(f"The demo inputs for {product.slug} do not fit its form: {errors}")
         inputs, _ = split_secrets(schema, inputs)  # as stored once an order is over
-        needs_approval = product.approval_policy != ApprovalPolicy.NONE
-        events: list[tuple[Any, str, str, str, Any]] = [(submitted, "", "", "Submitted", requester)]
-        fields: dict[str, Any] = {}
-        moment = submitted
+        story = _Story(submitted=submitted, requester=requester)
         approver = rnd.choice(squad_members) if squad_members else None
-        if needs_approval:
-            events[0] = (submitted, "", OrderStatus.PENDING_APPROVAL, "Submitted", requester)
-            moment += timedelta(minutes=rnd.lognormvariate(4.0, 1.0))
-            fields["approved_at"] = moment
-        runbook = product.runbook
-        if automated and runbook is not None:
-            if not needs_approval:
-                events[0] = (submitted, "", OrderStatus.QUEUED, "Submitted", requester)
-            else:
-                events.append(
-                    (moment, OrderStatus.PENDING_APPROVAL, OrderStatus.QUEUED, "Approved", approver)
-                )
-            fields["queued_at"] = moment
-            started = moment + timedelta(seconds=rnd.uniform(1, 20))
-            finished = started + timedelta(seconds=rnd.lognormvariate(3.5, 0.6))
-            failed = rnd.random() < FAILURE_RATE.get(runbook.slug, 0.04)
-            status = OrderStatus.FAILED if failed else OrderStatus.SUCCEEDED
-            fields.update(
-                started_at=started, finished_at=finished, attempts=1, return_code=2 if failed else 0
-            )
-            if failed:
-                reason = rnd.choice(FAILURES.get(runbook.slug, GENERIC_FAILURES)).format(**inputs)
-                fields["failure_reason"] = reason
-            events.append((started, OrderStatus.QUEUED, OrderStatus.RUNNING, "Run started", None))
-            note = f"Run failed: {fields['failure_reason']}" if failed else "Run succeeded"
-            events.append((finished, OrderStatus.RUNNING, status, note, None))
+        if product.approval_policy != ApprovalPolicy.NONE:
+            story.approve(approver, minutes=rnd.lognormvariate(4.0, 1.0))
+        runbook = product.runbook if product.fulfilment == Fulfilment.AUTOMATED else None
+        if runbook is not None:
+            story.run(runbook, inputs, rnd)
         else:
-            entered = moment
-            if needs_approval:
-                events.append(
-                    (
-                        entered,
-                        OrderStatus.PENDING_APPROVAL,
-                        OrderStatus.AWAITING_FULFILMENT,
-                        "Approved",
-                        approver,
-                    )
-                )
-            else:
-                events[0] = (submitted, "", OrderStatus.AWAITING_FULFILMENT, "Submitted", requester)
             worker = rnd.choice(squad_members) if squad_members else None
-            claimed = entered + timedelta(minutes=rnd.lognormvariate(4.5, 0.8))
-            finished = claimed + timedelta(minutes=rnd.lognormvariate(3.8, 0.6))
-            if finished > now:
-                # Still in the queue: the recent part of the backlog.
-                status = OrderStatus.AWAITING_FULFILMENT
-                fields.update(
-                    claimed_by=worker if claimed < now else None,
-                    claimed_at=claimed if claimed < now else None,
-                )
-            else:
-                status = OrderStatus.SUCCEEDED if rnd.random() > 0.05 else OrderStatus.FAILED
-                fields.update(claimed_by=worker, claimed_at=claimed, finished_at=finished)
-                if status == OrderStatus.FAILED:
-                    fields["failure_reason"] = "Source and destination are in the same zone: no rule needed."
-                events.append(
-                    (finished, OrderStatus.AWAITING_FULFILMENT, status, "Fulfilled by hand", worker)
-                )
+            story.fulfil_by_hand(worker, now, rnd)
+        order = self._store(product, requester, inputs, story, runbook)
+        if story.approved and approver is not None and approver != requester:
+            decision = OrderApproval.objects.create(
+                order=order, step=0, approver=approver, decision="approved"
+            )
+            OrderApproval.objects.filter(pk=decision.pk).update(created_at=story.fields["approved_at"])
+        if runbook is not None and runbook.current_version is not None:
+            _store_run(order, runbook, story)
+
+    def _store(
+        self, product: Product, requester: Any, inputs: dict[str, Any], story: _Story, runbook: Any
+    ) -> Order:
         order = Order.objects.create(
             requester=requester,
             product=product,
             product_version=product.version,
-            runbook_version=runbook.current_version if automated and runbook else None,
+            runbook_version=runbook.current_version if runbook else None,
             squad_id=product.squad_id,
             fulfilment=product.fulfilment,
             approval_policy=product.approval_policy,
             form_schema=product.form_schema,
             inputs=inputs,
-            status=status,
-            **fields,
+            status=story.status,
+            **story.fields,
         )
-        Order.objects.filter(pk=order.pk).update(created_at=submitted, updated_at=events[-1][0])
-        for when, from_status, to_status, note, actor in events:
+        Order.objects.filter(pk=order.pk).update(created_at=story.submitted, updated_at=story.events[-1][0])
+        for when, from_status, to_status, note, actor in story.events:
             event = OrderEvent.objects.create(
                 order=order, actor=actor, from_status=from_status, to_status=to_status, note=note
             )
             OrderEvent.objects.filter(pk=event.pk).update(created_at=when)
-        if needs_approval and approver is not None and approver != requester:
-            decision = OrderApproval.objects.create(
-                order=order, step=0, approver=approver, decision="approved"
-            )
-            OrderApproval.objects.filter(pk=decision.pk).update(created_at=fields["approved_at"])
-        if automated and runbook is not None and runbook.current_version is not None:
-            reason = fields.get("failure_reason", "")
-            log = (
-                []
-                if reason == WORKER_LOST
-                else play_log(
-                    runbook.current_version.content,
-                    failure=reason or None,
-                    deprecated=runbook.slug == DEPRECATED_RUNBOOK,
-                )
-            )
-            stats = {
-                "localhost": {
-                    "ok": sum(line.event == "runner_on_ok" for line in log),
-                    "changed": sum(line.stdout.startswith("changed") for line in log),
-                    "failures": sum(line.failed for line in log),
-                    "dark": 0,
-                    "skipped": 0,
-                    "rescued": 0,
-                    "ignored": 0,
-                }
-            }
-            run = Run.objects.create(
-                runbook_version=runbook.current_version,
-                status=(
-                    RunStatus.SUCCEEDED
-                    if status == OrderStatus.SUCCEEDED
-                    else RunStatus.LOST
-                    if reason == WORKER_LOST
-                    else RunStatus.FAILED
-                ),
-                started_at=fields["started_at"],
-                finished_at=fields["finished_at"],
-                rc=None if reason == WORKER_LOST else fields["return_code"],
-                stats=stats if log else {},
-                failure_reason=reason[:1000],
-                event_count=len(log),
-            )
-            Run.objects.filter(pk=run.pk).update(created_at=fields["started_at"])
-            OrderRun.objects.create(order=order, run=run, attempt=1)
-            Order.objects.filter(pk=order.pk).update(current_run=run, host_summary=run.stats)
-            span = fields["finished_at"] - fields["started_at"]
-            RunEvent.objects.bulk_create(
-                RunEvent(
-                    run=run,
-                    counter=counter,
-                    event=line.event,
-                    task=line.task,
-                    host="localhost" if line.event.startswith("runner_on") else "",
-                    stdout=line.stdout,
-                    failed=line.failed,
-                    created_at=fields["started_at"] + span * counter / (len(log) + 1),
-                )
-                for counter, line in enumerate(log, start=1)
-            )
+        return order
 
     def _register(self, products: list[Product]) -> None:
         by_slug = {product.slug: product for product in products}
@@ -416,3 +316,124 @@ class Command(BaseCommand):
                     severity=severity,
                     estimated_effort_days=Decimal(effort),
                 )
+
+
+@dataclass
+class _Story:
+    """What happened to one demo order: its events (when, from, to, note,
+    actor), its status and the order's fields that record it."""
+
+    submitted: Any
+    requester: Any
+    events: list[tuple[Any, str, str, str, Any]] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+    status: str = ""
+    approved: bool = False
+    approver: Any = None
+
+    def __post_init__(self) -> None:
+        self.moment = self.submitted
+
+    def _entered(self, status: str) -> None:
+        """The order entered ``status``: at submission, or once approved."""
+        if self.approved:
+            self.events.append((self.moment, OrderStatus.PENDING_APPROVAL, status, "Approved", self.approver))
+        first = OrderStatus.PENDING_APPROVAL if self.approved else status
+        self.events.insert(0, (self.submitted, "", first, "Submitted", self.requester))
+
+    def approve(self, approver: Any, *, minutes: float) -> None:
+        self.approved, self.approver = True, approver
+        self.moment += timedelta(minutes=minutes)
+        self.fields["approved_at"] = self.moment
+
+    def run(self, runbook: Any, inputs: dict[str, Any], rnd: random.Random) -> None:
+        self._entered(OrderStatus.QUEUED)
+        self.fields["queued_at"] = self.moment
+        started = self.moment + timedelta(seconds=rnd.uniform(1, 20))
+        finished = started + timedelta(seconds=rnd.lognormvariate(3.5, 0.6))
+        failed = rnd.random() < FAILURE_RATE.get(runbook.slug, 0.04)
+        self.status = OrderStatus.FAILED if failed else OrderStatus.SUCCEEDED
+        self.fields.update(
+            started_at=started, finished_at=finished, attempts=1, return_code=2 if failed else 0
+        )
+        if failed:
+            self.fields["failure_reason"] = rnd.choice(FAILURES.get(runbook.slug, GENERIC_FAILURES)).format(
+                **inputs
+            )
+        self.events.append((started, OrderStatus.QUEUED, OrderStatus.RUNNING, "Run started", None))
+        note = f"Run failed: {self.fields['failure_reason']}" if failed else "Run succeeded"
+        self.events.append((finished, OrderStatus.RUNNING, self.status, note, None))
+
+    def fulfil_by_hand(self, worker: Any, now: Any, rnd: random.Random) -> None:
+        self._entered(OrderStatus.AWAITING_FULFILMENT)
+        claimed = self.moment + timedelta(minutes=rnd.lognormvariate(4.5, 0.8))
+        finished = claimed + timedelta(minutes=rnd.lognormvariate(3.8, 0.6))
+        if finished > now:
+            # Still in the queue: the recent part of the backlog.
+            self.status = OrderStatus.AWAITING_FULFILMENT
+            self.fields.update(
+                claimed_by=worker if claimed < now else None, claimed_at=claimed if claimed < now else None
+            )
+            return
+        self.status = OrderStatus.SUCCEEDED if rnd.random() > 0.05 else OrderStatus.FAILED
+        self.fields.update(claimed_by=worker, claimed_at=claimed, finished_at=finished)
+        if self.status == OrderStatus.FAILED:
+            self.fields["failure_reason"] = "Source and destination are in the same zone: no rule needed."
+        self.events.append(
+            (finished, OrderStatus.AWAITING_FULFILMENT, self.status, "Fulfilled by hand", worker)
+        )
+
+
+def _store_run(order: Order, runbook: Any, story: _Story) -> None:
+    """The run of an automated demo order, with a playbook log that fits its outcome."""
+    fields = story.fields
+    reason = fields.get("failure_reason", "")
+    lost = reason == WORKER_LOST
+    log = (
+        []
+        if lost
+        else play_log(
+            runbook.current_version.content,
+            failure=reason or None,
+            deprecated=runbook.slug == DEPRECATED_RUNBOOK,
+        )
+    )
+    stats = {
+        "localhost": {
+            "ok": sum(line.event == "runner_on_ok" for line in log),
+            "changed": sum(line.stdout.startswith("changed") for line in log),
+            "failures": sum(line.failed for line in log),
+            "dark": 0,
+            "skipped": 0,
+            "rescued": 0,
+            "ignored": 0,
+        }
+    }
+    succeeded = story.status == OrderStatus.SUCCEEDED
+    run = Run.objects.create(
+        runbook_version=runbook.current_version,
+        status=RunStatus.SUCCEEDED if succeeded else RunStatus.LOST if lost else RunStatus.FAILED,
+        started_at=fields["started_at"],
+        finished_at=fields["finished_at"],
+        rc=None if lost else fields["return_code"],
+        stats=stats if log else {},
+        failure_reason=reason[:1000],
+        event_count=len(log),
+    )
+    Run.objects.filter(pk=run.pk).update(created_at=fields["started_at"])
+    OrderRun.objects.create(order=order, run=run, attempt=1)
+    Order.objects.filter(pk=order.pk).update(current_run=run, host_summary=run.stats)
+    span = fields["finished_at"] - fields["started_at"]
+    RunEvent.objects.bulk_create(
+        RunEvent(
+            run=run,
+            counter=counter,
+            event=line.event,
+            task=line.task,
+            host="localhost" if line.event.startswith("runner_on") else "",
+            stdout=line.stdout,
+            failed=line.failed,
+            created_at=fields["started_at"] + span * counter / (len(log) + 1),
+        )
+        for counter, line in enumerate(log, start=1)
+    )
