@@ -36,48 +36,7 @@ class Command(BaseCommand):
         # This process is the worker's parent and holds the same environment:
         # playbooks must not read it through /proc either.
         deny_inspection_by_playbooks()
-        # Each child seals itself too, first thing in its own process:
-        # execve makes a process dumpable again (runbooks.hardening).
-        sealed = [sys.executable, "-m", "runbooks.hardening"]
-        webhook_queue = getattr(settings, "SQUADRON_WEBHOOK_QUEUE", "webhooks")
-        queues = [
-            settings.CELERY_TASK_DEFAULT_QUEUE,
-            *sorted(set(Runbook.objects.exclude(queue="").values_list("queue", flat=True)) - {webhook_queue}),
-        ]
-        schedule = settings.VAR_DIR / "celerybeat-schedule"
-        node = os.uname().nodename
-        worker = [*sealed, "celery", "-A", "portal", "worker", "--loglevel=INFO"]
-        commands = {
-            "web": [*sealed, "manage", "runserver", str(options["addr"]), "--noreload"],
-            "worker": [
-                *worker,
-                f"--concurrency={options['concurrency']}",
-                "--queues",
-                ",".join(queues),
-                "--hostname",
-                f"squadron@{node}",
-            ],
-            # Webhook deliveries have a worker of their own, as in production:
-            # a receiver that never answers cannot keep orders waiting.
-            "webhooks": [
-                *worker,
-                "--concurrency=2",
-                "--queues",
-                webhook_queue,
-                "--hostname",
-                f"webhooks@{node}",
-            ],
-            "beat": [
-                *sealed,
-                "celery",
-                "-A",
-                "portal",
-                "beat",
-                "--loglevel=INFO",
-                "--schedule",
-                str(schedule),
-            ],
-        }
+        commands = self._commands(str(options["addr"]), int(str(options["concurrency"])))
         children: dict[str, subprocess.Popen[bytes]] = {}
         stopping = False
 
@@ -105,6 +64,52 @@ class Command(BaseCommand):
         self._stop_all(children)
         if exit_code:
             sys.exit(exit_code)
+
+    def _commands(self, addr: str, concurrency: int) -> dict[str, list[str]]:
+        """The command line of each child: the web server, the orders'
+        worker, the webhooks' worker and beat."""
+        # Each child seals itself too, first thing in its own process:
+        # execve makes a process dumpable again (runbooks.hardening).
+        sealed = [sys.executable, "-m", "runbooks.hardening"]
+        webhook_queue = getattr(settings, "SQUADRON_WEBHOOK_QUEUE", "webhooks")
+        queues = [
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            *sorted(set(Runbook.objects.exclude(queue="").values_list("queue", flat=True)) - {webhook_queue}),
+        ]
+        schedule = settings.VAR_DIR / "celerybeat-schedule"
+        node = os.uname().nodename
+        worker = [*sealed, "celery", "-A", "portal", "worker", "--loglevel=INFO"]
+        return {
+            "web": [*sealed, "manage", "runserver", addr, "--noreload"],
+            "worker": [
+                *worker,
+                f"--concurrency={concurrency}",
+                "--queues",
+                ",".join(queues),
+                "--hostname",
+                f"squadron@{node}",
+            ],
+            # Webhook deliveries have a worker of their own, as in production:
+            # a receiver that never answers cannot keep orders waiting.
+            "webhooks": [
+                *worker,
+                "--concurrency=2",
+                "--queues",
+                webhook_queue,
+                "--hostname",
+                f"webhooks@{node}",
+            ],
+            "beat": [
+                *sealed,
+                "celery",
+                "-A",
+                "portal",
+                "beat",
+                "--loglevel=INFO",
+                "--schedule",
+                str(schedule),
+            ],
+        }
 
     def _stop_all(self, children: dict[str, subprocess.Popen[bytes]]) -> None:
         self.stdout.write("Stopping web, workers and beat…")
