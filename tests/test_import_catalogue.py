@@ -977,9 +977,9 @@ def test_a_form_nested_too_deep_is_refused_not_a_recursion_error(tmp_path: Path,
 
 
 def test_a_catalogue_with_too_many_values_is_refused(tmp_path: Path, existing: dict, monkeypatch) -> None:
-    from catalogue import importer
+    from catalogue.importing import document
 
-    monkeypatch.setattr(importer._CatalogueLoader, "max_nodes", 50)
+    monkeypatch.setattr(document.CatalogueLoader, "max_nodes", 50)
     catalogue = variant(tmp_path)
 
     errors = failed_import(catalogue)
