@@ -6,7 +6,8 @@ is reported like a file error."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -33,7 +34,16 @@ from catalogue.models import ApprovalStep, Category, Product
 from catalogue.services import product_changed
 from runbooks.models import Runbook
 from runbooks.services import runbook_set_playbook
-from squads.models import Chapter, Membership, Squad
+from squads.services import (
+    KEEP,
+    chapter_add_members,
+    chapter_create,
+    chapter_update,
+    membership_create,
+    membership_update,
+    squad_create,
+    squad_update,
+)
 
 
 def write_plan(steps: list[PlanStep], rows: ExistingRows, log: ErrorLog) -> None:
@@ -95,8 +105,16 @@ class Writer:
             self._save(row, step.where)
 
     def _save(self, row: models.Model, where: DocPath, update_fields: list[str] | None = None) -> None:
-        try:
+        with self._located(where):
             row.full_clean()
+        row.save(update_fields=update_fields)
+
+    @contextmanager
+    def _located(self, where: DocPath) -> Iterator[None]:
+        """Report what a model's ``full_clean`` refuses at the entry ``where``
+        (a field at its file key), like a file error."""
+        try:
+            yield
         except ValidationError as error:
             errors = [
                 LocatedError(self.log.label, self.log.line_of(path), format_path(path), message)
@@ -105,7 +123,6 @@ class Writer:
                 for message in messages
             ]
             raise CatalogueFileError(errors) from None
-        row.save(update_fields=update_fields)
 
     def _write_users(self, steps: list[PlanStep]) -> None:
         user_model = get_user_model()
@@ -122,43 +139,43 @@ class Writer:
         for step in steps:
             spec: SquadSpec = step.spec
             if step.action == CREATED:
-                squad = Squad(slug=spec.slug, **spec.values)
-                self._save(squad, spec.where)
+                with self._located(spec.where):
+                    squad = squad_create(slug=spec.slug, **spec.values)
                 self.rows.squad_rows[spec.slug] = squad
             elif step.action == UPDATED:
-                _assign(step.row, spec.values, step.fields)
-                self._save(step.row, spec.where, [*step.fields, "updated_at"])
+                with self._located(spec.where):
+                    squad_update(squad=step.row, **_only(spec.values, step.fields))
 
     def _write_members(self, steps: list[PlanStep]) -> None:
         for step in steps:
             squad_spec, member = step.spec
-            if step.action == CREATED:
-                membership = Membership(
-                    squad=self.rows.squad_rows[squad_spec.slug],
-                    user=self.rows.user_rows[member.username],
-                    role=member.role,
-                )
-                self._save(membership, member.where)
-            elif step.action == UPDATED:
-                step.row.role = member.role
-                self._save(step.row, member.where, ["role"])
+            with self._located(member.where):
+                if step.action == CREATED:
+                    membership_create(
+                        squad=self.rows.squad_rows[squad_spec.slug],
+                        user=self.rows.user_rows[member.username],
+                        role=member.role,
+                    )
+                elif step.action == UPDATED:
+                    membership_update(membership=step.row, role=member.role)
 
     def _write_chapters(self, steps: list[PlanStep]) -> None:
         for step in steps:
             spec: ChapterSpec = step.spec
             lead = self.rows.user_rows[spec.lead] if spec.lead else None
+            members = [self.rows.user_rows[username] for username in spec.members]
             if step.action == CREATED:
-                chapter = Chapter(slug=spec.slug, lead=lead, **spec.values)
-                self._save(chapter, spec.where)
+                with self._located(spec.where):
+                    chapter = chapter_create(slug=spec.slug, lead=lead, members=members, **spec.values)
                 self.rows.chapter_rows[spec.slug] = chapter
             elif step.action == UPDATED:
-                chapter = step.row
-                _assign(chapter, spec.values, step.fields)
-                chapter.lead = lead
-                self._save(chapter, spec.where, [name for name in step.fields if name != "members"])
-            else:
-                continue
-            chapter.members.add(*(self.rows.user_rows[username] for username in spec.members))
+                with self._located(spec.where):
+                    chapter_update(
+                        chapter=step.row,
+                        lead=lead if "lead" in step.fields else KEEP,
+                        **_only(spec.values, step.fields),
+                    )
+                chapter_add_members(chapter=step.row, users=members)
 
     def _write_categories(self, steps: list[PlanStep]) -> None:
         for step in steps:
@@ -228,6 +245,11 @@ class Writer:
             self._write_approval_steps(product, spec)
         if step.action == UPDATED:
             product_changed(product=product)
+
+
+def _only(values: Mapping[str, Any], fields: list[str]) -> dict[str, Any]:
+    """The ``values`` of the changed ``fields`` (others are not the row's own)."""
+    return {name: values[name] for name in fields if name in values}
 
 
 def _assign(row: models.Model, values: Mapping[str, Any], fields: list[str]) -> None:
