@@ -20,7 +20,7 @@ import yaml
 from django.db.models import Prefetch
 
 from catalogue.choices import ApprovalPolicy
-from catalogue.importer import (
+from catalogue.importing.specs import (
     APPROVAL_STEP_KEYS,
     CATEGORY_KEYS,
     CHAPTER_KEYS,

@@ -2,7 +2,9 @@
 
 Who sits in which squad decides everything a person may curate, so only
 superusers change it; members may read their own squads (read-only) and
-nothing else here.
+nothing else here. Squads, memberships and chapters are written through
+``squads.services``, the path the catalogue import takes too; deleting them
+is the admin's alone and stays Django's.
 """
 
 from __future__ import annotations
@@ -10,12 +12,42 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Model, QuerySet
+from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
 from squads.admin_mixins import SquadOwnedAdmin, SuperuserCuratedAdmin, is_superuser, may_enter
 from squads.models import Chapter, Membership, Squad
 from squads.selectors import can_curate
+from squads.services import (
+    chapter_create,
+    chapter_set_members,
+    chapter_update,
+    membership_create,
+    membership_update,
+    squad_create,
+    squad_update,
+)
+
+
+def _adopt(obj: Model, saved: Model) -> None:
+    """Make ``obj`` the row a create service saved: Django's add view goes on
+    with the object it gave ``save_model`` (for the inlines, the log entry and
+    the redirect), so it must carry the new row's id and state."""
+    obj.__dict__.update(saved.__dict__)
+
+
+def _save_membership(membership: Membership) -> None:
+    """Save a membership as the admin's form filled it in."""
+    if membership.pk is None:
+        _adopt(
+            membership,
+            membership_create(squad=membership.squad, user=membership.user, role=membership.role),
+        )
+    else:
+        membership_update(
+            membership=membership, squad=membership.squad, user=membership.user, role=membership.role
+        )
 
 
 class MembershipInline(admin.TabularInline):
@@ -72,6 +104,23 @@ class SquadAdmin(SquadOwnedAdmin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Squad | None = None) -> bool:
         return is_superuser(request)
 
+    def save_model(self, request: HttpRequest, obj: Squad, form: ModelForm, change: bool) -> None:
+        if change:
+            squad_update(squad=obj, slug=obj.slug, name=obj.name, mission=obj.mission)
+        else:
+            _adopt(obj, squad_create(slug=obj.slug, name=obj.name, mission=obj.mission))
+
+    def save_formset(
+        self, request: HttpRequest, form: ModelForm, formset: BaseInlineFormSet, change: bool
+    ) -> None:
+        """The members inline: removed seats first (as Django orders it, so
+        that a person can leave and come back in one save), then the rest."""
+        memberships = formset.save(commit=False)
+        for membership in formset.deleted_objects:
+            membership.delete()
+        for membership in memberships:
+            _save_membership(membership)
+
 
 @admin.register(Membership)
 class MembershipAdmin(SuperuserCuratedAdmin, admin.ModelAdmin):
@@ -83,6 +132,9 @@ class MembershipAdmin(SuperuserCuratedAdmin, admin.ModelAdmin):
     list_select_related = ("user", "squad")
     readonly_fields = ("joined_at",)
 
+    def save_model(self, request: HttpRequest, obj: Membership, form: ModelForm, change: bool) -> None:
+        _save_membership(obj)
+
 
 @admin.register(Chapter)
 class ChapterAdmin(SuperuserCuratedAdmin, admin.ModelAdmin):
@@ -93,3 +145,17 @@ class ChapterAdmin(SuperuserCuratedAdmin, admin.ModelAdmin):
     list_select_related = ("lead",)
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("members",)
+
+    def save_model(self, request: HttpRequest, obj: Chapter, form: ModelForm, change: bool) -> None:
+        values = {"slug": obj.slug, "name": obj.name, "description": obj.description, "lead": obj.lead}
+        if change:
+            chapter_update(chapter=obj, **values)
+        else:
+            _adopt(obj, chapter_create(**values))
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm, formsets: list[BaseInlineFormSet], change: bool
+    ) -> None:
+        chapter_set_members(chapter=form.instance, users=form.cleaned_data["members"])
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)

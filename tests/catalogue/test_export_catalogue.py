@@ -18,6 +18,7 @@ from runbooks.models import Runbook, RunbookVersion
 from runbooks.services import runbook_set_playbook
 from squads.choices import Role
 from squads.models import Chapter, Membership, Squad
+from tests.catalogue.catalogue_files import TABLES, VALID, run_import, snapshot
 from tests.factories import (
     CategoryFactory,
     ChapterFactory,
@@ -27,7 +28,6 @@ from tests.factories import (
     SquadFactory,
     UserFactory,
 )
-from tests.test_import_catalogue import TABLES, VALID, run_import, snapshot
 
 pytestmark = pytest.mark.django_db
 

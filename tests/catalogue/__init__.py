@@ -1,0 +1,1 @@
+"""Tests of the catalogue: catalogue-as-code import and export, form patterns."""

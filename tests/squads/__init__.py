@@ -1,0 +1,1 @@
+"""Tests of the squads app: squads, memberships, chapters and their services."""
