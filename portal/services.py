@@ -30,12 +30,12 @@ from portal.choices import (
     CANCELLABLE_STATUSES,
     RETRYABLE_STATUSES,
     TERMINAL_STATUSES,
-    NotificationKind,
     OrderStatus,
 )
 from portal.insights.services import sweep_recoveries_record
 from portal.models import Order, OrderApproval, OrderDryRun, OrderEvent, OrderRun
-from portal.notifications import (
+from portal.notifications.choices import NotificationKind
+from portal.notifications.services import (
     APPROVAL_KINDS,
     QUEUE_KINDS,
     notification_emails_resend,

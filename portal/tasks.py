@@ -7,7 +7,8 @@ from dataclasses import asdict
 from celery import shared_task
 from django.conf import settings
 
-from portal import idempotency, notifications, services, webhooks
+from portal import idempotency, services, webhooks
+from portal.notifications import tasks as notification_tasks  # noqa: F401 - registers its tasks
 from runbooks.executor import private_dirs_cleanup
 
 
@@ -35,22 +36,6 @@ def execute_dry_run(dry_run_id: int) -> None:
 @shared_task(name="portal.remind_approvals", time_limit=120, soft_time_limit=100)
 def remind_approvals() -> dict:
     return asdict(services.approvals_remind())
-
-
-@shared_task(
-    name=notifications.EMAIL_TASK,
-    autoretry_for=(Exception,),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=notifications.EMAIL_MAX_ATTEMPTS - 1,
-    time_limit=60,
-    soft_time_limit=45,
-)
-def send_notification_email(notification_id: int) -> bool:
-    """Send one notification's email; a mail server error retries it with
-    backoff, and the last failure is recorded on the notification."""
-    return notifications.notification_send_email(notification_id=notification_id)
 
 
 # --- REST API: webhooks and idempotency keys -------------------------------------------
