@@ -33,6 +33,7 @@ from portal.choices import (
     OrderStatus,
 )
 from portal.insights.services import sweep_recoveries_record
+from portal.integrations.webhooks.delivery import webhooks_order_changed
 from portal.models import Order, OrderApproval, OrderDryRun, OrderEvent, OrderRun
 from portal.notifications.choices import NotificationKind
 from portal.notifications.services import (
@@ -42,7 +43,6 @@ from portal.notifications.services import (
     notifications_settle,
     notify,
 )
-from portal.webhooks import webhooks_order_changed
 from runbooks.choices import CancelOutcome, RunStatus
 from runbooks.crypto import DecryptionError, decrypt_json, encrypt_json
 from runbooks.executor import execute_run, private_dirs_cleanup, worker_gone

@@ -1,5 +1,5 @@
 """What the API reads and writes. Serializers only shape data: every change
-goes through a service (portal/services.py, portal/webhooks.py)."""
+goes through a service (portal/services.py, portal/integrations/webhooks/)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from rest_framework.reverse import reverse
 from catalogue.models import Category, Product
 from portal import approvals
 from portal.choices import OrderStatus
-from portal.models import Order, OrderDryRun, OrderEvent, WebhookDelivery, WebhookSubscription
+from portal.integrations.models import WebhookDelivery, WebhookSubscription
+from portal.models import Order, OrderDryRun, OrderEvent
 from portal.permissions import ACTIONS, order_actions
 from portal.runlog import plain_text
 from runbooks.models import Runbook, RunbookVersion, RunEvent

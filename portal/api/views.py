@@ -35,21 +35,21 @@ from portal.insights import access
 from portal.insights.api import product_metrics, squad_metrics
 from portal.insights.periods import Period, PeriodError, period_from_query
 from portal.insights.reports import SquadReport
-from portal.models import ApiToken, Order, OrderEvent, WebhookDelivery, WebhookSubscription
-from portal.selectors import order_run_events, orders_for_api
-from portal.webhooks import (
+from portal.integrations.models import ApiToken, WebhookDelivery, WebhookSubscription
+from portal.integrations.webhooks.selectors import deliveries_of, webhooks_visible_to
+from portal.integrations.webhooks.subscriptions import (
     WebhookError,
     WebhookNotAllowed,
     WebhookRateLimited,
-    deliveries_of,
     webhook_delete,
     webhook_ping,
     webhook_redeliver,
     webhook_rotate_secret,
     webhook_subscribe,
     webhook_update,
-    webhooks_visible_to,
 )
+from portal.models import Order, OrderEvent
+from portal.selectors import order_run_events, orders_for_api
 from runbooks.models import RunEvent
 from runbooks.selectors import runbooks_listed
 from squads.models import Squad

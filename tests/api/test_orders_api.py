@@ -253,7 +253,7 @@ def test_a_made_up_cursor_off_the_calendar_is_a_404_not_a_500(api_for, requester
     import base64
     from urllib.parse import urlencode
 
-    from portal.webhooks import webhook_subscribe
+    from portal.integrations.webhooks.subscriptions import webhook_subscribe
 
     subscription, _ = webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
     cursor = base64.urlsafe_b64encode(urlencode({"c": moment, "i": 1, "b": "0"}).encode()).decode()
