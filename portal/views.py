@@ -41,17 +41,17 @@ from catalogue.selectors import catalogue_entries, product_for_page
 from portal import approvals, permissions, services
 from portal.approvals import step_progress
 from portal.choices import TERMINAL_STATUSES, OrderStatus
-from portal.confirm import id_from_text
 from portal.forms import CatalogueFilterForm, NoteForm, OrderFilterForm, OrderForm, schema_initial
 from portal.health import broker_ok
 from portal.idempotency import fingerprint, order_submit_once
 from portal.insights.quality import expected_lead_time
 from portal.models import Order, OrderDryRun, OrderEvent, OrderRun
-from portal.pagination import newest_first_page
 from portal.review import ReviewExpired, open_review, seal_review
-from portal.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events
 from portal.selectors import orders_awaiting_approval_by, orders_in_manual_queue_of, orders_visible_to
 from portal.templatetags.portal_tags import input_rows
+from portal.web.confirm import id_from_text
+from portal.web.pagination import newest_first_page
+from portal.web.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events
 from runbooks.selectors import LOG_COLUMNS, run_events, run_events_page
 from squads.choices import Role
 from squads.selectors import is_any_squad_member

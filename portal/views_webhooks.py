@@ -12,7 +12,6 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from portal.confirm import ask_first, confirmed, id_from_text
 from portal.integrations.models import WebhookSubscription
 from portal.integrations.webhooks.selectors import (
     deliveries_of,
@@ -31,7 +30,8 @@ from portal.integrations.webhooks.subscriptions import (
     webhook_subscribe,
     webhook_update,
 )
-from portal.reveal import reveal_next, revealed
+from portal.web.confirm import ask_first, confirmed, id_from_text
+from portal.web.reveal import reveal_next, revealed
 from squads.selectors import squads_of
 
 MINE = "mine"

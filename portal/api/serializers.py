@@ -20,7 +20,7 @@ from portal.choices import OrderStatus
 from portal.integrations.models import WebhookDelivery, WebhookSubscription
 from portal.models import Order, OrderDryRun, OrderEvent
 from portal.permissions import ACTIONS, order_actions
-from portal.runlog import plain_text
+from portal.web.runlog import plain_text
 from runbooks.models import Runbook, RunbookVersion, RunEvent
 from runbooks.selectors import run_events_page
 from squads.choices import Role
