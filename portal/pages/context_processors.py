@@ -1,3 +1,6 @@
+"""What every page's navigation shows: unread notifications and the squad
+member's waiting work, computed only when a template asks."""
+
 from __future__ import annotations
 
 from functools import cached_property
