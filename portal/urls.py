@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal import views
-from portal.api import views as api_views
+from portal.api.base import not_found
 from portal.pages import catalogue, notifications, operations, tokens, webhooks
 
 urlpatterns = [
@@ -58,7 +58,7 @@ urlpatterns = [
     path("", include("portal.insights.urls")),
     # Last: any other path under /api/ answers a JSON 404 (newlines included),
     # after every app's API routes (insights adds its own under /api/v1/).
-    re_path(r"^api/[\s\S]*$", api_views.not_found),
+    re_path(r"^api/[\s\S]*$", not_found),
 ]
 
-handler500 = "portal.api.views.server_error"
+handler500 = "portal.api.base.server_error"
