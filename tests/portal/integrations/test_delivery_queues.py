@@ -24,7 +24,7 @@ from tests.api.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def take_all(name: str) -> list[tuple[str, list]]:
