@@ -358,7 +358,7 @@ SPECTACULAR_SETTINGS.update(
         ],
         "ENUM_NAME_OVERRIDES": {
             "OrderStatusEnum": "portal.choices.OrderStatus",
-            "DeliveryStatusEnum": "portal.models.WebhookDelivery.Status",
+            "DeliveryStatusEnum": "portal.integrations.models.WebhookDelivery.Status",
         },
     }
 )
