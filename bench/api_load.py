@@ -111,8 +111,8 @@ def seed(products: int, orders: int) -> str:
 
     from catalogue.models import Category, Product
     from portal.choices import OrderStatus
+    from portal.integrations.tokens import token_create
     from portal.models import Order
-    from portal.tokens import token_create
     from runbooks.models import Runbook
     from runbooks.services import runbook_set_playbook
     from squads.choices import Role
@@ -197,7 +197,7 @@ def reuse() -> str:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from portal.tokens import token_create
+    from portal.integrations.tokens import token_create
 
     key = token_create(user=get_user_model().objects.get(username="bench-owner"), name="benchmark").key
     connection.close()

@@ -249,7 +249,7 @@ def measure(data: dict, repeat: int, args: argparse.Namespace) -> list[dict]:
     from django.test.utils import CaptureQueriesContext
 
     from portal.models import Order
-    from portal.pagination import cursor_of
+    from portal.web.pagination import cursor_of
 
     users = get_user_model()
     heavy = users.objects.get(username="heavy")

@@ -34,24 +34,3 @@ CANCELLABLE_STATUSES = frozenset(
     }
 )
 RETRYABLE_STATUSES = frozenset({OrderStatus.FAILED, OrderStatus.TIMED_OUT})
-
-
-class NotificationKind(models.TextChoices):
-    ORDER_PROGRESS = "order_progress", "My order moved on (approved, started, in a manual queue)"
-    ORDER_FINISHED = "order_finished", "My order finished (succeeded, failed, rejected, cancelled)"
-    APPROVAL_REQUESTED = "approval_requested", "An order waits for my approval"
-    APPROVAL_REMINDER = "approval_reminder", "Reminder: an approval is still waiting"
-    APPROVAL_ESCALATED = "approval_escalated", "An approval in my squad waits too long (escalation)"
-    MANUAL_QUEUED = "manual_queued", "A manual order landed in my squad's queue"
-
-
-#: Whether a kind is emailed when the person has not chosen (they always see
-#: it in the portal). Progress of an order is frequent and rarely urgent.
-EMAIL_BY_DEFAULT = {
-    NotificationKind.ORDER_PROGRESS: False,
-    NotificationKind.ORDER_FINISHED: True,
-    NotificationKind.APPROVAL_REQUESTED: True,
-    NotificationKind.APPROVAL_REMINDER: True,
-    NotificationKind.APPROVAL_ESCALATED: True,
-    NotificationKind.MANUAL_QUEUED: True,
-}

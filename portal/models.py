@@ -5,7 +5,12 @@ from django.db import models
 from django.utils import timezone
 
 from catalogue.models import Product
-from portal.choices import NotificationKind, OrderStatus
+from portal.choices import OrderStatus
+
+# Models of the portal's domain packages live in their packages; importing
+# them here registers them with the ``portal`` app (same tables, same label).
+from portal.integrations.models import ApiToken, WebhookDelivery, WebhookSubscription  # noqa: F401
+from portal.notifications.models import Notification, NotificationPreference  # noqa: F401
 from runbooks.models import Run, RunbookVersion
 from squads.models import Chapter, Squad
 
@@ -185,90 +190,7 @@ class OrderDryRun(models.Model):
         return f"Dry run {self.run_id} of order #{self.order_id}"
 
 
-class Notification(models.Model):
-    """Something a person should know about, shown in the portal (with an
-    unread count) and, if their preferences say so, sent by email."""
-
-    class EmailStatus(models.TextChoices):
-        NOT_WANTED = "not_wanted", "Not wanted"
-        PENDING = "pending", "Pending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-
-    recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
-    )
-    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    title = models.CharField(max_length=200)
-    body = models.TextField(blank=True)
-    # Site-relative; emails make it absolute with SQUADRON_BASE_URL.
-    link = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    read_at = models.DateTimeField(null=True, blank=True)
-    email_status = models.CharField(
-        max_length=16, choices=EmailStatus.choices, default=EmailStatus.NOT_WANTED
-    )
-    email_attempts = models.PositiveSmallIntegerField(default=0)
-    email_error = models.CharField(max_length=500, blank=True)
-    emailed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [
-            models.Index(fields=["recipient", "read_at"]),
-            models.Index(fields=["email_status", "created_at"]),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.kind} for {self.recipient_id}: {self.title}"
-
-
-class NotificationPreference(models.Model):
-    """Whether a person wants one kind of notification by email too (they
-    always see it in the portal). No row means the kind's default."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
-    )
-    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
-    email = models.BooleanField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "kind"], name="notification_preference_unique"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user_id} {self.kind}: email {'on' if self.email else 'off'}"
-
-
-# --- REST API: tokens, idempotent ordering, webhooks ------------------------------
-
-
-class ApiToken(models.Model):
-    """A key an integration presents (``Authorization: Token KEY``) to act as
-    its user through the API.
-
-    Only a SHA-256 hash of the key is stored, so a leaked database grants no
-    access; the short ``prefix`` is not secret and lets the owner tell their
-    keys apart and the server find the row without scanning every hash.
-    """
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=16, db_index=True)
-    key_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…) of {self.user_id}"
+# --- REST API: idempotent ordering ------------------------------------------------
 
 
 class IdempotencyRecord(models.Model):
@@ -294,72 +216,3 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key} -> order {self.order_id}"
-
-
-class WebhookSubscription(models.Model):
-    """A URL that is told, by a signed HTTP POST, whenever an order changes
-    status: one person's own orders (``user``) or every order for a squad's
-    products (``squad``, managed by its members)."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
-    )
-    squad = models.ForeignKey(
-        Squad, on_delete=models.CASCADE, null=True, blank=True, related_name="webhook_subscriptions"
-    )
-    url = models.URLField(max_length=500)
-    description = models.CharField(max_length=200, blank=True)
-    # The HMAC key, encrypted like credentials: receivers verify signatures with it.
-    secret_ciphertext = models.TextField()
-    is_active = models.BooleanField(default=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(user__isnull=False, squad__isnull=True)
-                | models.Q(user__isnull=True, squad__isnull=False),
-                name="webhook_subscription_one_owner",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        owner = f"squad {self.squad_id}" if self.squad_id else f"user {self.user_id}"
-        return f"{self.url} ({owner})"
-
-
-class WebhookDelivery(models.Model):
-    """One event sent (or being sent) to one subscription: the exact body that
-    is signed, and how its attempts went, for the owner to inspect."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed (gave up)"
-
-    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
-    delivery_id = models.UUIDField(unique=True)
-    event = models.CharField(max_length=64)
-    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    # Stored as sent, byte for byte: a retry must carry the same signature.
-    body = models.TextField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=1000, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
-
-    def __str__(self) -> str:
-        return f"{self.event} #{self.delivery_id} ({self.status}, {self.attempts} attempts)"

@@ -30,19 +30,19 @@ from portal.choices import (
     CANCELLABLE_STATUSES,
     RETRYABLE_STATUSES,
     TERMINAL_STATUSES,
-    NotificationKind,
     OrderStatus,
 )
 from portal.insights.services import sweep_recoveries_record
+from portal.integrations.webhooks.delivery import webhooks_order_changed
 from portal.models import Order, OrderApproval, OrderDryRun, OrderEvent, OrderRun
-from portal.notifications import (
+from portal.notifications.choices import NotificationKind
+from portal.notifications.services import (
     APPROVAL_KINDS,
     QUEUE_KINDS,
     notification_emails_resend,
     notifications_settle,
     notify,
 )
-from portal.webhooks import webhooks_order_changed
 from runbooks.choices import CancelOutcome, RunStatus
 from runbooks.crypto import DecryptionError, decrypt_json, encrypt_json
 from runbooks.executor import execute_run, private_dirs_cleanup, worker_gone

@@ -91,7 +91,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "portal.csp.ContentSecurityPolicyMiddleware",
+    "portal.web.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -107,7 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "portal.context_processors.navigation",
+                "portal.pages.context_processors.navigation",
             ],
         },
     },
@@ -185,7 +185,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # The portal's pages carry a strict Content-Security-Policy (no inline script
-# or style): portal/csp.py. SQUADRON_CSP / SQUADRON_CSP_EXEMPT_PREFIXES override it.
+# or style): portal/web/csp.py. SQUADRON_CSP / SQUADRON_CSP_EXEMPT_PREFIXES override it.
 
 # --- Celery ---------------------------------------------------------------
 # The embedded broker is kombu's filesystem transport under var/: no server.
@@ -358,7 +358,7 @@ SPECTACULAR_SETTINGS.update(
         ],
         "ENUM_NAME_OVERRIDES": {
             "OrderStatusEnum": "portal.choices.OrderStatus",
-            "DeliveryStatusEnum": "portal.models.WebhookDelivery.Status",
+            "DeliveryStatusEnum": "portal.integrations.models.WebhookDelivery.Status",
         },
     }
 )

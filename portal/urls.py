@@ -3,12 +3,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import views, views_notifications, views_tokens, views_webhooks
-from portal.api import views as api_views
+from portal import views
+from portal.api.base import not_found
+from portal.pages import catalogue, notifications, operations, tokens, webhooks
 
 urlpatterns = [
-    path("", views.catalogue_home, name="home"),
-    path("products/<slug:slug>/", views.product_detail, name="product-detail"),
+    path("", catalogue.catalogue_home, name="home"),
+    path("products/<slug:slug>/", catalogue.product_detail, name="product-detail"),
     path("products/<slug:slug>/order/", views.product_order, name="product-order"),
     path("orders/", views.my_orders, name="my-orders"),
     path("orders/badges/", views.order_badges, name="order-badges"),
@@ -24,40 +25,40 @@ urlpatterns = [
     path("queue/", views.manual_queue, name="manual-queue"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("notifications/", views_notifications.notification_list, name="notifications"),
+    path("notifications/", notifications.notification_list, name="notifications"),
     path(
         "notifications/<int:notification_id>/open/",
-        views_notifications.notification_open,
+        notifications.notification_open,
         name="notification-open",
     ),
-    path("notifications/read-all/", views_notifications.notification_read_all, name="notifications-read-all"),
+    path("notifications/read-all/", notifications.notification_read_all, name="notifications-read-all"),
     path(
         "notifications/preferences/",
-        views_notifications.notification_preferences,
+        notifications.notification_preferences,
         name="notification-preferences",
     ),
-    path("healthz", views.healthz, name="healthz"),
-    path("favicon.ico", views.favicon, name="favicon"),
+    path("healthz", operations.healthz, name="healthz"),
+    path("favicon.ico", operations.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     # REST API
     path("api/v1/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     # Integrations: API tokens and webhooks
-    path("integrations/tokens/", views_tokens.token_list, name="token-list"),
-    path("integrations/tokens/<int:token_id>/revoke/", views_tokens.token_revoke_view, name="token-revoke"),
-    path("integrations/webhooks/", views_webhooks.webhook_list, name="webhook-list"),
-    path("integrations/webhooks/<int:webhook_id>/", views_webhooks.webhook_detail, name="webhook-detail"),
+    path("integrations/tokens/", tokens.token_list, name="token-list"),
+    path("integrations/tokens/<int:token_id>/revoke/", tokens.token_revoke_view, name="token-revoke"),
+    path("integrations/webhooks/", webhooks.webhook_list, name="webhook-list"),
+    path("integrations/webhooks/<int:webhook_id>/", webhooks.webhook_detail, name="webhook-detail"),
     path(
         "integrations/webhooks/<int:webhook_id>/<slug:command>/",
-        views_webhooks.webhook_command,
+        webhooks.webhook_command,
         name="webhook-command",
     ),
     # Squad insights: dashboards, overview, dependency graph, CSV, /metrics.
     path("", include("portal.insights.urls")),
     # Last: any other path under /api/ answers a JSON 404 (newlines included),
     # after every app's API routes (insights adds its own under /api/v1/).
-    re_path(r"^api/[\s\S]*$", api_views.not_found),
+    re_path(r"^api/[\s\S]*$", not_found),
 ]
 
-handler500 = "portal.api.views.server_error"
+handler500 = "portal.api.base.server_error"

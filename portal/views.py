@@ -4,193 +4,46 @@ has changed nothing (the service guarantees that)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from functools import wraps
-from itertools import groupby
 from typing import Any
-from urllib.parse import quote
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required as django_login_required
 from django.core.paginator import Paginator
-from django.db import connection
 from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
-    JsonResponse,
     QueryDict,
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
-from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
-from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
 from catalogue.choices import ProductStatus
 from catalogue.inputs import validate_inputs
-from catalogue.markdown import render_markdown
 from catalogue.models import Product
 from catalogue.schema import secret_fields
-from catalogue.search import search_products
-from catalogue.selectors import catalogue_entries, product_for_page
 from portal import approvals, permissions, services
 from portal.approvals import step_progress
 from portal.choices import TERMINAL_STATUSES, OrderStatus
-from portal.confirm import id_from_text
-from portal.forms import CatalogueFilterForm, NoteForm, OrderFilterForm, OrderForm, schema_initial
-from portal.health import broker_ok
+from portal.forms import NoteForm, OrderFilterForm, OrderForm
 from portal.idempotency import fingerprint, order_submit_once
-from portal.insights.breakdowns import expected_lead_time
 from portal.models import Order, OrderDryRun, OrderEvent, OrderRun
-from portal.pagination import newest_first_page
+from portal.pages.base import login_required
+from portal.pages.catalogue import product_or_404, render_product
 from portal.review import ReviewExpired, open_review, seal_review
-from portal.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events
 from portal.selectors import orders_awaiting_approval_by, orders_in_manual_queue_of, orders_visible_to
 from portal.templatetags.portal_tags import input_rows
+from portal.web.confirm import id_from_text
+from portal.web.pagination import newest_first_page
+from portal.web.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events
 from runbooks.selectors import LOG_COLUMNS, run_events, run_events_page
-from squads.choices import Role
 from squads.selectors import is_any_squad_member
 
-#: Products per category on the catalogue's front page; "All N" shows the rest.
-SHELF_SIZE = 8
-RESULTS_PER_PAGE = 48
 ORDERS_PER_PAGE = 25
 INBOX_PER_PAGE = 30
-
-
-def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Django's ``login_required``, except that a live part of a page (an HTMX
-    request) whose session has ended sends the whole page to the login form,
-    instead of the login form being swapped into the page."""
-    guarded = django_login_required(view)
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.htmx and not request.user.is_authenticated:
-            page = request.htmx.current_url_abs_path or reverse("home")
-            return HttpResponseClientRedirect(f"{reverse('login')}?next={quote(page)}")
-        return guarded(request, *args, **kwargs)
-
-    return wrapper
-
-
-# --- Catalogue -------------------------------------------------------------------
-
-
-def _distinct(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return list(dict.fromkeys(pairs))
-
-
-@login_required
-@vary_on_headers("HX-Request")
-def catalogue_home(request: HttpRequest) -> HttpResponse:
-    """Published products by category, or the ranked matches of a search.
-
-    One query: the whole published catalogue (a few hundred products) is
-    loaded once and filtered and ranked in Python (catalogue/search.py).
-    """
-    products = catalogue_entries()
-    categories = _distinct((p.category.slug, p.category.name) for p in products)
-    squads = sorted(_distinct((p.squad.slug, p.squad.name) for p in products), key=lambda pair: pair[1])
-    form = CatalogueFilterForm(request.GET or None, categories=categories, squads=squads)
-    query, category, squad = form.value("q"), form.value("category"), form.value("squad")
-    context: dict[str, Any] = {"form": form, "query": query, "total": len(products)}
-    if query or category or squad:
-        matches = [
-            product
-            for product in products
-            if (not category or product.category.slug == category)
-            and (not squad or product.squad.slug == squad)
-        ]
-        if query:
-            matches = search_products(matches, query)
-        page = Paginator(matches, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
-        params = request.GET.copy()
-        params.pop("page", None)
-        context.update(
-            {
-                "results": page,
-                "result_count": len(matches),
-                "page_query": params.urlencode(),
-                "category_name": dict(categories).get(category, ""),
-                "squad_name": dict(squads).get(squad, ""),
-            }
-        )
-    else:
-        shelves = []
-        for shelf_category, items in groupby(products, key=lambda product: product.category):
-            items = list(items)
-            shelves.append({"category": shelf_category, "products": items[:SHELF_SIZE], "count": len(items)})
-        context["shelves"] = shelves
-    if request.htmx and not request.htmx.history_restore_request:
-        return render(request, "portal/partials/catalogue_results.html", context)
-    return render(request, "portal/catalogue_home.html", context)
-
-
-def _product_or_404(slug: str) -> Product:
-    try:
-        return product_for_page(slug)
-    except Product.DoesNotExist:
-        raise Http404("No such product in the catalogue.") from None
-
-
-def _render_product(
-    request: HttpRequest,
-    product: Product,
-    form: OrderForm,
-    *,
-    status: int = 200,
-    retype_secrets: bool = False,
-) -> HttpResponse:
-    memberships = list(product.squad.memberships.all())
-    owners = [m.user for m in memberships if m.role == Role.PRODUCT_OWNER]
-    recent_orders = list(
-        orders_visible_to(request.user)
-        .filter(requester=request.user, product=product)
-        .order_by("-created_at")[:5]
-    )
-    return render(
-        request,
-        "portal/product_detail.html",
-        {
-            "product": product,
-            "description_html": render_markdown(product.description),
-            "owners": owners,
-            "dependencies": list(product.depends_on.all()),
-            "lead_time": expected_lead_time(product),
-            "form": form,
-            "retype_secrets": retype_secrets and bool(form.secret_names),
-            "recent_orders": recent_orders,
-        },
-        status=status,
-    )
-
-
-@login_required
-def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    product = _product_or_404(slug)
-    # "Order again with these details": the earlier order's values; its
-    # secrets are never shown, so they are typed again.
-    again = _order_to_repeat(request, product)
-    if again is not None:
-        messages.info(request, f"The details of order #{again.pk} are filled in: check them, then review.")
-    initial = schema_initial(product.form_schema, again.inputs if again is not None else None)
-    form = OrderForm(product.form_schema, initial=initial)
-    return _render_product(request, product, form, retype_secrets=again is not None)
-
-
-def _order_to_repeat(request: HttpRequest, product: Product) -> Order | None:
-    """The order named by ``?again=`` when the user may see it and it is for
-    this product; anything else is ignored (the form starts from defaults)."""
-    pk = id_from_text(request.GET.get("again", ""))
-    if pk is None:
-        return None
-    return orders_visible_to(request.user).filter(pk=pk, product=product).first()
 
 
 def _form_data(schema: dict, inputs: dict) -> QueryDict:
@@ -216,7 +69,7 @@ def _form_data(schema: dict, inputs: dict) -> QueryDict:
 @require_POST
 def product_order(request: HttpRequest, slug: str) -> HttpResponse:
     """The order form's two steps: review what will be ordered, then place it."""
-    product = _product_or_404(slug)
+    product = product_or_404(slug)
     step = request.POST.get("step", "review")
     if step in ("confirm", "edit"):
         try:
@@ -228,7 +81,7 @@ def product_order(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("product-detail", slug=product.slug)
         if step == "edit":
             form = OrderForm(product.form_schema, data=_form_data(product.form_schema, review.inputs))
-            return _render_product(request, product, form, retype_secrets=True)
+            return render_product(request, product, form, retype_secrets=True)
         if review.product_version != product.version:
             messages.warning(
                 request, f"{product.name} changed while you were reviewing your order: please check it again."
@@ -241,7 +94,7 @@ def product_order(request: HttpRequest, slug: str) -> HttpResponse:
     _, errors = validate_inputs(product.form_schema, inputs)
     if errors or form.errors:
         form.add_schema_errors(errors)
-        return _render_product(request, product, form, status=422)
+        return render_product(request, product, form, status=422)
     return _review_page(request, product, inputs)
 
 
@@ -277,7 +130,7 @@ def _place_order(request: HttpRequest, product: Product, inputs: dict, *, nonce:
         form = OrderForm(product.form_schema, data=_form_data(product.form_schema, inputs))
         form.is_valid()
         form.add_schema_errors(error.errors)
-        return _render_product(request, product, form, status=422, retype_secrets=True)
+        return render_product(request, product, form, status=422, retype_secrets=True)
     except services.OrderError as error:
         messages.error(request, str(error))
         return redirect("product-detail", slug=product.slug)
@@ -635,32 +488,3 @@ def manual_queue(request: HttpRequest) -> HttpResponse:
     for order in page:
         order.releasable = permissions.can_release(request.user, order)
     return render(request, "portal/manual_queue.html", {"page": page, "note_form": NoteForm()})
-
-
-# --- Operations ------------------------------------------------------------------------
-
-
-@require_GET
-def favicon(request: HttpRequest) -> HttpResponse:
-    """Pages that name no icon (the admin's) make browsers ask for this one.
-    Resolved per request: with hashed static names the URL is known only once
-    collectstatic has run."""
-    return redirect(static("img/squadron.svg"), permanent=True)
-
-
-@require_GET
-@never_cache
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness for operators and load balancers: the database and the broker."""
-    checks: dict[str, str] = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as error:  # noqa: BLE001 - any failure means unhealthy
-        checks["database"] = f"error: {error.__class__.__name__}"
-    checks["broker"] = "ok" if broker_ok() else "error: unreachable"
-    healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503
-    )

@@ -42,7 +42,7 @@ def test_healthz_reports_database_and_broker(client):
 
 @pytest.mark.django_db
 def test_healthz_answers_503_when_the_broker_is_down(client, monkeypatch):
-    monkeypatch.setattr("portal.views.broker_ok", lambda: False)
+    monkeypatch.setattr("portal.pages.operations.broker_ok", lambda: False)
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["broker"] == "error: unreachable"

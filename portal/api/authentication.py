@@ -1,4 +1,4 @@
-"""``Authorization: Token KEY`` with hashed, revocable, expiring keys (portal/tokens.py)."""
+"""``Authorization: Token KEY`` with hashed, revocable, expiring keys (portal/integrations/tokens.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from portal.models import ApiToken
-from portal.tokens import TokenError, token_authenticate
+from portal.integrations.models import ApiToken
+from portal.integrations.tokens import TokenError, token_authenticate
 
 KEYWORD = "Token"
 

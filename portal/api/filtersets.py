@@ -12,11 +12,10 @@ from catalogue.choices import ApprovalPolicy, Fulfilment
 from catalogue.models import Product
 from portal.choices import OrderStatus
 from portal.models import Order
+from portal.web.pagination import MAX_DATETIME, MIN_DATETIME
 from runbooks.models import Runbook, RunEvent
 
 MAX_INT = 2**31 - 1
-MIN_DATETIME = datetime(1900, 1, 1, tzinfo=UTC)
-MAX_DATETIME = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class IntegerFilter(django_filters.NumberFilter):

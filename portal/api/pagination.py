@@ -8,13 +8,9 @@ output are small: they page by number, with a total ``count``.
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import BasePagination, PageNumberPagination, _positive_int
@@ -24,7 +20,7 @@ from rest_framework.settings import api_settings
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from portal.api.filtersets import MAX_DATETIME, MIN_DATETIME
+from portal.web.pagination import Cursor, InvalidCursor, cursor_of, parse_cursor, seek
 
 MAX_PAGE_SIZE = 200
 
@@ -53,15 +49,9 @@ class NumberedPagination(PageNumberPagination):
 
 
 class CreatedCursorPagination(BasePagination):
-    """Keyset pagination on ``(created_at, id)``: newest first, or oldest
-    first with ``?ordering=created_at``.
-
-    A page continues strictly after the last row of the previous one, so it
-    costs an index range scan however deep the client pages, and rows that
-    share a creation time (bulk imports) are neither skipped nor repeated.
-    (DRF's CursorPagination breaks such ties with an OFFSET, which repeats
-    rows when the tie spans a page boundary.)
-    """
+    """Keyset pagination on ``(created_at, id)`` (``portal.web.pagination``,
+    the same as the pages'): newest first, or oldest first with
+    ``?ordering=created_at``, and ``next``/``previous`` links."""
 
     cursor_query_param = "cursor"
     page_size_query_param = "page_size"
@@ -72,26 +62,16 @@ class CreatedCursorPagination(BasePagination):
         self.base_url = request.build_absolute_uri()
         self.page_size = self._page_size(request)
         order_by = list(queryset.query.order_by)
-        self.descending = not (order_by and order_by[0] == "created_at")
-        cursor = self._decode(request.query_params.get(self.cursor_query_param))
-        backwards = bool(cursor and cursor["backwards"])
-        newest_first = self.descending != backwards
-        if cursor:
-            created, pk = cursor["created_at"], cursor["id"]
-            if newest_first:
-                queryset = queryset.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=pk))
-            else:
-                queryset = queryset.filter(Q(created_at__gt=created) | Q(created_at=created, id__gt=pk))
-        queryset = queryset.order_by(*(("-created_at", "-id") if newest_first else ("created_at", "id")))
-        rows = list(queryset[: self.page_size + 1])
-        more = len(rows) > self.page_size
-        rows = rows[: self.page_size]
-        if backwards:
-            rows.reverse()
-        self.has_next = more if not backwards else cursor is not None
-        self.has_previous = (cursor is not None) if not backwards else more
-        self.page = rows
-        return rows
+        descending = not (order_by and order_by[0] == "created_at")
+        page = seek(
+            queryset,
+            cursor=self._decode(request.query_params.get(self.cursor_query_param)),
+            size=self.page_size,
+            descending=descending,
+        )
+        self.has_next, self.has_previous = page.has_next, page.has_previous
+        self.page = page.rows
+        return page.rows
 
     def get_paginated_response(self, data: Any) -> Response:
         return Response(
@@ -131,32 +111,16 @@ class CreatedCursorPagination(BasePagination):
         if not self.page or not (self.has_next if forward else self.has_previous):
             return None
         edge = self.page[-1] if forward else self.page[0]
-        if isinstance(edge, dict):  # a page of ``values()`` rows
-            created_at, pk = edge["created_at"], edge["id"]
-        else:
-            created_at, pk = edge.created_at, edge.pk
-        token = urlencode({"c": created_at.isoformat(), "i": pk, "b": "0" if forward else "1"}).encode()
         return replace_query_param(
-            self.base_url, self.cursor_query_param, base64.urlsafe_b64encode(token).decode()
+            self.base_url, self.cursor_query_param, cursor_of(edge, backwards=not forward)
         )
 
-    def _decode(self, raw: str | None) -> dict | None:
+    def _decode(self, raw: str | None) -> Cursor | None:
         if not raw:
             return None
         try:
-            fields = parse_qs(
-                base64.urlsafe_b64decode(raw.encode("ascii")).decode("ascii"), strict_parsing=True
-            )
-            created_at = datetime.fromisoformat(fields["c"][0])
-            pk = int(fields["i"][0])
-            if created_at.tzinfo is None or not 0 <= pk < 2**63:
-                raise ValueError("cursor out of range")
-            # A made-up date near year 1 or 9999 leaves the calendar once
-            # the database converts it to UTC: no page starts there.
-            if not MIN_DATETIME <= created_at.astimezone(UTC) <= MAX_DATETIME:
-                raise ValueError("cursor out of range")
-            return {"created_at": created_at, "id": pk, "backwards": fields["b"][0] == "1"}
-        except (ValueError, KeyError, IndexError, UnicodeError, binascii.Error, OverflowError):
+            return parse_cursor(raw)
+        except InvalidCursor:
             raise NotFound("Invalid cursor.") from None
 
 

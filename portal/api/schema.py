@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 
-from portal.api.serializers import ErrorSerializer, StrictSerializer
+from portal.api.base_serializers import ErrorSerializer, StrictSerializer
 
 ERRORS = {
     "400": "Invalid request: malformed JSON, a bad field or query parameter (see `errors`).",

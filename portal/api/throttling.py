@@ -88,7 +88,7 @@ class TokenRateThrottle(_SettingsRateThrottle):
     scope = "token"
 
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
-        from portal.models import ApiToken
+        from portal.integrations.models import ApiToken
 
         if not isinstance(request.auth, ApiToken):
             return None

@@ -5,26 +5,28 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from portal.api import views
+from portal.api import catalogue, me, metrics, views, webhooks
 
 app_name = "api"
 
 router = SimpleRouter()
-router.register("products", views.ProductViewSet, basename="product")
+router.register("products", catalogue.ProductViewSet, basename="product")
 router.register("orders", views.OrderViewSet, basename="order")
-router.register("squads", views.SquadViewSet, basename="squad")
-router.register("runbooks", views.RunbookViewSet, basename="runbook")
-router.register("webhooks", views.WebhookViewSet, basename="webhook")
+router.register("squads", catalogue.SquadViewSet, basename="squad")
+router.register("runbooks", catalogue.RunbookViewSet, basename="runbook")
+router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
 
 urlpatterns = [
-    path("me/", views.MeView.as_view(), name="me"),
-    path("squads/<slug:slug>/metrics/", views.SquadMetricsView.as_view(), name="squad-metrics"),
-    path("products/<slug:slug>/metrics/", views.ProductMetricsView.as_view(), name="product-metrics"),
+    path("me/", me.MeView.as_view(), name="me"),
+    path("squads/<slug:slug>/metrics/", metrics.SquadMetricsView.as_view(), name="squad-metrics"),
+    path("products/<slug:slug>/metrics/", metrics.ProductMetricsView.as_view(), name="product-metrics"),
     path("orders/<int:pk>/events/", views.OrderEventListView.as_view(), name="order-events"),
-    path("webhooks/<int:pk>/deliveries/", views.WebhookDeliveryListView.as_view(), name="webhook-deliveries"),
+    path(
+        "webhooks/<int:pk>/deliveries/", webhooks.WebhookDeliveryListView.as_view(), name="webhook-deliveries"
+    ),
     path(
         "webhooks/<int:pk>/deliveries/<uuid:delivery_id>/redeliver/",
-        views.WebhookRedeliverView.as_view(),
+        webhooks.WebhookRedeliverView.as_view(),
         name="webhook-redeliver",
     ),
     *router.urls,

@@ -12,7 +12,7 @@ from django.urls import reverse
 from catalogue.choices import ProductStatus
 from portal.insights import breakdowns, debt, dependencies, load, quality, tooling
 from portal.insights.tables import Column, Table
-from portal.templatetags.portal_tags import FAILURE_CODES
+from portal.web.wording import FAILURE_CODES
 from squads.models import Squad
 from squads.selectors import display_name
 

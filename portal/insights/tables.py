@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from portal.templatetags.portal_tags import duration
+from portal.web.wording import duration
 
 #: Kinds of column and the unit their CSV header names.
 CSV_UNITS = {"percent": " (%)", "duration": " (minutes)", "hours": " (hours)", "days": " (days)"}

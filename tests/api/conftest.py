@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from portal.tokens import token_create
+from portal.integrations.tokens import token_create
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,9 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from portal.models import ApiToken, Order
-from portal.tokens import hash_key, token_authenticate, token_create, token_revoke
+from portal.integrations.models import ApiToken
+from portal.integrations.tokens import hash_key, token_authenticate, token_create, token_revoke
+from portal.models import Order
 
 pytestmark = pytest.mark.django_db
 

@@ -253,7 +253,7 @@ def test_a_made_up_cursor_off_the_calendar_is_a_404_not_a_500(api_for, requester
     import base64
     from urllib.parse import urlencode
 
-    from portal.webhooks import webhook_subscribe
+    from portal.integrations.webhooks.subscriptions import webhook_subscribe
 
     subscription, _ = webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
     cursor = base64.urlsafe_b64encode(urlencode({"c": moment, "i": 1, "b": "0"}).encode()).decode()
@@ -409,13 +409,14 @@ def test_hand_built_representations_have_exactly_the_declared_fields(api_for, re
     """Products and orders are rendered by hand for speed; their keys must be
     the fields the serializers declare (and so the OpenAPI schema promises)."""
     from portal.api import serializers as s
+    from portal.api.catalogue import ProductDetailSerializer, ProductSerializer
 
     order = submit(product, requester)
     services.order_cancel(order=order, actor=member)
     client = api_for(member)
     pairs = [
-        (s.ProductSerializer, client.get("/api/v1/products/").json()["results"][0]),
-        (s.ProductDetailSerializer, client.get("/api/v1/products/vm/").json()),
+        (ProductSerializer, client.get("/api/v1/products/").json()["results"][0]),
+        (ProductDetailSerializer, client.get("/api/v1/products/vm/").json()),
         (s.OrderSerializer, client.get("/api/v1/orders/").json()["results"][0]),
         (s.OrderDetailSerializer, client.get(f"/api/v1/orders/{order.pk}/").json()),
     ]

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from portal import services
 from portal.choices import OrderStatus
+from portal.integrations.webhooks.subscriptions import webhook_ping, webhook_subscribe
 from portal.models import (
     IdempotencyRecord,
     Order,
@@ -23,7 +24,6 @@ from portal.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from portal.webhooks import webhook_ping, webhook_subscribe
 from runbooks.models import Run
 from tests.factories import RunbookFactory
 

@@ -24,8 +24,8 @@ from schemathesis.specs.openapi.checks import (
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from portal import services
-from portal.tokens import token_create
-from portal.webhooks import webhook_ping, webhook_subscribe
+from portal.integrations.tokens import token_create
+from portal.integrations.webhooks.subscriptions import webhook_ping, webhook_subscribe
 from squads.choices import Role
 from tests.conftest import FORM
 from tests.factories import MembershipFactory, ProductFactory, RunbookFactory, UserFactory

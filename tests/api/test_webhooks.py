@@ -11,8 +11,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from portal import services, webhooks
-from portal.models import Order, WebhookDelivery, WebhookSubscription
+from portal import services
+from portal.integrations.models import WebhookDelivery, WebhookSubscription
+from portal.integrations.webhooks import delivery as webhook_delivery
+from portal.integrations.webhooks import subscriptions
+from portal.models import Order
 from tests.api.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +37,7 @@ def subscribe(client, url, **fields):
 def deliver_all() -> list[WebhookDelivery]:
     """What the worker does with each queued delivery task."""
     return [
-        webhooks.webhook_deliver(delivery_id=pk)
+        webhook_delivery.webhook_deliver(delivery_id=pk)
         for pk in WebhookDelivery.objects.filter(status="pending").order_by("pk").values_list("pk", flat=True)
     ]
 
@@ -99,7 +102,9 @@ def test_a_failing_receiver_is_retried_with_backoff_then_given_up(
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 500)
     assert delivery.last_error == "HTTP 500: receiver is unhappy"
     assert timedelta(seconds=9) < delivery.next_attempt_at - timezone.now() <= timedelta(seconds=10)
-    assert webhooks.webhook_deliver(delivery_id=delivery.pk) is None, "not due yet: an early duplicate waits"
+    assert webhook_delivery.webhook_deliver(delivery_id=delivery.pk) is None, (
+        "not due yet: an early duplicate waits"
+    )
     WebhookDelivery.objects.update(next_attempt_at=timezone.now())
     (delivery,) = deliver_all()
     assert delivery.attempts == 2
@@ -141,7 +146,7 @@ def test_an_order_is_placed_even_if_the_webhook_hook_breaks(
     def broken(**kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(webhooks, "_fan_out", broken)
+    monkeypatch.setattr(webhook_delivery, "_fan_out", broken)
     with django_capture_on_commit_callbacks(execute=True):
         response = place(api_for(requester))
     assert response.status_code == 201
@@ -226,7 +231,9 @@ def test_a_host_name_that_resolves_to_a_private_address_is_not_called(
     requester, receiver, settings, monkeypatch
 ):
     settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE = False
-    subscription, secret = webhooks.webhook_subscribe(actor=requester, url="http://hooks.example.test/in")
+    subscription, secret = subscriptions.webhook_subscribe(
+        actor=requester, url="http://hooks.example.test/in"
+    )
     port = receiver.server.server_address[1]
     real = socket.getaddrinfo
     # DNS answers with a loopback address (a rebinding attack); nothing else changes.
@@ -237,8 +244,8 @@ def test_a_host_name_that_resolves_to_a_private_address_is_not_called(
         if host == "hooks.example.test"
         else real(host, *args, **kwargs),
     )
-    (delivery,) = [webhooks.webhook_ping(subscription=subscription, actor=requester)]
-    delivery = webhooks.webhook_deliver(delivery_id=delivery.pk)
+    (delivery,) = [subscriptions.webhook_ping(subscription=subscription, actor=requester)]
+    delivery = webhook_delivery.webhook_deliver(delivery_id=delivery.pk)
     assert (
         delivery.last_error
         == "Not sent: hooks.example.test resolves to a private, loopback or link-local address."
@@ -270,19 +277,19 @@ def test_ping_rotate_and_redeliver_through_the_api(
 
 
 def test_a_delivery_task_delivered_twice_sends_once(requester, receiver):
-    subscription, receiver.secret = webhooks.webhook_subscribe(actor=requester, url=receiver.url)
-    delivery = webhooks.webhook_ping(subscription=subscription, actor=requester)
-    webhooks.webhook_deliver(delivery_id=delivery.pk)
-    assert webhooks.webhook_deliver(delivery_id=delivery.pk) is None
+    subscription, receiver.secret = subscriptions.webhook_subscribe(actor=requester, url=receiver.url)
+    delivery = subscriptions.webhook_ping(subscription=subscription, actor=requester)
+    webhook_delivery.webhook_deliver(delivery_id=delivery.pk)
+    assert webhook_delivery.webhook_deliver(delivery_id=delivery.pk) is None
     assert len(receiver.received) == 1
 
 
 def test_the_sweep_resends_deliveries_whose_retry_was_lost(requester):
-    subscription, _ = webhooks.webhook_subscribe(actor=requester, url="https://example.com/hook")
-    lost = webhooks.webhook_ping(subscription=subscription, actor=requester)
-    fresh = webhooks.webhook_ping(subscription=subscription, actor=requester)
+    subscription, _ = subscriptions.webhook_subscribe(actor=requester, url="https://example.com/hook")
+    lost = subscriptions.webhook_ping(subscription=subscription, actor=requester)
+    fresh = subscriptions.webhook_ping(subscription=subscription, actor=requester)
     WebhookDelivery.objects.filter(pk=lost.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
-    assert webhooks.webhook_deliveries_sweep() == [lost.pk]
+    assert webhook_delivery.webhook_deliveries_sweep() == [lost.pk]
     assert fresh.pk != lost.pk
 
 
@@ -292,25 +299,25 @@ def test_webhook_and_delivery_lists_cost_the_same_queries_whatever_the_page_size
     settings.SQUADRON_WEBHOOK_PINGS_PER_MINUTE = 8  # eight deliveries to list
     client = api_for(member)
     client.get("/api/v1/me/")  # the token's first use records last_used_at, once
-    subscriptions = [
-        webhooks.webhook_subscribe(
+    hooks = [
+        subscriptions.webhook_subscribe(
             actor=member, url=f"https://h{n}.example.com/", squad=squad if n % 2 else None
         )[0]
         for n in range(8)
     ]
     for _ in range(8):
-        webhooks.webhook_ping(subscription=subscriptions[0], actor=member)
+        subscriptions.webhook_ping(subscription=hooks[0], actor=member)
     for size in (1, 8):
         with django_assert_max_num_queries(4):  # token, squads, COUNT, page
             assert len(client.get(f"/api/v1/webhooks/?page_size={size}").json()["results"]) == size
         with django_assert_max_num_queries(4):  # token, squads, the webhook, page
-            page = client.get(f"/api/v1/webhooks/{subscriptions[0].pk}/deliveries/?page_size={size}").json()
+            page = client.get(f"/api/v1/webhooks/{hooks[0].pk}/deliveries/?page_size={size}").json()
             assert len(page["results"]) == size
 
 
 def test_webhook_commands_that_take_no_body_refuse_one(api_for, requester):
-    subscription, secret = webhooks.webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
-    delivery = webhooks.webhook_ping(subscription=subscription, actor=requester)
+    subscription, secret = subscriptions.webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
+    delivery = subscriptions.webhook_ping(subscription=subscription, actor=requester)
     client = api_for(requester)
     body = json.dumps({"secret": "mine-of-my-choosing"})
     for path in (
@@ -322,7 +329,7 @@ def test_webhook_commands_that_take_no_body_refuse_one(api_for, requester):
         assert response.status_code == 400, path
         assert "takes no body" in response.json()["errors"]["secret"][0]
     subscription.refresh_from_db()
-    assert webhooks.subscription_secret(subscription) == secret
+    assert webhook_delivery.subscription_secret(subscription) == secret
     assert WebhookDelivery.objects.count() == 1
 
 
@@ -331,7 +338,7 @@ def test_a_chosen_secret_is_kept_as_sent_and_is_active_takes_only_booleans(api_f
     created = subscribe(client, "https://cmdb.example.com/in", secret="  0123456789abcdef  ")
     assert created.status_code == 201
     subscription = WebhookSubscription.objects.get()
-    assert webhooks.subscription_secret(subscription) == "  0123456789abcdef  "
+    assert webhook_delivery.subscription_secret(subscription) == "  0123456789abcdef  "
     for value in ("false", 0, None):
         response = client.patch(
             f"/api/v1/webhooks/{subscription.pk}/",

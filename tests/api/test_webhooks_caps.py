@@ -14,8 +14,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from portal import webhooks
-from portal.models import WebhookDelivery, WebhookSubscription
+from portal.integrations.models import WebhookDelivery, WebhookSubscription
+from portal.integrations.webhooks import subscriptions
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +89,7 @@ def test_the_default_cap_is_twenty(api_for, requester):
 
 def test_one_webhook_past_the_cap_is_refused_on_the_page(browser, requester, settings):
     settings.SQUADRON_WEBHOOKS_PER_USER = 1
-    webhooks.webhook_subscribe(actor=requester, url="https://a.example.com/in")
+    subscriptions.webhook_subscribe(actor=requester, url="https://a.example.com/in")
     page = browser.post("/integrations/webhooks/", {"url": "https://b.example.com/in", "owner": "mine"})
     assert page.status_code == 400
     html = page.content.decode()
@@ -103,14 +103,16 @@ def test_one_webhook_past_the_cap_is_refused_on_the_page(browser, requester, set
 @pytest.mark.parametrize("attempt", range(3))
 def test_people_adding_webhooks_at_once_never_pass_the_cap(requester, settings, attempt):
     settings.SQUADRON_WEBHOOKS_PER_USER = 2
-    webhooks.webhook_subscribe(actor=requester, url="https://first.example.com/in")
+    subscriptions.webhook_subscribe(actor=requester, url="https://first.example.com/in")
     barrier = threading.Barrier(4)
     outcomes: list[object] = []
 
     def add(n: int) -> None:
         try:
             barrier.wait()
-            outcomes.append(webhooks.webhook_subscribe(actor=requester, url=f"https://r{n}.example.com/in"))
+            outcomes.append(
+                subscriptions.webhook_subscribe(actor=requester, url=f"https://r{n}.example.com/in")
+            )
         except Exception as error:  # noqa: BLE001 - collected for the assertions
             outcomes.append(error)
         finally:
@@ -121,7 +123,7 @@ def test_people_adding_webhooks_at_once_never_pass_the_cap(requester, settings, 
         thread.start()
     for thread in threads:
         thread.join(30)
-    refused = [o for o in outcomes if isinstance(o, webhooks.WebhookError)]
+    refused = [o for o in outcomes if isinstance(o, subscriptions.WebhookError)]
     assert len(outcomes) == 4 and len(refused) == 3, outcomes
     assert WebhookSubscription.objects.count() == 2
 
@@ -158,8 +160,8 @@ def test_a_ping_past_the_cap_answers_429_with_retry_after_and_sends_nothing(
 
 def test_redeliveries_count_with_pings(api_for, requester, settings, clear_of_a_new_minute):
     settings.SQUADRON_WEBHOOK_PINGS_PER_MINUTE = 2
-    subscription, _ = webhooks.webhook_subscribe(actor=requester, url="https://a.example.com/in")
-    delivery = webhooks.webhook_ping(subscription=subscription, actor=requester)
+    subscription, _ = subscriptions.webhook_subscribe(actor=requester, url="https://a.example.com/in")
+    delivery = subscriptions.webhook_ping(subscription=subscription, actor=requester)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status="delivered")
     client = api_for(requester)
     path = f"/api/v1/webhooks/{subscription.pk}/deliveries/{delivery.delivery_id}/redeliver/"
@@ -173,7 +175,7 @@ def test_a_ping_past_the_cap_on_the_page_says_when_to_try_again(
     browser, requester, settings, clear_of_a_new_minute
 ):
     settings.SQUADRON_WEBHOOK_PINGS_PER_MINUTE = 2
-    subscription, _ = webhooks.webhook_subscribe(actor=requester, url="https://a.example.com/in")
+    subscription, _ = subscriptions.webhook_subscribe(actor=requester, url="https://a.example.com/in")
     for _ in range(2):
         browser.post(f"/integrations/webhooks/{subscription.pk}/ping/")
     page = browser.post(f"/integrations/webhooks/{subscription.pk}/ping/", follow=True)
@@ -186,14 +188,14 @@ def test_a_ping_past_the_cap_on_the_page_says_when_to_try_again(
 @pytest.mark.django_db(transaction=True)
 def test_pings_at_once_never_pass_the_cap(requester, settings, clear_of_a_new_minute):
     settings.SQUADRON_WEBHOOK_PINGS_PER_MINUTE = 3
-    subscription, _ = webhooks.webhook_subscribe(actor=requester, url="https://a.example.com/in")
+    subscription, _ = subscriptions.webhook_subscribe(actor=requester, url="https://a.example.com/in")
     barrier = threading.Barrier(8)
     outcomes: list[object] = []
 
     def ping() -> None:
         try:
             barrier.wait()
-            outcomes.append(webhooks.webhook_ping(subscription=subscription, actor=requester))
+            outcomes.append(subscriptions.webhook_ping(subscription=subscription, actor=requester))
         except Exception as error:  # noqa: BLE001 - collected for the assertions
             outcomes.append(error)
         finally:
@@ -204,16 +206,16 @@ def test_pings_at_once_never_pass_the_cap(requester, settings, clear_of_a_new_mi
         thread.start()
     for thread in threads:
         thread.join(30)
-    refused = [o for o in outcomes if isinstance(o, webhooks.WebhookRateLimited)]
+    refused = [o for o in outcomes if isinstance(o, subscriptions.WebhookRateLimited)]
     assert len(outcomes) == 8 and len(refused) == 5, outcomes
     assert WebhookDelivery.objects.count() == 3
 
 
 def test_a_refused_ping_of_a_paused_webhook_costs_no_place(requester, settings, clear_of_a_new_minute):
     settings.SQUADRON_WEBHOOK_PINGS_PER_MINUTE = 1
-    subscription, _ = webhooks.webhook_subscribe(actor=requester, url="https://a.example.com/in")
-    webhooks.webhook_update(subscription=subscription, actor=requester, is_active=False)
-    with pytest.raises(webhooks.WebhookError):
-        webhooks.webhook_ping(subscription=subscription, actor=requester)
-    webhooks.webhook_update(subscription=subscription, actor=requester, is_active=True)
-    assert webhooks.webhook_ping(subscription=subscription, actor=requester).event == "ping"
+    subscription, _ = subscriptions.webhook_subscribe(actor=requester, url="https://a.example.com/in")
+    subscriptions.webhook_update(subscription=subscription, actor=requester, is_active=False)
+    with pytest.raises(subscriptions.WebhookError):
+        subscriptions.webhook_ping(subscription=subscription, actor=requester)
+    subscriptions.webhook_update(subscription=subscription, actor=requester, is_active=True)
+    assert subscriptions.webhook_ping(subscription=subscription, actor=requester).event == "ping"

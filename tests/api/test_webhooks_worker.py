@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from portal import webhooks
-from portal.models import Order, WebhookDelivery
+from portal.integrations.models import WebhookDelivery
+from portal.integrations.webhooks import subscriptions
+from portal.models import Order
 from tests.api.receiver import Receiver
 from tests.factories import ProductFactory, RunbookFactory
 from tests.worker import Worker
@@ -83,9 +84,9 @@ def test_deliveries_hanging_on_a_receiver_never_hold_up_an_order(
                 extra_env={"SQUADRON_WEBHOOK_TIMEOUT_SECONDS": "600"},
             ).start()
         )
-        subscription, _ = webhooks.webhook_subscribe(actor=outsider, url=hanging.url)
+        subscription, _ = subscriptions.webhook_subscribe(actor=outsider, url=hanging.url)
         for _ in range(16):
-            webhooks.webhook_ping(subscription=subscription, actor=outsider)
+            subscriptions.webhook_ping(subscription=subscription, actor=outsider)
         wait_for(lambda: len(hanging.received) == 1, timeout=60)
 
         response = api_for(requester).post(

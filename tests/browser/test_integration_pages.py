@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from portal.models import ApiToken, WebhookSubscription
-from portal.tokens import token_authenticate
-from portal.webhooks import subscription_secret
+from portal.integrations.models import ApiToken, WebhookSubscription
+from portal.integrations.tokens import token_authenticate
+from portal.integrations.webhooks.delivery import subscription_secret
 from tests.browser.conftest import check_accessibility, log_in
 from tests.factories import UserFactory
 
@@ -83,8 +83,8 @@ def test_a_person_adds_a_webhook_and_reads_its_log(page, bea):
 
 
 def test_long_names_and_urls_stay_within_the_page(page, bea):
-    from portal.tokens import token_create
-    from portal.webhooks import webhook_subscribe
+    from portal.integrations.tokens import token_create
+    from portal.integrations.webhooks.subscriptions import webhook_subscribe
 
     token_create(user=bea, name="n" * 100)
     webhook_subscribe(actor=bea, url="https://example.com/" + "segment/" * 55)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from portal import services
-from portal.runlog import TAIL_EVENTS
+from portal.web.runlog import TAIL_EVENTS
 from runbooks.choices import RunStatus
 from runbooks.models import RunEvent
 from runbooks.services import run_claim, run_finish

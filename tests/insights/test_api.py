@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from catalogue.choices import ProductStatus
 from portal.choices import OrderStatus
-from portal.tokens import token_create
+from portal.integrations.tokens import token_create
 from tests.insights.conftest import make_order
 
 SQUAD_URL = "/api/v1/squads/network/metrics/"

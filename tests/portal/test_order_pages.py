@@ -3,6 +3,8 @@ and what each costs in queries."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -13,7 +15,8 @@ from catalogue.inputs import MASK
 from portal import services
 from portal.choices import OrderStatus
 from portal.models import Order, OrderEvent
-from portal.templatetags.portal_tags import event_actor, event_note, event_title
+from portal.web.pagination import cursor_of
+from portal.web.wording import event_actor, event_note, event_title
 from runbooks.choices import RunStatus
 from runbooks.models import RunEvent
 from runbooks.services import run_claim, run_finish
@@ -107,7 +110,8 @@ def test_my_orders_pages_forward_and_back_without_gaps_or_counting(rita, product
 
 def test_paging_past_the_end_does_not_claim_there_are_no_orders(rita, product, requester):
     submit(product, requester)
-    html = rita.get("/orders/", {"older": "0-0"}).content.decode()
+    before_everything = cursor_of({"created_at": datetime(1970, 1, 1, tzinfo=UTC), "id": 0})
+    html = rita.get("/orders/", {"older": before_everything}).content.decode()
     assert "No more orders this way" in html and "You have not ordered anything yet" not in html
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from portal.tokens import TokenError, token_create
+from portal.integrations.tokens import TokenError, token_create
 
 
 class Command(BaseCommand):

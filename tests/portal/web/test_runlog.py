@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from portal.runlog import ansi_to_html, event_html, plain_text, render_events, strip_ansi
+from portal.web.runlog import ansi_to_html, event_html, plain_text, render_events, strip_ansi
 
 
 @dataclass

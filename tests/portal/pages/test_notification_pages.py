@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from portal import notifications
-from portal.choices import NotificationKind
-from portal.models import Notification, NotificationPreference
+from portal.notifications import selectors as notification_selectors
+from portal.notifications.choices import NotificationKind
+from portal.notifications.models import Notification, NotificationPreference
 
 pytestmark = pytest.mark.django_db
 
@@ -73,8 +73,8 @@ def test_preferences_are_saved_and_unknown_kinds_change_nothing(client, requeste
     assert 'id="email-order_finished"' in page and "checked" in page
     response = client.post("/notifications/preferences/", {"email": ["approval_requested"]})
     assert response.status_code == 302
-    assert notifications.email_preferences(requester)[NotificationKind.ORDER_FINISHED] is False
-    assert notifications.email_preferences(requester)[NotificationKind.APPROVAL_REQUESTED] is True
+    assert notification_selectors.email_preferences(requester)[NotificationKind.ORDER_FINISHED] is False
+    assert notification_selectors.email_preferences(requester)[NotificationKind.APPROVAL_REQUESTED] is True
     before = list(NotificationPreference.objects.values_list("kind", "email"))
     response = client.post("/notifications/preferences/", {"email": ["gossip"]})
     assert response.status_code == 200

@@ -9,11 +9,11 @@ from html.parser import HTMLParser
 import pytest
 from django.test import Client
 
-from portal.models import ApiToken, WebhookDelivery, WebhookSubscription
-from portal.tokens import token_authenticate, token_create
-from portal.webhooks import (
+from portal.integrations.models import ApiToken, WebhookDelivery, WebhookSubscription
+from portal.integrations.tokens import token_authenticate, token_create
+from portal.integrations.webhooks.delivery import subscription_secret
+from portal.integrations.webhooks.subscriptions import (
     WebhookError,
-    subscription_secret,
     webhook_ping,
     webhook_subscribe,
     webhook_update,
@@ -296,7 +296,7 @@ def test_the_log_names_each_status_change_and_links_its_order(
     from portal import services
 
     mine, _ = webhook_subscribe(actor=requester, url="https://mine.example.com/in")
-    monkeypatch.setattr("portal.webhooks._enqueue", lambda *args, **kwargs: True)
+    monkeypatch.setattr("portal.integrations.webhooks.delivery.enqueue", lambda *args, **kwargs: True)
     with django_capture_on_commit_callbacks(execute=True):
         order = services.order_submit(requester=requester, product=product, inputs={"hostname": "web-1"})
     html = browser.get(f"/integrations/webhooks/{mine.pk}/").content.decode()

@@ -18,13 +18,15 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from portal.celery import send_or_leave_for_sweep
-from portal.choices import EMAIL_BY_DEFAULT, NotificationKind
-from portal.models import Notification, NotificationPreference, Order
+from portal.models import Order
+from portal.notifications.choices import EMAIL_BY_DEFAULT, NotificationKind
+from portal.notifications.models import Notification, NotificationPreference
+from portal.notifications.selectors import email_preferences
 
 logger = logging.getLogger(__name__)
 
@@ -184,23 +186,6 @@ def notification_emails_resend() -> int:
 # --- The person's own list -----------------------------------------------------
 
 
-def notifications_of(user: User) -> QuerySet[Notification]:
-    return Notification.objects.filter(recipient=user).select_related("order").order_by("-created_at", "-id")
-
-
-#: The navigation's badge counts unread notifications up to this many ("99+").
-UNREAD_BADGE_LIMIT = 100
-
-
-def unread_count(user: User) -> int:
-    """Unread notifications, counted up to ``UNREAD_BADGE_LIMIT``: every page
-    shows the badge, so its cost is bounded whatever piles up unread."""
-    if not user.is_authenticated:
-        return 0
-    unread = Notification.objects.filter(recipient=user, read_at__isnull=True)
-    return len(unread.values_list("pk", flat=True)[:UNREAD_BADGE_LIMIT])
-
-
 def notification_mark_read(*, user: User, notification_id: int) -> bool:
     """Mark one of the user's notifications read; another person's is not found."""
     return (
@@ -215,12 +200,6 @@ def notification_mark_read(*, user: User, notification_id: int) -> bool:
 
 def notifications_mark_all_read(*, user: User) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
-
-
-def email_preferences(user: User) -> dict[str, bool]:
-    """Each kind with whether the user gets it by email."""
-    chosen = dict(NotificationPreference.objects.filter(user=user).values_list("kind", "email"))
-    return {kind.value: chosen.get(kind.value, EMAIL_BY_DEFAULT[kind]) for kind in NotificationKind}
 
 
 def email_preferences_set(*, user: User, email_kinds: Iterable[str]) -> dict[str, bool]:

@@ -19,7 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from portal.models import ApiToken
+from portal.integrations.models import ApiToken
 
 #: Every key starts with this, so a key that leaked into a log or a repository
 #: is recognisable (secret scanners match on it).

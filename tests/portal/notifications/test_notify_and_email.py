@@ -10,9 +10,11 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from portal import notifications, services
-from portal.choices import NotificationKind
-from portal.models import Notification
+from portal import services
+from portal.notifications import selectors as notification_selectors
+from portal.notifications import services as notification_services
+from portal.notifications.choices import NotificationKind
+from portal.notifications.models import Notification
 from squads.choices import Role
 from tests.factories import MembershipFactory, UserFactory
 from tests.portal.conftest import drain_queued_tasks
@@ -37,8 +39,8 @@ def deliver_emails() -> list[int]:
     """Do what the worker does with the email tasks on the queue."""
     sent = []
     for task, args in drain_queued_tasks():
-        if task == notifications.EMAIL_TASK:
-            notifications.notification_send_email(notification_id=args[0])
+        if task == notification_services.EMAIL_TASK:
+            notification_services.notification_send_email(notification_id=args[0])
             sent.append(args[0])
     return sent
 
@@ -86,12 +88,12 @@ def test_progress_is_not_emailed_by_default_but_shown_in_the_portal(approval_pro
     order = services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     services.order_approve(order=order, actor=member)
     assert notified(requester) == [(NotificationKind.ORDER_PROGRESS, "not_wanted")]
-    assert notifications.unread_count(requester) == 1
+    assert notification_selectors.unread_count(requester) == 1
 
 
 def test_preferences_decide_what_is_emailed(approval_product, requester, member, sme):
-    notifications.email_preferences_set(user=member, email_kinds=[])
-    notifications.email_preferences_set(user=requester, email_kinds=[NotificationKind.ORDER_PROGRESS])
+    notification_services.email_preferences_set(user=member, email_kinds=[])
+    notification_services.email_preferences_set(user=requester, email_kinds=[NotificationKind.ORDER_PROGRESS])
     order = services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     services.order_approve(order=order, actor=sme)
 
@@ -102,10 +104,10 @@ def test_preferences_decide_what_is_emailed(approval_product, requester, member,
 
 
 def test_unknown_preference_is_refused_and_nothing_changes(requester):
-    before = notifications.email_preferences(requester)
+    before = notification_selectors.email_preferences(requester)
     with pytest.raises(ValueError, match="Unknown notification kind"):
-        notifications.email_preferences_set(user=requester, email_kinds=["order_finished", "gossip"])
-    assert notifications.email_preferences(requester) == before
+        notification_services.email_preferences_set(user=requester, email_kinds=["order_finished", "gossip"])
+    assert notification_selectors.email_preferences(requester) == before
 
 
 def test_squad_members_hear_of_manual_orders_in_their_queue(
@@ -135,19 +137,19 @@ class BrokenMailServer:
 
 
 def test_a_failing_mail_server_is_retried_then_recorded(approval_product, requester, member, settings):
-    settings.EMAIL_BACKEND = "tests.portal.test_notifications.BrokenMailServer"
+    settings.EMAIL_BACKEND = "tests.portal.notifications.test_notify_and_email.BrokenMailServer"
     services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     note = Notification.objects.get(recipient=member)
-    for _attempt in range(notifications.EMAIL_MAX_ATTEMPTS - 1):
+    for _attempt in range(notification_services.EMAIL_MAX_ATTEMPTS - 1):
         with pytest.raises(ConnectionRefusedError):
-            notifications.notification_send_email(notification_id=note.pk)
-    assert notifications.notification_send_email(notification_id=note.pk) is False
+            notification_services.notification_send_email(notification_id=note.pk)
+    assert notification_services.notification_send_email(notification_id=note.pk) is False
     note.refresh_from_db()
     assert note.email_status == Notification.EmailStatus.FAILED
-    assert note.email_attempts == notifications.EMAIL_MAX_ATTEMPTS
+    assert note.email_attempts == notification_services.EMAIL_MAX_ATTEMPTS
     assert "mail server down" in note.email_error
     # It stays in the portal whatever happened to the email.
-    assert notifications.unread_count(member) == 1
+    assert notification_selectors.unread_count(member) == 1
 
 
 def test_the_sweep_resends_emails_whose_task_never_ran(approval_product, requester, member, settings):
@@ -164,20 +166,20 @@ def test_marking_read_is_personal(approval_product, requester, member, sme):
     services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     mine = Notification.objects.get(recipient=member)
     theirs = Notification.objects.get(recipient=sme)
-    assert notifications.notification_mark_read(user=member, notification_id=theirs.pk) is False
+    assert notification_services.notification_mark_read(user=member, notification_id=theirs.pk) is False
     theirs.refresh_from_db()
     assert theirs.read_at is None
-    assert notifications.notification_mark_read(user=member, notification_id=mine.pk) is True
-    assert notifications.unread_count(member) == 0
-    assert notifications.notifications_mark_all_read(user=sme) == 1
-    assert notifications.unread_count(sme) == 0
+    assert notification_services.notification_mark_read(user=member, notification_id=mine.pk) is True
+    assert notification_selectors.unread_count(member) == 0
+    assert notification_services.notifications_mark_all_read(user=sme) == 1
+    assert notification_selectors.unread_count(sme) == 0
 
 
 def test_a_request_to_act_is_settled_for_everyone_once_someone_has_acted(
     approval_product, manual_product, requester, member, sme, engineer
 ):
     order = services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
-    assert notifications.unread_count(sme) == 1
+    assert notification_selectors.unread_count(sme) == 1
     services.order_approve(order=order, actor=member)
     asked = Notification.objects.get(recipient=sme, order=order, kind=NotificationKind.APPROVAL_REQUESTED)
     assert asked.read_at is not None, "nora decided: nothing waits for the SME any more"

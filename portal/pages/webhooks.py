@@ -12,24 +12,26 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from portal.confirm import ask_first, confirmed, id_from_text
-from portal.models import WebhookSubscription
-from portal.reveal import reveal_next, revealed
-from portal.webhooks import (
+from portal.integrations.models import WebhookSubscription
+from portal.integrations.webhooks.selectors import (
+    deliveries_of,
+    status_change_text,
+    webhooks_visible_to,
+    webhooks_with_health,
+)
+from portal.integrations.webhooks.subscriptions import (
     WebhookError,
     WebhookNotAllowed,
     WebhookRateLimited,
-    deliveries_of,
-    status_change_text,
     webhook_delete,
     webhook_ping,
     webhook_redeliver,
     webhook_rotate_secret,
     webhook_subscribe,
     webhook_update,
-    webhooks_visible_to,
-    webhooks_with_health,
 )
+from portal.web.confirm import ask_first, confirmed, id_from_text
+from portal.web.reveal import reveal_next, revealed
 from squads.selectors import squads_of
 
 MINE = "mine"

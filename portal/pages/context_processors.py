@@ -1,10 +1,13 @@
+"""What every page's navigation shows: unread notifications and the squad
+member's waiting work, computed only when a template asks."""
+
 from __future__ import annotations
 
 from functools import cached_property
 
 from django.http import HttpRequest
 
-from portal.notifications import unread_count
+from portal.notifications.selectors import unread_count
 from portal.selectors import orders_awaiting_approval_by, orders_in_manual_queue_of
 from squads.selectors import AnyUser, is_any_squad_member
 

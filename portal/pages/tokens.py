@@ -14,9 +14,9 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from portal.confirm import ask_first, confirmed
-from portal.reveal import reveal_next, revealed
-from portal.tokens import MAX_NAME_LENGTH, TokenError, token_create, token_revoke, tokens_of
+from portal.integrations.tokens import MAX_NAME_LENGTH, TokenError, token_create, token_revoke, tokens_of
+from portal.web.confirm import ask_first, confirmed
+from portal.web.reveal import reveal_next, revealed
 
 EXPIRY_CHOICES = [
     ("", "Never"),

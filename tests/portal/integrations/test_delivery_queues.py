@@ -15,14 +15,16 @@ from django.conf import settings
 from django.utils import timezone
 from kombu import Exchange, Queue
 
-from portal import services, webhooks
+from portal import services
 from portal.celery import app
-from portal.models import WebhookDelivery
+from portal.integrations.models import WebhookDelivery
+from portal.integrations.webhooks import delivery as webhook_delivery
+from portal.integrations.webhooks import subscriptions
 from tests.api.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def take_all(name: str) -> list[tuple[str, list]]:
@@ -50,7 +52,7 @@ def test_an_order_change_goes_to_the_orders_queue_and_its_delivery_to_the_webhoo
     requester, product, queues, django_capture_on_commit_callbacks
 ):
     orders, hooks = queues
-    subscription, _ = webhooks.webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
+    subscription, _ = subscriptions.webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
     with django_capture_on_commit_callbacks(execute=True):
         order = services.order_submit(requester=requester, product=product, inputs={"hostname": "a"})
     delivery = WebhookDelivery.objects.get(subscription=subscription)
@@ -65,14 +67,14 @@ def test_pings_redeliveries_and_retries_go_to_the_webhooks_queue(
     settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE = True
     receiver = Receiver(status=503).start()
     try:
-        subscription, _ = webhooks.webhook_subscribe(actor=requester, url=receiver.url)
+        subscription, _ = subscriptions.webhook_subscribe(actor=requester, url=receiver.url)
         with django_capture_on_commit_callbacks(execute=True):
-            ping = webhooks.webhook_ping(subscription=subscription, actor=requester)
+            ping = subscriptions.webhook_ping(subscription=subscription, actor=requester)
         assert take_all(hooks) == [("portal.deliver_webhook", [ping.pk])]
-        webhooks.webhook_deliver(delivery_id=ping.pk)  # fails: a retry is scheduled
+        webhook_delivery.webhook_deliver(delivery_id=ping.pk)  # fails: a retry is scheduled
         assert take_all(hooks) == [("portal.deliver_webhook", [ping.pk])]
         with django_capture_on_commit_callbacks(execute=True):
-            again = webhooks.webhook_redeliver(delivery=ping, actor=requester)
+            again = subscriptions.webhook_redeliver(delivery=ping, actor=requester)
         assert take_all(hooks) == [("portal.deliver_webhook", [again.pk])]
     finally:
         receiver.stop()
@@ -82,12 +84,12 @@ def test_pings_redeliveries_and_retries_go_to_the_webhooks_queue(
 def test_the_sweep_runs_on_the_webhooks_queue_and_resends_there(requester, queues):
     """The sweep (not a ping's on_commit, which this test never runs) sends it."""
     orders, hooks = queues
-    subscription, _ = webhooks.webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
-    lost = webhooks.webhook_ping(subscription=subscription, actor=requester)
+    subscription, _ = subscriptions.webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
+    lost = subscriptions.webhook_ping(subscription=subscription, actor=requester)
     take_all(hooks)
     WebhookDelivery.objects.filter(pk=lost.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
 
-    assert webhooks.webhook_deliveries_sweep() == [lost.pk]
+    assert webhook_delivery.webhook_deliveries_sweep() == [lost.pk]
     assert take_all(hooks) == [("portal.deliver_webhook", [lost.pk])]
     # Beat sends the sweep itself by name: it lands with the webhooks' worker too.
     sweep = settings.CELERY_BEAT_SCHEDULE["sweep-webhook-deliveries"]["task"]

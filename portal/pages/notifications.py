@@ -11,17 +11,15 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from portal import notifications
-from portal.choices import NotificationKind
+from portal.notifications import selectors, services
+from portal.notifications.choices import NotificationKind
 
 PAGE_SIZE = 25
 
 
 @login_required
 def notification_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(notifications.notifications_of(request.user), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(selectors.notifications_of(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "portal/notifications/list.html", {"page": page})
 
 
@@ -29,11 +27,9 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def notification_open(request: HttpRequest, notification_id: int) -> HttpResponse:
     """Mark a notification read and go where it points (the order page)."""
-    if not notifications.notification_mark_read(user=request.user, notification_id=notification_id):
+    if not services.notification_mark_read(user=request.user, notification_id=notification_id):
         raise Http404("No such notification.")
-    link = (
-        notifications.notifications_of(request.user).filter(pk=notification_id).values_list("link", flat=True)
-    )
+    link = selectors.notifications_of(request.user).filter(pk=notification_id).values_list("link", flat=True)
     target = next(iter(link), "") or "notifications"
     if target != "notifications" and not url_has_allowed_host_and_scheme(target, allowed_hosts=None):
         target = "notifications"
@@ -43,7 +39,7 @@ def notification_open(request: HttpRequest, notification_id: int) -> HttpRespons
 @login_required
 @require_POST
 def notification_read_all(request: HttpRequest) -> HttpResponse:
-    count = notifications.notifications_mark_all_read(user=request.user)
+    count = services.notifications_mark_all_read(user=request.user)
     messages.success(request, f"{count} notification(s) marked read." if count else "Nothing unread.")
     return redirect("notifications")
 
@@ -53,13 +49,13 @@ def notification_read_all(request: HttpRequest) -> HttpResponse:
 def notification_preferences(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
-            notifications.email_preferences_set(user=request.user, email_kinds=request.POST.getlist("email"))
+            services.email_preferences_set(user=request.user, email_kinds=request.POST.getlist("email"))
         except ValueError as error:
             messages.error(request, str(error))
         else:
             messages.success(request, "Your email preferences are saved.")
             return redirect("notification-preferences")
-    chosen = notifications.email_preferences(request.user)
+    chosen = selectors.email_preferences(request.user)
     kinds = [(kind.value, kind.label, chosen[kind.value]) for kind in NotificationKind]
     return render(
         request,

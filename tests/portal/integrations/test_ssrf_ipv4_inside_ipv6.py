@@ -11,8 +11,9 @@ import socket
 
 import pytest
 
-from portal import webhooks
-from portal.models import WebhookDelivery, WebhookSubscription
+from portal.integrations.models import WebhookDelivery, WebhookSubscription
+from portal.integrations.webhooks import delivery as webhook_delivery
+from portal.integrations.webhooks import ssrf, subscriptions
 from tests.api.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -111,9 +112,9 @@ def test_a_changed_url_at_an_ipv4_address_inside_ipv6_is_refused_and_nothing_cha
     requester, settings, address, embedded, allow_private
 ):
     settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE = allow_private
-    subscription, _ = webhooks.webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
-    with pytest.raises(webhooks.WebhookError) as refused:
-        webhooks.webhook_update(subscription=subscription, actor=requester, url=f"https://[{address}]/")
+    subscription, _ = subscriptions.webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
+    with pytest.raises(subscriptions.WebhookError) as refused:
+        subscriptions.webhook_update(subscription=subscription, actor=requester, url=f"https://[{address}]/")
     assert embedded in refused.value.errors["url"][0]
     subscription.refresh_from_db()
     assert subscription.url == "https://cmdb.example.com/in"
@@ -134,7 +135,7 @@ def test_a_host_name_that_resolves_to_an_ipv4_address_inside_ipv6_is_not_called(
     answers an IPv6 address that leads to a forbidden IPv4 one."""
     settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE = allow_private
     port = receiver.server.server_address[1]
-    subscription, receiver.secret = webhooks.webhook_subscribe(
+    subscription, receiver.secret = subscriptions.webhook_subscribe(
         actor=requester, url=f"http://hooks.example.test:{port}/in"
     )
     real_getaddrinfo, real_connect = socket.getaddrinfo, socket.create_connection
@@ -152,8 +153,8 @@ def test_a_host_name_that_resolves_to_an_ipv4_address_inside_ipv6_is_not_called(
 
     monkeypatch.setattr(socket, "getaddrinfo", dns)
     monkeypatch.setattr(socket, "create_connection", connect)
-    delivery = webhooks.webhook_ping(subscription=subscription, actor=requester)
-    delivery = webhooks.webhook_deliver(delivery_id=delivery.pk)
+    delivery = subscriptions.webhook_ping(subscription=subscription, actor=requester)
+    delivery = webhook_delivery.webhook_deliver(delivery_id=delivery.pk)
     assert delivery.last_error == (
         "Not sent: hooks.example.test resolves to a private, loopback or link-local address."
     )
@@ -171,7 +172,7 @@ def test_a_host_name_that_resolves_to_an_ipv4_address_inside_ipv6_is_not_called(
 )
 def test_a_public_ipv4_address_inside_ipv6_is_accepted(requester, settings, url):
     settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE = False
-    subscription, _ = webhooks.webhook_subscribe(actor=requester, url=url)
+    subscription, _ = subscriptions.webhook_subscribe(actor=requester, url=url)
     assert subscription.url == url
 
 
@@ -179,7 +180,7 @@ def test_ipv6_loopback_is_not_read_as_an_ipv4_address(requester, settings):
     """``::1`` and ``::`` lie in the IPv4-compatible range but are IPv6's own
     loopback and unspecified addresses, judged as such."""
     settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE = True
-    assert webhooks.address_allowed("::1")
-    assert not webhooks.address_allowed("::")
+    assert ssrf.address_allowed("::1")
+    assert not ssrf.address_allowed("::")
     settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE = False
-    assert not webhooks.address_allowed("::1")
+    assert not ssrf.address_allowed("::1")

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from portal.insights.tables import duration_text
-from portal.templatetags.portal_tags import duration
+from portal.web.wording import duration
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_nothing_measured_is_a_dash():
 
 
 def test_a_failure_code_is_said_in_words_and_other_reasons_as_they_are():
-    from portal.templatetags.portal_tags import failure_text
+    from portal.web.wording import failure_text
 
     assert failure_text("worker_lost").startswith("the worker running it stopped answering")
     assert failure_text("VLAN 120 already exists") == "VLAN 120 already exists"

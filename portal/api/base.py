@@ -1,0 +1,86 @@
+"""What every API view shares: bounded JSON bodies, the error schema,
+filters with a stable order, bodies refused where a command takes none,
+and JSON answers for unknown paths and unexpected errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import server_error as django_server_error
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from portal.api.base_serializers import NoBodySerializer
+from portal.api.errors import LengthRequired
+from portal.api.pagination import StableOrderingFilter
+from portal.api.parsers import LimitedJSONParser
+from portal.api.schema import ApiSchema
+
+
+def writes_as(view: APIView, method: str) -> bool:
+    """Whether ``OPTIONS`` is describing the body of ``method``: DRF's
+    metadata asks the view for its serializer with the request's method
+    swapped, under the action ``metadata``."""
+    return getattr(view, "action", None) == "metadata" and view.request.method == method
+
+
+def no_body(request: Request) -> None:
+    """Refuse a body on a command that takes none, as every other request
+    refuses fields it does not take: a client that sends one believes it
+    means something."""
+    NoBodySerializer(data=request.data).is_valid(raise_exception=True)
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter, skipped when the query string names none of the
+    filters: building and validating the filter form is a good share of a
+    plain list request's time."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet, view: APIView) -> QuerySet:
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None or request.query_params.keys().isdisjoint(filterset_class.base_filters):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
+
+
+class ApiMixin:
+    """What every endpoint shares: bounded JSON bodies, the error schema,
+    filters with a stable order."""
+
+    parser_classes = [LimitedJSONParser]
+    schema = ApiSchema()
+    filter_backends = [FilterBackend, StableOrderingFilter]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Django reads a body up to its Content-Length; a chunked one has
+        # none, so it would be taken as empty and the command run without
+        # what the client sent (a cancel without its reason): refuse it.
+        if "HTTP_TRANSFER_ENCODING" in request.META and request.META.get("CONTENT_LENGTH", "") in ("", "0"):
+            raise LengthRequired()
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+
+
+@csrf_exempt  # answers every method, and must answer JSON, never the CSRF failure page
+def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
+    """Unknown paths under the API answer JSON, like everything else there."""
+    return JsonResponse(
+        {"detail": "No such API endpoint.", "code": "not_found"},
+        status=404,
+        json_dumps_params={"separators": (",", ":")},  # as compact as DRF's answers
+    )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: an unexpected error under the API answers JSON like
+    every other API error; pages get the friendly error page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": "Something went wrong on our side; it has been logged.", "code": "server_error"},
+            status=500,
+            json_dumps_params={"separators": (",", ":")},
+        )
+    return django_server_error(request)

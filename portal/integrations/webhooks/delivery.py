@@ -1,0 +1,315 @@
+"""Delivering webhook events: signing, the fan-out after an order moves,
+sending each delivery from a worker, retries with backoff and the sweep.
+
+``webhooks_order_changed`` is called by every status transition; after the
+transaction commits it stores one delivery per matching subscription and
+hands each to a Celery worker on the webhooks' own queue. ``webhook_deliver``
+(the worker) POSTs the stored body, signed with HMAC-SHA256 under the
+subscription's secret, records the attempt for the owner, and schedules a
+retry with exponential backoff until ``SQUADRON_WEBHOOK_MAX_ATTEMPTS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import secrets
+import socket
+import ssl
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from portal.celery import send_or_leave_for_sweep
+from portal.integrations.models import WebhookDelivery, WebhookSubscription
+from portal.integrations.webhooks.ssrf import address_allowed, url_problem
+from portal.models import Order
+from runbooks.crypto import decrypt_json
+
+logger = logging.getLogger(__name__)
+
+DELIVER_TASK = "portal.deliver_webhook"
+EVENT_STATUS_CHANGED = "order.status_changed"
+EVENT_PING = "ping"
+SIGNATURE_HEADER = "X-Squadron-Signature"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a public marker that makes leaked secrets recognisable
+USER_AGENT = "Squadron-Webhooks/1"
+#: A pending delivery whose retry is this late was lost by the broker: send it again.
+SWEEP_GRACE = timedelta(minutes=2)
+
+
+# --- Signing ------------------------------------------------------------------------------
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header value: ``sha256=`` and the hex HMAC-SHA256 of the body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_matches(secret: str, body: bytes, header: str) -> bool:
+    """What a receiver does (in Python): compare in constant time."""
+    return hmac.compare_digest(sign(secret, body), header or "")
+
+
+def generate_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def subscription_secret(subscription: WebhookSubscription) -> str:
+    value = decrypt_json(subscription.secret_ciphertext)
+    return str(value)
+
+
+# --- The hook: order status changes --------------------------------------------------------
+
+
+def webhooks_order_changed(*, order_id: int, from_status: str, to_status: str) -> None:
+    """Tell the order's subscribers, once the transaction that moved it commits
+    (nothing is sent for a move that rolls back). Never raises into the caller."""
+    occurred_at = timezone.now()
+
+    def notify_subscribers() -> None:
+        _fan_out(order_id=order_id, from_status=from_status, to_status=to_status, occurred_at=occurred_at)
+
+    transaction.on_commit(notify_subscribers, robust=True)
+
+
+def _fan_out(*, order_id: int, from_status: str, to_status: str, occurred_at: datetime) -> None:
+    subscriptions = list(
+        WebhookSubscription.objects.filter(is_active=True).filter(
+            Q(user__orders=order_id, user__is_active=True) | Q(squad__orders=order_id)
+        )
+    )
+    if not subscriptions:
+        return
+    order = Order.objects.select_related("product", "squad", "requester").filter(pk=order_id).first()
+    if order is None:
+        return
+    payload = {
+        "event": EVENT_STATUS_CHANGED,
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": iso(occurred_at),
+        "from_status": from_status or None,
+        "to_status": to_status,
+        "order": order_payload(order),
+    }
+    deliveries = create_deliveries(subscriptions, payload, order_id=order_id)
+    for delivery in deliveries:
+        enqueue(delivery.pk)
+
+
+def order_payload(order: Order) -> dict:
+    """What a receiver learns of the order: the API's fields, secrets masked."""
+    return {
+        "id": order.pk,
+        "api_path": f"/api/v1/orders/{order.pk}/",
+        "status": order.status,
+        "product": {"slug": order.product.slug, "name": order.product.name},
+        "product_version": order.product_version,
+        "squad": {"slug": order.squad.slug, "name": order.squad.name},
+        "requester": order.requester.get_username(),
+        "fulfilment": order.fulfilment,
+        "inputs": order.inputs,
+        "attempts": order.attempts,
+        "created_at": iso(order.created_at),
+        "updated_at": iso(order.updated_at),
+        "finished_at": iso(order.finished_at),
+        "return_code": order.return_code,
+        "failure_reason": order.failure_reason,
+        "resolution_note": order.resolution_note,
+    }
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def create_deliveries(
+    subscriptions: list[WebhookSubscription], payload: dict, *, order_id: int | None
+) -> list[WebhookDelivery]:
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    now = timezone.now()
+    return WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            subscription=subscription,
+            delivery_id=uuid.uuid4(),
+            event=payload["event"],
+            order_id=order_id,
+            body=body,
+            next_attempt_at=now,
+        )
+        for subscription in subscriptions
+    )
+
+
+def enqueue(delivery_id: int, countdown: float = 0) -> bool:
+    """Hand a delivery to a worker. A broker failure is logged, not raised:
+    the delivery stays pending and the sweep sends it later."""
+    return send_or_leave_for_sweep(
+        DELIVER_TASK, delivery_id, what="webhook delivery", countdown=countdown or None
+    )
+
+
+# --- Delivery (the worker) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attempt:
+    status_code: int | None
+    error: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait after the ``attempts``-th failure: base, 2 * base, 4 * base... (at most 6 h)."""
+    seconds = settings.SQUADRON_WEBHOOK_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, 6 * 3600))
+
+
+def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
+    """Make the next attempt at a pending delivery, if it is due.
+
+    The attempt is claimed with a conditional UPDATE on the attempt count, so
+    a task delivered twice by the broker sends once.
+    """
+    delivery = WebhookDelivery.objects.select_related("subscription").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
+        return None
+    now = timezone.now()
+    if delivery.next_attempt_at and delivery.next_attempt_at > now + timedelta(seconds=1):
+        return None  # an early duplicate: the scheduled task will come
+    subscription = delivery.subscription
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=delivery.attempts
+    ).update(attempts=delivery.attempts + 1, last_attempt_at=now, next_attempt_at=None)
+    if not claimed:
+        return None
+    attempts = delivery.attempts + 1
+    if not subscription.is_active:
+        attempt = Attempt(None, "Not sent: the webhook is paused.")
+    else:
+        attempt = _send(subscription, delivery)
+    fields: dict[str, object] = {"last_status_code": attempt.status_code, "last_error": attempt.error[:1000]}
+    if attempt.ok:
+        fields.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=timezone.now(), last_error="")
+    elif attempts >= settings.SQUADRON_WEBHOOK_MAX_ATTEMPTS or not subscription.is_active:
+        fields.update(status=WebhookDelivery.Status.FAILED)
+    else:
+        wait = backoff(attempts)
+        fields.update(next_attempt_at=timezone.now() + wait)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
+    if fields.get("next_attempt_at"):
+        enqueue(delivery.pk, countdown=backoff(attempts).total_seconds())
+    logger.info(
+        "webhook delivery %s attempt %s to %s: %s %s",
+        delivery.delivery_id,
+        attempts,
+        subscription.url,
+        attempt.status_code,
+        attempt.error,
+    )
+    delivery.refresh_from_db()
+    return delivery
+
+
+def webhook_deliveries_sweep() -> list[int]:
+    """Send again the pending deliveries whose retry the broker lost."""
+    late = WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at__lt=timezone.now() - SWEEP_GRACE
+    ).values_list("pk", flat=True)[:1000]
+    sent = [pk for pk in late if enqueue(pk)]
+    if sent:
+        logger.warning("webhook sweep: re-sent %s lost deliveries", len(sent))
+    return sent
+
+
+def _send(subscription: WebhookSubscription, delivery: WebhookDelivery) -> Attempt:
+    body = delivery.body.encode()
+    try:
+        secret = subscription_secret(subscription)
+    except Exception:  # noqa: BLE001 - an unreadable secret must not crash the worker
+        return Attempt(None, "Not sent: the webhook's secret cannot be decrypted (credential key changed?).")
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Squadron-Event": delivery.event,
+        "X-Squadron-Delivery": str(delivery.delivery_id),
+        "X-Squadron-Timestamp": str(int(time.time())),
+        SIGNATURE_HEADER: sign(secret, body),
+    }
+    return post(subscription.url, body, headers, timeout=settings.SQUADRON_WEBHOOK_TIMEOUT_SECONDS)
+
+
+def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> Attempt:
+    """POST without following redirects, to an address checked against the
+    SSRF policy and then used as is."""
+    problem = url_problem(url)
+    if problem:
+        return Attempt(None, f"Not sent: {problem}")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    except (socket.gaierror, UnicodeError) as error:
+        return Attempt(None, f"Cannot resolve {host}: {error}")
+    allowed = [address for address in addresses if address_allowed(address)]
+    if not allowed:
+        return Attempt(None, f"Not sent: {host} resolves to a private, loopback or link-local address.")
+    connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    connection = connection_class(host, port, address=allowed[0], timeout=timeout)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        excerpt = response.read(300).decode("utf-8", "replace").strip()
+    except TimeoutError:
+        return Attempt(None, f"No answer within {timeout:g} s.")
+    except ssl.SSLError as error:
+        return Attempt(None, f"TLS error: {error.reason or error}")
+    except ConnectionRefusedError:
+        return Attempt(None, f"Connection refused by {host}:{port}.")
+    except (OSError, http.client.HTTPException) as error:
+        return Attempt(None, f"{error.__class__.__name__}: {error}")
+    finally:
+        connection.close()
+    if 200 <= response.status < 300:
+        return Attempt(response.status, "")
+    if 300 <= response.status < 400:
+        return Attempt(
+            response.status, f"HTTP {response.status}: redirects are not followed; use the final URL."
+        )
+    return Attempt(response.status, f"HTTP {response.status}: {excerpt}".strip())
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        # Certificate and SNI are checked against the host name, not the address.
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)

@@ -1,0 +1,141 @@
+"""The catalogue's pages: the front page (shelves by category, or search
+results) and a product's page with its order form."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import groupby
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.vary import vary_on_headers
+
+from catalogue.markdown import render_markdown
+from catalogue.models import Product
+from catalogue.search import search_products
+from catalogue.selectors import catalogue_entries, product_for_page
+from portal.forms import CatalogueFilterForm, OrderForm, schema_initial
+from portal.insights.breakdowns import expected_lead_time
+from portal.models import Order
+from portal.pages.base import login_required
+from portal.selectors import orders_visible_to
+from portal.web.confirm import id_from_text
+from squads.choices import Role
+
+#: Products per category on the catalogue's front page; "All N" shows the rest.
+SHELF_SIZE = 8
+RESULTS_PER_PAGE = 48
+
+
+def _distinct(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(pairs))
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def catalogue_home(request: HttpRequest) -> HttpResponse:
+    """Published products by category, or the ranked matches of a search.
+
+    One query: the whole published catalogue (a few hundred products) is
+    loaded once and filtered and ranked in Python (catalogue/search.py).
+    """
+    products = catalogue_entries()
+    categories = _distinct((p.category.slug, p.category.name) for p in products)
+    squads = sorted(_distinct((p.squad.slug, p.squad.name) for p in products), key=lambda pair: pair[1])
+    form = CatalogueFilterForm(request.GET or None, categories=categories, squads=squads)
+    query, category, squad = form.value("q"), form.value("category"), form.value("squad")
+    context: dict[str, Any] = {"form": form, "query": query, "total": len(products)}
+    if query or category or squad:
+        matches = [
+            product
+            for product in products
+            if (not category or product.category.slug == category)
+            and (not squad or product.squad.slug == squad)
+        ]
+        if query:
+            matches = search_products(matches, query)
+        page = Paginator(matches, RESULTS_PER_PAGE).get_page(request.GET.get("page"))
+        params = request.GET.copy()
+        params.pop("page", None)
+        context.update(
+            {
+                "results": page,
+                "result_count": len(matches),
+                "page_query": params.urlencode(),
+                "category_name": dict(categories).get(category, ""),
+                "squad_name": dict(squads).get(squad, ""),
+            }
+        )
+    else:
+        shelves = []
+        for shelf_category, items in groupby(products, key=lambda product: product.category):
+            items = list(items)
+            shelves.append({"category": shelf_category, "products": items[:SHELF_SIZE], "count": len(items)})
+        context["shelves"] = shelves
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "portal/partials/catalogue_results.html", context)
+    return render(request, "portal/catalogue_home.html", context)
+
+
+def product_or_404(slug: str) -> Product:
+    try:
+        return product_for_page(slug)
+    except Product.DoesNotExist:
+        raise Http404("No such product in the catalogue.") from None
+
+
+def render_product(
+    request: HttpRequest,
+    product: Product,
+    form: OrderForm,
+    *,
+    status: int = 200,
+    retype_secrets: bool = False,
+) -> HttpResponse:
+    memberships = list(product.squad.memberships.all())
+    owners = [m.user for m in memberships if m.role == Role.PRODUCT_OWNER]
+    recent_orders = list(
+        orders_visible_to(request.user)
+        .filter(requester=request.user, product=product)
+        .order_by("-created_at")[:5]
+    )
+    return render(
+        request,
+        "portal/product_detail.html",
+        {
+            "product": product,
+            "description_html": render_markdown(product.description),
+            "owners": owners,
+            "dependencies": list(product.depends_on.all()),
+            "lead_time": expected_lead_time(product),
+            "form": form,
+            "retype_secrets": retype_secrets and bool(form.secret_names),
+            "recent_orders": recent_orders,
+        },
+        status=status,
+    )
+
+
+@login_required
+def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    product = product_or_404(slug)
+    # "Order again with these details": the earlier order's values; its
+    # secrets are never shown, so they are typed again.
+    again = _order_to_repeat(request, product)
+    if again is not None:
+        messages.info(request, f"The details of order #{again.pk} are filled in: check them, then review.")
+    initial = schema_initial(product.form_schema, again.inputs if again is not None else None)
+    form = OrderForm(product.form_schema, initial=initial)
+    return render_product(request, product, form, retype_secrets=again is not None)
+
+
+def _order_to_repeat(request: HttpRequest, product: Product) -> Order | None:
+    """The order named by ``?again=`` when the user may see it and it is for
+    this product; anything else is ignored (the form starts from defaults)."""
+    pk = id_from_text(request.GET.get("again", ""))
+    if pk is None:
+        return None
+    return orders_visible_to(request.user).filter(pk=pk, product=product).first()
