@@ -1,0 +1,1 @@
+"""Tests of the squads app: squads, memberships and chapters, and their admin."""
