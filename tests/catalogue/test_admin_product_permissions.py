@@ -1,7 +1,7 @@
 """Who may curate products and categories in the admin: ownership decides,
 through real requests, for a member of the owning squad, a member of another
-squad, an outsider, a superuser and an anonymous visitor. Every refused attempt asserts that the
-database is unchanged, not only the status code."""
+squad, an outsider, a superuser and an anonymous visitor. Every refused attempt
+asserts that the database is unchanged, not only the status code."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Squadron's admin site: squad members log in on its own login page and see
-only what they may use; people in no squad, staff without a squad and
-inactive members are refused. Every refused attempt asserts that the
-database is unchanged, not only the status code."""
+only what they may use; people in no squad, staff without a squad and inactive
+members are refused. Every refused attempt asserts that the database is
+unchanged, not only the status code."""
 
 from __future__ import annotations
 

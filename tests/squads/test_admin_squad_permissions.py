@@ -1,7 +1,7 @@
 """Squads, memberships and chapters in the admin: a member sees their own squad
 read-only and cannot change it, see another or join one; only a superuser
-manages memberships. Every refused attempt asserts that the
-database is unchanged, not only the status code."""
+manages memberships. Every refused attempt asserts that the database is
+unchanged, not only the status code."""
 
 from __future__ import annotations
 
