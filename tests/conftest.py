@@ -5,13 +5,28 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from typing import Any
 
 import pytest
+from django.contrib.auth.models import AbstractBaseUser
+from django.test import Client
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
-from catalogue.models import ApprovalStep
+from catalogue.models import ApprovalStep, Category, Product
+from runbooks.models import Credential, Runbook
+from runbooks.services import credential_set_secrets
 from squads.choices import Role
-from tests.factories import MembershipFactory, ProductFactory, RunbookFactory, SquadFactory, UserFactory
+from squads.models import Squad
+from tests.admin_forms import ROLES
+from tests.factories import (
+    CategoryFactory,
+    CredentialFactory,
+    MembershipFactory,
+    ProductFactory,
+    RunbookFactory,
+    SquadFactory,
+    UserFactory,
+)
 from tests.runbooks import playbook
 
 
@@ -129,3 +144,59 @@ def two_steps(squad, other_squad):
 def engineer(squad):
     """A member of the owning squad who is neither product owner nor SME."""
     return MembershipFactory(user=UserFactory(username="eddie"), squad=squad, role=Role.ENGINEER).user
+
+
+# --- What squads curate in the admin (the admin tests of every app) ------------
+
+
+@pytest.fixture
+def category(db: None) -> Category:
+    return CategoryFactory(slug="network", name="Network")
+
+
+@pytest.fixture
+def runbook(squad: Squad) -> Runbook:
+    return RunbookFactory(squad=squad, slug="create-vlan", name="Create VLAN")
+
+
+@pytest.fixture
+def other_runbook(other_squad: Squad) -> Runbook:
+    return RunbookFactory(squad=other_squad, slug="create-vm", name="Create VM")
+
+
+@pytest.fixture
+def draft_product(squad: Squad, runbook: Runbook, category: Category) -> Product:
+    """New VLAN, a draft of the squad on its runbook: what the admin tests
+    curate (the catalogue's tests know it as ``product``)."""
+    return ProductFactory(
+        squad=squad, runbook=runbook, category=category, slug="vlan", name="New VLAN", status="draft"
+    )
+
+
+@pytest.fixture
+def credential(squad: Squad) -> Credential:
+    credential = CredentialFactory(squad=squad, slug="switch-token", name="Switch token", kind="token_env")
+    credential_set_secrets(credential=credential, secrets={"env": {"SWITCH_TOKEN": "s3cr3t-network"}})
+    return credential
+
+
+@pytest.fixture
+def two_squad_member(squad: Squad, other_squad: Squad) -> AbstractBaseUser:
+    user = UserFactory(username="tess")
+    MembershipFactory(user=user, squad=squad, role=Role.ENGINEER)
+    MembershipFactory(user=user, squad=other_squad, role=Role.ENGINEER)
+    return user
+
+
+@pytest.fixture
+def member_client(client: Client, member: Any) -> Client:
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture(params=ROLES)
+def role(request: pytest.FixtureRequest, client: Client) -> str:
+    """Logs ``client`` in as the role (or not at all for anonymous)."""
+    if request.param != "anonymous":
+        client.force_login(request.getfixturevalue(request.param))
+    return request.param

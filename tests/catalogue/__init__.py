@@ -1,1 +1,1 @@
-"""Tests of the catalogue: catalogue-as-code import and export, form patterns."""
+"""Tests of the catalogue app: products, forms, the demo catalogue, catalogue-as-code and its admin."""

@@ -1,11 +1,19 @@
-"""Fixtures of the catalogue tests."""
+"""Fixtures of the catalogue's tests."""
 
 from __future__ import annotations
 
 import pytest
 
+from catalogue.models import Product
 from squads.choices import Role
 from tests.factories import CategoryFactory, MembershipFactory, ProductFactory, SquadFactory, UserFactory
+
+
+@pytest.fixture
+def product(draft_product: Product) -> Product:
+    """The catalogue's tests curate the draft product New VLAN; the base
+    cast's ``product`` is the one the portal's tests order."""
+    return draft_product
 
 
 @pytest.fixture

@@ -1,1 +1,1 @@
-"""Tests of the squads app: squads, memberships, chapters and their services."""
+"""Tests of the squads app: squads, memberships, chapters, their services and their admin."""

@@ -32,10 +32,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_deployment_files import interpolate
+from tests.deployment.files import interpolate
 from tests.unprivileged import as_nobody, project_for_nobody, shared_directory, venv_for_nobody
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and prctl are Linux's"),

@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import env_secret
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECRET_NAMES = ("SECRET_KEY", "SQUADRON_CREDENTIAL_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL")
 
 # Reads a secret in a process of its own (reading one from a file seals the

@@ -28,7 +28,7 @@ from catalogue.services import find_dependency_cycle
 from runbooks.playbooks import validate_playbook
 from squads.choices import Role
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "catalogue" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[2] / "catalogue" / "demo"
 DEMO_FILE = DEMO_DIR / "catalogue.yaml"
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 

@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import env_bool, env_int, env_list
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 #: What each test sets itself; DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser
