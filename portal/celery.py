@@ -152,7 +152,7 @@ def _refuse_to_run_playbooks_unsandboxed(**kwargs: object) -> None:
     SystemExit, which Celery's signal dispatch does not swallow."""
     from django.core.exceptions import ImproperlyConfigured
 
-    from runbooks.sandbox import require_isolation
+    from runbooks.execution.sandbox import require_isolation
 
     try:
         require_isolation()

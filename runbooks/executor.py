@@ -24,7 +24,7 @@ One run, from claim to record:
   short list of the worker's own environment variables: the rest holds
   Squadron's secrets;
 * events stream into the database in batches while the playbook runs, masked
-  (``runbooks.masking``) and trimmed, and are never all in memory;
+  (``runbooks.execution.masking``) and trimmed, and are never all in memory;
 * ansible-runner calls our ``cancel_callback`` several times a second; it
   flushes late events, sends the heartbeat and polls for a cancel request,
   all from the one thread that runs the playbook (no extra thread, so no
@@ -65,11 +65,11 @@ from django.db import DatabaseError, DataError
 from django.utils import timezone
 from pexpect import ExceptionPexpect
 
-from runbooks import sandbox
 from runbooks.choices import TERMINAL_RUN_STATUSES, CredentialKind, RunbookNetwork, RunStatus
 from runbooks.crypto import DecryptionError
+from runbooks.execution import sandbox
+from runbooks.execution.masking import Masker, secret_leaves
 from runbooks.extravars import ExtraVarsError, render_extravars, render_unsafe_vars, validate_input_names
-from runbooks.masking import Masker, secret_leaves
 from runbooks.models import Credential, Run, RunEvent
 from runbooks.selectors import run_control
 from runbooks.services import (

@@ -16,8 +16,8 @@ from django.db import connections
 from django.utils import timezone
 
 from runbooks.choices import RunStatus
+from runbooks.execution.masking import MASK, Masker
 from runbooks.executor import NUL_MARK, EventRecorder, execute_run
-from runbooks.masking import MASK, Masker
 from runbooks.models import Run, RunEvent
 from runbooks.services import WORKER_LOST, run_claim, run_request_cancel, runs_mark_lost
 from tests.runbooks import make_run, output_of, use_private_dirs

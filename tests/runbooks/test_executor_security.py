@@ -17,8 +17,8 @@ import pytest
 
 from runbooks import executor
 from runbooks.choices import CredentialKind, RunStatus
+from runbooks.execution.masking import MASK, mask_inputs
 from runbooks.executor import execute_run
-from runbooks.masking import MASK, mask_inputs
 from runbooks.models import Credential, RunEvent
 from runbooks.services import credential_set_secrets
 from tests.factories import CredentialFactory
