@@ -82,7 +82,7 @@ def _keep_playbooks_out(**kwargs: object) -> None:
 def _remove_what_lost_runs_left(**kwargs: object) -> None:
     """A worker that starts again after being killed cleans the private data
     dirs its lost runs left on this machine (they may hold secrets)."""
-    from runbooks.executor import private_dirs_cleanup
+    from runbooks.execution.workspace import private_dirs_cleanup
 
     try:
         private_dirs_cleanup()

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from portal import idempotency, notifications, services, webhooks
-from runbooks.executor import private_dirs_cleanup
+from runbooks.execution.workspace import private_dirs_cleanup
 
 
 @shared_task(name=services.EXECUTE_TASK, acks_late=True, reject_on_worker_lost=True)

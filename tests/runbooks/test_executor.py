@@ -16,8 +16,9 @@ from django.db import connections
 from django.utils import timezone
 
 from runbooks.choices import RunStatus
+from runbooks.execution.events import NUL_MARK, EventRecorder
 from runbooks.execution.masking import MASK, Masker
-from runbooks.executor import NUL_MARK, EventRecorder, execute_run
+from runbooks.execution.run import execute_run
 from runbooks.models import Run, RunEvent
 from runbooks.services import WORKER_LOST, run_claim, run_request_cancel, runs_mark_lost
 from tests.runbooks import make_run, output_of, use_private_dirs
@@ -173,7 +174,7 @@ def test_a_worker_cut_off_from_the_database_stops_its_playbook_before_the_run_is
     playbooks of one order run at once."""
     from django.db import OperationalError
 
-    import runbooks.executor as executor
+    import runbooks.execution.supervision as executor
 
     runs_dir, output_dir = dirs
     settings.SQUADRON_HEARTBEAT_SECONDS = 1

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from runbooks import executor
 from runbooks.choices import CredentialKind, RunStatus
+from runbooks.execution import run as executor
 from runbooks.execution.masking import MASK, mask_inputs
-from runbooks.executor import execute_run
+from runbooks.execution.run import execute_run
 from runbooks.models import Credential, RunEvent
 from runbooks.services import credential_set_secrets
 from tests.factories import CredentialFactory

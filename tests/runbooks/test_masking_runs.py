@@ -12,7 +12,7 @@ import pytest
 
 from runbooks.choices import RunStatus
 from runbooks.execution.masking import MASK, MIN_MASKED_LENGTH, mask_inputs
-from runbooks.executor import execute_run
+from runbooks.execution.run import execute_run
 from runbooks.models import Run, RunEvent
 from tests.runbooks import make_run, use_private_dirs
 

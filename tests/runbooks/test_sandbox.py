@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from runbooks.choices import RunbookNetwork, RunStatus
 from runbooks.execution import sandbox
-from runbooks.executor import execute_run
+from runbooks.execution.run import execute_run
 from runbooks.models import Run
 from runbooks.services import run_create
 from tests.factories import RunbookFactory, SquadFactory
