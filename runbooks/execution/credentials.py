@@ -16,6 +16,7 @@ import stat
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from runbooks.choices import CredentialKind
 from runbooks.crypto import DecryptionError
@@ -82,32 +83,40 @@ def credential_material(credentials: Iterable[Credential]) -> CredentialMaterial
             material.envvars[env_name_for(credential, "USERNAME")] = credential.username
             material.envvars[env_name_for(credential, "PASSWORD")] = str(secrets.get("password", ""))
         elif credential.kind == CredentialKind.TOKEN_ENV:
-            env = secrets.get("env") or {}
-            if not isinstance(env, Mapping):
-                raise ExecutorError(f"Credential {credential.slug!r}: its env must be an object.")
-            for name, value in env.items():
-                if not ENV_NAME.match(str(name)):
-                    raise ExecutorError(
-                        f"Credential {credential.slug!r}: {name!r} is not an environment variable name."
-                    )
-                material.envvars[str(name)] = str(value)
+            _add_token_env(material, credential, secrets)
         elif credential.kind == CredentialKind.SSH_KEY:
-            if material.ssh_key is not None:
-                raise ExecutorError("A runbook can use one SSH key credential only.")
-            material.ssh_key = str(secrets.get("ssh_key_data") or "")
-            if not material.ssh_key.strip():
-                raise ExecutorError(f"Credential {credential.slug!r} has no SSH key.")
-            if not material.ssh_key.endswith("\n"):
-                material.ssh_key += "\n"  # ssh-add rejects a key without its final newline
-            if secrets.get("passphrase"):
-                material.passwords[SSH_ADD_PROMPT_END] = str(secrets["passphrase"])
-            if credential.username:
-                material.envvars[env_name_for(credential, "USERNAME")] = credential.username
-                material.host_vars.setdefault("ansible_user", credential.username)
+            _add_ssh_key(material, credential, secrets)
     if len(logins) == 1:
         material.host_vars["ansible_user"] = logins[0].username
         material.host_vars["ansible_password"] = material.envvars[env_name_for(logins[0], "PASSWORD")]
     return material
+
+
+def _add_token_env(material: CredentialMaterial, credential: Credential, secrets: Mapping[str, Any]) -> None:
+    env = secrets.get("env") or {}
+    if not isinstance(env, Mapping):
+        raise ExecutorError(f"Credential {credential.slug!r}: its env must be an object.")
+    for name, value in env.items():
+        if not ENV_NAME.match(str(name)):
+            raise ExecutorError(
+                f"Credential {credential.slug!r}: {name!r} is not an environment variable name."
+            )
+        material.envvars[str(name)] = str(value)
+
+
+def _add_ssh_key(material: CredentialMaterial, credential: Credential, secrets: Mapping[str, Any]) -> None:
+    if material.ssh_key is not None:
+        raise ExecutorError("A runbook can use one SSH key credential only.")
+    material.ssh_key = str(secrets.get("ssh_key_data") or "")
+    if not material.ssh_key.strip():
+        raise ExecutorError(f"Credential {credential.slug!r} has no SSH key.")
+    if not material.ssh_key.endswith("\n"):
+        material.ssh_key += "\n"  # ssh-add rejects a key without its final newline
+    if secrets.get("passphrase"):
+        material.passwords[SSH_ADD_PROMPT_END] = str(secrets["passphrase"])
+    if credential.username:
+        material.envvars[env_name_for(credential, "USERNAME")] = credential.username
+        material.host_vars.setdefault("ansible_user", credential.username)
 
 
 def release_fifo(path: str | None) -> None:

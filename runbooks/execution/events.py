@@ -199,6 +199,27 @@ class EventRecorder:
         # with the pseudo-terminal's \r\n line ends made plain \n.
         raw = without_nul(str(event.get("stdout") or ""))
         loose = name in ("verbose", "error")
+        stdout = self._stdout(raw, loose=loose)
+        # Task names are templates too, so they can show a secret.
+        task = self.storable(str(data.get("task") or ""))
+        host = self.storable(str(data.get("host") or data.get("remote_addr") or ""))
+        self._note(name, data, failed=failed, task=task, host=host, stdout=stdout)
+        recorded = RunEvent(
+            run_id=self.run_id,
+            counter=int(event.get("counter") or 0),
+            event=name[:100],
+            host=host[:255],
+            task=task[:255],
+            stdout=stdout,
+            event_data=trim_event_data(data, limit=self.stdout_limit, mask=self.storable),
+            failed=failed,
+            created_at=_event_time(event.get("created")),
+        )
+        self._loose_line = (raw, recorded) if loose else None
+        return recorded
+
+    def _stdout(self, raw: str, *, loose: bool) -> str:
+        """An event's output as stored: masked, then cut to the limit."""
         previous = self._loose_line if loose else None
         # Only the line right before, and only while it is unstored.
         if previous is not None and self.buffer and self.buffer[-1] is previous[1]:
@@ -206,10 +227,13 @@ class EventRecorder:
             previous[1].stdout = truncate(before.replace("\r\n", "\n"), self.stdout_limit)
         else:
             stdout = self.masker.text(raw)
-        stdout = truncate(stdout.replace("\r\n", "\n"), self.stdout_limit)
-        # Task names are templates too, so they can show a secret.
-        task = self.storable(str(data.get("task") or ""))
-        host = self.storable(str(data.get("host") or data.get("remote_addr") or ""))
+        return truncate(stdout.replace("\r\n", "\n"), self.stdout_limit)
+
+    def _note(
+        self, name: str, data: Mapping[str, Any], *, failed: bool, task: str, host: str, stdout: str
+    ) -> None:
+        """Keep what the run record needs from an event: the stats, the first
+        failed task, the output outside any task."""
         if name == "playbook_on_stats":
             self.stats = self.host_stats(data)
         elif failed and name in TASK_FAILED_EVENTS and not self.failure:
@@ -225,19 +249,6 @@ class EventRecorder:
                 self.error_output = stdout.strip()
             if SSH_ADD_RETRY_PROMPT in stdout:
                 self.abort_reason = "the passphrase of the SSH key credential is wrong"
-        recorded = RunEvent(
-            run_id=self.run_id,
-            counter=int(event.get("counter") or 0),
-            event=name[:100],
-            host=host[:255],
-            task=task[:255],
-            stdout=stdout,
-            event_data=trim_event_data(data, limit=self.stdout_limit, mask=self.storable),
-            failed=failed,
-            created_at=_event_time(event.get("created")),
-        )
-        self._loose_line = (raw, recorded) if loose else None
-        return recorded
 
     @staticmethod
     def host_stats(data: Mapping[str, Any]) -> dict[str, dict[str, int]]:

@@ -74,7 +74,7 @@ from runbooks.execution.workspace import (
     worker_name,
 )
 from runbooks.extravars import ExtraVarsError, validate_input_names
-from runbooks.models import Run
+from runbooks.models import Run, Runbook
 from runbooks.services import run_claim, run_finish
 
 # The logger keeps the name it had when the executor was one module: the
@@ -140,7 +140,18 @@ def _runner_config(private_dir: Path, run: Run, material: CredentialMaterial) ->
     )
     config.prepare()
     config.env = inherited_env_only(config.env, own_env)
-    runner_command = sandbox.limited(config.command, sandbox.Limits.from_settings())
+    config.command = _runner_command(
+        config.command, runbook=runbook, private_dir=private_dir, output_dir=output_dir
+    )
+    return config
+
+
+def _runner_command(
+    command: list[str], *, runbook: Runbook, private_dir: Path, output_dir: Path
+) -> list[str]:
+    """ansible-runner's ``command`` under the run's limits, in the sandbox
+    this worker gives, and bound to the worker's life."""
+    runner_command = sandbox.limited(command, sandbox.Limits.from_settings())
     if sandbox.isolation() == sandbox.BUBBLEWRAP:
         runner_command = sandbox.sandboxed(
             runner_command,
@@ -171,8 +182,7 @@ def _runner_config(private_dir: Path, run: Run, material: CredentialMaterial) ->
             "run",
             *runner_command,
         ]
-    config.command = runner_command
-    return config
+    return runner_command
 
 
 def _outcome(runner: Runner, recorder: EventRecorder, supervisor: Supervisor) -> tuple[str, str]:
@@ -262,7 +272,12 @@ def execute_run(
     masker = Masker([*input_secrets, *extra_secrets, *material.secrets])
     if masker.too_short:
         logger.warning("run %s: %d secret value(s) too short to be masked", run_id, masker.too_short)
+    return _play(run, inputs=inputs, material=material, masker=masker, started=started)
 
+
+def _watchers(run_id: int, masker: Masker) -> tuple[EventRecorder, Supervisor]:
+    """What ansible-runner calls while the playbook runs: the event recorder
+    and the supervisor."""
     recorder = EventRecorder(
         run_id=run_id,
         masker=masker,
@@ -276,6 +291,16 @@ def execute_run(
         heartbeat_seconds=settings.SQUADRON_HEARTBEAT_SECONDS,
         stale_seconds=settings.SQUADRON_HEARTBEAT_STALE_SECONDS,
     )
+    return recorder, supervisor
+
+
+def _play(
+    run: Run, *, inputs: Mapping[str, Any], material: CredentialMaterial, masker: Masker, started: float
+) -> Run:
+    """Run the claimed, prepared ``run``'s playbook in its private dir and
+    record how it went; the dir is removed whatever happened."""
+    run_id = run.pk
+    recorder, supervisor = _watchers(run_id, masker)
     private_dir: Path | None = None
     config: RunnerConfig | None = None
     ended = False  # ansible-playbook is known to be gone
@@ -310,16 +335,7 @@ def execute_run(
             run_id, masker.text(f"executor error: {type(error).__name__}: {error}"), started
         )
     finally:
-        if not ended:
-            # Also when interrupted from the outside: the playbook must not
-            # outlive its run.
-            kill_process_group(recorder.process_group)
-        if config is not None:
-            release_fifo(getattr(config, "ssh_key_path", None))
-        if private_dir is not None:
-            shutil.rmtree(private_dir, ignore_errors=True)
-            if private_dir.exists():
-                logger.error("run %s: could not remove its private data dir %s", run_id, private_dir)
+        _clean_up(run_id, recorder=recorder, config=config, private_dir=private_dir, ended=ended)
 
     logger.info(
         "run %s %s in %.1f s (rc %s, %d events%s)",
@@ -331,3 +347,25 @@ def execute_run(
         f", {recorder.dropped} dropped" if recorder.dropped else "",
     )
     return Run.objects.get(pk=run_id)
+
+
+def _clean_up(
+    run_id: int,
+    *,
+    recorder: EventRecorder,
+    config: RunnerConfig | None,
+    private_dir: Path | None,
+    ended: bool,
+) -> None:
+    """What a run leaves must go whatever happened: its playbook, the SSH
+    key's FIFO, its private dir."""
+    if not ended:
+        # Also when interrupted from the outside: the playbook must not
+        # outlive its run.
+        kill_process_group(recorder.process_group)
+    if config is not None:
+        release_fifo(getattr(config, "ssh_key_path", None))
+    if private_dir is not None:
+        shutil.rmtree(private_dir, ignore_errors=True)
+        if private_dir.exists():
+            logger.error("run %s: could not remove its private data dir %s", run_id, private_dir)

@@ -30,7 +30,7 @@ CANCEL_POLL_SECONDS = 0.3
 class Supervisor:
     """ansible-runner's ``cancel_callback``, called several times a second
     while the playbook runs (at every line of output and at least every
-    ``PEXPECT_TIMEOUT_SECONDS``). Returning True makes ansible-runner kill
+    ``workspace.PEXPECT_TIMEOUT_SECONDS``). Returning True makes ansible-runner kill
     the playbook's process group.
 
     Passing it also keeps ansible-runner from installing its own signal

@@ -85,8 +85,7 @@ INHERITED_ENV_PREFIXES = ("LC_", "ANSIBLE_")
 MAX_CONTROL_DIR_LENGTH = 44
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+# --- The private data dir ----------------------------------------------------
 
 
 def _write(path: Path, content: str, mode: int = 0o600) -> None:
@@ -112,6 +111,41 @@ def installation_tag() -> str:
     database = settings.DATABASES["default"]
     where = f"{database.get('HOST') or ''}:{database.get('PORT') or ''}/{database['NAME']}"
     return hashlib.sha256(where.encode()).hexdigest()[:8]
+
+
+def _inventory(private_dir: Path) -> str:
+    # Ansible's temporary files for localhost stay in the private dir (and
+    # go with it). Only for localhost: ANSIBLE_REMOTE_TEMP would impose this
+    # worker's path on every remote host, where it may not be creatable.
+    remote_tmp = private_dir / "tmp" / "remote"
+    return (
+        f"localhost ansible_connection=local"
+        f" ansible_python_interpreter={shlex.quote(sys.executable)}"
+        f" ansible_remote_tmp={shlex.quote(str(remote_tmp))}\n"
+    )
+
+
+def prepare_files(
+    private_dir: Path, run: Run, inputs: Mapping[str, Any], material: CredentialMaterial
+) -> None:
+    _write(private_dir / "project" / "playbook.yml", run.runbook_version.content)
+    _write(private_dir / "inventory" / "hosts", _inventory(private_dir))
+    if material.host_vars:
+        _write(private_dir / "inventory" / "group_vars" / "all.yml", render_unsafe_vars(material.host_vars))
+    trusted = {"squadron_run_id": run.pk, "squadron_check_mode": run.check_mode}
+    _write(private_dir / "env" / "extravars", render_extravars(inputs=inputs, trusted=trusted))
+    # ansible-runner takes these from env/settings only: it overwrites the
+    # keyword arguments of the same names when it reads that file.
+    _write(
+        private_dir / "env" / "settings",
+        '{"suppress_output_file": true, "suppress_ansible_output": true,'
+        f' "pexpect_timeout": {PEXPECT_TIMEOUT_SECONDS}, "pexpect_use_poll": true}}\n',
+    )
+    (private_dir / "tmp").mkdir(mode=0o700)
+    (private_dir / "home").mkdir(mode=0o700)
+
+
+# --- Cleanup of what lost runs left ------------------------------------------
 
 
 PRIVATE_DIR_NAME = re.compile(r"^run-([0-9a-f]{8})-(\d+)-[A-Za-z0-9_]+$")
@@ -161,38 +195,7 @@ def private_dirs_cleanup() -> list[Path]:
     return removed
 
 
-def worker_gone(worker: str) -> bool:
-    """Whether ``worker`` (a run's ``host:pid``) was a process of this
-    machine that no longer runs. False when it cannot tell (another host)."""
-    name, _, pid = worker.rpartition(":")
-    return name == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid))
-
-
-def _process_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this machine still runs (a zombie, killed
-    but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's: alive
-        return True
-    with contextlib.suppress(OSError, IndexError):
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    return True
-
-
-def _inventory(private_dir: Path) -> str:
-    # Ansible's temporary files for localhost stay in the private dir (and
-    # go with it). Only for localhost: ANSIBLE_REMOTE_TEMP would impose this
-    # worker's path on every remote host, where it may not be creatable.
-    remote_tmp = private_dir / "tmp" / "remote"
-    return (
-        f"localhost ansible_connection=local"
-        f" ansible_python_interpreter={shlex.quote(sys.executable)}"
-        f" ansible_remote_tmp={shlex.quote(str(remote_tmp))}\n"
-    )
+# --- The environment a playbook gets -----------------------------------------
 
 
 def output_dir_for(squad_slug: str) -> Path:
@@ -244,6 +247,35 @@ def inherited_env_only(env: Mapping[str, str], own: Mapping[str, str]) -> dict[s
     return kept
 
 
+# --- Processes: the worker's, the playbook's ---------------------------------
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_gone(worker: str) -> bool:
+    """Whether ``worker`` (a run's ``host:pid``) was a process of this
+    machine that no longer runs. False when it cannot tell (another host)."""
+    name, _, pid = worker.rpartition(":")
+    return name == socket.gethostname() and pid.isdigit() and not _process_alive(int(pid))
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine still runs (a zombie, killed
+    but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    with contextlib.suppress(OSError, IndexError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    return True
+
+
 def playbook_process_group(private_dir: str) -> int | None:
     """The process group of the playbook this process started for the run
     whose private dir is ``private_dir``: ansible-runner's child (a session
@@ -269,23 +301,3 @@ def kill_process_group(process_group: int | None) -> None:
     if process_group and process_group != os.getpgid(0):
         with contextlib.suppress(OSError):
             os.killpg(process_group, signal.SIGKILL)
-
-
-def prepare_files(
-    private_dir: Path, run: Run, inputs: Mapping[str, Any], material: CredentialMaterial
-) -> None:
-    _write(private_dir / "project" / "playbook.yml", run.runbook_version.content)
-    _write(private_dir / "inventory" / "hosts", _inventory(private_dir))
-    if material.host_vars:
-        _write(private_dir / "inventory" / "group_vars" / "all.yml", render_unsafe_vars(material.host_vars))
-    trusted = {"squadron_run_id": run.pk, "squadron_check_mode": run.check_mode}
-    _write(private_dir / "env" / "extravars", render_extravars(inputs=inputs, trusted=trusted))
-    # ansible-runner takes these from env/settings only: it overwrites the
-    # keyword arguments of the same names when it reads that file.
-    _write(
-        private_dir / "env" / "settings",
-        '{"suppress_output_file": true, "suppress_ansible_output": true,'
-        f' "pexpect_timeout": {PEXPECT_TIMEOUT_SECONDS}, "pexpect_use_poll": true}}\n',
-    )
-    (private_dir / "tmp").mkdir(mode=0o700)
-    (private_dir / "home").mkdir(mode=0o700)
