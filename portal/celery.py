@@ -82,7 +82,7 @@ def _keep_playbooks_out(**kwargs: object) -> None:
 def _remove_what_lost_runs_left(**kwargs: object) -> None:
     """A worker that starts again after being killed cleans the private data
     dirs its lost runs left on this machine (they may hold secrets)."""
-    from runbooks.executor import private_dirs_cleanup
+    from runbooks.execution.workspace import private_dirs_cleanup
 
     try:
         private_dirs_cleanup()
@@ -152,7 +152,7 @@ def _refuse_to_run_playbooks_unsandboxed(**kwargs: object) -> None:
     SystemExit, which Celery's signal dispatch does not swallow."""
     from django.core.exceptions import ImproperlyConfigured
 
-    from runbooks.sandbox import require_isolation
+    from runbooks.execution.sandbox import require_isolation
 
     try:
         require_isolation()

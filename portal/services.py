@@ -45,7 +45,8 @@ from portal.notifications.services import (
 )
 from runbooks.choices import CancelOutcome, RunStatus
 from runbooks.crypto import DecryptionError, decrypt_json, encrypt_json
-from runbooks.executor import execute_run, private_dirs_cleanup, worker_gone
+from runbooks.execution.run import execute_run
+from runbooks.execution.workspace import private_dirs_cleanup, worker_gone
 from runbooks.models import Run, Runbook
 from runbooks.services import (
     WORKER_LOST,

@@ -262,7 +262,7 @@ SQUADRON_RUN_DIR = env_str("SQUADRON_RUN_DIR", None)
 # Where playbooks may write their visible results (exported to them as the
 # SQUADRON_OUTPUT_DIR environment variable).
 SQUADRON_OUTPUT_DIR = Path(env_str("SQUADRON_OUTPUT_DIR", str(VAR_DIR / "output")) or VAR_DIR / "output")
-# Each playbook runs in a bubblewrap sandbox (runbooks.sandbox) unless this
+# Each playbook runs in a bubblewrap sandbox (runbooks.execution.sandbox) unless this
 # says "none". Production defaults to bubblewrap, and a worker refuses to
 # start without bwrap unless "none" is set explicitly; development uses it
 # when bwrap is installed.

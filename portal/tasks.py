@@ -9,7 +9,7 @@ from celery import shared_task
 from portal import idempotency, services
 from portal.integrations import tasks as integration_tasks  # noqa: F401 - registers its tasks
 from portal.notifications import tasks as notification_tasks  # noqa: F401 - registers its tasks
-from runbooks.executor import private_dirs_cleanup
+from runbooks.execution.workspace import private_dirs_cleanup
 
 
 @shared_task(name=services.EXECUTE_TASK, acks_late=True, reject_on_worker_lost=True)

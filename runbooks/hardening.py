@@ -20,7 +20,7 @@ at ``execve``, so they stay ordinary processes.
 
 This guards the service's own secrets from every playbook. It does not
 isolate squads from each other on a shared worker without the sandbox
-(their runs are one user's files); see ``runbooks.sandbox``.
+(their runs are one user's files); see ``runbooks.execution.sandbox``.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def run_create(
     *, runbook_version: RunbookVersion, masked_inputs: dict[str, Any], check_mode: bool = False
 ) -> Run:
     """Record a run waiting for a worker. ``masked_inputs`` must already have
-    its secret values masked (``runbooks.masking.mask_inputs``): it is stored
+    its secret values masked (``runbooks.execution.masking.mask_inputs``): it is stored
     and shown as it is."""
     return Run.objects.create(
         runbook_version=runbook_version,

@@ -14,7 +14,7 @@ from catalogue.inputs import validate_inputs
 from portal.choices import OrderStatus
 from portal.insights.models import DebtItem
 from portal.models import Order, OrderEvent
-from runbooks.masking import MASK
+from runbooks.execution.masking import MASK
 from runbooks.models import RunEvent
 from tests.factories import ProductFactory
 

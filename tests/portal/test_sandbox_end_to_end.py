@@ -13,7 +13,7 @@ from django.conf import settings
 
 from portal import services
 from portal.choices import OrderStatus
-from runbooks import sandbox
+from runbooks.execution import sandbox
 from tests.factories import ProductFactory, RunbookFactory
 from tests.portal.test_worker_end_to_end import status_of, wait_for
 from tests.worker import Worker

@@ -15,7 +15,7 @@ from portal.celery import app
 from portal.choices import OrderStatus
 from portal.models import Order
 from runbooks.choices import RunStatus
-from runbooks.executor import installation_tag, private_dirs_cleanup, worker_gone
+from runbooks.execution.workspace import installation_tag, private_dirs_cleanup, worker_gone
 from runbooks.models import Run, RunEvent
 from tests.factories import ProductFactory, RunbookFactory
 from tests.worker import Worker

@@ -8,7 +8,7 @@ import tracemalloc
 import pytest
 
 from runbooks.choices import RunStatus
-from runbooks.executor import execute_run
+from runbooks.execution.run import execute_run
 from runbooks.models import RunEvent
 from tests.runbooks import make_run, use_private_dirs
 

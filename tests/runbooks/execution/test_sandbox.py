@@ -1,4 +1,4 @@
-"""Hostile playbooks in the bubblewrap sandbox (``runbooks.sandbox``), run by
+"""Hostile playbooks in the bubblewrap sandbox (``runbooks.execution.sandbox``), run by
 the real executor with the real ansible-runner: what a squad's playbook can
 see, write and reach, and the limits that keep it from taking its worker
 down."""
@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from runbooks import sandbox
 from runbooks.choices import RunbookNetwork, RunStatus
-from runbooks.executor import execute_run
+from runbooks.execution import sandbox
+from runbooks.execution.run import execute_run
 from runbooks.models import Run
 from runbooks.services import run_create
 from tests.factories import RunbookFactory, SquadFactory

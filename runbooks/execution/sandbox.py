@@ -192,8 +192,26 @@ def sandboxed(
     bwrap = bwrap_executable()
     if not bwrap:
         raise SandboxUnavailable("bwrap is not installed on this worker")
-    arguments = [
+    return [
         bwrap,
+        *_namespaces(network=network),
+        *_file_system(private_dir=private_dir, output_dir=output_dir),
+        "--setenv",
+        "HOME",
+        str(home),
+        "--setenv",
+        "TMPDIR",
+        SANDBOX_TMP,
+        "--chdir",
+        str(private_dir / "project"),
+        "--",
+        *command,
+    ]
+
+
+def _namespaces(*, network: bool) -> list[str]:
+    """bubblewrap's arguments that give the sandbox namespaces of its own."""
+    arguments = [
         "--unshare-user",
         "--unshare-pid",
         "--unshare-ipc",
@@ -208,9 +226,14 @@ def sandboxed(
     ]
     if not network:
         arguments.append("--unshare-net")
+    return arguments
+
+
+def _file_system(*, private_dir: Path, output_dir: Path | None) -> list[str]:
+    """bubblewrap's arguments that build the sandbox's file system."""
     # The empty /tmp first: mounted after the binds, it would hide those
     # that live under /tmp (a checkout's virtualenv, the private dir).
-    arguments += ["--tmpfs", SANDBOX_TMP]
+    arguments = ["--tmpfs", SANDBOX_TMP]
     _bind_system(arguments)
     for path in python_dirs():
         arguments += ["--ro-bind", path, path]
@@ -232,18 +255,6 @@ def sandboxed(
     # above) read-only too: the private dir, the output folder and /tmp stay
     # the only writable places.
     arguments += ["--remount-ro", "/"]
-    arguments += [
-        "--setenv",
-        "HOME",
-        str(home),
-        "--setenv",
-        "TMPDIR",
-        SANDBOX_TMP,
-        "--chdir",
-        str(private_dir / "project"),
-        "--",
-        *command,
-    ]
     return arguments
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runbooks.choices import RunStatus
-from runbooks.executor import execute_run
-from runbooks.masking import MASK, MIN_MASKED_LENGTH, mask_inputs
+from runbooks.execution.masking import MASK, MIN_MASKED_LENGTH, mask_inputs
+from runbooks.execution.run import execute_run
 from runbooks.models import Run, RunEvent
-from tests.runbooks import make_run, use_private_dirs
+from tests.runbooks import make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -25,11 +24,6 @@ SECRET = (
     "so that every filter has something to fold or escape"
 )
 HALVES = (SECRET[:10], SECRET[10:])
-
-
-@pytest.fixture
-def dirs(settings, tmp_path) -> tuple[Path, Path]:
-    return use_private_dirs(settings, tmp_path)
 
 
 def run_showing_the_secret(playbook: str) -> Run:

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from runbooks import executor
 from runbooks.choices import CredentialKind, RunStatus
-from runbooks.executor import execute_run
-from runbooks.masking import MASK, mask_inputs
+from runbooks.execution import run as execution_run
+from runbooks.execution.masking import MASK, mask_inputs
+from runbooks.execution.run import execute_run
 from runbooks.models import Credential, RunEvent
 from runbooks.services import credential_set_secrets
 from tests.factories import CredentialFactory
-from tests.runbooks import make_run, output_of, use_private_dirs
+from tests.runbooks import make_run, output_of
 
 pytestmark = pytest.mark.django_db
 
@@ -39,22 +39,17 @@ def sha256(text: str) -> str:
 
 
 @pytest.fixture
-def dirs(settings, tmp_path) -> tuple[Path, Path]:
-    return use_private_dirs(settings, tmp_path)
-
-
-@pytest.fixture
 def commands(monkeypatch) -> list[list[str]]:
     """The command lines ansible-runner really spawns (the real Runner,
     observed)."""
     seen: list[list[str]] = []
 
-    class ObservedRunner(executor.Runner):
+    class ObservedRunner(execution_run.Runner):
         def run(self):  # type: ignore[no-untyped-def]
             seen.append(list(self.config.command))
             return super().run()
 
-    monkeypatch.setattr(executor, "Runner", ObservedRunner)
+    monkeypatch.setattr(execution_run, "Runner", ObservedRunner)
     return seen
 
 

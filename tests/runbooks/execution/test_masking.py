@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from runbooks.masking import MASK, Masker, mask_inputs
+from runbooks.execution.masking import MASK, Masker, mask_inputs
 
 
 def test_masks_raw_value_and_substrings():
