@@ -281,8 +281,8 @@ def make_product(slug: str, playbook: str):  # type: ignore[no-untyped-def]
 
 
 def wait_final(order_ids: list[int], timeout: float) -> None:
-    from portal.choices import TERMINAL_STATUSES
-    from portal.models import Order
+    from portal.orders.choices import TERMINAL_STATUSES
+    from portal.orders.models import Order
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -328,7 +328,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from portal import services
-    from portal.models import Order
+    from portal.orders.models import Order
     from runbooks.models import RunEvent
 
     call_command("migrate", verbosity=0)

@@ -23,8 +23,8 @@ from django.db.models import QuerySet
 from catalogue.choices import ApprovalPolicy
 from catalogue.models import Product
 from catalogue.selectors import approval_steps_in_order
-from portal.choices import OrderStatus
-from portal.models import Order, OrderApproval
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderApproval
 from squads.choices import Role
 from squads.models import Chapter, Squad
 from squads.selectors import AnyUser, step_approvers

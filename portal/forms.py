@@ -22,7 +22,7 @@ from django import forms
 
 from catalogue.markdown import render_markdown
 from catalogue.schema import secret_fields
-from portal.choices import OPEN_STATUSES, OrderStatus
+from portal.orders.choices import OPEN_STATUSES, OrderStatus
 
 #: Up to this many options an array of enum is a group of checkboxes (easier
 #: to use and to read); beyond, a multiple select list.

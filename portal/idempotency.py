@@ -23,7 +23,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from portal.models import IdempotencyRecord, Order
+from portal.orders.models import IdempotencyRecord, Order
 
 MAX_KEY_LENGTH = 255
 

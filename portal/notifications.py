@@ -24,7 +24,8 @@ from django.utils import timezone
 
 from portal.celery import send_or_leave_for_sweep
 from portal.choices import EMAIL_BY_DEFAULT, NotificationKind
-from portal.models import Notification, NotificationPreference, Order
+from portal.models import Notification, NotificationPreference
+from portal.orders.models import Order
 
 logger = logging.getLogger(__name__)
 

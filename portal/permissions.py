@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from catalogue.choices import Fulfilment
 from catalogue.schema import secret_fields
-from portal.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, OrderStatus
-from portal.models import Order
+from portal.orders.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, OrderStatus
+from portal.orders.models import Order
 from squads.choices import Role
 from squads.selectors import AnyUser, is_squad_member, roles_of
 

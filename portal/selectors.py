@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from portal.choices import OrderStatus
-from portal.models import Order, OrderApproval
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderApproval
 from squads.selectors import AnyUser, chapters_of, roles_of, squad_ids_of
 
 

@@ -26,15 +26,8 @@ from catalogue.schema import secret_fields
 from portal import approvals, permissions
 from portal.celery import app as celery_app
 from portal.celery import send_or_leave_for_sweep
-from portal.choices import (
-    CANCELLABLE_STATUSES,
-    RETRYABLE_STATUSES,
-    TERMINAL_STATUSES,
-    NotificationKind,
-    OrderStatus,
-)
+from portal.choices import NotificationKind
 from portal.insights.services import sweep_recoveries_record
-from portal.models import Order, OrderApproval, OrderDryRun, OrderEvent, OrderRun
 from portal.notifications import (
     APPROVAL_KINDS,
     QUEUE_KINDS,
@@ -42,6 +35,8 @@ from portal.notifications import (
     notifications_settle,
     notify,
 )
+from portal.orders.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, TERMINAL_STATUSES, OrderStatus
+from portal.orders.models import Order, OrderApproval, OrderDryRun, OrderEvent, OrderRun
 from portal.webhooks import webhooks_order_changed
 from runbooks.choices import CancelOutcome, RunStatus
 from runbooks.crypto import DecryptionError, decrypt_json, encrypt_json

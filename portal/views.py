@@ -40,13 +40,13 @@ from catalogue.search import search_products
 from catalogue.selectors import catalogue_entries, product_for_page
 from portal import approvals, permissions, services
 from portal.approvals import step_progress
-from portal.choices import TERMINAL_STATUSES, OrderStatus
 from portal.confirm import id_from_text
 from portal.forms import CatalogueFilterForm, NoteForm, OrderFilterForm, OrderForm, schema_initial
 from portal.health import broker_ok
 from portal.idempotency import fingerprint, order_submit_once
 from portal.insights.quality import expected_lead_time
-from portal.models import Order, OrderDryRun, OrderEvent, OrderRun
+from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
+from portal.orders.models import Order, OrderDryRun, OrderEvent, OrderRun
 from portal.pagination import newest_first_page
 from portal.review import ReviewExpired, open_review, seal_review
 from portal.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events

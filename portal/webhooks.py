@@ -52,8 +52,9 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from portal.celery import send_or_leave_for_sweep
-from portal.choices import OrderStatus
-from portal.models import Order, WebhookDelivery, WebhookSubscription
+from portal.models import WebhookDelivery, WebhookSubscription
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order
 from runbooks.crypto import decrypt_json, encrypt_json
 from squads.models import Squad
 from squads.selectors import AnyUser, can_curate, squad_ids_of

@@ -20,7 +20,7 @@ from catalogue.inputs import validate_inputs
 from catalogue.models import Product
 from catalogue.patterns import FormValidator, check_schema, pattern_problem, pattern_search
 from catalogue.schema import form_schema_problems
-from portal.models import Order
+from portal.orders.models import Order
 from portal.tokens import token_create
 from tests.factories import ProductFactory
 

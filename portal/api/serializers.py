@@ -16,8 +16,9 @@ from rest_framework.reverse import reverse
 
 from catalogue.models import Category, Product
 from portal import approvals
-from portal.choices import OrderStatus
-from portal.models import Order, OrderDryRun, OrderEvent, WebhookDelivery, WebhookSubscription
+from portal.models import WebhookDelivery, WebhookSubscription
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderDryRun, OrderEvent
 from portal.permissions import ACTIONS, order_actions
 from portal.runlog import plain_text
 from runbooks.models import Runbook, RunbookVersion, RunEvent

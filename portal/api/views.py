@@ -29,13 +29,14 @@ from portal.api.filtersets import OrderFilter, ProductFilter, RunbookFilter, Run
 from portal.api.pagination import CreatedCursorPagination, NumberedPagination, StableOrderingFilter
 from portal.api.parsers import LimitedJSONParser
 from portal.api.schema import ApiSchema
-from portal.choices import OrderStatus
 from portal.idempotency import IdempotencyKeyReused, fingerprint, key_problem, order_submit_once
 from portal.insights import access
 from portal.insights.api import product_metrics, squad_metrics
 from portal.insights.periods import Period, PeriodError, period_from_query
 from portal.insights.reports import SquadReport
-from portal.models import ApiToken, Order, OrderEvent, WebhookDelivery, WebhookSubscription
+from portal.models import ApiToken, WebhookDelivery, WebhookSubscription
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderEvent
 from portal.selectors import order_run_events, orders_for_api
 from portal.webhooks import (
     WebhookError,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.models import Order, OrderApproval, OrderEvent
+from portal.orders.models import Order, OrderApproval, OrderEvent
 from tests.runbooks import use_private_dirs
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +84,7 @@ def test_rejection_at_a_later_step_ends_the_order(api_for, two_steps, requester,
 
 def test_approver_previews_through_the_api(api_for, two_steps, requester, member, settings, tmp_path):
     from portal import services
-    from portal.models import OrderDryRun
+    from portal.orders.models import OrderDryRun
 
     use_private_dirs(settings, tmp_path)
     order = place(api_for(requester))

@@ -11,7 +11,8 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from portal.models import ApiToken, Order
+from portal.models import ApiToken
+from portal.orders.models import Order
 from portal.tokens import hash_key, token_authenticate, token_create, token_revoke
 
 pytestmark = pytest.mark.django_db

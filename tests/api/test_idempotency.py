@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from catalogue.choices import ProductStatus
 from portal.idempotency import idempotency_records_purge
-from portal.models import IdempotencyRecord, Order, OrderEvent
+from portal.orders.models import IdempotencyRecord, Order, OrderEvent
 
 BODY = {"product": "vm", "inputs": {"hostname": "web-01"}}
 

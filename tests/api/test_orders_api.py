@@ -12,8 +12,8 @@ from django.utils import timezone
 from catalogue.choices import ProductStatus
 from catalogue.inputs import MASK
 from portal import services
-from portal.choices import OrderStatus
-from portal.models import Order, OrderEvent
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderEvent
 from runbooks.choices import RunStatus
 from runbooks.models import RunEvent
 from runbooks.services import run_claim, run_create, run_finish

@@ -14,15 +14,9 @@ import pytest
 from django.utils import timezone
 
 from portal import services
-from portal.choices import OrderStatus
-from portal.models import (
-    IdempotencyRecord,
-    Order,
-    OrderDryRun,
-    OrderEvent,
-    WebhookDelivery,
-    WebhookSubscription,
-)
+from portal.models import WebhookDelivery, WebhookSubscription
+from portal.orders.choices import OrderStatus
+from portal.orders.models import IdempotencyRecord, Order, OrderDryRun, OrderEvent
 from portal.webhooks import webhook_ping, webhook_subscribe
 from runbooks.models import Run
 from tests.factories import RunbookFactory

@@ -12,7 +12,8 @@ import pytest
 from django.utils import timezone
 
 from portal import services, webhooks
-from portal.models import Order, WebhookDelivery, WebhookSubscription
+from portal.models import WebhookDelivery, WebhookSubscription
+from portal.orders.models import Order
 from tests.api.receiver import Receiver
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from portal import webhooks
-from portal.models import Order, WebhookDelivery
+from portal.models import WebhookDelivery
+from portal.orders.models import Order
 from tests.api.receiver import Receiver
 from tests.factories import ProductFactory, RunbookFactory
 from tests.worker import Worker

@@ -10,8 +10,8 @@ from playwright.sync_api import expect
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from portal import services
-from portal.choices import OrderStatus
-from portal.models import Order
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order
 from squads.choices import Role
 from tests.browser.conftest import check_accessibility, log_in, screenshot
 from tests.factories import MembershipFactory, ProductFactory, SquadFactory, UserFactory

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from catalogue.choices import ProductStatus
-from portal.choices import OrderStatus
+from portal.orders.choices import OrderStatus
 from portal.tokens import token_create
 from tests.insights.conftest import make_order
 

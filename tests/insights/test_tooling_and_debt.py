@@ -9,13 +9,13 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from catalogue.choices import Fulfilment
-from portal.choices import OrderStatus
 from portal.insights import debt, tooling
 from portal.insights.choices import DebtSeverity, DebtStatus, SweepRecoveryKind
 from portal.insights.models import DebtItem, SweepRecovery
 from portal.insights.playbooks import analyse_playbook
 from portal.insights.services import debt_item_save, sweep_recoveries_record
-from portal.models import Order
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order
 from runbooks.choices import RunStatus
 from runbooks.models import RunbookVersion
 from runbooks.services import runbook_set_playbook

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from portal import services
-from portal.choices import OrderStatus
-from portal.models import OrderDryRun
+from portal.orders.choices import OrderStatus
+from portal.orders.models import OrderDryRun
 from runbooks.models import Run
 from tests.runbooks import use_private_dirs
 

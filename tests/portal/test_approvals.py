@@ -12,8 +12,10 @@ from catalogue.choices import ApprovalPolicy, Fulfilment
 from catalogue.models import ApprovalStep
 from portal import services
 from portal.approvals import approvers_of_step
-from portal.choices import NotificationKind, OrderStatus
-from portal.models import Notification, Order, OrderApproval, OrderEvent
+from portal.choices import NotificationKind
+from portal.models import Notification
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderApproval, OrderEvent
 from portal.selectors import orders_awaiting_approval_by
 from squads.choices import Role
 from tests.factories import ChapterFactory, MembershipFactory, ProductFactory, UserFactory

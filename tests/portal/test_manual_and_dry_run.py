@@ -8,8 +8,8 @@ import pytest
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from portal import services
-from portal.choices import OrderStatus
-from portal.models import Order, OrderDryRun
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderDryRun
 from runbooks.choices import RunStatus
 from runbooks.models import Run
 from tests.factories import ProductFactory, RunbookFactory

@@ -10,8 +10,8 @@ import pytest
 from catalogue.choices import ProductStatus
 from catalogue.inputs import MASK, NOT_TEXT
 from portal import services
-from portal.choices import OrderStatus
-from portal.models import Order, OrderEvent, OrderRun
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderEvent, OrderRun
 from runbooks.choices import RunStatus
 from runbooks.crypto import decrypt_json
 from runbooks.models import Run

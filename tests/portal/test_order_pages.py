@@ -11,8 +11,8 @@ from django.utils import timezone
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from catalogue.inputs import MASK
 from portal import services
-from portal.choices import OrderStatus
-from portal.models import Order, OrderEvent
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderEvent
 from portal.templatetags.portal_tags import event_actor, event_note, event_title
 from runbooks.choices import RunStatus
 from runbooks.models import RunEvent

@@ -9,8 +9,8 @@ import pytest
 
 from catalogue.choices import ProductStatus
 from catalogue.inputs import MASK
-from portal.choices import OrderStatus
-from portal.models import Order
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order
 from runbooks.crypto import decrypt_json
 
 pytestmark = pytest.mark.django_db

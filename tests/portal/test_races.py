@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 
 from portal import services
-from portal.choices import OrderStatus
-from portal.models import Order, OrderEvent
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderEvent
 from squads.choices import Role
 from tests.factories import MembershipFactory, UserFactory
 

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 
 from portal import services
-from portal.choices import OrderStatus
+from portal.orders.choices import OrderStatus
 from runbooks import sandbox
 from tests.factories import ProductFactory, RunbookFactory
 from tests.portal.test_worker_end_to_end import status_of, wait_for

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from portal import services
-from portal.choices import OrderStatus
+from portal.orders.choices import OrderStatus
 from squads.choices import Role
 from tests.factories import MembershipFactory, UserFactory
 

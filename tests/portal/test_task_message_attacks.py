@@ -20,8 +20,8 @@ from django.conf import settings
 
 from portal import services
 from portal.celery import app, queue_drop
-from portal.choices import OrderStatus
-from portal.models import Order, OrderEvent
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderEvent
 from runbooks.models import Run, Runbook
 from tests.factories import ProductFactory, RunbookFactory
 from tests.portal.test_worker_end_to_end import FORM, PLAYBOOK, output_lines, wait_for

@@ -10,8 +10,8 @@ from kombu import Connection
 
 from portal import services
 from portal.celery import app, queue_drop
-from portal.choices import OrderStatus
-from portal.models import OrderDryRun, OrderEvent
+from portal.orders.choices import OrderStatus
+from portal.orders.models import OrderDryRun, OrderEvent
 from portal.task_signing import (
     SIGNATURE_HEADER,
     TaskMessage,

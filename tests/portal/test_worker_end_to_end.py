@@ -12,8 +12,8 @@ from django.conf import settings
 
 from portal import services
 from portal.celery import app
-from portal.choices import OrderStatus
-from portal.models import Order
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order
 from runbooks.choices import RunStatus
 from runbooks.executor import installation_tag, private_dirs_cleanup, worker_gone
 from runbooks.models import Run, RunEvent
