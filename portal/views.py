@@ -1,5 +1,5 @@
 """The portal's pages. Views read through selectors and change state only
-through ``portal.services``; a refused action shows the service's message and
+through the order services; a refused action shows the service's message and
 has changed nothing (the service guarantees that)."""
 
 from __future__ import annotations
@@ -38,19 +38,30 @@ from catalogue.models import Product
 from catalogue.schema import secret_fields
 from catalogue.search import search_products
 from catalogue.selectors import catalogue_entries, product_for_page
-from portal import approvals, permissions, services
-from portal.approvals import step_progress
 from portal.confirm import id_from_text
 from portal.forms import CatalogueFilterForm, NoteForm, OrderFilterForm, OrderForm, schema_initial
 from portal.health import broker_ok
-from portal.idempotency import fingerprint, order_submit_once
 from portal.insights.quality import expected_lead_time
+from portal.orders.approval_steps import step_progress, steps_described, steps_for
+from portal.orders.approvals import order_approve, order_reject
+from portal.orders.cancellation import order_cancel
 from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
+from portal.orders.errors import InvalidInputs, OrderError
+from portal.orders.execution import order_dry_run, order_retry
+from portal.orders.fulfilment import order_claim, order_complete, order_fail, order_release
 from portal.orders.models import Order, OrderDryRun, OrderEvent, OrderRun
+from portal.orders.permissions import can_release, order_actions, retryable, secrets_erased, stopping
+from portal.orders.selectors import orders_awaiting_approval_by, orders_in_manual_queue_of, orders_visible_to
+from portal.orders.submission import (
+    ReviewExpired,
+    fingerprint,
+    open_review,
+    order_submit,
+    order_submit_once,
+    seal_review,
+)
 from portal.pagination import newest_first_page
-from portal.review import ReviewExpired, open_review, seal_review
 from portal.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events
-from portal.selectors import orders_awaiting_approval_by, orders_in_manual_queue_of, orders_visible_to
 from portal.templatetags.portal_tags import input_rows
 from runbooks.selectors import LOG_COLUMNS, run_events, run_events_page
 from squads.choices import Role
@@ -257,7 +268,7 @@ def _review_page(request: HttpRequest, product: Product, inputs: dict) -> HttpRe
             "product": product,
             "rows": input_rows(product.form_schema, completed),
             "review": token,
-            "approval_steps": approvals.steps_described(approvals.steps_for(product)),
+            "approval_steps": steps_described(steps_for(product)),
         },
     )
 
@@ -270,15 +281,15 @@ def _place_order(request: HttpRequest, product: Product, inputs: dict, *, nonce:
             requester=request.user,
             key=f"review:{nonce}",
             request_hash=fingerprint({"review": nonce}),
-            submit=lambda: services.order_submit(requester=request.user, product=product, inputs=inputs),
+            submit=lambda: order_submit(requester=request.user, product=product, inputs=inputs),
             render=lambda order: {"id": order.pk},
         )
-    except services.InvalidInputs as error:
+    except InvalidInputs as error:
         form = OrderForm(product.form_schema, data=_form_data(product.form_schema, inputs))
         form.is_valid()
         form.add_schema_errors(error.errors)
         return _render_product(request, product, form, status=422, retype_secrets=True)
-    except services.OrderError as error:
+    except OrderError as error:
         messages.error(request, str(error))
         return redirect("product-detail", slug=product.slug)
     order = orders_visible_to(request.user).get(pk=answer.body["id"])
@@ -292,7 +303,7 @@ def _place_order(request: HttpRequest, product: Product, inputs: dict, *, nonce:
 def _what_happens_next(order: Order) -> str:
     """The confirmation's second half: what the order waits for now."""
     if order.status == OrderStatus.PENDING_APPROVAL:
-        first = approvals.steps_described(order.approval_steps[:1])[0]["who"]
+        first = steps_described(order.approval_steps[:1])[0]["who"]
         steps = len(order.approval_steps)
         if steps == 1:
             return f"it waits for approval by {first}"
@@ -376,12 +387,12 @@ def _version(order: Order, events: list[OrderEvent] | None = None) -> str:
 
 def _actions(request: HttpRequest, order: Order) -> dict[str, Any]:
     user = request.user
-    allowed = set(permissions.order_actions(user, order))
+    allowed = set(order_actions(user, order))
     return {
         "can_cancel": "cancel" in allowed,
-        "cancel_requested": permissions.stopping(order),
+        "cancel_requested": stopping(order),
         "can_retry": "retry" in allowed,
-        "retry_needs_new_order": permissions.retryable(order) and permissions.secrets_erased(order),
+        "retry_needs_new_order": retryable(order) and secrets_erased(order),
         # A new order from this one's details (a failure caused by the inputs
         # would fail again on retry; a success may be wanted twice).
         "can_order_again": order.status in TERMINAL_STATUSES
@@ -574,15 +585,15 @@ def _succeeded_message(action: str, order: Order) -> str:
 
 
 ACTIONS = {
-    "cancel": lambda order, user, note: services.order_cancel(order=order, actor=user, reason=note),
-    "retry": lambda order, user, note: services.order_retry(order=order, actor=user),
-    "approve": lambda order, user, note: services.order_approve(order=order, actor=user, note=note),
-    "reject": lambda order, user, note: services.order_reject(order=order, actor=user, reason=note),
-    "claim": lambda order, user, note: services.order_claim(order=order, actor=user),
-    "complete": lambda order, user, note: services.order_complete(order=order, actor=user, note=note),
-    "fail": lambda order, user, note: services.order_fail(order=order, actor=user, reason=note),
-    "release": lambda order, user, note: services.order_release(order=order, actor=user),
-    "dry-run": lambda order, user, note: services.order_dry_run(order=order, actor=user).order,
+    "cancel": lambda order, user, note: order_cancel(order=order, actor=user, reason=note),
+    "retry": lambda order, user, note: order_retry(order=order, actor=user),
+    "approve": lambda order, user, note: order_approve(order=order, actor=user, note=note),
+    "reject": lambda order, user, note: order_reject(order=order, actor=user, reason=note),
+    "claim": lambda order, user, note: order_claim(order=order, actor=user),
+    "complete": lambda order, user, note: order_complete(order=order, actor=user, note=note),
+    "fail": lambda order, user, note: order_fail(order=order, actor=user, reason=note),
+    "release": lambda order, user, note: order_release(order=order, actor=user),
+    "dry-run": lambda order, user, note: order_dry_run(order=order, actor=user).order,
 }
 
 
@@ -599,7 +610,7 @@ def order_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         return redirect(back)
     try:
         order = ACTIONS[action](order, request.user, form.cleaned_data["note"])
-    except services.OrderError as error:
+    except OrderError as error:
         messages.error(request, str(error))
     else:
         messages.success(request, _succeeded_message(action, order))
@@ -633,7 +644,7 @@ def manual_queue(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     for order in page:
-        order.releasable = permissions.can_release(request.user, order)
+        order.releasable = can_release(request.user, order)
     return render(request, "portal/manual_queue.html", {"page": page, "note_form": NoteForm()})
 
 

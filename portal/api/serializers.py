@@ -15,11 +15,11 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from catalogue.models import Category, Product
-from portal import approvals
 from portal.models import WebhookDelivery, WebhookSubscription
+from portal.orders.approval_steps import step_progress, steps_described, steps_for
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order, OrderDryRun, OrderEvent
-from portal.permissions import ACTIONS, order_actions
+from portal.orders.permissions import ACTIONS, order_actions
 from portal.runlog import plain_text
 from runbooks.models import Runbook, RunbookVersion, RunEvent
 from runbooks.selectors import run_events_page
@@ -189,8 +189,8 @@ class ProductDetailSerializer(ProductSerializer):
     @extend_schema_field(ApprovalStepSpecSerializer(many=True))
     def get_approval_steps(self, product: Product) -> list[dict[str, Any]]:
         """The steps an order placed now goes through, in order (empty: none)."""
-        steps = approvals.steps_for(product)
-        described = approvals.steps_described(steps)
+        steps = steps_for(product)
+        described = steps_described(steps)
         return [
             {"name": item["name"], "approvers": item["who"], "required": step["required"]}
             for step, item in zip(steps, described, strict=True)
@@ -518,7 +518,7 @@ class OrderDetailSerializer(OrderSerializer):
                         for decision in item["decisions"]
                     ],
                 }
-                for item in approvals.step_progress(order)
+                for item in step_progress(order)
             ],
         }
 

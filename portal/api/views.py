@@ -22,22 +22,31 @@ from rest_framework.views import APIView
 
 from catalogue.models import Product
 from catalogue.selectors import catalogue_fingerprint, products_orderable
-from portal import services
 from portal.api import serializers as s
 from portal.api.errors import LengthRequired, Unprocessable
 from portal.api.filtersets import OrderFilter, ProductFilter, RunbookFilter, RunEventFilter
 from portal.api.pagination import CreatedCursorPagination, NumberedPagination, StableOrderingFilter
 from portal.api.parsers import LimitedJSONParser
 from portal.api.schema import ApiSchema
-from portal.idempotency import IdempotencyKeyReused, fingerprint, key_problem, order_submit_once
 from portal.insights import access
 from portal.insights.api import product_metrics, squad_metrics
 from portal.insights.periods import Period, PeriodError, period_from_query
 from portal.insights.reports import SquadReport
 from portal.models import ApiToken, WebhookDelivery, WebhookSubscription
+from portal.orders.approvals import order_approve, order_reject
+from portal.orders.cancellation import order_cancel
 from portal.orders.choices import OrderStatus
+from portal.orders.execution import order_dry_run, order_retry
+from portal.orders.fulfilment import order_claim, order_complete, order_fail, order_release
 from portal.orders.models import Order, OrderEvent
-from portal.selectors import order_run_events, orders_for_api
+from portal.orders.selectors import order_run_events, orders_for_api
+from portal.orders.submission import (
+    IdempotencyKeyReused,
+    fingerprint,
+    key_problem,
+    order_submit,
+    order_submit_once,
+)
 from portal.webhooks import (
     WebhookError,
     WebhookNotAllowed,
@@ -295,7 +304,7 @@ class OrderViewSet(
                 raise exceptions.ValidationError(
                     {"product": [f"There is no published product {slug!r}."]}, code="unknown_product"
                 ) from None
-            return services.order_submit(requester=request.user, product=product, inputs=inputs)
+            return order_submit(requester=request.user, product=product, inputs=inputs)
 
         def render(order: Order) -> dict:
             # The new order's related rows are in hand: no need to read it back.
@@ -356,7 +365,7 @@ class OrderViewSet(
         response = self._command(
             request,
             s.OptionalReasonSerializer,
-            lambda order, data: services.order_cancel(order=order, actor=request.user, reason=data["reason"]),
+            lambda order, data: order_cancel(order=order, actor=request.user, reason=data["reason"]),
         )
         if response.data["status"] == OrderStatus.RUNNING:
             response.status_code = 202  # asked to stop; not stopped yet
@@ -365,9 +374,7 @@ class OrderViewSet(
     @_action_schema(None, "Run a failed or timed-out order again")
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str) -> Response:
-        return self._command(
-            request, None, lambda order, data: services.order_retry(order=order, actor=request.user)
-        )
+        return self._command(request, None, lambda order, data: order_retry(order=order, actor=request.user))
 
     @_action_schema(s.NoteSerializer, "Approve an order waiting for your squad's decision")
     @action(detail=True, methods=["post"])
@@ -375,7 +382,7 @@ class OrderViewSet(
         return self._command(
             request,
             s.NoteSerializer,
-            lambda order, data: services.order_approve(order=order, actor=request.user, note=data["note"]),
+            lambda order, data: order_approve(order=order, actor=request.user, note=data["note"]),
         )
 
     @_action_schema(s.ReasonSerializer, "Reject an order waiting for your squad's decision")
@@ -384,15 +391,13 @@ class OrderViewSet(
         return self._command(
             request,
             s.ReasonSerializer,
-            lambda order, data: services.order_reject(order=order, actor=request.user, reason=data["reason"]),
+            lambda order, data: order_reject(order=order, actor=request.user, reason=data["reason"]),
         )
 
     @_action_schema(None, "Take a manual order from your squad's queue")
     @action(detail=True, methods=["post"])
     def claim(self, request: Request, pk: str) -> Response:
-        return self._command(
-            request, None, lambda order, data: services.order_claim(order=order, actor=request.user)
-        )
+        return self._command(request, None, lambda order, data: order_claim(order=order, actor=request.user))
 
     @_action_schema(s.NoteSerializer, "Close a manual order as fulfilled")
     @action(detail=True, methods=["post"])
@@ -400,14 +405,14 @@ class OrderViewSet(
         return self._command(
             request,
             s.NoteSerializer,
-            lambda order, data: services.order_complete(order=order, actor=request.user, note=data["note"]),
+            lambda order, data: order_complete(order=order, actor=request.user, note=data["note"]),
         )
 
     @_action_schema(None, "Give a claimed manual order back to the squad's queue")
     @action(detail=True, methods=["post"])
     def release(self, request: Request, pk: str) -> Response:
         return self._command(
-            request, None, lambda order, data: services.order_release(order=order, actor=request.user)
+            request, None, lambda order, data: order_release(order=order, actor=request.user)
         )
 
     @_action_schema(
@@ -418,7 +423,7 @@ class OrderViewSet(
     @action(detail=True, methods=["post"], url_path="dry-run")
     def dry_run(self, request: Request, pk: str) -> Response:
         return self._command(
-            request, None, lambda order, data: services.order_dry_run(order=order, actor=request.user).order
+            request, None, lambda order, data: order_dry_run(order=order, actor=request.user).order
         )
 
     @_action_schema(s.ReasonSerializer, "Close a manual order as failed")
@@ -427,7 +432,7 @@ class OrderViewSet(
         return self._command(
             request,
             s.ReasonSerializer,
-            lambda order, data: services.order_fail(order=order, actor=request.user, reason=data["reason"]),
+            lambda order, data: order_fail(order=order, actor=request.user, reason=data["reason"]),
         )
 
 

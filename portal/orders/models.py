@@ -35,7 +35,7 @@ class Order(models.Model):
     fulfilment = models.CharField(max_length=16)
     approval_policy = models.CharField(max_length=16)
     # The approval steps in effect when the order was submitted (see
-    # ``portal.approvals.steps_for``): editing the product later changes
+    # ``portal.orders.approval_steps.steps_for``): editing the product later changes
     # nothing for orders already waiting.
     approval_steps = models.JSONField(default=list, blank=True)
     approval_step = models.PositiveSmallIntegerField(default=0, help_text="Index of the open step.")

@@ -11,9 +11,11 @@ from django.utils import timezone
 
 from catalogue.choices import ProductStatus
 from catalogue.inputs import MASK
-from portal import services
+from portal.orders.cancellation import order_cancel
 from portal.orders.choices import OrderStatus
+from portal.orders.execution import order_finish, order_start
 from portal.orders.models import Order, OrderEvent
+from portal.orders.submission import order_submit
 from runbooks.choices import RunStatus
 from runbooks.models import RunEvent
 from runbooks.services import run_claim, run_create, run_finish
@@ -27,7 +29,7 @@ def place(client, body, **headers):
 
 
 def submit(product, user, hostname="web-01"):
-    return services.order_submit(requester=user, product=product, inputs={"hostname": hostname})
+    return order_submit(requester=user, product=product, inputs={"hostname": hostname})
 
 
 # --- Creation ---------------------------------------------------------------------------
@@ -190,7 +192,7 @@ def test_orders_filter_by_status_product_squad_and_creation_time(api_for, member
     other = ProductFactory(slug="dns", squad=squad, form_schema=product.form_schema)
     first = submit(product, requester)
     second = submit(other, requester)
-    services.order_cancel(order=second, actor=requester)
+    order_cancel(order=second, actor=requester)
     Order.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(days=3))
     client = api_for(member)
 
@@ -289,7 +291,7 @@ def test_order_list_costs_the_same_queries_whatever_the_page_size(
     for n in range(30):
         order = submit(product, requester, f"web-{n}")
         if n % 3 == 0:
-            services.order_cancel(order=order, actor=member)
+            order_cancel(order=order, actor=member)
     client = api_for(member)
     client.get("/api/v1/me/")  # the token's first use records last_used_at, once
     for size in (1, 30):
@@ -359,7 +361,7 @@ def test_a_queued_order_can_be_cancelled_by_its_requester(api_for, requester, pr
 
 def test_cancelling_a_running_order_is_accepted_while_its_playbook_is_stopped(api_for, requester, product):
     order = submit(product, requester)
-    run = services.order_start(order_id=order.pk)
+    run = order_start(order_id=order.pk)
     run_claim(run_id=run.pk, worker="test:1")
     client = api_for(requester)
     response = client.post(f"/api/v1/orders/{order.pk}/cancel/", {}, format="json")
@@ -376,7 +378,7 @@ def test_cancelling_a_running_order_is_accepted_while_its_playbook_is_stopped(ap
 def test_an_order_whose_run_has_not_begun_is_cancelled_at_once(api_for, requester, product):
     """The moment between a worker taking the order and starting its playbook."""
     order = submit(product, requester)
-    services.order_start(order_id=order.pk)
+    order_start(order_id=order.pk)
     client = api_for(requester)
     response = client.post(f"/api/v1/orders/{order.pk}/cancel/", {}, format="json")
     assert response.status_code == 200
@@ -411,7 +413,7 @@ def test_hand_built_representations_have_exactly_the_declared_fields(api_for, re
     from portal.api import serializers as s
 
     order = submit(product, requester)
-    services.order_cancel(order=order, actor=member)
+    order_cancel(order=order, actor=member)
     client = api_for(member)
     pairs = [
         (s.ProductSerializer, client.get("/api/v1/products/").json()["results"][0]),
@@ -445,13 +447,13 @@ def test_run_output_costs_the_same_queries_whatever_the_page_size(
 def test_retry_is_not_offered_once_the_secrets_are_erased_as_on_the_page(api_for, requester, product):
     """The API's actions and the page's buttons come from one rule: a retry
     that would be refused is offered by neither."""
-    order = services.order_submit(
+    order = order_submit(
         requester=requester, product=product, inputs={"hostname": "web-01", "token": "s3cret"}
     )
-    run = services.order_start(order_id=order.pk)
+    run = order_start(order_id=order.pk)
     run_claim(run_id=run.pk, worker="test:1")
     run_finish(run_id=run.pk, status=RunStatus.FAILED, rc=2, failure_reason="boom")
-    services.order_finish(order_id=order.pk, run=run)
+    order_finish(order_id=order.pk, run=run)
     client = api_for(requester)
     assert "retry" in client.get(f"/api/v1/orders/{order.pk}/").json()["actions"]
 

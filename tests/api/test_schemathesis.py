@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
-from portal import services
+from portal.orders.submission import order_submit
 from portal.tokens import token_create
 from portal.webhooks import webhook_ping, webhook_subscribe
 from squads.choices import Role
@@ -56,7 +56,7 @@ def world(db, squad):
         slug="db", squad=squad, form_schema=FORM, fulfilment=Fulfilment.MANUAL, runbook=None
     )
     orders = [
-        services.order_submit(requester=requester, product=product, inputs={"hostname": "web-01"})
+        order_submit(requester=requester, product=product, inputs={"hostname": "web-01"})
         for product in (automated, approval, manual)
     ]
     subscription, _ = webhook_subscribe(actor=user, url="https://hooks.example.com/in", squad=squad)

@@ -11,9 +11,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from portal import services, webhooks
+from portal import webhooks
 from portal.models import WebhookDelivery, WebhookSubscription
 from portal.orders.models import Order
+from portal.orders.submission import order_submit
 from tests.api.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -171,7 +172,7 @@ def test_no_subscription_costs_ordering_one_query_and_creates_nothing(
     requester, product, django_capture_on_commit_callbacks, django_assert_num_queries
 ):
     with django_capture_on_commit_callbacks() as callbacks:
-        services.order_submit(requester=requester, product=product, inputs={"hostname": "a"})
+        order_submit(requester=requester, product=product, inputs={"hostname": "a"})
     fan_out = [c for c in callbacks if c.__name__ == "notify_subscribers"]
     assert len(fan_out) == 1
     with django_assert_num_queries(1):

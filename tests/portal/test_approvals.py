@@ -10,13 +10,15 @@ from django.utils import timezone
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from catalogue.models import ApprovalStep
-from portal import services
-from portal.approvals import approvers_of_step
 from portal.choices import NotificationKind
 from portal.models import Notification
+from portal.orders.approval_steps import approvers_of_step
+from portal.orders.approvals import approvals_remind, order_approve, order_reject
 from portal.orders.choices import OrderStatus
+from portal.orders.errors import IllegalTransition, OrderError, OrderNotAllowed, ProductNotOrderable
 from portal.orders.models import Order, OrderApproval, OrderEvent
-from portal.selectors import orders_awaiting_approval_by
+from portal.orders.selectors import orders_awaiting_approval_by
+from portal.orders.submission import order_submit
 from squads.choices import Role
 from tests.factories import ChapterFactory, MembershipFactory, ProductFactory, UserFactory
 
@@ -78,7 +80,7 @@ def _form() -> dict:
 
 
 def submit(product, requester) -> Order:
-    return services.order_submit(requester=requester, product=product, inputs=INPUTS)
+    return order_submit(requester=requester, product=product, inputs=INPUTS)
 
 
 # --- Multi-step ----------------------------------------------------------------
@@ -91,15 +93,15 @@ def test_steps_open_in_order_and_the_last_one_queues_the_order(
     assert order.status == OrderStatus.PENDING_APPROVAL
     assert [step["name"] for step in order.approval_steps] == ["Squad review", "Compute sign-off", "Chapter"]
 
-    order = services.order_approve(order=order, actor=member, note="fine by us")
+    order = order_approve(order=order, actor=member, note="fine by us")
     assert (order.status, order.approval_step) == (OrderStatus.PENDING_APPROVAL, 1)
 
-    order = services.order_approve(order=order, actor=other_members[0])
+    order = order_approve(order=order, actor=other_members[0])
     assert order.approval_step == 1, "the step needs two distinct approvals"
-    order = services.order_approve(order=order, actor=other_members[1])
+    order = order_approve(order=order, actor=other_members[1])
     assert order.approval_step == 2
 
-    order = services.order_approve(order=order, actor=chapter.lead)
+    order = order_approve(order=order, actor=chapter.lead)
     assert order.status == OrderStatus.QUEUED
     assert order.approved_at is not None
     assert order.approval_squad_id is None and order.approval_chapter_id is None
@@ -118,8 +120,8 @@ def test_a_later_steps_approvers_cannot_decide_before_their_step_opens(
     order = submit(three_steps, requester)
     before = snapshot(order)
     for early in (other_members[0], chapter.lead):
-        with pytest.raises(services.OrderNotAllowed, match="not among the approvers"):
-            services.order_approve(order=order, actor=early)
+        with pytest.raises(OrderNotAllowed, match="not among the approvers"):
+            order_approve(order=order, actor=early)
     assert snapshot(order) == before
 
 
@@ -130,13 +132,13 @@ def test_one_person_counts_once_across_all_steps(squad, requester, member):
     ApprovalStep.objects.create(product=product, position=0, name="First", roles=[Role.PRODUCT_OWNER])
     ApprovalStep.objects.create(product=product, position=1, name="Second", roles=[Role.PRODUCT_OWNER])
     order = submit(product, requester)
-    order = services.order_approve(order=order, actor=member)
+    order = order_approve(order=order, actor=member)
     before = snapshot(order)
 
-    with pytest.raises(services.OrderNotAllowed, match="already decided"):
-        services.order_approve(order=order, actor=member)
-    with pytest.raises(services.OrderNotAllowed, match="already decided"):
-        services.order_reject(order=order, actor=member, reason="changed my mind")
+    with pytest.raises(OrderNotAllowed, match="already decided"):
+        order_approve(order=order, actor=member)
+    with pytest.raises(OrderNotAllowed, match="already decided"):
+        order_reject(order=order, actor=member, reason="changed my mind")
     assert snapshot(order) == before
     assert order not in orders_awaiting_approval_by(member)
 
@@ -149,12 +151,12 @@ def test_the_same_person_cannot_approve_a_step_needing_two_approvals_twice(
         product=product, position=0, name="Two of compute", squad=other_squad, required_approvals=2
     )
     order = submit(product, requester)
-    order = services.order_approve(order=order, actor=other_members[0])
+    order = order_approve(order=order, actor=other_members[0])
     before = snapshot(order)
-    with pytest.raises(services.OrderNotAllowed):
-        services.order_approve(order=order, actor=other_members[0])
+    with pytest.raises(OrderNotAllowed):
+        order_approve(order=order, actor=other_members[0])
     assert snapshot(order) == before
-    assert services.order_approve(order=order, actor=other_members[1]).status == OrderStatus.QUEUED
+    assert order_approve(order=order, actor=other_members[1]).status == OrderStatus.QUEUED
 
 
 def test_nobody_approves_their_own_order_not_even_a_superuser(three_steps, member, admin_user):
@@ -162,16 +164,16 @@ def test_nobody_approves_their_own_order_not_even_a_superuser(three_steps, membe
     for requester in (member, admin_user):
         order = submit(three_steps, requester)
         before = snapshot(order)
-        with pytest.raises(services.OrderNotAllowed, match="your own order"):
-            services.order_approve(order=order, actor=requester)
+        with pytest.raises(OrderNotAllowed, match="your own order"):
+            order_approve(order=order, actor=requester)
         assert snapshot(order) == before
 
 
 def test_a_superuser_outside_the_step_cannot_approve(three_steps, requester, admin_user):
     order = submit(three_steps, requester)
     before = snapshot(order)
-    with pytest.raises(services.OrderNotAllowed):
-        services.order_approve(order=order, actor=admin_user)
+    with pytest.raises(OrderNotAllowed):
+        order_approve(order=order, actor=admin_user)
     assert snapshot(order) == before
 
 
@@ -179,22 +181,22 @@ def test_one_rejection_at_any_step_ends_the_order_with_its_reason(
     three_steps, requester, member, other_members
 ):
     order = submit(three_steps, requester)
-    order = services.order_approve(order=order, actor=member)
-    order = services.order_reject(order=order, actor=other_members[0], reason="Use the shared egress proxy")
+    order = order_approve(order=order, actor=member)
+    order = order_reject(order=order, actor=other_members[0], reason="Use the shared egress proxy")
     assert order.status == OrderStatus.REJECTED
     assert order.failure_reason == "Use the shared egress proxy"
     assert order.finished_at is not None
     assert order.events.last().note == "Use the shared egress proxy"
     assert order.approvals.get(approver=other_members[0]).decision == OrderApproval.Decision.REJECTED
-    with pytest.raises(services.IllegalTransition):
-        services.order_approve(order=order, actor=other_members[1])
+    with pytest.raises(IllegalTransition):
+        order_approve(order=order, actor=other_members[1])
 
 
 def test_reject_without_a_reason_changes_nothing(three_steps, requester, member):
     order = submit(three_steps, requester)
     before = snapshot(order)
-    with pytest.raises(services.OrderError, match="reason"):
-        services.order_reject(order=order, actor=member, reason="   ")
+    with pytest.raises(OrderError, match="reason"):
+        order_reject(order=order, actor=member, reason="   ")
     assert snapshot(order) == before
 
 
@@ -206,14 +208,14 @@ def test_manual_product_lands_in_the_squad_queue_after_its_last_step(squad, requ
         runbook=None,
         form_schema=_form(),
     )
-    order = services.order_approve(order=submit(product, requester), actor=member)
+    order = order_approve(order=submit(product, requester), actor=member)
     assert order.status == OrderStatus.AWAITING_FULFILMENT
     assert order.queued_at is None
 
 
 def test_a_multi_step_product_without_steps_cannot_be_ordered(squad, requester):
     product = ProductFactory(squad=squad, approval_policy=ApprovalPolicy.STEPS, form_schema=_form())
-    with pytest.raises(services.ProductNotOrderable, match="no approval steps"):
+    with pytest.raises(ProductNotOrderable, match="no approval steps"):
         submit(product, requester)
     assert not Order.objects.exists()
 
@@ -224,7 +226,7 @@ def test_the_policy_is_copied_at_submission(three_steps, requester, member, othe
     three_steps.approval_steps.all().delete()
     three_steps.approval_policy = ApprovalPolicy.NONE
     three_steps.save()
-    order = services.order_approve(order=order, actor=member)
+    order = order_approve(order=order, actor=member)
     assert order.status == OrderStatus.PENDING_APPROVAL
     assert order.approval_squad_id == other_squad.pk
     assert len(order.approval_steps) == 3
@@ -236,7 +238,7 @@ def test_chapter_step_is_decided_by_its_lead_or_members(squad, requester, chapte
     order = submit(product, requester)
     member_of_chapter = chapter.members.get()
     assert set(approvers_of_step(order)) == {chapter.lead, member_of_chapter}
-    assert services.order_approve(order=order, actor=member_of_chapter).status == OrderStatus.QUEUED
+    assert order_approve(order=order, actor=member_of_chapter).status == OrderStatus.QUEUED
 
 
 # --- The inbox ------------------------------------------------------------------
@@ -247,7 +249,7 @@ def test_inbox_lists_exactly_the_orders_whose_open_step_the_user_may_decide(
 ):
     first = submit(three_steps, requester)
     second = submit(three_steps, requester)
-    services.order_approve(order=second, actor=member)
+    order_approve(order=second, actor=member)
     own = submit(three_steps, sme)
 
     assert list(orders_awaiting_approval_by(member)) == [first, own]
@@ -284,19 +286,19 @@ def test_reminder_then_escalation_each_once_at_their_thresholds(slow_product, re
     opened = order.approval_step_opened_at
     Notification.objects.all().delete()
 
-    report = services.approvals_remind(now=opened + timedelta(hours=3, minutes=59))
+    report = approvals_remind(now=opened + timedelta(hours=3, minutes=59))
     assert (report.reminded, report.escalated) == ([], [])
 
-    report = services.approvals_remind(now=opened + timedelta(hours=4))
+    report = approvals_remind(now=opened + timedelta(hours=4))
     assert report.reminded == [order.pk] and report.escalated == []
     assert kinds_for(sme) == [NotificationKind.APPROVAL_REMINDER]
-    assert services.approvals_remind(now=opened + timedelta(hours=5)).reminded == []
+    assert approvals_remind(now=opened + timedelta(hours=5)).reminded == []
 
-    report = services.approvals_remind(now=opened + timedelta(hours=24))
+    report = approvals_remind(now=opened + timedelta(hours=24))
     assert report.escalated == [order.pk]
     assert NotificationKind.APPROVAL_ESCALATED in kinds_for(owner)
     assert NotificationKind.APPROVAL_ESCALATED not in kinds_for(sme)
-    assert services.approvals_remind(now=opened + timedelta(hours=48)).escalated == []
+    assert approvals_remind(now=opened + timedelta(hours=48)).escalated == []
     notes = list(order.events.values_list("note", flat=True))
     assert any("Reminder sent" in note for note in notes)
     assert any("Escalated" in note for note in notes)
@@ -307,18 +309,18 @@ def test_each_step_gets_its_own_reminder(three_steps, requester, member, other_m
     three_steps.approval_remind_after_hours = 1
     three_steps.save()
     order = submit(three_steps, requester)
-    services.approvals_remind(now=order.approval_step_opened_at + timedelta(hours=2))
-    order = services.order_approve(order=order, actor=member)
+    approvals_remind(now=order.approval_step_opened_at + timedelta(hours=2))
+    order = order_approve(order=order, actor=member)
     assert order.approval_reminded_at is None
-    report = services.approvals_remind(now=order.approval_step_opened_at + timedelta(hours=2))
+    report = approvals_remind(now=order.approval_step_opened_at + timedelta(hours=2))
     assert report.reminded == [order.pk]
     assert NotificationKind.APPROVAL_REMINDER in kinds_for(other_members[0])
 
 
 def test_decided_orders_are_not_reminded(slow_product, requester, member):
     order = submit(slow_product, requester)
-    services.order_approve(order=order, actor=member)
-    report = services.approvals_remind(now=timezone.now() + timedelta(days=10))
+    order_approve(order=order, actor=member)
+    report = approvals_remind(now=timezone.now() + timedelta(days=10))
     assert (report.reminded, report.escalated) == ([], [])
 
 
@@ -331,5 +333,5 @@ def test_zero_hours_turn_reminders_and_escalation_off(squad, requester):
         form_schema=_form(),
     )
     submit(product, requester)
-    report = services.approvals_remind(now=timezone.now() + timedelta(days=365))
+    report = approvals_remind(now=timezone.now() + timedelta(days=365))
     assert (report.reminded, report.escalated) == ([], [])

@@ -9,9 +9,21 @@ import pytest
 
 from catalogue.choices import ProductStatus
 from catalogue.inputs import MASK, NOT_TEXT
-from portal import services
+from portal.orders.approvals import order_approve, order_reject
+from portal.orders.cancellation import order_cancel
 from portal.orders.choices import OrderStatus
+from portal.orders.errors import (
+    IllegalTransition,
+    InvalidInputs,
+    OrderError,
+    OrderNotAllowed,
+    ProductNotOrderable,
+)
+from portal.orders.execution import EXECUTE_TASK, order_execute, order_retry, order_run_inputs, order_start
+from portal.orders.fulfilment import order_claim, order_complete, order_fail
 from portal.orders.models import Order, OrderEvent, OrderRun
+from portal.orders.recovery import orders_sweep
+from portal.orders.submission import order_submit
 from runbooks.choices import RunStatus
 from runbooks.crypto import decrypt_json
 from runbooks.models import Run
@@ -22,9 +34,7 @@ pytestmark = pytest.mark.django_db
 
 
 def submit(product, requester, **inputs):
-    return services.order_submit(
-        requester=requester, product=product, inputs={"hostname": "web-01", **inputs}
-    )
+    return order_submit(requester=requester, product=product, inputs={"hostname": "web-01", **inputs})
 
 
 def snapshot(order: Order) -> dict:
@@ -53,7 +63,7 @@ def test_an_order_is_queued_or_opens_its_first_step_the_moment_it_is_placed(prod
     """Not a few microseconds before: lead times would start negative."""
     queued = Order.objects.get(pk=submit(product, requester).pk)
     waiting = Order.objects.get(
-        pk=services.order_submit(requester=requester, product=two_steps, inputs={"label": "x"}).pk
+        pk=order_submit(requester=requester, product=two_steps, inputs={"label": "x"}).pk
     )
     assert queued.queued_at == queued.created_at
     assert waiting.approval_step_opened_at == waiting.created_at
@@ -68,15 +78,15 @@ def test_submit_applies_schema_defaults(product, requester):
 def test_unpublished_product_cannot_be_ordered_and_nothing_is_created(product, requester, status):
     product.status = status
     product.save()
-    with pytest.raises(services.ProductNotOrderable):
+    with pytest.raises(ProductNotOrderable):
         submit(product, requester)
     assert Order.objects.count() == 0
     assert OrderEvent.objects.count() == 0
 
 
 def test_invalid_inputs_are_refused_field_by_field_and_nothing_is_created(product, requester):
-    with pytest.raises(services.InvalidInputs) as refused:
-        services.order_submit(
+    with pytest.raises(InvalidInputs) as refused:
+        order_submit(
             requester=requester,
             product=product,
             inputs={"hostname": "not a host!", "size": 500, "colour": "red", "token": "x"},
@@ -90,19 +100,19 @@ def test_invalid_inputs_are_refused_field_by_field_and_nothing_is_created(produc
 
 
 def test_missing_required_input_is_named(product, requester):
-    with pytest.raises(services.InvalidInputs) as refused:
-        services.order_submit(requester=requester, product=product, inputs={})
+    with pytest.raises(InvalidInputs) as refused:
+        order_submit(requester=requester, product=product, inputs={})
     assert refused.value.errors == {"hostname": ["This field is required."]}
 
 
 def test_half_a_surrogate_pair_is_refused_whatever_the_path(product, requester):
     """The admin, a command or a test may call the service without the API's
     parser: the service refuses it too, without echoing the character."""
-    with pytest.raises(services.InvalidInputs) as refused:
-        services.order_submit(requester=requester, product=product, inputs={"hostname": "web\ud800"})
+    with pytest.raises(InvalidInputs) as refused:
+        order_submit(requester=requester, product=product, inputs={"hostname": "web\ud800"})
     assert refused.value.errors == {"hostname": [NOT_TEXT]}
-    with pytest.raises(services.InvalidInputs) as refused:
-        services.order_submit(requester=requester, product=product, inputs={"\udc00": "x"})
+    with pytest.raises(InvalidInputs) as refused:
+        order_submit(requester=requester, product=product, inputs={"\udc00": "x"})
     assert list(refused.value.errors) == ["__all__"]
     assert Order.objects.count() == 0
 
@@ -114,8 +124,8 @@ def test_an_integer_sent_as_2_point_0_is_stored_and_run_as_2(product, requester)
 
 
 def test_inputs_must_be_an_object(product, requester):
-    with pytest.raises(services.InvalidInputs) as refused:
-        services.order_submit(requester=requester, product=product, inputs=["web-01"])
+    with pytest.raises(InvalidInputs) as refused:
+        order_submit(requester=requester, product=product, inputs=["web-01"])
     assert "__all__" in refused.value.errors
 
 
@@ -125,7 +135,7 @@ def test_secret_inputs_are_masked_in_the_order_and_encrypted_at_rest(product, re
     assert order.inputs["token"] == MASK
     assert "s3cr3t-value" not in order.secret_inputs_ciphertext
     assert decrypt_json(order.secret_inputs_ciphertext) == {"token": "s3cr3t-value"}
-    inputs, secret_names = services.order_run_inputs(order)
+    inputs, secret_names = order_run_inputs(order)
     assert inputs["token"] == "s3cr3t-value" and secret_names == {"token"}
 
 
@@ -144,7 +154,7 @@ def test_task_is_dispatched_only_after_commit(product, requester, django_capture
 def _queued_task_args() -> list:
     """The arguments of the execution tasks waiting on this process's queue."""
     tasks = drain_queued_tasks()
-    assert {task for task, _ in tasks} <= {services.EXECUTE_TASK}, tasks
+    assert {task for task, _ in tasks} <= {EXECUTE_TASK}, tasks
     return [args for _, args in tasks]
 
 
@@ -172,7 +182,7 @@ def test_broker_down_at_submit_keeps_the_order_queued_and_the_sweep_sends_it_lat
     app._pool = None
     app.amqp._producer_pool = None
     Order.objects.filter(pk=order.pk).update(queued_at=order.queued_at.replace(year=2000))
-    report = services.orders_sweep()
+    report = orders_sweep()
     assert report.redispatched_orders == [order.pk]
     order.refresh_from_db()
     assert order.dispatch_count == 1
@@ -187,7 +197,7 @@ def test_order_needing_approval_waits(approval_product, requester):
 
 def test_product_owner_approves_and_the_order_is_queued(approval_product, requester, member):
     order = submit(approval_product, requester)
-    order = services.order_approve(order=order, actor=member)
+    order = order_approve(order=order, actor=member)
     assert order.status == OrderStatus.QUEUED
     assert order.approved_at is not None
     assert order.events.last().actor == member
@@ -196,8 +206,8 @@ def test_product_owner_approves_and_the_order_is_queued(approval_product, reques
 def test_requester_cannot_approve_their_own_order(approval_product, member):
     order = submit(approval_product, member)
     before = snapshot(order)
-    with pytest.raises(services.OrderNotAllowed, match="your own order"):
-        services.order_approve(order=order, actor=member)
+    with pytest.raises(OrderNotAllowed, match="your own order"):
+        order_approve(order=order, actor=member)
     assert snapshot(order) == before
 
 
@@ -205,18 +215,18 @@ def test_requester_cannot_approve_their_own_order(approval_product, member):
 def test_only_product_owners_and_smes_of_the_squad_approve(approval_product, requester, who, request):
     order = submit(approval_product, requester)
     before = snapshot(order)
-    with pytest.raises(services.OrderNotAllowed):
-        services.order_approve(order=order, actor=request.getfixturevalue(who))
+    with pytest.raises(OrderNotAllowed):
+        order_approve(order=order, actor=request.getfixturevalue(who))
     assert snapshot(order) == before
 
 
 def test_reject_needs_a_reason_and_records_it(approval_product, requester, member):
     order = submit(approval_product, requester)
     before = snapshot(order)
-    with pytest.raises(services.OrderError):
-        services.order_reject(order=order, actor=member, reason="  ")
+    with pytest.raises(OrderError):
+        order_reject(order=order, actor=member, reason="  ")
     assert snapshot(order) == before
-    order = services.order_reject(order=order, actor=member, reason="Use the shared firewall instead")
+    order = order_reject(order=order, actor=member, reason="Use the shared firewall instead")
     assert order.status == OrderStatus.REJECTED
     assert order.failure_reason == "Use the shared firewall instead"
     assert order.finished_at is not None
@@ -225,18 +235,18 @@ def test_reject_needs_a_reason_and_records_it(approval_product, requester, membe
 def test_illegal_moves_are_refused_and_change_nothing(product, approval_product, requester, member):
     queued = submit(product, requester)
     before = snapshot(queued)
-    with pytest.raises(services.IllegalTransition):
-        services.order_approve(order=queued, actor=member)
-    with pytest.raises(services.IllegalTransition):
-        services.order_retry(order=queued, actor=requester)
+    with pytest.raises(IllegalTransition):
+        order_approve(order=queued, actor=member)
+    with pytest.raises(IllegalTransition):
+        order_retry(order=queued, actor=requester)
     assert snapshot(queued) == before
 
 
 def test_cancelled_queued_order_never_starts(product, requester):
     order = submit(product, requester)
-    order = services.order_cancel(order=order, actor=requester, reason="Ordered by mistake")
+    order = order_cancel(order=order, actor=requester, reason="Ordered by mistake")
     assert order.status == OrderStatus.CANCELLED
-    assert services.order_execute(order_id=order.pk) is None
+    assert order_execute(order_id=order.pk) is None
     assert Run.objects.count() == 0
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELLED
@@ -246,40 +256,40 @@ def test_outsider_cannot_cancel_and_nothing_changes(product, requester, outsider
     order = submit(product, requester)
     before = snapshot(order)
     for intruder in (outsider, other_member):
-        with pytest.raises(services.OrderNotAllowed):
-            services.order_cancel(order=order, actor=intruder)
+        with pytest.raises(OrderNotAllowed):
+            order_cancel(order=order, actor=intruder)
     assert snapshot(order) == before
 
 
 def test_squad_member_can_cancel_an_order_for_their_product(product, requester, engineer):
-    order = services.order_cancel(order=submit(product, requester), actor=engineer)
+    order = order_cancel(order=submit(product, requester), actor=engineer)
     assert order.status == OrderStatus.CANCELLED
 
 
 def test_terminal_order_cannot_be_cancelled(product, requester):
-    order = services.order_cancel(order=submit(product, requester), actor=requester)
+    order = order_cancel(order=submit(product, requester), actor=requester)
     before = snapshot(order)
-    with pytest.raises(services.IllegalTransition):
-        services.order_cancel(order=order, actor=requester)
+    with pytest.raises(IllegalTransition):
+        order_cancel(order=order, actor=requester)
     assert snapshot(order) == before
 
 
 def test_cancelling_while_the_run_has_just_ended_is_refused_not_an_error(product, requester):
     """The run is over but its outcome has not reached the order yet."""
     order = submit(product, requester)
-    run = services.order_start(order_id=order.pk)
+    run = order_start(order_id=order.pk)
     run_claim(run_id=run.pk, worker="test:1")
     run_finish(run_id=run.pk, status=RunStatus.SUCCEEDED, rc=0)
     before = snapshot(order)
-    with pytest.raises(services.IllegalTransition, match="just ended"):
-        services.order_cancel(order=order, actor=requester)
+    with pytest.raises(IllegalTransition, match="just ended"):
+        order_cancel(order=order, actor=requester)
     assert snapshot(order) == before
 
 
 def test_order_start_runs_once_even_when_called_twice(product, requester):
     order = submit(product, requester)
-    first = services.order_start(order_id=order.pk)
-    second = services.order_start(order_id=order.pk)
+    first = order_start(order_id=order.pk)
+    second = order_start(order_id=order.pk)
     assert first is not None and second is None
     assert Run.objects.count() == 1
     assert OrderRun.objects.get(order=order).attempt == 1
@@ -292,15 +302,15 @@ def test_manual_order_lands_in_the_squad_queue_and_is_claimed_once(
 ):
     order = submit(manual_product, requester)
     assert order.status == OrderStatus.AWAITING_FULFILMENT
-    order = services.order_claim(order=order, actor=engineer)
+    order = order_claim(order=order, actor=engineer)
     assert order.claimed_by == engineer and order.claimed_at is not None
     before = snapshot(order)
-    with pytest.raises(services.IllegalTransition, match="already claimed by eddie"):
-        services.order_claim(order=order, actor=member)
-    with pytest.raises(services.OrderNotAllowed, match="claimed by eddie"):
-        services.order_complete(order=order, actor=member, note="done")
+    with pytest.raises(IllegalTransition, match="already claimed by eddie"):
+        order_claim(order=order, actor=member)
+    with pytest.raises(OrderNotAllowed, match="claimed by eddie"):
+        order_complete(order=order, actor=member, note="done")
     assert snapshot(order) == before
-    order = services.order_complete(order=order, actor=engineer, note="Created db-42 on the shared cluster")
+    order = order_complete(order=order, actor=engineer, note="Created db-42 on the shared cluster")
     assert order.status == OrderStatus.SUCCEEDED
     assert order.resolution_note == "Created db-42 on the shared cluster"
     assert order.secret_inputs_ciphertext == ""
@@ -308,9 +318,9 @@ def test_manual_order_lands_in_the_squad_queue_and_is_claimed_once(
 
 def test_manual_order_fails_with_a_reason(manual_product, requester, engineer):
     order = submit(manual_product, requester)
-    with pytest.raises(services.OrderError):
-        services.order_fail(order=order, actor=engineer, reason="")
-    order = services.order_fail(order=order, actor=engineer, reason="No capacity left")
+    with pytest.raises(OrderError):
+        order_fail(order=order, actor=engineer, reason="")
+    order = order_fail(order=order, actor=engineer, reason="No capacity left")
     assert order.status == OrderStatus.FAILED
     assert order.failure_reason == "No capacity left"
     assert order.claimed_by == engineer
@@ -319,8 +329,8 @@ def test_manual_order_fails_with_a_reason(manual_product, requester, engineer):
 def test_outsider_cannot_work_the_manual_queue(manual_product, requester, other_member):
     order = submit(manual_product, requester)
     before = snapshot(order)
-    for attempt in (services.order_claim, services.order_complete):
-        with pytest.raises(services.OrderNotAllowed):
+    for attempt in (order_claim, order_complete):
+        with pytest.raises(OrderNotAllowed):
             attempt(order=order, actor=other_member)
     assert snapshot(order) == before
 
@@ -333,7 +343,7 @@ def test_a_worker_that_cannot_decrypt_the_secrets_fails_the_order_instead_of_lea
     order = submit(product, requester, token="s3cr3t-value")
     settings.SQUADRON_CREDENTIAL_KEY = "another-key-that-never-wrote-these-secrets-0123456789"
 
-    finished = services.order_execute(order_id=order.pk)
+    finished = order_execute(order_id=order.pk)
 
     assert finished.status == OrderStatus.FAILED
     assert "cannot decrypt the order's secret inputs" in finished.failure_reason
@@ -349,14 +359,14 @@ def test_the_sweep_fails_an_order_whose_worker_died_before_its_run_started(produ
     from runbooks.models import Run
 
     order = submit(product, requester)
-    run = services.order_start(order_id=order.pk)  # taken by a worker that then died
-    services.orders_sweep()
+    run = order_start(order_id=order.pk)  # taken by a worker that then died
+    orders_sweep()
     assert Order.objects.get(pk=order.pk).status == OrderStatus.RUNNING, "not yet stale"
     Run.objects.filter(pk=run.pk).update(
         created_at=timezone.now() - timedelta(seconds=settings.SQUADRON_HEARTBEAT_STALE_SECONDS + 1)
     )
 
-    report = services.orders_sweep()
+    report = orders_sweep()
 
     order.refresh_from_db()
     assert run.pk in report.lost_runs

@@ -10,9 +10,13 @@ from django.utils import timezone
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from catalogue.inputs import MASK
-from portal import services
+from portal.orders.approvals import order_approve
+from portal.orders.cancellation import order_cancel
 from portal.orders.choices import OrderStatus
+from portal.orders.execution import order_finish, order_retry, order_start
+from portal.orders.fulfilment import order_claim, order_complete
 from portal.orders.models import Order, OrderEvent
+from portal.orders.submission import order_submit
 from portal.templatetags.portal_tags import event_actor, event_note, event_title
 from runbooks.choices import RunStatus
 from runbooks.models import RunEvent
@@ -26,12 +30,12 @@ INPUTS = {"hostname": "web-01", "token": "tok-3n"}
 
 
 def submit(product, requester, **extra):
-    return services.order_submit(requester=requester, product=product, inputs={**INPUTS, **extra})
+    return order_submit(requester=requester, product=product, inputs={**INPUTS, **extra})
 
 
 def start(order, *events: str, failed: frozenset[int] = frozenset()):
     """Start the order's run as a worker would, with ``events`` as its output."""
-    run = services.order_start(order_id=order.pk)
+    run = order_start(order_id=order.pk)
     run_claim(run_id=run.pk, worker="test:1")
     add_events(run, events, first=1, failed=failed)
     order.refresh_from_db()
@@ -56,7 +60,7 @@ def add_events(run, lines, *, first, failed=frozenset()):
 
 def finish(order, run, status=RunStatus.SUCCEEDED):
     run_finish(run_id=run.pk, status=status, rc=0 if status == RunStatus.SUCCEEDED else 2, stats={})
-    services.order_finish(order_id=order.pk, run=run)
+    order_finish(order_id=order.pk, run=run)
     order.refresh_from_db()
 
 
@@ -80,7 +84,7 @@ def test_my_orders_lists_only_my_orders_newest_first(rita, product, requester, o
 def test_my_orders_filters_by_status_and_by_open(rita, product, requester):
     queued = submit(product, requester)
     cancelled = submit(product, requester)
-    services.order_cancel(order=cancelled, actor=requester)
+    order_cancel(order=cancelled, actor=requester)
     page = rita.get("/orders/", {"status": "cancelled"}).context["page"]
     assert [order.pk for order in page.items] == [cancelled.pk]
     page = rita.get("/orders/", {"status": "open"}).context["page"]
@@ -132,7 +136,7 @@ def test_open_orders_badges_refresh_until_none_is_open(rita, product, requester,
     html = response.content.decode()
     assert f'id="badge-{mine.pk}" hx-swap-oob="true"' in html
     assert f"badge-{theirs.pk}" not in html  # someone else's order says nothing
-    services.order_cancel(order=mine, actor=requester)
+    order_cancel(order=mine, actor=requester)
     html = rita.get("/orders/badges/", {"ids": str(mine.pk)}).content.decode()
     assert "Cancelled" in html and "hx-trigger" not in html
     assert f'<span id="finished-{mine.pk}" hx-swap-oob="true"><time' in html, "its Finished cell too"
@@ -191,7 +195,7 @@ def test_order_page_queries_do_not_grow_with_events_attempts_or_output(
     add_events(run, [f"line {n}" for n in range(2000)], first=2)
     finish(order, run, RunStatus.FAILED)
     for _ in range(3):
-        services.order_retry(order=order, actor=order.requester)
+        order_retry(order=order, actor=order.requester)
         again = start(order, "retry output")
         finish(order, again, RunStatus.FAILED)
     with django_assert_max_num_queries(len(few.captured_queries)):
@@ -225,7 +229,7 @@ def test_live_poll_swaps_in_a_new_attempt(rita, product, requester):
     order = submit(product, requester)
     run = start(order, "first attempt")
     finish(order, run, RunStatus.FAILED)
-    services.order_retry(order=order, actor=requester)
+    order_retry(order=order, actor=requester)
     second = start(order, "second attempt")
     html = rita.get(f"/orders/{order.pk}/live/", {"run": run.pk, "after": 1, "v": "x"}).content.decode()
     assert 'id="order-runs"' in html and "second attempt" in html
@@ -282,7 +286,7 @@ def test_requester_cancels_a_queued_order(rita, product, requester):
 
 def test_a_refused_action_shows_the_reason_and_changes_nothing(rita, product, requester):
     order = submit(product, requester)
-    services.order_cancel(order=order, actor=requester)
+    order_cancel(order=order, actor=requester)
     before = snapshot(order)
     response = rita.post(f"/orders/{order.pk}/cancel/", follow=True)
     assert "cannot become cancelled" in response.content.decode()
@@ -413,9 +417,9 @@ def test_the_timeline_says_what_each_step_meant(client, requester, member, squad
         approval_policy=ApprovalPolicy.SQUAD,
     )
     order = submit(product, requester)
-    services.order_approve(order=order, actor=member, note="Looks right")
-    services.order_claim(order=order, actor=member)
-    services.order_complete(order=order, actor=member, note="Done on both firewalls")
+    order_approve(order=order, actor=member, note="Looks right")
+    order_claim(order=order, actor=member)
+    order_complete(order=order, actor=member, note="Done on both firewalls")
     client.force_login(requester)
     response = client.get(f"/orders/{order.pk}/")
     titles = [

@@ -8,9 +8,14 @@ import threading
 import pytest
 from django.db import connection
 
-from portal import services
+from portal.orders.approvals import order_approve
+from portal.orders.cancellation import order_cancel
 from portal.orders.choices import OrderStatus
+from portal.orders.errors import IllegalTransition, OrderNotAllowed
+from portal.orders.execution import order_start
+from portal.orders.fulfilment import order_claim
 from portal.orders.models import Order, OrderEvent
+from portal.orders.submission import order_submit
 from squads.choices import Role
 from tests.factories import MembershipFactory, UserFactory
 
@@ -41,14 +46,12 @@ def race(*calls):
 
 @pytest.mark.parametrize("attempt", range(5))
 def test_approve_and_cancel_racing_resolve_to_one_winner(approval_product, requester, member, attempt):
-    order = services.order_submit(requester=requester, product=approval_product, inputs={"hostname": "a"})
+    order = order_submit(requester=requester, product=approval_product, inputs={"hostname": "a"})
     results = race(
-        lambda: services.order_approve(order=Order.objects.get(pk=order.pk), actor=member),
-        lambda: services.order_cancel(order=Order.objects.get(pk=order.pk), actor=requester),
+        lambda: order_approve(order=Order.objects.get(pk=order.pk), actor=member),
+        lambda: order_cancel(order=Order.objects.get(pk=order.pk), actor=requester),
     )
-    assert not [
-        r for r in results if isinstance(r, Exception) and not isinstance(r, services.IllegalTransition)
-    ]
+    assert not [r for r in results if isinstance(r, Exception) and not isinstance(r, IllegalTransition)]
     order.refresh_from_db()
     # Either one of them won outright, or they ran one after the other (approved,
     # then the queued order cancelled). Never both moving it out of pending.
@@ -65,13 +68,13 @@ def test_two_approvers_of_the_last_step_at_once_run_the_order_once(
     approval_product, requester, member, squad, attempt
 ):
     second = MembershipFactory(user=UserFactory(username="sme"), squad=squad, role=Role.SME).user
-    order = services.order_submit(requester=requester, product=approval_product, inputs={"hostname": "a"})
+    order = order_submit(requester=requester, product=approval_product, inputs={"hostname": "a"})
     results = race(
-        lambda: services.order_approve(order=Order.objects.get(pk=order.pk), actor=member),
-        lambda: services.order_approve(order=Order.objects.get(pk=order.pk), actor=second),
+        lambda: order_approve(order=Order.objects.get(pk=order.pk), actor=member),
+        lambda: order_approve(order=Order.objects.get(pk=order.pk), actor=second),
     )
     errors = [result for result in results if isinstance(result, Exception)]
-    assert len(errors) == 1 and isinstance(errors[0], services.IllegalTransition), results
+    assert len(errors) == 1 and isinstance(errors[0], IllegalTransition), results
     assert OrderEvent.objects.filter(order=order, to_status=OrderStatus.QUEUED).count() == 1
     order.refresh_from_db()
     # Dispatched once: one task for one worker, so the playbook runs once.
@@ -89,22 +92,22 @@ def test_same_approver_clicking_twice_at_once_counts_once(squad, other_squad, re
         product=product, name="Two of compute", squad=other_squad, required_approvals=2
     )
     approver = MembershipFactory(user=UserFactory(username="olga"), squad=other_squad).user
-    order = services.order_submit(requester=requester, product=product, inputs={"name": "x"})
+    order = order_submit(requester=requester, product=product, inputs={"name": "x"})
     results = race(
-        lambda: services.order_approve(order=Order.objects.get(pk=order.pk), actor=approver),
-        lambda: services.order_approve(order=Order.objects.get(pk=order.pk), actor=approver),
+        lambda: order_approve(order=Order.objects.get(pk=order.pk), actor=approver),
+        lambda: order_approve(order=Order.objects.get(pk=order.pk), actor=approver),
     )
-    assert sum(isinstance(result, services.OrderNotAllowed) for result in results) == 1, results
+    assert sum(isinstance(result, OrderNotAllowed) for result in results) == 1, results
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING_APPROVAL
     assert order.approvals.count() == 1
 
 
 def test_two_workers_starting_the_same_order_create_one_run(product, requester):
-    order = services.order_submit(requester=requester, product=product, inputs={"hostname": "a"})
+    order = order_submit(requester=requester, product=product, inputs={"hostname": "a"})
     results = race(
-        lambda: services.order_start(order_id=order.pk),
-        lambda: services.order_start(order_id=order.pk),
+        lambda: order_start(order_id=order.pk),
+        lambda: order_start(order_id=order.pk),
     )
     assert sum(result is not None and not isinstance(result, Exception) for result in results) == 1, results
     order.refresh_from_db()
@@ -112,11 +115,11 @@ def test_two_workers_starting_the_same_order_create_one_run(product, requester):
 
 
 def test_two_members_claiming_the_same_manual_order_one_wins(manual_product, requester, member, engineer):
-    order = services.order_submit(requester=requester, product=manual_product, inputs={"hostname": "a"})
+    order = order_submit(requester=requester, product=manual_product, inputs={"hostname": "a"})
     results = race(
-        lambda: services.order_claim(order=Order.objects.get(pk=order.pk), actor=member),
-        lambda: services.order_claim(order=Order.objects.get(pk=order.pk), actor=engineer),
+        lambda: order_claim(order=Order.objects.get(pk=order.pk), actor=member),
+        lambda: order_claim(order=Order.objects.get(pk=order.pk), actor=engineer),
     )
-    assert sum(isinstance(result, services.IllegalTransition) for result in results) == 1, results
+    assert sum(isinstance(result, IllegalTransition) for result in results) == 1, results
     order.refresh_from_db()
     assert order.claimed_by in {member, engineer}

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from portal import services
 from portal.orders.choices import OrderStatus
+from portal.orders.submission import order_submit
 from runbooks import sandbox
 from tests.factories import ProductFactory, RunbookFactory
 from tests.portal.test_worker_end_to_end import status_of, wait_for
@@ -83,7 +83,7 @@ def test_a_playbook_run_by_a_real_worker_finds_none_of_the_services_secrets_file
     ]
     inputs = {"pry": PRY, "needles": "|".join(needle[::-1] for needle in needles), "paths": "|".join(paths)}
 
-    order = services.order_submit(requester=requester, product=product, inputs=inputs)
+    order = order_submit(requester=requester, product=product, inputs=inputs)
     wait_for(lambda: status_of(order) in {OrderStatus.SUCCEEDED, OrderStatus.FAILED}, timeout=90)
 
     order.refresh_from_db()

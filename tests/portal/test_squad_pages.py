@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from portal import services
 from portal.orders.choices import OrderStatus
+from portal.orders.errors import IllegalTransition
+from portal.orders.fulfilment import order_claim
+from portal.orders.submission import order_submit
 from squads.choices import Role
 from tests.factories import MembershipFactory, UserFactory
 
@@ -16,7 +18,7 @@ INPUTS = {"hostname": "db-01", "token": "tok-3n"}
 
 
 def submit(product, requester):
-    return services.order_submit(requester=requester, product=product, inputs=INPUTS)
+    return order_submit(requester=requester, product=product, inputs=INPUTS)
 
 
 def test_navigation_shows_squad_pages_to_members_only(client, requester, member):
@@ -73,7 +75,7 @@ def test_queue_shows_who_claimed_what_and_offers_actions_only_to_them(
 ):
     colleague = MembershipFactory(user=UserFactory(username="carl"), squad=squad, role=Role.ENGINEER).user
     order = submit(manual_product, requester)
-    services.order_claim(order=order, actor=colleague)
+    order_claim(order=order, actor=colleague)
     client.force_login(engineer)
     html = client.get("/queue/").content.decode()
     assert "Claimed by carl" in html
@@ -88,7 +90,7 @@ def test_a_product_owner_gives_someone_elses_claim_back_to_the_queue(
     client, manual_product, requester, engineer, member
 ):
     order = submit(manual_product, requester)
-    services.order_claim(order=order, actor=engineer)
+    order_claim(order=order, actor=engineer)
     client.force_login(member)
     release = f'action="/orders/{order.pk}/release/"'
     assert release in client.get("/queue/").content.decode()
@@ -133,7 +135,7 @@ def test_claims_name_people_as_the_pages_do(manual_product, requester, engineer,
     engineer.first_name, engineer.last_name = "Liam", "Walsh"
     engineer.save()
     order = submit(manual_product, requester)
-    services.order_claim(order=order, actor=engineer)
+    order_claim(order=order, actor=engineer)
     assert order.events.last().note == "Claimed by Liam Walsh"
-    with pytest.raises(services.IllegalTransition, match="already claimed by Liam Walsh"):
-        services.order_claim(order=order, actor=member)
+    with pytest.raises(IllegalTransition, match="already claimed by Liam Walsh"):
+        order_claim(order=order, actor=member)

@@ -18,10 +18,11 @@ import pytest
 from celery.utils import uuid
 from django.conf import settings
 
-from portal import services
 from portal.celery import app, queue_drop
 from portal.orders.choices import OrderStatus
+from portal.orders.execution import EXECUTE_TASK
 from portal.orders.models import Order, OrderEvent
+from portal.orders.submission import order_submit
 from runbooks.models import Run, Runbook
 from tests.factories import ProductFactory, RunbookFactory
 from tests.portal.test_worker_end_to_end import FORM, PLAYBOOK, output_lines, wait_for
@@ -88,7 +89,7 @@ def take(queue: str, order: Order) -> Any:
                 message = simple.get(block=True, timeout=10)
                 message.ack()
                 runs_order = json.loads(message.body)[0] == [order.pk]
-                if message.headers["task"] == services.EXECUTE_TASK and runs_order:
+                if message.headers["task"] == EXECUTE_TASK and runs_order:
                     return message
         finally:
             simple.close()
@@ -125,7 +126,7 @@ def put(queue: str, *, body: bytes | str, headers: dict) -> None:
 
 
 def submit(product, requester, label: str) -> Order:
-    return services.order_submit(requester=requester, product=product, inputs={"label": label})
+    return order_submit(requester=requester, product=product, inputs={"label": label})
 
 
 def assert_refused(order: Order, worker: Worker, reason: str) -> None:
@@ -153,7 +154,7 @@ def test_an_unsigned_task_message_is_refused(parked_product, requester, start_wo
     order = submit(parked_product, requester, "unsigned")
     worker = start_worker()
     # Celery's own message, built by the attacker without the key.
-    headers, _properties, body, _sent = app.amqp.as_task_v2(uuid(), services.EXECUTE_TASK, args=[order.pk])
+    headers, _properties, body, _sent = app.amqp.as_task_v2(uuid(), EXECUTE_TASK, args=[order.pk])
     put(SERVED, body=json.dumps(body), headers=headers)
     assert_refused(order, worker, "it is not signed")
 

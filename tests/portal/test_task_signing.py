@@ -8,10 +8,19 @@ import pytest
 from django.conf import settings
 from kombu import Connection
 
-from portal import services
 from portal.celery import app, queue_drop
+from portal.orders import execution
 from portal.orders.choices import OrderStatus
+from portal.orders.execution import (
+    DRY_RUN_TASK,
+    EXECUTE_TASK,
+    order_dispatch,
+    run_task_misrouted,
+    run_task_queue,
+    run_task_refused,
+)
 from portal.orders.models import OrderDryRun, OrderEvent
+from portal.orders.submission import order_submit
 from portal.task_signing import (
     SIGNATURE_HEADER,
     TaskMessage,
@@ -51,9 +60,7 @@ def other_queue():
     queue_drop(OTHER)
 
 
-def signed(
-    *, task: str = services.EXECUTE_TASK, args: list | None = None, queue: str = DEFAULT
-) -> TaskMessage:
+def signed(*, task: str = EXECUTE_TASK, args: list | None = None, queue: str = DEFAULT) -> TaskMessage:
     """A message as Squadron publishes it (signed by the publishing hook)."""
     headers = {"task": task, "id": "id-1", "eta": None, "expires": None, "timelimit": [180, 120]}
     body = [[7] if args is None else args, {}, EMBED]
@@ -67,7 +74,7 @@ def changed(message: TaskMessage, *, body: list | None = None, **headers: object
 
 
 def test_every_published_task_message_carries_its_queue_and_a_signature_the_worker_accepts(other_queue):
-    app.send_task(services.EXECUTE_TASK, args=[7], queue=other_queue, countdown=30, time_limit=99)
+    app.send_task(EXECUTE_TASK, args=[7], queue=other_queue, countdown=30, time_limit=99)
     [message] = published(other_queue)
     assert message.queue == other_queue and message.args == [7]
     assert message.headers[SIGNATURE_HEADER] == task_signature(
@@ -77,7 +84,7 @@ def test_every_published_task_message_carries_its_queue_and_a_signature_the_work
 
 
 def test_a_message_published_for_one_queue_is_refused_by_a_worker_of_another(other_queue):
-    app.send_task(services.EXECUTE_TASK, args=[7], queue=other_queue)
+    app.send_task(EXECUTE_TASK, args=[7], queue=other_queue)
     [message] = published(other_queue)
     reason = message_refusal(message, consumed={DEFAULT})
     assert reason and f"published for the queue {other_queue!r}" in reason and "moved" in reason
@@ -96,7 +103,7 @@ def test_a_message_published_for_one_queue_is_refused_by_a_worker_of_another(oth
         {"body": [[7, 8], {}, EMBED]},
         {"body": [[7], {"order_id": 8}, EMBED]},
         # A callback the worker would publish, signed, once the task ends.
-        {"body": [[7], {}, {**EMBED, "callbacks": [{"task": services.EXECUTE_TASK, "args": [8]}]}]},
+        {"body": [[7], {}, {**EMBED, "callbacks": [{"task": EXECUTE_TASK, "args": [8]}]}]},
     ],
     ids=["task", "id", "queue", "eta", "expires", "timelimit", "args", "more-args", "kwargs", "callbacks"],
 )
@@ -155,7 +162,7 @@ def parked_order(squad, requester):
     dispatched: these tests do not commit)."""
     runbook = RunbookFactory(squad=squad, queue="network-parked")
     product = ProductFactory(squad=squad, runbook=runbook)
-    order = services.order_submit(requester=requester, product=product, inputs={"name": "x"})
+    order = order_submit(requester=requester, product=product, inputs={"name": "x"})
     assert order.status == OrderStatus.QUEUED
     return order
 
@@ -164,19 +171,19 @@ def test_an_order_is_dispatched_to_its_runbooks_queue_or_the_default_one_by_name
     product, requester, other_queue
 ):
     runbook = product.runbook
-    assert services.run_task_queue(runbook) == DEFAULT
+    assert run_task_queue(runbook) == DEFAULT
     runbook.queue = other_queue
-    assert services.run_task_queue(runbook) == other_queue
-    assert services.order_dispatch(order_id=4242, runbook=runbook)
+    assert run_task_queue(runbook) == other_queue
+    assert order_dispatch(order_id=4242, runbook=runbook)
     [message] = published(other_queue)
-    assert (message.task, message.args, message.queue) == (services.EXECUTE_TASK, [4242], other_queue)
+    assert (message.task, message.args, message.queue) == (EXECUTE_TASK, [4242], other_queue)
 
 
 @pytest.mark.django_db
 def test_a_genuine_message_for_another_queue_than_the_orders_runbook_is_refused(parked_order):
-    task = services.EXECUTE_TASK
-    assert services.run_task_misrouted(task=task, object_id=parked_order.pk, queue="network-parked") is None
-    reason = services.run_task_misrouted(task=task, object_id=parked_order.pk, queue=DEFAULT)
+    task = EXECUTE_TASK
+    assert run_task_misrouted(task=task, object_id=parked_order.pk, queue="network-parked") is None
+    reason = run_task_misrouted(task=task, object_id=parked_order.pk, queue=DEFAULT)
     assert (
         reason
         == f"it was published for the queue {DEFAULT!r}, but the order's runbook runs on 'network-parked'"
@@ -188,18 +195,15 @@ def test_a_genuine_message_for_another_queue_than_the_orders_runbook_is_refused(
     )
     # Arguments that name no order leave it to the task, which finds nothing.
     for object_id in (None, "1", True, 10**9, [parked_order.pk]):
-        assert services.run_task_misrouted(task=task, object_id=object_id, queue=DEFAULT) is None
-    assert (
-        services.run_task_misrouted(task="portal.sweep_orders", object_id=parked_order.pk, queue=DEFAULT)
-        is None
-    )
+        assert run_task_misrouted(task=task, object_id=object_id, queue=DEFAULT) is None
+    assert run_task_misrouted(task="portal.sweep_orders", object_id=parked_order.pk, queue=DEFAULT) is None
 
 
 @pytest.mark.django_db
 def test_a_refusal_is_recorded_on_the_order_it_names_and_changes_nothing_else(parked_order):
     before = (parked_order.status, parked_order.updated_at, parked_order.attempts)
-    services.run_task_refused(
-        task=services.EXECUTE_TASK, object_id=parked_order.pk, worker="data@host", reason="it is not signed"
+    run_task_refused(
+        task=EXECUTE_TASK, object_id=parked_order.pk, worker="data@host", reason="it is not signed"
     )
     parked_order.refresh_from_db()
     assert (parked_order.status, parked_order.updated_at, parked_order.attempts) == before
@@ -210,9 +214,7 @@ def test_a_refusal_is_recorded_on_the_order_it_names_and_changes_nothing_else(pa
         parked_order.status,
         None,
     )
-    assert (
-        services.run_task_refused(task=services.EXECUTE_TASK, object_id="x", worker="w", reason="r") is None
-    )
+    assert run_task_refused(task=EXECUTE_TASK, object_id="x", worker="w", reason="r") is None
 
 
 @pytest.mark.django_db
@@ -221,12 +223,10 @@ def test_a_refused_dry_run_message_is_recorded_on_its_order(parked_order, member
     parked_order.save()
     run = run_create(runbook_version=parked_order.runbook_version, masked_inputs={}, check_mode=True)
     dry_run = OrderDryRun.objects.create(order=parked_order, run=run, requested_by=member)
-    task = services.DRY_RUN_TASK
-    assert services.run_task_misrouted(task=task, object_id=dry_run.pk, queue="network-parked") is None
-    assert "runs on 'network-parked'" in services.run_task_misrouted(
-        task=task, object_id=dry_run.pk, queue=DEFAULT
-    )
-    services.run_task_refused(task=task, object_id=dry_run.pk, worker="w@h", reason="it was moved")
+    task = DRY_RUN_TASK
+    assert run_task_misrouted(task=task, object_id=dry_run.pk, queue="network-parked") is None
+    assert "runs on 'network-parked'" in run_task_misrouted(task=task, object_id=dry_run.pk, queue=DEFAULT)
+    run_task_refused(task=task, object_id=dry_run.pk, worker="w@h", reason="it was moved")
     assert OrderEvent.objects.filter(order=parked_order).last().note == (
         f"Worker w@h refused a task message to run dry run {dry_run.pk} of this order: it was moved."
     )
@@ -239,8 +239,8 @@ def test_a_task_message_is_checked_before_the_pool_sees_it():
     from portal.task_signing import SignedTask
 
     for name in (
-        services.EXECUTE_TASK,
-        services.DRY_RUN_TASK,
+        EXECUTE_TASK,
+        DRY_RUN_TASK,
         "portal.sweep_orders",
         "portal.deliver_webhook",
     ):
@@ -257,6 +257,6 @@ def test_a_genuine_message_is_not_dropped_when_the_database_cannot_tell_its_runb
     def unanswered(**kwargs: object) -> None:
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(services, "run_task_misrouted", unanswered)
+    monkeypatch.setattr(execution, "run_task_misrouted", unanswered)
     assert refusal(signed(), consumed={DEFAULT}) is None
     assert "does not match" in refusal(changed(signed(), squadron_signature=None), consumed={DEFAULT})

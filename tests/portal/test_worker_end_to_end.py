@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from portal import services
 from portal.celery import app
+from portal.orders.cancellation import order_cancel
 from portal.orders.choices import OrderStatus
+from portal.orders.execution import EXECUTE_TASK
 from portal.orders.models import Order
+from portal.orders.recovery import orders_sweep
+from portal.orders.submission import order_submit
 from runbooks.choices import RunStatus
 from runbooks.executor import installation_tag, private_dirs_cleanup, worker_gone
 from runbooks.models import Run, RunEvent
@@ -90,7 +93,7 @@ def output_lines(label: str) -> list[str]:
 
 
 def test_worker_runs_the_order_to_success_with_its_events_stored(product, requester, worker):
-    order = services.order_submit(requester=requester, product=product, inputs={"label": "first"})
+    order = order_submit(requester=requester, product=product, inputs={"label": "first"})
     wait_for(lambda: status_of(order) in {OrderStatus.SUCCEEDED, OrderStatus.FAILED}, timeout=90)
     order.refresh_from_db()
     assert order.status == OrderStatus.SUCCEEDED, (order.failure_reason, worker.output())
@@ -110,8 +113,8 @@ def test_worker_runs_the_order_to_success_with_its_events_stored(product, reques
 
 
 def test_a_task_delivered_twice_runs_the_playbook_once(product, requester, worker):
-    order = services.order_submit(requester=requester, product=product, inputs={"label": "twice"})
-    app.send_task(services.EXECUTE_TASK, args=[order.pk])  # the broker delivers it a second time
+    order = order_submit(requester=requester, product=product, inputs={"label": "twice"})
+    app.send_task(EXECUTE_TASK, args=[order.pk])  # the broker delivers it a second time
     wait_for(lambda: status_of(order) == OrderStatus.SUCCEEDED, timeout=90)
     time.sleep(1.5)  # give the duplicate time to be consumed
     assert Run.objects.count() == 1
@@ -121,12 +124,10 @@ def test_a_task_delivered_twice_runs_the_playbook_once(product, requester, worke
 
 
 def test_cancel_stops_a_running_order_within_two_seconds(product, requester, worker):
-    order = services.order_submit(
-        requester=requester, product=product, inputs={"label": "cancel", "pause": 30}
-    )
+    order = order_submit(requester=requester, product=product, inputs={"label": "cancel", "pause": 30})
     wait_for(lambda: output_lines("cancel"), timeout=90)
     requested = time.monotonic()
-    services.order_cancel(order=Order.objects.get(pk=order.pk), actor=requester, reason="Changed my mind")
+    order_cancel(order=Order.objects.get(pk=order.pk), actor=requester, reason="Changed my mind")
     wait_for(lambda: status_of(order) == OrderStatus.CANCELLED, timeout=10, interval=0.05)
     assert time.monotonic() - requested < 2.0
     order.refresh_from_db()
@@ -139,14 +140,12 @@ def test_cancel_stops_a_running_order_within_two_seconds(product, requester, wor
 def test_sweep_fails_the_order_of_a_killed_worker_with_worker_lost(product, requester, settings):
     settings.SQUADRON_HEARTBEAT_STALE_SECONDS = 3
     doomed = Worker(extra_env={"SQUADRON_HEARTBEAT_SECONDS": "1"}).start()
-    order = services.order_submit(
-        requester=requester, product=product, inputs={"label": "killed", "pause": 8}
-    )
+    order = order_submit(requester=requester, product=product, inputs={"label": "killed", "pause": 8})
     wait_for(lambda: output_lines("killed"), timeout=90)
     doomed.kill()
-    assert services.orders_sweep().lost_runs == [], "a fresh heartbeat is not stale yet"
+    assert orders_sweep().lost_runs == [], "a fresh heartbeat is not stale yet"
     time.sleep(settings.SQUADRON_HEARTBEAT_STALE_SECONDS + 1)
-    report = services.orders_sweep()
+    report = orders_sweep()
     order.refresh_from_db()
     assert report.lost_runs == [order.current_run_id]
     assert order.status == OrderStatus.FAILED
@@ -176,9 +175,7 @@ def test_a_restarted_worker_gives_up_at_once_the_run_its_dead_predecessor_left(
     """A squad's own worker may never run the sweep: on restart it finds the
     run its killed predecessor left on this machine, marks it lost without
     waiting for its heartbeat to go stale, and removes its private dir."""
-    order = services.order_submit(
-        requester=requester, product=product, inputs={"label": "restarted", "pause": 8}
-    )
+    order = order_submit(requester=requester, product=product, inputs={"label": "restarted", "pause": 8})
     wait_for(lambda: output_lines("restarted"), timeout=90)
     run = Order.objects.get(pk=order.pk).current_run
     doomed_worker.kill()
@@ -196,7 +193,7 @@ def test_a_restarted_worker_gives_up_at_once_the_run_its_dead_predecessor_left(
 
     assert Run.objects.get(pk=run_id).status == RunStatus.LOST
     assert not private_dirs_of(run_id)
-    services.orders_sweep()
+    orders_sweep()
     order.refresh_from_db()
     assert (order.status, order.failure_reason) == (OrderStatus.FAILED, "worker_lost")
 
@@ -209,7 +206,7 @@ def test_a_pool_process_killed_mid_run_fails_its_order_within_seconds(product, r
     import os
     import signal
 
-    order = services.order_submit(requester=requester, product=product, inputs={"label": "oom", "pause": 20})
+    order = order_submit(requester=requester, product=product, inputs={"label": "oom", "pause": 20})
     wait_for(lambda: output_lines("oom"), timeout=90)
     run = Order.objects.get(pk=order.pk).current_run
     killed = time.monotonic()

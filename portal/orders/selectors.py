@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from portal.orders.approval_steps import decidable_by
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order, OrderApproval
-from squads.selectors import AnyUser, chapters_of, roles_of, squad_ids_of
+from squads.selectors import AnyUser, squad_ids_of
 
 
 def orders_visible_to(user: AnyUser) -> QuerySet[Order]:
@@ -33,20 +34,9 @@ def orders_visible_to(user: AnyUser) -> QuerySet[Order]:
     return queryset.filter(
         Q(requester=user)
         | Q(squad_id__in=squads)
-        | (Q(status=OrderStatus.PENDING_APPROVAL) & _may_decide(user))
+        | (Q(status=OrderStatus.PENDING_APPROVAL) & decidable_by(user))
         | Q(pk__in=decided)
     )
-
-
-def _may_decide(user: AnyUser) -> Q:
-    """Orders whose open approval step names the user (by squad role or chapter)."""
-    chapters = chapters_of(user).values("pk")
-    may_decide = Q(approval_chapter_id__in=chapters)
-    for squad_id, role in roles_of(user):
-        may_decide |= Q(approval_squad_id=squad_id) & (
-            Q(approval_roles="") | Q(approval_roles__contains=f",{role},")
-        )
-    return may_decide
 
 
 def orders_awaiting_approval_by(user: AnyUser) -> QuerySet[Order]:
@@ -57,7 +47,7 @@ def orders_awaiting_approval_by(user: AnyUser) -> QuerySet[Order]:
         return Order.objects.none()
     return (
         Order.objects.select_related("product", "squad", "requester", "runbook_version__runbook")
-        .filter(_may_decide(user), status=OrderStatus.PENDING_APPROVAL)
+        .filter(decidable_by(user), status=OrderStatus.PENDING_APPROVAL)
         .exclude(requester=user)
         .exclude(pk__in=OrderApproval.objects.filter(approver=user).values("order_id"))
         .order_by("created_at", "id")

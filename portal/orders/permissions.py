@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from catalogue.choices import Fulfilment
 from catalogue.schema import secret_fields
+from portal.orders.approval_steps import can_decide
 from portal.orders.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, OrderStatus
 from portal.orders.models import Order
 from squads.choices import Role
@@ -30,10 +31,8 @@ def can_retry(user: AnyUser, order: Order) -> bool:
 
 def can_approve(user: AnyUser, order: Order) -> bool:
     """Whether the user may approve or reject the order's open approval step
-    (``portal.approvals``: the step's approvers, never the requester, a
-    person once per order — superusers included)."""
-    from portal.approvals import can_decide
-
+    (``portal.orders.approval_steps``: the step's approvers, never the
+    requester, a person once per order — superusers included)."""
     return can_decide(user, order)
 
 

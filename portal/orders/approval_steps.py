@@ -4,8 +4,10 @@ A product's approval policy is turned into a list of steps when an order is
 submitted (``steps_for``) and copied onto the order, so that editing the
 product later never changes an order already waiting. Each step names who
 may decide it (roles in a squad, or a chapter's lead and members) and how
-many distinct people must approve it. The services in ``portal.services``
-move the order along; this module only answers "who may decide".
+many distinct people must approve it. The services in ``portal.orders.approvals``
+move the order along; this module only answers "who may decide": one rule,
+``decidable_by``, for the approvals inbox, the orders an approver sees and
+whether a person may decide now.
 
 Separation of duties holds for everyone, superusers included: nobody decides
 on their own order, and a person decides at most once per order, across all
@@ -18,7 +20,7 @@ from typing import Any, TypedDict
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from catalogue.choices import ApprovalPolicy
 from catalogue.models import Product
@@ -27,7 +29,7 @@ from portal.orders.choices import OrderStatus
 from portal.orders.models import Order, OrderApproval
 from squads.choices import Role
 from squads.models import Chapter, Squad
-from squads.selectors import AnyUser, step_approvers
+from squads.selectors import AnyUser, chapters_of, roles_of, step_approvers
 
 #: Who approves under the ``squad`` policy: the owning squad's product
 #: owners and subject-matter experts.
@@ -110,8 +112,22 @@ def _approvers(step: StepSpec) -> QuerySet[AbstractBaseUser]:
     return step_approvers(squad_id=step["squad_id"], roles=step["roles"], chapter_id=step["chapter_id"])
 
 
-def _fits_step(user: AnyUser, step: StepSpec) -> bool:
-    return _approvers(step).filter(pk=user.pk).exists()
+def decidable_by(user: AnyUser) -> Q:
+    """Orders whose open approval step names the user (by their role in the
+    squad it asks, or their chapter), over the order's denormalised columns
+    of that step (``open_step_fields``): the one rule of who may decide a
+    step, for the inbox, visibility and each decision."""
+    chapters = chapters_of(user).values("pk")
+    may_decide = Q(approval_chapter_id__in=chapters)
+    for squad_id, role in roles_of(user):
+        may_decide |= Q(approval_squad_id=squad_id) & (
+            Q(approval_roles="") | Q(approval_roles__contains=f",{role},")
+        )
+    return may_decide
+
+
+def _fits_open_step(user: AnyUser, order: Order) -> bool:
+    return Order.objects.filter(decidable_by(user), pk=order.pk).exists()
 
 
 def refusal(user: AnyUser, order: Order) -> str | None:
@@ -126,7 +142,7 @@ def refusal(user: AnyUser, order: Order) -> str | None:
         return "This order is not waiting for an approval."
     if OrderApproval.objects.filter(order_id=order.pk, approver_id=user.pk).exists():
         return "You already decided on this order; another person must decide this step."
-    if not _fits_step(user, step):
+    if not _fits_open_step(user, order):
         return f"You are not among the approvers of the step {step['name']!r}."
     return None
 
