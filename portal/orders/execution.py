@@ -26,7 +26,6 @@ from portal.orders.choices import RETRYABLE_STATUSES, OrderStatus
 from portal.orders.errors import IllegalTransition, OrderNotAllowed
 from portal.orders.models import Order, OrderDryRun, OrderEvent, OrderRun
 from portal.orders.transitions import order_locked, order_move, order_note, sentence
-from portal.webhooks import webhooks_order_changed
 from runbooks.choices import RunStatus
 from runbooks.crypto import DecryptionError, decrypt_json
 from runbooks.executor import execute_run, private_dirs_cleanup, worker_gone
@@ -234,39 +233,33 @@ def order_dispatch(*, order_id: int, runbook: Runbook | None = None) -> bool:
     return True
 
 
-class _LostRace(Exception):
-    pass
-
-
 def order_start(*, order_id: int) -> Run | None:
     """Claim a queued order for this worker and create its run. Returns None
-    when the order is no longer queued (cancelled, or a duplicate delivery)."""
+    when the order is no longer queued (cancelled, or a duplicate delivery).
+
+    The move to ``running`` takes the one transition path, so the requester
+    hears that their order started like any other move. Of two workers
+    taking the same order, the conditional update lets one win; the other's
+    run is rolled back with its refused move."""
     try:
         with transaction.atomic():
             order = Order.objects.select_related("runbook_version").get(pk=order_id)
             if order.status != OrderStatus.QUEUED or order.runbook_version is None:
                 return None
+            attempt = order.attempts + 1
             run = run_create(runbook_version=order.runbook_version, masked_inputs=order.inputs)
-            updated = Order.objects.filter(pk=order_id, status=OrderStatus.QUEUED).update(
-                status=OrderStatus.RUNNING,
+            order_move(
+                order,
+                to=OrderStatus.RUNNING,
+                allowed_from={OrderStatus.QUEUED},
+                actor=None,
+                note=f"Run {run.pk} started (attempt {attempt})",
                 started_at=timezone.now(),
                 current_run=run,
                 attempts=F("attempts") + 1,
-                updated_at=timezone.now(),
             )
-            if updated != 1:
-                raise _LostRace
-            OrderRun.objects.create(order_id=order_id, run=run, attempt=order.attempts + 1)
-            OrderEvent.objects.create(
-                order_id=order_id,
-                from_status=OrderStatus.QUEUED,
-                to_status=OrderStatus.RUNNING,
-                note=f"Run {run.pk} started (attempt {order.attempts + 1})",
-            )
-            webhooks_order_changed(
-                order_id=order_id, from_status=OrderStatus.QUEUED, to_status=OrderStatus.RUNNING
-            )
-    except (_LostRace, Order.DoesNotExist):
+            OrderRun.objects.create(order_id=order_id, run=run, attempt=attempt)
+    except (IllegalTransition, Order.DoesNotExist):
         return None
     return run
 

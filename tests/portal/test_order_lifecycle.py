@@ -3,12 +3,15 @@ nothing, per-field input errors, secrets, dispatch on commit."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from catalogue.choices import ProductStatus
 from catalogue.inputs import MASK, NOT_TEXT
+from portal.choices import NotificationKind
+from portal.models import Notification, WebhookDelivery
 from portal.orders.approvals import order_approve, order_reject
 from portal.orders.cancellation import order_cancel
 from portal.orders.choices import OrderStatus
@@ -24,6 +27,7 @@ from portal.orders.fulfilment import order_claim, order_complete, order_fail
 from portal.orders.models import Order, OrderEvent, OrderRun
 from portal.orders.recovery import orders_sweep
 from portal.orders.submission import order_submit
+from portal.webhooks import webhook_subscribe
 from runbooks.choices import RunStatus
 from runbooks.crypto import decrypt_json
 from runbooks.models import Run
@@ -295,6 +299,32 @@ def test_order_start_runs_once_even_when_called_twice(product, requester):
     assert OrderRun.objects.get(order=order).attempt == 1
     order.refresh_from_db()
     assert order.status == OrderStatus.RUNNING and order.current_run == first
+
+
+def test_the_requester_hears_that_the_worker_started_their_order(
+    product, requester, django_capture_on_commit_callbacks
+):
+    """README promises news of each status change: the start goes through
+    the one transition path like every other move (event, notification,
+    webhook)."""
+    webhook_subscribe(actor=requester, url="https://rita.example.com/hook")
+    order = submit(product, requester)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = order_start(order_id=order.pk)
+    drain_queued_tasks()  # the webhook deliveries' messages: later tests read the queue
+
+    started = Notification.objects.get(recipient=requester, kind=NotificationKind.ORDER_PROGRESS)
+    assert started.order_id == order.pk
+    assert started.title == f"Order #{order.pk} ({product.name}) is running"
+    event = order.events.get(to_status=OrderStatus.RUNNING)
+    assert (event.from_status, event.actor, event.note) == (
+        OrderStatus.QUEUED,
+        None,
+        f"Run {run.pk} started (attempt 1)",
+    )
+    (delivery,) = WebhookDelivery.objects.filter(order=order)
+    assert json.loads(delivery.body)["from_status"] == OrderStatus.QUEUED
+    assert json.loads(delivery.body)["to_status"] == OrderStatus.RUNNING
 
 
 def test_manual_order_lands_in_the_squad_queue_and_is_claimed_once(
