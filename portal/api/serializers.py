@@ -18,8 +18,8 @@ from catalogue.models import Category, Product
 from portal.models import WebhookDelivery, WebhookSubscription
 from portal.orders.approval_steps import step_progress, steps_described, steps_for
 from portal.orders.choices import OrderStatus
+from portal.orders.commands import COMMAND_NAMES, order_actions
 from portal.orders.models import Order, OrderDryRun, OrderEvent
-from portal.orders.permissions import ACTIONS, order_actions
 from portal.runlog import plain_text
 from runbooks.models import Runbook, RunbookVersion, RunEvent
 from runbooks.selectors import run_events_page
@@ -538,7 +538,7 @@ class OrderDetailSerializer(OrderSerializer):
         version = order.runbook_version
         return {"runbook": version.runbook.slug, "number": version.number} if version else None
 
-    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=ACTIONS)))
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=COMMAND_NAMES)))
     def get_actions(self, order: Order) -> list[str]:
         """What the caller may do to the order now (``POST {url}{action}/``)."""
         request = self.context.get("request")

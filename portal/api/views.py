@@ -33,11 +33,8 @@ from portal.insights.api import product_metrics, squad_metrics
 from portal.insights.periods import Period, PeriodError, period_from_query
 from portal.insights.reports import SquadReport
 from portal.models import ApiToken, WebhookDelivery, WebhookSubscription
-from portal.orders.approvals import order_approve, order_reject
-from portal.orders.cancellation import order_cancel
 from portal.orders.choices import OrderStatus
-from portal.orders.execution import order_dry_run, order_retry
-from portal.orders.fulfilment import order_claim, order_complete, order_fail, order_release
+from portal.orders.commands import COMMANDS, OrderCommand
 from portal.orders.models import Order, OrderEvent
 from portal.orders.selectors import order_run_events, orders_for_api
 from portal.orders.submission import (
@@ -222,10 +219,6 @@ class RunbookViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
 # --- Orders -------------------------------------------------------------------------------
 
 
-def _action_schema(request_serializer: type | None, summary: str) -> Any:
-    return extend_schema(request=request_serializer, responses=s.OrderDetailSerializer, summary=summary)
-
-
 @extend_schema_view(
     list=extend_schema(summary="Orders you may see: your own, and your squads' (newest first)"),
     retrieve=extend_schema(summary="An order with its history and the actions you may take"),
@@ -341,99 +334,51 @@ class OrderViewSet(
             headers["Idempotent-Replayed"] = "true"
         return Response(body, status=status, headers=headers)
 
-    def _command(self, request: Request, body: type | None, run: Any) -> Response:
+
+#: A command's request body, by the text it takes (``OrderCommand.text``) and
+#: whether that text is required.
+COMMAND_BODIES: dict[tuple[str, bool], type | None] = {
+    ("", False): None,
+    ("note", False): s.NoteSerializer,
+    ("reason", False): s.OptionalReasonSerializer,
+    ("reason", True): s.ReasonSerializer,
+}
+
+#: Cancelling a running order answers 202: it is asked to stop, not stopped yet.
+CANCEL_RESPONSES = {
+    200: OpenApiResponse(s.OrderDetailSerializer, description="Cancelled."),
+    202: OpenApiResponse(
+        s.OrderDetailSerializer,
+        description="A running order: its playbook is being stopped and the order turns "
+        "`cancelled` within about two seconds (poll it, or wait for the webhook).",
+    ),
+}
+
+
+def _command_action(command: OrderCommand) -> Any:
+    """``POST /orders/{id}/{command}/``: the command's row of the table
+    (``portal.orders.commands``) as an action of ``OrderViewSet``."""
+    body = COMMAND_BODIES[(command.text, command.text_required)]
+
+    def run_command(self: OrderViewSet, request: Request, pk: str) -> Response:
         order = self.get_object()
         serializer = (body or s.NoBodySerializer)(data=request.data)
         serializer.is_valid(raise_exception=True)
-        order = run(order, serializer.validated_data)
-        return Response(self._detail(order.pk))
-
-    @extend_schema(
-        request=s.OptionalReasonSerializer,
-        responses={
-            200: OpenApiResponse(s.OrderDetailSerializer, description="Cancelled."),
-            202: OpenApiResponse(
-                s.OrderDetailSerializer,
-                description="A running order: its playbook is being stopped and the order turns "
-                "`cancelled` within about two seconds (poll it, or wait for the webhook).",
-            ),
-        },
-        summary="Cancel an open order (a running one is stopped)",
-    )
-    @action(detail=True, methods=["post"])
-    def cancel(self, request: Request, pk: str) -> Response:
-        response = self._command(
-            request,
-            s.OptionalReasonSerializer,
-            lambda order, data: order_cancel(order=order, actor=request.user, reason=data["reason"]),
-        )
-        if response.data["status"] == OrderStatus.RUNNING:
+        text = serializer.validated_data[command.text] if command.text else ""
+        order = command.perform(order, request.user, text)
+        response = Response(self._detail(order.pk))
+        if command.name == "cancel" and response.data["status"] == OrderStatus.RUNNING:
             response.status_code = 202  # asked to stop; not stopped yet
         return response
 
-    @_action_schema(None, "Run a failed or timed-out order again")
-    @action(detail=True, methods=["post"])
-    def retry(self, request: Request, pk: str) -> Response:
-        return self._command(request, None, lambda order, data: order_retry(order=order, actor=request.user))
+    run_command.__name__ = run_command.__qualname__ = command.name.replace("-", "_")
+    responses = CANCEL_RESPONSES if command.name == "cancel" else s.OrderDetailSerializer
+    routed = action(detail=True, methods=["post"], url_path=command.name)(run_command)
+    return extend_schema(request=body, responses=responses, summary=command.summary)(routed)
 
-    @_action_schema(s.NoteSerializer, "Approve an order waiting for your squad's decision")
-    @action(detail=True, methods=["post"])
-    def approve(self, request: Request, pk: str) -> Response:
-        return self._command(
-            request,
-            s.NoteSerializer,
-            lambda order, data: order_approve(order=order, actor=request.user, note=data["note"]),
-        )
 
-    @_action_schema(s.ReasonSerializer, "Reject an order waiting for your squad's decision")
-    @action(detail=True, methods=["post"])
-    def reject(self, request: Request, pk: str) -> Response:
-        return self._command(
-            request,
-            s.ReasonSerializer,
-            lambda order, data: order_reject(order=order, actor=request.user, reason=data["reason"]),
-        )
-
-    @_action_schema(None, "Take a manual order from your squad's queue")
-    @action(detail=True, methods=["post"])
-    def claim(self, request: Request, pk: str) -> Response:
-        return self._command(request, None, lambda order, data: order_claim(order=order, actor=request.user))
-
-    @_action_schema(s.NoteSerializer, "Close a manual order as fulfilled")
-    @action(detail=True, methods=["post"])
-    def complete(self, request: Request, pk: str) -> Response:
-        return self._command(
-            request,
-            s.NoteSerializer,
-            lambda order, data: order_complete(order=order, actor=request.user, note=data["note"]),
-        )
-
-    @_action_schema(None, "Give a claimed manual order back to the squad's queue")
-    @action(detail=True, methods=["post"])
-    def release(self, request: Request, pk: str) -> Response:
-        return self._command(
-            request, None, lambda order, data: order_release(order=order, actor=request.user)
-        )
-
-    @_action_schema(
-        None,
-        "Preview an order waiting for approval: run its runbook in check mode (changes nothing); "
-        "the order's dry_run shows how it went and the end of its output",
-    )
-    @action(detail=True, methods=["post"], url_path="dry-run")
-    def dry_run(self, request: Request, pk: str) -> Response:
-        return self._command(
-            request, None, lambda order, data: order_dry_run(order=order, actor=request.user).order
-        )
-
-    @_action_schema(s.ReasonSerializer, "Close a manual order as failed")
-    @action(detail=True, methods=["post"])
-    def fail(self, request: Request, pk: str) -> Response:
-        return self._command(
-            request,
-            s.ReasonSerializer,
-            lambda order, data: order_fail(order=order, actor=request.user, reason=data["reason"]),
-        )
+for _command in COMMANDS:
+    setattr(OrderViewSet, _command.name.replace("-", "_"), _command_action(_command))
 
 
 @extend_schema(summary="The output of an order's runs, in the order it was emitted")

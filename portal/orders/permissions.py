@@ -76,32 +76,47 @@ def retryable(order: Order) -> bool:
     return order.status in RETRYABLE_STATUSES and order.fulfilment == Fulfilment.AUTOMATED
 
 
-#: Every command an order may offer, in the order they are listed.
-ACTIONS = ["cancel", "retry", "approve", "reject", "dry-run", "claim", "complete", "fail", "release"]
+# --- What an order offers now: the rules of the commands' table (``portal.orders.commands``)
 
 
-def order_actions(user: AnyUser, order: Order) -> list[str]:
-    """The commands ``user`` may give ``order`` now: the buttons of its page
-    and the ``actions`` of its API detail, so both offer only what will work."""
-    actions = []
-    if order.status in CANCELLABLE_STATUSES and not stopping(order) and can_cancel(user, order):
-        actions.append("cancel")
-    if retryable(order) and not secrets_erased(order) and can_retry(user, order):
-        actions.append("retry")
-    if order.status == OrderStatus.PENDING_APPROVAL and can_approve(user, order):
-        actions += ["approve", "reject"]
-    if (
+def offers_cancel(user: AnyUser, order: Order) -> bool:
+    return order.status in CANCELLABLE_STATUSES and not stopping(order) and can_cancel(user, order)
+
+
+def offers_retry(user: AnyUser, order: Order) -> bool:
+    return retryable(order) and not secrets_erased(order) and can_retry(user, order)
+
+
+def offers_decision(user: AnyUser, order: Order) -> bool:
+    """Approve and reject, both: whoever may decide the open step."""
+    return order.status == OrderStatus.PENDING_APPROVAL and can_approve(user, order)
+
+
+def offers_dry_run(user: AnyUser, order: Order) -> bool:
+    return (
         order.status == OrderStatus.PENDING_APPROVAL
         and order.runbook_version is not None
         and order.runbook_version.runbook.supports_check_mode
         and can_dry_run(user, order)
-    ):
-        actions.append("dry-run")
-    if order.status == OrderStatus.AWAITING_FULFILMENT and can_fulfil(user, order):
-        if order.claimed_by_id is None:
-            actions.append("claim")
-        if order.claimed_by_id in (None, user.pk):
-            actions += ["complete", "fail"]
-        if can_release(user, order):
-            actions.append("release")
-    return actions
+    )
+
+
+def offers_claim(user: AnyUser, order: Order) -> bool:
+    return (
+        order.status == OrderStatus.AWAITING_FULFILMENT
+        and order.claimed_by_id is None
+        and can_fulfil(user, order)
+    )
+
+
+def offers_closing(user: AnyUser, order: Order) -> bool:
+    """Complete and fail, both: a squad member, on an order unclaimed or theirs."""
+    return (
+        order.status == OrderStatus.AWAITING_FULFILMENT
+        and order.claimed_by_id in (None, user.pk)
+        and can_fulfil(user, order)
+    )
+
+
+def offers_release(user: AnyUser, order: Order) -> bool:
+    return order.status == OrderStatus.AWAITING_FULFILMENT and can_release(user, order)

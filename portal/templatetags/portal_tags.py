@@ -12,8 +12,8 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
 from catalogue.schema import secret_fields
-from portal.forms import field_title
 from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
+from portal.pages.forms import field_title
 from runbooks.services import WORKER_LOST
 from squads.selectors import display_name as _display_name
 

@@ -12,7 +12,7 @@ from django.http import QueryDict
 
 from catalogue.inputs import validate_inputs
 from catalogue.schema import form_schema_problems
-from portal.forms import OrderForm, schema_initial
+from portal.pages.forms import OrderForm, schema_initial
 
 SCHEMA = {
     "type": "object",
