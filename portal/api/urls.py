@@ -6,12 +6,13 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from portal.api import views
+from portal.api.orders import views as orders
 
 app_name = "api"
 
 router = SimpleRouter()
 router.register("products", views.ProductViewSet, basename="product")
-router.register("orders", views.OrderViewSet, basename="order")
+router.register("orders", orders.OrderViewSet, basename="order")
 router.register("squads", views.SquadViewSet, basename="squad")
 router.register("runbooks", views.RunbookViewSet, basename="runbook")
 router.register("webhooks", views.WebhookViewSet, basename="webhook")
@@ -20,7 +21,7 @@ urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
     path("squads/<slug:slug>/metrics/", views.SquadMetricsView.as_view(), name="squad-metrics"),
     path("products/<slug:slug>/metrics/", views.ProductMetricsView.as_view(), name="product-metrics"),
-    path("orders/<int:pk>/events/", views.OrderEventListView.as_view(), name="order-events"),
+    path("orders/<int:pk>/events/", orders.OrderEventListView.as_view(), name="order-events"),
     path("webhooks/<int:pk>/deliveries/", views.WebhookDeliveryListView.as_view(), name="webhook-deliveries"),
     path(
         "webhooks/<int:pk>/deliveries/<uuid:delivery_id>/redeliver/",

@@ -6,14 +6,14 @@ import hashlib
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import server_error as django_server_error
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -23,8 +23,8 @@ from rest_framework.views import APIView
 from catalogue.models import Product
 from catalogue.selectors import catalogue_fingerprint, products_orderable
 from portal.api import serializers as s
-from portal.api.errors import LengthRequired, Unprocessable
-from portal.api.filtersets import OrderFilter, ProductFilter, RunbookFilter, RunEventFilter
+from portal.api.errors import LengthRequired
+from portal.api.filtersets import ProductFilter, RunbookFilter
 from portal.api.pagination import CreatedCursorPagination, NumberedPagination, StableOrderingFilter
 from portal.api.parsers import LimitedJSONParser
 from portal.api.schema import ApiSchema
@@ -33,17 +33,6 @@ from portal.insights.api import product_metrics, squad_metrics
 from portal.insights.periods import Period, PeriodError, period_from_query
 from portal.insights.reports import SquadReport
 from portal.models import ApiToken, WebhookDelivery, WebhookSubscription
-from portal.orders.choices import OrderStatus
-from portal.orders.commands import COMMANDS, OrderCommand
-from portal.orders.models import Order, OrderEvent
-from portal.orders.selectors import order_run_events, orders_for_api
-from portal.orders.submission import (
-    IdempotencyKeyReused,
-    fingerprint,
-    key_problem,
-    order_submit,
-    order_submit_once,
-)
 from portal.webhooks import (
     WebhookError,
     WebhookNotAllowed,
@@ -57,12 +46,10 @@ from portal.webhooks import (
     webhook_update,
     webhooks_visible_to,
 )
-from runbooks.models import RunEvent
 from runbooks.selectors import runbooks_listed
 from squads.models import Squad
 from squads.selectors import squads_with_members
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: How long an unchanged catalogue page stays cached (any change invalidates it at once).
 CATALOGUE_PAGE_SECONDS = 600
 
@@ -214,192 +201,6 @@ class RunbookViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet:
         return runbooks_listed()
-
-
-# --- Orders -------------------------------------------------------------------------------
-
-
-@extend_schema_view(
-    list=extend_schema(summary="Orders you may see: your own, and your squads' (newest first)"),
-    retrieve=extend_schema(summary="An order with its history and the actions you may take"),
-)
-class OrderViewSet(
-    ApiMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
-):
-    not_found_detail = "No such order."
-    lookup_value_regex = r"[0-9]{1,18}"
-    filterset_class = OrderFilter
-    pagination_class = CreatedCursorPagination
-    ordering_fields = ["created_at"]
-    ordering = ["-created_at", "-id"]
-
-    def get_queryset(self) -> QuerySet[Order]:
-        orders = orders_for_api(self.request.user)
-        if self.action == "list":
-            # Rows, not instances: building five model instances per order
-            # was the largest cost of a page.
-            return orders.values(*s.ORDER_ROW)
-        if self.action != "list":
-            orders = orders.select_related("runbook_version__runbook", "current_run").prefetch_related(
-                Prefetch("events", queryset=OrderEvent.objects.select_related("actor"))
-            )
-        return orders
-
-    def get_serializer_class(self) -> type:
-        if self.action == "list":
-            return s.OrderSerializer
-        if self.action == "create" or writes_as(self, "POST"):
-            return s.OrderCreateSerializer
-        return s.OrderDetailSerializer
-
-    def _detail(self, order_id: int) -> dict:
-        order = self.get_queryset().get(pk=order_id)
-        return s.OrderDetailSerializer(order, context=self.get_serializer_context()).data
-
-    @extend_schema(
-        summary="Place an order",
-        parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                description="Any unique string (a UUID): sending the same key and body again "
-                "returns the first answer (200) instead of placing a second order. "
-                "Keys are kept for 24 hours.",
-            )
-        ],
-        responses={201: s.OrderDetailSerializer, 200: s.OrderDetailSerializer},
-    )
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = s.OrderCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        slug = serializer.validated_data["product"]
-        inputs = serializer.validated_data["inputs"]
-
-        def submit() -> Order:
-            # Looked up here, not before: a retry under the same
-            # Idempotency-Key answers with its order even once the product
-            # is retired (the client must learn its order exists).
-            try:
-                # get(), not first(): no ORDER BY, so no join of the category
-                # that only the catalogue's order needs.
-                product = (
-                    products_orderable()
-                    .select_related("runbook__current_version")
-                    .defer("description", "runbook__current_version__content", "runbook__description")
-                    .get(slug=slug)
-                )
-            except Product.DoesNotExist:
-                raise exceptions.ValidationError(
-                    {"product": [f"There is no published product {slug!r}."]}, code="unknown_product"
-                ) from None
-            return order_submit(requester=request.user, product=product, inputs=inputs)
-
-        def render(order: Order) -> dict:
-            # The new order's related rows are in hand: no need to read it back.
-            product = order.product
-            order.squad, order.requester = product.squad, request.user
-            if order.runbook_version is not None:
-                order.runbook_version.runbook = product.runbook
-            prefetch_related_objects(
-                [order], Prefetch("events", queryset=OrderEvent.objects.select_related("actor"))
-            )
-            return s.OrderDetailSerializer(order, context=self.get_serializer_context()).data
-
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is None:
-            order = submit()
-            body, status, replayed = render(order), 201, False
-        else:
-            problem = key_problem(key)
-            if problem:
-                raise exceptions.ValidationError({IDEMPOTENCY_HEADER: [problem]}, code="invalid_key")
-            try:
-                answer = order_submit_once(
-                    requester=request.user,
-                    key=key,
-                    request_hash=fingerprint({"product": slug, "inputs": inputs}),
-                    submit=submit,
-                    render=render,
-                )
-            except IdempotencyKeyReused as error:
-                raise Unprocessable(str(error), code="idempotency_key_reused") from None
-            body, status, replayed = answer.body, answer.status, answer.replayed
-        headers = {"Location": body["url"]}
-        if replayed:
-            headers["Idempotent-Replayed"] = "true"
-        return Response(body, status=status, headers=headers)
-
-
-#: A command's request body, by the text it takes (``OrderCommand.text``) and
-#: whether that text is required.
-COMMAND_BODIES: dict[tuple[str, bool], type | None] = {
-    ("", False): None,
-    ("note", False): s.NoteSerializer,
-    ("reason", False): s.OptionalReasonSerializer,
-    ("reason", True): s.ReasonSerializer,
-}
-
-#: Cancelling a running order answers 202: it is asked to stop, not stopped yet.
-CANCEL_RESPONSES = {
-    200: OpenApiResponse(s.OrderDetailSerializer, description="Cancelled."),
-    202: OpenApiResponse(
-        s.OrderDetailSerializer,
-        description="A running order: its playbook is being stopped and the order turns "
-        "`cancelled` within about two seconds (poll it, or wait for the webhook).",
-    ),
-}
-
-
-def _command_action(command: OrderCommand) -> Any:
-    """``POST /orders/{id}/{command}/``: the command's row of the table
-    (``portal.orders.commands``) as an action of ``OrderViewSet``."""
-    body = COMMAND_BODIES[(command.text, command.text_required)]
-
-    def run_command(self: OrderViewSet, request: Request, pk: str) -> Response:
-        order = self.get_object()
-        serializer = (body or s.NoBodySerializer)(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        text = serializer.validated_data[command.text] if command.text else ""
-        order = command.perform(order, request.user, text)
-        response = Response(self._detail(order.pk))
-        if command.name == "cancel" and response.data["status"] == OrderStatus.RUNNING:
-            response.status_code = 202  # asked to stop; not stopped yet
-        return response
-
-    run_command.__name__ = run_command.__qualname__ = command.name.replace("-", "_")
-    responses = CANCEL_RESPONSES if command.name == "cancel" else s.OrderDetailSerializer
-    routed = action(detail=True, methods=["post"], url_path=command.name)(run_command)
-    return extend_schema(request=body, responses=responses, summary=command.summary)(routed)
-
-
-for _command in COMMANDS:
-    setattr(OrderViewSet, _command.name.replace("-", "_"), _command_action(_command))
-
-
-@extend_schema(summary="The output of an order's runs, in the order it was emitted")
-class OrderEventListView(ApiMixin, generics.ListAPIView):
-    serializer_class = s.RunEventSerializer
-    filterset_class = RunEventFilter
-    filter_backends = [FilterBackend]
-    pagination_class = NumberedPagination
-
-    def get_queryset(self) -> QuerySet:
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
-            return RunEvent.objects.none()
-        order = orders_visible_to_or_404(self.request, self.kwargs["pk"])
-        return order_run_events(order)
-
-
-def orders_visible_to_or_404(request: Request, order_id: str) -> Order:
-    order = orders_for_api(request.user).filter(pk=int(order_id)).first()
-    if order is None:
-        raise exceptions.NotFound("No such order.")
-    return order
 
 
 @csrf_exempt  # answers every method, and must answer JSON, never the CSRF failure page
