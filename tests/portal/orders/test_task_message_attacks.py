@@ -25,7 +25,7 @@ from portal.orders.models import Order, OrderEvent
 from portal.orders.submission import order_submit
 from runbooks.models import Run, Runbook
 from tests.factories import ProductFactory, RunbookFactory
-from tests.portal.test_worker_end_to_end import FORM, PLAYBOOK, output_lines, wait_for
+from tests.portal.orders.test_worker_end_to_end import FORM, PLAYBOOK, output_lines, wait_for
 from tests.worker import Worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

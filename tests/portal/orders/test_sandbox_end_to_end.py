@@ -15,7 +15,7 @@ from portal.orders.choices import OrderStatus
 from portal.orders.submission import order_submit
 from runbooks import sandbox
 from tests.factories import ProductFactory, RunbookFactory
-from tests.portal.test_worker_end_to_end import status_of, wait_for
+from tests.portal.orders.test_worker_end_to_end import status_of, wait_for
 from tests.worker import Worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
