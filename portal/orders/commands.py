@@ -147,6 +147,8 @@ COMMANDS: tuple[OrderCommand, ...] = (
 
 COMMANDS_BY_NAME = {command.name: command for command in COMMANDS}
 COMMAND_NAMES = list(COMMANDS_BY_NAME)
+#: The buttons' words, by name as a template can spell it (``dry_run``).
+COMMAND_LABELS = {command.name.replace("-", "_"): command.label for command in COMMANDS}
 
 
 def order_actions(user: AnyUser, order: Order) -> list[str]:

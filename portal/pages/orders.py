@@ -22,7 +22,7 @@ from catalogue.choices import ProductStatus
 from portal.confirm import id_from_text
 from portal.orders.approval_steps import step_progress
 from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
-from portal.orders.commands import COMMANDS_BY_NAME, order_actions
+from portal.orders.commands import COMMAND_LABELS, COMMANDS_BY_NAME, order_actions
 from portal.orders.errors import OrderError
 from portal.orders.models import Order, OrderDryRun, OrderEvent, OrderRun
 from portal.orders.permissions import retryable, secrets_erased, stopping
@@ -132,6 +132,7 @@ def _summary_context(request: HttpRequest, order: Order) -> dict[str, Any]:
         **_dry_run_context(order),
         "lead_time": (order.finished_at - order.created_at) if order.finished_at else None,
         "host_rows": sorted((order.host_summary or {}).items()),
+        "command_labels": COMMAND_LABELS,
     }
     context.update(_actions(request, order))
     return context

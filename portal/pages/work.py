@@ -10,6 +10,7 @@ from django.http import (
 )
 from django.shortcuts import render
 
+from portal.orders.commands import COMMAND_LABELS
 from portal.orders.permissions import can_release
 from portal.orders.selectors import orders_awaiting_approval_by, orders_in_manual_queue_of
 from portal.pages.forms import NoteForm
@@ -32,7 +33,11 @@ def approvals_inbox(request: HttpRequest) -> HttpResponse:
     page = Paginator(orders_awaiting_approval_by(request.user), INBOX_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    return render(request, "portal/approvals.html", {"page": page, "note_form": NoteForm()})
+    return render(
+        request,
+        "portal/approvals.html",
+        {"page": page, "note_form": NoteForm(), "command_labels": COMMAND_LABELS},
+    )
 
 
 @login_required
@@ -44,4 +49,8 @@ def manual_queue(request: HttpRequest) -> HttpResponse:
     )
     for order in page:
         order.releasable = can_release(request.user, order)
-    return render(request, "portal/manual_queue.html", {"page": page, "note_form": NoteForm()})
+    return render(
+        request,
+        "portal/manual_queue.html",
+        {"page": page, "note_form": NoteForm(), "command_labels": COMMAND_LABELS},
+    )
