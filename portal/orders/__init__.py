@@ -13,5 +13,7 @@
 May import: ``squads``, ``runbooks``, ``catalogue``, the project shell
 (``portal.celery``, settings) and the portal's shared domains
 (``portal.notifications``, ``portal.webhooks``). Never a face
-(``portal.pages``, ``portal.api``, ``portal.views``) nor ``portal.insights``.
+(``portal.pages``, ``portal.api``, ``portal.views``). Only ``tasks`` touches
+``portal.insights``: the task that runs the sweep records its counters, so
+that no service of the domain imports insights (which only reads orders).
 """

@@ -5,7 +5,6 @@ is ``portal.orders.approval_steps``'s one rule.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -37,7 +36,6 @@ from portal.orders.transitions import (
 from squads.choices import Role
 from squads.models import Membership
 
-logger = logging.getLogger(__name__)
 User = AbstractBaseUser
 
 
@@ -180,24 +178,28 @@ def approvals_remind(*, now: datetime | None = None) -> ReminderReport:
                 approval_escalated_at__isnull=True,
             ).update(approval_escalated_at=now):
                 continue
-            owners = [
-                membership.user
-                for membership in Membership.objects.select_related("user").filter(
-                    squad_id=order.squad_id, role=Role.PRODUCT_OWNER
-                )
-            ]
-            step = approval_steps.current_step(order)
-            notify(
-                recipients=owners,
-                kind=NotificationKind.APPROVAL_ESCALATED,
-                title=f"Order #{order.pk} ({order.product.name}) waits for approval for over {hours} h",
-                body=f"Step {order.approval_step + 1} ({step['name'] if step else '?'}) has had no "
-                f"decision since {order.approval_step_opened_at:%Y-%m-%d %H:%M} UTC. "
-                f"Requested by {order.requester}.",
-                order=order,
-            )
-            order_note(
-                order, actor=None, note=f"Escalated to {order.squad.name}'s product owners after {hours} h"
-            )
+            _escalate(order, hours)
         report.escalated.append(order.pk)
     return report
+
+
+def _escalate(order: Order, hours: int) -> None:
+    """Tell the owning squad's product owners that the open step of ``order``
+    has waited ``hours`` without a decision."""
+    owners = [
+        membership.user
+        for membership in Membership.objects.select_related("user").filter(
+            squad_id=order.squad_id, role=Role.PRODUCT_OWNER
+        )
+    ]
+    step = approval_steps.current_step(order)
+    notify(
+        recipients=owners,
+        kind=NotificationKind.APPROVAL_ESCALATED,
+        title=f"Order #{order.pk} ({order.product.name}) waits for approval for over {hours} h",
+        body=f"Step {order.approval_step + 1} ({step['name'] if step else '?'}) has had no "
+        f"decision since {order.approval_step_opened_at:%Y-%m-%d %H:%M} UTC. "
+        f"Requested by {order.requester}.",
+        order=order,
+    )
+    order_note(order, actor=None, note=f"Escalated to {order.squad.name}'s product owners after {hours} h")

@@ -4,8 +4,6 @@ stopping its playbook.
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
@@ -21,7 +19,6 @@ from runbooks.services import (
     run_request_cancel,
 )
 
-logger = logging.getLogger(__name__)
 User = AbstractBaseUser
 
 

@@ -4,8 +4,6 @@ releases it, completes it or fails it.
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -21,7 +19,6 @@ from portal.orders.models import Order
 from portal.orders.transitions import order_move, order_note, refreshed, status_label
 from squads.selectors import display_name
 
-logger = logging.getLogger(__name__)
 User = AbstractBaseUser
 
 

@@ -10,8 +10,6 @@ happens to an order without a status change.
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -30,7 +28,6 @@ from portal.orders.models import Order, OrderEvent
 from portal.webhooks import webhooks_order_changed
 from squads.selectors import display_name
 
-logger = logging.getLogger(__name__)
 User = AbstractBaseUser
 
 
