@@ -110,9 +110,9 @@ def seed(products: int, orders: int) -> str:
     from django.utils import timezone
 
     from catalogue.models import Category, Product
-    from portal.choices import OrderStatus
     from portal.integrations.tokens import token_create
-    from portal.models import Order
+    from portal.orders.choices import OrderStatus
+    from portal.orders.models import Order
     from runbooks.models import Runbook
     from runbooks.services import runbook_set_playbook
     from squads.choices import Role

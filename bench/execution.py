@@ -35,6 +35,8 @@ import time
 import uuid
 from pathlib import Path
 
+from portal.orders.submission import order_submit
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -281,8 +283,8 @@ def make_product(slug: str, playbook: str):  # type: ignore[no-untyped-def]
 
 
 def wait_final(order_ids: list[int], timeout: float) -> None:
-    from portal.choices import TERMINAL_STATUSES
-    from portal.models import Order
+    from portal.orders.choices import TERMINAL_STATUSES
+    from portal.orders.models import Order
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -327,8 +329,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from portal import services
-    from portal.models import Order
+    from portal.orders.models import Order
     from runbooks.models import RunEvent
 
     call_command("migrate", verbosity=0)
@@ -345,7 +346,7 @@ def main() -> None:
     try:
         worker.wait_ready()
         # Warm up both paths once (imports, Ansible's plugin caches).
-        warm = services.order_submit(requester=user, product=trivial, inputs={"label": "warm"})
+        warm = order_submit(requester=user, product=trivial, inputs={"label": "warm"})
         wait_final([warm.pk], 120)
         plain_runner(TRIVIAL, 1, work)
 
@@ -353,7 +354,7 @@ def main() -> None:
         plain = plain_runner(TRIVIAL, arguments.orders, work)
         started = time.perf_counter()
         orders = [
-            services.order_submit(requester=user, product=trivial, inputs={"label": str(index)}).pk
+            order_submit(requester=user, product=trivial, inputs={"label": str(index)}).pk
             for index in range(arguments.orders)
         ]
         wait_final(orders, 60 * arguments.orders)
@@ -373,7 +374,7 @@ def main() -> None:
         plain_events = None if arguments.no_plain_events else plain_runner(playbook, 1, work)[0]
         worker.sample()
         started = time.perf_counter()
-        order = services.order_submit(requester=user, product=printer, inputs={})
+        order = order_submit(requester=user, product=printer, inputs={})
         wait_final([order.pk], 900)
         portal_events = time.perf_counter() - started
         peak = worker.stop_sampling()
@@ -396,7 +397,7 @@ def main() -> None:
         # 3. Dispatch latency with an idle worker.
         latencies = []
         for index in range(arguments.latency):
-            order = services.order_submit(requester=user, product=trivial, inputs={"label": f"l{index}"})
+            order = order_submit(requester=user, product=trivial, inputs={"label": f"l{index}"})
             wait_final([order.pk], 120)
             order.refresh_from_db()
             latencies.append((order.started_at - order.created_at).total_seconds() * 1000)

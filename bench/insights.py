@@ -95,8 +95,8 @@ def seed(order_count: int) -> dict:
 
     from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
     from catalogue.models import Category, Product
-    from portal.choices import OrderStatus
-    from portal.models import Order, OrderEvent, OrderRun
+    from portal.orders.choices import OrderStatus
+    from portal.orders.models import Order, OrderEvent, OrderRun
     from runbooks.choices import RunStatus
     from runbooks.models import Run, Runbook, RunEvent
     from runbooks.services import runbook_set_playbook

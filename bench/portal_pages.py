@@ -107,8 +107,8 @@ def seed(*, products: int, orders: int, log_events: int) -> dict:
     from django.utils import timezone
 
     from catalogue.models import Category, Product
-    from portal.choices import OrderStatus
-    from portal.models import Order, OrderEvent, OrderRun
+    from portal.orders.choices import OrderStatus
+    from portal.orders.models import Order, OrderEvent, OrderRun
     from runbooks.models import Run, Runbook, RunEvent
     from runbooks.services import runbook_set_playbook
     from squads.choices import Role
@@ -248,7 +248,7 @@ def measure(data: dict, repeat: int, args: argparse.Namespace) -> list[dict]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from portal.models import Order
+    from portal.orders.models import Order
     from portal.web.pagination import cursor_of
 
     users = get_user_model()

@@ -357,7 +357,7 @@ SPECTACULAR_SETTINGS.update(
             "portal.api.schema.state_parameter_bounds",
         ],
         "ENUM_NAME_OVERRIDES": {
-            "OrderStatusEnum": "portal.choices.OrderStatus",
+            "OrderStatusEnum": "portal.orders.choices.OrderStatus",
             "DeliveryStatusEnum": "portal.integrations.models.WebhookDelivery.Status",
         },
     }

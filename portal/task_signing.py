@@ -144,12 +144,12 @@ def refusal(message: TaskMessage | None, *, consumed: Collection[str]) -> str | 
     reason = message_refusal(message, consumed=consumed)
     if reason is not None or message is None:
         return reason
-    from portal import services  # the services import the app this module helps build
+    from portal.orders import execution  # the services import the app this module helps build
 
-    if message.task not in services.RUN_TASKS:
+    if message.task not in execution.RUN_TASKS:
         return None
     try:
-        return services.run_task_misrouted(
+        return execution.run_task_misrouted(
             task=message.task, object_id=message.object_id, queue=str(message.queue)
         )
     except DatabaseError:
@@ -176,10 +176,10 @@ def refuse(message: TaskMessage | None, *, raw: Any, reason: str, worker: str) -
     )
     if message is None:
         return
-    from portal import services
+    from portal.orders import execution
 
     try:
-        services.run_task_refused(
+        execution.run_task_refused(
             task=message.task, object_id=message.object_id, worker=worker, reason=reason
         )
     except Exception:  # noqa: BLE001 - the refusal stands even when the database cannot record it

@@ -3,26 +3,26 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import views
 from portal.api.base import not_found
-from portal.pages import catalogue, notifications, operations, tokens, webhooks
+from portal.orders.commands import COMMAND_NAMES
+from portal.pages import catalogue, notifications, operations, ordering, orders, tokens, webhooks, work
 
 urlpatterns = [
     path("", catalogue.catalogue_home, name="home"),
     path("products/<slug:slug>/", catalogue.product_detail, name="product-detail"),
-    path("products/<slug:slug>/order/", views.product_order, name="product-order"),
-    path("orders/", views.my_orders, name="my-orders"),
-    path("orders/badges/", views.order_badges, name="order-badges"),
-    path("orders/<int:pk>/", views.order_detail, name="order-detail"),
-    path("orders/<int:pk>/live/", views.order_live, name="order-live"),
-    path("orders/<int:pk>/runs/<int:run_id>/log/", views.run_log_earlier, name="run-log"),
-    path("orders/<int:pk>/runs/<int:run_id>/log.txt", views.run_log_download, name="run-log-download"),
+    path("products/<slug:slug>/order/", ordering.product_order, name="product-order"),
+    path("orders/", orders.my_orders, name="my-orders"),
+    path("orders/badges/", orders.order_badges, name="order-badges"),
+    path("orders/<int:pk>/", orders.order_detail, name="order-detail"),
+    path("orders/<int:pk>/live/", orders.order_live, name="order-live"),
+    path("orders/<int:pk>/runs/<int:run_id>/log/", orders.run_log_earlier, name="run-log"),
+    path("orders/<int:pk>/runs/<int:run_id>/log.txt", orders.run_log_download, name="run-log-download"),
     *[
-        path(f"orders/<int:pk>/{action}/", views.order_action, {"action": action}, name=f"order-{action}")
-        for action in views.ACTIONS
+        path(f"orders/<int:pk>/{name}/", orders.order_action, {"action": name}, name=f"order-{name}")
+        for name in COMMAND_NAMES
     ],
-    path("approvals/", views.approvals_inbox, name="approvals"),
-    path("queue/", views.manual_queue, name="manual-queue"),
+    path("approvals/", work.approvals_inbox, name="approvals"),
+    path("queue/", work.manual_queue, name="manual-queue"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("notifications/", notifications.notification_list, name="notifications"),

@@ -1,6 +1,7 @@
 """The import boundaries of DESIGN.md ("Layout") hold: dependencies flow one way,
-portal -> catalogue -> runbooks -> squads, and no package has an import cycle
-between its modules. The contracts are import-linter's, in pyproject.toml
+portal -> catalogue -> runbooks -> squads; inside portal the faces (pages, api)
+sit over insights, over web, over the domains; and no package has an import
+cycle between its modules. The contracts are import-linter's, in pyproject.toml
 ([tool.importlinter]); `make lint` checks the same ones."""
 
 from __future__ import annotations
@@ -64,16 +65,34 @@ def failure(report: str) -> str:
     return report + "".join(f"\nImport cycle: {cycle}" for cycle in cycles)
 
 
-def test_the_switched_off_contracts_are_ready_to_switch_on() -> None:
-    # import-linter reads them once their header line is renamed to
-    # [[tool.importlinter.contracts]]: each must then be a valid contract.
-    session = {"root_packages": configuration()["importlinter"]["root_packages"]}
-    pending = configuration()["squadron"]["pending-import-contracts"]
-    enabled = {contract["id"] for contract in configuration()["importlinter"]["contracts"]}
-
-    for options in pending:
+def broken_by(importer: str, imported: str) -> set[str]:
+    """The contracts one more import would break, checked on the real graph."""
+    settings = configuration()["importlinter"]
+    graph = grimp.build_graph(*settings["root_packages"], cache_dir=None)
+    graph.add_import(importer=importer, imported=imported)
+    session = {"root_packages": settings["root_packages"]}
+    broken = set()
+    for options in settings["contracts"]:
         contract_options = {key: value for key, value in options.items() if key not in ("id", "name", "type")}
-        CONTRACT_TYPES[options["type"]](
+        contract = CONTRACT_TYPES[options["type"]](
             name=options["name"], session_options=session, contract_options=contract_options
         )
-        assert options["id"] not in enabled
+        if not contract.check(graph, verbose=False).kept:
+            broken.add(options["id"])
+    return broken
+
+
+@pytest.mark.parametrize(
+    ("importer", "imported", "contract"),
+    [
+        ("squads.models", "portal.orders.models", "apps-one-way"),
+        ("runbooks.models", "catalogue.models", "apps-one-way"),
+        ("portal.orders.transitions", "portal.pages.orders", "portal-faces-over-domains"),
+        ("portal.notifications.services", "portal.insights.reports", "portal-faces-over-domains"),
+        ("portal.orders.submission", "portal.web.wording", "portal-faces-over-domains"),
+        ("portal.web.wording", "portal.api.base", "portal-faces-over-domains"),
+        ("runbooks.models", "runbooks.execution.run", "no-cycles"),
+    ],
+)
+def test_a_forbidden_import_breaks_its_contract(importer: str, imported: str, contract: str) -> None:
+    assert contract in broken_by(importer, imported)

@@ -15,11 +15,11 @@ from rest_framework.request import Request
 
 from catalogue.models import Category, Product
 from catalogue.selectors import catalogue_fingerprint, products_orderable
-from portal import approvals
 from portal.api.base import ApiMixin
 from portal.api.base_serializers import current_zone, iso, list_url
 from portal.api.filtersets import ProductFilter, RunbookFilter
 from portal.api.pagination import NumberedPagination
+from portal.orders.approval_steps import steps_described, steps_for
 from runbooks.models import Runbook, RunbookVersion
 from runbooks.selectors import runbooks_listed
 from squads.choices import Role
@@ -130,8 +130,8 @@ class ProductDetailSerializer(ProductSerializer):
     @extend_schema_field(ApprovalStepSpecSerializer(many=True))
     def get_approval_steps(self, product: Product) -> list[dict[str, Any]]:
         """The steps an order placed now goes through, in order (empty: none)."""
-        steps = approvals.steps_for(product)
-        described = approvals.steps_described(steps)
+        steps = steps_for(product)
+        described = steps_described(steps)
         return [
             {"name": item["name"], "approvers": item["who"], "required": step["required"]}
             for step, item in zip(steps, described, strict=True)

@@ -15,7 +15,13 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from portal import services
+from portal.orders.errors import (
+    IllegalTransition,
+    InvalidInputs,
+    OrderError,
+    OrderNotAllowed,
+    ProductNotOrderable,
+)
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -42,21 +48,21 @@ class Unprocessable(exceptions.APIException):
     default_code = "unprocessable"
 
 
-def domain_error_as_api_error(error: services.OrderError) -> exceptions.APIException:
+def domain_error_as_api_error(error: OrderError) -> exceptions.APIException:
     """The HTTP meaning of a refused order change."""
-    if isinstance(error, services.InvalidInputs):
+    if isinstance(error, InvalidInputs):
         return exceptions.ValidationError({"inputs": error.errors}, code="invalid_inputs")
-    if isinstance(error, services.ProductNotOrderable):
+    if isinstance(error, ProductNotOrderable):
         return exceptions.ValidationError({"product": [str(error)]}, code="not_orderable")
-    if isinstance(error, services.OrderNotAllowed):
+    if isinstance(error, OrderNotAllowed):
         return exceptions.PermissionDenied(str(error), code="not_allowed")
-    if isinstance(error, services.IllegalTransition):
+    if isinstance(error, IllegalTransition):
         return Conflict(str(error), code="illegal_transition")
     return exceptions.ValidationError({"non_field_errors": [str(error)]}, code="refused")
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, services.OrderError):
+    if isinstance(exc, OrderError):
         exc = domain_error_as_api_error(exc)
     elif isinstance(exc, Http404):
         # Django's own text names the model ("No WebhookSubscription matches

@@ -10,8 +10,8 @@ from django_filters.fields import IsoDateTimeField
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from catalogue.models import Product
-from portal.choices import OrderStatus
-from portal.models import Order
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order
 from portal.web.pagination import MAX_DATETIME, MIN_DATETIME
 from runbooks.models import Runbook, RunEvent
 

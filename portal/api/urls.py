@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from portal.api import catalogue, me, metrics, views, webhooks
+from portal.api import catalogue, me, metrics, webhooks
+from portal.api.orders import views as orders
 
 app_name = "api"
 
 router = SimpleRouter()
 router.register("products", catalogue.ProductViewSet, basename="product")
-router.register("orders", views.OrderViewSet, basename="order")
+router.register("orders", orders.OrderViewSet, basename="order")
 router.register("squads", catalogue.SquadViewSet, basename="squad")
 router.register("runbooks", catalogue.RunbookViewSet, basename="runbook")
 router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
@@ -20,7 +21,7 @@ urlpatterns = [
     path("me/", me.MeView.as_view(), name="me"),
     path("squads/<slug:slug>/metrics/", metrics.SquadMetricsView.as_view(), name="squad-metrics"),
     path("products/<slug:slug>/metrics/", metrics.ProductMetricsView.as_view(), name="product-metrics"),
-    path("orders/<int:pk>/events/", views.OrderEventListView.as_view(), name="order-events"),
+    path("orders/<int:pk>/events/", orders.OrderEventListView.as_view(), name="order-events"),
     path(
         "webhooks/<int:pk>/deliveries/", webhooks.WebhookDeliveryListView.as_view(), name="webhook-deliveries"
     ),

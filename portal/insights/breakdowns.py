@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from catalogue.choices import Fulfilment
 from catalogue.models import Product
-from portal.choices import OrderStatus
 from portal.insights.aggregates import (
     MICROSECONDS,
     WeekStart,
@@ -36,7 +35,8 @@ from portal.insights.quality import (
     succeeded_leads,
     with_timings,
 )
-from portal.models import Order
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order
 
 #: Failure reasons longer than this are grouped by their beginning.
 REASON_LENGTH = 160

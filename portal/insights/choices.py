@@ -36,7 +36,7 @@ OPEN_DEBT_STATUSES = frozenset({DebtStatus.OPEN, DebtStatus.IN_PROGRESS})
 
 
 class SweepRecoveryKind(models.TextChoices):
-    """What the periodic sweep recovered (``portal.services.orders_sweep``)."""
+    """What the periodic sweep recovered (``portal.orders.recovery.orders_sweep``)."""
 
     LOST_RUN = "lost_run", "Run whose worker died, marked lost"
     FINISHED_ORDER = "finished_order", "Order given the outcome of its ended run"

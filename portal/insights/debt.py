@@ -43,7 +43,7 @@ from portal.insights.aggregates import MICROSECONDS, Elapsed
 from portal.insights.choices import OPEN_DEBT_STATUSES, SEVERITY_POINTS, SEVERITY_RANK
 from portal.insights.models import DebtItem
 from portal.insights.playbooks import analyse_playbook
-from portal.models import Order
+from portal.orders.models import Order
 from runbooks.choices import RunStatus
 from runbooks.models import Run, Runbook, RunEvent
 

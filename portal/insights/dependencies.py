@@ -25,8 +25,8 @@ from django.utils import timezone
 
 from catalogue.choices import ProductStatus
 from catalogue.models import Product
-from portal.choices import OPEN_STATUSES, OrderStatus
-from portal.models import Order
+from portal.orders.choices import OPEN_STATUSES, OrderStatus
+from portal.orders.models import Order
 from squads.models import Squad
 
 FAILING_DAYS = 7

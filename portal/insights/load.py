@@ -19,9 +19,9 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from catalogue.choices import Fulfilment
-from portal.choices import OrderStatus
 from portal.insights.periods import Period
-from portal.models import Order, OrderApproval, OrderEvent
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderApproval, OrderEvent
 from squads.models import Chapter, Membership, Squad
 
 #: A queue "grows faster than it is worked" when, over this many days up to

@@ -41,10 +41,10 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
-from portal.choices import OrderStatus
 from portal.insights.aggregates import MICROSECONDS, Elapsed
 from portal.insights.models import SweepRecovery
-from portal.models import Order
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order
 from runbooks.choices import TERMINAL_RUN_STATUSES, RunStatus
 from runbooks.models import Run
 

@@ -28,7 +28,6 @@ from django.db.models.functions import Coalesce
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from catalogue.models import Product
-from portal.choices import OPEN_STATUSES, TERMINAL_STATUSES, OrderStatus
 from portal.insights.aggregates import (
     MICROSECONDS,
     Elapsed,
@@ -38,7 +37,8 @@ from portal.insights.aggregates import (
     safe_ratio,
 )
 from portal.insights.periods import Period
-from portal.models import Order
+from portal.orders.choices import OPEN_STATUSES, TERMINAL_STATUSES, OrderStatus
+from portal.orders.models import Order
 
 MEDIAN = 0.5
 P90 = 0.9

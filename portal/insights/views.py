@@ -22,7 +22,7 @@ from portal.insights.periods import PRESET_DAYS, Period, PeriodError, period_fro
 from portal.insights.report_tables import affected_orders_table, graph_table
 from portal.insights.reports import OverviewReport, SquadReport
 from portal.insights.tables import Table, duration_text, to_csv
-from portal.selectors import orders_visible_to
+from portal.orders.selectors import orders_visible_to
 from squads.models import Squad
 from squads.selectors import squads_of
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -23,10 +24,12 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from portal.celery import send_or_leave_for_sweep
-from portal.models import Order
 from portal.notifications.choices import EMAIL_BY_DEFAULT, NotificationKind
 from portal.notifications.models import Notification, NotificationPreference
 from portal.notifications.selectors import email_preferences
+
+if TYPE_CHECKING:  # the order domain imports this one: a type only
+    from portal.orders.models import Order
 
 logger = logging.getLogger(__name__)
 

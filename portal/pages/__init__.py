@@ -1,11 +1,13 @@
-"""The browser face: thin views that read through selectors, change state
-only through the domains' services, and render the templates.
+"""The browser face: thin views over the domains' services and selectors.
 
-``base`` (the HTMX-aware login guard), ``catalogue`` (front page, product
-page), ``notifications``, ``tokens`` and ``webhooks`` (the integrations
-pages), ``operations`` (favicon, healthz) and ``context_processors`` (the
-navigation's counts).
+A view reads through selectors and changes state only through a domain's
+services; a refused action shows the service's message and has changed
+nothing (the service guarantees that). ``base`` (the HTMX-aware login
+guard), ``catalogue`` (front page, product page), ``ordering`` (form,
+review, place), ``orders`` (an order's pages and commands), ``work``
+(approvals inbox, manual queue), ``notifications``, ``tokens`` and
+``webhooks`` (the integrations pages), ``operations`` (favicon, healthz),
+``forms`` and ``context_processors`` (the navigation's counts).
 
-May import the domains, ``portal.web`` and ``portal.forms``; no domain
-imports it.
+May import the domains and ``portal.web``; no domain imports a page.
 """

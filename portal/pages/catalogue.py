@@ -17,11 +17,11 @@ from catalogue.markdown import render_markdown
 from catalogue.models import Product
 from catalogue.search import search_products
 from catalogue.selectors import catalogue_entries, product_for_page
-from portal.forms import CatalogueFilterForm, OrderForm, schema_initial
 from portal.insights.breakdowns import expected_lead_time
-from portal.models import Order
+from portal.orders.models import Order
+from portal.orders.selectors import orders_visible_to
 from portal.pages.base import login_required
-from portal.selectors import orders_visible_to
+from portal.pages.forms import CatalogueFilterForm, OrderForm, schema_initial
 from portal.web.confirm import id_from_text
 from squads.choices import Role
 

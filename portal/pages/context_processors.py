@@ -8,7 +8,7 @@ from functools import cached_property
 from django.http import HttpRequest
 
 from portal.notifications.selectors import unread_count
-from portal.selectors import orders_awaiting_approval_by, orders_in_manual_queue_of
+from portal.orders.selectors import orders_awaiting_approval_by, orders_in_manual_queue_of
 from squads.selectors import AnyUser, is_any_squad_member
 
 

@@ -15,7 +15,6 @@ from django.views.decorators.http import require_http_methods
 from portal.integrations.models import WebhookSubscription
 from portal.integrations.webhooks.selectors import (
     deliveries_of,
-    status_change_text,
     webhooks_visible_to,
     webhooks_with_health,
 )
@@ -32,6 +31,7 @@ from portal.integrations.webhooks.subscriptions import (
 )
 from portal.web.confirm import ask_first, confirmed, id_from_text
 from portal.web.reveal import reveal_next, revealed
+from portal.web.wording import status_change_text
 from squads.selectors import squads_of
 
 MINE = "mine"

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django import template
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
-from catalogue.schema import secret_fields
-from portal.choices import TERMINAL_STATUSES, OrderStatus
-from portal.forms import field_title
+from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
 from portal.web import wording
+from portal.web.inputs import input_rows
 from squads.selectors import display_name as _display_name
 
 register = template.Library()
@@ -30,7 +28,6 @@ STATUS_ICONS = {
     OrderStatus.TIMED_OUT: "◔",
     OrderStatus.CANCELLED: "⊘",
 }
-SECRET_DISPLAY = "••••••••"  # noqa: S105 - what a hidden secret looks like, not a secret
 
 
 @register.inclusion_tag("portal/partials/status_badge.html")
@@ -58,50 +55,6 @@ register.filter("status_label", wording.status_label)
 register.filter("event_title", wording.event_title)
 register.filter("event_note", wording.event_note)
 register.filter("event_actor", wording.event_actor)
-
-
-@dataclass(frozen=True)
-class InputRow:
-    name: str
-    label: str
-    value: str
-    secret: bool
-    empty: bool
-
-
-def _display(value: Any) -> str:
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value)
-    if value is None:
-        return ""
-    return str(value)
-
-
-def input_rows(schema: dict, inputs: dict) -> list[InputRow]:
-    """The inputs in the form's order with their titles; a secret is shown as
-    dots whatever the value holds (clear on the review page, masked in an order)."""
-    properties = (schema or {}).get("properties") or {}
-    secrets = secret_fields(schema or {})
-    names = [name for name in properties if name in inputs] + [
-        name for name in inputs if name not in properties
-    ]
-    rows = []
-    for name in names:
-        value = inputs[name]
-        secret = name in secrets and value not in (None, "")
-        shown = SECRET_DISPLAY if secret else _display(value)
-        rows.append(
-            InputRow(
-                name=name,
-                label=field_title(name, properties.get(name) or {}),
-                value=shown,
-                secret=secret,
-                empty=shown == "",
-            )
-        )
-    return rows
 
 
 @register.inclusion_tag("portal/partials/inputs.html")

@@ -5,11 +5,14 @@ them as filters under their names."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from typing import Any
 
-from portal.choices import OrderStatus
+from portal.integrations.models import WebhookDelivery
+from portal.integrations.webhooks.delivery import EVENT_STATUS_CHANGED
+from portal.orders.choices import OrderStatus
 from runbooks.services import WORKER_LOST
 from squads.selectors import display_name
 
@@ -128,3 +131,19 @@ def event_actor(event: Any) -> str:
     if event.from_status == event.to_status and named in event.note:
         return ""
     return named
+
+
+def status_change_text(delivery: WebhookDelivery) -> str:
+    """What a status-change delivery told, in words ("Queued → Running");
+    empty for other events."""
+    if delivery.event != EVENT_STATUS_CHANGED:
+        return ""
+    try:
+        body = json.loads(delivery.body)
+    except ValueError:
+        return ""
+    labels = dict(OrderStatus.choices)
+    before, after = body.get("from_status"), body.get("to_status")
+    if not before:
+        return f"placed, {labels.get(after, after)}"
+    return f"{labels.get(before, before)} → {labels.get(after, after)}"

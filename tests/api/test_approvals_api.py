@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from portal.models import Order, OrderApproval, OrderEvent
+from portal.orders.execution import order_dry_run_execute
+from portal.orders.models import Order, OrderApproval, OrderEvent
+from portal.orders.submission import order_submit
 from tests.runbooks import use_private_dirs
 
 pytestmark = pytest.mark.django_db
@@ -83,8 +85,7 @@ def test_rejection_at_a_later_step_ends_the_order(api_for, two_steps, requester,
 
 
 def test_approver_previews_through_the_api(api_for, two_steps, requester, member, settings, tmp_path):
-    from portal import services
-    from portal.models import OrderDryRun
+    from portal.orders.models import OrderDryRun
 
     use_private_dirs(settings, tmp_path)
     order = place(api_for(requester))
@@ -94,7 +95,7 @@ def test_approver_previews_through_the_api(api_for, two_steps, requester, member
 
     response = api_for(member).post(f"/api/v1/orders/{order['id']}/dry-run/", {}, format="json")
     assert response.status_code == 200 and response.json()["dry_run"]["status"] == "pending"
-    services.order_dry_run_execute(dry_run_id=OrderDryRun.objects.get().pk)  # the worker's part
+    order_dry_run_execute(dry_run_id=OrderDryRun.objects.get().pk)  # the worker's part
 
     dry_run = api_for(member).get(f"/api/v1/orders/{order['id']}/").json()["dry_run"]
     assert dry_run["status"] == "succeeded"
@@ -130,7 +131,6 @@ def test_only_the_people_a_step_names_see_the_order_waiting_for_it(
     them, not to every member of that squad: its inputs may be sensitive."""
     from catalogue.choices import ApprovalPolicy, Fulfilment
     from catalogue.models import ApprovalStep
-    from portal import services
     from squads.choices import Role
     from tests.factories import MembershipFactory, ProductFactory, UserFactory
 
@@ -145,7 +145,7 @@ def test_only_the_people_a_step_names_see_the_order_waiting_for_it(
     ApprovalStep.objects.create(
         product=product, position=0, name="Leads", squad=other_squad, roles=["platform_lead"]
     )
-    order = services.order_submit(requester=requester, product=product, inputs={})
+    order = order_submit(requester=requester, product=product, inputs={})
     lead = MembershipFactory(
         user=UserFactory(username="lena"), squad=other_squad, role=Role.PLATFORM_LEAD
     ).user

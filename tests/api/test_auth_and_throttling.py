@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from portal.integrations.models import ApiToken
 from portal.integrations.tokens import hash_key, token_authenticate, token_create, token_revoke
-from portal.models import Order
+from portal.orders.models import Order
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from django.db import connection
 from django.utils import timezone
 
 from catalogue.choices import ProductStatus
-from portal.idempotency import idempotency_records_purge
-from portal.models import IdempotencyRecord, Order, OrderEvent
+from portal.orders.models import IdempotencyRecord, Order, OrderEvent
+from portal.orders.submission import idempotency_records_purge
 
 BODY = {"product": "vm", "inputs": {"hostname": "web-01"}}
 

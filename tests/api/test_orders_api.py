@@ -11,12 +11,11 @@ from django.utils import timezone
 
 from catalogue.choices import ProductStatus
 from catalogue.inputs import MASK
-from portal import services
-from portal.choices import OrderStatus
-from portal.models import Order, OrderEvent
-from runbooks.choices import RunStatus
+from portal.orders.cancellation import order_cancel
+from portal.orders.models import Order, OrderEvent
+from portal.orders.submission import order_submit
 from runbooks.models import RunEvent
-from runbooks.services import run_claim, run_create, run_finish
+from runbooks.services import run_create
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +26,7 @@ def place(client, body, **headers):
 
 
 def submit(product, user, hostname="web-01"):
-    return services.order_submit(requester=user, product=product, inputs={"hostname": hostname})
+    return order_submit(requester=user, product=product, inputs={"hostname": hostname})
 
 
 # --- Creation ---------------------------------------------------------------------------
@@ -190,7 +189,7 @@ def test_orders_filter_by_status_product_squad_and_creation_time(api_for, member
     other = ProductFactory(slug="dns", squad=squad, form_schema=product.form_schema)
     first = submit(product, requester)
     second = submit(other, requester)
-    services.order_cancel(order=second, actor=requester)
+    order_cancel(order=second, actor=requester)
     Order.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(days=3))
     client = api_for(member)
 
@@ -269,7 +268,7 @@ def test_a_made_up_cursor_off_the_calendar_is_a_404_not_a_500(api_for, requester
 def test_an_unexpected_error_under_the_api_answers_json(requester, monkeypatch):
     from django.test import Client
 
-    from portal.api import views
+    from portal.api.orders import views
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
@@ -289,7 +288,7 @@ def test_order_list_costs_the_same_queries_whatever_the_page_size(
     for n in range(30):
         order = submit(product, requester, f"web-{n}")
         if n % 3 == 0:
-            services.order_cancel(order=order, actor=member)
+            order_cancel(order=order, actor=member)
     client = api_for(member)
     client.get("/api/v1/me/")  # the token's first use records last_used_at, once
     for size in (1, 30):
@@ -297,22 +296,6 @@ def test_order_list_costs_the_same_queries_whatever_the_page_size(
         with django_assert_max_num_queries(3):
             response = client.get(f"/api/v1/orders/?page_size={size}")
         assert len(response.json()["results"]) == size
-
-
-def test_order_detail_has_history_result_and_allowed_actions(api_for, requester, member, approval_product):
-    order = submit(approval_product, requester)
-    body = api_for(member).get(f"/api/v1/orders/{order.pk}/").json()
-    assert body["status"] == "pending_approval"
-    assert body["actions"] == ["cancel", "approve", "reject"]
-    assert body["result"] == {
-        "return_code": None,
-        "host_summary": {},
-        "failure_reason": "",
-        "resolution_note": "",
-    }
-    assert body["runbook_version"] == {"runbook": approval_product.runbook.slug, "number": 1}
-    assert body["history"][0]["actor"] == "rita"
-    assert api_for(requester).get(f"/api/v1/orders/{order.pk}/").json()["actions"] == ["cancel"]
 
 
 def test_run_output_is_paged_in_emission_order_and_resumable(api_for, requester, product):
@@ -347,45 +330,6 @@ def test_run_output_is_paged_in_emission_order_and_resumable(api_for, requester,
     assert [(e["attempt"], e["counter"]) for e in paged["results"]] == [(2, 2), (2, 3)]
 
 
-def test_a_queued_order_can_be_cancelled_by_its_requester(api_for, requester, product):
-    order = submit(product, requester)
-    response = api_for(requester).post(
-        f"/api/v1/orders/{order.pk}/cancel/", {"reason": "changed my mind"}, format="json"
-    )
-    assert response.status_code == 200
-    assert response.json()["status"] == OrderStatus.CANCELLED
-    assert response.json()["history"][-1]["note"] == "changed my mind"
-
-
-def test_cancelling_a_running_order_is_accepted_while_its_playbook_is_stopped(api_for, requester, product):
-    order = submit(product, requester)
-    run = services.order_start(order_id=order.pk)
-    run_claim(run_id=run.pk, worker="test:1")
-    client = api_for(requester)
-    response = client.post(f"/api/v1/orders/{order.pk}/cancel/", {}, format="json")
-    assert response.status_code == 202, "asked to stop: the worker ends it"
-    assert response.json()["status"] == OrderStatus.RUNNING
-    assert "cancel" not in response.json()["actions"], "it is being stopped: nothing more to ask"
-    again = client.post(f"/api/v1/orders/{order.pk}/cancel/", {"reason": "twice"}, format="json")
-    assert again.status_code == 202, "asking twice is harmless"
-    requests = order.events.filter(note__startswith="Cancellation requested")
-    notes = list(requests.values_list("note", flat=True))
-    assert notes == ["Cancellation requested: Cancelled"], "and says nothing twice"
-
-
-def test_an_order_whose_run_has_not_begun_is_cancelled_at_once(api_for, requester, product):
-    """The moment between a worker taking the order and starting its playbook."""
-    order = submit(product, requester)
-    services.order_start(order_id=order.pk)
-    client = api_for(requester)
-    response = client.post(f"/api/v1/orders/{order.pk}/cancel/", {}, format="json")
-    assert response.status_code == 200
-    assert response.json()["status"] == OrderStatus.CANCELLED
-    again = client.post(f"/api/v1/orders/{order.pk}/cancel/", {}, format="json")
-    assert again.status_code == 409 and again.json()["code"] == "illegal_transition"
-    assert Order.objects.get(pk=order.pk).status == OrderStatus.CANCELLED
-
-
 @pytest.mark.parametrize(
     "query", ["?created_after=2024-01-01T00:00:00%2B19:40", "?created_before=0001-01-01T00:00:00-05:00"]
 )
@@ -408,17 +352,17 @@ def test_unknown_paths_answer_json_even_to_a_post_without_csrf(requester, produc
 def test_hand_built_representations_have_exactly_the_declared_fields(api_for, requester, member, product):
     """Products and orders are rendered by hand for speed; their keys must be
     the fields the serializers declare (and so the OpenAPI schema promises)."""
-    from portal.api import serializers as s
     from portal.api.catalogue import ProductDetailSerializer, ProductSerializer
+    from portal.api.orders import serializers as order_serializers
 
     order = submit(product, requester)
-    services.order_cancel(order=order, actor=member)
+    order_cancel(order=order, actor=member)
     client = api_for(member)
     pairs = [
         (ProductSerializer, client.get("/api/v1/products/").json()["results"][0]),
         (ProductDetailSerializer, client.get("/api/v1/products/vm/").json()),
-        (s.OrderSerializer, client.get("/api/v1/orders/").json()["results"][0]),
-        (s.OrderDetailSerializer, client.get(f"/api/v1/orders/{order.pk}/").json()),
+        (order_serializers.OrderSerializer, client.get("/api/v1/orders/").json()["results"][0]),
+        (order_serializers.OrderDetailSerializer, client.get(f"/api/v1/orders/{order.pk}/").json()),
     ]
     for serializer, body in pairs:
         assert list(body) == list(serializer().fields), serializer.__name__
@@ -441,68 +385,6 @@ def test_run_output_costs_the_same_queries_whatever_the_page_size(
         with django_assert_max_num_queries(5):  # token, squads, the order, COUNT, page
             response = client.get(f"/api/v1/orders/{order.pk}/events/?page_size={size}")
         assert len(response.json()["results"]) == size
-
-
-def test_retry_is_not_offered_once_the_secrets_are_erased_as_on_the_page(api_for, requester, product):
-    """The API's actions and the page's buttons come from one rule: a retry
-    that would be refused is offered by neither."""
-    order = services.order_submit(
-        requester=requester, product=product, inputs={"hostname": "web-01", "token": "s3cret"}
-    )
-    run = services.order_start(order_id=order.pk)
-    run_claim(run_id=run.pk, worker="test:1")
-    run_finish(run_id=run.pk, status=RunStatus.FAILED, rc=2, failure_reason="boom")
-    services.order_finish(order_id=order.pk, run=run)
-    client = api_for(requester)
-    assert "retry" in client.get(f"/api/v1/orders/{order.pk}/").json()["actions"]
-
-    Order.objects.filter(pk=order.pk).update(secret_inputs_ciphertext="")
-
-    assert "retry" not in client.get(f"/api/v1/orders/{order.pk}/").json()["actions"]
-
-
-@pytest.mark.parametrize(
-    "raw, content_type, status, named",
-    [
-        (b'{"assignee": "omar"}', "application/json", 400, "assignee"),
-        (b"this is not json", "application/json", 400, None),
-        (b"[1]", "application/json", 400, None),
-        (b"claim", "text/plain", 415, None),
-    ],
-)
-def test_a_command_that_takes_no_body_refuses_one_and_changes_nothing(
-    api_for, member, requester, manual_product, raw, content_type, status, named
-):
-    order = submit(manual_product, requester)
-    response = api_for(member).post(f"/api/v1/orders/{order.pk}/claim/", data=raw, content_type=content_type)
-    assert response.status_code == status, response.content
-    if named:
-        assert response.json()["errors"][named] == ["Unknown field (this request takes no body)."]
-    order.refresh_from_db()
-    assert order.claimed_by is None and order.events.count() == 1
-    # Nothing, or an empty object, is what it takes.
-    for empty in (b"", b"{}"):
-        answer = api_for(member).post(
-            f"/api/v1/orders/{order.pk}/claim/", data=empty, content_type="application/json"
-        )
-        assert answer.status_code == 200 and answer.json()["claimed_by"] == member.username
-        api_for(member).post(f"/api/v1/orders/{order.pk}/release/")
-
-
-def test_a_chunked_body_is_refused_not_read_as_empty(api_for, member, requester, product):
-    """Django reads a body up to its Content-Length; a chunked one has none:
-    the cancel would run without the reason the client sent."""
-    order = submit(product, requester)
-    response = api_for(member).generic(
-        "POST",
-        f"/api/v1/orders/{order.pk}/cancel/",
-        data=b"",
-        content_type="application/json",
-        HTTP_TRANSFER_ENCODING="chunked",
-    )
-    assert response.status_code == 411 and response.json()["code"] == "length_required"
-    order.refresh_from_db()
-    assert order.status == OrderStatus.QUEUED and order.events.count() == 1
 
 
 @pytest.mark.parametrize(

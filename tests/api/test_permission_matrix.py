@@ -13,17 +13,12 @@ import json
 import pytest
 from django.utils import timezone
 
-from portal import services
-from portal.choices import OrderStatus
+from portal.integrations.models import WebhookDelivery, WebhookSubscription
 from portal.integrations.webhooks.subscriptions import webhook_ping, webhook_subscribe
-from portal.models import (
-    IdempotencyRecord,
-    Order,
-    OrderDryRun,
-    OrderEvent,
-    WebhookDelivery,
-    WebhookSubscription,
-)
+from portal.orders.choices import OrderStatus
+from portal.orders.fulfilment import order_claim
+from portal.orders.models import IdempotencyRecord, Order, OrderDryRun, OrderEvent
+from portal.orders.submission import order_submit
 from runbooks.models import Run
 from tests.factories import RunbookFactory
 
@@ -40,7 +35,7 @@ SEE_ORDER = {
 }
 ANY_USER = {role: (401 if role == "anonymous" else 200) for role in ROLES}
 SQUAD_DECIDES = {**SEE_ORDER, "requester": 403}
-# Approvals follow the order's approval steps (portal.approvals): the owning
+# Approvals follow the order's approval steps (portal.orders.approval_steps): the owning
 # squad's product owners and SMEs; an admin sees the order but is no approver.
 APPROVERS_DECIDE = {**SQUAD_DECIDES, "admin": 403}
 
@@ -162,20 +157,20 @@ def world(request, kind):
     requester = users["requester"]
     order = None
     if kind == "queued":
-        order = services.order_submit(requester=requester, product=product, inputs={"hostname": "a"})
+        order = order_submit(requester=requester, product=product, inputs={"hostname": "a"})
     elif kind == "failed":
-        order = services.order_submit(requester=requester, product=product, inputs={"hostname": "a"})
+        order = order_submit(requester=requester, product=product, inputs={"hostname": "a"})
         Order.objects.filter(pk=order.pk).update(status=OrderStatus.FAILED, finished_at=timezone.now())
     elif kind == "pending":
         approval = request.getfixturevalue("approval_product")
         approval.runbook.supports_check_mode = True
         approval.runbook.save()
-        order = services.order_submit(requester=requester, product=approval, inputs={"hostname": "a"})
+        order = order_submit(requester=requester, product=approval, inputs={"hostname": "a"})
     elif kind in ("manual", "claimed"):
         manual = request.getfixturevalue("manual_product")
-        order = services.order_submit(requester=requester, product=manual, inputs={"hostname": "a"})
+        order = order_submit(requester=requester, product=manual, inputs={"hostname": "a"})
         if kind == "claimed":
-            order = services.order_claim(order=order, actor=users["member"])
+            order = order_claim(order=order, actor=users["member"])
     webhook, _ = webhook_subscribe(actor=requester, url="https://hooks.example.com/rita")
     delivery = webhook_ping(subscription=webhook, actor=requester)
     return users, order, webhook, delivery

@@ -23,9 +23,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
-from portal import services
 from portal.integrations.tokens import token_create
 from portal.integrations.webhooks.subscriptions import webhook_ping, webhook_subscribe
+from portal.orders.submission import order_submit
 from squads.choices import Role
 from tests.conftest import FORM
 from tests.factories import MembershipFactory, ProductFactory, RunbookFactory, UserFactory
@@ -56,7 +56,7 @@ def world(db, squad):
         slug="db", squad=squad, form_schema=FORM, fulfilment=Fulfilment.MANUAL, runbook=None
     )
     orders = [
-        services.order_submit(requester=requester, product=product, inputs={"hostname": "web-01"})
+        order_submit(requester=requester, product=product, inputs={"hostname": "web-01"})
         for product in (automated, approval, manual)
     ]
     subscription, _ = webhook_subscribe(actor=user, url="https://hooks.example.com/in", squad=squad)

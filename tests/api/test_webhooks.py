@@ -11,11 +11,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from portal import services
 from portal.integrations.models import WebhookDelivery, WebhookSubscription
 from portal.integrations.webhooks import delivery as webhook_delivery
 from portal.integrations.webhooks import subscriptions
-from portal.models import Order
+from portal.orders.models import Order
+from portal.orders.submission import order_submit
 from tests.api.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -175,7 +175,7 @@ def test_no_subscription_costs_ordering_one_query_and_creates_nothing(
     requester, product, django_capture_on_commit_callbacks, django_assert_num_queries
 ):
     with django_capture_on_commit_callbacks() as callbacks:
-        services.order_submit(requester=requester, product=product, inputs={"hostname": "a"})
+        order_submit(requester=requester, product=product, inputs={"hostname": "a"})
     fan_out = [c for c in callbacks if c.__name__ == "notify_subscribers"]
     assert len(fan_out) == 1
     with django_assert_num_queries(1):

@@ -11,7 +11,7 @@ import pytest
 
 from portal.integrations.models import WebhookDelivery
 from portal.integrations.webhooks import subscriptions
-from portal.models import Order
+from portal.orders.models import Order
 from tests.api.receiver import Receiver
 from tests.factories import ProductFactory, RunbookFactory
 from tests.worker import Worker

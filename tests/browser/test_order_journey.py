@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 
 from catalogue.importer import import_catalogue
 from catalogue.models import Product
-from portal.choices import OrderStatus
-from portal.models import Order
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order
 from tests.browser.conftest import check_accessibility, screenshot
 from tests.factories import UserFactory
 from tests.worker import Worker

@@ -11,7 +11,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from portal import services
+from portal.orders.execution import order_finish, order_start
+from portal.orders.submission import order_submit
 from portal.web.runlog import TAIL_EVENTS
 from runbooks.choices import RunStatus
 from runbooks.models import RunEvent
@@ -53,8 +54,8 @@ def started_order(slug: str, name: str, label: str):  # type: ignore[no-untyped-
     squad = SquadFactory(slug="platform", name="Platform Squad")
     product = ProductFactory(slug=slug, name=name, squad=squad)
     requester = UserFactory(username="bea", first_name="Bea", last_name="Fischer")
-    order = services.order_submit(requester=requester, product=product, inputs={"name": label})
-    run = services.order_start(order_id=order.pk)
+    order = order_submit(requester=requester, product=product, inputs={"name": label})
+    run = order_start(order_id=order.pk)
     run_claim(run_id=run.pk, worker="test:1")
     return order, run, requester
 
@@ -131,7 +132,7 @@ def test_a_fifty_thousand_line_log_shows_its_tail_loads_earlier_parts_and_follow
     run_finish(
         run_id=run.pk, status=RunStatus.SUCCEEDED, rc=0, stats={"localhost": {"ok": 53_503, "failures": 0}}
     )
-    services.order_finish(order_id=order.pk, run=run)
+    order_finish(order_id=order.pk, run=run)
     expect(page.locator("#order-head .badge")).to_have_text(re.compile("Succeeded"), timeout=5_000)
     expect(page.locator(f"#attempt-head-{run.pk}")).to_contain_text("Succeeded")
     expect(page.locator("#order-poller[data-finished]")).to_have_count(1)
@@ -147,7 +148,7 @@ def test_my_orders_follows_an_open_order_to_its_end_without_reloading(page, tran
     expect(finished).to_have_text("—")
 
     run_finish(run_id=run.pk, status=RunStatus.SUCCEEDED, rc=0, stats={"localhost": {"ok": 1, "failures": 0}})
-    services.order_finish(order_id=order.pk, run=run)
+    order_finish(order_id=order.pk, run=run)
 
     expect(badge).to_have_text(re.compile("Succeeded"), timeout=5_000)
     expect(finished.locator("time")).to_have_count(1)  # the Finished column too

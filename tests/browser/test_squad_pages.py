@@ -9,9 +9,9 @@ import pytest
 from playwright.sync_api import expect
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
-from portal import services
-from portal.choices import OrderStatus
-from portal.models import Order
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order
+from portal.orders.submission import order_submit
 from squads.choices import Role
 from tests.browser.conftest import check_accessibility, log_in, screenshot
 from tests.factories import MembershipFactory, ProductFactory, SquadFactory, UserFactory
@@ -61,7 +61,7 @@ def firewall(network):  # type: ignore[no-untyped-def]
 
 def place(product, requester, **inputs):  # type: ignore[no-untyped-def]
     values = {"source": "10.1.2.3", "justification": "Backups to the DR site", "vault_token": "s3cr3t-t0ken"}
-    return services.order_submit(requester=requester, product=product, inputs={**values, **inputs})
+    return order_submit(requester=requester, product=product, inputs={**values, **inputs})
 
 
 def test_squad_member_approves_an_order_in_the_inbox(page, nora, bea, firewall):

@@ -21,7 +21,7 @@ from catalogue.models import Product
 from catalogue.patterns import FormValidator, check_schema, pattern_problem, pattern_search
 from catalogue.schema import form_schema_problems
 from portal.integrations.tokens import token_create
-from portal.models import Order
+from portal.orders.models import Order
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db

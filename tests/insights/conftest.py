@@ -14,8 +14,8 @@ import pytest
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from catalogue.models import Product
-from portal.choices import OrderStatus
-from portal.models import Order, OrderRun
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderRun
 from runbooks.choices import RunStatus
 from runbooks.models import Run, RunEvent
 from tests.factories import ProductFactory, UserFactory

@@ -11,9 +11,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from catalogue.inputs import validate_inputs
-from portal.choices import OrderStatus
 from portal.insights.models import DebtItem
-from portal.models import Order, OrderEvent
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderEvent
 from runbooks.execution.masking import MASK
 from runbooks.models import RunEvent
 from tests.factories import ProductFactory

@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from catalogue.choices import ProductStatus
-from portal.choices import OrderStatus
 from portal.integrations.tokens import token_create
+from portal.orders.choices import OrderStatus
 from tests.insights.conftest import make_order
 
 SQUAD_URL = "/api/v1/squads/network/metrics/"

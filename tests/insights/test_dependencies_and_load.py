@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 
 from catalogue.choices import ProductStatus
-from portal.choices import OrderStatus
 from portal.insights import dependencies as deps
 from portal.insights import load
 from portal.insights.periods import Period
-from portal.models import OrderApproval, OrderEvent
+from portal.orders.choices import OrderStatus
+from portal.orders.models import OrderApproval, OrderEvent
 from squads.choices import Role
 from tests.factories import ChapterFactory, MembershipFactory, ProductFactory, SquadFactory, UserFactory
 from tests.insights.conftest import NOW, make_order

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from portal.choices import OrderStatus
 from portal.insights.choices import SweepRecoveryKind
 from portal.insights.models import SweepRecovery
+from portal.orders.choices import OrderStatus
 from runbooks.choices import RunStatus
 from tests.insights.conftest import make_order, make_run
 

@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 
 from catalogue.choices import ProductStatus
-from portal.choices import OrderStatus
 from portal.insights.models import DebtItem
+from portal.orders.choices import OrderStatus
 from squads.choices import Role
 from tests.factories import (
     ChapterFactory,

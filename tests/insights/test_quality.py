@@ -8,12 +8,12 @@ import pytest
 from django.db import connection
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
-from portal.choices import OrderStatus
 from portal.insights import breakdowns
 from portal.insights import quality as q
 from portal.insights.aggregates import Elapsed, percentiles
 from portal.insights.periods import Period
-from portal.models import Order
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order
 from tests.factories import ProductFactory, SquadFactory, UserFactory
 from tests.insights.conftest import NOW, make_order
 

@@ -9,13 +9,13 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from catalogue.choices import Fulfilment
-from portal.choices import OrderStatus
 from portal.insights import debt, tooling
 from portal.insights.choices import DebtSeverity, DebtStatus, SweepRecoveryKind
 from portal.insights.models import DebtItem, SweepRecovery
 from portal.insights.playbooks import analyse_playbook
 from portal.insights.services import debt_item_save, sweep_recoveries_record
-from portal.models import Order
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order
 from runbooks.choices import RunStatus
 from runbooks.models import RunbookVersion
 from runbooks.services import runbook_set_playbook
@@ -324,7 +324,7 @@ def test_register_lists_open_items_worst_first(squad, manual, member):
 
 @pytest.mark.django_db
 def test_sweep_recoveries_accumulate_across_sweeps():
-    from portal.services import SweepReport
+    from portal.orders.recovery import SweepReport
 
     sweep_recoveries_record(SweepReport(lost_runs=[1, 2], redispatched_orders=[3]))
     sweep_recoveries_record(SweepReport(lost_runs=[4]))
@@ -339,13 +339,14 @@ def test_the_real_sweep_counts_what_it_recovers(automated, settings):
     settings.SQUADRON_REDISPATCH_AFTER_SECONDS = 1
     order = make_order(automated, submitted=NOW - timedelta(days=1), status=OrderStatus.QUEUED)
     Order.objects.filter(pk=order.pk).update(queued_at=NOW - timedelta(days=1))
-    from portal.services import orders_sweep
+    from portal.tasks import sweep_orders
 
-    report = orders_sweep()
+    # The task that runs the sweep records its counters.
+    report = sweep_orders()
     # Take the re-sent task off this test process's queue: later tests read it.
     sent = drain_queued_tasks()
 
-    assert report.redispatched_orders == [order.pk]
+    assert report["redispatched_orders"] == [order.pk]
     assert [args for _task, args in sent] == [[order.pk]]
     assert SweepRecovery.objects.get(kind=SweepRecoveryKind.REDISPATCHED_ORDER).count == 1
 

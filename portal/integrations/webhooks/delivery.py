@@ -21,6 +21,7 @@ import socket
 import ssl
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -33,7 +34,6 @@ from django.utils import timezone
 from portal.celery import send_or_leave_for_sweep
 from portal.integrations.models import WebhookDelivery, WebhookSubscription
 from portal.integrations.webhooks.ssrf import address_allowed, url_problem
-from portal.models import Order
 from runbooks.crypto import decrypt_json
 
 logger = logging.getLogger(__name__)
@@ -73,18 +73,37 @@ def subscription_secret(subscription: WebhookSubscription) -> str:
 # --- The hook: order status changes --------------------------------------------------------
 
 
-def webhooks_order_changed(*, order_id: int, from_status: str, to_status: str) -> None:
+def webhooks_order_changed(
+    *, order_id: int, from_status: str, to_status: str, payload_of: Callable[[int], dict | None]
+) -> None:
     """Tell the order's subscribers, once the transaction that moved it commits
-    (nothing is sent for a move that rolls back). Never raises into the caller."""
+    (nothing is sent for a move that rolls back). Never raises into the caller.
+
+    ``payload_of`` gives what a receiver learns of the order, read when the
+    deliveries are made (the order domain owns that; this module knows orders
+    only by id)."""
     occurred_at = timezone.now()
 
     def notify_subscribers() -> None:
-        _fan_out(order_id=order_id, from_status=from_status, to_status=to_status, occurred_at=occurred_at)
+        _fan_out(
+            order_id=order_id,
+            from_status=from_status,
+            to_status=to_status,
+            occurred_at=occurred_at,
+            payload_of=payload_of,
+        )
 
     transaction.on_commit(notify_subscribers, robust=True)
 
 
-def _fan_out(*, order_id: int, from_status: str, to_status: str, occurred_at: datetime) -> None:
+def _fan_out(
+    *,
+    order_id: int,
+    from_status: str,
+    to_status: str,
+    occurred_at: datetime,
+    payload_of: Callable[[int], dict | None],
+) -> None:
     subscriptions = list(
         WebhookSubscription.objects.filter(is_active=True).filter(
             Q(user__orders=order_id, user__is_active=True) | Q(squad__orders=order_id)
@@ -92,7 +111,7 @@ def _fan_out(*, order_id: int, from_status: str, to_status: str, occurred_at: da
     )
     if not subscriptions:
         return
-    order = Order.objects.select_related("product", "squad", "requester").filter(pk=order_id).first()
+    order = payload_of(order_id)
     if order is None:
         return
     payload = {
@@ -101,33 +120,11 @@ def _fan_out(*, order_id: int, from_status: str, to_status: str, occurred_at: da
         "occurred_at": iso(occurred_at),
         "from_status": from_status or None,
         "to_status": to_status,
-        "order": order_payload(order),
+        "order": order,
     }
     deliveries = create_deliveries(subscriptions, payload, order_id=order_id)
     for delivery in deliveries:
         enqueue(delivery.pk)
-
-
-def order_payload(order: Order) -> dict:
-    """What a receiver learns of the order: the API's fields, secrets masked."""
-    return {
-        "id": order.pk,
-        "api_path": f"/api/v1/orders/{order.pk}/",
-        "status": order.status,
-        "product": {"slug": order.product.slug, "name": order.product.name},
-        "product_version": order.product_version,
-        "squad": {"slug": order.squad.slug, "name": order.squad.name},
-        "requester": order.requester.get_username(),
-        "fulfilment": order.fulfilment,
-        "inputs": order.inputs,
-        "attempts": order.attempts,
-        "created_at": iso(order.created_at),
-        "updated_at": iso(order.updated_at),
-        "finished_at": iso(order.finished_at),
-        "return_code": order.return_code,
-        "failure_reason": order.failure_reason,
-        "resolution_note": order.resolution_note,
-    }
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from portal.choices import OrderStatus
 from portal.integrations.models import WebhookDelivery, WebhookSubscription
-from portal.integrations.webhooks.delivery import EVENT_STATUS_CHANGED
 from squads.selectors import AnyUser, squad_ids_of
 
 
@@ -34,22 +30,6 @@ def webhooks_with_health(subscriptions: QuerySet[WebhookSubscription]) -> QueryS
         )
         .order_by("-created_at", "-id")
     )
-
-
-def status_change_text(delivery: WebhookDelivery) -> str:
-    """What a status-change delivery told, in words ("Queued → Running");
-    empty for other events."""
-    if delivery.event != EVENT_STATUS_CHANGED:
-        return ""
-    try:
-        body = json.loads(delivery.body)
-    except ValueError:
-        return ""
-    labels = dict(OrderStatus.choices)
-    before, after = body.get("from_status"), body.get("to_status")
-    if not before:
-        return f"placed, {labels.get(after, after)}"
-    return f"{labels.get(before, before)} → {labels.get(after, after)}"
 
 
 def deliveries_of(subscription: WebhookSubscription) -> QuerySet[WebhookDelivery]:

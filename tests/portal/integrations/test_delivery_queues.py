@@ -15,11 +15,12 @@ from django.conf import settings
 from django.utils import timezone
 from kombu import Exchange, Queue
 
-from portal import services
 from portal.celery import app
 from portal.integrations.models import WebhookDelivery
 from portal.integrations.webhooks import delivery as webhook_delivery
 from portal.integrations.webhooks import subscriptions
+from portal.orders.execution import EXECUTE_TASK
+from portal.orders.submission import order_submit
 from tests.api.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -54,10 +55,10 @@ def test_an_order_change_goes_to_the_orders_queue_and_its_delivery_to_the_webhoo
     orders, hooks = queues
     subscription, _ = subscriptions.webhook_subscribe(actor=requester, url="https://cmdb.example.com/in")
     with django_capture_on_commit_callbacks(execute=True):
-        order = services.order_submit(requester=requester, product=product, inputs={"hostname": "a"})
+        order = order_submit(requester=requester, product=product, inputs={"hostname": "a"})
     delivery = WebhookDelivery.objects.get(subscription=subscription)
     assert take_all(hooks) == [("portal.deliver_webhook", [delivery.pk])]
-    assert take_all(orders) == [(services.EXECUTE_TASK, [order.pk])]
+    assert take_all(orders) == [(EXECUTE_TASK, [order.pk])]
 
 
 def test_pings_redeliveries_and_retries_go_to_the_webhooks_queue(

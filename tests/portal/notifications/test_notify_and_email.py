@@ -10,11 +10,14 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from portal import services
 from portal.notifications import selectors as notification_selectors
 from portal.notifications import services as notification_services
 from portal.notifications.choices import NotificationKind
 from portal.notifications.models import Notification
+from portal.orders.approvals import order_approve, order_reject
+from portal.orders.fulfilment import order_claim
+from portal.orders.recovery import orders_sweep
+from portal.orders.submission import order_submit
 from squads.choices import Role
 from tests.factories import MembershipFactory, UserFactory
 from tests.portal.conftest import drain_queued_tasks
@@ -46,7 +49,7 @@ def deliver_emails() -> list[int]:
 
 
 def test_approvers_are_told_and_emailed_after_commit(approval_product, requester, member, sme, engineer):
-    order = services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    order = order_submit(requester=requester, product=approval_product, inputs=INPUTS)
 
     assert notified(member) == [(NotificationKind.APPROVAL_REQUESTED, "pending")]
     assert notified(sme) == [(NotificationKind.APPROVAL_REQUESTED, "pending")]
@@ -74,8 +77,8 @@ def _base_url_and_empty_queue(settings):
 
 
 def test_requester_hears_of_each_status_change_made_by_others(approval_product, requester, member):
-    order = services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
-    services.order_reject(order=order, actor=member, reason="Not without a change ticket")
+    order = order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    order_reject(order=order, actor=member, reason="Not without a change ticket")
 
     assert notified(requester) == [(NotificationKind.ORDER_FINISHED, "pending")]
     note = Notification.objects.get(recipient=requester)
@@ -85,8 +88,8 @@ def test_requester_hears_of_each_status_change_made_by_others(approval_product, 
 
 
 def test_progress_is_not_emailed_by_default_but_shown_in_the_portal(approval_product, requester, member):
-    order = services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
-    services.order_approve(order=order, actor=member)
+    order = order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    order_approve(order=order, actor=member)
     assert notified(requester) == [(NotificationKind.ORDER_PROGRESS, "not_wanted")]
     assert notification_selectors.unread_count(requester) == 1
 
@@ -94,8 +97,8 @@ def test_progress_is_not_emailed_by_default_but_shown_in_the_portal(approval_pro
 def test_preferences_decide_what_is_emailed(approval_product, requester, member, sme):
     notification_services.email_preferences_set(user=member, email_kinds=[])
     notification_services.email_preferences_set(user=requester, email_kinds=[NotificationKind.ORDER_PROGRESS])
-    order = services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
-    services.order_approve(order=order, actor=sme)
+    order = order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    order_approve(order=order, actor=sme)
 
     assert notified(member) == [(NotificationKind.APPROVAL_REQUESTED, "not_wanted")]
     assert notified(requester) == [(NotificationKind.ORDER_PROGRESS, "pending")]
@@ -113,7 +116,7 @@ def test_unknown_preference_is_refused_and_nothing_changes(requester):
 def test_squad_members_hear_of_manual_orders_in_their_queue(
     manual_product, requester, member, engineer, other_member
 ):
-    services.order_submit(requester=requester, product=manual_product, inputs=INPUTS)
+    order_submit(requester=requester, product=manual_product, inputs=INPUTS)
     assert notified(member) == [(NotificationKind.MANUAL_QUEUED, "pending")]
     assert notified(engineer) == [(NotificationKind.MANUAL_QUEUED, "pending")]
     assert notified(other_member) == []
@@ -122,7 +125,7 @@ def test_squad_members_hear_of_manual_orders_in_their_queue(
 def test_people_without_an_email_address_are_told_in_the_portal_only(approval_product, requester, member):
     member.email = ""
     member.save()
-    services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     assert notified(member) == [(NotificationKind.APPROVAL_REQUESTED, "not_wanted")]
 
 
@@ -138,7 +141,7 @@ class BrokenMailServer:
 
 def test_a_failing_mail_server_is_retried_then_recorded(approval_product, requester, member, settings):
     settings.EMAIL_BACKEND = "tests.portal.notifications.test_notify_and_email.BrokenMailServer"
-    services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     note = Notification.objects.get(recipient=member)
     for _attempt in range(notification_services.EMAIL_MAX_ATTEMPTS - 1):
         with pytest.raises(ConnectionRefusedError):
@@ -153,17 +156,17 @@ def test_a_failing_mail_server_is_retried_then_recorded(approval_product, reques
 
 
 def test_the_sweep_resends_emails_whose_task_never_ran(approval_product, requester, member, settings):
-    services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     drain_queued_tasks()  # lost with the broker
     Notification.objects.update(created_at=timezone.now() - timedelta(hours=1))
-    report = services.orders_sweep()
+    report = orders_sweep()
     assert report.emails_resent == 1
     assert len(deliver_emails()) == 1
     assert mail.outbox[0].to == ["nora@example.com"]
 
 
 def test_marking_read_is_personal(approval_product, requester, member, sme):
-    services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     mine = Notification.objects.get(recipient=member)
     theirs = Notification.objects.get(recipient=sme)
     assert notification_services.notification_mark_read(user=member, notification_id=theirs.pk) is False
@@ -178,16 +181,16 @@ def test_marking_read_is_personal(approval_product, requester, member, sme):
 def test_a_request_to_act_is_settled_for_everyone_once_someone_has_acted(
     approval_product, manual_product, requester, member, sme, engineer
 ):
-    order = services.order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    order = order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     assert notification_selectors.unread_count(sme) == 1
-    services.order_approve(order=order, actor=member)
+    order_approve(order=order, actor=member)
     asked = Notification.objects.get(recipient=sme, order=order, kind=NotificationKind.APPROVAL_REQUESTED)
     assert asked.read_at is not None, "nora decided: nothing waits for the SME any more"
 
-    manual = services.order_submit(requester=requester, product=manual_product, inputs={"hostname": "a"})
+    manual = order_submit(requester=requester, product=manual_product, inputs={"hostname": "a"})
     queued = Notification.objects.filter(order=manual, kind=NotificationKind.MANUAL_QUEUED)
     assert queued.filter(read_at=None).count() == queued.count() > 1
-    services.order_claim(order=manual, actor=engineer)
+    order_claim(order=manual, actor=engineer)
     assert not queued.filter(read_at=None).exists()
     assert Notification.objects.filter(recipient=requester, read_at=None).exists(), (
         "the requester's own news stays"

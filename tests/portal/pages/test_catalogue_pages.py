@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalogue.choices import ApprovalPolicy, ProductStatus
-from portal.choices import OrderStatus
-from portal.models import Order
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order
 from squads.choices import Role
 from tests.factories import CategoryFactory, MembershipFactory, ProductFactory, SquadFactory, UserFactory
 

@@ -18,6 +18,7 @@ from portal.integrations.webhooks.subscriptions import (
     webhook_subscribe,
     webhook_update,
 )
+from portal.orders.submission import order_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -293,12 +294,10 @@ def test_a_delivery_is_sent_again_from_the_log_and_a_bad_one_is_a_404(browser, r
 def test_the_log_names_each_status_change_and_links_its_order(
     browser, requester, product, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from portal import services
-
     mine, _ = webhook_subscribe(actor=requester, url="https://mine.example.com/in")
     monkeypatch.setattr("portal.integrations.webhooks.delivery.enqueue", lambda *args, **kwargs: True)
     with django_capture_on_commit_callbacks(execute=True):
-        order = services.order_submit(requester=requester, product=product, inputs={"hostname": "web-1"})
+        order = order_submit(requester=requester, product=product, inputs={"hostname": "web-1"})
     html = browser.get(f"/integrations/webhooks/{mine.pk}/").content.decode()
     assert f'href="/orders/{order.pk}/"' in html
     assert f"Order #{order.pk}</a>: placed, Queued" in html

@@ -27,10 +27,10 @@ from django.utils import timezone
 from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
 from catalogue.inputs import split_secrets, validate_inputs
 from catalogue.models import Product
-from portal.choices import OrderStatus
 from portal.insights.choices import DebtSeverity
 from portal.insights.models import DebtItem
-from portal.models import Order, OrderApproval, OrderEvent, OrderRun
+from portal.orders.choices import OrderStatus
+from portal.orders.models import Order, OrderApproval, OrderEvent, OrderRun
 from runbooks import yamlsafe
 from runbooks.choices import RunStatus
 from runbooks.models import Run, RunEvent

@@ -1,0 +1,364 @@
+"""The order API's representations and request bodies. Orders are read
+by hand for speed where a list is long; every change of state goes through
+the order services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from portal.api.base_serializers import StrictCharField, StrictSerializer, current_zone, iso, list_url
+from portal.api.catalogue import ProductRefSerializer, SquadRefSerializer
+from portal.orders.approval_steps import step_progress
+from portal.orders.choices import OrderStatus
+from portal.orders.commands import COMMAND_NAMES, order_actions
+from portal.orders.models import Order, OrderDryRun, OrderEvent
+from portal.web.runlog import plain_text
+from runbooks.models import RunEvent
+from runbooks.selectors import run_events_page
+
+#: The columns an order's list entry shows, as ``QuerySet.values()`` names them.
+ORDER_ROW = (
+    "id",
+    "status",
+    "product_version",
+    "fulfilment",
+    "approval_policy",
+    "inputs",
+    "attempts",
+    "created_at",
+    "updated_at",
+    "approved_at",
+    "queued_at",
+    "started_at",
+    "claimed_at",
+    "finished_at",
+    "return_code",
+    "host_summary",
+    "failure_reason",
+    "resolution_note",
+    "product__slug",
+    "product__name",
+    "squad__slug",
+    "squad__name",
+    "requester__username",
+    "claimed_by__username",
+)
+
+#: The longest reason or note a command accepts.
+MAX_TEXT = 2000
+
+
+def order_row(order: Order) -> dict[str, Any]:
+    """An order instance (related rows loaded) as the row ``ORDER_ROW`` reads."""
+    row: dict[str, Any] = {}
+    for name in ORDER_ROW:
+        value: Any = order
+        for part in name.split("__"):
+            value = getattr(value, part) if value is not None else None
+        row[name] = value
+    return row
+
+
+class OrderResultSerializer(serializers.Serializer):
+    return_code = serializers.IntegerField(allow_null=True)
+    host_summary = serializers.DictField(child=serializers.JSONField())
+    failure_reason = serializers.CharField(allow_blank=True)
+    resolution_note = serializers.CharField(allow_blank=True)
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:order-detail")
+    product = ProductRefSerializer()
+    squad = SquadRefSerializer()
+    requester = serializers.CharField(source="requester.username")
+    claimed_by = serializers.CharField(source="claimed_by.username", allow_null=True, default=None)
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    inputs = serializers.DictField(
+        child=serializers.JSONField(), help_text="As submitted; secret values are masked."
+    )
+    result = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "url",
+            "status",
+            "product",
+            "product_version",
+            "squad",
+            "requester",
+            "fulfilment",
+            "approval_policy",
+            "inputs",
+            "attempts",
+            "claimed_by",
+            "created_at",
+            "updated_at",
+            "approved_at",
+            "queued_at",
+            "started_at",
+            "claimed_at",
+            "finished_at",
+            "result",
+        ]
+
+    def to_representation(self, order: Order | dict) -> dict[str, Any]:
+        """From an ``Order`` or from a row of ``ORDER_ROW`` values (the list
+        reads rows: no model instances to build)."""
+        row = order if isinstance(order, dict) else order_row(order)
+        zone = current_zone(self.context)
+        claimed_by = row["claimed_by__username"]
+        return {
+            "id": row["id"],
+            "url": f"{list_url(self.context, 'api:order-list')}{row['id']}/",
+            "status": row["status"],
+            "product": {"slug": row["product__slug"], "name": row["product__name"]},
+            "product_version": row["product_version"],
+            "squad": {"slug": row["squad__slug"], "name": row["squad__name"]},
+            "requester": row["requester__username"],
+            "fulfilment": row["fulfilment"],
+            "approval_policy": row["approval_policy"],
+            "inputs": row["inputs"],
+            "attempts": row["attempts"],
+            "claimed_by": claimed_by,
+            "created_at": iso(row["created_at"], zone),
+            "updated_at": iso(row["updated_at"], zone),
+            "approved_at": iso(row["approved_at"], zone),
+            "queued_at": iso(row["queued_at"], zone),
+            "started_at": iso(row["started_at"], zone),
+            "claimed_at": iso(row["claimed_at"], zone),
+            "finished_at": iso(row["finished_at"], zone),
+            "result": {
+                "return_code": row["return_code"],
+                "host_summary": row["host_summary"] or {},
+                "failure_reason": row["failure_reason"],
+                "resolution_note": row["resolution_note"],
+            },
+        }
+
+    @extend_schema_field(OrderResultSerializer)
+    def get_result(self, order: Order) -> dict[str, Any]:
+        return {
+            "return_code": order.return_code,
+            "host_summary": order.host_summary or {},
+            "failure_reason": order.failure_reason,
+            "resolution_note": order.resolution_note,
+        }
+
+
+class OrderHistorySerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+
+    class Meta:
+        model = OrderEvent
+        fields = ["created_at", "actor", "from_status", "to_status", "note"]
+
+
+class OrderDetailSerializer(OrderSerializer):
+    events_url = serializers.SerializerMethodField()
+    runbook_version = serializers.SerializerMethodField()
+    history = OrderHistorySerializer(source="events", many=True)
+    actions = serializers.SerializerMethodField()
+    approval = serializers.SerializerMethodField()
+    dry_run = serializers.SerializerMethodField()
+
+    class Meta(OrderSerializer.Meta):
+        fields = [
+            *OrderSerializer.Meta.fields,
+            "runbook_version",
+            "events_url",
+            "history",
+            "approval",
+            "dry_run",
+            "actions",
+        ]
+
+    def to_representation(self, order: Order) -> dict[str, Any]:
+        return {
+            **super().to_representation(order),
+            "runbook_version": self.get_runbook_version(order),
+            "events_url": self.get_events_url(order),
+            "history": [
+                {
+                    "created_at": iso(event.created_at, current_zone(self.context)),
+                    "actor": event.actor.get_username() if event.actor else None,
+                    "from_status": event.from_status,
+                    "to_status": event.to_status,
+                    "note": event.note,
+                }
+                for event in order.events.all()
+            ],
+            "approval": self.get_approval(order),
+            "dry_run": self.get_dry_run(order),
+            "actions": self.get_actions(order),
+        }
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "description": "The latest check-mode preview of the order, if an approver asked for one.",
+            "properties": {
+                "run": {"type": "integer"},
+                "status": {"type": "string"},
+                "requested_by": {"type": "string", "nullable": True},
+                "created_at": {"type": "string", "format": "date-time"},
+                "would_change": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "failure_reason": {"type": "string"},
+                "output_tail": {"type": "string"},
+            },
+            "required": [
+                "run",
+                "status",
+                "requested_by",
+                "created_at",
+                "would_change",
+                "failure_reason",
+                "output_tail",
+            ],
+        }
+    )
+    def get_dry_run(self, order: Order) -> dict[str, Any] | None:
+        dry_run = OrderDryRun.objects.filter(order_id=order.pk).select_related("run", "requested_by").first()
+        if dry_run is None:
+            return None
+        run = dry_run.run
+        events, _ = run_events_page(run_id=run.pk, limit=DRY_RUN_OUTPUT_EVENTS)
+        changes = {host: (counts or {}).get("changed", 0) for host, counts in (run.stats or {}).items()}
+        return {
+            "run": run.pk,
+            "status": run.status,
+            "requested_by": dry_run.requested_by.get_username() if dry_run.requested_by else None,
+            "created_at": iso(dry_run.created_at, current_zone(self.context)),
+            "would_change": changes,
+            "failure_reason": run.failure_reason,
+            "output_tail": "".join(plain_text(events)),
+        }
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "description": "The approval steps copied onto the order when it was placed, in the "
+            "order they open, with who decides each and the decisions so far.",
+            "properties": {
+                "current_step": {"type": "integer", "nullable": True},
+                "steps": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "approvers": {"type": "string"},
+                            "required": {"type": "integer"},
+                            "approved": {"type": "integer"},
+                            "state": {"type": "string", "enum": ["done", "open", "rejected", "waiting"]},
+                            "decisions": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "approver": {"type": "string"},
+                                        "decision": {"type": "string", "enum": ["approved", "rejected"]},
+                                        "comment": {"type": "string"},
+                                        "created_at": {"type": "string", "format": "date-time"},
+                                    },
+                                    "required": ["approver", "decision", "comment", "created_at"],
+                                },
+                            },
+                        },
+                        "required": ["name", "approvers", "required", "approved", "state", "decisions"],
+                    },
+                },
+            },
+            "required": ["current_step", "steps"],
+        }
+    )
+    def get_approval(self, order: Order) -> dict[str, Any] | None:
+        if not order.approval_steps:
+            return None
+        zone = current_zone(self.context)
+        open_step = order.approval_step if order.status == OrderStatus.PENDING_APPROVAL else None
+        return {
+            "current_step": open_step,
+            "steps": [
+                {
+                    "name": item["step"]["name"],
+                    "approvers": item["who"],
+                    "required": item["step"]["required"],
+                    "approved": item["approved"],
+                    "state": item["state"],
+                    "decisions": [
+                        {
+                            "approver": decision.approver.get_username(),
+                            "decision": decision.decision,
+                            "comment": decision.comment,
+                            "created_at": iso(decision.created_at, zone),
+                        }
+                        for decision in item["decisions"]
+                    ],
+                }
+                for item in step_progress(order)
+            ],
+        }
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_events_url(self, order: Order) -> str:
+        return reverse("api:order-events", kwargs={"pk": order.pk}, request=self.context.get("request"))
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {"runbook": {"type": "string"}, "number": {"type": "integer"}},
+            "required": ["runbook", "number"],
+        }
+    )
+    def get_runbook_version(self, order: Order) -> dict[str, Any] | None:
+        version = order.runbook_version
+        return {"runbook": version.runbook.slug, "number": version.number} if version else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=COMMAND_NAMES)))
+    def get_actions(self, order: Order) -> list[str]:
+        """What the caller may do to the order now (``POST {url}{action}/``)."""
+        request = self.context.get("request")
+        return order_actions(request.user, order) if request else []
+
+
+#: Events of a dry run whose output an order's detail carries.
+DRY_RUN_OUTPUT_EVENTS = 200
+
+
+class OrderCreateSerializer(StrictSerializer):
+    product = serializers.SlugField(max_length=64, help_text="Slug of a published product.")
+    inputs = serializers.DictField(
+        child=serializers.JSONField(),
+        default=dict,
+        help_text="Values for the product's form (see the product's `form_schema`).",
+    )
+
+
+class ReasonSerializer(StrictSerializer):
+    reason = StrictCharField(max_length=MAX_TEXT, help_text="Shown to the requester.")
+
+
+class OptionalReasonSerializer(StrictSerializer):
+    reason = StrictCharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
+
+
+class NoteSerializer(StrictSerializer):
+    note = StrictCharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
+
+
+class RunEventSerializer(serializers.ModelSerializer):
+    attempt = serializers.IntegerField(read_only=True, help_text="1 for the first run, 2 after a retry…")
+
+    class Meta:
+        model = RunEvent
+        fields = ["attempt", "counter", "event", "host", "task", "stdout", "failed", "created_at"]

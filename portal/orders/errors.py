@@ -1,0 +1,31 @@
+"""The refusals of the order services, each with a message fit for the user."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+
+User = AbstractBaseUser
+
+
+class OrderError(Exception):
+    """A refused change to an order, with a message fit for the user."""
+
+
+class OrderNotAllowed(OrderError):
+    """The actor may not do this to this order."""
+
+
+class IllegalTransition(OrderError):
+    """The order's status does not allow this move (perhaps any more)."""
+
+
+class InvalidInputs(OrderError):
+    """Inputs do not fit the product's form; ``errors`` maps field -> messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("The inputs do not fit the product's form.")
+        self.errors = errors
+
+
+class ProductNotOrderable(OrderError):
+    """The product is not published (draft or retired) or cannot run."""

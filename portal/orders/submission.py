@@ -1,0 +1,245 @@
+"""Placing an order: ``order_submit`` checks the product and the inputs and
+creates the order in its first status.
+
+Idempotent placement: the same ``Idempotency-Key`` and body from the same
+user places one order, however often (and however concurrently) the client
+sends it. The unique (user, key) constraint of ``IdempotencyRecord`` is the
+lock: the record is inserted in the same transaction as the order, so of two
+racing requests the second waits on the first's uncommitted row (PostgreSQL)
+or on the write lock (SQLite), then fails to insert and answers with what the
+first stored.
+
+The review step of the order form: what the user confirms travels sealed.
+Between "Review order" and "Place order" the inputs must survive a round trip
+through the browser, secrets included, without a secret ever being written
+into the page in clear or into the session table. They go as one token
+encrypted and authenticated with the credential key (``runbooks.crypto``):
+the browser holds it but can neither read nor alter it. The token is bound
+to the user and the product and expires, so it cannot be replayed by someone
+else or much later; ``order_submit`` validates the inputs again in any case.
+Each review carries a random nonce: placing the same review twice (Back, then
+"Place order" again) finds the order it already placed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
+from catalogue.inputs import split_secrets, validate_inputs
+from catalogue.models import Product
+from portal.orders import approval_steps
+from portal.orders.choices import OrderStatus
+from portal.orders.errors import InvalidInputs, ProductNotOrderable
+from portal.orders.execution import dispatch_on_commit
+from portal.orders.models import IdempotencyRecord, Order, OrderEvent
+from portal.orders.transitions import order_changed
+from runbooks.crypto import DecryptionError, decrypt_json, encrypt_json
+
+logger = logging.getLogger(__name__)
+User = AbstractBaseUser
+
+
+def order_submit(*, requester: User, product: Product, inputs: object) -> Order:
+    """Place an order. Refuses an unpublished product or inputs that do not fit
+    its form (``InvalidInputs`` with per-field messages) and then creates nothing."""
+    if product.status != ProductStatus.PUBLISHED:
+        raise ProductNotOrderable(f"{product.name} is not available for ordering ({product.status}).")
+    automated = product.fulfilment == Fulfilment.AUTOMATED
+    runbook_version = product.runbook.current_version if automated and product.runbook else None
+    if automated and runbook_version is None:
+        raise ProductNotOrderable(f"{product.name} has no runbook to run yet.")
+    schema = product.form_schema or {"type": "object", "properties": {}}
+    completed, errors = validate_inputs(schema, inputs)
+    if errors:
+        raise InvalidInputs(errors)
+    masked, secret_values = split_secrets(schema, completed)
+    steps = approval_steps.steps_for(product)
+    if product.approval_policy == ApprovalPolicy.STEPS and not steps:
+        raise ProductNotOrderable(f"{product.name} has no approval steps yet; its squad must add them.")
+    if steps:
+        status = OrderStatus.PENDING_APPROVAL
+    elif automated:
+        status = OrderStatus.QUEUED
+    else:
+        status = OrderStatus.AWAITING_FULFILMENT
+    now = timezone.now()
+    with transaction.atomic():
+        order = Order.objects.create(
+            created_at=now,
+            requester=requester,
+            product=product,
+            product_version=product.version,
+            runbook_version=runbook_version,
+            squad_id=product.squad_id,
+            fulfilment=product.fulfilment,
+            approval_policy=product.approval_policy,
+            form_schema=schema,
+            inputs=masked,
+            secret_inputs_ciphertext=encrypt_json(secret_values) if secret_values else "",
+            status=status,
+            queued_at=now if status == OrderStatus.QUEUED else None,
+            approval_steps=steps,
+            approval_step=0,
+            approval_step_opened_at=now if steps else None,
+            approval_remind_after_hours=product.approval_remind_after_hours,
+            approval_escalate_after_hours=product.approval_escalate_after_hours,
+            **approval_steps.open_step_fields(steps, 0),
+        )
+        OrderEvent.objects.create(
+            order=order, actor=requester, from_status="", to_status=status, note="Submitted"
+        )
+        order_changed(order, from_status="", to_status=status, actor=requester, note="Submitted")
+        if status == OrderStatus.QUEUED:
+            dispatch_on_commit(order.pk, product.runbook)  # the version's runbook, in hand
+    logger.info("order %s submitted for %s by %s: %s", order.pk, product.slug, requester, status)
+    return order
+
+
+# --- Idempotent placement ---
+
+
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was used before by this user with a different request body."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict
+    replayed: bool
+
+
+def record_lifetime() -> timedelta:
+    return timedelta(hours=settings.SQUADRON_IDEMPOTENCY_KEY_HOURS)
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be an idempotency key, or None if it can."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        return f"An Idempotency-Key has 1 to {MAX_KEY_LENGTH} characters."
+    if not all(0x21 <= ord(char) <= 0x7E for char in key):
+        return "An Idempotency-Key uses printable ASCII characters without spaces (a UUID is ideal)."
+    return None
+
+
+def fingerprint(payload: object) -> str:
+    """A keyed hash of the request's meaning (the canonical JSON of its
+    validated body): equal for equal requests whatever their key order."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hmac.new(settings.SECRET_KEY.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def order_submit_once(
+    *,
+    requester: AbstractBaseUser,
+    key: str,
+    request_hash: str,
+    submit: Callable[[], Order],
+    render: Callable[[Order], dict],
+) -> Answer:
+    """Place the order with ``submit`` unless this key already placed one;
+    answer 201 with ``render(order)`` the first time and 200 with the very
+    same body on every repetition. A refused submission (invalid inputs…)
+    stores nothing, so the client may correct the body and reuse the key."""
+    IdempotencyRecord.objects.filter(
+        user=requester, key=key, created_at__lt=timezone.now() - record_lifetime()
+    ).delete()
+    existing = IdempotencyRecord.objects.filter(user=requester, key=key).first()
+    if existing is not None:
+        return _replay(existing, request_hash)
+    try:
+        with transaction.atomic():
+            record = IdempotencyRecord.objects.create(
+                user=requester, key=key, request_hash=request_hash, response_status=201
+            )
+            order = submit()
+            body = render(order)
+            IdempotencyRecord.objects.filter(pk=record.pk).update(order=order, response_body=body)
+    except IntegrityError:
+        existing = IdempotencyRecord.objects.filter(user=requester, key=key).first()
+        if existing is None:
+            raise
+        return _replay(existing, request_hash)
+    return Answer(status=201, body=body, replayed=False)
+
+
+def _replay(record: IdempotencyRecord, request_hash: str) -> Answer:
+    if not hmac.compare_digest(record.request_hash, request_hash):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request body; "
+            "use a new key for a new order."
+        )
+    return Answer(status=200, body=record.response_body, replayed=True)
+
+
+def idempotency_records_purge() -> int:
+    """Forget keys older than their lifetime (run daily by beat)."""
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=timezone.now() - record_lifetime()).delete()
+    return deleted
+
+
+# --- The sealed review ---
+
+
+#: A review left open longer than this must be filled in again.
+REVIEW_TTL_SECONDS = 3600
+
+
+class ReviewExpired(Exception):
+    """The token is unreadable, someone else's, for another product or too old."""
+
+
+@dataclass(frozen=True)
+class Review:
+    inputs: dict[str, Any]
+    product_version: int
+    nonce: str
+
+
+def seal_review(*, user_id: int, product_id: int, product_version: int, inputs: dict[str, Any]) -> str:
+    return encrypt_json(
+        {
+            "u": user_id,
+            "p": product_id,
+            "v": product_version,
+            "t": int(time.time()),
+            "n": secrets.token_urlsafe(18),
+            "inputs": inputs,
+        }
+    )
+
+
+def open_review(token: str, *, user_id: int, product_id: int) -> Review:
+    try:
+        payload = decrypt_json(token)
+    except (DecryptionError, ValueError, TypeError):
+        raise ReviewExpired from None
+    if (
+        not isinstance(payload, dict)
+        or payload.get("u") != user_id
+        or payload.get("p") != product_id
+        or not isinstance(payload.get("inputs"), dict)
+        or not isinstance(payload.get("t"), int)
+        or not isinstance(payload.get("n"), str)
+        or time.time() - payload["t"] > REVIEW_TTL_SECONDS
+    ):
+        raise ReviewExpired
+    return Review(inputs=payload["inputs"], product_version=int(payload.get("v") or 0), nonce=payload["n"])

@@ -1,0 +1,56 @@
+"""Squad work pages: the approvals inbox and the manual-fulfilment queue."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+)
+from django.shortcuts import render
+
+from portal.orders.commands import COMMAND_LABELS
+from portal.orders.permissions import can_release
+from portal.orders.selectors import orders_awaiting_approval_by, orders_in_manual_queue_of
+from portal.pages.base import login_required
+from portal.pages.forms import NoteForm
+from squads.selectors import is_any_squad_member
+
+INBOX_PER_PAGE = 30
+
+
+def _require_squad_work(request: HttpRequest) -> None:
+    """Squad pages exist only for squad members (and superusers)."""
+    if not (request.user.is_superuser or is_any_squad_member(request.user)):
+        raise Http404("This page is for squad members.")
+
+
+@login_required
+def approvals_inbox(request: HttpRequest) -> HttpResponse:
+    """Orders waiting for this user's decision, oldest first."""
+    _require_squad_work(request)
+    page = Paginator(orders_awaiting_approval_by(request.user), INBOX_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "portal/approvals.html",
+        {"page": page, "note_form": NoteForm(), "command_labels": COMMAND_LABELS},
+    )
+
+
+@login_required
+def manual_queue(request: HttpRequest) -> HttpResponse:
+    """Manual orders of the user's squads waiting for someone to fulfil them."""
+    _require_squad_work(request)
+    page = Paginator(orders_in_manual_queue_of(request.user), INBOX_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    for order in page:
+        order.releasable = can_release(request.user, order)
+    return render(
+        request,
+        "portal/manual_queue.html",
+        {"page": page, "note_form": NoteForm(), "command_labels": COMMAND_LABELS},
+    )
