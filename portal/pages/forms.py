@@ -128,7 +128,12 @@ def schema_field(name: str, spec: Mapping[str, Any], *, required: bool) -> forms
         attrs["inputmode"] = "decimal"
         return forms.FloatField(widget=forms.NumberInput(attrs=attrs), **common)
 
-    # Strings.
+    return _text_field(spec, attrs, common)
+
+
+def _text_field(spec: Mapping[str, Any], attrs: dict[str, object], common: dict[str, Any]) -> forms.Field:
+    """A string property's field: its widget follows its format (secret,
+    long text, date, e-mail…)."""
     if "minLength" in spec:
         attrs["minlength"] = spec["minLength"]
     if "maxLength" in spec:
