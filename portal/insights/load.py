@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from catalogue.choices import Fulfilment
 from portal.insights.periods import Period
+from portal.orders.approval_steps import steps_naming
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order, OrderApproval, OrderEvent
 from squads.models import Chapter, Membership, Squad
@@ -270,10 +271,9 @@ def _count_approvals_waiting(
     ).order_by()
     per_member = {}
     for membership in memberships:
-        may_decide = (
-            Q(approval_squad=squad)
-            & (Q(approval_roles="") | Q(approval_roles__contains=f",{membership.role},"))
-        ) | Q(approval_chapter_id__in=chapters_of[membership.user_id])
+        may_decide = steps_naming(
+            roles=[(squad.pk, membership.role)], chapters=chapters_of[membership.user_id]
+        )
         decided = OrderApproval.objects.filter(approver_id=membership.user_id).values("order_id")
         per_member[f"u{membership.user_id}"] = Count(
             "pk", filter=may_decide & ~Q(requester_id=membership.user_id) & ~Q(pk__in=decided)

@@ -16,6 +16,7 @@ its steps.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypedDict
 
 from django.contrib.auth import get_user_model
@@ -112,18 +113,24 @@ def _approvers(step: StepSpec) -> QuerySet[AbstractBaseUser]:
     return step_approvers(squad_id=step["squad_id"], roles=step["roles"], chapter_id=step["chapter_id"])
 
 
-def decidable_by(user: AnyUser) -> Q:
-    """Orders whose open approval step names the user (by their role in the
-    squad it asks, or their chapter), over the order's denormalised columns
-    of that step (``open_step_fields``): the one rule of who may decide a
-    step, for the inbox, visibility and each decision."""
-    chapters = chapters_of(user).values("pk")
+def steps_naming(*, roles: Iterable[tuple[int, str]], chapters: Any) -> Q:
+    """Orders whose open step names someone with these ``(squad id, role)``
+    seats, or in these chapters (ids, or a subquery of them): the one rule of
+    who may decide a step, over the order's denormalised columns of that
+    step (``open_step_fields``)."""
     may_decide = Q(approval_chapter_id__in=chapters)
-    for squad_id, role in roles_of(user):
+    for squad_id, role in roles:
         may_decide |= Q(approval_squad_id=squad_id) & (
             Q(approval_roles="") | Q(approval_roles__contains=f",{role},")
         )
     return may_decide
+
+
+def decidable_by(user: AnyUser) -> Q:
+    """Orders whose open approval step names the user (by their role in the
+    squad it asks, or their chapter): for the inbox, visibility and each
+    decision."""
+    return steps_naming(roles=roles_of(user), chapters=chapters_of(user).values("pk"))
 
 
 def _fits_open_step(user: AnyUser, order: Order) -> bool:
