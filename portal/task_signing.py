@@ -120,6 +120,28 @@ class TaskMessage:
         )
 
 
+@dataclass(frozen=True)
+class RunTaskRules:
+    """What the order domain, which defines the tasks that run a runbook,
+    tells the worker about them: their names, why a message for one was
+    published for the wrong queue (or None), and how a refusal is recorded
+    on the order it names. Registered by ``portal.orders.execution`` when it
+    is imported (Celery's autodiscovery imports it before a worker consumes
+    anything), so this module imports no domain."""
+
+    tasks: frozenset[str]
+    misrouted: Callable[..., str | None]
+    refused: Callable[..., object]
+
+
+_run_task_rules: RunTaskRules | None = None
+
+
+def run_task_rules_register(rules: RunTaskRules) -> None:
+    global _run_task_rules
+    _run_task_rules = rules
+
+
 def message_refusal(message: TaskMessage | None, *, consumed: Collection[str]) -> str | None:
     """Why a worker consuming the queues ``consumed`` must not run this
     message, or None when it may (the checks that need no database)."""
@@ -144,14 +166,15 @@ def refusal(message: TaskMessage | None, *, consumed: Collection[str]) -> str | 
     reason = message_refusal(message, consumed=consumed)
     if reason is not None or message is None:
         return reason
-    from portal.orders import execution  # the services import the app this module helps build
-
-    if message.task not in execution.RUN_TASKS:
+    rules = _run_task_rules
+    if rules is None:
+        # Fail closed: without the order domain's rules this worker cannot
+        # tell a misrouted order from a genuine one.
+        return "this worker has not loaded the rules of the tasks that run runbooks"
+    if message.task not in rules.tasks:
         return None
     try:
-        return execution.run_task_misrouted(
-            task=message.task, object_id=message.object_id, queue=str(message.queue)
-        )
+        return rules.misrouted(task=message.task, object_id=message.object_id, queue=str(message.queue))
     except DatabaseError:
         # Squadron itself sent this message to this worker's queue: a database
         # that does not answer now must not drop a genuine order's message
@@ -174,14 +197,10 @@ def refuse(message: TaskMessage | None, *, raw: Any, reason: str, worker: str) -
         (raw.delivery_info or {}).get("routing_key"),
         reason,
     )
-    if message is None:
+    if message is None or _run_task_rules is None:
         return
-    from portal.orders import execution
-
     try:
-        execution.run_task_refused(
-            task=message.task, object_id=message.object_id, worker=worker, reason=reason
-        )
+        _run_task_rules.refused(task=message.task, object_id=message.object_id, worker=worker, reason=reason)
     except Exception:  # noqa: BLE001 - the refusal stands even when the database cannot record it
         logger.warning("could not record the refusal of task message %s", headers.get("id"), exc_info=True)
 

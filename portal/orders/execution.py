@@ -26,6 +26,7 @@ from portal.orders.choices import RETRYABLE_STATUSES, OrderStatus
 from portal.orders.errors import IllegalTransition, OrderNotAllowed
 from portal.orders.models import Order, OrderDryRun, OrderEvent, OrderRun
 from portal.orders.transitions import order_locked, order_move, order_note, sentence
+from portal.task_signing import RunTaskRules, run_task_rules_register
 from runbooks.choices import RunStatus
 from runbooks.crypto import DecryptionError, decrypt_json
 from runbooks.execution.run import execute_run
@@ -369,3 +370,8 @@ def _prepared_inputs(order: Order, run: Run) -> tuple[dict | None, set[str]]:
     run_abandon(run_id=run.pk, failure_reason=reason)
     run.refresh_from_db()
     return None, set()
+
+
+# The worker checks each message of these tasks against the order it names
+# before running it (portal.task_signing); the rules are this domain's.
+run_task_rules_register(RunTaskRules(tasks=RUN_TASKS, misrouted=run_task_misrouted, refused=run_task_refused))

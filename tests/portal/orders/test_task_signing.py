@@ -4,10 +4,13 @@ attacks on a real worker are in test_task_message_attacks."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from django.conf import settings
 from kombu import Connection
 
+from portal import task_signing
 from portal.celery import app, queue_drop
 from portal.orders import execution
 from portal.orders.choices import OrderStatus
@@ -257,6 +260,16 @@ def test_a_genuine_message_is_not_dropped_when_the_database_cannot_tell_its_runb
     def unanswered(**kwargs: object) -> None:
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(execution, "run_task_misrouted", unanswered)
+    rules = task_signing._run_task_rules
+    assert rules is not None and rules.misrouted is execution.run_task_misrouted
+    monkeypatch.setattr(task_signing, "_run_task_rules", dataclasses.replace(rules, misrouted=unanswered))
     assert refusal(signed(), consumed={DEFAULT}) is None
     assert "does not match" in refusal(changed(signed(), squadron_signature=None), consumed={DEFAULT})
+
+
+def test_a_worker_without_the_order_rules_refuses_rather_than_runs_unchecked(monkeypatch):
+    """The queue check of a run task is the order domain's: a worker that
+    has not loaded it cannot tell a moved message from a genuine one."""
+    monkeypatch.setattr(task_signing, "_run_task_rules", None)
+    assert "has not loaded the rules" in refusal(signed(), consumed={DEFAULT})
+    assert "has not loaded the rules" in refusal(signed(task="portal.deliver_webhook"), consumed={DEFAULT})
