@@ -11,9 +11,9 @@
 - ``tasks``: the Celery tasks, thin, with their historic names.
 
 May import: ``squads``, ``runbooks``, ``catalogue``, the project shell
-(``portal.celery``, settings) and the portal's shared domains
-(``portal.notifications``, ``portal.webhooks``). Never a face
-(``portal.pages``, ``portal.api``, ``portal.views``). Only ``tasks`` touches
-``portal.insights``: the task that runs the sweep records its counters, so
-that no service of the domain imports insights (which only reads orders).
+(``portal.celery``, ``portal.task_signing``, settings) and the domains it
+tells of a move (``portal.notifications``, ``portal.integrations``). Never
+a face (``portal.pages``, ``portal.api``), ``portal.web`` or
+``portal.insights``: the task that runs the sweep and records the insights'
+counters lives in the shell's ``portal.tasks``.
 """

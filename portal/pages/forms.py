@@ -4,7 +4,7 @@ The order form is generated from the product's JSON Schema. It only turns
 what the browser sends into JSON values (text to integers, checkboxes to
 booleans, multi-selects to lists); whether those values are acceptable is
 decided by ``catalogue.inputs.validate_inputs``, the same function the API
-and ``services.order_submit`` use, so the browser can never accept what the
+and ``portal.orders.submission.order_submit`` use, so the browser can never accept what the
 API refuses or the other way round. The schema's constraints are also put on
 the widgets (``required``, ``min``, ``maxlength``…) as hints the browser
 checks before sending; they are never the only check.
