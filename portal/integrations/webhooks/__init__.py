@@ -1,10 +1,11 @@
 """Webhooks: signed HTTP POSTs to a subscriber's URL when an order changes status.
 
 - ``webhooks_order_changed`` is called by every status transition
-  (``portal.orders.transitions``), with the payload's maker; after the transaction commits it stores one delivery
-  per matching subscription and hands each to a Celery worker on the
-  webhooks' own queue (``SQUADRON_WEBHOOK_QUEUE``, routed in settings), so
-  a receiver that hangs holds up only that worker, never a playbook. The
+  (``portal.orders.transitions``), with the payload's maker; after the
+  transaction commits it stores one delivery per matching subscription and
+  hands each to a Celery worker on the webhooks' own queue
+  (``SQUADRON_WEBHOOK_QUEUE``, routed in settings), so a receiver that
+  hangs holds up only that worker, never a playbook. The
   request or run that moved the order never waits for a receiver: with no
   subscription the cost is one indexed query, and a broker that is down
   leaves deliveries pending for the sweep.
