@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import secrets
 import subprocess
@@ -169,3 +170,24 @@ def test_a_cache_in_another_database_of_the_brokers_redis_is_allowed():
         CELERY_BROKER_URL="redis://redis:6379/0",
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_readme_lists_every_environment_variable_the_settings_read():
+    """An operator finds every knob in the README's configuration table (a
+    secret's ``*_FILE`` form is documented with the secrets)."""
+    root = Path(__file__).resolve().parents[2]
+    tree = ast.parse((root / "portal" / "settings.py").read_text())
+    read = {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id.startswith("env_")
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    }
+    readme = (root / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Deployment")]
+    assert len(read) > 40
+    assert sorted(name for name in read if f"`{name}`" not in table) == []
