@@ -1,7 +1,7 @@
 # Squadron's image: one image for the web (gunicorn), worker and beat
 # processes; docker-compose.yml picks the command. Secrets are never baked in:
 # they come at run time as files named by *_FILE variables (compose secrets).
-FROM python:3.11-slim
+FROM python:3.13-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

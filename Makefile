@@ -1,7 +1,14 @@
 # Squadron: `make run` serves the portal with a worker and beat; `make test`
-# runs the whole suite. Both work on a fresh clone with only Python 3.11 and make.
+# runs the whole suite. Both work on a fresh clone with only Python 3.13 (or
+# 3.12) and make.
 
-PYTHON ?= python3
+# The interpreter: the first Python 3.13, then 3.12, found on the PATH or
+# installed by pyenv (whose shim answers only for the versions it enables).
+# PYTHON=/path/to/python overrides it.
+PYTHON ?= $(shell for version in 3.13 3.12; do \
+	  for candidate in python$$version $$HOME/.pyenv/versions/$$version*/bin/python$$version; do \
+	    if $$candidate -c 'import sys; sys.exit(sys.version_info[:2] < (3, 12))' >/dev/null 2>&1; then \
+	      echo $$candidate; exit 0; fi; done; done)
 VENV := .venv
 BIN := $(VENV)/bin
 # The stamp is newer than the requirements once they are installed, so a
@@ -12,6 +19,9 @@ PYTEST_WORKERS ?= 2
 .PHONY: run test check install browser sandbox lint format bench clean
 
 $(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "Squadron needs Python 3.13 (3.12 also works) and found neither:" \
+	  "install one (pyenv install 3.13, your system's python3.13 package, or python.org) or run make PYTHON=/path/to/python3.13"; \
+	  exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
@@ -19,7 +29,12 @@ $(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# A .venv made by an older Python (before 3.13 became the interpreter) is
+# refused with what to do, not used.
 install: $(STAMP)
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] < (3, 12))' || { \
+	  echo "$(VENV) was made with Python $$($(BIN)/python -c 'import platform; print(platform.python_version())'):" \
+	    "Squadron needs 3.13 (or 3.12). Run make clean, then make again."; exit 1; }
 
 run: install
 	@mkdir -p var

@@ -17,7 +17,7 @@ from tests.deployment.files import APP_DIR, ROOT, env_assignments, instruction_a
 
 
 def test_image_is_python_311_slim_and_runs_unprivileged():
-    assert instruction_arguments("FROM") == ["python:3.11-slim"]
+    assert instruction_arguments("FROM") == ["python:3.13-slim"]
     users = instruction_arguments("USER")
     assert users and users[-1].split(":")[0] not in {"root", "0"}
     assert instruction_arguments("WORKDIR")[-1] == APP_DIR
