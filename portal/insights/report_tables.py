@@ -445,7 +445,7 @@ def graph_table(graph: dependencies.Graph) -> Table:
                 "needed_by": [graph.nodes[pk].product.name for pk in node.dependents],
                 "state": state or ["ok"],
                 "open": node.open_total,
-                "_links": {"product": reverse("insights:impact", args=[node.product.slug])},
+                "_links": {"product": impact_link(node.product)},
             }
         )
     return Table(

@@ -19,7 +19,7 @@ from catalogue.models import Product
 from portal.insights import access, dependencies
 from portal.insights.graph_svg import dependency_svg
 from portal.insights.periods import PRESET_DAYS, Period, PeriodError, period_from_query
-from portal.insights.report_tables import affected_orders_table, graph_table
+from portal.insights.report_tables import affected_orders_table, graph_table, impact_link
 from portal.insights.reports import OverviewReport, SquadReport
 from portal.insights.tables import Table, duration_text, to_csv
 from portal.orders.selectors import orders_visible_to
@@ -96,9 +96,7 @@ def squad_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         "tables": _tables(report, "insights:squad-dashboard-csv", {"slug": slug}, period),
         "charts": report.charts,
         "debt_add_url": f"{reverse('admin:insights_debtitem_add')}?squad={squad.pk}",
-        "graph_svg": dependency_svg(
-            report.graph, link=lambda node: reverse("insights:impact", args=[node.product.slug])
-        )
+        "graph_svg": dependency_svg(report.graph, link=lambda node: impact_link(node.product))
         if report.graph.nodes
         else "",
         "lead_median": duration_text(report.summary.lead_median_seconds),
@@ -203,11 +201,7 @@ def graph(request: HttpRequest) -> HttpResponse:
         "insights/graph.html",
         {
             "graph": found,
-            "svg": dependency_svg(
-                found, link=lambda node: reverse("insights:impact", args=[node.product.slug])
-            )
-            if found.nodes
-            else "",
+            "svg": dependency_svg(found, link=lambda node: impact_link(node.product)) if found.nodes else "",
             "graph_table": {"table": table, "csv": f"{reverse('insights:graph')}?format=csv"},
             "retired_dependencies": found.retired_dependencies(),
             "failing_dependencies": found.failing_dependencies(),
@@ -244,7 +238,7 @@ def impact(request: HttpRequest, slug: str) -> HttpResponse:
             "alerts": dependencies.dependency_alerts(product),
             "svg": dependency_svg(
                 found,
-                link=lambda node: reverse("insights:impact", args=[node.product.slug]),
+                link=lambda node: impact_link(node.product),
                 highlight=product.pk,
             ),
         },

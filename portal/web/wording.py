@@ -142,8 +142,7 @@ def status_change_text(delivery: WebhookDelivery) -> str:
         body = json.loads(delivery.body)
     except ValueError:
         return ""
-    labels = dict(OrderStatus.choices)
     before, after = body.get("from_status"), body.get("to_status")
     if not before:
-        return f"placed, {labels.get(after, after)}"
-    return f"{labels.get(before, before)} → {labels.get(after, after)}"
+        return f"placed, {status_label(after)}"
+    return f"{status_label(before)} → {status_label(after)}"
