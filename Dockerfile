@@ -12,8 +12,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # openssl and ssh: what runbooks call (certificates, reaching managed hosts).
 # bubblewrap: the sandbox each playbook runs in (SQUADRON_RUN_ISOLATION).
+# libpq5: PostgreSQL's own client library, which psycopg 3 loads (Debian's,
+# kept up to date by the base image, not a copy bundled in a wheel).
 RUN apt-get update \
-    && apt-get install --yes --no-install-recommends openssl openssh-client bubblewrap \
+    && apt-get install --yes --no-install-recommends openssl openssh-client bubblewrap libpq5 \
     && rm -rf /var/lib/apt/lists/*
 
 # An unprivileged user runs everything; /var/lib/squadron holds what must
@@ -25,10 +27,10 @@ RUN groupadd --system --gid 10001 squadron \
 
 WORKDIR /app
 
-# Dependencies first: this layer is rebuilt only when requirements change.
-# ansible-core and ansible-runner come with them.
-COPY requirements.txt ./
-RUN pip install --requirement requirements.txt
+# Dependencies first: this layer is rebuilt only when the lock changes. The
+# lock pins and hashes every package, ansible-core and ansible-runner included.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps --requirement requirements.lock
 
 COPY manage.py ./
 COPY portal/ portal/

@@ -16,7 +16,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test check install browser sandbox lint format bench clean
+.PHONY: run test check install lock browser sandbox lint format bench clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Squadron needs Python 3.13 (3.12 also works) and found neither:" \
@@ -25,9 +25,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+# Installs from the hashed lock file, so a fresh clone gets exactly what CI
+# tested, down to the last transitive package.
+$(STAMP): requirements-dev.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
 	touch $(STAMP)
+
+# requirements*.txt name what Squadron uses; make lock resolves them (for
+# Python 3.12 and 3.13 at once) into requirements*.lock with every transitive
+# package pinned and hashed. The production lock is held to the development
+# one's versions, so both install the same thing.
+LOCK := $(BIN)/uv pip compile --quiet --universal --python-version 3.12 --generate-hashes --no-header
+lock: install
+	UV_PYTHON_DOWNLOADS=never $(LOCK) requirements-dev.txt -o requirements-dev.lock
+	UV_PYTHON_DOWNLOADS=never $(LOCK) requirements.txt -c requirements-dev.lock -o requirements.lock
 
 # A .venv made by an older Python (before 3.13 became the interpreter) is
 # refused with what to do, not used.

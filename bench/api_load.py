@@ -58,10 +58,9 @@ FORM = {
 
 
 def create_database() -> None:
-    import psycopg2
+    import psycopg
 
-    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    connection.autocommit = True
+    connection = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
     with connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
         cursor.execute(f'CREATE DATABASE "{DATABASE}"')
@@ -69,10 +68,9 @@ def create_database() -> None:
 
 
 def drop_database() -> None:
-    import psycopg2
+    import psycopg
 
-    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    connection.autocommit = True
+    connection = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
     with connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
     connection.close()

@@ -111,10 +111,9 @@ def configure(var_dir: Path, use_services: bool, database: str) -> dict[str, str
 
 
 def create_database(name: str) -> None:
-    import psycopg2
+    import psycopg
 
-    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    connection.autocommit = True
+    connection = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
     with connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
         cursor.execute(f'CREATE DATABASE "{name}"')
@@ -122,10 +121,9 @@ def create_database(name: str) -> None:
 
 
 def drop_database(name: str) -> None:
-    import psycopg2
+    import psycopg
 
-    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    connection.autocommit = True
+    connection = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
     with connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     connection.close()

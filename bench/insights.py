@@ -53,10 +53,9 @@ PLAYBOOK = """\
 
 
 def create_database(name: str) -> None:
-    import psycopg2
+    import psycopg
 
-    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    connection.autocommit = True
+    connection = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
     with connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cursor.execute(f'CREATE DATABASE "{name}"')
@@ -64,10 +63,9 @@ def create_database(name: str) -> None:
 
 
 def drop_database(name: str) -> None:
-    import psycopg2
+    import psycopg
 
-    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    connection.autocommit = True
+    connection = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
     with connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     connection.close()

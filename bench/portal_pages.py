@@ -66,10 +66,9 @@ def postgres_bench_url() -> str:
 
 
 def postgres_admin(sql: str) -> None:
-    import psycopg2
+    import psycopg
 
-    connection = psycopg2.connect(postgres_admin_url())
-    connection.autocommit = True
+    connection = psycopg.connect(postgres_admin_url(), autocommit=True)
     try:
         with connection.cursor() as cursor:
             cursor.execute(sql)

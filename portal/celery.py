@@ -86,7 +86,7 @@ def _remove_what_lost_runs_left(**kwargs: object) -> None:
 
     try:
         private_dirs_cleanup()
-    except Exception:  # noqa: BLE001 - never keep a worker from starting; the sweep retries
+    except Exception:  # never keep a worker from starting; the sweep retries
         logging.getLogger(__name__).warning("could not clean stale run dirs", exc_info=True)
 
 
@@ -99,7 +99,7 @@ def send_or_leave_for_sweep(task: str, object_id: int, *, what: str, **options: 
     the user who caused it still gets an answer at once."""
     try:
         app.send_task(task, args=[object_id], retry=False, **options)
-    except Exception:  # noqa: BLE001 - any broker failure: the sweep sends it later
+    except Exception:  # any broker failure: the sweep sends it later
         logger.warning("%s %s: broker unreachable, left for the sweep", what, object_id, exc_info=True)
         return False
     return True

@@ -201,7 +201,7 @@ def refuse(message: TaskMessage | None, *, raw: Any, reason: str, worker: str) -
         return
     try:
         _run_task_rules.refused(task=message.task, object_id=message.object_id, worker=worker, reason=reason)
-    except Exception:  # noqa: BLE001 - the refusal stands even when the database cannot record it
+    except Exception:  # the refusal stands even when the database cannot record it
         logger.warning("could not record the refusal of task message %s", headers.get("id"), exc_info=True)
 
 
@@ -231,7 +231,7 @@ def verified_strategy(task: Task, app: Any, consumer: Any, **kwargs: Any) -> Cal
         try:
             read = TaskMessage.read(message)
             reason = refusal(read, consumed=_consumed_queues(consumer))
-        except Exception:  # noqa: BLE001 - a message that cannot be checked is not run
+        except Exception:  # a message that cannot be checked is not run
             logger.warning("could not check a task message", exc_info=True)
             reason = "it could not be read as a task message"
         if reason is None:

@@ -91,7 +91,7 @@ def chapter_update(
     slug: str | Keep = KEEP,
     name: str | Keep = KEEP,
     description: str | Keep = KEEP,
-    lead: AbstractBaseUser | None | Keep = KEEP,
+    lead: AbstractBaseUser | Keep | None = KEEP,
 ) -> Chapter:
     _save(chapter, {"slug": slug, "name": name, "description": description, "lead": lead})
     return chapter

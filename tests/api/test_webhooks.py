@@ -231,7 +231,7 @@ def test_a_host_name_that_resolves_to_a_private_address_is_not_called(
     requester, receiver, settings, monkeypatch
 ):
     settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE = False
-    subscription, secret = subscriptions.webhook_subscribe(
+    subscription, _secret = subscriptions.webhook_subscribe(
         actor=requester, url="http://hooks.example.test/in"
     )
     port = receiver.server.server_address[1]
@@ -240,9 +240,11 @@ def test_a_host_name_that_resolves_to_a_private_address_is_not_called(
     monkeypatch.setattr(
         socket,
         "getaddrinfo",
-        lambda host, *args, **kwargs: real("127.0.0.1", port, *args[1:], **kwargs)
-        if host == "hooks.example.test"
-        else real(host, *args, **kwargs),
+        lambda host, *args, **kwargs: (
+            real("127.0.0.1", port, *args[1:], **kwargs)
+            if host == "hooks.example.test"
+            else real(host, *args, **kwargs)
+        ),
     )
     (delivery,) = [subscriptions.webhook_ping(subscription=subscription, actor=requester)]
     delivery = webhook_delivery.webhook_deliver(delivery_id=delivery.pk)

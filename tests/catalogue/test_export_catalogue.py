@@ -189,7 +189,7 @@ def test_a_playbooks_dir_outside_the_files_folder_is_refused_and_nothing_is_writ
     run_import(VALID)
     output = tmp_path / "catalogue" / "catalogue.yaml"
 
-    with pytest.raises(CommandError, match="outside .*import_catalogue would refuse the file"):
+    with pytest.raises(CommandError, match=r"outside .*import_catalogue would refuse the file"):
         export_to(output, "--playbooks-dir", str(tmp_path / "shared" / "playbooks"))
 
     assert not (tmp_path / "shared").exists()

@@ -137,7 +137,7 @@ def test_a_stored_pattern_re2_cannot_run_refuses_the_input_without_running_re(sq
     be checked, so nothing is accepted through it, and ``re`` never runs."""
     schema = _schema(pattern="^(a|aa)+(?=!)\\1$")
 
-    completed, errors = validate_inputs(schema, {"name": "a" * 40})
+    _completed, errors = validate_inputs(schema, {"name": "a" * 40})
 
     assert errors == {
         "name": ["This field cannot be checked: its pattern is not supported. Ask the squad to fix its form."]

@@ -23,21 +23,23 @@ def test_image_is_python_311_slim_and_runs_unprivileged():
     assert instruction_arguments("WORKDIR")[-1] == APP_DIR
 
 
-def test_image_installs_the_requirements_and_the_tools_runbooks_call():
+def test_image_installs_the_hashed_lock_and_the_tools_runbooks_call():
     runs = " ".join(instruction_arguments("RUN"))
-    assert "pip install --requirement requirements.txt" in runs
+    # Every package from the lock, checked against its hash, nothing resolved at build time.
+    assert "pip install --require-hashes --no-deps --requirement requirements.lock" in runs
+    assert re.search(r"apt-get install [^&]*\blibpq5\b", runs)
     assert re.search(r"apt-get install [^&]*\bopenssl\b", runs)
     assert re.search(r"apt-get install [^&]*\bopenssh-client\b", runs)
     requirements = {
         re.split(r"[=<>\[;]", line, maxsplit=1)[0].strip().lower()
-        for line in (ROOT / "requirements.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if line.strip() and not line.startswith((" ", "#"))
     }
     needed = {
         "gunicorn",
         "celery",
         "redis",
-        "psycopg2-binary",
+        "psycopg",
         "whitenoise",
         "ansible-core",
         "ansible-runner",
@@ -50,7 +52,7 @@ def test_every_copy_source_exists_and_reaches_the_build_context():
     for arguments in instruction_arguments("COPY"):
         tokens = [token for token in shlex.split(arguments) if not token.startswith("--")]
         sources.extend(tokens[:-1])
-    assert "manage.py" in sources and "requirements.txt" in sources
+    assert "manage.py" in sources and "requirements.lock" in sources
     for source in sources:
         assert (ROOT / source).exists(), f"COPY {source}: no such file"
         assert not is_dockerignored(source.rstrip("/")), f"COPY {source}: excluded by .dockerignore"

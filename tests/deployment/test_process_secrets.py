@@ -411,8 +411,9 @@ def test_no_process_of_make_run_gives_a_secret_away(nobody_world):
         )
         log = layout.logs / "serve.log"
         wait_for(
-            lambda: log.read_text(errors="replace").count("ready.") >= 2
-            and "beat: Starting" in log.read_text(),
+            lambda: (
+                log.read_text(errors="replace").count("ready.") >= 2 and "beat: Starting" in log.read_text()
+            ),
             "serve's workers and beat",
             layout.logs,
         )

@@ -109,7 +109,7 @@ def test_playbook_analysis_reads_modules_collections_and_inputs():
 
 
 def test_two_near_identical_playbooks_of_different_squads_score_as_near_duplicates(three_runbooks):
-    first, second, third = three_runbooks
+    _first, _second, _third = three_runbooks
 
     pairs = tooling.duplicate_runbooks(threshold=0.0)
 
@@ -197,7 +197,7 @@ def failing_runbook(squad):
 
 
 def test_debt_of_a_failing_runbook_is_explained_item_by_item(failing_runbook, squad):
-    runbook, product = failing_runbook
+    runbook, _product = failing_runbook
 
     subject = next(
         entry for entry in debt.debt_subjects(squad_id=squad.pk, now=NOW) if entry.runbook == runbook

@@ -60,7 +60,7 @@ class Command(BaseCommand):
             raise CommandError(f"The demo catalogue is invalid:\n{error}") from None
         users = get_user_model()
         with transaction.atomic():
-            admin, _ = users.objects.get_or_create(
+            _admin, _ = users.objects.get_or_create(
                 username="admin",
                 defaults={"is_staff": True, "is_superuser": True, "email": "admin@example.com"},
             )

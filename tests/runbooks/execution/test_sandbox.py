@@ -98,7 +98,7 @@ def run_settings() -> Any:
 
 
 def test_a_playbook_sees_no_other_process_not_even_its_worker(dirs):
-    run, found = probe([f"/proc/{os.getpid()}"])
+    _run, found = probe([f"/proc/{os.getpid()}"])
 
     assert found["exists"][f"/proc/{os.getpid()}"] is False or os.getpid() not in found["pids"]
     # Its own PID namespace: bubblewrap's init, the limits shim's exec of
@@ -137,7 +137,7 @@ def test_a_playbook_sees_neither_the_service_nor_other_runs_nor_other_squads_out
             "/usr/bin/env",
             sys.executable,
         ]
-        run, found = probe(probes, writes=["/usr/owned", "/etc/owned", str(other_squad_output / "owned")])
+        _run, found = probe(probes, writes=["/usr/owned", "/etc/owned", str(other_squad_output / "owned")])
     finally:
         host_tmp_marker.unlink()
 
