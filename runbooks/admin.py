@@ -7,10 +7,9 @@ write-only: the admin says whether one is stored, never what it is.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
-from django.contrib.auth.models import User
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
@@ -20,7 +19,7 @@ from django.utils.safestring import SafeString
 from runbooks.forms import CredentialForm, RunbookForm
 from runbooks.models import Credential, Runbook, RunbookVersion
 from runbooks.services import SECRET_FIELDS, credential_set_secrets, runbook_set_playbook
-from squads.admin_mixins import SquadOwnedAdmin, may_enter
+from squads.admin_mixins import SquadOwnedAdmin, may_enter, signed_in_user
 from squads.selectors import can_curate
 
 if TYPE_CHECKING:
@@ -102,9 +101,7 @@ class RunbookAdmin(SquadOwnedAdmin, admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         # The service creates a version only when the content differs from the
         # current one, so saving an unchanged form does not churn versions.
-        # Only signed-in staff reach the admin.
-        author = cast(User, request.user)
-        runbook_set_playbook(runbook=obj, content=form.cleaned_data["playbook"], user=author)
+        runbook_set_playbook(runbook=obj, content=form.cleaned_data["playbook"], user=signed_in_user(request))
 
     def get_deleted_objects(
         self, objs: Any, request: HttpRequest
@@ -187,7 +184,7 @@ class CredentialAdmin(SquadOwnedAdmin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Credential, form: ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        # The admin builds its form from ``form = CredentialForm``.
-        secrets = cast(CredentialForm, form).secrets_to_store()
+        assert isinstance(form, CredentialForm)  # the admin builds its form from ``form``
+        secrets = form.secrets_to_store()
         if secrets is not None:
             credential_set_secrets(credential=obj, secrets=secrets)

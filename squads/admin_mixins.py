@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import QuerySet
 from django.forms import Field as FormField
@@ -31,6 +33,15 @@ if TYPE_CHECKING:
     _ModelAdminBase = admin.ModelAdmin
 else:
     _ModelAdminBase = object
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """The user of an admin request, as the services take them: the admin
+    lets nobody else in, which this checks again rather than assumes."""
+    user = request.user
+    if not user.is_authenticated:
+        raise PermissionDenied
+    return user
 
 
 def is_superuser(request: HttpRequest) -> bool:
