@@ -75,14 +75,20 @@ sandbox:
 test: install browser sandbox
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider
 
-# lint-imports checks the import boundaries of pyproject.toml ([tool.importlinter]).
+# lint-imports checks the import boundaries of pyproject.toml ([tool.importlinter]);
+# mypy the types of the application packages ([tool.mypy]: Django and DRF
+# stubs, zero errors): ~1 s once its .mypy_cache is warm, ~10 s from cold.
+# Its Django plugin imports the settings: DEBUG=1 lets them use the
+# development secrets even in a shell set up for production (the types are
+# the same either way).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	DEBUG=1 $(BIN)/mypy
 
 # The fast gates CI runs before the suites: lint, format, import boundaries,
-# and no model change without its migration.
+# types, and no model change without its migration.
 check: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
@@ -91,4 +97,4 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .mypy_cache

@@ -118,7 +118,9 @@ def export_catalogue(*, output: Path | None, playbooks_dir: Path | None = None) 
         playbook_paths[runbook.slug] = Path(os.path.relpath(target, base)).as_posix()
         target.parent.mkdir(parents=True, exist_ok=True)
         # Bytes, so the file holds exactly the version's content whatever the platform's newlines.
-        target.write_bytes(runbook.current_version.content.encode())
+        version = runbook.current_version
+        assert version is not None  # filtered on current_version__isnull=False
+        target.write_bytes(version.content.encode())
         written.append(target)
     text = render_catalogue(catalogue_document(playbook_paths=playbook_paths))
     if output is not None:

@@ -94,9 +94,13 @@ class ProductForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         depends_on = self.fields.get("depends_on")
-        if depends_on is not None and self.instance.pk:
+        if (
+            isinstance(depends_on, forms.ModelChoiceField)
+            and depends_on.queryset is not None
+            and self.instance.pk
+        ):
             # A product cannot depend on itself; do not offer it.
-            depends_on.queryset = depends_on.queryset.exclude(pk=self.instance.pk)  # type: ignore[attr-defined]
+            depends_on.queryset = depends_on.queryset.exclude(pk=self.instance.pk)
 
     def clean_form_schema(self) -> Any:
         """An empty box (or ``{}``) is a form without inputs: a manual product
@@ -105,7 +109,8 @@ class ProductForm(forms.ModelForm):
         return empty_form() if value in (None, "", {}) else value
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         depends_on = cleaned.get("depends_on")
         # The stored slug is the one the other products' dependencies point
         # to, so an edited product is checked under it; a new one under its

@@ -12,6 +12,7 @@ from datetime import datetime, time
 from urllib.parse import urlsplit
 
 from jsonschema import FormatChecker
+from jsonschema.exceptions import ValidationError
 
 from catalogue.patterns import FORMAT_CHECKER as RE2_FORMAT_CHECKER
 from catalogue.patterns import FormValidator, pattern_problem
@@ -141,7 +142,7 @@ def pattern_message(spec: dict) -> str:
     return f"Must match the pattern {spec.get('pattern')}."
 
 
-def _message(error, spec: dict) -> str:  # type: ignore[no-untyped-def]
+def _message(error: ValidationError, spec: dict) -> str:
     """A message for people; never echo a secret value back (only the
     fallback, jsonschema's own message, would)."""
     kind = error.validator

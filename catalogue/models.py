@@ -91,7 +91,7 @@ class Product(models.Model):
         problems = form_schema_problems(self.form_schema)
         if problems:
             errors["form_schema"] = [str(problem) for problem in problems]
-        if self.runbook_id and self.squad_id and self.runbook.squad_id != self.squad_id:
+        if self.squad_id and self.runbook is not None and self.runbook.squad_id != self.squad_id:
             errors.setdefault("runbook", []).append(
                 "The runbook belongs to another squad; a product runs its own squad's runbooks."
             )

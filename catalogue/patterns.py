@@ -114,11 +114,11 @@ def _unchecked(pattern: object) -> ValidationError:
     return ValidationError(f"the pattern {pattern!r} cannot be checked: {pattern_problem(pattern)}")
 
 
-def _pattern(validator: Any, pattern: object, instance: object, schema: Mapping) -> Iterator[ValidationError]:
+def _pattern(validator: Any, pattern: object, instance: Any, schema: Mapping) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "string"):
         return
     try:
-        matched = pattern_search(pattern, instance)  # type: ignore[arg-type]
+        matched = pattern_search(pattern, instance)
     except PatternError:
         yield _unchecked(pattern)
         return
@@ -133,12 +133,12 @@ def _pattern_matches(patterns: Mapping, name: str) -> Iterator[object]:
 
 
 def _pattern_properties(
-    validator: Any, patterns: object, instance: object, schema: Mapping
+    validator: Any, patterns: object, instance: Any, schema: Mapping
 ) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object") or not isinstance(patterns, Mapping):
         return
     for pattern, subschema in patterns.items():
-        for name, value in instance.items():  # type: ignore[attr-defined]
+        for name, value in instance.items():
             try:
                 matched = pattern_search(pattern, name)
             except PatternError:
@@ -149,7 +149,7 @@ def _pattern_properties(
 
 
 def _additional_properties(
-    validator: Any, additional: object, instance: object, schema: Mapping
+    validator: Any, additional: object, instance: Any, schema: Mapping
 ) -> Iterator[ValidationError]:
     """jsonschema's own, with the names that ``patternProperties`` covers
     found by RE2 (jsonschema joins the patterns and runs ``re``)."""
@@ -158,7 +158,7 @@ def _additional_properties(
     properties = schema.get("properties") or {}
     patterns = schema.get("patternProperties") or {}
     extras = []
-    for name in instance:  # type: ignore[attr-defined]
+    for name in instance:
         if name in properties:
             continue
         try:
@@ -170,7 +170,7 @@ def _additional_properties(
         extras.append(name)
     if validator.is_type(additional, "object"):
         for name in extras:
-            yield from validator.descend(instance[name], additional, path=name)  # type: ignore[index]
+            yield from validator.descend(instance[name], additional, path=name)
     elif additional is False and extras:
         listed = ", ".join(repr(name) for name in sorted(extras))
         verb = "was" if len(extras) == 1 else "were"

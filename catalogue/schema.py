@@ -208,17 +208,21 @@ BOUND_PAIRS = (
 )
 
 
+def _number(value: object) -> float | None:
+    """``value`` if it is a JSON number (a bool is none, though Python counts it an int)."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _bound_problems(name: str, spec: dict, here: tuple[str | int, ...]) -> list[SchemaProblem]:
     """Crossed bounds (minimum above maximum…): no input could ever fit, so
     every order would be refused."""
     problems = []
     for low, high in BOUND_PAIRS:
-        lower, upper = spec.get(low), spec.get(high)
-        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lower, upper))
-        if not numbers:
+        lower, upper = _number(spec.get(low)), _number(spec.get(high))
+        if lower is None or upper is None:
             continue
         strict = low.startswith("exclusive") or high.startswith("exclusive")
-        if lower > upper or (strict and lower >= upper):  # type: ignore[operator]
+        if lower > upper or (strict and lower >= upper):
             problems.append(
                 SchemaProblem(
                     (*here, low), f"property {name!r}: {low} {lower} is above {high} {upper}: no value fits"

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -28,11 +28,15 @@ PHRASE_BONUS = 6.0
 
 
 class Searchable(Protocol):
-    """What search needs of a product (a ``catalogue.models.Product`` fits)."""
+    """What search needs of a product (a ``catalogue.models.Product`` fits, and
+    so does a frozen ``CatalogueEntry``: search only reads these)."""
 
-    name: str
-    summary: str
-    tags: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def tags(self) -> str: ...
 
 
 #: A product type that search hands back as it was given.
@@ -83,10 +87,10 @@ class _Document:
 
 
 @dataclass(frozen=True)
-class Hit:
+class Hit(Generic[P]):
     """A product that matches the query, with its score (higher is better)."""
 
-    product: object
+    product: P
     score: float
 
 
@@ -147,16 +151,16 @@ def _document_of(name: str, tags: str, squad: str, category: str, summary: str) 
 
 def search_products(products: Iterable[P], query: str) -> list[P]:
     """The products matching every word of ``query``, best first (ties by name)."""
-    return [hit.product for hit in rank_products(products, query)]  # type: ignore[misc]
+    return [hit.product for hit in rank_products(products, query)]
 
 
-def rank_products(products: Iterable[Searchable], query: str) -> list[Hit]:
+def rank_products(products: Iterable[P], query: str) -> list[Hit[P]]:
     query_words = _distinct(words_of(query))
     if not query_words:
         return [Hit(product, 0.0) for product in products]
     matchers = [_Matcher(word) for word in query_words]
     phrase = normalize(query).strip()
-    hits: list[Hit] = []
+    hits: list[Hit[P]] = []
     for product in products:
         document = _document(product)
         score = 0.0
@@ -172,7 +176,7 @@ def rank_products(products: Iterable[Searchable], query: str) -> list[Hit]:
             if len(phrase) >= 3 and phrase in document.fields["name"][0]:
                 score += PHRASE_BONUS
             hits.append(Hit(product, score))
-    hits.sort(key=lambda hit: (-hit.score, normalize(hit.product.name)))  # type: ignore[attr-defined]
+    hits.sort(key=lambda hit: (-hit.score, normalize(hit.product.name)))
     return hits
 
 

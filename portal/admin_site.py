@@ -11,13 +11,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
-from squads.selectors import is_any_squad_member
+from squads.selectors import AnyUser, is_any_squad_member
 
 
-def may_curate(user: AbstractBaseUser) -> bool:
+def may_curate(user: AnyUser) -> bool:
     return bool(user.is_active and (user.is_staff or user.is_superuser or is_any_squad_member(user)))
 
 
@@ -32,7 +32,7 @@ class CuratorAuthenticationForm(AdminAuthenticationForm):
         "not_a_curator": "This account is in no squad: the admin is for squads curating their products.",
     }
 
-    def confirm_login_allowed(self, user: AbstractBaseUser) -> None:
+    def confirm_login_allowed(self, user: User) -> None:
         if not user.is_active:
             raise forms.ValidationError(self.error_messages["inactive"], code="inactive")
         if not may_curate(user):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -50,21 +52,24 @@ class JsonRedisCacheClient(RedisCacheClient):
     """Django's Redis client, reading a value that is not JSON as a miss and
     a count Redis cannot increment as a missing key."""
 
-    def get(self, key: str, default: Any) -> Any:
+    # The redis module, set by Django's __init__ (which its stubs leave out).
+    _lib: ModuleType
+
+    def get(self, key: str | bytes | memoryview, default: Any) -> Any:
         value = super().get(key, default)
         if value is UNDECODABLE:
             logger.warning("The cache key %r held a value that is not JSON: read as a miss.", key)
             return default
         return value
 
-    def get_many(self, keys: Any) -> dict[str, Any]:
+    def get_many(self, keys: Iterable[str | bytes | memoryview]) -> dict[str | bytes | memoryview, Any]:
         found = super().get_many(keys)
         for key in [key for key, value in found.items() if value is UNDECODABLE]:
             logger.warning("The cache key %r held a value that is not JSON: read as a miss.", key)
             del found[key]
         return found
 
-    def incr(self, key: str, delta: int) -> int:
+    def incr(self, key: str | bytes | memoryview, delta: int) -> int:
         try:
             return super().incr(key, delta)
         except self._lib.ResponseError:
@@ -81,6 +86,9 @@ class JsonRedisCache(RedisCache):
 
     The serializer is not an option: a configured pickle serializer would
     open the hole again."""
+
+    # Set by Django's __init__ (which its stubs leave out).
+    _options: dict[str, Any]
 
     def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
         super().__init__(server, params)

@@ -59,7 +59,8 @@ def _prepare_filesystem_broker() -> None:
     if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
         return
     for key in ("data_folder_in", "data_folder_out", "control_folder", "processed_folder"):
-        Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key]).mkdir(parents=True, exist_ok=True)
+        # Folder names (str) among the transport's other options.
+        Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key])).mkdir(parents=True, exist_ok=True)
 
 
 @app.on_after_configure.connect

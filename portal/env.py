@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import overload
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -18,6 +19,11 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+# With a default, a setting always has a value: the overloads tell the type checker.
+@overload
+def env_str(name: str, default: str) -> str: ...
+@overload
+def env_str(name: str, default: None = None) -> str | None: ...
 def env_str(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     if value is None or value == "":
@@ -25,6 +31,10 @@ def env_str(name: str, default: str | None = None) -> str | None:
     return value
 
 
+@overload
+def env_secret(name: str, default: str) -> str: ...
+@overload
+def env_secret(name: str, default: None = None) -> str | None: ...
 def env_secret(name: str, default: str | None = None) -> str | None:
     """A secret from ``NAME``, or from the file that ``NAME_FILE`` names.
 

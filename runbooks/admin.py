@@ -7,7 +7,7 @@ write-only: the admin says whether one is stored, never what it is.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.db.models import Model, QuerySet
@@ -19,8 +19,11 @@ from django.utils.safestring import SafeString
 from runbooks.forms import CredentialForm, RunbookForm
 from runbooks.models import Credential, Runbook, RunbookVersion
 from runbooks.services import SECRET_FIELDS, credential_set_secrets, runbook_set_playbook
-from squads.admin_mixins import SquadOwnedAdmin, may_enter
+from squads.admin_mixins import SquadOwnedAdmin, may_enter, signed_in_user
 from squads.selectors import can_curate
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
 
 
 def code_block(content: str) -> SafeString:
@@ -98,7 +101,7 @@ class RunbookAdmin(SquadOwnedAdmin, admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         # The service creates a version only when the content differs from the
         # current one, so saving an unchanged form does not churn versions.
-        runbook_set_playbook(runbook=obj, content=form.cleaned_data["playbook"], user=request.user)
+        runbook_set_playbook(runbook=obj, content=form.cleaned_data["playbook"], user=signed_in_user(request))
 
     def get_deleted_objects(
         self, objs: Any, request: HttpRequest
@@ -156,9 +159,7 @@ class CredentialAdmin(SquadOwnedAdmin, admin.ModelAdmin):
     def secret_stored(self, credential: Credential) -> str:
         return "yes" if credential.has_secret else "no"
 
-    def get_fieldsets(
-        self, request: HttpRequest, obj: Credential | None = None
-    ) -> tuple[tuple[str | None, dict[str, Any]], ...]:
+    def get_fieldsets(self, request: HttpRequest, obj: Credential | None = None) -> _FieldsetSpec:
         if obj is None:
             secret_fields: tuple[str, ...] = ("password", "ssh_key_data", "passphrase", "env")
             description = (
@@ -183,6 +184,7 @@ class CredentialAdmin(SquadOwnedAdmin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Credential, form: ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        secrets = form.secrets_to_store()  # type: ignore[attr-defined]
+        assert isinstance(form, CredentialForm)  # the admin builds its form from ``form``
+        secrets = form.secrets_to_store()
         if secrets is not None:
             credential_set_secrets(credential=obj, secrets=secrets)

@@ -53,7 +53,8 @@ class PlaybookField(forms.CharField):
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> str:
-        return normalize_newlines(super().to_python(value))
+        # CharField gives a string (its empty_value is ""); mypy's Django allows None.
+        return normalize_newlines(super().to_python(value) or "")
 
     def validate(self, value: str) -> None:
         super().validate(value)
@@ -90,7 +91,8 @@ class RunbookForm(forms.ModelForm):
             self.fields["playbook"].initial = self.instance.playbook
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         squad = cleaned.get("squad")
         if squad is None and self.instance.squad_id:
             squad = self.instance.squad
@@ -222,7 +224,8 @@ class CredentialForm(forms.ModelForm):
         }
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         kind = self._kind()
         if kind is None:
             return cleaned

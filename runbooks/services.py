@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -27,9 +27,7 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def runbook_set_playbook(
-    *, runbook: Runbook, content: str, user: AbstractBaseUser | None = None
-) -> RunbookVersion:
+def runbook_set_playbook(*, runbook: Runbook, content: str, user: User | None = None) -> RunbookVersion:
     """Make ``content`` the runbook's current playbook.
 
     Identical content (same checksum as the current version) creates nothing,

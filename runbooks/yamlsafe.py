@@ -103,7 +103,7 @@ class BoundedSafeLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._limits = _Limits(self.max_nodes, self.max_depth)
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
         self._limits.enter(event)
         if not isinstance(event, CollectionStartEvent):
@@ -149,7 +149,7 @@ def _next_event_exists(loader: Any, max_depth: int) -> bool:
 
 if yaml.__with_libyaml__:
 
-    class BoundedCSafeLoader(yaml.CSafeLoader):  # type: ignore[misc,name-defined]
+    class BoundedCSafeLoader(yaml.CSafeLoader):
         """libyaml's safe loader with the same refusals as ``BoundedSafeLoader``:
         the text is parsed once to check its events, and composed only if they
         pass."""
@@ -165,7 +165,7 @@ if yaml.__with_libyaml__:
         def _check(self) -> None:
             if self._checked:
                 return
-            scanner = yaml.CSafeLoader(self._text)  # type: ignore[attr-defined]
+            scanner = yaml.CSafeLoader(self._text)
             try:
                 check_events(scanner, max_nodes=self.max_nodes, max_depth=self.max_depth)
             finally:
@@ -180,7 +180,8 @@ if yaml.__with_libyaml__:
             self._check()
             return super().get_node()
 
-    FastestLoader: type[yaml.SafeLoader] = BoundedCSafeLoader  # type: ignore[assignment]
+    # libyaml's loader has the interface of BoundedSafeLoader (same limits) but not its Python base class.
+    FastestLoader: type[BoundedSafeLoader] = BoundedCSafeLoader  # type: ignore[assignment]
 else:  # pragma: no cover - PyYAML without libyaml
     FastestLoader = BoundedSafeLoader
 
@@ -190,7 +191,7 @@ def bounded_loader(
 ) -> type[yaml.SafeLoader]:
     """A loader class with this budget (libyaml's when ``fast`` and built in)."""
     base = FastestLoader if fast else BoundedSafeLoader
-    if (max_nodes, max_depth) == (base.max_nodes, base.max_depth):  # type: ignore[attr-defined]
+    if (max_nodes, max_depth) == (base.max_nodes, base.max_depth):
         return base
     return type(base.__name__, (base,), {"max_nodes": max_nodes, "max_depth": max_depth})
 

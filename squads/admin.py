@@ -98,10 +98,10 @@ class SquadAdmin(SquadOwnedAdmin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return is_superuser(request)
 
-    def has_change_permission(self, request: HttpRequest, obj: Squad | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return is_superuser(request)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Squad | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return is_superuser(request)
 
     def save_model(self, request: HttpRequest, obj: Squad, form: ModelForm, change: bool) -> None:
@@ -147,11 +147,14 @@ class ChapterAdmin(SuperuserCuratedAdmin, admin.ModelAdmin):
     filter_horizontal = ("members",)
 
     def save_model(self, request: HttpRequest, obj: Chapter, form: ModelForm, change: bool) -> None:
-        values = {"slug": obj.slug, "name": obj.name, "description": obj.description, "lead": obj.lead}
         if change:
-            chapter_update(chapter=obj, **values)
+            chapter_update(
+                chapter=obj, slug=obj.slug, name=obj.name, description=obj.description, lead=obj.lead
+            )
         else:
-            _adopt(obj, chapter_create(**values))
+            _adopt(
+                obj, chapter_create(slug=obj.slug, name=obj.name, description=obj.description, lead=obj.lead)
+            )
 
     def save_related(
         self, request: HttpRequest, form: ModelForm, formsets: list[BaseInlineFormSet], change: bool

@@ -17,10 +17,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import QuerySet
 from django.forms import Field as FormField
-from django.forms import ModelChoiceField
+from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import HttpRequest
 
 from squads.selectors import can_curate, is_any_squad_member, squad_ids_of
@@ -31,6 +33,15 @@ if TYPE_CHECKING:
     _ModelAdminBase = admin.ModelAdmin
 else:
     _ModelAdminBase = object
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """The user of an admin request, as the services take them: the admin
+    lets nobody else in, which this checks again rather than assumes."""
+    user = request.user
+    if not user.is_authenticated:
+        raise PermissionDenied
+    return user
 
 
 def is_superuser(request: HttpRequest) -> bool:
@@ -120,7 +131,7 @@ class SquadOwnedAdmin(_ModelAdminBase):
     def _scope_choices(self, field_name: str, formfield: FormField | None, request: HttpRequest) -> None:
         if formfield is None or is_superuser(request) or field_name not in self.scoped_relations:
             return
-        if not isinstance(formfield, ModelChoiceField):
+        if not isinstance(formfield, ModelChoiceField) or formfield.queryset is None:
             return
         lookup = self.scoped_relations[field_name]
         # Assigning the queryset also resets the widget's choices.
@@ -128,21 +139,22 @@ class SquadOwnedAdmin(_ModelAdminBase):
 
     def formfield_for_foreignkey(
         self, db_field: models.ForeignKey, request: HttpRequest, **kwargs: Any
-    ) -> FormField | None:
+    ) -> ModelChoiceField[Any] | None:
         formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
         self._scope_choices(db_field.name, formfield, request)
         return formfield
 
     def formfield_for_manytomany(
         self, db_field: models.ManyToManyField, request: HttpRequest, **kwargs: Any
-    ) -> FormField | None:
+    ) -> ModelMultipleChoiceField[Any] | None:
         formfield = super().formfield_for_manytomany(db_field, request, **kwargs)
         self._scope_choices(db_field.name, formfield, request)
         return formfield
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         """Preselect the squad when the user sits in exactly one: the usual case."""
-        initial = super().get_changeform_initial_data(request)
+        # A copy typed for any value: Django's holds strings only (from the query string).
+        initial: dict[str, Any] = dict(super().get_changeform_initial_data(request))
         if self.squad_lookup == "squad" and "squad" not in initial and not is_superuser(request):
             squad_ids = squad_ids_of(request.user)
             if len(squad_ids) == 1:

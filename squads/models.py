@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 
 from squads.choices import Role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class Squad(models.Model):
@@ -13,7 +18,8 @@ class Squad(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     mission = models.TextField(blank=True)
-    members = models.ManyToManyField(
+    # Annotated because the plugin cannot resolve a through model named by a string.
+    members: models.ManyToManyField[User, Membership] = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="squads", blank=True
     )
     created_at = models.DateTimeField(auto_now_add=True)

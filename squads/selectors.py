@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q, QuerySet
 
 from squads.models import Chapter, Membership, Squad
 
-AnyUser = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 
-def display_name(user: AbstractBaseUser | None, nobody: str = "nobody") -> str:
+def display_name(user: User | None, nobody: str = "nobody") -> str:
     """How a person is named on every page, note and message: their full
     name, else their username (``nobody`` when there is no one)."""
     if user is None:
@@ -31,7 +31,8 @@ def roles_of(user: AnyUser) -> list[tuple[int, str]]:
     cached = getattr(user, "_squadron_roles", None)
     if cached is None:
         cached = list(Membership.objects.filter(user=user).order_by().values_list("squad_id", "role"))
-        user._squadron_roles = cached  # type: ignore[union-attr]
+        # A cache for the request that the User model does not declare.
+        user._squadron_roles = cached  # type: ignore[attr-defined]
     return cached
 
 
@@ -79,13 +80,15 @@ def chapters_of(user: AnyUser) -> QuerySet[Chapter]:
 
 def step_approvers(
     *, squad_id: int | None, roles: Sequence[str] = (), chapter_id: int | None = None
-) -> QuerySet[AbstractBaseUser]:
+) -> QuerySet[User]:
     """The active people an approval step names: a chapter's lead and
     members, or the members of a squad (those in ``roles``, or all of them).
     One rule for who may decide, who is told, and whether a step can be met."""
     users = get_user_model().objects.filter(is_active=True)
     if chapter_id:
         return users.filter(Q(led_chapters=chapter_id) | Q(chapters=chapter_id)).distinct()
+    if squad_id is None:
+        return users.none()
     memberships = Membership.objects.filter(squad_id=squad_id)
     if roles:
         memberships = memberships.filter(role__in=roles)

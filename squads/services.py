@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import Enum
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from squads.models import Chapter, Membership, Squad
 
@@ -51,7 +51,7 @@ def squad_update(
     return squad
 
 
-def membership_create(*, squad: Squad, user: AbstractBaseUser, role: str) -> Membership:
+def membership_create(*, squad: Squad, user: User, role: str) -> Membership:
     """Seat ``user`` in ``squad`` with ``role`` (a person sits once in a squad)."""
     membership = Membership(squad=squad, user=user, role=role)
     membership.full_clean()
@@ -63,7 +63,7 @@ def membership_update(
     *,
     membership: Membership,
     squad: Squad | Keep = KEEP,
-    user: AbstractBaseUser | Keep = KEEP,
+    user: User | Keep = KEEP,
     role: str | Keep = KEEP,
 ) -> Membership:
     _save(membership, {"squad": squad, "user": user, "role": role})
@@ -75,8 +75,8 @@ def chapter_create(
     slug: str,
     name: str,
     description: str = "",
-    lead: AbstractBaseUser | None = None,
-    members: Iterable[AbstractBaseUser] = (),
+    lead: User | None = None,
+    members: Iterable[User] = (),
 ) -> Chapter:
     chapter = Chapter(slug=slug, name=name, description=description, lead=lead)
     chapter.full_clean()
@@ -91,17 +91,17 @@ def chapter_update(
     slug: str | Keep = KEEP,
     name: str | Keep = KEEP,
     description: str | Keep = KEEP,
-    lead: AbstractBaseUser | Keep | None = KEEP,
+    lead: User | Keep | None = KEEP,
 ) -> Chapter:
     _save(chapter, {"slug": slug, "name": name, "description": description, "lead": lead})
     return chapter
 
 
-def chapter_add_members(*, chapter: Chapter, users: Iterable[AbstractBaseUser]) -> None:
+def chapter_add_members(*, chapter: Chapter, users: Iterable[User]) -> None:
     """Add people to the chapter; those already in it stay, nobody is removed."""
     chapter.members.add(*users)
 
 
-def chapter_set_members(*, chapter: Chapter, users: Iterable[AbstractBaseUser]) -> None:
+def chapter_set_members(*, chapter: Chapter, users: Iterable[User]) -> None:
     """Make ``users`` exactly the chapter's members."""
     chapter.members.set(list(users))

@@ -63,7 +63,7 @@ class Resolver(EntryReader):
 
     def _check_squads(self) -> None:
         declared_squads = self._declared_squads()
-        for refs in [*self.parsed.runbook_refs, *self.parsed.product_refs]:
+        for refs in self.parsed.refs():
             if refs.squad is not None and refs.squad not in declared_squads:
                 self.log.error(
                     (*refs.where, "squad"),
@@ -123,9 +123,9 @@ class Resolver(EntryReader):
                     "user__username", "role"
                 )
             )
-        for spec in self.parsed.squads:
-            if spec.slug == squad:
-                roles.update({member.username: member.role for member in spec.members})
+        for squad_spec in self.parsed.squads:
+            if squad_spec.slug == squad:
+                roles.update({member.username: member.role for member in squad_spec.members})
         return {name for name, role in roles.items() if not step.roles or role in step.roles}
 
     def _load_rows(self) -> None:
@@ -145,7 +145,7 @@ class Resolver(EntryReader):
             for user in user_model.objects.filter(**{f"{user_model.USERNAME_FIELD}__in": parsed.usernames()})
         }
         squad_slugs = {spec.slug for spec in parsed.squads}
-        squad_slugs |= {refs.squad for refs in [*parsed.runbook_refs, *parsed.product_refs] if refs.squad}
+        squad_slugs |= {refs.squad for refs in parsed.refs() if refs.squad}
         squad_slugs |= {
             step.squad for refs in parsed.product_refs for step in refs.approval_steps if step.squad
         }

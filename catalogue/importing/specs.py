@@ -209,6 +209,10 @@ class ParsedFile:
     runbooks: list[RunbookSpec] = field(default_factory=list)
     products: list[ProductSpec] = field(default_factory=list)
 
+    def refs(self) -> list[RunbookRefs | ProductRefs]:
+        """What every runbook and product entry refers to."""
+        return [*self.runbook_refs, *self.product_refs]
+
     def usernames(self) -> set[str]:
         """Every person the file names: squad members, chapter leads and members."""
         usernames = {member.username for spec in self.squads for member in spec.members}

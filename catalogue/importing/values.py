@@ -17,7 +17,9 @@ from catalogue.importing.specs import DocPath
 
 
 def model_field(model: type[models.Model], name: str) -> models.Field:
-    return model._meta.get_field(name)  # type: ignore[return-value]
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)  # a column, not a relation's reverse side
+    return field
 
 
 class EntryReader:

@@ -181,6 +181,7 @@ class Writer:
         for step in steps:
             spec: CategorySpec = step.spec
             if step.action == CREATED:
+                assert spec.slug is not None  # every category has its slug once resolved
                 category = Category(slug=spec.slug, **spec.values)
                 self._save(category, spec.where)
                 self.rows.category_rows[category.slug] = category

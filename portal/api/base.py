@@ -4,13 +4,17 @@ and JSON answers for unknown paths and unexpected errors."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import server_error as django_server_error
 from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import exceptions
+from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -20,12 +24,25 @@ from portal.api.pagination import StableOrderingFilter
 from portal.api.parsers import LimitedJSONParser
 from portal.api.schema import ApiSchema
 
+if TYPE_CHECKING:
+    from rest_framework.generics import BaseFilterProtocol
+
 
 def writes_as(view: APIView, method: str) -> bool:
     """Whether ``OPTIONS`` is describing the body of ``method``: DRF's
     metadata asks the view for its serializer with the request's method
     swapped, under the action ``metadata``."""
     return getattr(view, "action", None) == "metadata" and view.request.method == method
+
+
+def signed_in_user(request: Request) -> User:
+    """The user calling, as the services take them: every endpoint requires
+    one (``IsAuthenticated`` is the default permission), checked again here
+    so that no anonymous user can reach a service."""
+    user = request.user
+    if not user.is_authenticated:
+        raise exceptions.NotAuthenticated()
+    return user
 
 
 def no_body(request: Request) -> None:
@@ -47,13 +64,25 @@ class FilterBackend(DjangoFilterBackend):
         return super().filter_queryset(request, queryset, view)
 
 
-class ApiMixin:
+if TYPE_CHECKING:
+    # The mixin is combined with a DRF view in each endpoint; typing it as an
+    # APIView lets its ``super()`` call and attributes type-check.
+    _ApiViewBase = APIView
+else:
+    _ApiViewBase = object
+
+
+class ApiMixin(_ApiViewBase):
     """What every endpoint shares: bounded JSON bodies, the error schema,
     filters with a stable order."""
 
     parser_classes = [LimitedJSONParser]
     schema = ApiSchema()
-    filter_backends = [FilterBackend, StableOrderingFilter]
+    # Typed as GenericAPIView types it, which the views of lists also inherit.
+    filter_backends: Sequence[type[BaseFilterBackend | BaseFilterProtocol[Any]]] = [
+        FilterBackend,
+        StableOrderingFilter,
+    ]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Django reads a body up to its Content-Length; a chunked one has
@@ -61,7 +90,7 @@ class ApiMixin:
         # what the client sent (a cancel without its reason): refuse it.
         if "HTTP_TRANSFER_ENCODING" in request.META and request.META.get("CONTENT_LENGTH", "") in ("", "0"):
             raise LengthRequired()
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        super().initial(request, *args, **kwargs)
 
 
 @csrf_exempt  # answers every method, and must answer JSON, never the CSRF failure page

@@ -49,7 +49,8 @@ class ErrorSerializer(serializers.Serializer):
 
     detail = serializers.CharField(help_text="What went wrong, for people.")
     code = serializers.CharField(help_text="A stable machine-readable code, e.g. `not_found`.")
-    errors = serializers.DictField(
+    # A declared field, which DRF's metaclass takes out of the class: Serializer.errors stays.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.JSONField(),
         required=False,
         help_text="Validation errors by field: a list of messages, or an object for nested "

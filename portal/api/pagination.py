@@ -8,6 +8,7 @@ output are small: they page by number, with a total ``count``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import QuerySet
@@ -105,7 +106,7 @@ class CreatedCursorPagination(BasePagination):
         ]
 
     def _page_size(self, request: Request) -> int:
-        return asked_page_size(request, api_settings.PAGE_SIZE)
+        return asked_page_size(request, api_settings.PAGE_SIZE or MAX_PAGE_SIZE)
 
     def _link(self, *, forward: bool) -> str | None:
         if not self.page or not (self.has_next if forward else self.has_previous):
@@ -128,7 +129,7 @@ class StableOrderingFilter(OrderingFilter):
     """``?ordering=`` that always ends on the primary key, so rows that tie on
     the chosen fields still come in one fixed order from page to page."""
 
-    def get_ordering(self, request: Request, queryset: QuerySet, view: APIView) -> list[str] | None:
+    def get_ordering(self, request: Request, queryset: QuerySet, view: APIView) -> Sequence[str] | None:
         asked = request.query_params.get(self.ordering_param)
         if asked:
             # DRF drops unknown fields silently; a client that misspells one

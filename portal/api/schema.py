@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import Direction, OpenApiResponse
 
 from portal.api.base_serializers import ErrorSerializer, StrictSerializer
 
@@ -25,7 +27,7 @@ WRITE_ERRORS = {
 
 
 class ApiSchema(AutoSchema):
-    def _get_response_bodies(self, direction: str = "response") -> dict:
+    def _get_response_bodies(self, direction: Direction = "response") -> dict:
         responses = super()._get_response_bodies(direction)
         errors = dict(ERRORS)
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):
@@ -37,7 +39,9 @@ class ApiSchema(AutoSchema):
                 )
         return responses
 
-    def _map_serializer(self, serializer, direction, bypass_extensions=False):  # type: ignore[no-untyped-def]
+    def _map_serializer(
+        self, serializer: Any, direction: Direction, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
         schema = super()._map_serializer(serializer, direction, bypass_extensions)
         if isinstance(serializer, StrictSerializer) and schema.get("type") == "object":
             schema["additionalProperties"] = False  # what StrictSerializer enforces

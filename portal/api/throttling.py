@@ -41,8 +41,14 @@ class _SettingsRateThrottle(SimpleRateThrottle):
     (a 500 for every request of that user otherwise), and slices outside
     the window are dropped, so a forged count holds for one period at most."""
 
+    # Set by SimpleRateThrottle.__init__ from the rate (DRF's stubs leave them out).
+    num_requests: int
+    duration: int
+
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # The rates are "N/period" strings, which DRF's stubs type as numbers.
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "")
+        return None if rate is None else str(rate)
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         if self.rate is None:

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from portal.api.base import ApiMixin, no_body, writes_as
+from portal.api.base import ApiMixin, no_body, signed_in_user, writes_as
 from portal.api.base_serializers import StrictBooleanField, StrictCharField, StrictSerializer
 from portal.api.pagination import CreatedCursorPagination, NumberedPagination, StableOrderingFilter
 from portal.integrations.models import WebhookDelivery, WebhookSubscription
@@ -38,7 +38,9 @@ from squads.models import Squad
 
 
 class WebhookSerializer(serializers.ModelSerializer):
-    squad = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    squad: serializers.SlugRelatedField[Squad] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
     owner = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     deliveries_url = serializers.SerializerMethodField()
@@ -148,7 +150,8 @@ def _webhook_rate_limited(error: WebhookRateLimited) -> exceptions.Throttled:
     """429 with ``Retry-After``, in the service's words (DRF's ``wait``
     argument would append its own sentence)."""
     throttled = exceptions.Throttled(detail=str(error))
-    throttled.wait = error.retry_after
+    # DRF's __init__ sets ``wait`` (its stubs do not declare it); given there, it would add DRF's sentence.
+    throttled.wait = error.retry_after  # type: ignore[attr-defined]
     return throttled
 
 
@@ -203,7 +206,7 @@ class WebhookViewSet(
                 raise exceptions.ValidationError({"squad": [f"There is no squad {data['squad']!r}."]})
         try:
             subscription, secret = webhook_subscribe(
-                actor=request.user,
+                actor=signed_in_user(request),
                 url=data["url"],
                 description=data["description"],
                 squad=squad,
@@ -219,7 +222,9 @@ class WebhookViewSet(
         serializer = WebhookUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            webhook_update(subscription=subscription, actor=request.user, **serializer.validated_data)
+            webhook_update(
+                subscription=subscription, actor=signed_in_user(request), **serializer.validated_data
+            )
         except WebhookError as error:
             raise _webhook_errors(error) from None
         except WebhookNotAllowed as error:
@@ -228,7 +233,7 @@ class WebhookViewSet(
 
     def perform_destroy(self, subscription: WebhookSubscription) -> None:
         try:
-            webhook_delete(subscription=subscription, actor=self.request.user)
+            webhook_delete(subscription=subscription, actor=signed_in_user(self.request))
         except WebhookNotAllowed as error:
             raise exceptions.PermissionDenied(str(error)) from None
 
@@ -242,7 +247,7 @@ class WebhookViewSet(
         subscription = self.get_object()
         no_body(request)
         try:
-            delivery = webhook_ping(subscription=subscription, actor=request.user)
+            delivery = webhook_ping(subscription=subscription, actor=signed_in_user(request))
         except WebhookNotAllowed as error:
             raise exceptions.PermissionDenied(str(error)) from None
         except WebhookRateLimited as error:
@@ -257,7 +262,7 @@ class WebhookViewSet(
         subscription = self.get_object()
         no_body(request)
         try:
-            secret = webhook_rotate_secret(subscription=subscription, actor=request.user)
+            secret = webhook_rotate_secret(subscription=subscription, actor=signed_in_user(request))
         except WebhookNotAllowed as error:
             raise exceptions.PermissionDenied(str(error)) from None
         return self._with_secret(self.get_queryset().get(pk=subscription.pk), secret, 200)
@@ -297,7 +302,7 @@ class WebhookRedeliverView(ApiMixin, APIView):
             raise exceptions.NotFound("No such delivery.")
         no_body(request)
         try:
-            copy = webhook_redeliver(delivery=delivery, actor=request.user)
+            copy = webhook_redeliver(delivery=delivery, actor=signed_in_user(request))
         except WebhookNotAllowed as error:
             raise exceptions.PermissionDenied(str(error)) from None
         except WebhookRateLimited as error:

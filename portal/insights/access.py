@@ -13,7 +13,10 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db.models import Exists, OuterRef
 
 from catalogue.choices import ProductStatus
@@ -25,7 +28,7 @@ from squads.selectors import AnyUser, is_any_squad_member, is_squad_member
 LEAD_ROLES = (Role.PLATFORM_LEAD, Role.CHAPTER_LEAD)
 
 
-def _active(user: AnyUser) -> bool:
+def _active(user: AnyUser) -> TypeGuard[User]:
     return bool(user.is_authenticated and user.is_active)
 
 
@@ -42,7 +45,8 @@ def is_lead(user: AnyUser) -> bool:
             Membership.objects.filter(user_id=user.pk, role__in=LEAD_ROLES).exists()
             or Chapter.objects.filter(lead_id=user.pk).exists()
         )
-        user._squadron_is_lead = cached  # type: ignore[union-attr]
+        # A cache for the request that the User model does not declare.
+        user._squadron_is_lead = cached  # type: ignore[attr-defined]
     return cached
 
 
@@ -66,7 +70,8 @@ def lead_or_member(user: AnyUser) -> tuple[bool, bool]:
             .first()
         )
         cached = bool(row and any(row))
-        user._squadron_is_lead = cached  # type: ignore[union-attr]
+        # A cache for the request that the User model does not declare.
+        user._squadron_is_lead = cached  # type: ignore[attr-defined]
     return cached, is_any_squad_member(user)
 
 

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from portal.insights.models import DebtItem
 from portal.insights.services import debt_item_save
-from squads.admin_mixins import SquadOwnedAdmin
+from squads.admin_mixins import SquadOwnedAdmin, signed_in_user
 
 
 @admin.register(DebtItem)
@@ -37,4 +37,4 @@ class DebtItemAdmin(SquadOwnedAdmin, admin.ModelAdmin):
     readonly_fields = ("created_by", "created_at", "updated_at", "resolved_at")
 
     def save_model(self, request: HttpRequest, obj: DebtItem, form: ModelForm, change: bool) -> None:
-        debt_item_save(item=obj, actor=request.user)
+        debt_item_save(item=obj, actor=signed_in_user(request))

@@ -47,7 +47,15 @@ class Elapsed(Func):
     def __init__(self, end: Any, start: Any, **extra: Any) -> None:
         super().__init__(end, start, **extra)
 
-    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> Any:
         raise NotSupportedError(
             f"Elapsed() is implemented for PostgreSQL and SQLite, not {connection.vendor}."
         )
@@ -119,10 +127,26 @@ class PercentileCont(Aggregate):
         self.fraction = float(fraction)
         super().__init__(expression, **extra)
 
-    def as_sql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> Any:
         if connection.vendor != "postgresql":
             raise NotSupportedError("PERCENTILE_CONT is PostgreSQL's; use percentiles().")
-        return super().as_sql(compiler, connection, fraction=repr(self.fraction), **extra_context)
+        return super().as_sql(
+            compiler,
+            connection,
+            function=function,
+            template=template,
+            arg_joiner=arg_joiner,
+            fraction=repr(self.fraction),
+            **extra_context,
+        )
 
 
 def _interpolate(low: float, high: float, position: float) -> float:
@@ -201,10 +225,10 @@ def _percentiles_by_rank(
     )
     wanted = Q()
     for fraction in fractions:
-        position = Value(float(fraction)) * (F("_total") - 1)
+        place = Value(float(fraction)) * (F("_total") - 1)
         # FLOOR, not a cast: PostgreSQL rounds a float cast to an integer.
-        low = Floor(position)
-        wanted |= Q(_rank=low + 1) | Q(_rank=low + 2)
+        below = Floor(place)
+        wanted |= Q(_rank=below + 1) | Q(_rank=below + 2)
     picked: dict[Hashable, dict[int, float]] = defaultdict(dict)
     totals: dict[Hashable, int] = {}
     for key, rank, total, value in numbered.filter(wanted).values_list(group_by, "_rank", "_total", "_value"):

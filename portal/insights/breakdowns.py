@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Avg, Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, Left
@@ -191,7 +191,8 @@ def weekly_trend(queryset: QuerySet[Order], period: Period) -> list[Week]:
         )
     }
     leads = {
-        _week_start(key): value
+        # Grouped by ``_week``: each key is the datetime its week starts.
+        _week_start(cast(datetime, key)): value
         for key, value in percentiles(
             succeeded_leads(queryset).annotate(_week=WeekStart("created_at")),
             lead_time_expression(),

@@ -148,7 +148,7 @@ def stacked_bar_chart(chart_id: str, title: str, desc: str, stacks: Sequence[Sta
     slot = plot_width / max(len(stacks), 1)
     every = max(1, round(len(stacks) / 8))
     for index, stack in enumerate(stacks):
-        base = MARGIN_TOP + plot_height
+        base: float = MARGIN_TOP + plot_height
         for css, label, value in stack.segments:
             height = plot_height * value / top if top else 0
             base -= height
@@ -292,7 +292,7 @@ def _line(
 ) -> list[str]:
     """A series' points (each with its tooltip) and the polylines between
     them: a missing point (None) breaks the line."""
-    parts = []
+    parts: list[str] = []
     segments: list[list[tuple[float, float]]] = [[]]
     for index, (point, value) in enumerate(zip(points, line.values, strict=True)):
         if point is None or value is None:

@@ -9,14 +9,14 @@ class DebtSeverity(models.TextChoices):
 
 
 #: What an open register item adds to its subject's debt score.
-SEVERITY_POINTS = {
+SEVERITY_POINTS: dict[str, int] = {
     DebtSeverity.LOW: 2,
     DebtSeverity.MEDIUM: 5,
     DebtSeverity.HIGH: 10,
     DebtSeverity.CRITICAL: 20,
 }
 #: Worst first, for ordering in the database.
-SEVERITY_RANK = {
+SEVERITY_RANK: dict[str, int] = {
     DebtSeverity.CRITICAL: 0,
     DebtSeverity.HIGH: 1,
     DebtSeverity.MEDIUM: 2,

@@ -112,7 +112,10 @@ class DebtSubject:
 
     @property
     def slug(self) -> str:
-        return self.runbook.slug if self.runbook is not None else self.product.slug  # type: ignore[union-attr]
+        if self.runbook is not None:
+            return self.runbook.slug
+        assert self.product is not None
+        return self.product.slug
 
     def as_dict(self) -> dict[str, Any]:
         return {

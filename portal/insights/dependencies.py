@@ -16,6 +16,7 @@ failed or timed out.
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -322,7 +323,7 @@ def dependency_alerts(product: Product, *, now: datetime | None = None) -> list[
     return alerts
 
 
-def open_orders_affected(product_ids: list[int], *, limit: int = 200) -> list[dict[str, Any]]:
+def open_orders_affected(product_ids: list[int], *, limit: int = 200) -> Sequence[Mapping[str, Any]]:
     """Open orders of the given products, oldest first."""
     return list(
         Order.objects.filter(product_id__in=product_ids, status__in=list(OPEN_STATUSES))

@@ -72,7 +72,7 @@ def dependency_svg(graph: Graph, *, link: Callable[[Node], str], highlight: int 
     for column, layer in enumerate(layers):
         for row, node in enumerate(layer):
             where[node.product.pk] = (PAD + column * (NODE_WIDTH + GAP_X), PAD + row * (NODE_HEIGHT + GAP_Y))
-    parts = [
+    parts: list[str] = [
         format_html(
             '<svg class="dependency-graph" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
             'aria-labelledby="graph-title graph-desc" xmlns="http://www.w3.org/2000/svg">'
@@ -183,7 +183,9 @@ def _node(node: Node, box: tuple[float, float], href: str, colour: str, highligh
 
 
 def _legend(graph: Graph, colours: dict[int, str], top: float) -> list[str]:
-    parts = [format_html('<text class="legend-title" x="{x}" y="{y}">Squads</text>', x=PAD, y=top + 14)]
+    parts: list[str] = [
+        format_html('<text class="legend-title" x="{x}" y="{y}">Squads</text>', x=PAD, y=top + 14)
+    ]
     for index, squad in enumerate(graph.squads):
         y = top + LEGEND_ROW * (index + 1)
         parts.append(

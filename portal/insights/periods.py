@@ -89,9 +89,10 @@ def _parse_bound(name: str, raw: str, *, end: bool) -> datetime:
     except ValueError:
         moment = None
         parsed_date = None
-    if moment is None and parsed_date is None:
+    found = parsed_date or moment
+    if found is None:
         raise PeriodError({name: [f"{raw!r} is not an ISO date (2026-01-31) or date-time."]})
-    year = (parsed_date or moment).year  # type: ignore[union-attr]
+    year = found.year
     if not FIRST_YEAR <= year <= LAST_YEAR:
         # Date arithmetic near year 1 or 9999 overflows; no order is that old.
         raise PeriodError({name: [f"{raw!r} is out of range: use a date from {FIRST_YEAR} to {LAST_YEAR}."]})

@@ -229,10 +229,10 @@ class OverviewReport:
     @cached_property
     def charts(self) -> dict[str, str]:
         automation = [
-            (squad_load.squad.name, self.by_squad[squad_load.squad.pk].automation_rate * 100)
+            (squad_load.squad.name, rate * 100)
             for squad_load in self.loads
             if squad_load.squad.pk in self.by_squad
-            and self.by_squad[squad_load.squad.pk].automation_rate is not None
+            and (rate := self.by_squad[squad_load.squad.pk].automation_rate) is not None
         ]
         return dashboard_charts("overview", self.weeks, self.histogram, automation)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -16,7 +16,7 @@ from portal.insights.models import DebtItem, SweepRecovery
 from squads.selectors import can_curate
 
 
-def debt_item_save(*, item: DebtItem, actor: AbstractBaseUser) -> DebtItem:
+def debt_item_save(*, item: DebtItem, actor: User) -> DebtItem:
     """Record or update a register item. Only the owning squad (or a
     superuser) may; the product must be the squad's own (``DebtItem.clean``).
     Closing an item stamps when; reopening clears it."""

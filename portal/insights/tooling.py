@@ -24,7 +24,7 @@ from typing import Any
 
 from catalogue.models import Product
 from portal.insights.playbooks import PlaybookFeatures, analyse_playbook
-from runbooks.models import Credential, Runbook
+from runbooks.models import Credential, Runbook, RunbookVersion
 
 FACET_WEIGHTS: dict[str, float] = {
     "modules": 0.35,
@@ -169,14 +169,21 @@ _SCORES: dict[tuple, dict[tuple[int, int], Similarity]] = {}
 _SCORES_KEPT = 4
 
 
+def _current(runbook: Runbook) -> RunbookVersion:
+    """The runbook's current version (``_runbooks`` reads only runbooks that have one)."""
+    version = runbook.current_version
+    assert version is not None
+    return version
+
+
 def _pair_scores(runbooks: list[Runbook]) -> dict[tuple[int, int], Similarity]:
     key = tuple(
-        (runbook.pk, runbook.squad_id, runbook.current_version_id, runbook.current_version.checksum)
+        (runbook.pk, runbook.squad_id, runbook.current_version_id, _current(runbook).checksum)
         for runbook in runbooks
     )
     if key in _SCORES:
         return _SCORES[key]
-    features = {runbook.pk: analyse_playbook(runbook.current_version.content) for runbook in runbooks}
+    features = {runbook.pk: analyse_playbook(_current(runbook).content) for runbook in runbooks}
     usable = [
         runbook for runbook in runbooks if features[runbook.pk].valid and features[runbook.pk].task_count
     ]

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -49,7 +49,7 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def token_create(*, user: AbstractBaseUser, name: str, expires_in: timedelta | None = None) -> IssuedToken:
+def token_create(*, user: User, name: str, expires_in: timedelta | None = None) -> IssuedToken:
     """Issue a token for ``user``. The clear key is in the returned value only."""
     name = (name or "").strip()
     if not name:
@@ -69,7 +69,7 @@ def token_create(*, user: AbstractBaseUser, name: str, expires_in: timedelta | N
     return IssuedToken(token=token, key=key)
 
 
-def token_revoke(*, token: ApiToken, actor: AbstractBaseUser) -> ApiToken:
+def token_revoke(*, token: ApiToken, actor: User) -> ApiToken:
     """Revoke a token for good. Only its owner (or a superuser) may; revoking
     twice is harmless. The row stays, so "who had access when" is answerable."""
     if token.user_id != actor.pk and not actor.is_superuser:
@@ -81,7 +81,7 @@ def token_revoke(*, token: ApiToken, actor: AbstractBaseUser) -> ApiToken:
     return token
 
 
-def tokens_of(user: AbstractBaseUser) -> QuerySet[ApiToken]:
+def tokens_of(user: User) -> QuerySet[ApiToken]:
     """The user's tokens that have not been revoked (expired ones included, so
     the owner sees why an integration stopped working)."""
     return ApiToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at", "-id")

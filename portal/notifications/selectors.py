@@ -3,13 +3,12 @@ the navigation's badge."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from portal.notifications.choices import EMAIL_BY_DEFAULT, NotificationKind
 from portal.notifications.models import Notification, NotificationPreference
-
-User = AbstractBaseUser
+from squads.selectors import AnyUser
 
 
 def notifications_of(user: User) -> QuerySet[Notification]:
@@ -20,7 +19,7 @@ def notifications_of(user: User) -> QuerySet[Notification]:
 UNREAD_BADGE_LIMIT = 100
 
 
-def unread_count(user: User) -> int:
+def unread_count(user: AnyUser) -> int:
     """Unread notifications, counted up to ``UNREAD_BADGE_LIMIT``: every page
     shows the badge, so its cost is bounded whatever piles up unread."""
     if not user.is_authenticated:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import F
@@ -36,8 +36,6 @@ logger = logging.getLogger(__name__)
 EMAIL_TASK = "portal.send_notification_email"
 #: Attempts at sending one email before it is recorded failed.
 EMAIL_MAX_ATTEMPTS = 5
-
-User = AbstractBaseUser
 
 
 def order_link(order_id: int) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any, TypedDict
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 
 from catalogue.choices import ApprovalPolicy
@@ -109,7 +109,7 @@ def current_step(order: Order) -> StepSpec | None:
     return steps[order.approval_step] if order.approval_step < len(steps) else None
 
 
-def _approvers(step: StepSpec) -> QuerySet[AbstractBaseUser]:
+def _approvers(step: StepSpec) -> QuerySet[User]:
     return step_approvers(squad_id=step["squad_id"], roles=step["roles"], chapter_id=step["chapter_id"])
 
 
@@ -159,7 +159,7 @@ def can_decide(user: AnyUser, order: Order) -> bool:
     return order.status == OrderStatus.PENDING_APPROVAL and refusal(user, order) is None
 
 
-def approvers_of_step(order: Order) -> QuerySet[AbstractBaseUser]:
+def approvers_of_step(order: Order) -> QuerySet[User]:
     """The active people who may decide the open step (not the requester, not
     who already decided): whom to notify and remind."""
     step = current_step(order)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -31,8 +31,6 @@ from portal.orders.transitions import (
 )
 from squads.choices import Role
 from squads.models import Membership
-
-User = AbstractBaseUser
 
 
 def _decide(order: Order, actor: User, decision: str, comment: str) -> Order:
@@ -147,7 +145,9 @@ def approvals_remind(*, now: datetime | None = None) -> ReminderReport:
         status=OrderStatus.PENDING_APPROVAL, approval_step_opened_at__isnull=False
     )
     for order in waiting.filter(approval_reminded_at__isnull=True, approval_remind_after_hours__gt=0):
-        if now - order.approval_step_opened_at < timedelta(hours=order.approval_remind_after_hours):
+        opened = order.approval_step_opened_at
+        assert opened is not None  # filtered on approval_step_opened_at__isnull=False
+        if now - opened < timedelta(hours=order.approval_remind_after_hours):
             continue
         with transaction.atomic():
             if not Order.objects.filter(
@@ -164,7 +164,9 @@ def approvals_remind(*, now: datetime | None = None) -> ReminderReport:
         report.reminded.append(order.pk)
     for order in waiting.filter(approval_escalated_at__isnull=True, approval_escalate_after_hours__gt=0):
         hours = order.approval_escalate_after_hours
-        if now - order.approval_step_opened_at < timedelta(hours=hours):
+        opened = order.approval_step_opened_at
+        assert opened is not None  # filtered on approval_step_opened_at__isnull=False
+        if now - opened < timedelta(hours=hours):
             continue
         with transaction.atomic():
             if not Order.objects.filter(

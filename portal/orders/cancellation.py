@@ -4,7 +4,7 @@ stopping its playbook.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from portal.orders import permissions
@@ -18,8 +18,6 @@ from runbooks.services import (
     RunError,
     run_request_cancel,
 )
-
-User = AbstractBaseUser
 
 
 def order_cancel(*, order: Order, actor: User, reason: str = "") -> Order:

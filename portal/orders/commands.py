@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from django.contrib.auth.models import User
+
 from portal.orders import permissions
 from portal.orders.approvals import order_approve, order_reject
 from portal.orders.cancellation import order_cancel
@@ -36,7 +38,7 @@ class OrderCommand:
     #: Whether ``user`` is offered it on ``order`` now (the service checks again).
     offered: Callable[[AnyUser, Order], bool]
     #: The service: ``perform(order, actor, text)`` returns the order as it now is.
-    perform: Callable[[Order, AnyUser, str], Order]
+    perform: Callable[[Order, User, str], Order]
     #: The message shown once it worked.
     succeeded: Callable[[Order], str]
     #: What the person writes with it: nothing, a note, or a reason.

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
-
-User = AbstractBaseUser
-
 
 class OrderError(Exception):
     """A refused change to an order, with a message fit for the user."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -39,7 +39,7 @@ from runbooks.services import (
 )
 
 logger = logging.getLogger(__name__)
-User = AbstractBaseUser
+User = User
 
 
 EXECUTE_TASK = "portal.execute_order"
@@ -47,7 +47,7 @@ DRY_RUN_TASK = "portal.execute_dry_run"
 #: The tasks that run a runbook: a worker runs them only from its runbook's queue.
 RUN_TASKS = frozenset({EXECUTE_TASK, DRY_RUN_TASK})
 
-RUN_TO_ORDER_STATUS = {
+RUN_TO_ORDER_STATUS: dict[str, OrderStatus] = {
     RunStatus.SUCCEEDED: OrderStatus.SUCCEEDED,
     RunStatus.FAILED: OrderStatus.FAILED,
     RunStatus.TIMED_OUT: OrderStatus.TIMED_OUT,
@@ -346,7 +346,7 @@ def _given_back(order_id: int) -> Order | None:
     within seconds. Never runs the order again."""
     order = Order.objects.select_related("current_run").filter(pk=order_id).first()
     run = order.current_run if order else None
-    if run is None or order.status != OrderStatus.RUNNING or run.status != RunStatus.RUNNING:
+    if order is None or run is None or order.status != OrderStatus.RUNNING or run.status != RunStatus.RUNNING:
         return None
     if not worker_gone(run.worker) or not run_mark_lost_with_worker(run_id=run.pk, worker=run.worker):
         return None

@@ -4,7 +4,7 @@ releases it, completes it or fails it.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -15,8 +15,6 @@ from portal.orders.errors import IllegalTransition, OrderError, OrderNotAllowed
 from portal.orders.models import Order
 from portal.orders.transitions import order_move, order_note, refreshed, status_label
 from squads.selectors import display_name
-
-User = AbstractBaseUser
 
 
 def order_claim(*, order: Order, actor: User) -> Order:

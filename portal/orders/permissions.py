@@ -66,7 +66,7 @@ def stopping(order: Order) -> bool:
     """Whether the order's running playbook is already being stopped."""
     return (
         order.status == OrderStatus.RUNNING
-        and order.current_run_id is not None
+        and order.current_run is not None
         and order.current_run.cancel_requested_at is not None
     )
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from portal.notifications.services import notification_emails_resend
@@ -24,7 +24,7 @@ from runbooks.services import (
 )
 
 logger = logging.getLogger(__name__)
-User = AbstractBaseUser
+User = User
 
 
 @dataclass
@@ -65,6 +65,7 @@ def orders_sweep() -> SweepReport:
         status=OrderStatus.RUNNING, current_run__status__in=list(RUN_TO_ORDER_STATUS)
     )
     for order in ended.select_related("current_run"):
+        assert order.current_run is not None  # filtered on its status
         if order_finish(order_id=order.pk, run=order.current_run):
             report.finished_orders.append(order.pk)
     after = timedelta(seconds=settings.SQUADRON_REDISPATCH_AFTER_SECONDS)

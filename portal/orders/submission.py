@@ -35,7 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -51,7 +51,7 @@ from portal.orders.transitions import order_changed
 from runbooks.crypto import DecryptionError, decrypt_json, encrypt_json
 
 logger = logging.getLogger(__name__)
-User = AbstractBaseUser
+User = User
 
 
 def order_submit(*, requester: User, product: Product, inputs: object) -> Order:
@@ -149,7 +149,7 @@ def fingerprint(payload: object) -> str:
 
 def order_submit_once(
     *,
-    requester: AbstractBaseUser,
+    requester: User,
     key: str,
     request_hash: str,
     submit: Callable[[], Order],

@@ -10,7 +10,7 @@ happens to an order without a status change.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,11 +24,8 @@ from portal.orders.models import Order, OrderEvent
 from portal.orders.selectors import order_webhook_payload
 from squads.selectors import display_name
 
-User = AbstractBaseUser
-
-
 #: How a notification says what happened to an order.
-STATUS_PHRASES = {
+STATUS_PHRASES: dict[str, str] = {
     OrderStatus.PENDING_APPROVAL: "waits for approval",
     OrderStatus.REJECTED: "was rejected",
     OrderStatus.QUEUED: "is queued to run",
@@ -64,7 +61,7 @@ def order_move(
     now = timezone.now()
     with transaction.atomic():
         current = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
-        if current not in allowed_from:
+        if current is None or current not in allowed_from:
             raise IllegalTransition(
                 f"Order #{order.pk} is {status_label(current)}; it cannot become {status_label(to)}."
             )
@@ -110,7 +107,7 @@ def order_changed(order: Order, *, from_status: str, to_status: str, actor: User
         )
 
 
-def notify_approvers(order: Order, kind: str, *, actor: User | None = None) -> None:
+def notify_approvers(order: Order, kind: NotificationKind, *, actor: User | None = None) -> None:
     step = approval_steps.current_step(order)
     if step is None:
         return

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.vary import vary_on_headers
 
@@ -20,7 +20,7 @@ from catalogue.selectors import catalogue_entries, product_for_page
 from portal.insights.breakdowns import expected_lead_time
 from portal.orders.models import Order
 from portal.orders.selectors import orders_visible_to
-from portal.pages.base import login_required
+from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.forms import CatalogueFilterForm, OrderForm, schema_initial
 from portal.web.confirm import id_from_text
 from squads.choices import Role
@@ -36,7 +36,7 @@ def _distinct(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 
 @login_required
 @vary_on_headers("HX-Request")
-def catalogue_home(request: HttpRequest) -> HttpResponse:
+def catalogue_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Published products by category, or the ranked matches of a search.
 
     One query: the whole published catalogue (a few hundred products) is
@@ -72,8 +72,8 @@ def catalogue_home(request: HttpRequest) -> HttpResponse:
     else:
         shelves = []
         for shelf_category, items in groupby(products, key=lambda product: product.category):
-            items = list(items)
-            shelves.append({"category": shelf_category, "products": items[:SHELF_SIZE], "count": len(items)})
+            shelf = list(items)
+            shelves.append({"category": shelf_category, "products": shelf[:SHELF_SIZE], "count": len(shelf)})
         context["shelves"] = shelves
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "portal/partials/catalogue_results.html", context)
@@ -88,7 +88,7 @@ def product_or_404(slug: str) -> Product:
 
 
 def render_product(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     product: Product,
     form: OrderForm,
     *,
@@ -120,7 +120,7 @@ def render_product(
 
 
 @login_required
-def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def product_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     product = product_or_404(slug)
     # "Order again with these details": the earlier order's values; its
     # secrets are never shown, so they are typed again.
@@ -132,7 +132,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render_product(request, product, form, retype_secrets=again is not None)
 
 
-def _order_to_repeat(request: HttpRequest, product: Product) -> Order | None:
+def _order_to_repeat(request: AuthenticatedHttpRequest, product: Product) -> Order | None:
     """The order named by ``?again=`` when the user may see it and it is for
     this product; anything else is ignored (the form starts from defaults)."""
     pk = id_from_text(request.GET.get("again", ""))

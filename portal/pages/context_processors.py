@@ -29,13 +29,13 @@ class SquadWork:
 
 
 def navigation(request: HttpRequest) -> dict:
-    user = getattr(request, "user", None)
+    user: AnyUser | None = getattr(request, "user", None)
     is_member = bool(user and is_any_squad_member(user))
     works_for_squads = bool(user and user.is_authenticated and (is_member or user.is_superuser))
     return {
         "is_squad_member": is_member,
         "works_for_squads": works_for_squads,
-        "squad_work": SquadWork(user) if works_for_squads else None,
+        "squad_work": SquadWork(user) if user is not None and works_for_squads else None,
         # Lazy: pages that never show the count never pay its query.
         "unread_notifications": (lambda: unread_count(user)) if user is not None else 0,
     }

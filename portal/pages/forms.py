@@ -15,7 +15,7 @@ A ``pattern`` is the exception: it is never sent to the browser (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django import forms
@@ -43,7 +43,7 @@ def _choice(value: object) -> tuple[str, str]:
     return str(value), str(value)
 
 
-def _coerce_for(kind: str):  # type: ignore[no-untyped-def]
+def _coerce_for(kind: str) -> Callable[[str], int | float | str]:
     if kind == "integer":
         return int
     if kind == "number":
@@ -93,7 +93,7 @@ def schema_field(name: str, spec: Mapping[str, Any], *, required: bool) -> forms
     examples = spec.get("examples")
     if isinstance(examples, list) and examples and kind in {"string", "integer", "number"}:
         attrs["placeholder"] = f"e.g. {examples[0]}"
-    common = {"label": label, "required": False, "help_text": description}
+    common: dict[str, Any] = {"label": label, "required": False, "help_text": description}
 
     if kind == "array":
         options = [_choice(value) for value in spec["items"]["enum"]]
@@ -158,6 +158,7 @@ def _text_field(spec: Mapping[str, Any], attrs: dict[str, object], common: dict[
     if spec.get("x-widget") == "textarea":
         rows = 6 if (spec.get("maxLength") or 0) > 500 else 4
         return forms.CharField(widget=forms.Textarea(attrs={**attrs, "rows": rows}), **common)
+    widget: forms.Widget
     if text_format in DATE_FORMAT_TYPES:
         widget = forms.TextInput(attrs={**attrs, "type": DATE_FORMAT_TYPES[text_format]})
     elif text_format in TEXT_FORMAT_WIDGETS:
@@ -294,8 +295,10 @@ class CatalogueFilterForm(forms.Form):
         self, *args: Any, categories: list[tuple[str, str]], squads: list[tuple[str, str]], **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["category"].choices = [("", "All categories"), *categories]
-        self.fields["squad"].choices = [("", "All squads"), *squads]
+        category, squad = self.fields["category"], self.fields["squad"]
+        assert isinstance(category, forms.ChoiceField) and isinstance(squad, forms.ChoiceField)
+        category.choices = [("", "All categories"), *categories]
+        squad.choices = [("", "All squads"), *squads]
 
     def value(self, name: str) -> str:
         """A filter's value; an unknown category or squad counts as no filter."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import (
-    HttpRequest,
     HttpResponse,
     QueryDict,
 )
@@ -28,7 +27,7 @@ from portal.orders.submission import (
     order_submit_once,
     seal_review,
 )
-from portal.pages.base import login_required
+from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.catalogue import product_or_404, render_product
 from portal.pages.forms import OrderForm
 from portal.web.inputs import input_rows
@@ -55,7 +54,7 @@ def _form_data(schema: dict, inputs: dict) -> QueryDict:
 
 @login_required
 @require_POST
-def product_order(request: HttpRequest, slug: str) -> HttpResponse:
+def product_order(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     """The order form's two steps: review what will be ordered, then place it."""
     product = product_or_404(slug)
     step = request.POST.get("step", "review")
@@ -86,7 +85,7 @@ def product_order(request: HttpRequest, slug: str) -> HttpResponse:
     return _review_page(request, product, inputs)
 
 
-def _review_page(request: HttpRequest, product: Product, inputs: dict) -> HttpResponse:
+def _review_page(request: AuthenticatedHttpRequest, product: Product, inputs: dict) -> HttpResponse:
     completed, _ = validate_inputs(product.form_schema, inputs)
     token = seal_review(
         user_id=request.user.pk, product_id=product.pk, product_version=product.version, inputs=inputs
@@ -103,7 +102,9 @@ def _review_page(request: HttpRequest, product: Product, inputs: dict) -> HttpRe
     )
 
 
-def _place_order(request: HttpRequest, product: Product, inputs: dict, *, nonce: str) -> HttpResponse:
+def _place_order(
+    request: AuthenticatedHttpRequest, product: Product, inputs: dict, *, nonce: str
+) -> HttpResponse:
     try:
         # The review's nonce as an idempotency key: the same review placed
         # twice (Back, then "Place order" again) is the same order.

@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib import messages
 from django.http import (
     Http404,
-    HttpRequest,
     HttpResponse,
     StreamingHttpResponse,
 )
@@ -26,18 +25,19 @@ from portal.orders.errors import OrderError
 from portal.orders.models import Order, OrderDryRun, OrderEvent, OrderRun
 from portal.orders.permissions import retryable, secrets_erased, stopping
 from portal.orders.selectors import orders_visible_to
-from portal.pages.base import login_required
+from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.forms import NoteForm, OrderFilterForm
 from portal.web.confirm import id_from_text
 from portal.web.pagination import newest_first_page
 from portal.web.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events
+from runbooks.models import RunEvent
 from runbooks.selectors import LOG_COLUMNS, run_events, run_events_page
 
 ORDERS_PER_PAGE = 25
 
 
 @login_required
-def my_orders(request: HttpRequest) -> HttpResponse:
+def my_orders(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The user's own orders, newest first, a page at a time without counting them."""
     form = OrderFilterForm(request.GET or None)
     statuses = form.statuses()
@@ -62,7 +62,7 @@ def my_orders(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def order_badges(request: HttpRequest) -> HttpResponse:
+def order_badges(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Fresh status badges of the listed orders that were still open (My orders
     polls this); stops once none is open."""
     asked = (id_from_text(part) for part in request.GET.get("ids", "").split(","))
@@ -76,7 +76,7 @@ def order_badges(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _order_or_404(request: HttpRequest, pk: int) -> Order:
+def _order_or_404(request: AuthenticatedHttpRequest, pk: int) -> Order:
     """The order if this user may see it; someone else's order does not exist."""
     try:
         return (
@@ -91,6 +91,7 @@ def _order_or_404(request: HttpRequest, pk: int) -> Order:
 def _version(order: Order, events: list[OrderEvent] | None = None) -> str:
     """What the page's summary shows, as a token: it changes whenever the
     status changes or anything is recorded on the order."""
+    last: int | None
     if events is not None:
         last = events[-1].pk if events else 0
     else:
@@ -100,7 +101,7 @@ def _version(order: Order, events: list[OrderEvent] | None = None) -> str:
     return f"{order.status}.{last or 0}"
 
 
-def _actions(request: HttpRequest, order: Order) -> dict[str, Any]:
+def _actions(request: AuthenticatedHttpRequest, order: Order) -> dict[str, Any]:
     user = request.user
     allowed = set(order_actions(user, order))
     return {
@@ -120,7 +121,7 @@ def _actions(request: HttpRequest, order: Order) -> dict[str, Any]:
     }
 
 
-def _summary_context(request: HttpRequest, order: Order) -> dict[str, Any]:
+def _summary_context(request: AuthenticatedHttpRequest, order: Order) -> dict[str, Any]:
     events = list(
         OrderEvent.objects.filter(order_id=order.pk).select_related("actor").order_by("created_at", "id")
     )
@@ -154,7 +155,8 @@ def _dry_run_context(order: Order) -> dict[str, Any]:
 def _runs_context(order: Order) -> dict[str, Any]:
     attempts = list(OrderRun.objects.filter(order_id=order.pk).select_related("run").order_by("-attempt"))
     current = order.current_run
-    events, has_earlier = [], False
+    events: list[RunEvent] = []
+    has_earlier = False
     if current is not None:
         events, has_earlier = run_events_page(run_id=current.pk, limit=TAIL_EVENTS)
     return {
@@ -178,7 +180,7 @@ def _poll_seconds(order: Order) -> int:
 
 
 @login_required
-def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def order_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     order = _order_or_404(request, pk)
     context = _summary_context(request, order)
     context.update(_runs_context(order))
@@ -188,14 +190,14 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "portal/order_detail.html", context)
 
 
-def _int_param(request: HttpRequest, name: str) -> int:
+def _int_param(request: AuthenticatedHttpRequest, name: str) -> int:
     return id_from_text(request.GET.get(name, "")) or 0
 
 
 @login_required
 @require_GET
 @never_cache
-def order_live(request: HttpRequest, pk: int) -> HttpResponse:
+def order_live(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """What changed on the order page since the last poll (about every second):
     new log lines, and the summary and timeline when the order moved."""
     order = _order_or_404(request, pk)
@@ -225,7 +227,7 @@ def order_live(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "portal/partials/order_live.html", context)
 
 
-def _order_run_or_404(request: HttpRequest, pk: int, run_id: int) -> tuple[Order, OrderRun]:
+def _order_run_or_404(request: AuthenticatedHttpRequest, pk: int, run_id: int) -> tuple[Order, OrderRun]:
     order = _order_or_404(request, pk)
     try:
         order_run = OrderRun.objects.select_related("run").get(order_id=order.pk, run_id=run_id)
@@ -236,7 +238,7 @@ def _order_run_or_404(request: HttpRequest, pk: int, run_id: int) -> tuple[Order
 
 @login_required
 @require_GET
-def run_log_earlier(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
+def run_log_earlier(request: AuthenticatedHttpRequest, pk: int, run_id: int) -> HttpResponse:
     """A page of a run's output above what the page shows (the tail when no
     ``before`` is given): long logs load on demand, never all at once."""
     order, order_run = _order_run_or_404(request, pk, run_id)
@@ -258,7 +260,7 @@ def run_log_earlier(request: HttpRequest, pk: int, run_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def run_log_download(request: HttpRequest, pk: int, run_id: int) -> StreamingHttpResponse:
+def run_log_download(request: AuthenticatedHttpRequest, pk: int, run_id: int) -> StreamingHttpResponse:
     """The whole output of one attempt as plain text, streamed from the database."""
     order, order_run = _order_run_or_404(request, pk, run_id)
     events = run_events(run_id=run_id).only(*LOG_COLUMNS).iterator(chunk_size=2000)
@@ -268,7 +270,7 @@ def run_log_download(request: HttpRequest, pk: int, run_id: int) -> StreamingHtt
     return response
 
 
-def _safe_next(request: HttpRequest, default: str) -> str:
+def _safe_next(request: AuthenticatedHttpRequest, default: str) -> str:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         return target
@@ -277,14 +279,15 @@ def _safe_next(request: HttpRequest, default: str) -> str:
 
 @login_required
 @require_POST
-def order_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+def order_action(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpResponse:
     """Cancel, retry, approve, reject, claim, complete or fail an order, then
     go back where the button was, with the outcome as a message."""
     order = _order_or_404(request, pk)
     back = _safe_next(request, reverse("order-detail", args=[order.pk]))
     form = NoteForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(form.errors["note"]))
+        # An ErrorList yields its messages as text, whatever Django's stubs say.
+        messages.error(request, " ".join(str(message) for message in form.errors["note"]))
         return redirect(back)
     command = COMMANDS_BY_NAME[action]
     try:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from portal.integrations.tokens import MAX_NAME_LENGTH, TokenError, token_create, token_revoke, tokens_of
+from portal.pages.base import AuthenticatedHttpRequest
 from portal.web.confirm import ask_first, confirmed
 from portal.web.reveal import reveal_next, revealed
 
@@ -43,7 +44,7 @@ class TokenForm(forms.Form):
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The user's tokens and a form for a new one. A new token's key is shown
     once, on the page the form redirects to (a reload creates nothing)."""
     form = TokenForm(request.POST or None)
@@ -84,7 +85,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+def token_revoke_view(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
     """Revoking asks first: an integration that uses the token stops at once."""
     token = tokens_of(request.user).filter(pk=token_id).first()
     if token is None:

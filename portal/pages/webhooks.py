@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib.auth.models import User
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -29,6 +32,7 @@ from portal.integrations.webhooks.subscriptions import (
     webhook_subscribe,
     webhook_update,
 )
+from portal.pages.base import AuthenticatedHttpRequest
 from portal.web.confirm import ask_first, confirmed, id_from_text
 from portal.web.reveal import reveal_next, revealed
 from portal.web.wording import status_change_text
@@ -52,15 +56,17 @@ class WebhookForm(forms.Form):
     owner = forms.ChoiceField(label="Events of", choices=[])
     required_names = frozenset({"url", "owner"})
 
-    def __init__(self, *args: object, user: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.squads = {squad.slug: squad for squad in squads_of(user).order_by("name")}
-        self.fields["owner"].choices = [(MINE, "My own orders")] + [
+        owner = self.fields["owner"]
+        assert isinstance(owner, forms.ChoiceField)
+        owner.choices = [(MINE, "My own orders")] + [
             (slug, f"Every order of {squad.name}") for slug, squad in self.squads.items()
         ]
 
 
-def _visible_or_404(request: HttpRequest, webhook_id: int) -> WebhookSubscription:
+def _visible_or_404(request: AuthenticatedHttpRequest, webhook_id: int) -> WebhookSubscription:
     subscription = webhooks_visible_to(request.user).filter(pk=webhook_id).first()
     if subscription is None:
         raise Http404("No such webhook.")
@@ -70,7 +76,7 @@ def _visible_or_404(request: HttpRequest, webhook_id: int) -> WebhookSubscriptio
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def webhook_list(request: HttpRequest) -> HttpResponse:
+def webhook_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Your webhooks and your squads', and a form for a new one; a new one's
     secret is shown once, on its page, which the form redirects to."""
     form = WebhookForm(request.POST or None, user=request.user)
@@ -112,7 +118,7 @@ class WebhookEditForm(forms.Form):
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def webhook_detail(request: HttpRequest, webhook_id: int) -> HttpResponse:
+def webhook_detail(request: AuthenticatedHttpRequest, webhook_id: int) -> HttpResponse:
     """A webhook's settings, its delivery log and its commands; a POST changes
     its URL or description (its secret and log stay)."""
     subscription = _visible_or_404(request, webhook_id)
@@ -172,7 +178,7 @@ CONFIRM = {
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def webhook_command(request: HttpRequest, webhook_id: int, command: str) -> HttpResponse:
+def webhook_command(request: AuthenticatedHttpRequest, webhook_id: int, command: str) -> HttpResponse:
     """Ping, pause, resume, redeliver, rotate the secret or delete (the last
     two ask first); every refusal is a 404 (the webhook is not one of yours
     or your squads'). A GET (a reload, a bookmark) lands on the webhook."""

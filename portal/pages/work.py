@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.http import (
     Http404,
-    HttpRequest,
     HttpResponse,
 )
 from django.shortcuts import render
@@ -13,21 +12,21 @@ from django.shortcuts import render
 from portal.orders.commands import COMMAND_LABELS
 from portal.orders.permissions import can_release
 from portal.orders.selectors import orders_awaiting_approval_by, orders_in_manual_queue_of
-from portal.pages.base import login_required
+from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.forms import NoteForm
 from squads.selectors import is_any_squad_member
 
 INBOX_PER_PAGE = 30
 
 
-def _require_squad_work(request: HttpRequest) -> None:
+def _require_squad_work(request: AuthenticatedHttpRequest) -> None:
     """Squad pages exist only for squad members (and superusers)."""
     if not (request.user.is_superuser or is_any_squad_member(request.user)):
         raise Http404("This page is for squad members.")
 
 
 @login_required
-def approvals_inbox(request: HttpRequest) -> HttpResponse:
+def approvals_inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Orders waiting for this user's decision, oldest first."""
     _require_squad_work(request)
     page = Paginator(orders_awaiting_approval_by(request.user), INBOX_PER_PAGE).get_page(
@@ -41,14 +40,14 @@ def approvals_inbox(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def manual_queue(request: HttpRequest) -> HttpResponse:
+def manual_queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Manual orders of the user's squads waiting for someone to fulfil them."""
     _require_squad_work(request)
     page = Paginator(orders_in_manual_queue_of(request.user), INBOX_PER_PAGE).get_page(
         request.GET.get("page")
     )
     for order in page:
-        order.releasable = can_release(request.user, order)
+        order.releasable = can_release(request.user, order)  # type: ignore[attr-defined]  # for the template
     return render(
         request,
         "portal/manual_queue.html",

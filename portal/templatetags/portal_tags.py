@@ -16,7 +16,7 @@ from squads.selectors import display_name as _display_name
 register = template.Library()
 
 #: What a badge says next to the status, for people who cannot see its colour.
-STATUS_ICONS = {
+STATUS_ICONS: dict[str, str] = {
     OrderStatus.PENDING_APPROVAL: "◷",
     OrderStatus.REJECTED: "✕",
     OrderStatus.QUEUED: "…",

@@ -179,7 +179,8 @@ class OrderDetailSerializer(OrderSerializer):
             "actions",
         ]
 
-    def to_representation(self, order: Order) -> dict[str, Any]:
+    def to_representation(self, order: Order | dict) -> dict[str, Any]:
+        assert isinstance(order, Order)  # a detail is of an order, never of a list's row
         return {
             **super().to_representation(order),
             "runbook_version": self.get_runbook_version(order),

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from catalogue.models import Product
 from catalogue.selectors import products_orderable
-from portal.api.base import ApiMixin, FilterBackend, writes_as
+from portal.api.base import ApiMixin, FilterBackend, signed_in_user, writes_as
 from portal.api.base_serializers import NoBodySerializer
 from portal.api.errors import Unprocessable
 from portal.api.filtersets import OrderFilter, RunEventFilter
@@ -116,13 +116,13 @@ class OrderViewSet(
                 raise exceptions.ValidationError(
                     {"product": [f"There is no published product {slug!r}."]}, code="unknown_product"
                 ) from None
-            return order_submit(requester=request.user, product=product, inputs=inputs)
+            return order_submit(requester=signed_in_user(request), product=product, inputs=inputs)
 
         def render(order: Order) -> dict:
             # The new order's related rows are in hand: no need to read it back.
             product = order.product
-            order.squad, order.requester = product.squad, request.user
-            if order.runbook_version is not None:
+            order.squad, order.requester = product.squad, signed_in_user(request)
+            if order.runbook_version is not None and product.runbook is not None:
                 order.runbook_version.runbook = product.runbook
             prefetch_related_objects(
                 [order], Prefetch("events", queryset=OrderEvent.objects.select_related("actor"))
@@ -139,7 +139,7 @@ class OrderViewSet(
                 raise exceptions.ValidationError({IDEMPOTENCY_HEADER: [problem]}, code="invalid_key")
             try:
                 answer = order_submit_once(
-                    requester=request.user,
+                    requester=signed_in_user(request),
                     key=key,
                     request_hash=fingerprint({"product": slug, "inputs": inputs}),
                     submit=submit,
@@ -185,7 +185,7 @@ def _command_action(command: OrderCommand) -> Any:
         serializer = (body or NoBodySerializer)(data=request.data)
         serializer.is_valid(raise_exception=True)
         text = serializer.validated_data[command.text] if command.text else ""
-        order = command.perform(order, request.user, text)
+        order = command.perform(order, signed_in_user(request), text)
         response = Response(self._detail(order.pk))
         if command.name == "cancel" and response.data["status"] == OrderStatus.RUNNING:
             response.status_code = 202  # asked to stop; not stopped yet

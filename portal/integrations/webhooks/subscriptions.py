@@ -15,7 +15,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
@@ -64,7 +64,7 @@ def can_manage(user: AnyUser, subscription: WebhookSubscription) -> bool:
 
 def webhook_subscribe(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     url: str,
     description: str = "",
     squad: Squad | None = None,
@@ -106,7 +106,7 @@ def webhook_subscribe(
     return subscription, secret
 
 
-def _webhook_cap_reached(actor: AbstractBaseUser) -> str | None:
+def _webhook_cap_reached(actor: User) -> str | None:
     """Why ``actor`` may add no more webhooks: every one a person owns or
     added for a squad counts (``SQUADRON_WEBHOOKS_PER_USER``), as each
     multiplies the deliveries one order change sends."""
@@ -120,7 +120,7 @@ def _webhook_cap_reached(actor: AbstractBaseUser) -> str | None:
     )
 
 
-def _count_sent_by_hand(*, actor: AbstractBaseUser) -> None:
+def _count_sent_by_hand(*, actor: User) -> None:
     """Count one event sent by hand (a ping or a redelivery) by ``actor``,
     or refuse it past ``SQUADRON_WEBHOOK_PINGS_PER_MINUTE`` in this minute.
 
@@ -152,7 +152,7 @@ def _count_sent_by_hand(*, actor: AbstractBaseUser) -> None:
 
 
 def _receiver_taken(
-    url: str, *, user: AbstractBaseUser | None, squad: Squad | None, other_than: int | None = None
+    url: str, *, user: User | None, squad: Squad | None, other_than: int | None = None
 ) -> str | None:
     """Why ``url`` cannot receive these events again: a subscription of the
     same owner already sends them there (each would arrive twice)."""
@@ -168,7 +168,7 @@ def _receiver_taken(
 def webhook_update(
     *,
     subscription: WebhookSubscription,
-    actor: AbstractBaseUser,
+    actor: User,
     url: str | None = None,
     description: str | None = None,
     is_active: bool | None = None,
@@ -198,7 +198,7 @@ def webhook_update(
     return subscription
 
 
-def webhook_rotate_secret(*, subscription: WebhookSubscription, actor: AbstractBaseUser) -> str:
+def webhook_rotate_secret(*, subscription: WebhookSubscription, actor: User) -> str:
     """A new secret from now on (pending retries are signed with it too)."""
     if not can_manage(actor, subscription):
         raise WebhookNotAllowed("You cannot change this webhook.")
@@ -209,13 +209,13 @@ def webhook_rotate_secret(*, subscription: WebhookSubscription, actor: AbstractB
     return secret
 
 
-def webhook_delete(*, subscription: WebhookSubscription, actor: AbstractBaseUser) -> None:
+def webhook_delete(*, subscription: WebhookSubscription, actor: User) -> None:
     if not can_manage(actor, subscription):
         raise WebhookNotAllowed("You cannot delete this webhook.")
     subscription.delete()
 
 
-def webhook_ping(*, subscription: WebhookSubscription, actor: AbstractBaseUser) -> WebhookDelivery:
+def webhook_ping(*, subscription: WebhookSubscription, actor: User) -> WebhookDelivery:
     """Send a ``ping`` event now, so the owner can check their receiver."""
     if not can_manage(actor, subscription):
         raise WebhookNotAllowed("You cannot test this webhook.")
@@ -228,7 +228,7 @@ def webhook_ping(*, subscription: WebhookSubscription, actor: AbstractBaseUser) 
     return delivery
 
 
-def webhook_redeliver(*, delivery: WebhookDelivery, actor: AbstractBaseUser) -> WebhookDelivery:
+def webhook_redeliver(*, delivery: WebhookDelivery, actor: User) -> WebhookDelivery:
     """Send the same event again as a new delivery (a new id, the same body)."""
     if not can_manage(actor, delivery.subscription):
         raise WebhookNotAllowed("You cannot redeliver this event.")

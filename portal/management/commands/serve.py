@@ -17,7 +17,7 @@ import time
 from types import FrameType
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from runbooks.hardening import deny_inspection_by_playbooks
 from runbooks.models import Runbook
@@ -28,7 +28,7 @@ GRACE_SECONDS = 10
 class Command(BaseCommand):
     help = "Serve the portal with a Celery worker and beat beside it (development)."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--addr", default="127.0.0.1:8000", help="host:port for the web server")
         parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
 
