@@ -80,7 +80,7 @@ def order_run_context(order: Order) -> RunContext:
         context = provider(order)
         variables.update(context.variables)
         secrets.extend(context.secrets)
-    if order.instance_id is not None and "squadron_instance" not in variables:
+    if order.operation_id is not None and "squadron_instance" not in variables:
         # Fail closed: an operation must not run without the instance it is for.
         raise RuntimeError(f"order {order.pk} is against an instance, but no domain provides it")
     return RunContext(variables=variables, secrets=secrets)
