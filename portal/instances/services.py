@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from catalogue.choices import OperationKind
 from catalogue.models import Operation
+from portal.instances.attributes import form_defaults
 from portal.instances.choices import OPERABLE_STATES, InstanceState
 from portal.instances.errors import (
     InstanceBusy,
@@ -76,7 +77,12 @@ def operation_order(
         raise UnknownOperation(f"{chosen.name} is not an operation of {instance.product.name}.")
     _check_operable(instance, chosen)
     return order_submit(
-        requester=actor, product=instance.product, inputs=inputs, operation=chosen, instance_id=instance.pk
+        requester=actor,
+        product=instance.product,
+        inputs=inputs,
+        operation=chosen,
+        instance_id=instance.pk,
+        form_schema=form_defaults(instance, chosen.form_schema or {}),
     )
 
 

@@ -62,6 +62,7 @@ def order_submit(
     operation: Operation | None = None,
     instance_id: int | None = None,
     system_note: str = "",
+    form_schema: dict | None = None,
 ) -> Order:
     """Place an order. Refuses an unpublished product or inputs that do not fit
     its form (``InvalidInputs`` with per-field messages) and then creates nothing.
@@ -73,7 +74,9 @@ def order_submit(
     instance is busy or past operating. A retired product's instances can
     still be operated on (given back, above all). ``system_note`` says why
     Squadron itself places the order (an instance expired): it is recorded
-    with no actor, the requester being whom it is placed for."""
+    with no actor, the requester being whom it is placed for. ``form_schema``
+    replaces the form (an operation's, its fields defaulting from the
+    instance's attributes): it is the one the order pins."""
     if (operation is None) != (instance_id is None):
         raise ProductNotOrderable("An operation is ordered against an instance, and only then.")
     if operation is not None and operation.product_id != product.pk:
@@ -86,7 +89,7 @@ def order_submit(
     runbook_version = runbook.current_version if automated and runbook else None
     if automated and runbook_version is None:
         raise ProductNotOrderable(f"{source.name} has no runbook to run yet.")
-    schema = source.form_schema or {"type": "object", "properties": {}}
+    schema = form_schema or source.form_schema or {"type": "object", "properties": {}}
     completed, errors = validate_inputs(schema, inputs)
     if errors:
         raise InvalidInputs(errors)

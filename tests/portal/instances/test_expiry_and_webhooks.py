@@ -18,8 +18,8 @@ from portal.notifications.choices import NotificationKind
 from portal.notifications.models import Notification
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order
+from tests.instances import create, play
 from tests.portal.conftest import drain_queued_tasks
-from tests.portal.instances.conftest import create, play
 
 pytestmark = pytest.mark.django_db
 

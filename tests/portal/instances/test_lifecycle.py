@@ -28,7 +28,7 @@ from runbooks.models import Run, RunEvent
 from runbooks.services import run_claim
 from squads.choices import Role
 from tests.factories import MembershipFactory, SquadFactory, UserFactory
-from tests.portal.instances.conftest import create, play, reporting
+from tests.instances import create, play, reporting
 
 pytestmark = pytest.mark.django_db
 

@@ -1,14 +1,13 @@
-"""A product that creates instances (a database) with its day-2 operations,
-and a way to play an order's run without a playbook."""
+"""Helpers of the instance tests: a product that creates instances (a
+database) with its day-2 operations (the ``database`` fixture in
+``tests/conftest.py``), and a way to play an order's run without a playbook."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
-from catalogue.choices import ApprovalPolicy, OperationKind
+from catalogue.choices import OperationKind
 from catalogue.models import Operation
 from portal.instances.models import ServiceInstance
 from portal.orders.execution import order_finish, order_start
@@ -34,8 +33,7 @@ RESIZE_FORM = {
 }
 
 
-@pytest.fixture
-def database(squad):
+def make_database(squad):
     product = ProductFactory(
         slug="postgres",
         name="PostgreSQL database",
@@ -62,15 +60,6 @@ def database(squad):
             form_schema=form,
         )
     return product
-
-
-@pytest.fixture
-def approved_resize(database):
-    """Resize needs the squad's approval."""
-    operation = database.operations.get(slug="resize")
-    operation.approval_policy = ApprovalPolicy.SQUAD
-    operation.save()
-    return operation
 
 
 def play(
