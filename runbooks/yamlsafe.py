@@ -120,7 +120,7 @@ def check_events(loader: Any, *, max_nodes: int, max_depth: int) -> None:
     first anchor, alias or node beyond the budget. Parsing is flat (no
     recursion, nothing kept), so this is safe on any input."""
     limits = _Limits(max_nodes, max_depth)
-    while loader.check_event():
+    while _next_event_exists(loader, max_depth):
         event = loader.get_event()
         if isinstance(event, NodeEvent):
             limits.enter(event)
@@ -128,6 +128,23 @@ def check_events(loader: Any, *, max_nodes: int, max_depth: int) -> None:
                 limits.open(event)
         elif isinstance(event, CollectionEndEvent):
             limits.close()
+
+
+def _next_event_exists(loader: Any, max_depth: int) -> bool:
+    """``loader.check_event()``, with libyaml's own nesting limit (0.2.5 and
+    later stop at 1,000 levels, before our budget can count them) refused as
+    our depth limit is, so a caller meets one refusal whichever parser runs."""
+    try:
+        return bool(loader.check_event())
+    except yaml.MarkedYAMLError as error:
+        if "maximum nesting depth" not in (error.problem or ""):
+            raise
+        mark = error.problem_mark
+        raise YAMLRefused(
+            "depth",
+            f"lists and mappings are nested too deep: more than {max_depth} levels (at line {_line(mark)})",
+            mark,
+        ) from None
 
 
 if yaml.__with_libyaml__:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -80,6 +82,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound(getattr(context.get("view"), "not_found_detail", None))
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) if str(exc) else None)
+    elif isinstance(exc, RequestDataTooBig):
+        # DRF 3.18 reads a JSON body through request.body, where Django itself
+        # enforces DATA_UPLOAD_MAX_MEMORY_SIZE before our parser sees a byte.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = PayloadTooLarge(f"The request body is larger than {limit} bytes.")
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a bug: let Django log it and answer 500
