@@ -228,15 +228,21 @@ def _operation_moved(move: OrderMove) -> None:
             else InstanceState.UPDATING
         )
         if instance.state != target:
-            instance_move(
-                instance,
-                to=target,
-                allowed_from=OPERABLE_STATES[operation.kind],
-                order=order,
-                actor=move.actor,
-                message=f"{operation.name} started (order #{order.pk})",
-                state_before=instance.state,
-            )
+            try:
+                instance_move(
+                    instance,
+                    to=target,
+                    allowed_from=OPERABLE_STATES[operation.kind],
+                    order=order,
+                    actor=move.actor,
+                    message=f"{operation.name} started (order #{order.pk})",
+                    state_before=instance.state,
+                )
+            except InstanceError as error:
+                # Cannot happen while the order holds the instance; should it,
+                # the run must not be refused by a worker that would then
+                # leave the order queued for the sweep to send again and again.
+                logger.error("instance %s: order %s started but: %s", instance.pk, order.pk, error)
         return
     if to in TERMINAL_STATUSES:
         _settled(instance, move, _operation_outcome(instance, move))

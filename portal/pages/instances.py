@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from catalogue.inputs import MASK, validate_inputs
-from catalogue.models import Operation
+from catalogue.models import Operation, Product
 from portal.instances.attributes import form_defaults
 from portal.instances.choices import BUSY_STATES, InstanceState
 from portal.instances.models import ServiceInstance
@@ -58,9 +58,9 @@ def my_services(user: object) -> QuerySet[ServiceInstance]:
 def instance_list(request: HttpRequest) -> HttpResponse:
     """My services: newest first, filterable by product and state."""
     queryset = my_services(request.user)
-    products = sorted(
-        set(queryset.values_list("product__slug", "product__name").order_by()), key=lambda p: p[1]
-    )
+    # Every product that makes instances (a short list), not those of the
+    # person's instances: that would read all of them on every page.
+    products = list(Product.objects.filter(instance=True).order_by("name").values_list("slug", "name"))
     form = InstanceFilterForm(request.GET or None, products=products)
     filters = form.cleaned_data if form.is_valid() else {}
     if filters.get("product"):
