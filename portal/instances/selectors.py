@@ -63,10 +63,9 @@ def monthly_cost(instance: ServiceInstance) -> Decimal | None:
 
 
 def instance_counts(products: list[Product]) -> dict[int, int]:
-    """How many live (not decommissioned) instances each product has, by id."""
+    """How many active instances each product has now, by id."""
     rows = (
-        ServiceInstance.objects.filter(product__in=products)
-        .exclude(state=InstanceState.DECOMMISSIONED)
+        ServiceInstance.objects.filter(product__in=products, state=InstanceState.ACTIVE)
         .values("product_id")
         .annotate(count=Count("id"))
         .order_by()

@@ -144,3 +144,13 @@ def test_someone_elses_instance_is_a_404_on_every_page(outsider, other_member, i
 def test_the_product_page_says_how_many_instances_exist(requester, instance, database):
     html = logged_in(requester).get(f"/products/{database.slug}/").content.decode()
     assert "1 in service" in html and "Resize" in html
+
+
+def test_the_squad_dashboard_counts_active_instances_per_product(member, requester, instance, database):
+    create(database, requester)
+    failed_one = create(database, requester)
+    ServiceInstance.objects.filter(pk=failed_one.pk).update(state=InstanceState.FAILED)
+    html = logged_in(member).get(f"/squads/{database.squad.slug}/dashboard/").content.decode()
+    assert "Services in use" in html
+    row = html.split("<td>PostgreSQL database</td>")[1].split("</tr>")[0]
+    assert '<td class="num">2</td>' in row and "80.00" in row
