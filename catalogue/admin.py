@@ -8,6 +8,7 @@ only wires them to pages and reports their messages.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -17,12 +18,12 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from catalogue.choices import ApprovalPolicy
-from catalogue.forms import ProductForm
-from catalogue.models import ApprovalStep, Category, Product
+from catalogue.forms import OperationForm, ProductForm
+from catalogue.models import ApprovalStep, Category, Operation, Product
 from catalogue.services import CatalogueError, product_changed, product_publish, product_retire
 from squads.admin_mixins import SquadOwnedAdmin, SuperuserCuratedAdmin
 from squads.choices import Role
-from squads.selectors import step_approvers
+from squads.selectors import squad_ids_of, step_approvers
 
 
 @admin.register(Category)
@@ -105,6 +106,42 @@ class ApprovalStepInline(admin.TabularInline):
     fields = ("position", "name", "squad", "chapter", "roles", "required_approvals")
     ordering = ("position", "id")
 
+    def _may(self, request: HttpRequest, obj: Product | Operation | None) -> bool:
+        # The product's or the operation's admin, whichever holds the steps.
+        parent = self.admin_site._registry[self.parent_model]
+        return parent.has_change_permission(request, obj) if obj else parent.has_add_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Product | Operation | None = None) -> bool:
+        return self._may(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Product | Operation | None = None) -> bool:
+        return self._may(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Product | Operation | None = None) -> bool:
+        return self._may(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Product | Operation | None = None) -> bool:
+        return self._may(request, obj)
+
+
+class OperationInline(admin.TabularInline):
+    """A product's day-2 operations (instance products only); their form and
+    approval steps are edited on the operation's own page (the link)."""
+
+    model = Operation
+    form = OperationForm
+    extra = 0
+    fields = ("position", "slug", "name", "kind", "runbook", "approval_policy", "sla_minutes")
+    ordering = ("position", "name")
+    show_change_link = True
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "runbook" and formfield is not None and not request.user.is_superuser:
+            # Only the user's squads' runbooks (the model refuses another squad's anyway).
+            formfield.queryset = formfield.queryset.filter(squad_id__in=squad_ids_of(request.user))
+        return formfield
+
     def _may(self, request: HttpRequest, obj: Product | None) -> bool:
         parent = self.admin_site._registry[Product]
         return parent.has_change_permission(request, obj) if obj else parent.has_add_permission(request)
@@ -120,6 +157,21 @@ class ApprovalStepInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
         return self._may(request, obj)
+
+
+@admin.register(Operation)
+class OperationAdmin(SquadOwnedAdmin, admin.ModelAdmin):
+    """One operation with its form and its approval steps, curated by the
+    product's squad."""
+
+    form = OperationForm
+    squad_lookup = "product__squad"
+    scoped_relations = {"product": "squad", "runbook": "squad"}
+    list_display = ("name", "product", "kind", "runbook", "approval_policy", "sla_minutes")
+    list_filter = ("kind", "approval_policy")
+    list_select_related = ("product", "runbook")
+    search_fields = ("name", "slug", "product__name", "product__slug")
+    inlines = (ApprovalStepInline,)
 
 
 @admin.register(Product)
@@ -142,10 +194,17 @@ class ProductAdmin(SquadOwnedAdmin, admin.ModelAdmin):
     filter_horizontal = ("depends_on",)
     readonly_fields = ("status", "version", "created_at", "updated_at")
     actions = ("publish_selected", "retire_selected")
-    inlines = (ApprovalStepInline,)
+    inlines = (ApprovalStepInline, OperationInline)
     fieldsets = (
         (None, {"fields": ("name", "slug", "squad", "category", "summary", "description", "tags")}),
         ("Fulfilment", {"fields": ("fulfilment", "runbook", "sla_minutes", "unit_cost")}),
+        (
+            "Instances",
+            {
+                "fields": ("instance", "max_lifetime_days"),
+                "description": "A product that creates instances lists its day-2 operations below.",
+            },
+        ),
         (
             "Approval",
             {

@@ -18,3 +18,13 @@ class ApprovalPolicy(models.TextChoices):
     # Ordered steps, each naming who approves and how many approvals it needs
     # (``catalogue.models.ApprovalStep``).
     STEPS = "steps", "Multi-step approval"
+
+
+class OperationKind(models.TextChoices):
+    """What a day-2 operation does to a service instance when it succeeds."""
+
+    UPDATE = "update", "Update"
+    # An update that also pushes the instance's expiry a lifetime ahead.
+    EXTEND = "extend", "Extend"
+    # Decommissions the instance.
+    DELETE = "delete", "Delete"

@@ -26,12 +26,13 @@ from catalogue.importing.specs import (
     CHAPTER_KEYS,
     DEFAULT_ESCALATE_AFTER_HOURS,
     DEFAULT_REMIND_AFTER_HOURS,
+    OPERATION_KEYS,
     PRODUCT_KEYS,
     RUNBOOK_KEYS,
     SQUAD_KEYS,
     TOP_LEVEL_KEYS,
 )
-from catalogue.models import Category, Product
+from catalogue.models import Category, Operation, Product
 from catalogue.selectors import approval_steps_in_order
 from runbooks.choices import RunbookNetwork
 from runbooks.models import Runbook
@@ -150,6 +151,12 @@ def _products() -> Any:
         .prefetch_related(
             Prefetch("depends_on", queryset=dependencies),
             Prefetch("approval_steps", queryset=approval_steps_in_order()),
+            Prefetch(
+                "operations",
+                queryset=Operation.objects.order_by("position", "id")
+                .select_related("runbook")
+                .prefetch_related(Prefetch("approval_steps", queryset=approval_steps_in_order())),
+            ),
         )
     )
 
@@ -233,14 +240,34 @@ def _product(product: Product) -> dict[str, Any]:
             "approval": _approval(product),
             "sla_minutes": product.sla_minutes,
             "unit_cost": _amount(product.unit_cost),
+            "instance": product.instance or None,
+            "max_lifetime_days": product.max_lifetime_days,
             "depends_on": [dependency.slug for dependency in product.depends_on.all()],
             "form": product.form_schema,
+            "operations": [_operation(operation) for operation in product.operations.all()],
         },
     )
 
 
-def _approval(product: Product) -> str | dict[str, Any]:
-    """The policy name alone when that says everything, else the mapping."""
+def _operation(operation: Operation) -> dict[str, Any]:
+    return _entry(
+        OPERATION_KEYS,
+        {
+            "slug": operation.slug,
+            "name": operation.name,
+            "kind": operation.kind,
+            "description": operation.description,
+            "runbook": operation.runbook.slug,
+            "approval": _approval(operation),
+            "sla_minutes": operation.sla_minutes,
+            "form": operation.form_schema,
+        },
+    )
+
+
+def _approval(product: Product | Operation) -> str | dict[str, Any]:
+    """The policy name alone when that says everything, else the mapping
+    (a product's or an operation's: they have the same policy fields)."""
     thresholds = {
         "remind_after_hours": product.approval_remind_after_hours,
         "escalate_after_hours": product.approval_escalate_after_hours,

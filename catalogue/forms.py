@@ -13,7 +13,7 @@ from typing import Any
 from django import forms
 from django.forms.fields import InvalidJSONInput
 
-from catalogue.models import Product, empty_form
+from catalogue.models import Operation, Product, empty_form
 from catalogue.services import validate_dependencies
 from runbooks.extravars import contains_surrogate
 
@@ -86,6 +86,8 @@ class ProductForm(forms.ModelForm):
             "approval_escalate_after_hours",
             "sla_minutes",
             "unit_cost",
+            "instance",
+            "max_lifetime_days",
             "form_schema",
             "depends_on",
         )
@@ -121,3 +123,38 @@ class ProductForm(forms.ModelForm):
             # the form attaches it to that field.
             validate_dependencies(product_slug=slug, depends_on=depends_on)
         return cleaned
+
+
+class OperationForm(forms.ModelForm):
+    """A day-2 operation as its squad edits it in the admin."""
+
+    form_schema = IndentedJSONField(
+        label="Operation form (JSON Schema)",
+        required=False,
+        initial=empty_form,
+        widget=forms.Textarea(attrs=MONOSPACE_ATTRS),
+        help_text="A JSON Schema object, as a product's. A field defaults from the instance's attribute "
+        'of the same name. Mark a secret input with "x-secret": true.',
+    )
+
+    class Meta:
+        model = Operation
+        fields = (
+            "product",
+            "slug",
+            "name",
+            "kind",
+            "position",
+            "description",
+            "runbook",
+            "approval_policy",
+            "approval_remind_after_hours",
+            "approval_escalate_after_hours",
+            "sla_minutes",
+            "form_schema",
+        )
+        labels = {"sla_minutes": "SLA (minutes)"}
+
+    def clean_form_schema(self) -> Any:
+        value = self.cleaned_data.get("form_schema")
+        return empty_form() if value in (None, "", {}) else value

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
+from catalogue.choices import ApprovalPolicy, Fulfilment, OperationKind, ProductStatus
 from catalogue.schema import form_schema_problems
 from runbooks.models import Runbook
 from squads.choices import Role
@@ -66,7 +66,24 @@ class Product(models.Model):
         default=60, validators=[MinValueValidator(1)], help_text="Committed lead time."
     )
     unit_cost = models.DecimalField(
-        max_digits=12, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Per instance and month (showback).",
+    )
+    instance = models.BooleanField(
+        default=False,
+        help_text="A succeeded order creates a service instance its requester owns, "
+        "changed and decommissioned afterwards by the product's operations.",
+    )
+    max_lifetime_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Instances expire this many days after creation (or their last extension): "
+        "their owner is reminded, then the delete operation is ordered. Empty: never.",
     )
     depends_on = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
     # Bumped by the catalogue services on every change, so an order can record
@@ -109,6 +126,76 @@ class Product(models.Model):
             errors.setdefault("approval_escalate_after_hours", []).append(
                 "Escalate later than you remind, or the reminder never comes first."
             )
+        if self.max_lifetime_days and not self.instance:
+            errors.setdefault("max_lifetime_days", []).append(
+                "Only a product that creates instances has a lifetime."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class Operation(models.Model):
+    """A day-2 operation of a product that creates instances: ordered like
+    the product, against one of its instances, with its own runbook, form,
+    approval policy and service level. Its form's fields default from the
+    instance's attributes of the same name."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="operations")
+    slug = models.SlugField(max_length=64)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=OperationKind.choices, default=OperationKind.UPDATE)
+    position = models.PositiveIntegerField(default=0, help_text="Smaller comes first.")
+    description = models.CharField(max_length=300, blank=True)
+    runbook = models.ForeignKey(Runbook, on_delete=models.PROTECT, related_name="operations")
+    form_schema = models.JSONField(default=empty_form, blank=True)
+    approval_policy = models.CharField(
+        max_length=16, choices=ApprovalPolicy.choices, default=ApprovalPolicy.NONE
+    )
+    approval_remind_after_hours = models.PositiveIntegerField(default=24)
+    approval_escalate_after_hours = models.PositiveIntegerField(default=72)
+    sla_minutes = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(1)], help_text="Committed lead time."
+    )
+
+    class Meta:
+        ordering = ["product", "position", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "slug"], name="operation_unique_slug_per_product"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.name}: {self.name}" if self.product_id else self.name
+
+    @property
+    def squad_id(self) -> int | None:
+        """The owning squad: the product's (approval steps read it)."""
+        return self.product.squad_id if self.product_id else None
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        problems = form_schema_problems(self.form_schema)
+        if problems:
+            errors["form_schema"] = [str(problem) for problem in problems]
+        if self.product_id and not self.product.instance:
+            errors.setdefault("product", []).append(
+                "Only a product that creates instances (instance: true) has operations."
+            )
+        if self.product_id and self.runbook_id and self.runbook.squad_id != self.product.squad_id:
+            errors.setdefault("runbook", []).append(
+                "The runbook belongs to another squad; an operation runs its product's squad's runbooks."
+            )
+        if self.kind == OperationKind.EXTEND and self.product_id and not self.product.max_lifetime_days:
+            errors.setdefault("kind", []).append(
+                "An extend operation needs the product's max_lifetime_days: it extends by that lifetime."
+            )
+        if (
+            self.approval_remind_after_hours
+            and self.approval_escalate_after_hours
+            and self.approval_escalate_after_hours <= self.approval_remind_after_hours
+        ):
+            errors.setdefault("approval_escalate_after_hours", []).append(
+                "Escalate later than you remind, or the reminder never comes first."
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -117,9 +204,15 @@ class ApprovalStep(models.Model):
     """One step of a product's multi-step approval: who may approve (roles in
     the owning squad, roles in another squad, or a chapter) and how many
     distinct people must. Steps open one after another, in ``position``
-    order; an order copies them when it is submitted."""
+    order; an order copies them when it is submitted. A step belongs to a
+    product or to one of its operations, never both."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="approval_steps")
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, null=True, blank=True, related_name="approval_steps"
+    )
+    operation = models.ForeignKey(
+        Operation, on_delete=models.CASCADE, null=True, blank=True, related_name="approval_steps"
+    )
     position = models.PositiveIntegerField(default=0, help_text="Smaller comes first.")
     name = models.CharField(max_length=100)
     squad = models.ForeignKey(
@@ -153,6 +246,11 @@ class ApprovalStep(models.Model):
             models.CheckConstraint(
                 condition=models.Q(squad__isnull=True) | models.Q(chapter__isnull=True),
                 name="approval_step_squad_or_chapter",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(product__isnull=False, operation__isnull=True)
+                | models.Q(product__isnull=True, operation__isnull=False),
+                name="approval_step_of_product_or_operation",
             ),
         ]
 

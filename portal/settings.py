@@ -388,6 +388,11 @@ CELERY_BEAT_SCHEDULE["sweep-webhook-deliveries"] = {
     "schedule": 60.0,
     "options": {"expires": 60.0},
 }
+CELERY_BEAT_SCHEDULE["check-instance-expiry"] = {
+    "task": "portal.check_instance_expiry",
+    "schedule": 300.0,
+    "options": {"expires": 300.0},
+}
 CELERY_BEAT_SCHEDULE["purge-idempotency-keys"] = {
     "task": "portal.purge_idempotency_keys",
     "schedule": 3600.0,

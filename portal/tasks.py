@@ -11,6 +11,7 @@ from dataclasses import asdict
 from celery import shared_task
 
 from portal.insights.services import sweep_recoveries_record
+from portal.instances import tasks as instance_tasks  # noqa: F401 - registers its tasks
 from portal.integrations import tasks as integration_tasks  # noqa: F401 - registers its tasks
 from portal.notifications import tasks as notification_tasks  # noqa: F401 - registers its tasks
 from portal.orders import tasks as order_tasks  # noqa: F401 - registers its tasks

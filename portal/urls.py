@@ -5,7 +5,17 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from portal.api.base import not_found
 from portal.orders.commands import COMMAND_NAMES
-from portal.pages import catalogue, notifications, operations, ordering, orders, tokens, webhooks, work
+from portal.pages import (
+    catalogue,
+    instances,
+    notifications,
+    operations,
+    ordering,
+    orders,
+    tokens,
+    webhooks,
+    work,
+)
 
 urlpatterns = [
     path("", catalogue.catalogue_home, name="home"),
@@ -21,6 +31,14 @@ urlpatterns = [
         path(f"orders/<int:pk>/{name}/", orders.order_action, {"action": name}, name=f"order-{name}")
         for name in COMMAND_NAMES
     ],
+    path("instances/", instances.instance_list, name="instance-list"),
+    path("instances/<int:pk>/", instances.instance_detail, name="instance-detail"),
+    path("instances/<int:pk>/state/", instances.instance_state, name="instance-state"),
+    path(
+        "instances/<int:pk>/operations/<slug:slug>/",
+        instances.instance_operation,
+        name="instance-operation",
+    ),
     path("approvals/", work.approvals_inbox, name="approvals"),
     path("queue/", work.manual_queue, name="manual-queue"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

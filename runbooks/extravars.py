@@ -141,14 +141,23 @@ def mark_unsafe(value: Any) -> Any:
     raise ExtraVarsError(f"Inputs must be JSON data; got a {type(value).__name__}.")
 
 
-def render_extravars(*, inputs: Mapping[str, Any], trusted: Mapping[str, Any]) -> str:
+def render_extravars(
+    *, inputs: Mapping[str, Any], trusted: Mapping[str, Any], data: Mapping[str, Any] | None = None
+) -> str:
     """The YAML text of the extra-vars file: ``inputs`` tagged ``!unsafe``,
-    ``trusted`` written as they are."""
+    ``trusted`` written as they are, and ``data`` (variables Squadron sets,
+    named ``squadron_*``, whose values come from users or playbooks, such
+    as ``squadron_instance``) tagged ``!unsafe`` like inputs."""
     validate_input_names(inputs)
+    data = data or {}
+    misnamed = sorted(name for name in data if not name.startswith("squadron_") or name in trusted)
+    if misnamed:
+        raise ExtraVarsError(f"Squadron's own variables are named squadron_*: not {misnamed}.")
     clash = set(inputs) & set(trusted)
     if clash:
         raise ExtraVarsError(f"Inputs may not set {sorted(clash)}.")
-    return _dump({**{name: mark_unsafe(value) for name, value in inputs.items()}, **trusted})
+    unsafe = {name: mark_unsafe(value) for name, value in {**inputs, **data}.items()}
+    return _dump({**unsafe, **trusted})
 
 
 def render_unsafe_vars(variables: Mapping[str, Any]) -> str:

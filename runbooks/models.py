@@ -180,6 +180,11 @@ class Run(models.Model):
     event_count = models.PositiveIntegerField(default=0)
     # The inputs with every secret value replaced by the mask: safe to show.
     masked_inputs = models.JSONField(default=dict, blank=True)
+    # What the playbook reported with Ansible's ``set_stats`` (the
+    # ``playbook_on_stats`` event's ``artifact_data``), encrypted: a playbook
+    # may report a secret it generated. ``runbooks.services.run_reported``
+    # reads it back; the portal decides what it means.
+    reported_ciphertext = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +15,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from runbooks.choices import TERMINAL_RUN_STATUSES, CancelOutcome, CredentialKind, RunStatus
-from runbooks.crypto import encrypt_json
+from runbooks.crypto import decrypt_json, encrypt_json
 from runbooks.models import Credential, Run, Runbook, RunbookVersion, RunEvent
 from runbooks.playbooks import playbook_checksum, validate_playbook
 
@@ -157,6 +159,47 @@ def run_request_cancel(*, run: Run) -> str:
     raise RunError(f"Run {run.pk} changed state while it was being cancelled; try again.")
 
 
+#: The most a playbook may report with ``set_stats`` (as JSON): beyond it the
+#: report is not kept, only its size.
+REPORT_MAX_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Reported:
+    """What a run's playbook reported with ``set_stats``: its ``size`` in
+    bytes (as JSON), the ``data`` (None when larger than
+    ``REPORT_MAX_BYTES``), and the same data ``masked`` as the run's output
+    is, which tells where secrets the run knew (inputs, credentials) sit."""
+
+    size: int = 0
+    data: object = None
+    masked: object = None
+
+
+def sealed_report(reported: object, masked: object = None) -> str:
+    """``Run.reported_ciphertext`` for what a playbook reported (and its
+    masked form, the same when not given): encrypted, "" for nothing."""
+    if not reported:
+        return ""
+    try:
+        size = len(json.dumps(reported, ensure_ascii=False, separators=(",", ":")).encode())
+    except (TypeError, ValueError):
+        return encrypt_json({"size": 0})
+    if size > REPORT_MAX_BYTES:
+        return encrypt_json({"size": size})
+    return encrypt_json({"size": size, "data": reported, "masked": reported if masked is None else masked})
+
+
+def run_reported(run: Run) -> Reported:
+    """What the run's playbook reported with ``set_stats`` (decrypted)."""
+    if not run.reported_ciphertext:
+        return Reported()
+    sealed = decrypt_json(run.reported_ciphertext)
+    if not isinstance(sealed, dict):
+        return Reported()
+    return Reported(size=int(sealed.get("size") or 0), data=sealed.get("data"), masked=sealed.get("masked"))
+
+
 def run_finish(
     *,
     run_id: int,
@@ -164,13 +207,17 @@ def run_finish(
     rc: int | None = None,
     stats: dict[str, Any] | None = None,
     failure_reason: str = "",
+    reported: object = None,
+    reported_masked: object = None,
 ) -> bool:
     """Record how a running run ended (the executor calls this).
 
     Returns False, changing nothing, when the sweep already marked the run
     lost: the order may have been retried meanwhile, so the late result must
     not resurrect it. Raises ``RunError`` for any other illegal move.
-    ``failure_reason`` must already be masked.
+    ``failure_reason`` must already be masked; ``reported`` (what the
+    playbook reported with ``set_stats``) is stored encrypted, with
+    ``reported_masked``, the same masked as the run's output.
     """
     if status not in FINISHED_RUN_STATUSES:
         raise RunError(f"A run cannot finish as {status!r}.")
@@ -178,6 +225,7 @@ def run_finish(
         status=status,
         rc=rc,
         stats=stats or {},
+        reported_ciphertext=sealed_report(reported, reported_masked),
         failure_reason=failure_reason[:_FAILURE_REASON_LENGTH],
         finished_at=timezone.now(),
     )

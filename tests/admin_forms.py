@@ -98,6 +98,8 @@ def product_data(product: Product, **changes: Any) -> dict[str, Any]:
         "approval_escalate_after_hours": 72,
         "approval_steps-TOTAL_FORMS": "0",
         "approval_steps-INITIAL_FORMS": "0",
+        "operations-TOTAL_FORMS": "0",
+        "operations-INITIAL_FORMS": "0",
         "sla_minutes": product.sla_minutes,
         "unit_cost": product.unit_cost if product.unit_cost is not None else "",
         "form_schema": json.dumps(product.form_schema, indent=2),

@@ -200,3 +200,22 @@ def role(request: pytest.FixtureRequest, client: Client) -> str:
     if request.param != "anonymous":
         client.force_login(request.getfixturevalue(request.param))
     return request.param
+
+
+# --- A product that creates instances, with its operations (tests/instances.py) ------
+
+
+@pytest.fixture
+def database(squad):
+    from tests.instances import make_database
+
+    return make_database(squad)
+
+
+@pytest.fixture
+def approved_resize(database):
+    """The database's resize needs the squad's approval."""
+    operation = database.operations.get(slug="resize")
+    operation.approval_policy = ApprovalPolicy.SQUAD
+    operation.save()
+    return operation

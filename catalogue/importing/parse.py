@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
+from catalogue.choices import ApprovalPolicy, Fulfilment, OperationKind, ProductStatus
 from catalogue.importing.document import OutsideFolder, json_problems, load_document, read_inside
 from catalogue.importing.errors import ErrorLog, describe
 from catalogue.importing.specs import (
@@ -25,6 +25,7 @@ from catalogue.importing.specs import (
     DEFAULT_ESCALATE_AFTER_HOURS,
     DEFAULT_REMIND_AFTER_HOURS,
     MEMBER_KEYS,
+    OPERATION_KEYS,
     PRODUCT_KEYS,
     RUNBOOK_KEYS,
     SQUAD_KEYS,
@@ -34,6 +35,7 @@ from catalogue.importing.specs import (
     ChapterSpec,
     DocPath,
     MemberSpec,
+    OperationSpec,
     ParsedFile,
     ProductRefs,
     ProductSpec,
@@ -42,7 +44,7 @@ from catalogue.importing.specs import (
     SquadSpec,
 )
 from catalogue.importing.values import EntryReader, model_field
-from catalogue.models import ApprovalStep, Category, Product, empty_form
+from catalogue.models import ApprovalStep, Category, Operation, Product, empty_form
 from catalogue.schema import form_schema_problems
 from runbooks.choices import RunbookNetwork
 from runbooks.models import Runbook, queue_problem
@@ -238,8 +240,11 @@ class CatalogueParser(EntryReader):
                 entry, where, "sla_minutes", model_field(Product, "sla_minutes"), default=60, positive=True
             ),
             "unit_cost": self._unit_cost(entry, where),
+            "instance": self.flag(entry, where, "instance", default=False),
+            "max_lifetime_days": self._lifetime(entry, where),
             "form_schema": self._form(entry, where),
         }
+        operations = self._operations(entry, where, values)
         approval, approval_steps = self._approval(entry, where)
         values.update(approval or {"approval_policy": None})
         tags = self._tags(entry, where)
@@ -251,15 +256,105 @@ class CatalogueParser(EntryReader):
             )
         self.parsed.product_refs.append(
             ProductRefs(
-                where, slug, squad, category, runbook, needs_runbook, depends_on or [], approval_steps
+                where,
+                slug,
+                squad,
+                category,
+                runbook,
+                needs_runbook,
+                depends_on or [],
+                [*approval_steps, *(step for operation in operations for step in operation.approval_steps)],
+                [((*operation.where, "runbook"), operation.runbook) for operation in operations],
             )
         )
         if len(self.log.errors) == before and slug and name and category and squad and tags is not None:
             self.parsed.products.append(
                 ProductSpec(
-                    where, slug, squad, category, runbook, tags, depends_on or [], values, approval_steps
+                    where,
+                    slug,
+                    squad,
+                    category,
+                    runbook,
+                    tags,
+                    depends_on or [],
+                    values,
+                    approval_steps,
+                    operations,
                 )
             )
+
+    def _lifetime(self, entry: dict, where: DocPath) -> int | None:
+        if not self.present(entry, where, "max_lifetime_days", required=False):
+            return None
+        days = self.count(
+            entry,
+            where,
+            "max_lifetime_days",
+            model_field(Product, "max_lifetime_days"),
+            default=0,
+            positive=True,
+        )
+        if days and entry.get("instance") is not True:
+            self.log.error((*where, "max_lifetime_days"), "only a product with instance: true has a lifetime")
+        return days
+
+    def _operations(self, entry: dict, where: DocPath, product: dict[str, Any]) -> list[OperationSpec]:
+        """The product's day-2 operations; well-formed ones are returned even
+        when others are wrong, so that their references are checked too."""
+        here = (*where, "operations")
+        if not self.present(entry, where, "operations", required=False):
+            return []
+        items = entry["operations"]
+        if not isinstance(items, list):
+            self.log.error(here, f"must be a list of operations, not {describe(items)}")
+            return []
+        if items and product.get("instance") is not True:
+            self.log.error(
+                here, "only a product with instance: true has operations (they act on its instances)"
+            )
+        operations: list[OperationSpec] = []
+        seen: dict[str, DocPath] = {}
+        for index, item in enumerate(items):
+            operation = self._operation(item, (*here, index), product)
+            if operation is None:
+                continue
+            if operation.slug in seen:
+                self.log.error(
+                    (*operation.where, "slug"),
+                    f"duplicate operation {operation.slug!r}: already defined at "
+                    f"{self.log.where_defined(seen[operation.slug])}",
+                )
+                continue
+            seen[operation.slug] = operation.where
+            operations.append(operation)
+        return operations
+
+    def _operation(self, item: object, where: DocPath, product: dict[str, Any]) -> OperationSpec | None:
+        if not isinstance(item, dict):
+            self.log.error(where, f"an operation is a mapping, not {describe(item)}")
+            return None
+        before = len(self.log.errors)
+        self.check_keys(item, where, OPERATION_KEYS)
+        slug = self.text(item, where, "slug", model_field(Operation, "slug"), required=True)
+        runbook = self.text(item, where, "runbook", model_field(Runbook, "slug"), required=True)
+        kind = self.choice(item, where, "kind", OperationKind, default=OperationKind.UPDATE)
+        if kind == OperationKind.EXTEND and not product.get("max_lifetime_days"):
+            self.log.error((*where, "kind"), "an extend operation needs the product's max_lifetime_days")
+        values = {
+            "name": self.text(item, where, "name", model_field(Operation, "name"), required=True),
+            "kind": kind,
+            "description": self.text(item, where, "description", model_field(Operation, "description")),
+            "sla_minutes": self.count(
+                item, where, "sla_minutes", model_field(Operation, "sla_minutes"), default=60, positive=True
+            ),
+            "form_schema": self._form(item, where),
+        }
+        approval, steps = self._approval(item, where)
+        values.update(approval or {"approval_policy": None})
+        if len(self.log.errors) != before or not slug or not runbook:
+            # Its runbook is still checked, when it names one.
+            return OperationSpec(where, slug or "", runbook, values, steps) if runbook else None
+        return OperationSpec(where, slug, runbook, values, steps)
 
     def _approval(
         self, entry: Mapping[str, Any], where: DocPath

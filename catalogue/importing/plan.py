@@ -16,8 +16,9 @@ from catalogue.importing.specs import (
     ParsedFile,
     PlanStep,
     ProductSpec,
+    canonical,
 )
-from catalogue.models import ApprovalStep, Product
+from catalogue.models import ApprovalStep, Operation, Product
 from runbooks.playbooks import playbook_checksum
 
 
@@ -132,7 +133,19 @@ def _product_changes(spec: ProductSpec, product: Product | None, rows: ExistingR
         step.key() for step in spec.approval_steps
     ]:
         fields.append("approval_steps")
+    stored = sorted(_operation_key(operation) for operation in product.operations.all())
+    if stored != sorted(operation.key() for operation in spec.operations):
+        fields.append("operations")
     return fields
+
+
+def _operation_key(operation: Operation) -> tuple[Any, ...]:
+    """The same as ``OperationSpec.key`` for a stored operation."""
+    names = ("name", "kind", "description", "sla_minutes", "form_schema", "approval_policy")
+    names += ("approval_remind_after_hours", "approval_escalate_after_hours")
+    values = tuple(sorted((name, canonical(getattr(operation, name))) for name in names))
+    steps = tuple(_step_key(step) for step in operation.approval_steps.all())
+    return (operation.slug, operation.runbook.slug, values, steps)
 
 
 def _step_key(step: ApprovalStep) -> tuple[str, str | None, str | None, tuple[str, ...], int]:

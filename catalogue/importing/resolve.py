@@ -21,7 +21,7 @@ from catalogue.importing.specs import (
     RunbookRefs,
 )
 from catalogue.importing.values import EntryReader, model_field
-from catalogue.models import Category, Product
+from catalogue.models import Category, Operation, Product
 from catalogue.selectors import approval_steps_in_order
 from catalogue.services import dependency_edges, find_dependency_cycle
 from runbooks.models import Runbook
@@ -53,6 +53,10 @@ class Resolver(EntryReader):
         declared_chapters = self.parsed.declared["chapters"].keys() | self.rows.chapter_rows.keys()
         for product in self.parsed.product_refs:
             self._check_product_runbook(product)
+            for where, runbook in product.operation_runbooks:
+                self._check_runbook_owner(
+                    where, runbook, product.squad, "an operation runs its product's squad's"
+                )
             self._check_dependencies(product)
             for step in product.approval_steps:
                 self._check_approval_step(step, product.squad, declared_chapters)
@@ -168,6 +172,7 @@ class Resolver(EntryReader):
     def _load_runbooks(self) -> None:
         runbook_slugs = {refs.slug for refs in self.parsed.runbook_refs if refs.slug}
         runbook_slugs |= {refs.runbook for refs in self.parsed.product_refs if refs.runbook}
+        runbook_slugs |= {slug for refs in self.parsed.product_refs for _, slug in refs.operation_runbooks}
         runbooks = Runbook.objects.filter(slug__in=runbook_slugs).select_related("squad", "current_version")
         self.rows.runbook_rows = {runbook.slug: runbook for runbook in runbooks}
 
@@ -180,6 +185,12 @@ class Resolver(EntryReader):
             .prefetch_related(
                 Prefetch("depends_on", queryset=Product.objects.only("id", "slug")),
                 Prefetch("approval_steps", queryset=approval_steps_in_order()),
+                Prefetch(
+                    "operations",
+                    queryset=Operation.objects.select_related("runbook").prefetch_related(
+                        Prefetch("approval_steps", queryset=approval_steps_in_order())
+                    ),
+                ),
             )
         )
         self.rows.product_rows = {product.slug: product for product in products}
@@ -287,18 +298,20 @@ class Resolver(EntryReader):
                     "a published automated product needs a runbook (or fulfilment: manual, or status: draft)",
                 )
             return
-        if refs.runbook in self.parsed.runbook_squads:
-            owner = self.parsed.runbook_squads[refs.runbook]
-        elif refs.runbook in self.rows.runbook_rows:
-            owner = self.rows.runbook_rows[refs.runbook].squad.slug
+        self._check_runbook_owner(where, refs.runbook, refs.squad, "a product runs its own squad's")
+
+    def _check_runbook_owner(self, where: DocPath, runbook: str, squad: str | None, rule: str) -> None:
+        """``runbook`` exists (in the file or the database) and is ``squad``'s."""
+        if runbook in self.parsed.runbook_squads:
+            owner = self.parsed.runbook_squads[runbook]
+        elif runbook in self.rows.runbook_rows:
+            owner = self.rows.runbook_rows[runbook].squad.slug
         else:
-            self.log.error(where, f"unknown runbook {refs.runbook!r} (not in this file nor in the database)")
+            self.log.error(where, f"unknown runbook {runbook!r} (not in this file nor in the database)")
             return
-        if refs.squad is not None and owner != refs.squad:
+        if squad is not None and owner != squad:
             self.log.error(
-                where,
-                f"runbook {refs.runbook!r} belongs to squad {owner!r}; "
-                f"a product runs its own squad's runbooks ({refs.squad!r})",
+                where, f"runbook {runbook!r} belongs to squad {owner!r}; {rule} runbooks ({squad!r})"
             )
 
     def _check_dependencies(self, refs: ProductRefs) -> None:

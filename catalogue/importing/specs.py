@@ -4,6 +4,7 @@ format's keys (in the order the exporter writes them)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,9 +46,14 @@ PRODUCT_KEYS = (
     "approval",
     "sla_minutes",
     "unit_cost",
+    "instance",
+    "max_lifetime_days",
     "depends_on",
     "form",
+    "operations",
 )
+# A product's day-2 operations (``instance: true`` products only).
+OPERATION_KEYS = ("slug", "name", "kind", "description", "runbook", "approval", "sla_minutes", "form")
 
 # ``approval`` is a policy name (none, squad) or a mapping with these keys.
 APPROVAL_KEYS = ("policy", "steps", "remind_after_hours", "escalate_after_hours")
@@ -138,6 +144,28 @@ class ApprovalStepSpec:
         return (self.name, self.squad, self.chapter, tuple(self.roles), self.required)
 
 
+def canonical(value: Any) -> str:
+    """``value`` as JSON with sorted keys: equal for equal values, whatever
+    their key order or whether a choice is a member or its string."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+@dataclass
+class OperationSpec:
+    """One day-2 operation of a product as the file gives it."""
+
+    where: DocPath
+    slug: str
+    runbook: str
+    values: dict[str, Any]
+    approval_steps: list[ApprovalStepSpec] = field(default_factory=list)
+
+    def key(self) -> tuple[Any, ...]:
+        """What an operation is, to compare with a stored one."""
+        values = tuple(sorted((name, canonical(value)) for name, value in self.values.items()))
+        return (self.slug, self.runbook, values, tuple(step.key() for step in self.approval_steps))
+
+
 @dataclass
 class ProductSpec:
     where: DocPath
@@ -149,6 +177,7 @@ class ProductSpec:
     depends_on: list[str]
     values: dict[str, Any]
     approval_steps: list[ApprovalStepSpec] = field(default_factory=list)
+    operations: list[OperationSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -174,7 +203,10 @@ class ProductRefs:
     # Whether it must have a runbook (published and automated); None when unknown.
     needs_runbook: bool | None
     depends_on: list[str]
+    # The product's and its operations' steps: their references are checked alike.
     approval_steps: list[ApprovalStepSpec] = field(default_factory=list)
+    # (where, slug) of each operation's runbook.
+    operation_runbooks: list[tuple[DocPath, str]] = field(default_factory=list)
 
 
 @dataclass

@@ -30,7 +30,7 @@ from catalogue.importing.specs import (
     RunbookSpec,
     SquadSpec,
 )
-from catalogue.models import ApprovalStep, Category, Product
+from catalogue.models import ApprovalStep, Category, Operation, Product
 from catalogue.services import product_changed
 from runbooks.models import Runbook
 from runbooks.services import runbook_set_playbook
@@ -103,6 +103,45 @@ class Writer:
                 required_approvals=step.required,
             )
             self._save(row, step.where)
+
+    def _write_operations(self, product: Product, spec: ProductSpec) -> None:
+        """Make the product's operations the file's, by slug. One the file no
+        longer lists goes, unless it was ordered: its orders keep it, and
+        the import is refused saying so."""
+        kept = {operation.slug for operation in spec.operations}
+        for gone in product.operations.exclude(slug__in=kept):
+            if gone.orders.exists():
+                raise CatalogueFileError(
+                    [
+                        LocatedError(
+                            self.log.label,
+                            self.log.line_of((*spec.where, "operations")),
+                            format_path((*spec.where, "operations")),
+                            f"operation {gone.slug!r} was ordered: it cannot be removed, only changed",
+                        )
+                    ]
+                )
+            gone.delete()
+        for position, operation_spec in enumerate(spec.operations):
+            operation = product.operations.filter(slug=operation_spec.slug).first() or Operation(
+                product=product, slug=operation_spec.slug
+            )
+            _assign(operation, operation_spec.values, list(operation_spec.values))
+            operation.position = position
+            operation.runbook = self.rows.runbook_rows[operation_spec.runbook]
+            self._save(operation, operation_spec.where)
+            operation.approval_steps.all().delete()
+            for index, step in enumerate(operation_spec.approval_steps):
+                row = ApprovalStep(
+                    operation=operation,
+                    position=index,
+                    name=step.name,
+                    squad=self.rows.squad_rows[step.squad] if step.squad else None,
+                    chapter=self.rows.chapter_rows[step.chapter] if step.chapter else None,
+                    roles=step.roles,
+                    required_approvals=step.required,
+                )
+                self._save(row, step.where)
 
     def _save(self, row: models.Model, where: DocPath, update_fields: list[str] | None = None) -> None:
         with self._located(where):
@@ -230,7 +269,9 @@ class Writer:
             self._save(product, spec.where)
             self.rows.product_rows[spec.slug] = product
         else:
-            row_fields = [name for name in step.fields if name not in ("depends_on", "approval_steps")]
+            row_fields = [
+                name for name in step.fields if name not in ("depends_on", "approval_steps", "operations")
+            ]
             _assign(step.row, values, row_fields)
             # Saved even when only its dependencies changed, so that
             # updated_at says when the definition last changed.
@@ -244,6 +285,8 @@ class Writer:
             product.depends_on.set([self.rows.product_rows[slug] for slug in spec.depends_on])
         if "approval_steps" in step.fields or (step.action == CREATED and spec.approval_steps):
             self._write_approval_steps(product, spec)
+        if "operations" in step.fields or (step.action == CREATED and spec.operations):
+            self._write_operations(product, spec)
         if step.action == UPDATED:
             product_changed(product=product)
 

@@ -17,6 +17,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from portal.instances.errors import InstanceBusy, InstanceNotFound, InstanceNotOperable, UnknownOperation
 from portal.orders.errors import (
     IllegalTransition,
     InvalidInputs,
@@ -51,7 +52,16 @@ class Unprocessable(exceptions.APIException):
 
 
 def domain_error_as_api_error(error: OrderError) -> exceptions.APIException:
-    """The HTTP meaning of a refused order change."""
+    """The HTTP meaning of a refused order change (an operation on an
+    instance is an order too)."""
+    if isinstance(error, InstanceNotFound):
+        return exceptions.NotFound(str(error), code="not_found")
+    if isinstance(error, InstanceBusy):
+        return Conflict(str(error), code="instance_busy")
+    if isinstance(error, InstanceNotOperable):
+        return Conflict(str(error), code="instance_not_operable")
+    if isinstance(error, UnknownOperation):
+        return exceptions.ValidationError({"operation": [str(error)]}, code="unknown_operation")
     if isinstance(error, InvalidInputs):
         return exceptions.ValidationError({"inputs": error.errors}, code="invalid_inputs")
     if isinstance(error, ProductNotOrderable):

@@ -10,6 +10,8 @@ from django_filters.fields import IsoDateTimeField
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from catalogue.models import Product
+from portal.instances.choices import InstanceState
+from portal.instances.models import ServiceInstance
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order
 from portal.web.pagination import MAX_DATETIME, MIN_DATETIME
@@ -75,6 +77,18 @@ class OrderFilter(django_filters.FilterSet):
     class Meta:
         model = Order
         fields = ["status", "product", "squad", "requester", "created_after", "created_before"]
+
+
+class InstanceFilter(django_filters.FilterSet):
+    product = django_filters.CharFilter(field_name="product__slug", help_text="Slug of the product.")
+    state = django_filters.MultipleChoiceFilter(
+        choices=InstanceState.choices, help_text="Repeat to match any of several states."
+    )
+    owner = django_filters.CharFilter(field_name="owner__username", help_text="Username of the owner.")
+
+    class Meta:
+        model = ServiceInstance
+        fields = ["product", "state", "owner"]
 
 
 class RunbookFilter(django_filters.FilterSet):

@@ -6,6 +6,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from portal.api import catalogue, me, metrics, webhooks
+from portal.api.instances import views as instances
 from portal.api.orders import views as orders
 
 app_name = "api"
@@ -13,6 +14,7 @@ app_name = "api"
 router = SimpleRouter()
 router.register("products", catalogue.ProductViewSet, basename="product")
 router.register("orders", orders.OrderViewSet, basename="order")
+router.register("instances", instances.InstanceViewSet, basename="instance")
 router.register("squads", catalogue.SquadViewSet, basename="squad")
 router.register("runbooks", catalogue.RunbookViewSet, basename="runbook")
 router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")

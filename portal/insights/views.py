@@ -4,6 +4,7 @@ graph with impact analysis, and a CSV export of every table on them."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +23,7 @@ from portal.insights.periods import PRESET_DAYS, Period, PeriodError, period_fro
 from portal.insights.report_tables import affected_orders_table, graph_table, impact_link
 from portal.insights.reports import OverviewReport, SquadReport
 from portal.insights.tables import Table, duration_text, to_csv
+from portal.instances.selectors import instance_counts
 from portal.orders.selectors import orders_visible_to
 from squads.models import Squad
 from squads.selectors import squads_of
@@ -99,10 +101,26 @@ def squad_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         "graph_svg": dependency_svg(report.graph, link=lambda node: impact_link(node.product))
         if report.graph.nodes
         else "",
+        "services": _services(squad),
         "lead_median": duration_text(report.summary.lead_median_seconds),
         "lead_p90": duration_text(report.summary.lead_p90_seconds),
     }
     return render(request, "insights/squad_dashboard.html", context)
+
+
+def _services(squad: Squad) -> list[tuple[Product, int, Decimal | None]]:
+    """The squad's products that make instances, with how many are active
+    now and what they cost a month together."""
+    products = list(Product.objects.filter(squad=squad, instance=True).order_by("name"))
+    counts = instance_counts(products)
+    return [
+        (
+            product,
+            counts.get(product.pk, 0),
+            product.unit_cost * counts.get(product.pk, 0) if product.unit_cost is not None else None,
+        )
+        for product in products
+    ]
 
 
 @login_required

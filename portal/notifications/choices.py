@@ -11,6 +11,8 @@ class NotificationKind(models.TextChoices):
     APPROVAL_REMINDER = "approval_reminder", "Reminder: an approval is still waiting"
     APPROVAL_ESCALATED = "approval_escalated", "An approval in my squad waits too long (escalation)"
     MANUAL_QUEUED = "manual_queued", "A manual order landed in my squad's queue"
+    INSTANCE_EXPIRING = "instance_expiring", "A service of mine expires soon (a week and a day before)"
+    INSTANCE_EXPIRED = "instance_expired", "A service of mine expired and is being decommissioned"
 
 
 #: Whether a kind is emailed when the person has not chosen (they always see
@@ -22,4 +24,6 @@ EMAIL_BY_DEFAULT = {
     NotificationKind.APPROVAL_REMINDER: True,
     NotificationKind.APPROVAL_ESCALATED: True,
     NotificationKind.MANUAL_QUEUED: True,
+    NotificationKind.INSTANCE_EXPIRING: True,
+    NotificationKind.INSTANCE_EXPIRED: True,
 }

@@ -24,7 +24,7 @@ from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 
 from catalogue.choices import ApprovalPolicy
-from catalogue.models import Product
+from catalogue.models import Operation, Product
 from catalogue.selectors import approval_steps_in_order
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order, OrderApproval
@@ -49,11 +49,13 @@ class StepSpec(TypedDict):
     required: int
 
 
-def steps_for(product: Product) -> list[StepSpec]:
-    """The approval steps an order for ``product`` goes through, in order."""
-    if product.approval_policy == ApprovalPolicy.NONE:
+def steps_for(product: Product, operation: Operation | None = None) -> list[StepSpec]:
+    """The approval steps an order for ``product`` (or for its ``operation``,
+    whose own policy and steps apply then) goes through, in order."""
+    policy = operation.approval_policy if operation is not None else product.approval_policy
+    if policy == ApprovalPolicy.NONE:
         return []
-    if product.approval_policy == ApprovalPolicy.SQUAD:
+    if policy == ApprovalPolicy.SQUAD:
         return [
             StepSpec(
                 name=f"{product.squad.name} approval",
@@ -66,7 +68,12 @@ def steps_for(product: Product) -> list[StepSpec]:
             )
         ]
     steps: list[StepSpec] = []
-    for step in approval_steps_in_order().filter(product=product):
+    defined = (
+        approval_steps_in_order().filter(operation=operation)
+        if operation is not None
+        else approval_steps_in_order().filter(product=product)
+    )
+    for step in defined:
         if step.chapter_id:
             squad_id, squad_slug = None, None
         else:

@@ -11,6 +11,7 @@ committed; with the broker down the order stays ``queued`` for the sweep.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -24,6 +25,7 @@ from portal.celery import send_or_leave_for_sweep
 from portal.orders import approval_steps, permissions
 from portal.orders.choices import RETRYABLE_STATUSES, OrderStatus
 from portal.orders.errors import IllegalTransition, OrderNotAllowed
+from portal.orders.hooks import RunContext, order_run_context
 from portal.orders.models import Order, OrderDryRun, OrderEvent, OrderRun
 from portal.orders.transitions import order_locked, order_move, order_note, sentence
 from portal.task_signing import RunTaskRules, run_task_rules_register
@@ -163,12 +165,8 @@ def order_dry_run_execute(*, dry_run_id: int) -> Run | None:
     dry_run = OrderDryRun.objects.select_related("order", "run").filter(pk=dry_run_id).first()
     if dry_run is None or dry_run.run.status != RunStatus.PENDING:
         return None
-    inputs, secret_names = _prepared_inputs(dry_run.order, dry_run.run)
-    run = (
-        execute_run(run_id=dry_run.run_id, inputs=inputs, secret_names=secret_names)
-        if inputs is not None
-        else dry_run.run
-    )
+    prepared = _prepared_inputs(dry_run.order, dry_run.run)
+    run = _execute(dry_run.run_id, prepared) if prepared is not None else dry_run.run
     if run.status != RunStatus.PENDING:
         # In the audit trail, and it moves the order page on to show the output.
         would_change = sum((counts or {}).get("changed", 0) for counts in (run.stats or {}).values())
@@ -328,9 +326,9 @@ def order_execute(*, order_id: int) -> Order | None:
         logger.info("order %s: not queued any more, nothing to run", order_id)
         return _given_back(order_id)
     try:
-        inputs, secret_names = _prepared_inputs(Order.objects.get(pk=order_id), run)
-        if inputs is not None:
-            execute_run(run_id=run.pk, inputs=inputs, secret_names=secret_names)
+        prepared = _prepared_inputs(Order.objects.get(pk=order_id), run)
+        if prepared is not None:
+            _execute(run.pk, prepared)
     finally:
         # Whatever happened in the executor, the order must not stay running
         # with a finished run: record what the run says.
@@ -354,13 +352,34 @@ def _given_back(order_id: int) -> Order | None:
     return order_finish(order_id=order_id, run=run)
 
 
-def _prepared_inputs(order: Order, run: Run) -> tuple[dict | None, set[str]]:
-    """The order's inputs for its run, secrets decrypted; ``(None, set())``
-    once the run is failed because they cannot be (a worker whose credential
-    key lacks the one they were written with): a run that never starts must
-    not leave its order running for ever."""
+@dataclass(frozen=True)
+class PreparedRun:
+    """What a run of an order is given: the clear inputs, the names of the
+    secret ones, and what other domains add (``portal.orders.hooks``)."""
+
+    inputs: dict
+    secret_names: set[str]
+    context: RunContext
+
+
+def _execute(run_id: int, prepared: PreparedRun) -> Run:
+    return execute_run(
+        run_id=run_id,
+        inputs=prepared.inputs,
+        secret_names=prepared.secret_names,
+        extra_secrets=prepared.context.secrets,
+        data_vars=prepared.context.variables,
+    )
+
+
+def _prepared_inputs(order: Order, run: Run) -> PreparedRun | None:
+    """The order's inputs for its run, secrets decrypted, and its context;
+    None once the run is failed because they cannot be (a worker whose
+    credential key lacks the one they were written with): a run that never
+    starts must not leave its order running for ever."""
     try:
-        return order_run_inputs(order)
+        inputs, secret_names = order_run_inputs(order)
+        return PreparedRun(inputs=inputs, secret_names=secret_names, context=order_run_context(order))
     except DecryptionError:
         reason = (
             "this worker cannot decrypt the order's secret inputs: its SQUADRON_CREDENTIAL_KEY "
@@ -369,7 +388,7 @@ def _prepared_inputs(order: Order, run: Run) -> tuple[dict | None, set[str]]:
     logger.error("run %s of order %s: %s", run.pk, order.pk, reason)
     run_abandon(run_id=run.pk, failure_reason=reason)
     run.refresh_from_db()
-    return None, set()
+    return None
 
 
 # The worker checks each message of these tasks against the order it names

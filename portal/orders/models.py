@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from catalogue.models import Product
+from catalogue.models import Operation, Product
 from portal.orders.choices import OrderStatus
 from runbooks.models import Run, RunbookVersion
 from squads.models import Chapter, Squad
@@ -28,6 +28,15 @@ class Order(models.Model):
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="orders")
     product_version = models.PositiveIntegerField()
+    # A day-2 operation of ``product`` ordered against one of its instances;
+    # both empty for an order of the product itself. By label, not by class:
+    # the instance models import this module.
+    operation = models.ForeignKey(
+        Operation, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    instance = models.ForeignKey(
+        "portal.ServiceInstance", on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
     runbook_version = models.ForeignKey(
         RunbookVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )

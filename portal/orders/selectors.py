@@ -74,7 +74,7 @@ def orders_in_manual_queue_of(user: AnyUser) -> QuerySet[Order]:
 
 def orders_for_api(user: AnyUser) -> QuerySet[Order]:
     """``orders_visible_to`` with everything an order's API representation reads."""
-    return orders_visible_to(user).select_related("claimed_by")
+    return orders_visible_to(user).select_related("claimed_by", "operation")
 
 
 def order_run_events(order: Order) -> QuerySet:
@@ -93,7 +93,9 @@ def order_run_events(order: Order) -> QuerySet:
 
 def order_webhook_payload(order_id: int) -> dict | None:
     """What a webhook receiver learns of an order (None once it is gone)."""
-    order = Order.objects.select_related("product", "squad", "requester").filter(pk=order_id).first()
+    order = (
+        Order.objects.select_related("product", "squad", "requester", "operation").filter(pk=order_id).first()
+    )
     return order_payload(order) if order is not None else None
 
 
@@ -104,6 +106,8 @@ def order_payload(order: Order) -> dict:
         "api_path": f"/api/v1/orders/{order.pk}/",
         "status": order.status,
         "product": {"slug": order.product.slug, "name": order.product.name},
+        "instance": order.instance_id,
+        "operation": order.operation.slug if order.operation_id else None,
         "product_version": order.product_version,
         "squad": {"slug": order.squad.slug, "name": order.squad.name},
         "requester": order.requester.get_username(),

@@ -41,7 +41,7 @@ from django.utils import timezone
 
 from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
 from catalogue.inputs import split_secrets, validate_inputs
-from catalogue.models import Product
+from catalogue.models import Operation, Product
 from portal.orders import approval_steps
 from portal.orders.choices import OrderStatus
 from portal.orders.errors import InvalidInputs, ProductNotOrderable
@@ -54,23 +54,49 @@ logger = logging.getLogger(__name__)
 User = User
 
 
-def order_submit(*, requester: User, product: Product, inputs: object) -> Order:
+def order_submit(
+    *,
+    requester: User,
+    product: Product,
+    inputs: object,
+    operation: Operation | None = None,
+    instance_id: int | None = None,
+    system_note: str = "",
+    form_schema: dict | None = None,
+) -> Order:
     """Place an order. Refuses an unpublished product or inputs that do not fit
-    its form (``InvalidInputs`` with per-field messages) and then creates nothing."""
-    if product.status != ProductStatus.PUBLISHED:
+    its form (``InvalidInputs`` with per-field messages) and then creates nothing.
+
+    With ``operation`` and ``instance_id`` it orders that day-2 operation of
+    ``product`` against one of its instances: the operation's runbook, form
+    and approval policy apply, and the instance domain (told of the placement
+    through ``portal.orders.hooks``) refuses it, creating nothing, when the
+    instance is busy or past operating. A retired product's instances can
+    still be operated on (given back, above all). ``system_note`` says why
+    Squadron itself places the order (an instance expired): it is recorded
+    with no actor, the requester being whom it is placed for. ``form_schema``
+    replaces the form (an operation's, its fields defaulting from the
+    instance's attributes): it is the one the order pins."""
+    if (operation is None) != (instance_id is None):
+        raise ProductNotOrderable("An operation is ordered against an instance, and only then.")
+    if operation is not None and operation.product_id != product.pk:
+        raise ProductNotOrderable(f"{operation.name} is not an operation of {product.name}.")
+    if operation is None and product.status != ProductStatus.PUBLISHED:
         raise ProductNotOrderable(f"{product.name} is not available for ordering ({product.status}).")
-    automated = product.fulfilment == Fulfilment.AUTOMATED
-    runbook_version = product.runbook.current_version if automated and product.runbook else None
+    source: Product | Operation = operation or product
+    automated = operation is not None or product.fulfilment == Fulfilment.AUTOMATED
+    runbook = operation.runbook if operation is not None else product.runbook
+    runbook_version = runbook.current_version if automated and runbook else None
     if automated and runbook_version is None:
-        raise ProductNotOrderable(f"{product.name} has no runbook to run yet.")
-    schema = product.form_schema or {"type": "object", "properties": {}}
+        raise ProductNotOrderable(f"{source.name} has no runbook to run yet.")
+    schema = form_schema or source.form_schema or {"type": "object", "properties": {}}
     completed, errors = validate_inputs(schema, inputs)
     if errors:
         raise InvalidInputs(errors)
     masked, secret_values = split_secrets(schema, completed)
-    steps = approval_steps.steps_for(product)
-    if product.approval_policy == ApprovalPolicy.STEPS and not steps:
-        raise ProductNotOrderable(f"{product.name} has no approval steps yet; its squad must add them.")
+    steps = approval_steps.steps_for(product, operation)
+    if source.approval_policy == ApprovalPolicy.STEPS and not steps:
+        raise ProductNotOrderable(f"{source.name} has no approval steps yet; its squad must add them.")
     if steps:
         status = OrderStatus.PENDING_APPROVAL
     elif automated:
@@ -84,10 +110,12 @@ def order_submit(*, requester: User, product: Product, inputs: object) -> Order:
             requester=requester,
             product=product,
             product_version=product.version,
+            operation=operation,
+            instance_id=instance_id,
             runbook_version=runbook_version,
             squad_id=product.squad_id,
-            fulfilment=product.fulfilment,
-            approval_policy=product.approval_policy,
+            fulfilment=Fulfilment.AUTOMATED if automated else product.fulfilment,
+            approval_policy=source.approval_policy,
             form_schema=schema,
             inputs=masked,
             secret_inputs_ciphertext=encrypt_json(secret_values) if secret_values else "",
@@ -96,16 +124,15 @@ def order_submit(*, requester: User, product: Product, inputs: object) -> Order:
             approval_steps=steps,
             approval_step=0,
             approval_step_opened_at=now if steps else None,
-            approval_remind_after_hours=product.approval_remind_after_hours,
-            approval_escalate_after_hours=product.approval_escalate_after_hours,
+            approval_remind_after_hours=source.approval_remind_after_hours,
+            approval_escalate_after_hours=source.approval_escalate_after_hours,
             **approval_steps.open_step_fields(steps, 0),
         )
-        OrderEvent.objects.create(
-            order=order, actor=requester, from_status="", to_status=status, note="Submitted"
-        )
-        order_changed(order, from_status="", to_status=status, actor=requester, note="Submitted")
+        actor, note = (None, system_note) if system_note else (requester, "Submitted")
+        OrderEvent.objects.create(order=order, actor=actor, from_status="", to_status=status, note=note)
+        order_changed(order, from_status="", to_status=status, actor=actor, note=note)
         if status == OrderStatus.QUEUED:
-            dispatch_on_commit(order.pk, product.runbook)  # the version's runbook, in hand
+            dispatch_on_commit(order.pk, runbook)  # the version's runbook, in hand
     logger.info("order %s submitted for %s by %s: %s", order.pk, product.slug, requester, status)
     return order
 

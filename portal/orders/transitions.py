@@ -20,6 +20,7 @@ from portal.notifications.services import APPROVAL_KINDS, QUEUE_KINDS, notificat
 from portal.orders import approval_steps
 from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
 from portal.orders.errors import IllegalTransition
+from portal.orders.hooks import OrderMove, order_moved
 from portal.orders.models import Order, OrderEvent
 from portal.orders.selectors import order_webhook_payload
 from squads.selectors import display_name
@@ -80,7 +81,10 @@ def order_move(
 
 def order_changed(order: Order, *, from_status: str, to_status: str, actor: User | None, note: str) -> None:
     """Tell the people concerned that an order changed status (inside the
-    transaction of the change: the notifications commit with it or not at all)."""
+    transaction of the change: the notifications commit with it or not at all).
+    The domains observing orders hear first (``portal.orders.hooks``): one of
+    them may still refuse the move."""
+    order_moved(OrderMove(order=order, from_status=from_status, to_status=to_status, actor=actor, note=note))
     webhooks_order_changed(
         order_id=order.pk, from_status=from_status, to_status=to_status, payload_of=order_webhook_payload
     )

@@ -18,6 +18,7 @@ from catalogue.models import Product
 from catalogue.search import search_products
 from catalogue.selectors import catalogue_entries, product_for_page
 from portal.insights.breakdowns import expected_lead_time
+from portal.instances.selectors import instance_counts
 from portal.orders.models import Order
 from portal.orders.selectors import orders_visible_to
 from portal.pages.base import AuthenticatedHttpRequest, login_required
@@ -114,6 +115,7 @@ def render_product(
             "form": form,
             "retype_secrets": retype_secrets and bool(form.secret_names),
             "recent_orders": recent_orders,
+            "instance_count": instance_counts([product]).get(product.pk, 0) if product.instance else None,
         },
         status=status,
     )

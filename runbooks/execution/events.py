@@ -154,6 +154,11 @@ class EventRecorder:
         self.flushes = 0
         self.last_flush = time.monotonic()
         self.stats: dict[str, dict[str, int]] = {}
+        #: What the playbook reported with ``set_stats`` (clear: kept in
+        #: memory only, stored encrypted by ``run_finish``), and the same
+        #: masked, which shows where the run's secrets sit in it.
+        self.reported: object = None
+        self.reported_masked: object = None
         self.failure = ""
         #: The return code of the first failed task's command, if it had one:
         #: a signal there (SIGXCPU) tells which run limit stopped it.
@@ -236,6 +241,8 @@ class EventRecorder:
         failed task, the output outside any task."""
         if name == "playbook_on_stats":
             self.stats = self.host_stats(data)
+            self.reported = data.get("artifact_data") or None
+            self.reported_masked = self.masker.data(self.reported)
         elif failed and name in TASK_FAILED_EVENTS and not self.failure:
             where = f"task {task or data.get('task_action') or '?'} on host {host or '?'}"
             self.failure = self.storable(f"{where}: {_failure_message(data.get('res'))}")

@@ -226,6 +226,7 @@ def execute_run(
     inputs: Mapping[str, Any],
     secret_names: Iterable[str],
     extra_secrets: Iterable[str] = (),
+    data_vars: Mapping[str, Any] | None = None,
 ) -> Run:
     """Claim the pending run ``run_id``, run its runbook version's playbook
     with ``inputs`` as extra vars, and record how it went.
@@ -233,7 +234,9 @@ def execute_run(
     ``inputs`` are the clear values; the values of the inputs named in
     ``secret_names`` (the form's ``x-secret`` fields, at any depth) and the
     ``extra_secrets`` are masked in everything stored or logged, like the
-    credentials' secrets. Returns the run as recorded. Returns at once,
+    credentials' secrets. ``data_vars`` are variables Squadron sets whose
+    values are data (``squadron_instance``): written ``!unsafe`` like the
+    inputs. Returns the run as recorded. Returns at once,
     running nothing, when the run was not pending (delivered twice,
     cancelled before it started).
 
@@ -272,7 +275,7 @@ def execute_run(
     masker = Masker([*input_secrets, *extra_secrets, *material.secrets])
     if masker.too_short:
         logger.warning("run %s: %d secret value(s) too short to be masked", run_id, masker.too_short)
-    return _play(run, inputs=inputs, material=material, masker=masker, started=started)
+    return _play(run, inputs=inputs, material=material, masker=masker, started=started, data_vars=data_vars)
 
 
 def _watchers(run_id: int, masker: Masker) -> tuple[EventRecorder, Supervisor]:
@@ -295,7 +298,13 @@ def _watchers(run_id: int, masker: Masker) -> tuple[EventRecorder, Supervisor]:
 
 
 def _play(
-    run: Run, *, inputs: Mapping[str, Any], material: CredentialMaterial, masker: Masker, started: float
+    run: Run,
+    *,
+    inputs: Mapping[str, Any],
+    material: CredentialMaterial,
+    masker: Masker,
+    started: float,
+    data_vars: Mapping[str, Any] | None = None,
 ) -> Run:
     """Run the claimed, prepared ``run``'s playbook in its private dir and
     record how it went; the dir is removed whatever happened."""
@@ -306,7 +315,7 @@ def _play(
     ended = False  # ansible-playbook is known to be gone
     try:
         private_dir = make_private_dir(run_id)
-        prepare_files(private_dir, run, inputs, material)
+        prepare_files(private_dir, run, inputs, material, data_vars)
         config = _runner_config(private_dir, run, material)
         recorder.private_dir = str(private_dir)
         runner = Runner(config, event_handler=recorder, cancel_callback=supervisor)
@@ -320,6 +329,8 @@ def _play(
             rc=runner.rc,
             stats=recorder.stats,
             failure_reason=masker.text(reason),
+            reported=recorder.reported,
+            reported_masked=recorder.reported_masked,
         )
     except sandbox.SandboxUnavailable as error:
         return _record_failure(run_id, masker.text(f"cannot run here: {error}"), started)

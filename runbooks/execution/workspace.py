@@ -126,14 +126,20 @@ def _inventory(private_dir: Path) -> str:
 
 
 def prepare_files(
-    private_dir: Path, run: Run, inputs: Mapping[str, Any], material: CredentialMaterial
+    private_dir: Path,
+    run: Run,
+    inputs: Mapping[str, Any],
+    material: CredentialMaterial,
+    data_vars: Mapping[str, Any] | None = None,
 ) -> None:
     _write(private_dir / "project" / "playbook.yml", run.runbook_version.content)
     _write(private_dir / "inventory" / "hosts", _inventory(private_dir))
     if material.host_vars:
         _write(private_dir / "inventory" / "group_vars" / "all.yml", render_unsafe_vars(material.host_vars))
     trusted = {"squadron_run_id": run.pk, "squadron_check_mode": run.check_mode}
-    _write(private_dir / "env" / "extravars", render_extravars(inputs=inputs, trusted=trusted))
+    _write(
+        private_dir / "env" / "extravars", render_extravars(inputs=inputs, trusted=trusted, data=data_vars)
+    )
     # ansible-runner takes these from env/settings only: it overwrites the
     # keyword arguments of the same names when it reads that file.
     _write(

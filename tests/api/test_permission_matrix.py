@@ -13,6 +13,10 @@ import json
 import pytest
 from django.utils import timezone
 
+from catalogue.choices import OperationKind
+from catalogue.models import Operation
+from portal.instances.choices import InstanceState
+from portal.instances.models import InstanceEvent, ServiceInstance
 from portal.integrations.models import WebhookDelivery, WebhookSubscription
 from portal.integrations.webhooks.subscriptions import webhook_ping, webhook_subscribe
 from portal.orders.choices import OrderStatus
@@ -77,6 +81,17 @@ CASES = {
         {**SEE_ORDER, "requester": 404},
     ),
     "product metrics": ("get", "/api/v1/products/vm/metrics/", None, None, ANY_USER),
+    # An instance: its owner, its product's squad and admins see it; the
+    # same may order its operations (a platform lead only looks).
+    "instances": ("get", "/api/v1/instances/", "instance", None, ANY_USER),
+    "instance": ("get", "/api/v1/instances/{id}/", "instance", None, SEE_ORDER),
+    "operate": (
+        "post",
+        "/api/v1/instances/{id}/operations/",
+        "instance",
+        {"operation": "resize", "inputs": {"size": 4}},
+        {**SEE_ORDER, "requester": 201, "member": 201, "admin": 201},
+    ),
     "webhooks": ("get", "/api/v1/webhooks/", None, None, ANY_USER),
     "subscribe": (
         "post",
@@ -166,6 +181,20 @@ def world(request, kind):
         approval.runbook.supports_check_mode = True
         approval.runbook.save()
         order = order_submit(requester=requester, product=approval, inputs={"hostname": "a"})
+    elif kind == "instance":
+        product.instance = True
+        product.save()
+        Operation.objects.create(
+            product=product,
+            slug="resize",
+            name="Resize",
+            kind=OperationKind.UPDATE,
+            runbook=runbook,
+            form_schema={"type": "object", "properties": {"size": {"type": "integer"}}},
+        )
+        order = ServiceInstance.objects.create(
+            product=product, owner=requester, name="web-01", state=InstanceState.ACTIVE
+        )
     elif kind in ("manual", "claimed"):
         manual = request.getfixturevalue("manual_product")
         order = order_submit(requester=requester, product=manual, inputs={"hostname": "a"})
@@ -185,6 +214,8 @@ def state() -> dict:
         "runs": list(Run.objects.order_by("pk").values()),
         "webhooks": list(WebhookSubscription.objects.order_by("pk").values()),
         "deliveries": list(WebhookDelivery.objects.order_by("pk").values()),
+        "instances": list(ServiceInstance.objects.order_by("pk").values()),
+        "instance events": list(InstanceEvent.objects.order_by("pk").values()),
     }
 
 
@@ -202,6 +233,11 @@ def test_permission_matrix(request, api_for, case, role):
     if response.status_code >= 400:
         assert state() == before, f"{case} refused to {role} but something changed"
         assert response.json()["code"]
+    if case == "instances" and response.status_code == 200:
+        ids = [item["id"] for item in response.json()["results"]]
+        assert ids == ([order.pk] if SEE_ORDER[role] == 200 else [])
+    if case == "operate" and response.status_code == 201:
+        assert response.json()["instance"] == order.pk and response.json()["operation"] == "resize"
     if case == "orders" and response.status_code == 200:
         ids = [item["id"] for item in response.json()["results"]]
         assert ids == ([order.pk] if SEE_ORDER[role] == 200 else [])

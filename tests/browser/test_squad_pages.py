@@ -140,8 +140,9 @@ def test_business_user_sees_no_squad_pages(page, bea, firewall):
     log_in(page, bea)
     page.goto("/")
     nav = page.get_by_role("navigation", name="Main")
-    # "API" (tokens and webhooks) is everyone's: integrations act as their user.
-    expect(nav.get_by_role("link")).to_have_text(["Catalogue", "My orders", "API"])
+    # "My services" and "API" (tokens and webhooks) are everyone's:
+    # integrations act as their user.
+    expect(nav.get_by_role("link")).to_have_text(["Catalogue", "My orders", "My services", "API"])
     assert page.goto("/approvals/").status == 404
     assert page.goto("/queue/").status == 404
     page.problems.errors.clear()  # the 404s above are expected

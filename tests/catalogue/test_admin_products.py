@@ -42,6 +42,8 @@ def test_member_creates_a_draft_product_for_own_squad(
             "approval_escalate_after_hours": 72,
             "approval_steps-TOTAL_FORMS": "0",
             "approval_steps-INITIAL_FORMS": "0",
+            "operations-TOTAL_FORMS": "0",
+            "operations-INITIAL_FORMS": "0",
             "sla_minutes": 30,
             "form_schema": json.dumps(
                 {"type": "object", "properties": {"vlan_id": {"type": "integer", "minimum": 2}}}

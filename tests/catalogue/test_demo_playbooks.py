@@ -43,6 +43,7 @@ ALLOWED_MODULES = {
     "ansible.builtin.lineinfile",
     "ansible.builtin.pause",
     "ansible.builtin.set_fact",
+    "ansible.builtin.set_stats",
     "ansible.builtin.stat",
 }
 TASK_KEYWORDS = {

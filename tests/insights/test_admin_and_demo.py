@@ -4,14 +4,17 @@ demo history command."""
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from catalogue.inputs import validate_inputs
 from portal.insights.models import DebtItem
+from portal.instances.models import ServiceInstance
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order, OrderEvent
 from runbooks.execution.masking import MASK
@@ -105,6 +108,11 @@ def test_seed_demo_history_fills_the_demo_once(settings):
     assert OrderEvent.objects.filter(order__product__slug="firewall-rule").exists()
     assert RunEvent.objects.filter(stdout__contains="[DEPRECATION WARNING]").exists()
     assert DebtItem.objects.count() == 2
+    # My services has something to show, one service about to expire.
+    instances = ServiceInstance.objects.filter(state="active")
+    assert instances.count() >= 3 and instances.filter(owner__username="ben").exists()
+    assert instances.filter(expires_at__lt=timezone.now() + timedelta(days=7)).count() == 1
+    assert all(instance.created_by_order.instance_id == instance.pk for instance in instances)
 
 
 @pytest.mark.django_db

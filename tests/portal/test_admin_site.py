@@ -31,7 +31,17 @@ def test_admin_index_lists_only_what_a_member_may_use(client: Client, member: An
     response = client.get(reverse("admin:index"))
 
     models = {model["object_name"] for app in response.context["app_list"] for model in app["models"]}
-    assert models == {"Product", "Category", "Runbook", "RunbookVersion", "Credential", "Squad", "DebtItem"}
+    assert models == {
+        "Product",
+        "Operation",
+        "Category",
+        "Runbook",
+        "RunbookVersion",
+        "Credential",
+        "Squad",
+        "DebtItem",
+        "ServiceInstance",
+    }
 
 
 def test_staff_without_squad_sees_nothing_of_the_squads(

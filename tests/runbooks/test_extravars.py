@@ -96,3 +96,16 @@ def test_unsafe_vars_file_tags_every_string():
 def test_half_a_surrogate_pair_is_refused_not_written():
     with pytest.raises(ExtraVarsError, match="surrogates"):
         render_extravars(inputs={"notes": ["fine", "bad \ud800"]}, trusted={})
+
+
+def test_squadrons_data_variables_are_written_unsafe_and_only_under_its_own_names():
+    text = render_extravars(
+        inputs={"size": "10"},
+        trusted={"squadron_run_id": 7},
+        data={"squadron_instance": {"name": "{{ lookup('pipe', 'id') }}", "attributes": {"n": 1}}},
+    )
+    assert "  !unsafe 'name': !unsafe '{{ lookup(''pipe'', ''id'') }}'" in text
+    assert "squadron_run_id: 7" in text
+    for name in ("instance", "squadron_run_id"):
+        with pytest.raises(ExtraVarsError, match="squadron_"):
+            render_extravars(inputs={}, trusted={"squadron_run_id": 7}, data={name: {}})

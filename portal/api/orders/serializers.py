@@ -47,6 +47,8 @@ ORDER_ROW = (
     "squad__name",
     "requester__username",
     "claimed_by__username",
+    "instance_id",
+    "operation__slug",
 )
 
 #: The longest reason or note a command accepts.
@@ -82,6 +84,15 @@ class OrderSerializer(serializers.ModelSerializer):
         child=serializers.JSONField(), help_text="As submitted; secret values are masked."
     )
     result = serializers.SerializerMethodField()
+    instance = serializers.IntegerField(
+        source="instance_id", allow_null=True, help_text="The instance it made or acts on (id), if any."
+    )
+    operation = serializers.CharField(
+        source="operation.slug",
+        allow_null=True,
+        default=None,
+        help_text="Slug of the day-2 operation, if any.",
+    )
 
     class Meta:
         model = Order
@@ -90,6 +101,8 @@ class OrderSerializer(serializers.ModelSerializer):
             "url",
             "status",
             "product",
+            "instance",
+            "operation",
             "product_version",
             "squad",
             "requester",
@@ -119,6 +132,8 @@ class OrderSerializer(serializers.ModelSerializer):
             "url": f"{list_url(self.context, 'api:order-list')}{row['id']}/",
             "status": row["status"],
             "product": {"slug": row["product__slug"], "name": row["product__name"]},
+            "instance": row["instance_id"],
+            "operation": row["operation__slug"],
             "product_version": row["product_version"],
             "squad": {"slug": row["squad__slug"], "name": row["squad__name"]},
             "requester": row["requester__username"],

@@ -127,6 +127,46 @@ def _fan_out(
         enqueue(delivery.pk)
 
 
+# --- The hook: instances change -----------------------------------------------------------
+
+
+def webhooks_instance_changed(
+    *,
+    instance_id: int,
+    owner_id: int,
+    squad_id: int,
+    event: str,
+    order_id: int | None,
+    payload_of: Callable[[int], dict | None],
+) -> None:
+    """Tell the subscribers of the instance's owner and of its product's
+    squad that it was created, changed or decommissioned (``event``), once
+    the transaction commits. ``payload_of`` gives what a receiver learns of
+    the instance (the instance domain owns that)."""
+    occurred_at = timezone.now()
+
+    def notify_subscribers() -> None:
+        subscriptions = list(
+            WebhookSubscription.objects.filter(is_active=True).filter(
+                Q(user_id=owner_id, user__is_active=True) | Q(squad_id=squad_id)
+            )
+        )
+        instance = payload_of(instance_id) if subscriptions else None
+        if instance is None:
+            return
+        payload = {
+            "event": event,
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": iso(occurred_at),
+            "order_id": order_id,
+            "instance": instance,
+        }
+        for delivery in create_deliveries(subscriptions, payload, order_id=order_id):
+            enqueue(delivery.pk)
+
+    transaction.on_commit(notify_subscribers, robust=True)
+
+
 def iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 

@@ -25,10 +25,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
-from catalogue.inputs import split_secrets, validate_inputs
+from catalogue.inputs import MASK, split_secrets, validate_inputs
 from catalogue.models import Product
 from portal.insights.choices import DebtSeverity
 from portal.insights.models import DebtItem
+from portal.instances.choices import InstanceState
+from portal.instances.models import InstanceEvent, ServiceInstance
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order, OrderApproval, OrderEvent, OrderRun
 from runbooks import yamlsafe
@@ -203,6 +205,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             created = self._history(products, requesters, members, randomness, options["weeks"])
             self._register(products)
+            self._instances()
         self.stdout.write(
             self.style.SUCCESS(f"Created {created} orders over the last {options['weeks']} weeks.")
         )
@@ -289,6 +292,43 @@ class Command(BaseCommand):
             )
             OrderEvent.objects.filter(pk=event.pk).update(created_at=when)
         return order
+
+    def _instances(self) -> None:
+        """The services the latest succeeded orders of instance products made
+        (three of each, all active), one of them expiring in a few days: My
+        services and the expiry reminders have something to show."""
+        now = timezone.now()
+        expiring_soon = True
+        for product in Product.objects.filter(instance=True).order_by("slug"):
+            succeeded = Order.objects.filter(
+                product=product, status=OrderStatus.SUCCEEDED, instance__isnull=True
+            )
+            for order in succeeded.order_by("-finished_at")[:3]:
+                made = order.finished_at or order.created_at
+                lifetime = timedelta(days=product.max_lifetime_days) if product.max_lifetime_days else None
+                expires = made + lifetime if lifetime else None
+                if expiring_soon and expires is not None:
+                    expires, expiring_soon = now + timedelta(days=3), False
+                attributes = {key: value for key, value in order.inputs.items() if value != MASK}
+                instance = ServiceInstance.objects.create(
+                    product=product,
+                    owner=order.requester,
+                    name=str(next(iter(order.inputs.values()), f"{product.name} #{order.pk}")),
+                    state=InstanceState.ACTIVE,
+                    created_by_order=order,
+                    attributes=attributes,
+                    expires_at=expires,
+                    created_at=made,
+                )
+                Order.objects.filter(pk=order.pk).update(instance=instance)
+                InstanceEvent.objects.create(
+                    instance=instance,
+                    order=order,
+                    from_state=InstanceState.PROVISIONING,
+                    to_state=InstanceState.ACTIVE,
+                    message=f"Created by order #{order.pk}",
+                    created_at=made,
+                )
 
     def _register(self, products: list[Product]) -> None:
         by_slug = {product.slug: product for product in products}

@@ -1,0 +1,4 @@
+"""The admin's autodiscovery imports ``portal.admin``: the portal domains'
+admin modules are imported here so they register."""
+
+from portal.instances import admin as instance_admin  # noqa: F401 - registers its admin

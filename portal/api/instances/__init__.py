@@ -1,0 +1,2 @@
+"""The REST face of service instances: thin DRF views and serializers over
+the instance domain (``portal.instances``)."""

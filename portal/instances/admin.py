@@ -1,0 +1,56 @@
+"""Instances in the admin, read-mostly: their state moves only with the
+orders against them, so the admin shows them (and their history) and lets
+nothing change but the name."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from portal.instances.models import InstanceEvent, ServiceInstance
+from squads.admin_mixins import SquadOwnedAdmin
+
+
+class InstanceEventInline(admin.TabularInline):
+    model = InstanceEvent
+    extra = 0
+    fields = ("created_at", "from_state", "to_state", "order", "actor", "message")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(ServiceInstance)
+class ServiceInstanceAdmin(SquadOwnedAdmin, admin.ModelAdmin):
+    """The instances of a squad's products, for its members (superusers: all)."""
+
+    squad_lookup = "product__squad"
+    list_display = ("name", "product", "owner", "state", "expires_at", "created_at")
+    list_filter = ("state", ("product", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("product", "owner")
+    search_fields = ("name", "product__name", "owner__username")
+    fields = (
+        "name",
+        "product",
+        "owner",
+        "state",
+        "busy_with",
+        "attributes",
+        "links",
+        "expires_at",
+        "created_by_order",
+        "created_at",
+        "updated_at",
+        "decommissioned_at",
+    )
+    readonly_fields = tuple(name for name in fields if name != "name")
+    inlines = (InstanceEventInline,)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # an instance is made by its order
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -1,0 +1,105 @@
+"""Helpers of the instance tests: a product that creates instances (a
+database) with its day-2 operations (the ``database`` fixture in
+``tests/conftest.py``), and a way to play an order's run without a playbook."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from catalogue.choices import OperationKind
+from catalogue.models import Operation
+from portal.instances.models import ServiceInstance
+from portal.orders.execution import order_finish, order_start
+from portal.orders.models import Order
+from portal.orders.submission import order_submit
+from runbooks.choices import RunStatus
+from runbooks.services import run_claim, run_finish
+from tests.factories import ProductFactory, RunbookFactory
+
+DATABASE_FORM = {
+    "type": "object",
+    "required": ["db_name"],
+    "properties": {
+        "db_name": {"type": "string", "maxLength": 40},
+        "size_gb": {"type": "integer", "minimum": 10, "default": 10},
+        "admin_password": {"type": "string", "x-secret": True, "minLength": 8},
+    },
+}
+RESIZE_FORM = {
+    "type": "object",
+    "required": ["size_gb"],
+    "properties": {"size_gb": {"type": "integer", "minimum": 10, "maximum": 1000}},
+}
+
+
+def make_database(squad):
+    product = ProductFactory(
+        slug="postgres",
+        name="PostgreSQL database",
+        squad=squad,
+        form_schema=DATABASE_FORM,
+        instance=True,
+        max_lifetime_days=30,
+        unit_cost=Decimal("40.00"),
+    )
+    for position, (slug, name, kind, form) in enumerate(
+        [
+            ("resize", "Resize", OperationKind.UPDATE, RESIZE_FORM),
+            ("extend", "Extend", OperationKind.EXTEND, {"type": "object", "properties": {}}),
+            ("drop", "Decommission", OperationKind.DELETE, {"type": "object", "properties": {}}),
+        ]
+    ):
+        Operation.objects.create(
+            product=product,
+            slug=slug,
+            name=name,
+            kind=kind,
+            position=position,
+            runbook=RunbookFactory(squad=squad, slug=f"{slug}-postgres"),
+            form_schema=form,
+        )
+    return product
+
+
+def play(
+    order: Order, *, status: str = RunStatus.SUCCEEDED, reported: Any = None, reported_masked: Any = None
+) -> Order:
+    """Run the queued order as a worker would, the playbook ending ``status``
+    and reporting ``reported`` with set_stats (masked by the executor as
+    ``reported_masked``)."""
+    run = order_start(order_id=order.pk)
+    assert run is not None, f"order {order.pk} was not queued"
+    run_claim(run_id=run.pk, worker="test:1")
+    run_finish(
+        run_id=run.pk,
+        status=status,
+        rc=0 if status == RunStatus.SUCCEEDED else 2,
+        failure_reason="" if status == RunStatus.SUCCEEDED else "task create on host localhost: disk full",
+        reported=reported,
+        reported_masked=reported_masked,
+    )
+    finished = order_finish(order_id=order.pk, run=run)
+    assert finished is not None
+    return finished
+
+
+def reporting(name: str | None = None, **attributes: Any) -> dict:
+    instance: dict[str, Any] = {"attributes": attributes}
+    if name:
+        instance["name"] = name
+    return {"squadron": {"instance": instance}}
+
+
+def create(
+    product, requester, *, reported: Any = None, reported_masked: Any = None, **inputs: Any
+) -> ServiceInstance:
+    """An active instance of ``product`` owned by ``requester``."""
+    order = order_submit(
+        requester=requester,
+        product=product,
+        inputs={"db_name": "orders", "admin_password": "correct-horse-battery", **inputs},
+    )
+    reported = reported if reported is not None else reporting("orders-db", host="db1.example.com")
+    play(order, reported=reported, reported_masked=reported_masked)
+    return ServiceInstance.objects.get(created_by_order=order)

@@ -1,0 +1,156 @@
+"""My services and an instance's page: what a person sees, secrets dotted,
+operations pre-filled from the attributes, ordering one; someone else's
+instance is a 404 on every page, and a refused operation changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from portal.instances.choices import InstanceState
+from portal.instances.models import ServiceInstance
+from portal.orders.models import Order
+from tests.factories import UserFactory
+from tests.instances import create, play, reporting
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def instance(database, requester):
+    return create(
+        database,
+        requester,
+        reported={
+            "squadron": {
+                "instance": {
+                    "name": "orders-db",
+                    "attributes": {"size_gb": 20, "admin_password": "Secret-123456"},
+                    "links": [{"title": "Console", "url": "https://console.example.com/orders"}],
+                }
+            }
+        },
+    )
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_my_services_lists_what_i_own_with_state_expiry_and_cost(requester, instance, database):
+    create(database, UserFactory(username="olga"), reported=reporting("olgas-db"))
+    page = logged_in(requester).get("/instances/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "orders-db" in html and "olgas-db" not in html
+    assert "badge-state-active" in html and "40.00" in html
+    assert 'aria-current="page">My services' in html
+
+
+def test_my_services_filters_by_state_and_product(requester, instance):
+    client = logged_in(requester)
+    assert "orders-db" not in client.get("/instances/?state=failed").content.decode()
+    assert "orders-db" in client.get("/instances/?state=active&product=postgres").content.decode()
+    assert client.get("/instances/?state=nonsense").status_code == 200
+
+
+def test_squad_members_see_their_products_instances(member, instance):
+    assert "orders-db" in logged_in(member).get("/instances/").content.decode()
+
+
+def test_the_list_costs_the_same_queries_whatever_its_length(
+    requester, instance, database, django_assert_max_num_queries
+):
+    client = logged_in(requester)
+    client.get("/instances/")  # warm the session
+    with django_assert_max_num_queries(12) as few:
+        client.get("/instances/")
+    for _ in range(4):
+        create(database, requester)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        client.get("/instances/")
+
+
+def test_the_instance_page_shows_attributes_with_secrets_dotted_links_history_and_operations(
+    requester, instance
+):
+    html = logged_in(requester).get(f"/instances/{instance.pk}/").content.decode()
+    assert "Secret-123456" not in html and "••••••••" in html
+    assert 'href="https://console.example.com/orders"' in html
+    assert "Created by order" in html
+    for slug in ("resize", "extend", "drop"):
+        assert f'/instances/{instance.pk}/operations/{slug}/"' in html
+
+
+def test_an_operation_form_is_prefilled_from_the_attributes_and_orders_it(requester, instance):
+    client = logged_in(requester)
+    form = client.get(f"/instances/{instance.pk}/operations/resize/").content.decode()
+    assert 'name="inputs-size_gb"' in form and 'value="20"' in form
+    response = client.post(f"/instances/{instance.pk}/operations/resize/", {"inputs-size_gb": "40"})
+    order = Order.objects.get(operation__slug="resize")
+    assert response.status_code == 302 and response["Location"] == f"/orders/{order.pk}/"
+    assert order.inputs == {"size_gb": 40} and order.instance_id == instance.pk
+
+
+def test_inputs_failing_the_form_are_shown_next_to_the_field_and_nothing_is_ordered(requester, instance):
+    response = logged_in(requester).post(
+        f"/instances/{instance.pk}/operations/resize/", {"inputs-size_gb": "5"}
+    )
+    assert response.status_code == 422
+    assert "Must be at least 10." in response.content.decode()
+    assert not Order.objects.filter(operation__isnull=False).exists()
+
+
+def test_a_busy_instance_says_so_and_a_second_operation_changes_nothing(requester, instance):
+    client = logged_in(requester)
+    client.post(f"/instances/{instance.pk}/operations/extend/", {})
+    running = Order.objects.get(operation__slug="extend")
+    page = client.get(f"/instances/{instance.pk}/").content.decode()
+    assert "An order is working on it" in page and f"order #{running.pk}" in page
+    response = client.post(
+        f"/instances/{instance.pk}/operations/resize/", {"inputs-size_gb": "40"}, follow=True
+    )
+    assert f"busy with order #{running.pk}" in response.content.decode()
+    assert Order.objects.filter(operation__isnull=False).count() == 1
+
+
+def test_a_decommissioned_instance_offers_nothing(requester, instance):
+    client = logged_in(requester)
+    client.post(f"/instances/{instance.pk}/operations/drop/", {})
+    play(Order.objects.get(operation__slug="drop"))
+    assert ServiceInstance.objects.get(pk=instance.pk).state == InstanceState.DECOMMISSIONED
+    html = client.get(f"/instances/{instance.pk}/").content.decode()
+    assert "No operation can be ordered for it now" in html
+    response = client.post(
+        f"/instances/{instance.pk}/operations/resize/", {"inputs-size_gb": "40"}, follow=True
+    )
+    assert "decommissioned" in response.content.decode()
+    assert Order.objects.filter(operation__slug="resize").count() == 0
+
+
+@pytest.mark.parametrize(
+    "path", ["/instances/{id}/", "/instances/{id}/state/", "/instances/{id}/operations/resize/"]
+)
+def test_someone_elses_instance_is_a_404_on_every_page(outsider, other_member, instance, path):
+    for stranger in (outsider, other_member):
+        client = logged_in(stranger)
+        assert client.get(path.format(id=instance.pk)).status_code == 404
+        assert client.post(path.format(id=instance.pk), {"inputs-size_gb": "40"}).status_code in (404, 405)
+    assert not Order.objects.filter(operation__isnull=False).exists()
+
+
+def test_the_product_page_says_how_many_instances_exist(requester, instance, database):
+    html = logged_in(requester).get(f"/products/{database.slug}/").content.decode()
+    assert "1 in service" in html and "Resize" in html
+
+
+def test_the_squad_dashboard_counts_active_instances_per_product(member, requester, instance, database):
+    create(database, requester)
+    failed_one = create(database, requester)
+    ServiceInstance.objects.filter(pk=failed_one.pk).update(state=InstanceState.FAILED)
+    html = logged_in(member).get(f"/squads/{database.squad.slug}/dashboard/").content.decode()
+    assert "Services in use" in html
+    row = html.split("<td>PostgreSQL database</td>")[1].split("</tr>")[0]
+    assert '<td class="num">2</td>' in row and "80.00" in row
