@@ -12,7 +12,7 @@ One run, from claim to record:
 
 * a private data dir (mode 0700) under ``SQUADRON_RUN_DIR`` holds the
   playbook, a one-host inventory (``localhost``, local connection, this
-  Python), the extra-vars file (user inputs tagged ``!unsafe``, see
+  Python), the extra-vars file (user inputs marked unsafe, see
   ``runbooks.extravars``), ansible-runner's artifacts and Ansible's temporary
   files; it is removed afterwards whatever happened. Files holding secrets
   (extra vars, inventory variables, the ``command`` artifact ansible-runner
