@@ -35,8 +35,6 @@ import time
 import uuid
 from pathlib import Path
 
-from portal.orders.submission import order_submit
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -328,6 +326,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from portal.orders.models import Order
+    from portal.orders.submission import order_submit
     from runbooks.models import RunEvent
 
     call_command("migrate", verbosity=0)

@@ -1,12 +1,27 @@
 """The extra-vars file a run hands to ansible-playbook.
 
 User inputs are data, never templates: every string that comes from a user is
-written with Ansible's ``!unsafe`` tag (dictionary keys and strings nested in
-lists and objects included), so a value such as ``{{ lookup('pipe', 'id') }}``
-reaches the playbook literally and is never rendered by Jinja. Numbers,
-booleans and nulls cannot be templates and are written plainly. Variables the
-executor itself sets (``squadron_run_id``, ``squadron_check_mode``) are trusted
-and written plainly too.
+written as Ansible's unsafe marker ``{"__ansible_unsafe": "..."}`` (the JSON
+form of the ``!unsafe`` tag), in lists and objects at any depth too, so a
+value such as ``{{ lookup('pipe', 'id') }}`` reaches the playbook literally
+and is never rendered by Jinja. Numbers, booleans and nulls cannot be
+templates and are written plainly. Object keys are plain strings: Ansible
+(2.19 and later) never renders a key, and JSON has no way to mark one.
+Variables the executor itself sets (``squadron_run_id``,
+``squadron_check_mode``) are trusted and written plainly too.
+
+Why JSON and not YAML: since ansible-core 2.19 every value remembers the file,
+line and column it was read from, and Ansible's errors and warnings quote the
+lines around that place (an input named ``name`` makes it warn, quoting the
+two lines above). Those lines hold other inputs, secrets among them, cut at
+120 characters where no masking can recognise what is left of a secret.
+Ansible reads JSON without positions: it names the file and quotes nothing.
+
+Ansible tries JSON first and, when that fails, reads the file as YAML, where
+every string would be a trusted template. Two things keep it on JSON: the
+file starts with a tab, which JSON skips and YAML refuses, and keys beginning
+with ``__ansible`` are refused, since Ansible's JSON reader takes an object
+holding one for a marker (and a malformed marker fails the JSON).
 
 Input names become Ansible variable names, which have the highest precedence
 of all (extra vars): a name that is not an identifier, or that would steer
@@ -15,12 +30,12 @@ Ansible itself (``ansible_python_interpreter``, ``hostvars``...), is refused.
 
 from __future__ import annotations
 
+import json
 import keyword
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
-
-import yaml
 
 #: Prefixes of names an input may not take: ``ansible_*`` are connection and
 #: interpreter settings (an input could choose the program Ansible executes),
@@ -63,6 +78,14 @@ RESERVED_NAMES = frozenset(
     }
 )
 
+#: Keys Ansible's JSON reader takes for its own markers (``__ansible_unsafe``,
+#: ``__ansible_vault``, and whatever a later version adds).
+MARKER_KEY_PREFIX = "__ansible"
+
+#: What the file starts with: JSON skips a tab, YAML refuses one at the start
+#: of a line, so Ansible can never fall back to reading the file as YAML.
+NOT_YAML = "\t\n"
+
 
 # Half of a UTF-16 surrogate pair alone: JSON's "\ud800" escape produces it,
 # but it is not text. It cannot be encoded as UTF-8 (every answer showing it
@@ -90,25 +113,6 @@ class ExtraVarsError(ValueError):
     """The inputs cannot be handed to Ansible as extra vars."""
 
 
-class UnsafeText(str):
-    """A string written with Ansible's ``!unsafe`` tag."""
-
-    __slots__ = ()
-
-
-class _ExtraVarsDumper(yaml.SafeDumper):
-    pass
-
-
-def _represent_unsafe(dumper: yaml.SafeDumper, value: UnsafeText) -> yaml.ScalarNode:
-    # Quoted so that a value like "123" or "yes" stays a string whatever the
-    # reader's YAML version; PyYAML switches to double quotes when needed.
-    return dumper.represent_scalar("!unsafe", str(value), style="'")
-
-
-_ExtraVarsDumper.add_representer(UnsafeText, _represent_unsafe)
-
-
 def validate_input_names(inputs: Mapping[str, Any]) -> None:
     """Raise :class:`ExtraVarsError` naming every input that cannot be an
     Ansible variable."""
@@ -125,29 +129,46 @@ def validate_input_names(inputs: Mapping[str, Any]) -> None:
 
 
 def mark_unsafe(value: Any) -> Any:
-    """``value`` with every string in it (keys too) turned into
-    :class:`UnsafeText`; other scalars unchanged."""
+    """``value`` as written to the file: every string in it turned into
+    Ansible's unsafe marker; other scalars, and keys, unchanged. Raises
+    :class:`ExtraVarsError` for what Ansible could not read back as data."""
     if isinstance(value, str):
         if contains_surrogate(value):
-            # Ansible cannot read it back, and says so by quoting the file.
+            # Ansible's JSON reader refuses it (it checks that every string
+            # can be UTF-8).
             raise ExtraVarsError("Inputs may not contain lone UTF-16 surrogates: they are not text.")
-        return UnsafeText(value)
+        return {"__ansible_unsafe": value}
     if isinstance(value, Mapping):
-        return {mark_unsafe(key): mark_unsafe(item) for key, item in value.items()}
+        return {_key(key): mark_unsafe(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [mark_unsafe(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ExtraVarsError("Inputs may not hold NaN or infinite numbers: JSON has no such numbers.")
     if value is None or isinstance(value, bool | int | float):
         return value
     raise ExtraVarsError(f"Inputs must be JSON data; got a {type(value).__name__}.")
 
 
+def _key(key: Any) -> str:
+    if not isinstance(key, str):
+        raise ExtraVarsError(f"Inputs must be JSON data; got a key that is a {type(key).__name__}.")
+    if key.startswith(MARKER_KEY_PREFIX):
+        raise ExtraVarsError(
+            f"Inputs may not use keys beginning with {MARKER_KEY_PREFIX!r} ({key!r}): "
+            "Ansible reads them as its own markers."
+        )
+    if contains_surrogate(key):
+        raise ExtraVarsError("Inputs may not contain lone UTF-16 surrogates: they are not text.")
+    return key
+
+
 def render_extravars(
     *, inputs: Mapping[str, Any], trusted: Mapping[str, Any], data: Mapping[str, Any] | None = None
 ) -> str:
-    """The YAML text of the extra-vars file: ``inputs`` tagged ``!unsafe``,
-    ``trusted`` written as they are, and ``data`` (variables Squadron sets,
+    """The text of the extra-vars file: ``inputs`` marked unsafe, ``trusted``
+    written as they are, and ``data`` (variables Squadron sets,
     named ``squadron_*``, whose values come from users or playbooks, such
-    as ``squadron_instance``) tagged ``!unsafe`` like inputs."""
+    as ``squadron_instance``) marked unsafe like inputs."""
     validate_input_names(inputs)
     data = data or {}
     misnamed = sorted(name for name in data if not name.startswith("squadron_") or name in trusted)
@@ -161,18 +182,14 @@ def render_extravars(
 
 
 def render_unsafe_vars(variables: Mapping[str, Any]) -> str:
-    """YAML variables (for a vars file) with every string tagged ``!unsafe``:
-    for values that are data but not user inputs, like a password that may
-    contain ``{{``."""
+    """Variables (for a vars file) with every string marked unsafe: for
+    values that are data but not user inputs, like a password that may
+    contain ``{{``. The same format as the extra-vars file, for the same
+    reasons."""
     return _dump({name: mark_unsafe(value) for name, value in variables.items()})
 
 
 def _dump(document: Mapping[str, Any]) -> str:
-    return yaml.dump(
-        document,
-        Dumper=_ExtraVarsDumper,
-        default_flow_style=False,
-        allow_unicode=True,
-        sort_keys=False,
-        width=2**30,  # no folding: long values stay on one line
-    )
+    # One value per line keeps the file readable when someone debugs a run;
+    # ASCII only, so that no reader's encoding matters.
+    return NOT_YAML + json.dumps(document, indent=1, ensure_ascii=True, allow_nan=False) + "\n"

@@ -5,6 +5,7 @@
   playbook gets, the cleanup of dirs that lost runs left, worker liveness;
 - ``credentials``: a runbook's credentials turned into what a playbook gets;
 - ``events``: ansible-runner's events recorded, masked and trimmed, in batches;
+- ``reasons``: why a run failed, from Ansible's messages, in words a requester reads;
 - ``supervision``: heartbeat, cancel, and the stop on a database outage;
 - ``sandbox``: the bubblewrap sandbox and the resource limits of every run;
 - ``masking``: secret values kept out of everything a run stores or logs.

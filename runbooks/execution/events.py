@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from runbooks.execution.credentials import SSH_ADD_RETRY_PROMPT
 from runbooks.execution.masking import Masker
+from runbooks.execution.reasons import AnsibleOutput, plain_paths, task_failure
 from runbooks.execution.workspace import playbook_process_group
 from runbooks.models import RunEvent
 from runbooks.services import run_events_append
@@ -96,28 +97,6 @@ def trim_event_data(
     return trimmed
 
 
-def _failure_message(result: Any) -> str:
-    if not isinstance(result, Mapping):
-        return "failed"
-    message = result.get("msg")
-    # A loop's task result only says "One or more items failed": the first
-    # failed item says why.
-    for item in result.get("results") or ():
-        if isinstance(item, Mapping) and item.get("failed") and item.get("msg"):
-            message = item["msg"]
-            break
-    message = str(message or "failed")
-    stderr = result.get("stderr")
-    stdout = result.get("stdout")
-    if isinstance(stderr, str) and stderr.strip():
-        message = f"{message} ({stderr.strip()})"
-    elif isinstance(stdout, str) and stdout.strip():
-        # A command that reports its error on standard output says why in
-        # its last line ("non-zero return code" alone says nothing).
-        message = f"{message} ({stdout.strip().splitlines()[-1][-300:]})"
-    return message
-
-
 def _event_time(created: Any) -> datetime:
     if isinstance(created, str):
         with contextlib.suppress(ValueError):
@@ -163,8 +142,8 @@ class EventRecorder:
         #: The return code of the first failed task's command, if it had one:
         #: a signal there (SIGXCPU) tells which run limit stopped it.
         self.failure_rc: int | None = None
-        self.error_output = ""
-        self.last_output = ""
+        #: What Ansible printed outside any task (its errors among it).
+        self.ansible_output = AnsibleOutput()
         #: Set when the output shows the run cannot succeed and must be
         #: stopped now (see ``SSH_ADD_RETRY_PROMPT``); the supervisor acts on it.
         self.abort_reason = ""
@@ -172,8 +151,9 @@ class EventRecorder:
         # event: lets the executor kill it if the run is aborted from the
         # outside (a Celery time limit) while ansible-runner cannot.
         self.process_group: int | None = None
-        #: What names the playbook's process among this process's children
-        #: (its private dir, on its command line); see ``playbook_process_group``.
+        #: The run's private dir: names the playbook's process among this
+        #: process's children (see ``playbook_process_group``), and is said in
+        #: words in failure reasons.
         self.private_dir = ""
         #: The last line printed outside a task, raw, and its event while it
         #: is still unstored: ansible-runner makes one event of each such
@@ -245,17 +225,25 @@ class EventRecorder:
             self.reported_masked = self.masker.data(self.reported)
         elif failed and name in TASK_FAILED_EVENTS and not self.failure:
             where = f"task {task or data.get('task_action') or '?'} on host {host or '?'}"
-            self.failure = self.storable(f"{where}: {_failure_message(data.get('res'))}")
+            self.failure = self.storable(f"{where}: {task_failure(data.get('res'), self.private_dir)}")
             result = data.get("res")
             if isinstance(result, Mapping) and isinstance(result.get("rc"), int):
                 self.failure_rc = result["rc"]
         elif name in ("error", "verbose") and stdout.strip():
             # Output outside any task: ssh-add, Ansible's own errors.
-            self.last_output = stdout.strip()[-500:]
-            if "ERROR!" in stdout and not self.error_output:
-                self.error_output = stdout.strip()
+            self.ansible_output.read(stdout)
             if SSH_ADD_RETRY_PROMPT in stdout:
                 self.abort_reason = "the passphrase of the SSH key credential is wrong"
+
+    @property
+    def error_output(self) -> str:
+        """The first error Ansible printed outside a task, as a reason reads."""
+        return plain_paths(self.ansible_output.error, self.private_dir)
+
+    @property
+    def last_output(self) -> str:
+        """The last line printed outside a task that said something."""
+        return self.ansible_output.last_line[-500:]
 
     @staticmethod
     def host_stats(data: Mapping[str, Any]) -> dict[str, dict[str, int]]:

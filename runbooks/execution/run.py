@@ -12,7 +12,7 @@ One run, from claim to record:
 
 * a private data dir (mode 0700) under ``SQUADRON_RUN_DIR`` holds the
   playbook, a one-host inventory (``localhost``, local connection, this
-  Python), the extra-vars file (user inputs tagged ``!unsafe``, see
+  Python), the extra-vars file (user inputs marked unsafe, see
   ``runbooks.extravars``), ansible-runner's artifacts and Ansible's temporary
   files; it is removed afterwards whatever happened. Files holding secrets
   (extra vars, inventory variables, the ``command`` artifact ansible-runner
@@ -132,6 +132,13 @@ def _runner_config(private_dir: Path, run: Run, material: CredentialMaterial) ->
         # Secrets stay in memory: no env/envvars, env/passwords or
         # env/ssh_key files (the key reaches ssh-agent through a FIFO).
         suppress_env_files=True,
+        # ansible-runner writes the key into the FIFO from a thread of its
+        # own, alive when it forks ansible-playbook (Python 3.12+ warns:
+        # "multi-threaded, use of forkpty() may lead to deadlocks"). That
+        # thread only waits in open() and holds no lock the child needs
+        # before it execs; runs without a key fork with no other thread.
+        # Runner's subprocess mode, which does not fork in Python, gives no
+        # live events, cancel, heartbeat or prompt answers.
         ssh_key=material.ssh_key,
         passwords={**material.passwords, LINE_END: None},
         cmdline="--check" if run.check_mode else None,

@@ -3,7 +3,7 @@ environment it gets, and the processes (the worker's, the playbook's).
 
 A private data dir (mode 0700) under ``SQUADRON_RUN_DIR`` holds the
 playbook, a one-host inventory (``localhost``, local connection, this
-Python), the extra-vars file (user inputs tagged ``!unsafe``, see
+Python), the extra-vars file (user inputs marked unsafe, see
 ``runbooks.extravars``), ansible-runner's artifacts and Ansible's temporary
 files. Files holding secrets (extra vars, inventory variables, the
 ``command`` artifact ansible-runner writes with the environment) are 0600
@@ -135,7 +135,7 @@ def prepare_files(
     _write(private_dir / "project" / "playbook.yml", run.runbook_version.content)
     _write(private_dir / "inventory" / "hosts", _inventory(private_dir))
     if material.host_vars:
-        _write(private_dir / "inventory" / "group_vars" / "all.yml", render_unsafe_vars(material.host_vars))
+        _write(private_dir / "inventory" / "group_vars" / "all.json", render_unsafe_vars(material.host_vars))
     trusted = {"squadron_run_id": run.pk, "squadron_check_mode": run.check_mode}
     _write(
         private_dir / "env" / "extravars", render_extravars(inputs=inputs, trusted=trusted, data=data_vars)

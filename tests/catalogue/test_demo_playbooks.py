@@ -2,8 +2,11 @@
 product's playbook really runs on this machine and leaves checkable results.
 
 The playbooks are run with ``ansible-playbook`` the way the executor feeds
-them: the order's inputs (form defaults filled in) as extra vars with every
-string marked ``!unsafe``, and ``SQUADRON_OUTPUT_DIR`` in the environment.
+them: the order's inputs (form defaults filled in) in the extra-vars file the
+executor writes (every string marked unsafe), a one-host local inventory, and
+``SQUADRON_OUTPUT_DIR`` in the environment. They follow ansible-core 2.19's
+porting guide: conditionals are plain expressions with a boolean result (no
+``{{ }}`` in them, no string taken for true), and a run prints no warning.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from catalogue.schema import form_schema_problems, secret_fields
 from catalogue.services import find_dependency_cycle
+from runbooks.extravars import render_extravars
 from runbooks.playbooks import validate_playbook
 from squads.choices import Role
 
@@ -46,6 +50,9 @@ ALLOWED_MODULES = {
     "ansible.builtin.set_stats",
     "ansible.builtin.stat",
 }
+#: Task keywords that hold a conditional: a bare Jinja expression since
+#: ansible-core 2.19, never a template, and its result must be a boolean.
+CONDITIONALS = ("when", "changed_when", "failed_when", "until")
 TASK_KEYWORDS = {
     "name", "vars", "when", "loop", "loop_control", "register", "changed_when", "failed_when",
     "check_mode", "no_log", "tags", "notify",
@@ -230,39 +237,36 @@ def test_demo_playbook_is_self_contained_and_local(slug):
             if "ansible.builtin.command" in task:
                 # argv keeps inputs out of any shell or word splitting.
                 assert set(task["ansible.builtin.command"]) <= {"argv", "creates"}, task["name"]
+            for condition in conditions_of(task):
+                assert isinstance(condition, bool) or (
+                    isinstance(condition, str) and "{{" not in condition and "{%" not in condition
+                ), (task["name"], condition)
+
+
+def conditions_of(task: dict) -> list[object]:
+    """Every conditional of ``task``: its ``when`` and kin, and what an
+    ``assert`` checks."""
+    found: list[object] = []
+    checks = [task.get(keyword) for keyword in CONDITIONALS]
+    checks.append((task.get("ansible.builtin.assert") or {}).get("that"))
+    for check in checks:
+        if isinstance(check, list):
+            found.extend(check)
+        elif check is not None:
+            found.append(check)
+    return found
 
 
 # --- Real runs ---------------------------------------------------------------
 
 
-class _Unsafe(str):
-    """A string to be written with Ansible's ``!unsafe`` tag."""
-
-
-class _ExtraVarsDumper(yaml.SafeDumper):
-    pass
-
-
-_ExtraVarsDumper.add_representer(
-    _Unsafe, lambda dumper, value: dumper.represent_scalar("!unsafe", str(value))
-)
-
-
-def _mark_unsafe(value: object) -> object:
-    if isinstance(value, str):
-        return _Unsafe(value)
-    if isinstance(value, list):
-        return [_mark_unsafe(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _mark_unsafe(item) for key, item in value.items()}
-    return value
-
-
 def run_playbook(
     slug: str, tmp_path: Path, output_dir: Path | None, *extra_args: str
 ) -> subprocess.CompletedProcess:
-    extravars = tmp_path / "extravars.yml"
-    extravars.write_text(yaml.dump(_mark_unsafe(order_inputs(slug)), Dumper=_ExtraVarsDumper))
+    extravars = tmp_path / "extravars"
+    extravars.write_text(render_extravars(inputs=order_inputs(slug), trusted={"squadron_run_id": 1}))
+    inventory = tmp_path / "hosts"
+    inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "SQUADRON_"))}
     env.update(
         ANSIBLE_LOCALHOST_WARNING="false",
@@ -273,7 +277,15 @@ def run_playbook(
     if output_dir is not None:
         env["SQUADRON_OUTPUT_DIR"] = str(output_dir)
     return subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), str(playbook_path(slug)), "-e", f"@{extravars}", *extra_args],
+        [
+            str(ANSIBLE_PLAYBOOK),
+            str(playbook_path(slug)),
+            "-i",
+            str(inventory),
+            "-e",
+            f"@{extravars}",
+            *extra_args,
+        ],
         cwd=tmp_path,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -282,6 +294,12 @@ def run_playbook(
         timeout=180,
         check=False,
     )
+
+
+def assert_no_warning(result: subprocess.CompletedProcess) -> None:
+    """Nothing deprecated, no broken conditional, no warning of any kind."""
+    output = result.stdout + result.stderr
+    assert "WARNING]" not in output and "[ERROR]" not in output, output
 
 
 def changed_count(result: subprocess.CompletedProcess) -> int:
@@ -424,9 +442,11 @@ def test_demo_playbook_fulfils_an_order(slug, tmp_path):
     dry_run = run_playbook(slug, tmp_path, out, "--check")
     assert dry_run.returncode == 0, dry_run.stdout + dry_run.stderr
     assert not out.exists(), "check mode wrote files"
+    assert_no_warning(dry_run)
 
     result = run_playbook(slug, tmp_path, out)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert_no_warning(result)
     CHECKS[slug](out, result.stdout)
 
     # Running the same order again changes nothing.

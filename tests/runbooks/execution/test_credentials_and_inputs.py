@@ -10,8 +10,6 @@ import logging
 import shutil
 import subprocess
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 
@@ -53,19 +51,46 @@ def commands(monkeypatch) -> list[list[str]]:
     return seen
 
 
-def test_template_in_an_input_reaches_the_playbook_literally(dirs):
-    _, output_dir = dirs
-    marker = Path("/tmp") / f"pwned-{uuid.uuid4()}"
-    text = f"{{{{ lookup('pipe', 'touch {marker}') }}}}"
-    nested = {"items": ["{{ 7 * 7 }}", {"{{ key }}": "{% raw %}", "count": 2}]}
-    run = make_run("inject")
+# Inputs and credentials that Jinja would render if Ansible took them for
+# templates: each must reach the playbook as the very string that was sent.
+RUNS_A_COMMAND = "{{ lookup('pipe', 'id') }}"
+COMPUTES = "{{ 7 * 7 }}"
 
-    run = execute_run(run_id=run.pk, inputs={"text": text, "nested": nested}, secret_names=set())
+
+def test_template_in_an_input_or_a_credential_reaches_the_playbook_literally(dirs):
+    _, output_dir = dirs
+    login = CredentialFactory(slug="login", kind=CredentialKind.USERNAME_PASSWORD, username="ops")
+    credential_set_secrets(credential=login, secrets={"password": f"pw-{RUNS_A_COMMAND}"})
+    token = CredentialFactory(slug="api", kind=CredentialKind.TOKEN_ENV)
+    credential_set_secrets(credential=token, secrets={"env": {"API_TOKEN": f"tok-{COMPUTES}"}})
+    nested = {
+        "list": [COMPUTES, {"deeper": [RUNS_A_COMMAND, 3, True, None]}],
+        "settings": {RUNS_A_COMMAND: "{% raw %}x", COMPUTES: {"{{ key }}": ["{{ 5 * 5 }}"]}},
+    }
+    secret = f"s3cret-{RUNS_A_COMMAND}"
+    run = make_run("literal", credentials=[login, token])
+
+    run = execute_run(
+        run_id=run.pk,
+        inputs={"text": RUNS_A_COMMAND, "nested": nested, "secret": secret},
+        secret_names={"secret"},
+    )
 
     assert run.status == RunStatus.SUCCEEDED, run.failure_reason
-    assert (output_of(output_dir, run) / f"text-{run.pk}").read_text() == text
-    assert json.loads((output_of(output_dir, run) / f"nested-{run.pk}").read_text()) == nested
-    assert not marker.exists()
+    out = output_of(output_dir, run)
+    received = json.loads((out / f"received-{run.pk}.json").read_text())
+    assert received["text"] == received["again"] == received["copied"] == RUNS_A_COMMAND
+    assert received["nested"] == nested
+    assert received["first_item"] == COMPUTES
+    assert received["keys"] == [RUNS_A_COMMAND, COMPUTES]
+    assert (out / f"keys-{run.pk}.txt").read_text() == f"{RUNS_A_COMMAND}\n{COMPUTES}\n"
+    assert received["secret_sha256"] == sha256(secret)
+    assert (
+        received["ansible_password_sha256"]
+        == received["env_password_sha256"]
+        == sha256(f"pw-{RUNS_A_COMMAND}")
+    )
+    assert received["token_sha256"] == sha256(f"tok-{COMPUTES}")
 
 
 def test_secrets_are_used_by_the_playbook_but_never_stored_logged_or_on_the_command_line(

@@ -21,7 +21,10 @@ PEAK_MEMORY_BOUND = 24 * 1024 * 1024
 @pytest.mark.django_db
 def test_twenty_thousand_events_are_all_stored_with_bounded_memory(settings, tmp_path):
     runs_dir, _ = use_private_dirs(settings, tmp_path)
-    run = make_run("big", timeout=300)
+    # ansible-core 2.19+ takes about twice as long as 2.18 to print these
+    # events (docs/benchmarks.md): on a busy two-core machine the run came
+    # near 300 s, so the runbook's timeout leaves room for that.
+    run = make_run("big", timeout=900)
     tracemalloc.start()
     started = time.monotonic()
     try:

@@ -8,6 +8,9 @@ import time
 import pytest
 
 from runbooks.choices import RunStatus
+from runbooks.models import Run, RunbookVersion
+from runbooks.playbooks import playbook_checksum
+from runbooks.services import run_create
 from tests.runbooks import make_run, output_of
 from tests.runbooks.execution import execute
 
@@ -64,14 +67,66 @@ def test_failing_task_fails_the_run_and_is_named(dirs):
     assert not run.events.filter(task="Never reached").exists()
 
 
+#: Why each playbook fails, as its run's failure reason reads. Since
+#: ansible-core 2.19 Ansible prints "[ERROR]: ..." followed by the file, line
+#: and column and an excerpt of the playbook ending in a caret line
+#: ("^ column 7"), and wraps a task's message in its error chain.
+READABLE_REASONS = {
+    "broken": (
+        "couldn't resolve module/action 'squadron.nowhere.missing_module'. This often indicates a "
+        "misspelling, missing collection, or incorrect module path. (the playbook, line 5)"
+    ),
+    "syntax_error": (
+        "Error loading tasks: failed at splitting arguments, either an unbalanced jinja2 block or quotes: "
+        'msg="unbalanced (the playbook, line 5)'
+    ),
+    "undefined": "task Greet the owner on host localhost: Error while resolving value for 'msg': "
+    "'owner_name' is undefined",
+    "undefined_hosts": "Error processing keyword 'hosts': 'target_hosts' is undefined (the playbook, line 2)",
+    "module_fails": "task Check the configuration file on host localhost: "
+    "file (/nonexistent/squadron.conf) is absent, cannot continue",
+}
+
+
+def assert_readable(reason: str, run: Run) -> None:
+    """Nothing of the excerpt Ansible prints under an error, nor the private
+    dir's paths, which say nothing to a requester."""
+    assert "column" not in reason and "^" not in reason and "Origin" not in reason, reason
+    assert "Task failed" not in reason and "Finalization of task args" not in reason, reason
+    assert "/project/" not in reason and f"-{run.pk}-" not in reason, reason
+
+
 @pytest.mark.django_db
-def test_playbook_that_ansible_rejects_fails_with_ansibles_error(dirs):
-    run = execute(make_run("broken"))
+@pytest.mark.parametrize("name", sorted(READABLE_REASONS))
+def test_a_failed_run_says_why_in_words_a_requester_reads(dirs, name):
+    run = execute(make_run(name))
 
     assert run.status == RunStatus.FAILED
     assert run.rc not in (0, None)
-    assert run.failure_reason.startswith("ERROR!")
-    assert "missing_module" in run.failure_reason
+    assert run.failure_reason == READABLE_REASONS[name]
+    assert_readable(run.failure_reason, run)
+    # The log keeps all that Ansible printed, the excerpt included.
+    assert run.events.filter(stdout__contains="column").exists()
+
+
+@pytest.mark.django_db
+def test_a_playbook_with_a_yaml_error_fails_with_a_readable_reason(dirs):
+    """A playbook that is not YAML never becomes a runbook version (see
+    ``runbooks.playbooks``); one stored before that check, or written to the
+    database by other means, still fails with a reason that says why."""
+    runbook = make_run("ok").runbook_version.runbook
+    broken = '- name: Broken YAML\n  hosts: localhost\n  tasks:\n    - debug: msg="a\n       b: [\n'
+    version = RunbookVersion.objects.create(
+        runbook=runbook, number=2, content=broken, checksum=playbook_checksum(broken)
+    )
+
+    run = execute(run_create(runbook_version=version, masked_inputs={}))
+
+    assert run.status == RunStatus.FAILED
+    assert run.failure_reason == (
+        "YAML parsing failed: Mapping values are not allowed in this context. (the playbook, line 5)"
+    )
+    assert_readable(run.failure_reason, run)
 
 
 @pytest.mark.django_db
