@@ -262,7 +262,10 @@ def run_playbook(
 ) -> subprocess.CompletedProcess:
     extravars = tmp_path / "extravars.yml"
     extravars.write_text(yaml.dump(_mark_unsafe(order_inputs(slug)), Dumper=_ExtraVarsDumper))
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "SQUADRON_"))}
+    # Not coverage's variables either: Ansible's processes run none of our code,
+    # and measuring them (every module it runs) only slows the suite.
+    excluded = ("ANSIBLE_", "SQUADRON_", "COVERAGE_")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(excluded)}
     env.update(
         ANSIBLE_LOCALHOST_WARNING="false",
         ANSIBLE_NOCOLOR="1",

@@ -8,6 +8,7 @@ URLs name ports that refuse connections."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import socket
 import subprocess
@@ -71,7 +72,10 @@ def web(tmp_path) -> Iterator:
 
     def start(database_url: str, broker_url: str) -> int:
         port = free_port()
-        env = {
+        # Only what compose gives the web, and coverage's own variables (see
+        # pyproject.toml) so that `make test` measures this server too.
+        env = {name: value for name, value in os.environ.items() if name.startswith("COVERAGE_")}
+        env |= {
             "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
             "DEBUG": "false",
             "SECRET_KEY": secrets.token_urlsafe(40),
