@@ -72,8 +72,24 @@ sandbox:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
 	  else echo "bwrap not found: playbooks run without a sandbox and its tests are skipped"; fi; }
 
+# The suite runs under coverage ([tool.coverage.*] in pyproject.toml), which
+# measures the Python processes the tests start too (pytest's workers, Celery
+# workers, servers, management commands). Each process writes a .coverage.*
+# file: they are combined into .coverage even when a test failed, and what
+# combine could not read (a process killed while it saved) is removed, so
+# none is left behind. Then the report, which fails the target below the floor
+# (fail_under); it shows the 15 worst files, the total, and how many more
+# files are not fully covered (`.venv/bin/coverage report` lists them all).
+WORST_FILES := NR <= 17 { print; next } \
+  /^-+$$/ { if (more) print "... " more " more files below 100%: .venv/bin/coverage report"; print; next } \
+  /^TOTAL|skipped due to|^Coverage failure|^$$/ { print; next } { more++ }
+test: SHELL := /bin/bash
 test: install browser sandbox
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider
+	$(BIN)/coverage erase
+	status=0; $(BIN)/coverage run -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider || status=$$?; \
+	  $(BIN)/coverage combine --quiet; rm -f .coverage.*; \
+	  [ $$status -eq 0 ] || exit $$status; \
+	  set -o pipefail; $(BIN)/coverage report | awk '$(WORST_FILES)'
 
 # lint-imports checks the import boundaries of pyproject.toml ([tool.importlinter]);
 # mypy the types of the application packages ([tool.mypy]: Django and DRF
@@ -97,4 +113,4 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.* htmlcov

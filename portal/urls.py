@@ -56,6 +56,7 @@ urlpatterns = [
         name="notification-preferences",
     ),
     path("healthz", operations.healthz, name="healthz"),
+    path("readyz", operations.readyz, name="readyz"),
     path("favicon.ico", operations.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     # REST API

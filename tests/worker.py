@@ -9,6 +9,7 @@ the queues of each.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -102,13 +103,19 @@ class Worker:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
+        """Celery's warm shutdown: SIGTERM to the worker alone, which lets its
+        pool processes finish and exit on their own (SIGTERM to them would
+        kill them outright, losing what coverage measured in them); its
+        whole process group is killed if it is not done within 20 s."""
         if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.kill()
                 self.process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)  # a pool process left behind
         self.log.close()
 
     def kill(self) -> None:

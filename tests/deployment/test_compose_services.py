@@ -82,8 +82,11 @@ def test_web_migrates_then_serves_with_gunicorn():
     assert any(port.endswith(":8000") for port in web["ports"])
     healthcheck = web["healthcheck"]["test"]
     assert healthcheck[:4] == ["CMD", "python", "-I", "-c"]
+    # Liveness, not readiness: a broker outage must not mark the web
+    # unhealthy (tests/deployment/test_web_probes.py runs it through one).
     assert "urllib" in healthcheck[4] and "http://127.0.0.1:8000/healthz" in healthcheck[4]
-    assert resolve("/healthz").url_name == "healthz"
+    assert "readyz" not in healthcheck[4]
+    assert resolve("/healthz").url_name == "healthz" and resolve("/readyz").url_name == "readyz"
 
 
 def test_gunicorn_config_seals_the_master_and_every_worker():

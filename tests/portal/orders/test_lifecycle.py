@@ -33,7 +33,7 @@ from runbooks.choices import RunStatus
 from runbooks.crypto import decrypt_json
 from runbooks.models import Run
 from runbooks.services import run_claim, run_finish
-from tests.portal.conftest import drain_queued_tasks
+from tests.portal.conftest import broker_outage, drain_queued_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -164,19 +164,9 @@ def _queued_task_args() -> list:
 
 
 def test_broker_down_at_submit_keeps_the_order_queued_and_the_sweep_sends_it_later(
-    product, requester, django_capture_on_commit_callbacks, monkeypatch
+    product, requester, django_capture_on_commit_callbacks
 ):
-    from portal.celery import app
-
-    with monkeypatch.context() as down:
-        # A port where nothing listens: the broker is unreachable.
-        # Celery resolves the publishing URL from several keys (and the
-        # environment): point all of them at the dead port.
-        for key in ("broker_url", "broker_write_url", "CELERY_BROKER_URL", "CELERY_BROKER_WRITE_URL"):
-            down.setitem(app.conf, key, "redis://127.0.0.1:9/0")
-        down.setitem(app.conf, "CELERY_BROKER_TRANSPORT_OPTIONS", {"max_retries": 1, "interval_start": 0.1})
-        down.setattr(app, "_pool", None)
-        down.setattr(app.amqp, "_producer_pool", None)
+    with broker_outage():
         started = time.monotonic()
         with django_capture_on_commit_callbacks(execute=True):
             order = submit(product, requester)
@@ -184,8 +174,6 @@ def test_broker_down_at_submit_keeps_the_order_queued_and_the_sweep_sends_it_lat
         order.refresh_from_db()
         assert order.status == OrderStatus.QUEUED
         assert order.dispatch_count == 0
-    app._pool = None
-    app.amqp._producer_pool = None
     Order.objects.filter(pk=order.pk).update(queued_at=order.queued_at.replace(year=2000))
     report = orders_sweep()
     assert report.redispatched_orders == [order.pk]
