@@ -137,7 +137,12 @@ class OperationInline(admin.TabularInline):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "runbook" and formfield is not None and not request.user.is_superuser:
+        if (
+            db_field.name == "runbook"
+            and formfield is not None
+            and formfield.queryset is not None
+            and not request.user.is_superuser
+        ):
             # Only the user's squads' runbooks (the model refuses another squad's anyway).
             formfield.queryset = formfield.queryset.filter(squad_id__in=squad_ids_of(request.user))
         return formfield

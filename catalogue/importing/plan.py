@@ -141,7 +141,7 @@ def _product_changes(spec: ProductSpec, product: Product | None, rows: ExistingR
 
 def _operation_key(operation: Operation) -> tuple[Any, ...]:
     """The same as ``OperationSpec.key`` for a stored operation."""
-    names = ("name", "kind", "description", "sla_minutes", "form_schema", "approval_policy")
+    names: tuple[str, ...] = ("name", "kind", "description", "sla_minutes", "form_schema", "approval_policy")
     names += ("approval_remind_after_hours", "approval_escalate_after_hours")
     values = tuple(sorted((name, canonical(getattr(operation, name))) for name in names))
     steps = tuple(_step_key(step) for step in operation.approval_steps.all())

@@ -53,9 +53,9 @@ class Resolver(EntryReader):
         declared_chapters = self.parsed.declared["chapters"].keys() | self.rows.chapter_rows.keys()
         for product in self.parsed.product_refs:
             self._check_product_runbook(product)
-            for where, runbook in product.operation_runbooks:
+            for where, runbook_slug in product.operation_runbooks:
                 self._check_runbook_owner(
-                    where, runbook, product.squad, "an operation runs its product's squad's"
+                    where, runbook_slug, product.squad, "an operation runs its product's squad's"
                 )
             self._check_dependencies(product)
             for step in product.approval_steps:

@@ -33,7 +33,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Max
 from django.utils import timezone
 
@@ -57,7 +57,6 @@ from runbooks.models import RunEvent
 from runbooks.services import run_events_append, run_reported
 
 logger = logging.getLogger(__name__)
-User = AbstractBaseUser
 
 EVENT_CREATED = "instance.created"
 EVENT_CHANGED = "instance.changed"
@@ -82,7 +81,7 @@ def instance_move(
     on its history and telling the webhooks. Callers are inside a
     transaction (an order's move)."""
     current = ServiceInstance.objects.filter(pk=instance.pk).values_list("state", flat=True).first()
-    if current not in allowed_from:
+    if current is None or current not in allowed_from:
         raise InstanceNotOperable(f"{instance.name} is {_label(current)}; it cannot become {_label(to)}.")
     updated = ServiceInstance.objects.filter(pk=instance.pk, state=current).update(
         state=to, updated_at=timezone.now(), **fields
@@ -93,7 +92,8 @@ def instance_move(
         instance_id=instance.pk, order=order, actor=actor, from_state=current, to_state=to, message=message
     )
     instance.refresh_from_db()
-    event = {InstanceState.DECOMMISSIONED: EVENT_DECOMMISSIONED}.get(to, EVENT_CHANGED)
+    events: dict[str, str] = {InstanceState.DECOMMISSIONED: EVENT_DECOMMISSIONED}
+    event = events.get(to, EVENT_CHANGED)
     if to == InstanceState.ACTIVE and current == InstanceState.PROVISIONING:
         event = EVENT_CREATED
     webhooks_instance_changed(
@@ -208,6 +208,7 @@ def _creation_outcome(instance: ServiceInstance, move: OrderMove) -> tuple[str, 
 def _operation_moved(move: OrderMove) -> None:
     order, to = move.order, move.to_status
     operation = order.operation
+    assert operation is not None  # only an operation order reaches here (instance_order_moved)
     instance = _locked(order.instance_id)
     if instance is None:
         return
@@ -251,11 +252,12 @@ def _operation_moved(move: OrderMove) -> None:
 def _operation_outcome(instance: ServiceInstance, move: OrderMove) -> tuple[str, str, dict[str, Any]]:
     order = move.order
     operation = order.operation
+    assert operation is not None  # an operation order's outcome (_operation_moved)
     worked = instance.state in (InstanceState.UPDATING, InstanceState.DECOMMISSIONING)
     before = (instance.state_before or InstanceState.ACTIVE) if worked else instance.state
     if move.to_status == OrderStatus.SUCCEEDED:
         if operation.kind == OperationKind.DELETE:
-            fields = {"decommissioned_at": timezone.now(), "expires_at": None}
+            fields: dict[str, Any] = {"decommissioned_at": timezone.now(), "expires_at": None}
             return (
                 InstanceState.DECOMMISSIONED,
                 f"{operation.name}: decommissioned by order #{order.pk}",
@@ -319,17 +321,22 @@ def _take(instance: ServiceInstance, order: Order, *, allowed: frozenset[str]) -
         return
     if current.busy_with is not None:
         running = current.busy_with
-        what = running.operation.name if running.operation_id else f"creating it ({running.product.name})"
+        what = (
+            running.operation.name
+            if running.operation is not None
+            else f"creating it ({running.product.name})"
+        )
         status = running.get_status_display().lower()
         raise InstanceBusy(
             f"{current.name} is busy with order #{running.pk} ({what}, {status}); "
             "one operation at a time: wait until it ends.",
             order_id=running.pk,
         )
-    if order.operation_id is None:
+    operation = order.operation
+    if operation is None:
         raise InstanceNotOperable(f"{current.name} is {_label(current.state)}: it cannot be created again.")
     raise InstanceNotOperable(
-        f"{current.name} is {_label(current.state)}: {order.operation.name} cannot be ordered for it."
+        f"{current.name} is {_label(current.state)}: {operation.name} cannot be ordered for it."
     )
 
 

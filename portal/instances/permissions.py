@@ -16,7 +16,8 @@ def is_platform_lead(user: AnyUser) -> bool:
     cached = getattr(user, "_squadron_is_platform_lead", None)
     if cached is None:
         cached = Membership.objects.filter(user_id=user.pk, role=Role.PLATFORM_LEAD).exists()
-        user._squadron_is_platform_lead = cached  # type: ignore[union-attr]
+        # A cache for the request that the User model does not declare.
+        user._squadron_is_platform_lead = cached  # type: ignore[attr-defined]
     return cached
 
 

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -36,7 +36,6 @@ from portal.orders.models import Order
 from portal.orders.submission import order_submit
 
 logger = logging.getLogger(__name__)
-User = AbstractBaseUser
 
 #: Reminders before expiry: (how long before, the stage reached once sent).
 REMINDERS = ((timedelta(days=1), 2), (timedelta(days=7), 1))

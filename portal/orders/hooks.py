@@ -21,12 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 if TYPE_CHECKING:  # the order models import nothing from here
     from portal.orders.models import Order
-
-User = AbstractBaseUser
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ def order_payload(order: Order) -> dict:
         "status": order.status,
         "product": {"slug": order.product.slug, "name": order.product.name},
         "instance": order.instance_id,
-        "operation": order.operation.slug if order.operation_id else None,
+        "operation": order.operation.slug if order.operation is not None else None,
         "product_version": order.product_version,
         "squad": {"slug": order.squad.slug, "name": order.squad.name},
         "requester": order.requester.get_username(),

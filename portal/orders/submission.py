@@ -51,7 +51,6 @@ from portal.orders.transitions import order_changed
 from runbooks.crypto import DecryptionError, decrypt_json, encrypt_json
 
 logger = logging.getLogger(__name__)
-User = User
 
 
 def order_submit(

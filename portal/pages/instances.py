@@ -4,10 +4,13 @@ offered) and the form of an operation, pre-filled from its attributes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
@@ -26,7 +29,7 @@ from portal.instances.selectors import (
 from portal.instances.services import operation_order
 from portal.orders.approval_steps import steps_described, steps_for
 from portal.orders.errors import InvalidInputs, OrderError
-from portal.pages.base import login_required
+from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.forms import OrderForm, schema_initial
 from portal.web.inputs import SECRET_DISPLAY, input_rows
 from portal.web.pagination import newest_first_page
@@ -41,21 +44,23 @@ class InstanceFilterForm(forms.Form):
         required=False, label="State", choices=[("", "Any state"), *InstanceState.choices]
     )
 
-    def __init__(self, *args: object, products: list[tuple[str, str]], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["product"].choices = [("", "Any product"), *products]
+    def __init__(self, *args: Any, products: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        product = self.fields["product"]
+        assert isinstance(product, forms.ChoiceField)
+        product.choices = [("", "Any product"), *products]
 
 
-def my_services(user: object) -> QuerySet[ServiceInstance]:
+def my_services(user: User) -> QuerySet[ServiceInstance]:
     """What the person owns and their squads' products' instances (a lead
     reaches any other one by its page, not in this list)."""
-    squads = squad_ids_of(user)  # type: ignore[arg-type]
+    squads = squad_ids_of(user)
     mine = Q(owner=user) | Q(product__squad_id__in=squads) if squads else Q(owner=user)
-    return instances_visible_to(user).filter(mine)  # type: ignore[arg-type]
+    return instances_visible_to(user).filter(mine)
 
 
 @login_required
-def instance_list(request: HttpRequest) -> HttpResponse:
+def instance_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """My services: newest first, filterable by product and state."""
     queryset = my_services(request.user)
     # Every product that makes instances (a short list), not those of the
@@ -84,7 +89,7 @@ def instance_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _instance_or_404(request: HttpRequest, pk: int) -> ServiceInstance:
+def _instance_or_404(request: AuthenticatedHttpRequest, pk: int) -> ServiceInstance:
     instance = instances_visible_to(request.user).filter(pk=pk).first()
     if instance is None:
         raise Http404("No such instance.")
@@ -100,7 +105,7 @@ def attribute_rows(instance: ServiceInstance) -> list[dict[str, object]]:
 
 
 @login_required
-def instance_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def instance_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     instance = _instance_or_404(request, pk)
     return render(
         request,
@@ -119,7 +124,7 @@ def instance_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def instance_state(request: HttpRequest, pk: int) -> HttpResponse:
+def instance_state(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The instance's state badge, polled while an order works on it; once
     it is settled the whole page is reloaded to show what changed."""
     instance = _instance_or_404(request, pk)
@@ -138,7 +143,7 @@ def _operation_or_404(instance: ServiceInstance, slug: str) -> Operation:
 
 
 @login_required
-def instance_operation(request: HttpRequest, pk: int, slug: str) -> HttpResponse:
+def instance_operation(request: AuthenticatedHttpRequest, pk: int, slug: str) -> HttpResponse:
     """An operation's form, pre-filled from the instance's attributes; posting
     it orders the operation (the placement refuses, changing nothing, an
     instance that is busy or past operating)."""
@@ -168,7 +173,7 @@ def instance_operation(request: HttpRequest, pk: int, slug: str) -> HttpResponse
 
 
 def _operation_page(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     instance: ServiceInstance,
     operation: Operation,
     schema: dict,

@@ -136,7 +136,7 @@ class InstanceDetailSerializer(InstanceSerializer):
     class Meta(InstanceSerializer.Meta):
         fields = [*InstanceSerializer.Meta.fields, "history", "operations"]
 
-    def to_representation(self, instance: ServiceInstance) -> dict[str, Any]:
+    def to_representation(self, instance: ServiceInstance | dict) -> dict[str, Any]:
         zone = current_zone(self.context)
         return {
             **super().to_representation(instance),

@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from portal.api.base import ApiMixin
+from portal.api.base import ApiMixin, signed_in_user
 from portal.api.errors import Unprocessable
 from portal.api.filtersets import InstanceFilter
 from portal.api.instances import serializers as s
@@ -91,9 +91,10 @@ class InstanceViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         serializer.is_valid(raise_exception=True)
         slug = serializer.validated_data["operation"]
         inputs = serializer.validated_data["inputs"]
+        user = signed_in_user(request)
 
         def submit() -> Order:
-            return operation_order(actor=request.user, instance=instance, operation=slug, inputs=inputs)
+            return operation_order(actor=user, instance=instance, operation=slug, inputs=inputs)
 
         def render(order: Order) -> dict:
             placed = (
@@ -114,7 +115,7 @@ class InstanceViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
                 raise exceptions.ValidationError({IDEMPOTENCY_HEADER: [problem]}, code="invalid_key")
             try:
                 answer = order_submit_once(
-                    requester=request.user,
+                    requester=user,
                     key=key,
                     request_hash=fingerprint({"instance": instance.pk, "operation": slug, "inputs": inputs}),
                     submit=submit,
