@@ -6,7 +6,7 @@ is reported like a file error."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -92,17 +92,7 @@ class Writer:
         """Replace the product's approval steps by the file's (orders already
         waiting keep the copy they took when submitted)."""
         product.approval_steps.all().delete()
-        for position, step in enumerate(spec.approval_steps):
-            row = ApprovalStep(
-                product=product,
-                position=position,
-                name=step.name,
-                squad=self.rows.squad_rows[step.squad] if step.squad else None,
-                chapter=self.rows.chapter_rows[step.chapter] if step.chapter else None,
-                roles=step.roles,
-                required_approvals=step.required,
-            )
-            self._save(row, step.where)
+        self._add_steps(spec.approval_steps, product=product)
 
     def _write_operations(self, product: Product, spec: ProductSpec) -> None:
         """Make the product's operations the file's, by slug. One the file no
@@ -131,17 +121,22 @@ class Writer:
             operation.runbook = self.rows.runbook_rows[operation_spec.runbook]
             self._save(operation, operation_spec.where)
             operation.approval_steps.all().delete()
-            for index, step in enumerate(operation_spec.approval_steps):
-                row = ApprovalStep(
-                    operation=operation,
-                    position=index,
-                    name=step.name,
-                    squad=self.rows.squad_rows[step.squad] if step.squad else None,
-                    chapter=self.rows.chapter_rows[step.chapter] if step.chapter else None,
-                    roles=step.roles,
-                    required_approvals=step.required,
-                )
-                self._save(row, step.where)
+            self._add_steps(operation_spec.approval_steps, operation=operation)
+
+    def _add_steps(self, steps: Sequence[Any], **owner: Product | Operation) -> None:
+        """Write a product's or an operation's approval steps (``owner`` is
+        ``product=`` or ``operation=``), in the file's order."""
+        for position, step in enumerate(steps):
+            row = ApprovalStep(
+                **owner,
+                position=position,
+                name=step.name,
+                squad=self.rows.squad_rows[step.squad] if step.squad else None,
+                chapter=self.rows.chapter_rows[step.chapter] if step.chapter else None,
+                roles=step.roles,
+                required_approvals=step.required,
+            )
+            self._save(row, step.where)
 
     def _save(self, row: models.Model, where: DocPath, update_fields: list[str] | None = None) -> None:
         with self._located(where):
