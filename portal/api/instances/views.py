@@ -7,26 +7,23 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from portal.api.base import ApiMixin, signed_in_user
-from portal.api.errors import Unprocessable
 from portal.api.filtersets import InstanceFilter
+from portal.api.idempotency import idempotency_parameter, placement_response
 from portal.api.instances import serializers as s
 from portal.api.orders.serializers import OrderDetailSerializer
-from portal.api.orders.views import IDEMPOTENCY_HEADER
 from portal.api.pagination import CreatedCursorPagination
 from portal.instances.attributes import form_defaults
 from portal.instances.models import ServiceInstance
 from portal.instances.selectors import instance_history, instances_visible_to, operations_offered
 from portal.instances.services import operation_order
 from portal.orders.models import Order, OrderEvent
-from portal.orders.submission import IdempotencyKeyReused, fingerprint, key_problem, order_submit_once
 
 
 @extend_schema_view(
@@ -75,11 +72,8 @@ class InstanceViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         summary="Order an operation against the instance",
         request=s.OperationOrderSerializer,
         parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                description="As for placing an order: the same key and body answer the first order (200).",
+            idempotency_parameter(
+                "As for placing an order: the same key and body answer the first order (200)."
             )
         ],
         responses={201: OrderDetailSerializer, 200: OrderDetailSerializer},
@@ -106,25 +100,10 @@ class InstanceViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
             )
             return OrderDetailSerializer(placed, context=self.get_serializer_context()).data
 
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is None:
-            body, status, replayed = render(submit()), 201, False
-        else:
-            problem = key_problem(key)
-            if problem:
-                raise exceptions.ValidationError({IDEMPOTENCY_HEADER: [problem]}, code="invalid_key")
-            try:
-                answer = order_submit_once(
-                    requester=user,
-                    key=key,
-                    request_hash=fingerprint({"instance": instance.pk, "operation": slug, "inputs": inputs}),
-                    submit=submit,
-                    render=render,
-                )
-            except IdempotencyKeyReused as error:
-                raise Unprocessable(str(error), code="idempotency_key_reused") from None
-            body, status, replayed = answer.body, answer.status, answer.replayed
-        headers = {"Location": body["url"]}
-        if replayed:
-            headers["Idempotent-Replayed"] = "true"
-        return Response(body, status=status, headers=headers)
+        return placement_response(
+            request,
+            requester=user,
+            meaning={"instance": instance.pk, "operation": slug, "inputs": inputs},
+            submit=submit,
+            render=render,
+        )

@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -18,24 +17,16 @@ from catalogue.models import Product
 from catalogue.selectors import products_orderable
 from portal.api.base import ApiMixin, FilterBackend, signed_in_user, writes_as
 from portal.api.base_serializers import NoBodySerializer
-from portal.api.errors import Unprocessable
 from portal.api.filtersets import OrderFilter, RunEventFilter
+from portal.api.idempotency import idempotency_parameter, placement_response
 from portal.api.orders import serializers as s
 from portal.api.pagination import CreatedCursorPagination, NumberedPagination
 from portal.orders.choices import OrderStatus
 from portal.orders.commands import COMMANDS, OrderCommand
 from portal.orders.models import Order, OrderEvent
 from portal.orders.selectors import order_run_events, orders_for_api
-from portal.orders.submission import (
-    IdempotencyKeyReused,
-    fingerprint,
-    key_problem,
-    order_submit,
-    order_submit_once,
-)
+from portal.orders.submission import order_submit
 from runbooks.models import RunEvent
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 @extend_schema_view(
@@ -82,13 +73,10 @@ class OrderViewSet(
     @extend_schema(
         summary="Place an order",
         parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                description="Any unique string (a UUID): sending the same key and body again "
+            idempotency_parameter(
+                "Any unique string (a UUID): sending the same key and body again "
                 "returns the first answer (200) instead of placing a second order. "
-                "Keys are kept for 24 hours.",
+                "Keys are kept for 24 hours."
             )
         ],
         responses={201: s.OrderDetailSerializer, 200: s.OrderDetailSerializer},
@@ -129,29 +117,13 @@ class OrderViewSet(
             )
             return s.OrderDetailSerializer(order, context=self.get_serializer_context()).data
 
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is None:
-            order = submit()
-            body, status, replayed = render(order), 201, False
-        else:
-            problem = key_problem(key)
-            if problem:
-                raise exceptions.ValidationError({IDEMPOTENCY_HEADER: [problem]}, code="invalid_key")
-            try:
-                answer = order_submit_once(
-                    requester=signed_in_user(request),
-                    key=key,
-                    request_hash=fingerprint({"product": slug, "inputs": inputs}),
-                    submit=submit,
-                    render=render,
-                )
-            except IdempotencyKeyReused as error:
-                raise Unprocessable(str(error), code="idempotency_key_reused") from None
-            body, status, replayed = answer.body, answer.status, answer.replayed
-        headers = {"Location": body["url"]}
-        if replayed:
-            headers["Idempotent-Replayed"] = "true"
-        return Response(body, status=status, headers=headers)
+        return placement_response(
+            request,
+            requester=signed_in_user(request),
+            meaning={"product": slug, "inputs": inputs},
+            submit=submit,
+            render=render,
+        )
 
 
 #: A command's request body, by the text it takes (``OrderCommand.text``) and
