@@ -56,6 +56,20 @@ def test_my_services_filters_by_state_and_product(requester, instance):
     assert client.get("/instances/?state=nonsense").status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("path", "fields"), [("/orders/", ["status"]), ("/instances/", ["product", "state"])]
+)
+def test_my_orders_and_my_services_filter_with_the_same_labelled_form(requester, database, path, fields):
+    html = logged_in(requester).get(path).content.decode()
+    opening = f'<form method="get" action="{path}" class="inline-filter" data-autosubmit>'
+    assert html.count(opening) == 1
+    form = html.split(opening)[1].split("</form>")[0]
+    for name in fields:
+        assert f'<label for="id_{name}">' in form and f'name="{name}"' in form
+    assert form.count("<label") == len(fields)
+    assert '<button type="submit" class="button">Filter</button>' in form
+
+
 def test_squad_members_see_their_products_instances(member, instance):
     assert "orders-db" in logged_in(member).get("/instances/").content.decode()
 
