@@ -70,6 +70,15 @@ def play(
     ``reported_masked``)."""
     run = order_start(order_id=order.pk)
     assert run is not None, f"order {order.pk} was not queued"
+    return play_started(order, status=status, reported=reported, reported_masked=reported_masked)
+
+
+def play_started(
+    order: Order, *, status: str = RunStatus.SUCCEEDED, reported: Any = None, reported_masked: Any = None
+) -> Order:
+    """Finish the run of the started order as ``play`` does."""
+    run = Order.objects.get(pk=order.pk).current_run
+    assert run is not None, f"order {order.pk} has not started"
     run_claim(run_id=run.pk, worker="test:1")
     run_finish(
         run_id=run.pk,

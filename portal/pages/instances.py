@@ -1,6 +1,7 @@
 """The instance pages: My services (what I own and my squads' products'
-instances), one instance (attributes, links, history, orders, operations
-offered) and the form of an operation, pre-filled from its attributes."""
+instances, their state badges live while they change), one instance
+(attributes, links, history, orders, operations offered) and the form of
+an operation, pre-filled from its attributes."""
 
 from __future__ import annotations
 
@@ -83,8 +84,11 @@ def instance_list(request: AuthenticatedHttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "query": query,
-            "rows": [(instance, monthly_cost(instance)) for instance in page.items],
-            "live": any(instance.state in BUSY_STATES for instance in page.items),
+            # A row's badge polls while its instance changes (not while an
+            # order waits for approval: that may take days).
+            "rows": [
+                (instance, monthly_cost(instance), instance.state in BUSY_STATES) for instance in page.items
+            ],
         },
     )
 
@@ -125,12 +129,17 @@ def instance_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def instance_state(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """The instance's state badge, polled while an order works on it; once
-    it is settled the whole page is reloaded to show what changed."""
+    """The instance's state badge, polled while an order works on it. On
+    its page, once it is settled the whole page is reloaded to show what
+    changed; in a row of My services (``?row=1``) only the badge is, and
+    it polls while the instance changes state."""
     instance = _instance_or_404(request, pk)
-    busy = instance.state in BUSY_STATES or instance.busy_with_id is not None
-    response = render(request, "portal/instances/_state.html", {"instance": instance, "busy": busy})
-    if not busy and request.GET.get("was") == "busy":
+    row = request.GET.get("row") == "1"
+    busy = instance.state in BUSY_STATES or (not row and instance.busy_with_id is not None)
+    response = render(
+        request, "portal/instances/_state.html", {"instance": instance, "busy": busy, "row": row}
+    )
+    if not busy and not row and request.GET.get("was") == "busy":
         response["HX-Refresh"] = "true"
     return response
 

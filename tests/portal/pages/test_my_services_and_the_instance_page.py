@@ -9,9 +9,11 @@ from django.test import Client
 
 from portal.instances.choices import InstanceState
 from portal.instances.models import ServiceInstance
+from portal.instances.services import operation_order
+from portal.orders.execution import order_start
 from portal.orders.models import Order
 from tests.factories import UserFactory
-from tests.instances import create, play, reporting
+from tests.instances import create, play, play_started, reporting
 
 pytestmark = pytest.mark.django_db
 
@@ -168,3 +170,69 @@ def test_the_squad_dashboard_counts_active_instances_per_product(member, request
     assert "Services in use" in html
     row = html.split("<td>PostgreSQL database</td>")[1].split("</tr>")[0]
     assert '<td class="num">2</td>' in row and "80.00" in row
+
+
+# --- Live state badges on My services ---------------------------------------------------
+
+
+def row_of(html: str, instance: ServiceInstance) -> str:
+    """The table row of ``instance`` on My services."""
+    return html.split(f'href="/instances/{instance.pk}/"')[1].split("</tr>")[0]
+
+
+def test_a_row_whose_instance_changes_polls_its_badge_and_a_settled_row_does_not(
+    requester, instance, database
+):
+    settled = create(database, requester, reported=reporting("settled-db"))
+    order = operation_order(actor=requester, instance=instance, operation="resize", inputs={"size_gb": 40})
+    order_start(order_id=order.pk)
+    assert ServiceInstance.objects.get(pk=instance.pk).state == InstanceState.UPDATING
+
+    html = logged_in(requester).get("/instances/").content.decode()
+
+    changing = row_of(html, instance)
+    assert f'hx-get="/instances/{instance.pk}/state/?row=1"' in changing
+    assert 'hx-trigger="every 2s"' in changing and "badge-state-updating badge-live" in changing
+    assert "hx-get" not in row_of(html, settled) and "hx-trigger" not in row_of(html, settled)
+    assert 'id="instance-state"' not in html, "the page's badge id is not repeated in rows"
+
+
+def test_a_row_waiting_for_its_operation_to_start_does_not_poll(requester, instance):
+    """Queued or waiting for approval (that may take days), the instance is
+    still active: nothing to watch yet."""
+    operation_order(actor=requester, instance=instance, operation="resize", inputs={"size_gb": 40})
+    assert ServiceInstance.objects.get(pk=instance.pk).busy_with_id is not None
+    html = logged_in(requester).get("/instances/").content.decode()
+    assert "hx-get" not in row_of(html, instance) and "badge-state-active" in row_of(html, instance)
+
+
+def test_a_rows_badge_polls_until_its_instance_settles_then_stops_without_reloading(requester, instance):
+    client = logged_in(requester)
+    order = operation_order(actor=requester, instance=instance, operation="resize", inputs={"size_gb": 40})
+    order_start(order_id=order.pk)
+
+    changing = client.get(f"/instances/{instance.pk}/state/?row=1")
+    assert changing.status_code == 200
+    assert f'hx-get="/instances/{instance.pk}/state/?row=1"' in changing.content.decode()
+    assert "Updating" in changing.content.decode()
+
+    play_started(Order.objects.get(pk=order.pk))
+    settled = client.get(f"/instances/{instance.pk}/state/?row=1")
+    body = settled.content.decode()
+    assert "badge-state-active" in body and "hx-get" not in body and "hx-trigger" not in body
+    assert 'id="instance-state"' not in body
+    assert "HX-Refresh" not in settled, "a row's badge changes alone, the list is not reloaded"
+
+
+def test_the_instance_pages_badge_still_reloads_the_page_once_settled(requester, instance):
+    settled = logged_in(requester).get(f"/instances/{instance.pk}/state/?was=busy")
+    assert settled["HX-Refresh"] == "true"
+    assert 'id="instance-state"' in settled.content.decode()
+
+
+def test_someone_elses_row_badge_is_a_404(outsider, other_member, requester, instance):
+    order = operation_order(actor=requester, instance=instance, operation="resize", inputs={"size_gb": 40})
+    order_start(order_id=order.pk)
+    for stranger in (outsider, other_member):
+        assert logged_in(stranger).get(f"/instances/{instance.pk}/state/?row=1").status_code == 404
+    assert logged_in(requester).get(f"/instances/{instance.pk}/state/?row=1").status_code == 200
