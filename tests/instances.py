@@ -1,6 +1,7 @@
 """Helpers of the instance tests: a product that creates instances (a
 database) with its day-2 operations (the ``database`` fixture in
-``tests/conftest.py``), and a way to play an order's run without a playbook."""
+``tests/conftest.py``), an application server that depends on databases,
+and a way to play an order's run without a playbook."""
 
 from __future__ import annotations
 
@@ -60,6 +61,46 @@ def make_database(squad):
             form_schema=form,
         )
     return product
+
+
+APP_FORM = {"type": "object", "properties": {"app_name": {"type": "string", "maxLength": 40}}}
+
+
+def make_app(squad):
+    """An application server (instances that depend on databases) with a
+    resize and a delete operation."""
+    product = ProductFactory(
+        slug="app-server", name="Application server", squad=squad, form_schema=APP_FORM, instance=True
+    )
+    for position, (slug, name, kind) in enumerate(
+        [("resize", "Resize", OperationKind.UPDATE), ("retire", "Retire", OperationKind.DELETE)]
+    ):
+        Operation.objects.create(
+            product=product,
+            slug=slug,
+            name=name,
+            kind=kind,
+            position=position,
+            runbook=RunbookFactory(squad=squad, slug=f"{slug}-app-server"),
+            form_schema={"type": "object", "properties": {}},
+        )
+    return product
+
+
+def depending(*ids: Any, name: str | None = None) -> dict:
+    """A report naming what the instance depends on."""
+    instance: dict[str, Any] = {"depends_on": list(ids)}
+    if name:
+        instance["name"] = name
+    return {"squadron": {"instance": instance}}
+
+
+def create_app(product, requester, *depends_on: Any, name: str = "app") -> ServiceInstance:
+    """An active instance of the application server ``product`` whose
+    runbook reported that it depends on ``depends_on``."""
+    order = order_submit(requester=requester, product=product, inputs={"app_name": name})
+    play(order, reported=depending(*depends_on, name=name))
+    return ServiceInstance.objects.get(created_by_order=order)
 
 
 def play(

@@ -7,6 +7,8 @@ changed by its product's day-2 operations until it is decommissioned.
   orders against it (registered with ``portal.orders.hooks``);
 - ``report``, ``attributes``: what runbooks report with ``set_stats`` and
   how attributes are stored (secrets encrypted, masked when shown);
+- ``dependencies``: which instances need which (reported by runbooks), as
+  each viewer may see them;
 - ``services``: ordering an operation, expiry (reminders, decommissioning);
 - ``selectors``, ``permissions``: who sees what, who may do what;
 - ``tasks``: the expiry task beat runs.

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from portal.instances.models import InstanceEvent, ServiceInstance
+from portal.instances.models import InstanceDependency, InstanceEvent, ServiceInstance
 from squads.admin_mixins import SquadOwnedAdmin
 
 
@@ -18,6 +18,23 @@ class InstanceEventInline(admin.TabularInline):
     readonly_fields = fields
     ordering = ("created_at", "id")
     can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class InstanceDependencyInline(admin.TabularInline):
+    """What the instance depends on, as its runbooks reported it (they alone
+    change it)."""
+
+    model = InstanceDependency
+    fk_name = "instance"
+    extra = 0
+    fields = ("depends_on", "source", "created_at")
+    readonly_fields = fields
+    can_delete = False
+    verbose_name = "dependency"
+    verbose_name_plural = "what it depends on"
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -47,7 +64,7 @@ class ServiceInstanceAdmin(SquadOwnedAdmin, admin.ModelAdmin):
         "decommissioned_at",
     )
     readonly_fields = tuple(name for name in fields if name != "name")
-    inlines = (InstanceEventInline,)
+    inlines = (InstanceDependencyInline, InstanceEventInline)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # an instance is made by its order

@@ -40,6 +40,7 @@ from django.utils import timezone
 from catalogue.choices import OperationKind
 from portal.instances.attributes import clear_attributes, declared_secret_names, merged_fields, secret_values
 from portal.instances.choices import OPERABLE_STATES, InstanceState
+from portal.instances.dependencies import instance_dependencies_set
 from portal.instances.errors import InstanceBusy, InstanceError, InstanceNotOperable
 from portal.instances.models import InstanceEvent, ServiceInstance
 from portal.instances.report import read_report
@@ -363,8 +364,9 @@ def _instance_create(order: Order, *, actor: User | None) -> ServiceInstance:
 
 
 def _reported_fields(instance: ServiceInstance, order: Order) -> dict[str, Any]:
-    """The instance's columns after what the order's run reported; what had
-    to be left out is said in the run's log."""
+    """The instance's columns after what the order's run reported (its
+    dependencies are recorded at once); what had to be left out is said in
+    the run's log."""
     run = order.current_run
     if run is None:
         return {}
@@ -375,6 +377,11 @@ def _reported_fields(instance: ServiceInstance, order: Order) -> dict[str, Any]:
         _log(run.pk, ["Squadron could not read what the playbook reported (undecryptable); it was ignored."])
         return {}
     report = read_report(reported, secret_names=declared_secret_names(order.product), known_secrets=known)
+    if report.depends_on is not None:
+        report.depends_on, left_out = instance_dependencies_set(
+            instance=instance, depends_on=report.depends_on, order=order
+        )
+        report.ignored.extend(left_out)
     lines = list(report.ignored)
     if report.reported:
         lines.insert(0, report.summary())

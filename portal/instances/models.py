@@ -1,5 +1,5 @@
 """A service instance (what a succeeded order made and its requester now
-owns) and its history.
+owns), its history and the other instances it depends on.
 
 The tables keep the app label ``portal``: ``portal.models`` imports them so
 Django registers them with the portal app.
@@ -86,3 +86,32 @@ class InstanceEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instance_id}: {self.from_state or '∅'} → {self.to_state} {self.message}"
+
+
+class InstanceDependency(models.Model):
+    """That ``instance`` needs ``depends_on`` to work (an application's VM
+    needs its database), as the runbook of an order against ``instance``
+    reported it (``squadron.instance.depends_on`` in ``set_stats``).
+
+    Its owner sees, before decommissioning ``depends_on``, what would lose a
+    part it needs. A later report of the dependencies replaces them; a
+    decommissioned instance no longer counts among what depends on another.
+    """
+
+    instance = models.ForeignKey(ServiceInstance, on_delete=models.CASCADE, related_name="dependencies")
+    depends_on = models.ForeignKey(ServiceInstance, on_delete=models.CASCADE, related_name="dependents")
+    # The order whose runbook reported it.
+    source = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["instance", "depends_on"]
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "depends_on"], name="instance_dependency_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(instance=models.F("depends_on")), name="instance_dependency_not_itself"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instance_id} → {self.depends_on_id}"

@@ -10,6 +10,7 @@ A playbook reports with Ansible's ``set_stats`` under the key ``squadron``::
               attributes: {size_gb: 20, host: db1.example.com, admin_password: "..."}
               secret_attributes: [admin_password]   # optional
               links: [{title: Console, url: "https://console.example.com/orders-db"}]
+              depends_on: [42]                      # optional: ids of instances it needs
 
 The executor keeps that data encrypted on the run (``Run.reported_ciphertext``);
 ``read_report`` turns it into what the instance may take, and the reasons
@@ -22,6 +23,11 @@ operations' forms, or listed in ``secret_attributes``, are stored encrypted
 and shown masked, like secret inputs. Any other attribute whose value holds
 a secret the order knows (a secret input, a secret attribute) is left out:
 it would be shown in clear.
+
+Dependencies: ``depends_on`` lists the ids of the instances this one needs
+(its database…); here only their shape is checked, which of them exist and
+may be named is decided where they are recorded
+(``portal.instances.dependencies``).
 """
 
 from __future__ import annotations
@@ -45,19 +51,27 @@ MAX_LINKS = 20
 MAX_NAME_LENGTH = 200
 MAX_TITLE_LENGTH = 200
 MAX_URL_LENGTH = 2000
+MAX_DEPENDENCIES = 50
+#: The keys of ``squadron.instance``; any other is ignored, and said so.
+KNOWN_KEYS = frozenset({"name", "attributes", "secret_attributes", "links", "depends_on"})
+#: An instance id as a report may give it: a number, or its digits as text
+#: (what a Jinja template gives on Ansible versions that render to text).
+INSTANCE_ID = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass
 class Report:
     """What may be taken from a report: ``name`` (or ""), ``attributes``
     (clear values; None removes one), the names among them that are secret,
-    ``links`` (or None: the report said nothing of them) and ``ignored``,
-    a sentence for each thing left out."""
+    ``links`` and ``depends_on`` (instance ids; None for either: the report
+    said nothing of them) and ``ignored``, a sentence for each thing left
+    out."""
 
     name: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
     secret_names: set[str] = field(default_factory=set)
     links: list[dict[str, str]] | None = None
+    depends_on: list[int] | None = None
     ignored: list[str] = field(default_factory=list)
     reported: bool = False
 
@@ -70,6 +84,11 @@ class Report:
             parts.append(f"{len(self.attributes)} attribute(s) ({', '.join(sorted(self.attributes))})")
         if self.links is not None:
             parts.append(f"{len(self.links)} link(s)")
+        if self.depends_on:
+            ids = ", ".join(f"#{pk}" for pk in self.depends_on)
+            parts.append(f"depends on {len(self.depends_on)} instance(s) ({ids})")
+        elif self.depends_on is not None:
+            parts.append("depends on no instance")
         return "Squadron recorded on the instance: " + (", ".join(parts) or "nothing") + "."
 
 
@@ -102,9 +121,9 @@ def read_report(reported: Reported, *, secret_names: Iterable[str], known_secret
     _read_attributes(instance.get("attributes"), masked, declared, Masker(known_secrets), report)
     if "links" in instance:
         report.links = _read_links(instance.get("links"), report)
-    unknown = sorted(
-        str(key) for key in instance if key not in {"name", "attributes", "secret_attributes", "links"}
-    )
+    if "depends_on" in instance:
+        report.depends_on = _read_depends_on(instance.get("depends_on"), report)
+    unknown = sorted(str(key) for key in instance if key not in KNOWN_KEYS)
     if unknown:
         report.ignored.append(f"Unknown key(s) of squadron.instance ignored: {', '.join(unknown)}.")
     return report
@@ -203,3 +222,22 @@ def _link_problem(link: object) -> str | None:
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         return "its url must be an http(s) address of at most 2,000 characters"
     return None
+
+
+def _read_depends_on(value: object, report: Report) -> list[int] | None:
+    """The instance ids listed, each once, in their order."""
+    if not isinstance(value, list):
+        report.ignored.append("depends_on must be a list of instance ids; it was ignored.")
+        return None
+    ids: list[int] = []
+    for item in value:
+        if len(ids) >= MAX_DEPENDENCIES:
+            report.ignored.append(f"More than {MAX_DEPENDENCIES} dependencies: the rest were ignored.")
+            break
+        text = str(item).strip() if isinstance(item, int | str) and not isinstance(item, bool) else ""
+        if not INSTANCE_ID.fullmatch(text) or int(text) == 0:
+            report.ignored.append(f"Dependency {str(item)[:64]!r} ignored: an instance id is a whole number.")
+            continue
+        if int(text) not in ids:
+            ids.append(int(text))
+    return ids

@@ -1,7 +1,8 @@
 """The instance pages: My services (what I own and my squads' products'
 instances, their state badges live while they change), one instance
-(attributes, links, history, orders, operations offered) and the form of
-an operation, pre-filled from its attributes."""
+(attributes, links, what it depends on and what depends on it, history,
+orders, operations offered) and the form of an operation, pre-filled from
+its attributes (a delete's warns of what depends on the instance)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
+from catalogue.choices import OperationKind
 from catalogue.inputs import MASK, validate_inputs
 from catalogue.models import Operation, Product
 from portal.instances.attributes import form_defaults
 from portal.instances.choices import BUSY_STATES, InstanceState
+from portal.instances.dependencies import instance_dependencies, instance_dependents
 from portal.instances.models import ServiceInstance
 from portal.instances.selectors import (
     instance_history,
@@ -122,6 +125,8 @@ def instance_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "operations": operations_offered(request.user, instance),
             "monthly_cost": monthly_cost(instance),
             "busy": instance.state in BUSY_STATES or instance.busy_with_id is not None,
+            "dependencies": instance_dependencies(request.user, instance),
+            "dependents": instance_dependents(request.user, instance),
         },
     )
 
@@ -200,6 +205,11 @@ def _operation_page(
             "offered": operation in operations_offered(request.user, instance),
             "approval_steps": steps_described(steps_for(instance.product, operation)),
             "current": input_rows(schema, {}),
+            "dependents": (
+                instance_dependents(request.user, instance)
+                if operation.kind == OperationKind.DELETE
+                else None
+            ),
         },
         status=status,
     )

@@ -11,9 +11,10 @@ import pytest
 from catalogue.inputs import MASK
 from portal.instances.choices import InstanceState
 from portal.instances.models import ServiceInstance
+from portal.instances.services import operation_order
 from portal.orders.models import Order
 from tests.factories import UserFactory
-from tests.instances import create, play, reporting
+from tests.instances import create, create_app, make_app, play, reporting
 
 pytestmark = pytest.mark.django_db
 
@@ -202,3 +203,23 @@ def test_someone_elses_instance_is_a_404_everywhere(api_for, outsider, other_mem
         }
     assert state(instance) == before
     assert ServiceInstance.objects.count() == 1
+
+
+def test_the_detail_carries_what_it_depends_on_that_you_see_and_how_many_depend_on_it(
+    api_for, requester, member, other_member, instance, other_squad
+):
+    """Nora (of the database's squad) runs an application server of another
+    squad's product on Rita's database: Rita may not see it, Otto (of that
+    other squad) may not see the database."""
+    noras_app = create_app(make_app(other_squad), member, instance.pk, name="noras-app")
+
+    as_rita = api_for(requester).get(f"/api/v1/instances/{instance.pk}/").json()
+    assert (as_rita["depends_on"], as_rita["dependents_count"]) == ([], 1)
+    assert "noras-app" not in json.dumps(as_rita)
+    as_nora = api_for(member).get(f"/api/v1/instances/{noras_app.pk}/").json()
+    assert (as_nora["depends_on"], as_nora["dependents_count"]) == ([instance.pk], 0)
+    as_otto = api_for(other_member).get(f"/api/v1/instances/{noras_app.pk}/").json()
+    assert as_otto["depends_on"] == [], "a dependency the caller may not see is left out"
+
+    play(operation_order(actor=member, instance=noras_app, operation="retire", inputs={}))
+    assert api_for(requester).get(f"/api/v1/instances/{instance.pk}/").json()["dependents_count"] == 0

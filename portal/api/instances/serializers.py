@@ -132,9 +132,17 @@ class OperationOfferSerializer(serializers.Serializer):
 class InstanceDetailSerializer(InstanceSerializer):
     history = InstanceHistorySerializer(many=True, source="events")
     operations = OperationOfferSerializer(many=True, help_text="What you may order for it now.")
+    depends_on = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Ids of the instances it depends on (as its runbooks reported), those you may see.",
+    )
+    dependents_count = serializers.IntegerField(
+        help_text="How many instances that are not decommissioned depend on it, "
+        "including those you may not see."
+    )
 
     class Meta(InstanceSerializer.Meta):
-        fields = [*InstanceSerializer.Meta.fields, "history", "operations"]
+        fields = [*InstanceSerializer.Meta.fields, "depends_on", "dependents_count", "history", "operations"]
 
     def to_representation(self, instance: ServiceInstance | dict) -> dict[str, Any]:
         zone = current_zone(self.context)
@@ -152,6 +160,8 @@ class InstanceDetailSerializer(InstanceSerializer):
                 for event in self.context["history"]
             ],
             "operations": self.context["operations"],
+            "depends_on": self.context["depends_on"],
+            "dependents_count": self.context["dependents_count"],
         }
 
 

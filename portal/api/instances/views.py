@@ -20,6 +20,7 @@ from portal.api.instances import serializers as s
 from portal.api.orders.serializers import OrderDetailSerializer
 from portal.api.pagination import CreatedCursorPagination
 from portal.instances.attributes import form_defaults
+from portal.instances.dependencies import dependents_of, instance_dependencies
 from portal.instances.models import ServiceInstance
 from portal.instances.selectors import instance_history, instances_visible_to, operations_offered
 from portal.instances.services import operation_order
@@ -28,7 +29,9 @@ from portal.orders.models import Order, OrderEvent
 
 @extend_schema_view(
     list=extend_schema(summary="Instances you may see: your own, and your squads' products' (newest first)"),
-    retrieve=extend_schema(summary="An instance with its history and the operations you may order now"),
+    retrieve=extend_schema(
+        summary="An instance with its history, its dependencies and the operations you may order now"
+    ),
 )
 class InstanceViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     not_found_detail = "No such instance."
@@ -65,6 +68,8 @@ class InstanceViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
                 }
                 for operation in operations_offered(request.user, instance)
             ],
+            "depends_on": sorted(other.pk for other in instance_dependencies(request.user, instance).shown),
+            "dependents_count": dependents_of(instance).count(),
         }
         return Response(s.InstanceDetailSerializer(instance, context=context).data)
 

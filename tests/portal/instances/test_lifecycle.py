@@ -389,6 +389,7 @@ def test_an_attribute_holding_a_secret_of_the_run_in_clear_is_ignored_and_the_lo
         ),
         ({"squadron": {"instance": {"attributes": {"bad name": 1}}}}, "Attribute 'bad name' ignored"),
         ({"squadron": {"instance": {"name": ""}}}, "The instance name must be text"),
+        ({"squadron": {"instance": {"depends_on": 7}}}, "depends_on must be a list of instance ids"),
     ],
 )
 def test_a_malformed_report_is_ignored_the_order_still_succeeds_and_the_log_says_what(
