@@ -1,19 +1,22 @@
 """The demo catalogue's instance products with real runs of their real
 playbooks: a PostgreSQL database created, resized, given a user (whose
 password never reaches the stored output), extended and decommissioned; a
-VM and a namespace changed and given back. Attributes flow both ways."""
+VM and a namespace changed and given back; a VM for an application that
+depends on its database. Attributes flow both ways."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
 from django.conf import settings
 
 from catalogue.importer import import_catalogue
 from catalogue.models import Product
 from portal.instances.choices import InstanceState
-from portal.instances.models import ServiceInstance
+from portal.instances.dependencies import instance_dependents
+from portal.instances.models import InstanceDependency, ServiceInstance
 from portal.instances.services import operation_order
 from portal.orders.approvals import order_approve
 from portal.orders.choices import OrderStatus
@@ -134,3 +137,36 @@ def test_a_demo_vm_and_namespace_are_resized_and_given_back(demo):
     assert str(namespace.attributes["memory_gib"]) == "16"
     done(operation_order(actor=bea, instance=namespace, operation="delete", inputs={}))
     assert not (demo / "platform" / "k8s-namespace" / "billing-dev").exists()
+
+
+def test_a_demo_vm_for_an_application_depends_on_the_database_it_names(demo):
+    bea, hana = UserFactory(username="bea"), UserFactory(username="hana")
+    database = ServiceInstance.objects.get(
+        created_by_order=done(
+            order_submit(
+                requester=bea,
+                product=Product.objects.get(slug="postgres-database"),
+                inputs={"database_name": "billing", "size": "small"},
+            ),
+            hana,
+        )
+    )
+    vm = ServiceInstance.objects.get(
+        created_by_order=done(
+            order_submit(
+                requester=bea,
+                product=Product.objects.get(slug="vm"),
+                inputs={
+                    "hostname": "billing-app-01",
+                    "owner_email": "bea@northwind.example",
+                    "database_id": database.pk,
+                },
+            )
+        )
+    )
+    assert list(InstanceDependency.objects.filter(instance=vm).values_list("depends_on_id", flat=True)) == [
+        database.pk
+    ]
+    assert instance_dependents(bea, database).shown == [vm]
+    user_data = (demo / "compute" / "vm" / "billing-app-01" / "cloud-init" / "user-data").read_text()
+    assert "postgresql-client" in yaml.safe_load(user_data)["packages"]
