@@ -5,8 +5,8 @@ many instances, in a big database.
     .venv/bin/python bench/instances.py --database sqlite --instances 20000 --orders 50000
 
 Builds a database of its own (PostgreSQL: ``squadron_bench_instances`` on
-``$BENCH_POSTGRES_URL``, created and dropped here, as ``bench/portal_pages.py``
-does; SQLite: a temporary file) holding ``--instances`` instances of 20
+``$BENCH_POSTGRES_URL``, created and dropped here; SQLite: a temporary file;
+``bench/helpers.py``) holding ``--instances`` instances of 20
 products spread over 500 owners and ``--orders`` orders, then gives one
 person 2,000 instances and times ``/instances/`` and ``GET /api/v1/instances/``
 (first page, and filtered by state) through Django's test client with DEBUG
@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 
-import portal_pages
-from portal_pages import postgres_admin, setup_django
+from helpers import bench_database, bulk_insert, setup_django, time_request
 
 #: A database of its own, so that this bench and bench/portal_pages.py may run at once.
 BENCH_DATABASE = "squadron_bench_instances"
@@ -80,8 +77,8 @@ def seed(*, instances: int, orders: int) -> dict:
         )
         for number in range(orders)
     )
-    _bulk(Order, order_rows)
-    _bulk(
+    bulk_insert(Order, order_rows)
+    bulk_insert(
         ServiceInstance,
         (_instance(rnd.choice(owners), rnd.choice(products), number, now) for number in range(instances)),
     )
@@ -102,17 +99,6 @@ def _instance(owner, product, number: int, now):  # type: ignore[no-untyped-def]
     )
 
 
-def _bulk(model, rows, batch: int = 5_000) -> None:  # type: ignore[no-untyped-def]
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == batch:
-            model.objects.bulk_create(chunk)
-            chunk = []
-    if chunk:
-        model.objects.bulk_create(chunk)
-
-
 def give(heavy_id: int, products: list[int], count: int, offset: int) -> None:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
@@ -123,7 +109,7 @@ def give(heavy_id: int, products: list[int], count: int, offset: int) -> None:
     heavy = get_user_model().objects.get(pk=heavy_id)
     by_id = Product.objects.in_bulk(products)
     now = timezone.now()
-    _bulk(
+    bulk_insert(
         ServiceInstance,
         (
             _instance(heavy, by_id[products[number % len(products)]], offset + number, now)
@@ -134,10 +120,7 @@ def give(heavy_id: int, products: list[int], count: int, offset: int) -> None:
 
 def measure(heavy_id: int, repeat: int) -> list[dict]:
     from django.contrib.auth import get_user_model
-    from django.core.signals import request_finished
-    from django.db import close_old_connections, connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     client = Client()
     client.force_login(get_user_model().objects.get(pk=heavy_id))
@@ -147,36 +130,11 @@ def measure(heavy_id: int, repeat: int) -> list[dict]:
         ("GET /api/v1/instances/", "/api/v1/instances/", {}),
         ("GET /api/v1/instances/?state=active", "/api/v1/instances/", {"state": "active"}),
     ]
-    results = []
-    for name, url, params in pages:
-        for _ in range(3):
-            response = client.get(url, params)
-            assert response.status_code == 200, (name, response.status_code)
-        request_finished.disconnect(close_old_connections)
-        try:
-            with CaptureQueriesContext(connection) as queries:
-                client.get(url, params)
-        finally:
-            request_finished.connect(close_old_connections)
-        counted = len(queries.captured_queries)
-        timings = []
-        for _ in range(repeat):
-            began = time.perf_counter()
-            client.get(url, params)
-            timings.append((time.perf_counter() - began) * 1000)
-        results.append({"page": name, "median": statistics.median(timings), "queries": counted})
-    return results
+    return [time_request(client, name, url, params, repeat) for name, url, params in pages]
 
 
 def run(database: str, args: argparse.Namespace) -> None:
-    if database == "postgres":
-        postgres_admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
-        postgres_admin(f"CREATE DATABASE {BENCH_DATABASE}")
-        portal_pages.BENCH_DATABASE = BENCH_DATABASE
-        url = portal_pages.postgres_bench_url()
-    else:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='squadron-bench-')}/bench.sqlite3"
-    try:
+    with bench_database(database, BENCH_DATABASE) as url:
         setup_django(url)
         from django.core.management import call_command
         from django.db import connection
@@ -202,13 +160,10 @@ def run(database: str, args: argparse.Namespace) -> None:
         for first, second in zip(small, large, strict=True):
             ratio = second["median"] / first["median"]
             print(
-                f"| {first['page']} | {first['median']:.1f} | {first['queries']} | "
-                f"{second['median']:.1f} | {second['queries']} | {ratio:.2f} |"
+                f"| {first['page']} | {first['median']:.1f} | {len(first['sql'])} | "
+                f"{second['median']:.1f} | {len(second['sql'])} | {ratio:.2f} |"
             )
         connection.close()
-    finally:
-        if database == "postgres":
-            postgres_admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
 
 
 def main() -> None:

@@ -19,18 +19,15 @@ import html
 import os
 import random
 import re
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import bench_database, setup_django, time_request
+
 BENCH_DATABASE = "squadron_bench_ui"
-DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 
 ORDER_FORM = {
     "type": "object",
@@ -56,48 +53,7 @@ WORDS = [
 ]
 
 
-def postgres_admin_url() -> str:
-    return os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
-
-
-def postgres_bench_url() -> str:
-    parts = urlsplit(postgres_admin_url())
-    return urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
-
-
-def postgres_admin(sql: str) -> None:
-    import psycopg
-
-    connection = psycopg.connect(postgres_admin_url(), autocommit=True)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-    finally:
-        connection.close()
-
-
 # --- Inside the measuring process --------------------------------------------------
-
-
-def setup_django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    os.environ["SQUADRON_VAR_DIR"] = tempfile.mkdtemp(prefix="squadron-bench-")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    # Production-like: no query log, no template debug; plain static storage
-    # because the bench has not run collectstatic.
-    settings.DEBUG = False
-    settings.ALLOWED_HOSTS = ["testserver"]
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 def seed(*, products: int, orders: int, log_events: int) -> dict:
@@ -242,10 +198,7 @@ def seed(*, products: int, orders: int, log_events: int) -> dict:
 
 def measure(data: dict, repeat: int, args: argparse.Namespace) -> list[dict]:
     from django.contrib.auth import get_user_model
-    from django.core.signals import request_finished
-    from django.db import close_old_connections, connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from portal.orders.models import Order
     from portal.web.pagination import cursor_of
@@ -277,46 +230,14 @@ def measure(data: dict, repeat: int, args: argparse.Namespace) -> list[dict]:
     ]
     results = []
     for name, client, url, params in pages:
-        for _ in range(3):
-            response = client.get(url, params)
-            assert response.status_code == 200, (name, response.status_code)
-        # Keep the connection across the request (as the test runner does) so
-        # its queries can be counted; closing it would clear the log.
-        request_finished.disconnect(close_old_connections)
-        try:
-            with CaptureQueriesContext(connection) as queries:
-                client.get(url, params)
-        finally:
-            request_finished.connect(close_old_connections)
-        # Read now: the context reads the connection's log lazily, and the
-        # next requests reset that log.
-        captured = [query["sql"] for query in queries.captured_queries]
-        timings = []
-        for _ in range(repeat):
-            began = time.perf_counter()
-            client.get(url, params)
-            timings.append((time.perf_counter() - began) * 1000)
-        timings.sort()
-        results.append(
-            {
-                "page": name,
-                "median": statistics.median(timings),
-                "p95": timings[max(0, round(len(timings) * 0.95) - 1)],
-                "queries": len(captured),
-                "counts": sum("COUNT(" in sql.upper() for sql in captured),
-            }
-        )
+        timed = time_request(client, name, url, params, repeat)
+        timed["counts"] = sum("COUNT(" in sql.upper() for sql in timed["sql"])
+        results.append(timed)
     return results
 
 
 def run_one(database: str, args: argparse.Namespace) -> None:
-    if database == "postgres":
-        postgres_admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
-        postgres_admin(f"CREATE DATABASE {BENCH_DATABASE}")
-        url = postgres_bench_url()
-    else:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='squadron-bench-')}/bench.sqlite3"
-    try:
+    with bench_database(database, BENCH_DATABASE) as url:
         setup_django(url)
         data = seed(products=args.products, orders=args.orders, log_events=args.log_events)
         from django.db import connection
@@ -330,12 +251,9 @@ def run_one(database: str, args: argparse.Namespace) -> None:
         print("| page | median ms | p95 ms | queries | COUNT queries |")
         print("|---|---:|---:|---:|---:|")
         for row in measure(data, args.repeat, args):
-            figures = f"{row['median']:.1f} | {row['p95']:.1f} | {row['queries']} | {row['counts']}"
+            figures = f"{row['median']:.1f} | {row['p95']:.1f} | {len(row['sql'])} | {row['counts']}"
             print(f"| {row['page']} | {figures} |")
         connection.close()
-    finally:
-        if database == "postgres":
-            postgres_admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
 
 
 def main() -> None:
