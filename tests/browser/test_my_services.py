@@ -1,7 +1,8 @@
 """A service's life in a real browser, with a real Celery worker running
 the demo catalogue's real namespace playbooks: order it, find it under My
 services, order an operation from its page (the form filled in from its
-attributes) and watch the instance change."""
+attributes) and watch the instance change; a changing service's badge
+live on My services, and what depends on an instance on its page."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from playwright.sync_api import expect
 from catalogue.importer import import_catalogue
 from portal.instances.choices import InstanceState
 from portal.instances.models import ServiceInstance
+from portal.instances.services import operation_order
+from portal.orders.execution import order_start
 from portal.orders.models import Order
 from tests.browser.conftest import check_accessibility, log_in, screenshot
-from tests.factories import UserFactory
+from tests.factories import SquadFactory, UserFactory
+from tests.instances import create, create_app, make_app, make_database, play_started
 from tests.worker import Worker
 
 DEMO_FILE = settings.BASE_DIR / "catalogue" / "demo" / "catalogue.yaml"
@@ -84,3 +88,33 @@ def test_order_a_namespace_find_it_under_my_services_and_change_its_quota(page, 
     instance.refresh_from_db()
     assert instance.state == InstanceState.ACTIVE and str(instance.attributes["memory_gib"]) == "16"
     assert Order.objects.filter(operation__slug="change-quota", instance=instance).count() == 1
+
+
+def test_a_changing_services_badge_follows_it_live_on_my_services_and_stops(page, bea):
+    """No worker: the test moves the order itself, and the row's badge,
+    polling on its own, shows the instance settle without the list being
+    reloaded; a settled badge no longer polls."""
+    database = make_database(SquadFactory(slug="data", name="Data Squad"))
+    orders_db = create(database, bea)
+    app = make_app(SquadFactory(slug="compute", name="Compute Squad"))
+    create_app(app, bea, orders_db.pk, name="billing-app")
+    order = operation_order(actor=bea, instance=orders_db, operation="resize", inputs={"size_gb": 40})
+    order_start(order_id=order.pk)
+
+    log_in(page, bea)
+    page.goto("/instances/")
+    row = page.locator("table.instances tbody tr", has_text="orders-db")
+    expect(row).to_contain_text("Updating")
+    page.evaluate("() => { window.notReloaded = true; }")
+
+    play_started(order)
+    expect(row).to_contain_text("Active", timeout=10_000)
+    expect(row.locator("[hx-get]")).to_have_count(0)
+    assert page.evaluate("() => window.notReloaded === true"), "only the badge changed"
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    row.get_by_role("link", name="orders-db").click()
+    dependencies = page.locator("section[aria-labelledby=dependencies-heading]")
+    expect(dependencies.get_by_role("link", name="billing-app")).to_be_visible()
+    check_accessibility(page, "instance page with dependencies")
+    screenshot(page, "instance-dependencies-390")
