@@ -8,6 +8,8 @@ changed by its product's day-2 operations until it is decommissioned.
 - ``report``, ``attributes``: what runbooks report with ``set_stats`` and
   how attributes are stored (secrets encrypted, masked when shown);
 - ``services``: ordering an operation, expiry (reminders, decommissioning);
+- ``transfers``: an owner offers an instance to someone, who accepts
+  (becoming its owner) or declines; the owner may withdraw the offer;
 - ``selectors``, ``permissions``: who sees what, who may do what;
 - ``tasks``: the expiry task beat runs.
 
