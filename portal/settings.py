@@ -359,6 +359,9 @@ SPECTACULAR_SETTINGS.update(
         "ENUM_NAME_OVERRIDES": {
             "OrderStatusEnum": "portal.orders.choices.OrderStatus",
             "DeliveryStatusEnum": "portal.integrations.models.WebhookDelivery.Status",
+            # An instance's ``state`` keeps the name it had before transfers had one too.
+            "StateEnum": "portal.instances.choices.InstanceState",
+            "TransferStateEnum": "portal.instances.choices.TransferState",
         },
     }
 )

@@ -34,6 +34,16 @@ urlpatterns = [
     path("instances/", instances.instance_list, name="instance-list"),
     path("instances/<int:pk>/", instances.instance_detail, name="instance-detail"),
     path("instances/<int:pk>/state/", instances.instance_state, name="instance-state"),
+    path("instances/<int:pk>/transfer/", instances.instance_transfer, name="instance-transfer"),
+    *[
+        path(
+            f"instances/<int:pk>/transfer/{name}/",
+            instances.instance_transfer_decision,
+            {"decision": name},
+            name=f"instance-transfer-{name}",
+        )
+        for name in instances.DECISIONS
+    ],
     path(
         "instances/<int:pk>/operations/<slug:slug>/",
         instances.instance_operation,

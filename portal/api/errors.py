@@ -17,7 +17,14 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from portal.instances.errors import InstanceBusy, InstanceNotFound, InstanceNotOperable, UnknownOperation
+from portal.instances.errors import (
+    InstanceBusy,
+    InstanceNotFound,
+    InstanceNotOperable,
+    InvalidTransfer,
+    TransferConflict,
+    UnknownOperation,
+)
 from portal.orders.errors import (
     IllegalTransition,
     InvalidInputs,
@@ -60,6 +67,10 @@ def domain_error_as_api_error(error: OrderError) -> exceptions.APIException:
         return Conflict(str(error), code="instance_busy")
     if isinstance(error, InstanceNotOperable):
         return Conflict(str(error), code="instance_not_operable")
+    if isinstance(error, TransferConflict):
+        return Conflict(str(error), code=error.code)
+    if isinstance(error, InvalidTransfer):
+        return exceptions.ValidationError({error.field: [str(error)]}, code="invalid_transfer")
     if isinstance(error, UnknownOperation):
         return exceptions.ValidationError({"operation": [str(error)]}, code="unknown_operation")
     if isinstance(error, InvalidInputs):

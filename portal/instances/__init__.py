@@ -10,6 +10,8 @@ changed by its product's day-2 operations until it is decommissioned.
 - ``dependencies``: which instances need which (reported by runbooks), as
   each viewer may see them;
 - ``services``: ordering an operation, expiry (reminders, decommissioning);
+- ``transfers``: an owner offers an instance to someone, who accepts
+  (becoming its owner) or declines; the owner may withdraw the offer;
 - ``selectors``, ``permissions``: who sees what, who may do what;
 - ``tasks``: the expiry task beat runs.
 

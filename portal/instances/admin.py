@@ -1,13 +1,14 @@
 """Instances in the admin, read-mostly: their state moves only with the
-orders against them, so the admin shows them (and their history) and lets
-nothing change but the name."""
+orders against them and their owner only with an accepted transfer, so the
+admin shows them (their history, their transfers) and lets nothing change
+but the name."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
 
-from portal.instances.models import InstanceDependency, InstanceEvent, ServiceInstance
+from portal.instances.models import InstanceDependency, InstanceEvent, InstanceTransfer, ServiceInstance
 from squads.admin_mixins import SquadOwnedAdmin
 
 
@@ -40,6 +41,25 @@ class InstanceDependencyInline(admin.TabularInline):
         return False
 
 
+class InstanceTransferInline(admin.TabularInline):
+    """Every offer of the instance to someone else and what became of it
+    (decided in the portal or the API, never here)."""
+
+    model = InstanceTransfer
+    extra = 0
+    fields = ("created_at", "from_user", "to_user", "state", "decided_at", "note")
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
+    can_delete = False
+    verbose_name = "transfer"
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(ServiceInstance)
 class ServiceInstanceAdmin(SquadOwnedAdmin, admin.ModelAdmin):
     """The instances of a squad's products, for its members (superusers: all)."""
@@ -64,7 +84,7 @@ class ServiceInstanceAdmin(SquadOwnedAdmin, admin.ModelAdmin):
         "decommissioned_at",
     )
     readonly_fields = tuple(name for name in fields if name != "name")
-    inlines = (InstanceDependencyInline, InstanceEventInline)
+    inlines = (InstanceDependencyInline, InstanceTransferInline, InstanceEventInline)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # an instance is made by its order

@@ -24,3 +24,21 @@ OPERABLE_STATES = {
 
 #: States an instance is in while an order works on it.
 BUSY_STATES = frozenset({InstanceState.PROVISIONING, InstanceState.UPDATING, InstanceState.DECOMMISSIONING})
+
+
+class TransferState(models.TextChoices):
+    """Where an offer of an instance to another person stands (part of the API)."""
+
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    # Ended by Squadron: the instance was decommissioned while it was offered.
+    CANCELLED = "cancelled", "Cancelled"
+
+
+#: States in which its owner may offer an instance to someone else: not while
+#: it is being made, nor once it is going or gone.
+OFFERABLE_STATES = frozenset({InstanceState.ACTIVE, InstanceState.UPDATING, InstanceState.FAILED})
+#: States in which an offer may be accepted (and no order may work on it then).
+ACCEPTABLE_STATES = frozenset({InstanceState.ACTIVE, InstanceState.FAILED})

@@ -33,3 +33,28 @@ class InstanceNotOperable(InstanceError):
 
 class UnknownOperation(InstanceError):
     """The product offers no operation of that name."""
+
+
+class TransferNotAllowed(InstanceNotAllowed):
+    """The person sees the instance but may not do this with its transfer
+    (only the owner offers and withdraws; only the recipient decides)."""
+
+
+class InvalidTransfer(InstanceError):
+    """An offer that names nobody it can go to (unknown, deactivated,
+    ambiguous, its owner already) or carries a note too long; ``field`` is
+    the field at fault (``to``, ``note``)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class TransferConflict(InstanceError):
+    """The transfer cannot happen as things stand now (one already pending,
+    none pending, decided meanwhile, an order working on the instance...);
+    ``code`` says which, for API clients."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code

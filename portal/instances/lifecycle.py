@@ -25,6 +25,9 @@ How orders move instances:
   also pushes its expiry a lifetime ahead) or ``decommissioned``; failure
   puts it back where it was, with the failure on its history; a cancelled
   or rejected operation changes nothing.
+
+A decommissioned instance can no longer change hands: a pending offer of
+it (``portal.instances.transfers``) ends with it.
 """
 
 from __future__ import annotations
@@ -39,12 +42,14 @@ from django.utils import timezone
 
 from catalogue.choices import OperationKind
 from portal.instances.attributes import clear_attributes, declared_secret_names, merged_fields, secret_values
-from portal.instances.choices import OPERABLE_STATES, InstanceState
+from portal.instances.choices import OPERABLE_STATES, InstanceState, TransferState
 from portal.instances.dependencies import instance_dependencies_set
 from portal.instances.errors import InstanceBusy, InstanceError, InstanceNotOperable
-from portal.instances.models import InstanceEvent, ServiceInstance
+from portal.instances.models import InstanceEvent, InstanceTransfer, ServiceInstance
 from portal.instances.report import read_report
 from portal.integrations.webhooks.delivery import webhooks_instance_changed
+from portal.notifications.choices import NotificationKind
+from portal.notifications.services import notifications_settle_link, notify
 from portal.orders.choices import RETRYABLE_STATUSES, TERMINAL_STATUSES, OrderStatus
 from portal.orders.hooks import (
     OrderMove,
@@ -56,6 +61,7 @@ from portal.orders.models import Order
 from runbooks.crypto import DecryptionError
 from runbooks.models import RunEvent
 from runbooks.services import run_events_append, run_reported
+from squads.selectors import display_name
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +99,8 @@ def instance_move(
         instance_id=instance.pk, order=order, actor=actor, from_state=current, to_state=to, message=message
     )
     instance.refresh_from_db()
+    if to == InstanceState.DECOMMISSIONED:
+        _offer_end(instance)
     events: dict[str, str] = {InstanceState.DECOMMISSIONED: EVENT_DECOMMISSIONED}
     event = events.get(to, EVENT_CHANGED)
     if to == InstanceState.ACTIVE and current == InstanceState.PROVISIONING:
@@ -119,6 +127,43 @@ def instance_note(
         from_state=instance.state,
         to_state=instance.state,
         message=message,
+    )
+
+
+def instance_link(instance_id: int) -> str:
+    """The instance's page, relative to the site (notifications link it)."""
+    return f"/instances/{instance_id}/"
+
+
+def _offer_end(instance: ServiceInstance) -> None:
+    """A decommissioned instance is nobody's to take: a pending offer of it
+    ends (``cancelled``), and the person it was offered to is told."""
+    transfer = (
+        InstanceTransfer.objects.select_related("to_user")
+        .filter(instance_id=instance.pk, state=TransferState.PENDING)
+        .first()
+    )
+    if transfer is None:
+        return
+    ended = InstanceTransfer.objects.filter(pk=transfer.pk, state=TransferState.PENDING).update(
+        state=TransferState.CANCELLED, decided_at=timezone.now()
+    )
+    if not ended:
+        return
+    recipient = transfer.to_user
+    instance_note(
+        instance,
+        order=None,
+        actor=None,
+        message=f"The offer to {display_name(recipient)} ended: {instance.name} was decommissioned",
+    )
+    link = instance_link(instance.pk)
+    notifications_settle_link(recipient=recipient, kinds=(NotificationKind.TRANSFER_OFFERED,), link=link)
+    notify(
+        recipients=[recipient],
+        kind=NotificationKind.TRANSFER_OFFERED,
+        title=f"{instance.name} is no longer offered to you",
+        body=f"{instance.name} ({instance.product.name}) was decommissioned before you accepted it.",
     )
 
 

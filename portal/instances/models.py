@@ -1,5 +1,6 @@
 """A service instance (what a succeeded order made and its requester now
-owns), its history and the other instances it depends on.
+owns), its history, the other instances it depends on, and the offers of it
+to another owner.
 
 The tables keep the app label ``portal``: ``portal.models`` imports them so
 Django registers them with the portal app.
@@ -12,7 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from catalogue.models import Product
-from portal.instances.choices import InstanceState
+from portal.instances.choices import InstanceState, TransferState
 from portal.orders.models import Order
 
 
@@ -115,3 +116,43 @@ class InstanceDependency(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instance_id} → {self.depends_on_id}"
+
+
+class InstanceTransfer(models.Model):
+    """An offer of an instance by its owner to another person, who accepts it
+    (and becomes its owner) or declines it; the owner may withdraw it while
+    it is pending. At most one offer of an instance is pending at a time.
+
+    ``state`` changes only in ``portal.instances.transfers`` (and ends
+    ``cancelled`` when ``portal.instances.lifecycle`` decommissions the
+    instance), each move a conditional UPDATE from ``pending``, so of two
+    people deciding at once (an accept and a withdrawal) exactly one wins.
+    """
+
+    instance = models.ForeignKey(ServiceInstance, on_delete=models.CASCADE, related_name="transfers")
+    from_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    to_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="instance_transfers_offered"
+    )
+    state = models.CharField(max_length=16, choices=TransferState.choices, default=TransferState.PENDING)
+    # Why the owner offers it, for the recipient to read before deciding.
+    note = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instance"],
+                condition=models.Q(state=TransferState.PENDING),
+                name="instance_transfer_one_pending",
+            ),
+        ]
+        indexes = [
+            # "Offered to you" on My services, and who may see an instance.
+            models.Index(fields=["to_user", "state"], name="instance_transfer_to_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instance_id}: {self.from_user_id} → {self.to_user_id} ({self.state})"

@@ -4,30 +4,39 @@ the same person."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet
 
 from catalogue.models import Operation, Product
-from portal.instances.choices import OPERABLE_STATES, InstanceState
-from portal.instances.models import InstanceEvent, ServiceInstance
+from portal.instances.choices import OPERABLE_STATES, InstanceState, TransferState
+from portal.instances.models import InstanceEvent, InstanceTransfer, ServiceInstance
 from portal.instances.permissions import can_operate, is_platform_lead
 from portal.orders.models import Order
 from squads.selectors import AnyUser, squad_ids_of
 
 
 def instances_visible_to(user: AnyUser) -> QuerySet[ServiceInstance]:
-    """The instances a person owns, and every instance of their squads'
-    products; platform leads and superusers see all."""
+    """The instances a person owns, every instance of their squads'
+    products and those offered to them (pending transfers); platform leads
+    and superusers see all."""
     if not user.is_authenticated or not user.is_active:
         return ServiceInstance.objects.none()
     queryset = ServiceInstance.objects.select_related("product", "product__squad", "owner")
     if user.is_superuser or is_platform_lead(user):
         return queryset
+    # A subquery, not a join: an instance with several past transfers would
+    # come out once per transfer.
+    offered = Q(
+        pk__in=InstanceTransfer.objects.filter(to_user=user, state=TransferState.PENDING).values(
+            "instance_id"
+        )
+    )
     squads = squad_ids_of(user)
     if not squads:
-        return queryset.filter(owner=user)
-    return queryset.filter(Q(owner=user) | Q(product__squad_id__in=squads))
+        return queryset.filter(Q(owner=user) | offered)
+    return queryset.filter(Q(owner=user) | Q(product__squad_id__in=squads) | offered)
 
 
 def instance_history(instance: ServiceInstance) -> QuerySet[InstanceEvent]:
@@ -71,3 +80,41 @@ def instance_counts(products: list[Product]) -> dict[int, int]:
         .order_by()
     )
     return {row["product_id"]: row["count"] for row in rows}
+
+
+# --- Transfers ------------------------------------------------------------------------
+
+
+def pending_transfer(instance: ServiceInstance) -> InstanceTransfer | None:
+    """The instance's pending offer to someone, if any (at most one)."""
+    return (
+        InstanceTransfer.objects.select_related("from_user", "to_user")
+        .filter(instance_id=instance.pk, state=TransferState.PENDING)
+        .first()
+    )
+
+
+def pending_transfers_of(instance_ids: Iterable[int]) -> dict[int, InstanceTransfer]:
+    """The pending offers of these instances, by instance id (one query, none
+    for no instance)."""
+    instance_ids = list(instance_ids)
+    if not instance_ids:
+        return {}
+    return {
+        transfer.instance_id: transfer
+        for transfer in InstanceTransfer.objects.select_related("from_user", "to_user").filter(
+            instance_id__in=instance_ids, state=TransferState.PENDING
+        )
+    }
+
+
+def transfers_offered_to(user: AnyUser) -> QuerySet[InstanceTransfer]:
+    """What others offer the person now, newest first (My services shows
+    them at the top)."""
+    if not user.is_authenticated or not user.is_active:
+        return InstanceTransfer.objects.none()
+    return (
+        InstanceTransfer.objects.filter(to_user_id=user.pk, state=TransferState.PENDING)
+        .select_related("instance__product", "from_user")
+        .order_by("-created_at", "-id")
+    )

@@ -26,7 +26,7 @@ from portal.instances.errors import (
     InstanceNotOperable,
     UnknownOperation,
 )
-from portal.instances.lifecycle import instance_note
+from portal.instances.lifecycle import instance_link, instance_note
 from portal.instances.models import ServiceInstance
 from portal.instances.permissions import can_operate, can_view
 from portal.notifications.choices import NotificationKind
@@ -41,10 +41,6 @@ logger = logging.getLogger(__name__)
 REMINDERS = ((timedelta(days=1), 2), (timedelta(days=7), 1))
 #: ``ServiceInstance.expiry_reminders`` once Squadron ordered the decommissioning.
 EXPIRY_ORDERED = 3
-
-
-def instance_link(instance_id: int) -> str:
-    return f"/instances/{instance_id}/"
 
 
 def operation_of(instance: ServiceInstance, slug: object) -> Operation:

@@ -13,6 +13,8 @@ class NotificationKind(models.TextChoices):
     MANUAL_QUEUED = "manual_queued", "A manual order landed in my squad's queue"
     INSTANCE_EXPIRING = "instance_expiring", "A service of mine expires soon (a week and a day before)"
     INSTANCE_EXPIRED = "instance_expired", "A service of mine expired and is being decommissioned"
+    TRANSFER_OFFERED = "transfer_offered", "Someone offers me a service of theirs (or no longer does)"
+    TRANSFER_DECIDED = "transfer_decided", "A service changed hands, or my offer of one was declined"
 
 
 #: Whether a kind is emailed when the person has not chosen (they always see
@@ -26,4 +28,6 @@ EMAIL_BY_DEFAULT = {
     NotificationKind.MANUAL_QUEUED: True,
     NotificationKind.INSTANCE_EXPIRING: True,
     NotificationKind.INSTANCE_EXPIRED: True,
+    NotificationKind.TRANSFER_OFFERED: True,
+    NotificationKind.TRANSFER_DECIDED: True,
 }

@@ -121,6 +121,15 @@ def notifications_settle(*, order: Order, kinds: Sequence[str]) -> int:
     )
 
 
+def notifications_settle_link(*, recipient: User, kinds: Sequence[str], link: str) -> int:
+    """Mark as read the recipient's unread notifications of ``kinds`` that
+    point to ``link``: what asked them to act on something that is not an
+    order (an instance offered to them) once it is settled."""
+    return Notification.objects.filter(recipient=recipient, kind__in=kinds, link=link, read_at=None).update(
+        read_at=timezone.now()
+    )
+
+
 def _dispatch_emails(notification_ids: Sequence[int]) -> None:
     for notification_id in notification_ids:
         if not send_or_leave_for_sweep(EMAIL_TASK, notification_id, what="notification email"):

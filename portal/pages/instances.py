@@ -1,8 +1,10 @@
-"""The instance pages: My services (what I own and my squads' products'
-instances, their state badges live while they change), one instance
-(attributes, links, what it depends on and what depends on it, history,
-orders, operations offered) and the form of an operation, pre-filled from
-its attributes (a delete's warns of what depends on the instance)."""
+"""The instance pages: My services (what I own, my squads' products'
+instances and what others offer me, their state badges live while they
+change), one instance (attributes, links, what it depends on and what
+depends on it, history, orders, operations offered, its transfer), the form
+of an operation, pre-filled from its attributes (a delete's warns of what
+depends on the instance), and the transfer commands (offer, accept,
+decline, withdraw)."""
 
 from __future__ import annotations
 
@@ -14,14 +16,17 @@ from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 
 from catalogue.choices import OperationKind
 from catalogue.inputs import MASK, validate_inputs
 from catalogue.models import Operation, Product
 from portal.instances.attributes import form_defaults
-from portal.instances.choices import BUSY_STATES, InstanceState
+from portal.instances.choices import ACCEPTABLE_STATES, BUSY_STATES, OFFERABLE_STATES, InstanceState
 from portal.instances.dependencies import instance_dependencies, instance_dependents
+from portal.instances.errors import InvalidTransfer
 from portal.instances.models import ServiceInstance
 from portal.instances.selectors import (
     instance_history,
@@ -29,15 +34,24 @@ from portal.instances.selectors import (
     instances_visible_to,
     monthly_cost,
     operations_offered,
+    pending_transfer,
+    transfers_offered_to,
 )
 from portal.instances.services import operation_order
+from portal.instances.transfers import (
+    NOTE_MAX_LENGTH,
+    transfer_accept,
+    transfer_decline,
+    transfer_offer,
+    transfer_withdraw,
+)
 from portal.orders.approval_steps import steps_described, steps_for
 from portal.orders.errors import InvalidInputs, OrderError
 from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.forms import OrderForm, schema_initial
 from portal.web.inputs import SECRET_DISPLAY, input_rows
 from portal.web.pagination import newest_first_page
-from squads.selectors import squad_ids_of
+from squads.selectors import display_name, squad_ids_of
 
 INSTANCES_PER_PAGE = 25
 
@@ -53,6 +67,23 @@ class InstanceFilterForm(forms.Form):
         product = self.fields["product"]
         assert isinstance(product, forms.ChoiceField)
         product.choices = [("", "Any product"), *products]
+
+
+class TransferForm(forms.Form):
+    to = forms.CharField(
+        label="Offer to",
+        max_length=254,
+        help_text="Their username or email address. It stays yours until they accept.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    note = forms.CharField(
+        label="Note",
+        required=False,
+        max_length=NOTE_MAX_LENGTH,
+        help_text="Why you offer it, for them to read before they answer (optional).",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    required_names = frozenset({"to"})
 
 
 def my_services(user: User) -> QuerySet[ServiceInstance]:
@@ -92,6 +123,7 @@ def instance_list(request: AuthenticatedHttpRequest) -> HttpResponse:
             "rows": [
                 (instance, monthly_cost(instance), instance.state in BUSY_STATES) for instance in page.items
             ],
+            "offers": list(transfers_offered_to(request.user)),
         },
     )
 
@@ -113,7 +145,19 @@ def attribute_rows(instance: ServiceInstance) -> list[dict[str, object]]:
 
 @login_required
 def instance_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    instance = _instance_or_404(request, pk)
+    return _detail_page(request, _instance_or_404(request, pk))
+
+
+def _detail_page(
+    request: AuthenticatedHttpRequest,
+    instance: ServiceInstance,
+    *,
+    transfer_form: TransferForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    busy = instance.state in BUSY_STATES or instance.busy_with_id is not None
+    offer = pending_transfer(instance)
+    owner = instance.owner_id == request.user.pk
     return render(
         request,
         "portal/instances/detail.html",
@@ -124,10 +168,26 @@ def instance_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "orders": list(instance_orders(instance)[:50]),
             "operations": operations_offered(request.user, instance),
             "monthly_cost": monthly_cost(instance),
-            "busy": instance.state in BUSY_STATES or instance.busy_with_id is not None,
             "dependencies": instance_dependencies(request.user, instance),
             "dependents": instance_dependents(request.user, instance),
+            "busy": busy,
+            "offer": offer,
+            "offered_to_me": offer is not None and offer.to_user_id == request.user.pk,
+            "offered_by_me": offer is not None and owner and offer.from_user_id == request.user.pk,
+            # Why an offer cannot be accepted now (said before anyone tries).
+            "not_acceptable": (
+                f"It is {instance.get_state_display().lower()}: it cannot change hands now."
+                if instance.state not in ACCEPTABLE_STATES
+                else "An order is working on it: you can accept once that order ends."
+                if busy
+                else ""
+            ),
+            "transfer_form": (transfer_form or TransferForm())
+            if owner and offer is None and instance.state in OFFERABLE_STATES
+            else None,
+            "owner": owner,
         },
+        status=status,
     )
 
 
@@ -213,3 +273,66 @@ def _operation_page(
         },
         status=status,
     )
+
+
+# --- Transfers --------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def instance_transfer(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Offer the instance to someone; a recipient who cannot take it (or a
+    note too long) is shown next to its field, and nothing is offered."""
+    instance = _instance_or_404(request, pk)
+    form = TransferForm(request.POST)
+    if form.is_valid():
+        try:
+            offer = transfer_offer(
+                actor=request.user,
+                instance=instance,
+                to=form.cleaned_data["to"],
+                note=form.cleaned_data["note"],
+            )
+        except InvalidTransfer as error:
+            form.add_error(error.field if error.field in form.fields else None, str(error))
+        except OrderError as error:
+            messages.error(request, str(error))
+            return redirect("instance-detail", pk=instance.pk)
+        else:
+            messages.success(
+                request,
+                f"{instance.name} is offered to {display_name(offer.to_user)}: it stays yours until they "
+                "accept.",
+            )
+            return redirect("instance-detail", pk=instance.pk)
+    return _detail_page(request, instance, transfer_form=form, status=422)
+
+
+#: What each decision calls and says when it succeeded.
+DECISIONS = {
+    "accept": (transfer_accept, "You now own {instance}."),
+    "decline": (transfer_decline, "You declined {instance}; it stays {owner}'s."),
+    "withdraw": (transfer_withdraw, "You withdrew the offer of {instance}; it stays yours."),
+}
+
+
+@login_required
+@require_POST
+def instance_transfer_decision(request: AuthenticatedHttpRequest, pk: int, decision: str) -> HttpResponse:
+    """Accept, decline or withdraw the pending offer of the instance, then go
+    back to where the buttons were (My services, or the instance's page if
+    the person still sees it), with the outcome as a message."""
+    instance = _instance_or_404(request, pk)
+    service, said = DECISIONS[decision]
+    try:
+        service(actor=request.user, instance=instance)
+    except OrderError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, said.format(instance=instance.name, owner=display_name(instance.owner)))
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    if instances_visible_to(request.user).filter(pk=instance.pk).exists():
+        return redirect("instance-detail", pk=instance.pk)
+    return redirect(reverse("instance-list"))

@@ -16,9 +16,11 @@ from django.utils import timezone
 from catalogue.choices import OperationKind
 from catalogue.models import Operation
 from portal.instances.choices import InstanceState
-from portal.instances.models import InstanceEvent, ServiceInstance
+from portal.instances.models import InstanceEvent, InstanceTransfer, ServiceInstance
+from portal.instances.transfers import transfer_offer
 from portal.integrations.models import WebhookDelivery, WebhookSubscription
 from portal.integrations.webhooks.subscriptions import webhook_ping, webhook_subscribe
+from portal.notifications.models import Notification
 from portal.orders.choices import OrderStatus
 from portal.orders.fulfilment import order_claim
 from portal.orders.models import IdempotencyRecord, Order, OrderDryRun, OrderEvent
@@ -42,6 +44,8 @@ SQUAD_DECIDES = {**SEE_ORDER, "requester": 403}
 # Approvals follow the order's approval steps (portal.orders.approval_steps): the owning
 # squad's product owners and SMEs; an admin sees the order but is no approver.
 APPROVERS_DECIDE = {**SQUAD_DECIDES, "admin": 403}
+# An offered instance: its recipient (the outsider) decides; who else sees it may not.
+RECIPIENT_DECIDES = {**SEE_ORDER, "requester": 403, "member": 403, "outsider": 200, "admin": 403}
 
 # name: (method, path, kind of order it needs, body, expected status by role)
 CASES = {
@@ -91,6 +95,38 @@ CASES = {
         "instance",
         {"operation": "resize", "inputs": {"size": 4}},
         {**SEE_ORDER, "requester": 201, "member": 201, "admin": 201},
+    ),
+    # Transfers: only the owner offers and withdraws, only the person it is
+    # offered to (the outsider, who sees it meanwhile) accepts or declines;
+    # others who see it get a 403, the rest a 404.
+    "offer transfer": (
+        "post",
+        "/api/v1/instances/{id}/transfer/",
+        "instance",
+        {"to": "otto"},
+        {**SEE_ORDER, "requester": 201, "member": 403, "admin": 403},
+    ),
+    "offered instance": ("get", "/api/v1/instances/{id}/", "offered", None, {**SEE_ORDER, "outsider": 200}),
+    "accept transfer": (
+        "post",
+        "/api/v1/instances/{id}/transfer/accept/",
+        "offered",
+        None,
+        RECIPIENT_DECIDES,
+    ),
+    "decline transfer": (
+        "post",
+        "/api/v1/instances/{id}/transfer/decline/",
+        "offered",
+        None,
+        RECIPIENT_DECIDES,
+    ),
+    "withdraw transfer": (
+        "post",
+        "/api/v1/instances/{id}/transfer/withdraw/",
+        "offered",
+        None,
+        {**SEE_ORDER, "member": 403, "outsider": 403, "admin": 403},
     ),
     "webhooks": ("get", "/api/v1/webhooks/", None, None, ANY_USER),
     "subscribe": (
@@ -181,7 +217,7 @@ def world(request, kind):
         approval.runbook.supports_check_mode = True
         approval.runbook.save()
         order = order_submit(requester=requester, product=approval, inputs={"hostname": "a"})
-    elif kind == "instance":
+    elif kind in ("instance", "offered"):
         product.instance = True
         product.save()
         Operation.objects.create(
@@ -195,6 +231,8 @@ def world(request, kind):
         order = ServiceInstance.objects.create(
             product=product, owner=requester, name="web-01", state=InstanceState.ACTIVE
         )
+        if kind == "offered":
+            transfer_offer(actor=requester, instance=order, to=users["outsider"])
     elif kind in ("manual", "claimed"):
         manual = request.getfixturevalue("manual_product")
         order = order_submit(requester=requester, product=manual, inputs={"hostname": "a"})
@@ -216,6 +254,8 @@ def state() -> dict:
         "deliveries": list(WebhookDelivery.objects.order_by("pk").values()),
         "instances": list(ServiceInstance.objects.order_by("pk").values()),
         "instance events": list(InstanceEvent.objects.order_by("pk").values()),
+        "transfers": list(InstanceTransfer.objects.order_by("pk").values()),
+        "notifications": list(Notification.objects.order_by("pk").values()),
     }
 
 
@@ -236,6 +276,12 @@ def test_permission_matrix(request, api_for, case, role):
     if case == "instances" and response.status_code == 200:
         ids = [item["id"] for item in response.json()["results"]]
         assert ids == ([order.pk] if SEE_ORDER[role] == 200 else [])
+    if case == "offer transfer" and response.status_code == 201:
+        assert InstanceTransfer.objects.get().to_user == users["other_member"]
+    if case in ("accept transfer", "decline transfer", "withdraw transfer") and response.status_code == 200:
+        assert response.json()["state"] == {"accept": "accepted", "decline": "declined"}.get(
+            case.split()[0], "withdrawn"
+        )
     if case == "operate" and response.status_code == 201:
         assert response.json()["instance"] == order.pk and response.json()["operation"] == "resize"
     if case == "orders" and response.status_code == 200:

@@ -43,6 +43,17 @@ def test_schema_generates_without_warnings(tmp_path):
     ]:
         assert expected in paths
     assert schema["components"]["securitySchemes"]["tokenAuth"]["name"] == "Authorization"
+    # Handing an instance over: each command with its summary, the transfer it answers,
+    # and the pending offer on the instance's JSON.
+    for command in ("", "accept/", "decline/", "withdraw/"):
+        operation = schema["paths"][f"/api/v1/instances/{{id}}/transfer/{command}"]["post"]
+        assert operation["summary"], command
+        success = operation["responses"]["201" if not command else "200"]
+        assert success["content"]["application/json"]["schema"]["$ref"].endswith("/Transfer")
+    transfer = schema["components"]["schemas"]["Transfer"]["properties"]
+    assert set(transfer) >= {"from", "to", "state", "decided_at"}
+    pending = schema["components"]["schemas"]["Instance"]["properties"]["pending_transfer"]
+    assert pending.get("nullable") or "oneOf" in pending or "allOf" in pending
 
     # The bounds the API enforces are stated, so a client learns them without a refusal.
     def parameter(path: str, name: str) -> dict:

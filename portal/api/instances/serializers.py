@@ -6,11 +6,12 @@ from typing import Any
 
 from rest_framework import serializers
 
-from portal.api.base_serializers import StrictSerializer, current_zone, iso, list_url
+from portal.api.base_serializers import StrictCharField, StrictSerializer, current_zone, iso, list_url
 from portal.api.catalogue import ProductRefSerializer
-from portal.instances.choices import InstanceState
-from portal.instances.models import InstanceEvent, ServiceInstance
+from portal.instances.choices import InstanceState, TransferState
+from portal.instances.models import InstanceEvent, InstanceTransfer, ServiceInstance
 from portal.instances.selectors import monthly_cost
+from portal.instances.transfers import NOTE_MAX_LENGTH
 
 #: The columns an instance's list entry shows, as ``QuerySet.values()`` names them.
 INSTANCE_ROW = (
@@ -36,6 +37,30 @@ class LinkSerializer(serializers.Serializer):
     url = serializers.URLField()
 
 
+class PendingTransferSerializer(serializers.Serializer):
+    """An offer of the instance that waits for its recipient's answer."""
+
+    # ``from`` is a Python keyword: the fields are given by name.
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {
+            "from": serializers.CharField(help_text="Username of its owner, who offers it."),
+            "to": serializers.CharField(help_text="Username of the person it is offered to."),
+            "note": serializers.CharField(help_text="What the owner wrote with the offer."),
+            "created_at": serializers.DateTimeField(),
+        }
+
+
+def pending_transfer_json(transfer: InstanceTransfer | None, zone: Any) -> dict[str, Any] | None:
+    if transfer is None:
+        return None
+    return {
+        "from": transfer.from_user.get_username(),
+        "to": transfer.to_user.get_username(),
+        "note": transfer.note,
+        "created_at": iso(transfer.created_at, zone),
+    }
+
+
 class InstanceSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:instance-detail")
     product = ProductRefSerializer()
@@ -51,6 +76,10 @@ class InstanceSerializer(serializers.ModelSerializer):
     monthly_cost = serializers.DecimalField(
         max_digits=12, decimal_places=2, allow_null=True, help_text="The product's unit cost while it lives."
     )
+    pending_transfer = PendingTransferSerializer(
+        allow_null=True,
+        help_text="Its owner's offer of it to someone, while that person has not answered; else null.",
+    )
 
     class Meta:
         model = ServiceInstance
@@ -65,6 +94,7 @@ class InstanceSerializer(serializers.ModelSerializer):
             "links",
             "busy_with",
             "monthly_cost",
+            "pending_transfer",
             "expires_at",
             "created_at",
             "updated_at",
@@ -72,7 +102,8 @@ class InstanceSerializer(serializers.ModelSerializer):
         ]
 
     def to_representation(self, instance: ServiceInstance | dict) -> dict[str, Any]:
-        """From an instance or a row of ``INSTANCE_ROW`` values (lists read rows)."""
+        """From an instance or a row of ``INSTANCE_ROW`` values (lists read
+        rows); the pending transfers, by instance id, come in the context."""
         row = instance if isinstance(instance, dict) else _row(instance)
         zone = current_zone(self.context)
         live = row["state"] != InstanceState.DECOMMISSIONED
@@ -88,6 +119,9 @@ class InstanceSerializer(serializers.ModelSerializer):
             "links": row["links"],
             "busy_with": row["busy_with_id"],
             "monthly_cost": f"{cost:.2f}" if cost is not None else None,
+            "pending_transfer": pending_transfer_json(
+                self.context.get("pending_transfers", {}).get(row["id"]), zone
+            ),
             "expires_at": iso(row["expires_at"], zone),
             "created_at": iso(row["created_at"], zone),
             "updated_at": iso(row["updated_at"], zone),
@@ -173,3 +207,49 @@ class OperationOrderSerializer(StrictSerializer):
         help_text="Values for the operation's form; a field left out takes the instance's attribute "
         "of its name.",
     )
+
+
+class TransferOfferSerializer(StrictSerializer):
+    to = StrictCharField(
+        max_length=254, help_text="Username of the person to offer it to (or their email address)."
+    )
+    note = StrictCharField(
+        max_length=NOTE_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why you offer it, for them to read before they answer.",
+    )
+
+
+class TransferSerializer(serializers.Serializer):
+    """An offer of an instance to another person, and what became of it."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {
+            "id": serializers.IntegerField(),
+            "instance": serializers.IntegerField(help_text="Id of the instance offered."),
+            "state": serializers.ChoiceField(
+                choices=TransferState.choices,
+                help_text="`pending` until its recipient accepts or declines it, its owner withdraws "
+                "it, or the instance is decommissioned (`cancelled`).",
+            ),
+            "from": serializers.CharField(help_text="Username of the owner who offered it."),
+            "to": serializers.CharField(help_text="Username of the person it is offered to."),
+            "note": serializers.CharField(),
+            "created_at": serializers.DateTimeField(),
+            "decided_at": serializers.DateTimeField(allow_null=True),
+        }
+
+    def to_representation(self, instance: InstanceTransfer) -> dict[str, Any]:
+        zone = current_zone(self.context)
+        return {
+            "id": instance.pk,
+            "instance": instance.instance_id,
+            "state": instance.state,
+            "from": instance.from_user.get_username(),
+            "to": instance.to_user.get_username(),
+            "note": instance.note,
+            "created_at": iso(instance.created_at, zone),
+            "decided_at": iso(instance.decided_at, zone),
+        }

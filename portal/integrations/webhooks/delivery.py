@@ -138,17 +138,22 @@ def webhooks_instance_changed(
     event: str,
     order_id: int | None,
     payload_of: Callable[[int], dict | None],
+    previous_owner_id: int | None = None,
+    details: dict[str, object] | None = None,
 ) -> None:
     """Tell the subscribers of the instance's owner and of its product's
     squad that it was created, changed or decommissioned (``event``), once
     the transaction commits. ``payload_of`` gives what a receiver learns of
-    the instance (the instance domain owns that)."""
+    the instance (the instance domain owns that). When it changed hands,
+    the subscribers of its ``previous_owner_id`` are told too (it leaves
+    their lists); ``details`` adds what else the event says (``transfer``)."""
     occurred_at = timezone.now()
+    owners = {owner_id} if previous_owner_id is None else {owner_id, previous_owner_id}
 
     def notify_subscribers() -> None:
         subscriptions = list(
             WebhookSubscription.objects.filter(is_active=True).filter(
-                Q(user_id=owner_id, user__is_active=True) | Q(squad_id=squad_id)
+                Q(user_id__in=owners, user__is_active=True) | Q(squad_id=squad_id)
             )
         )
         instance = payload_of(instance_id) if subscriptions else None
@@ -160,6 +165,7 @@ def webhooks_instance_changed(
             "occurred_at": iso(occurred_at),
             "order_id": order_id,
             "instance": instance,
+            **(details or {}),
         }
         for delivery in create_deliveries(subscriptions, payload, order_id=order_id):
             enqueue(delivery.pk)
