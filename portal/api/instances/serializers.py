@@ -182,6 +182,8 @@ class InstanceDetailSerializer(InstanceSerializer):
         zone = current_zone(self.context)
         return {
             **super().to_representation(instance),
+            "depends_on": self.context["depends_on"],
+            "dependents_count": self.context["dependents_count"],
             "history": [
                 {
                     "created_at": iso(event.created_at, zone),
@@ -194,8 +196,6 @@ class InstanceDetailSerializer(InstanceSerializer):
                 for event in self.context["history"]
             ],
             "operations": self.context["operations"],
-            "depends_on": self.context["depends_on"],
-            "dependents_count": self.context["dependents_count"],
         }
 
 

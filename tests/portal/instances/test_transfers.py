@@ -482,7 +482,7 @@ def test_the_admin_shows_the_transfers_read_only(client, instance, requester, ou
     # The read-only inlines post empty management forms, as the runbook's versions do.
     empty = {
         f"{prefix}-{name}": "0"
-        for prefix in ("transfers", "events")
+        for prefix in ("dependencies", "transfers", "events")
         for name in ("TOTAL_FORMS", "INITIAL_FORMS")
     }
     response = client.post(url, {"name": "renamed-db", **empty})
