@@ -47,6 +47,7 @@ from portal.instances.transfers import (
 )
 from portal.orders.approval_steps import steps_described, steps_for
 from portal.orders.errors import InvalidInputs, OrderError
+from portal.orders.selectors import orders_visible_to
 from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.forms import OrderForm, schema_initial
 from portal.web.inputs import SECRET_DISPLAY, input_rows
@@ -156,6 +157,8 @@ def _detail_page(
     status: int = 200,
 ) -> HttpResponse:
     busy = instance.state in BUSY_STATES or instance.busy_with_id is not None
+    orders = list(instance_orders(instance)[:50])
+    history = list(instance_history(instance))
     offer = pending_transfer(instance)
     owner = instance.owner_id == request.user.pk
     return render(
@@ -164,8 +167,19 @@ def _detail_page(
         {
             "instance": instance,
             "attributes": attribute_rows(instance),
-            "history": list(instance_history(instance)),
-            "orders": list(instance_orders(instance)[:50]),
+            "history": history,
+            "orders": orders,
+            # An instance handed over keeps its history, but the orders its
+            # earlier owner placed stay theirs: listed, not linked (a 404).
+            "linked_orders": set(
+                orders_visible_to(request.user)
+                .filter(
+                    pk__in={order.pk for order in orders}
+                    | {event.order_id for event in history if event.order_id}
+                    | {instance.busy_with_id}
+                )
+                .values_list("pk", flat=True)
+            ),
             "operations": operations_offered(request.user, instance),
             "monthly_cost": monthly_cost(instance),
             "dependencies": instance_dependencies(request.user, instance),

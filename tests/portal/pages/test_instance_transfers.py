@@ -155,6 +155,22 @@ def test_the_recipient_accepts_and_finds_it_under_my_services_while_the_owner_lo
     assert logged_in(requester).get(f"/instances/{offered.pk}/").status_code == 404
 
 
+def test_the_new_owner_sees_the_earlier_owners_orders_listed_but_not_linked(offered, outsider):
+    """The history goes with the instance; the orders stay their requester's
+    (another user's order is a 404): a link would lead nowhere."""
+    created_by = offered.created_by_order_id
+    logged_in(outsider).post(f"/instances/{offered.pk}/transfer/accept/")
+    html = page(logged_in(outsider), f"/instances/{offered.pk}/")
+    assert f"#{created_by}" in html
+    assert f'href="/orders/{created_by}/"' not in html
+    assert logged_in(outsider).get(f"/orders/{created_by}/").status_code == 404
+
+
+def test_the_owner_sees_their_orders_linked(offered, requester):
+    html = page(logged_in(requester), f"/instances/{offered.pk}/")
+    assert f'href="/orders/{offered.created_by_order_id}/"' in html
+
+
 def test_the_recipient_declines_from_my_services_and_goes_back_there(offered, outsider, requester):
     client = logged_in(outsider)
     response = client.post(f"/instances/{offered.pk}/transfer/decline/", {"next": "/instances/"}, follow=True)
