@@ -112,11 +112,16 @@ def test_a_wrong_code_is_refused_and_counted_as_a_failed_login(client, requester
 
     _, key = enrol(requester)
     post_login(client, "rita", PASSWORD)
-    response = client.post("/login/code/", {"code": wrong_code(key)})
+    wrong = wrong_code(key)
+    response = client.post("/login/code/", {"code": wrong, "csrfmiddlewaretoken": "csrf-value-1"})
     assert response.status_code == 400
     assert "That code is not right" in response.content.decode()
     assert logged_in_as(client) is None
-    assert AccessAttempt.objects.get(username="rita").failures_since_start == 1
+    attempt = AccessAttempt.objects.get(username="rita")
+    assert attempt.failures_since_start == 1 and attempt.path_info == "/login/code/"
+    # The record keeps no code (nor the form's CSRF token).
+    assert wrong not in attempt.post_data and "code=*" in attempt.post_data
+    assert "csrf-value-1" not in attempt.post_data
     # At once, even the right code waits: django-otp's back-off after a wrong one.
     response = client.post("/login/code/", {"code": app_code(key, steps_ahead=1)})
     assert "Too many wrong codes in a row" in response.content.decode()
@@ -195,7 +200,7 @@ def test_turning_it_off_with_a_current_code(client, requester, enrol):
     assert response.status_code == 302
     assert not TOTPDevice.objects.filter(user=requester).exists()
     assert not RecoveryCodeDevice.objects.filter(user=requester).exists()
-    assert post_login(Client(), "rita", PASSWORD).status_code == 302
+    assert post_login(Client(), "rita", PASSWORD)["Location"] == "/"
 
 
 @pytest.mark.django_db
@@ -210,3 +215,25 @@ def test_new_recovery_codes_replace_the_old_ones(client, requester, enrol):
     stored = set(RecoveryCode.objects.filter(device__user=requester).values_list("code_hash", flat=True))
     assert stored == {recovery_code_hash(code) for code in codes}
     assert recovery_code_hash(enrolment.recovery_codes[1]) not in stored
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_no_secret_of_a_two_step_login(client, requester, admin_user, enrol):
+    enrolment, key = enrol(requester)
+    device = TOTPDevice.objects.get(user=requester)
+    client.force_login(admin_user)
+    pages = [
+        client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/"),
+        client.get("/admin/otp_totp/totpdevice/"),
+        client.get(f"/admin/identity/recoverycodedevice/{RecoveryCodeDevice.objects.get().pk}/change/"),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        content = page.content.decode()
+        assert key not in content and key.upper() not in content
+        assert not any(code in content for code in enrolment.recovery_codes)
+    assert client.get(f"/admin/otp_totp/totpdevice/{device.pk}/qrcode/").status_code in (403, 404)
+    assert ">10<" in pages[2].content.decode()  # the codes left, not the codes
+    # Deleting the device is how a superuser resets a lost phone.
+    client.post(f"/admin/otp_totp/totpdevice/{device.pk}/delete/", {"post": "yes"})
+    assert post_login(Client(), "rita", PASSWORD)["Location"] == "/"
