@@ -7,8 +7,10 @@ development secrets) so that ``make run`` works on a fresh clone. With
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -74,11 +76,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_filters",
     "django_htmx",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "squads",
     "runbooks",
     "catalogue",
     "portal",
     "portal.insights",
+    "portal.identity",
 ]
 
 MIDDLEWARE = [
@@ -91,7 +97,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "portal.identity.middleware.TwoStepLoginRequiredMiddleware",
     "portal.web.csp.ContentSecurityPolicyMiddleware",
+    # Last, as axes asks: it turns a refused login into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -144,6 +153,56 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# axes refuses every authentication while an account or an address is locked
+# out, before any password is checked: it must come first.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# --- Logins: throttling and two-step login (portal/identity) ----------------
+# Every login form (the portal's, the admin's, the code of a two-step login)
+# counts failures per account and per client address, each on its own: this
+# many failures within the lock-out time lock the account (from everywhere)
+# and the address (for every account) until the oldest of them is that old.
+SQUADRON_LOGIN_FAILURE_LIMIT = env_int("SQUADRON_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+SQUADRON_LOGIN_LOCKOUT_MINUTES = env_int("SQUADRON_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# The client address is REMOTE_ADDR, unless a proxy in front of Squadron
+# names the client in a header: then this header (e.g. X-Forwarded-For or
+# X-Real-IP), its last address, which is the one the proxy itself wrote.
+# Never set it without such a proxy: the header would be the client's word.
+SQUADRON_TRUSTED_PROXY_HEADER = env_str("SQUADRON_TRUSTED_PROXY_HEADER", "") or ""
+if SQUADRON_TRUSTED_PROXY_HEADER and not re.fullmatch(r"[A-Za-z0-9-]+", SQUADRON_TRUSTED_PROXY_HEADER):
+    raise ImproperlyConfigured(
+        f"SQUADRON_TRUSTED_PROXY_HEADER must be a header name such as X-Forwarded-For, "
+        f"not {SQUADRON_TRUSTED_PROXY_HEADER!r}."
+    )
+# Who must use a two-step login: none, staff (whoever may curate in the admin:
+# staff, superusers, squad members) or all. They are sent to enrolment after
+# their password and reach nothing else until it is done.
+SQUADRON_REQUIRE_MFA = env_str("SQUADRON_REQUIRE_MFA", "none" if DEBUG else "staff") or ""
+if SQUADRON_REQUIRE_MFA not in ("none", "staff", "all"):
+    raise ImproperlyConfigured(
+        f"SQUADRON_REQUIRE_MFA must be none, staff or all, not {SQUADRON_REQUIRE_MFA!r}."
+    )
+
+AXES_FAILURE_LIMIT = SQUADRON_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=SQUADRON_LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "portal.identity.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "portal.pages.login.locked_out"
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# A try while locked out is refused unchecked and does not push the end of
+# the lock-out further: the time the lock-out page gives stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Failures (with whether they locked) are kept after the lock-out ends: the
+# record the admin shows. Form fields that are secrets never reach it.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code", "csrfmiddlewaretoken"]
+# No start-up banner in every command's output.
+AXES_VERBOSE = False
+OTP_TOTP_ISSUER = "Squadron"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Internationalisation -------------------------------------------------
 LANGUAGE_CODE = "en-us"

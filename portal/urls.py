@@ -6,8 +6,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from portal.api.base import not_found
 from portal.orders.commands import COMMAND_NAMES
 from portal.pages import (
+    account,
     catalogue,
     instances,
+    login,
     notifications,
     operations,
     ordering,
@@ -51,8 +53,12 @@ urlpatterns = [
     ),
     path("approvals/", work.approvals_inbox, name="approvals"),
     path("queue/", work.manual_queue, name="manual-queue"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", login.LoginView.as_view(), name="login"),
+    path("login/code/", login.login_code, name="login-code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/security/", account.account_security, name="account-security"),
+    path("account/security/recovery-codes/", account.recovery_codes_new, name="recovery-codes-new"),
+    path("account/security/off/", account.two_step_off, name="two-step-off"),
     path("notifications/", notifications.notification_list, name="notifications"),
     path(
         "notifications/<int:notification_id>/open/",

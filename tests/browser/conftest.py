@@ -95,7 +95,10 @@ class PageProblems:
         text = message.text
         if "Content Security Policy" in text or "Content-Security-Policy" in text:
             self.csp.append(text)
-        elif message.type == "error" and "status of 404" not in text and "status of 422" not in text:
+        elif message.type == "error" and not any(
+            f"status of {expected}" in text
+            for expected in (404, 422, 429)  # 429: a login lock-out
+        ):
             self.errors.append(text)
 
 

@@ -191,3 +191,27 @@ def test_the_readme_lists_every_environment_variable_the_settings_read():
     table = readme[readme.index("## Configuration") : readme.index("## Deployment")]
     assert len(read) > 40
     assert sorted(name for name in read if f"`{name}`" not in table) == []
+
+
+def test_production_requires_a_two_step_login_of_curators_and_development_of_nobody():
+    show = ("shell", "-c", "from django.conf import settings; print(settings.SQUADRON_REQUIRE_MFA)")
+    production = run_manage(*show, **production_env())
+    assert production.returncode == 0, production.stderr
+    assert production.stdout.strip().splitlines()[-1] == "staff"
+    development = run_manage(*show)
+    assert development.stdout.strip().splitlines()[-1] == "none"
+
+
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("SQUADRON_REQUIRE_MFA", "staf", "SQUADRON_REQUIRE_MFA must be none, staff or all, not 'staf'"),
+        ("SQUADRON_TRUSTED_PROXY_HEADER", "X-Forwarded-For: 1.2.3.4", "must be a header name"),
+        ("SQUADRON_LOGIN_FAILURE_LIMIT", "0", "SQUADRON_LOGIN_FAILURE_LIMIT=0 must be at least 1"),
+        ("SQUADRON_LOGIN_LOCKOUT_MINUTES", "soon", "SQUADRON_LOGIN_LOCKOUT_MINUTES='soon' is not an integer"),
+    ],
+)
+def test_a_bad_login_setting_stops_start_up(variable, value, message):
+    result = run_manage("check", **{variable: value})
+    assert result.returncode != 0
+    assert message in result.stderr
