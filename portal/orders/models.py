@@ -37,6 +37,17 @@ class Order(models.Model):
     instance = models.ForeignKey(
         "portal.ServiceInstance", on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )
+    # The business unit the order is for (charged to, counted against its
+    # quotas); empty when the requester belongs to none. By label: the
+    # consumption domain imports this one.
+    business_unit = models.ForeignKey(
+        "portal.BusinessUnit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        db_index=False,  # the quota index below starts with it
+    )
     runbook_version = models.ForeignKey(
         RunbookVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )
@@ -109,6 +120,8 @@ class Order(models.Model):
             models.Index(fields=["squad", "created_at"], name="order_squad_created_idx"),
             models.Index(fields=["product", "finished_at"], name="order_product_finished_idx"),
             models.Index(fields=["finished_at"], name="order_finished_idx"),
+            # A quota check counts a unit's open orders for a product.
+            models.Index(fields=["business_unit", "product", "status"], name="order_unit_product_idx"),
         ]
 
     def __str__(self) -> str:
