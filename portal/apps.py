@@ -8,6 +8,10 @@ class PortalConfig(AppConfig):
     def ready(self) -> None:
         # The instance domain hooks into the orders' moves and runs: in every
         # process (web, worker, beat, commands) before any order moves.
+        from portal.consumption.quotas import quota_admission
         from portal.instances.lifecycle import register
+        from portal.orders.hooks import order_admission_register
 
         register()
+        # Every placement finds its business unit and checks its quotas.
+        order_admission_register("consumption", quota_admission)

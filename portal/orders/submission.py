@@ -46,6 +46,7 @@ from portal.orders import approval_steps
 from portal.orders.choices import OrderStatus
 from portal.orders.errors import InvalidInputs, ProductNotOrderable
 from portal.orders.execution import dispatch_on_commit
+from portal.orders.hooks import Placement, order_admitted
 from portal.orders.models import IdempotencyRecord, Order, OrderEvent
 from portal.orders.transitions import order_changed
 from runbooks.crypto import DecryptionError, decrypt_json, encrypt_json
@@ -60,6 +61,7 @@ def order_submit(
     inputs: object,
     operation: Operation | None = None,
     instance_id: int | None = None,
+    business_unit: str | None = None,
     system_note: str = "",
     form_schema: dict | None = None,
 ) -> Order:
@@ -75,7 +77,13 @@ def order_submit(
     Squadron itself places the order (an instance expired): it is recorded
     with no actor, the requester being whom it is placed for. ``form_schema``
     replaces the form (an operation's, its fields defaulting from the
-    instance's attributes): it is the one the order pins."""
+    instance's attributes): it is the one the order pins.
+
+    ``business_unit`` is the slug of the unit the requester orders for, when
+    they chose one. The admission checks (``portal.orders.hooks``: the
+    consumption domain) settle the order's unit and its quotas inside the
+    placement's transaction: they refuse it, or send it to approval with
+    the excess stated (``quota_excess``) even when its policy needs none."""
     if (operation is None) != (instance_id is None):
         raise ProductNotOrderable("An operation is ordered against an instance, and only then.")
     if operation is not None and operation.product_id != product.pk:
@@ -96,14 +104,29 @@ def order_submit(
     steps = approval_steps.steps_for(product, operation)
     if source.approval_policy == ApprovalPolicy.STEPS and not steps:
         raise ProductNotOrderable(f"{source.name} has no approval steps yet; its squad must add them.")
-    if steps:
-        status = OrderStatus.PENDING_APPROVAL
-    elif automated:
-        status = OrderStatus.QUEUED
-    else:
-        status = OrderStatus.AWAITING_FULFILMENT
-    now = timezone.now()
     with transaction.atomic():
+        admission = order_admitted(
+            Placement(
+                requester=requester,
+                product=product,
+                operation=operation,
+                instance_id=instance_id,
+                inputs=masked,
+                business_unit=business_unit,
+            )
+        )
+        if business_unit is not None and admission.business_unit_id is None:
+            # Fail closed: a unit was named, and no domain took it.
+            raise RuntimeError("a business unit was named, but no domain settles it")
+        policy = source.approval_policy
+        if admission.approval_reason and not steps:
+            # Over quota: the owning squad decides, whatever the policy says.
+            steps, policy = (
+                approval_steps.steps_for_policy(product, ApprovalPolicy.SQUAD),
+                ApprovalPolicy.SQUAD,
+            )
+        status = _first_status(steps=steps, automated=automated)
+        now = timezone.now()
         order = Order.objects.create(
             created_at=now,
             requester=requester,
@@ -111,14 +134,16 @@ def order_submit(
             product_version=product.version,
             operation=operation,
             instance_id=instance_id,
+            business_unit_id=admission.business_unit_id,
             runbook_version=runbook_version,
             squad_id=product.squad_id,
             fulfilment=Fulfilment.AUTOMATED if automated else product.fulfilment,
-            approval_policy=source.approval_policy,
+            approval_policy=policy,
             form_schema=schema,
             inputs=masked,
             secret_inputs_ciphertext=encrypt_json(secret_values) if secret_values else "",
             status=status,
+            quota_excess=admission.approval_reason,
             queued_at=now if status == OrderStatus.QUEUED else None,
             approval_steps=steps,
             approval_step=0,
@@ -128,12 +153,20 @@ def order_submit(
             **approval_steps.open_step_fields(steps, 0),
         )
         actor, note = (None, system_note) if system_note else (requester, "Submitted")
+        if admission.approval_reason:
+            note = f"{note} over quota: {admission.approval_reason}"
         OrderEvent.objects.create(order=order, actor=actor, from_status="", to_status=status, note=note)
         order_changed(order, from_status="", to_status=status, actor=actor, note=note)
         if status == OrderStatus.QUEUED:
             dispatch_on_commit(order.pk, runbook)  # the version's runbook, in hand
     logger.info("order %s submitted for %s by %s: %s", order.pk, product.slug, requester, status)
     return order
+
+
+def _first_status(*, steps: list[approval_steps.StepSpec], automated: bool) -> str:
+    if steps:
+        return OrderStatus.PENDING_APPROVAL
+    return OrderStatus.QUEUED if automated else OrderStatus.AWAITING_FULFILMENT
 
 
 # --- Idempotent placement ---
