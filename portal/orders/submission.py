@@ -271,9 +271,18 @@ class Review:
     inputs: dict[str, Any]
     product_version: int
     nonce: str
+    # The business unit chosen on the form (a slug), if one was.
+    business_unit: str | None = None
 
 
-def seal_review(*, user_id: int, product_id: int, product_version: int, inputs: dict[str, Any]) -> str:
+def seal_review(
+    *,
+    user_id: int,
+    product_id: int,
+    product_version: int,
+    inputs: dict[str, Any],
+    business_unit: str | None = None,
+) -> str:
     return encrypt_json(
         {
             "u": user_id,
@@ -281,6 +290,7 @@ def seal_review(*, user_id: int, product_id: int, product_version: int, inputs: 
             "v": product_version,
             "t": int(time.time()),
             "n": secrets.token_urlsafe(18),
+            "b": business_unit,
             "inputs": inputs,
         }
     )
@@ -301,4 +311,10 @@ def open_review(token: str, *, user_id: int, product_id: int) -> Review:
         or time.time() - payload["t"] > REVIEW_TTL_SECONDS
     ):
         raise ReviewExpired
-    return Review(inputs=payload["inputs"], product_version=int(payload.get("v") or 0), nonce=payload["n"])
+    chosen = payload.get("b")
+    return Review(
+        inputs=payload["inputs"],
+        product_version=int(payload.get("v") or 0),
+        nonce=payload["n"],
+        business_unit=chosen if isinstance(chosen, str) else None,
+    )
