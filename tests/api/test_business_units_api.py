@@ -155,3 +155,15 @@ def test_me_lists_my_units(api_for, requester, finance, logistics):
     assert api_for(requester).get("/api/v1/me/").json()["business_units"] == [
         {"slug": "finance", "name": "Finance"}
     ]
+
+
+def test_orders_and_instances_filter_by_unit(api_for, requester, member, outsider, database, finance):
+    create(database, requester)
+    create(database, outsider)
+    client = api_for(requester)
+    orders = client.get("/api/v1/orders/?business_unit=finance").json()["results"]
+    assert [order["business_unit"] for order in orders] == ["finance"]
+    assert client.get("/api/v1/orders/?business_unit=logistics").json()["results"] == []
+    squad = api_for(member)
+    instances = squad.get("/api/v1/instances/?business_unit=finance").json()["results"]
+    assert [instance["owner"] for instance in instances] == ["rita"]
