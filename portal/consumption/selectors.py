@@ -3,7 +3,7 @@ usage. The pages and the API both go through these."""
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 
 from catalogue.models import Product
 from portal.consumption.models import BusinessUnit, Quota
@@ -75,18 +75,3 @@ def product_usage_for_squad(user: AnyUser, product: Product) -> list[QuotaUse]:
     if not (sees_all_usage(user) or product.squad_id in squad_ids_of(user)):
         return []
     return quota_usage(_quotas().filter(product=product))
-
-
-def units_with_member_counts(user: AnyUser) -> QuerySet[BusinessUnit]:
-    """The person's units with how many members each has."""
-    return business_units_of(user).annotate(member_total=Count("memberships", distinct=True))
-
-
-def units_visible_to(user: AnyUser) -> QuerySet[BusinessUnit]:
-    """Units whose slug and name a person may see: their own; all for those
-    who curate units or sit in a squad (which sees its products' quotas)."""
-    if not user.is_authenticated or not user.is_active:
-        return BusinessUnit.objects.none()
-    if sees_all_usage(user) or squad_ids_of(user):
-        return BusinessUnit.objects.all()
-    return BusinessUnit.objects.filter(Q(memberships__user_id=user.pk)).distinct()

@@ -50,6 +50,7 @@ from portal.orders.hooks import Placement, order_admitted
 from portal.orders.models import IdempotencyRecord, Order, OrderEvent
 from portal.orders.transitions import order_changed
 from runbooks.crypto import DecryptionError, decrypt_json, encrypt_json
+from runbooks.models import Runbook, RunbookVersion
 
 logger = logging.getLogger(__name__)
 
@@ -84,18 +85,7 @@ def order_submit(
     consumption domain) settle the order's unit and its quotas inside the
     placement's transaction: they refuse it, or send it to approval with
     the excess stated (``quota_excess``) even when its policy needs none."""
-    if (operation is None) != (instance_id is None):
-        raise ProductNotOrderable("An operation is ordered against an instance, and only then.")
-    if operation is not None and operation.product_id != product.pk:
-        raise ProductNotOrderable(f"{operation.name} is not an operation of {product.name}.")
-    if operation is None and product.status != ProductStatus.PUBLISHED:
-        raise ProductNotOrderable(f"{product.name} is not available for ordering ({product.status}).")
-    source: Product | Operation = operation or product
-    automated = operation is not None or product.fulfilment == Fulfilment.AUTOMATED
-    runbook = operation.runbook if operation is not None else product.runbook
-    runbook_version = runbook.current_version if automated and runbook else None
-    if automated and runbook_version is None:
-        raise ProductNotOrderable(f"{source.name} has no runbook to run yet.")
+    source, automated, runbook, runbook_version = _orderable(product, operation, instance_id)
     schema = form_schema or source.form_schema or {"type": "object", "properties": {}}
     completed, errors = validate_inputs(schema, inputs)
     if errors:
@@ -161,6 +151,26 @@ def order_submit(
             dispatch_on_commit(order.pk, runbook)  # the version's runbook, in hand
     logger.info("order %s submitted for %s by %s: %s", order.pk, product.slug, requester, status)
     return order
+
+
+def _orderable(
+    product: Product, operation: Operation | None, instance_id: int | None
+) -> tuple[Product | Operation, bool, Runbook | None, RunbookVersion | None]:
+    """What the order is for (the product or its operation), whether a
+    runbook fulfils it and which version; refused when it cannot be ordered."""
+    if (operation is None) != (instance_id is None):
+        raise ProductNotOrderable("An operation is ordered against an instance, and only then.")
+    if operation is not None and operation.product_id != product.pk:
+        raise ProductNotOrderable(f"{operation.name} is not an operation of {product.name}.")
+    if operation is None and product.status != ProductStatus.PUBLISHED:
+        raise ProductNotOrderable(f"{product.name} is not available for ordering ({product.status}).")
+    source: Product | Operation = operation or product
+    automated = operation is not None or product.fulfilment == Fulfilment.AUTOMATED
+    runbook = operation.runbook if operation is not None else product.runbook
+    runbook_version = runbook.current_version if automated and runbook else None
+    if automated and runbook_version is None:
+        raise ProductNotOrderable(f"{source.name} has no runbook to run yet.")
+    return source, automated, runbook, runbook_version
 
 
 def _first_status(*, steps: list[approval_steps.StepSpec], automated: bool) -> str:
