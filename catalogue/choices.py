@@ -28,3 +28,12 @@ class OperationKind(models.TextChoices):
     EXTEND = "extend", "Extend"
     # Decommissions the instance.
     DELETE = "delete", "Delete"
+
+
+class OverQuota(models.TextChoices):
+    """What happens to an order that would exceed its business unit's quota."""
+
+    REFUSE = "refuse", "Refuse the order"
+    # The order waits for the product's approvers (its squad when the
+    # product needs no approval otherwise), the excess stated on it.
+    APPROVAL = "approval", "Send it to approval"

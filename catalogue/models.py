@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from catalogue.choices import ApprovalPolicy, Fulfilment, OperationKind, ProductStatus
+from catalogue.choices import ApprovalPolicy, Fulfilment, OperationKind, OverQuota, ProductStatus
 from catalogue.schema import form_schema_problems
 from runbooks.models import Runbook
 from squads.choices import Role
@@ -61,6 +61,13 @@ class Product(models.Model):
     approval_escalate_after_hours = models.PositiveIntegerField(
         default=72,
         help_text="Escalate to the squad's product owners when a step waits this long (0: never).",
+    )
+    over_quota = models.CharField(
+        max_length=16,
+        choices=OverQuota.choices,
+        default=OverQuota.REFUSE,
+        help_text="An order that would exceed its business unit's quota is refused, "
+        "or waits for approval with the excess stated.",
     )
     sla_minutes = models.PositiveIntegerField(
         default=60, validators=[MinValueValidator(1)], help_text="Committed lead time."

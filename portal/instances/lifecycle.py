@@ -393,6 +393,8 @@ def _instance_create(order: Order, *, actor: User | None) -> ServiceInstance:
         name=f"{order.product.name} #{order.pk}",
         state=InstanceState.PROVISIONING,
         created_by_order=order,
+        # Charged to the unit the order was for (DESIGN.md, business units).
+        business_unit_id=order.business_unit_id,
         busy_with=order,
     )
     Order.objects.filter(pk=order.pk).update(instance=instance)

@@ -31,6 +31,16 @@ class ServiceInstance(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="instances")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="instances")
     name = models.CharField(max_length=200)
+    # The business unit it is charged to: the one its creating order was
+    # for (empty: unassigned). By label: the consumption domain imports this one.
+    business_unit = models.ForeignKey(
+        "portal.BusinessUnit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="instances",
+        db_index=False,  # the quota index below starts with it
+    )
     state = models.CharField(max_length=20, choices=InstanceState.choices, db_index=True)
     # What the state was before the order now working on it took it: a failed
     # or cancelled operation puts it back.
@@ -61,6 +71,8 @@ class ServiceInstance(models.Model):
             models.Index(fields=["owner", "state", "-created_at", "-id"], name="instance_owner_state_idx"),
             models.Index(fields=["product", "-created_at", "-id"], name="instance_product_created_idx"),
             models.Index(fields=["state", "expires_at"], name="instance_state_expires_idx"),
+            # A quota check counts a unit's instances of a product.
+            models.Index(fields=["business_unit", "product", "state"], name="instance_unit_product_idx"),
         ]
 
     def __str__(self) -> str:

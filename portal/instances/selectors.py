@@ -23,7 +23,7 @@ def instances_visible_to(user: AnyUser) -> QuerySet[ServiceInstance]:
     and superusers see all."""
     if not user.is_authenticated or not user.is_active:
         return ServiceInstance.objects.none()
-    queryset = ServiceInstance.objects.select_related("product", "product__squad", "owner")
+    queryset = ServiceInstance.objects.select_related("product", "product__squad", "owner", "business_unit")
     if user.is_superuser or is_platform_lead(user):
         return queryset
     # A subquery, not a join: an instance with several past transfers would

@@ -37,6 +37,17 @@ class Order(models.Model):
     instance = models.ForeignKey(
         "portal.ServiceInstance", on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )
+    # The business unit the order is for (charged to, counted against its
+    # quotas); empty when the requester belongs to none. By label: the
+    # consumption domain imports this one.
+    business_unit = models.ForeignKey(
+        "portal.BusinessUnit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        db_index=False,  # the quota index below starts with it
+    )
     runbook_version = models.ForeignKey(
         RunbookVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )
@@ -70,6 +81,9 @@ class Order(models.Model):
     inputs = models.JSONField(default=dict)
     secret_inputs_ciphertext = models.TextField(blank=True)
     status = models.CharField(max_length=32, choices=OrderStatus.choices, db_index=True)
+    # Why the order waits for approval beyond its policy: the quotas of its
+    # business unit it would exceed, by how much (empty: within them).
+    quota_excess = models.TextField(blank=True)
 
     # A default, not auto_now_add: submission passes its own moment, so that
     # queued_at and the first approval step never precede it.
@@ -109,6 +123,8 @@ class Order(models.Model):
             models.Index(fields=["squad", "created_at"], name="order_squad_created_idx"),
             models.Index(fields=["product", "finished_at"], name="order_product_finished_idx"),
             models.Index(fields=["finished_at"], name="order_finished_idx"),
+            # A quota check counts a unit's open orders for a product.
+            models.Index(fields=["business_unit", "product", "status"], name="order_unit_product_idx"),
         ]
 
     def __str__(self) -> str:

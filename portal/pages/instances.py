@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from catalogue.choices import OperationKind
 from catalogue.inputs import MASK, validate_inputs
 from catalogue.models import Operation, Product
+from portal.consumption.selectors import business_units_of, squad_product_usage, unit_usage
 from portal.instances.attributes import form_defaults
 from portal.instances.choices import ACCEPTABLE_STATES, BUSY_STATES, OFFERABLE_STATES, InstanceState
 from portal.instances.dependencies import instance_dependencies, instance_dependents
@@ -125,6 +126,9 @@ def instance_list(request: AuthenticatedHttpRequest) -> HttpResponse:
                 (instance, monthly_cost(instance), instance.state in BUSY_STATES) for instance in page.items
             ],
             "offers": list(transfers_offered_to(request.user)),
+            "business_units": list(business_units_of(request.user)),
+            "unit_uses": unit_usage(request.user),
+            "squad_uses": squad_product_usage(request.user),
         },
     )
 

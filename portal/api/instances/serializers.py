@@ -29,6 +29,7 @@ INSTANCE_ROW = (
     "product__name",
     "product__unit_cost",
     "owner__username",
+    "business_unit__slug",
 )
 
 
@@ -73,6 +74,12 @@ class InstanceSerializer(serializers.ModelSerializer):
     busy_with = serializers.IntegerField(
         source="busy_with_id", allow_null=True, help_text="The order working on it now (id), if any."
     )
+    business_unit = serializers.CharField(
+        source="business_unit.slug",
+        allow_null=True,
+        default=None,
+        help_text="Slug of the business unit it is charged to (its creating order's), or null.",
+    )
     monthly_cost = serializers.DecimalField(
         max_digits=12, decimal_places=2, allow_null=True, help_text="The product's unit cost while it lives."
     )
@@ -93,6 +100,7 @@ class InstanceSerializer(serializers.ModelSerializer):
             "attributes",
             "links",
             "busy_with",
+            "business_unit",
             "monthly_cost",
             "pending_transfer",
             "expires_at",
@@ -118,6 +126,7 @@ class InstanceSerializer(serializers.ModelSerializer):
             "attributes": row["attributes"],
             "links": row["links"],
             "busy_with": row["busy_with_id"],
+            "business_unit": row["business_unit__slug"],
             "monthly_cost": f"{cost:.2f}" if cost is not None else None,
             "pending_transfer": pending_transfer_json(
                 self.context.get("pending_transfers", {}).get(row["id"]), zone
@@ -201,6 +210,14 @@ class InstanceDetailSerializer(InstanceSerializer):
 
 class OperationOrderSerializer(StrictSerializer):
     operation = serializers.SlugField(max_length=64, help_text="Slug of one of the product's operations.")
+    business_unit = serializers.SlugField(
+        max_length=64,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="An operation counts against the business unit its instance is charged to; "
+        "naming another is refused (400). Optional.",
+    )
     inputs = serializers.DictField(
         child=serializers.JSONField(),
         default=dict,
