@@ -10,12 +10,15 @@ class PortalConfig(AppConfig):
         # process (web, worker, beat, commands) before any order moves.
         from catalogue.importing.sections import section_register
         from portal.consumption.catalogue_file import BusinessUnitsSection
-        from portal.consumption.quotas import quota_admission
+        from portal.consumption.quotas import quota_admission, unit_handover
+        from portal.instances.hooks import instance_handover_register
         from portal.instances.lifecycle import register
         from portal.orders.hooks import order_admission_register
 
         register()
         # Every placement finds its business unit and checks its quotas.
         order_admission_register("consumption", quota_admission)
+        # An instance that changes hands is charged to its new owner's unit.
+        instance_handover_register("consumption", unit_handover)
         # The catalogue file carries business units (the catalogue cannot import them).
         section_register(BusinessUnitsSection())

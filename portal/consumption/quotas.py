@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import (
     Case,
     Count,
@@ -58,6 +59,7 @@ from portal.consumption.attributes import NUMBER
 from portal.consumption.errors import BusinessUnitChoiceError, QuotaExceeded
 from portal.consumption.models import BusinessUnit, Quota, format_amount
 from portal.instances.choices import InstanceState
+from portal.instances.hooks import Handover
 from portal.instances.models import ServiceInstance
 from portal.orders.choices import OPEN_STATUSES
 from portal.orders.hooks import Admission, Placement
@@ -304,6 +306,51 @@ def _unit_and_quotas(placement: Placement) -> tuple[UnitRef | None, list[Quota]]
     return unit, quotas.get(unit.pk, []) if unit is not None else []
 
 
+def unit_handover(instance: ServiceInstance, recipient: User, chosen: str | None) -> Handover:
+    """The consumption domain's handover check (``portal.instances.hooks``):
+    an instance that changes hands is charged to a unit of its new owner.
+
+    It stays in its unit when the recipient belongs to it (and names no
+    other); else it goes to the unit they name, or their only one, or to no
+    unit when they belong to none; a recipient of several must name one.
+    Moving into a unit counts the instance against that unit's quotas as a
+    new one would (the unit's row locked, as a placement locks it): over a
+    quota, the handover is refused, whatever the product says of orders
+    over quota (a handover has no approval to go to)."""
+    mine = BusinessUnit.objects.filter(memberships__user_id=recipient.pk).order_by("slug")
+    units = [UnitRef(pk, slug, name) for pk, slug, name in mine.values_list("pk", "slug", "name")]
+    current = instance.business_unit_id
+    if chosen is None and any(unit.pk == current for unit in units):
+        return Handover()
+    if chosen is None and len(units) > 1:
+        names = ", ".join(f"{unit.slug} ({unit.name})" for unit in units)
+        raise BusinessUnitChoiceError(
+            f"You belong to several business units: choose the one {instance.name} is charged to ({names})."
+        )
+    unit = choose_unit(units, chosen)
+    if unit is None:
+        return (
+            Handover(columns={"business_unit_id": None}, note="charged to no business unit")
+            if current
+            else Handover()
+        )
+    if unit.pk == current:
+        return Handover()
+    placement = Placement(
+        requester=recipient,
+        product=instance.product,
+        operation=None,
+        instance_id=None,
+        inputs=dict(instance.attributes),
+        business_unit=unit.slug,
+    )
+    _, quotas = _unit_and_quotas(placement)
+    excesses = _excesses(placement, unit, quotas, subject=f"taking {instance.name} over")
+    if excesses:
+        raise QuotaExceeded(" ".join(excesses))
+    return Handover(columns={"business_unit_id": unit.pk}, note=f"now charged to {unit.name}")
+
+
 def _instance_unit(units: list[UnitRef], chosen: str | None) -> UnitRef | None:
     """An operation counts against its instance's unit; naming another is refused."""
     unit = units[0] if units else None
@@ -340,7 +387,9 @@ def _may_add(placement: Placement, quota: Quota) -> bool:
     )
 
 
-def _excesses(placement: Placement, unit: UnitRef, quotas: list[Quota]) -> list[str]:
+def _excesses(
+    placement: Placement, unit: UnitRef, quotas: list[Quota], subject: str = "this order"
+) -> list[str]:
     """What the placement would exceed, in words; empty when it fits."""
     concerned = [quota for quota in quotas if _may_add(placement, quota)]
     if not concerned:
@@ -352,7 +401,11 @@ def _excesses(placement: Placement, unit: UnitRef, quotas: list[Quota]) -> list[
         demand = _demand(placement, quota, use.get(_current_column(quota), 0.0))
         limit = QuotaUse(quota, used).limit
         if demand > 0 and used + demand > limit + EPSILON:
-            excesses.append(_excess_message(unit, placement, quota, used=used, demand=demand, limit=limit))
+            excesses.append(
+                _excess_message(
+                    unit, placement, quota, used=used, demand=demand, limit=limit, subject=subject
+                )
+            )
     return excesses
 
 
@@ -395,7 +448,14 @@ def _use_now(unit_id: int, placement: Placement, quotas: list[Quota]) -> dict[st
 
 
 def _excess_message(
-    unit: UnitRef, placement: Placement, quota: Quota, *, used: float, demand: float, limit: float
+    unit: UnitRef,
+    placement: Placement,
+    quota: Quota,
+    *,
+    used: float,
+    demand: float,
+    limit: float,
+    subject: str = "this order",
 ) -> str:
     """The excess in words, naming the quota, its limit and the use now."""
     product = placement.product.name
@@ -403,12 +463,12 @@ def _excess_message(
     if not quota.attribute:
         return (
             f"{unit.name}'s quota for {product} is {format_amount(_decimal(limit))} instances, "
-            f"and {format_amount(_decimal(used))} are in use or on order: this order would make "
+            f"and {format_amount(_decimal(used))} are in use or on order: {subject} would make "
             f"{format_amount(_decimal(used + demand))} ({over} over)."
         )
     return (
         f"{unit.name}'s quota for {product} is {format_amount(_decimal(limit))} {quota.attribute} in total, "
-        f"and {format_amount(_decimal(used))} are in use or on order: this order adds "
+        f"and {format_amount(_decimal(used))} are in use or on order: {subject} adds "
         f"{format_amount(_decimal(demand))}, making {format_amount(_decimal(used + demand))} ({over} over)."
     )
 

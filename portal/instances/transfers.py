@@ -17,7 +17,6 @@ the ``instance.changed`` webhook and the notifications of both sides.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -33,6 +32,7 @@ from portal.instances.errors import (
     TransferConflict,
     TransferNotAllowed,
 )
+from portal.instances.hooks import instance_handover
 from portal.instances.lifecycle import EVENT_CHANGED, instance_link, instance_note, instance_payload
 from portal.instances.models import InstanceTransfer, ServiceInstance
 from portal.instances.permissions import can_view
@@ -129,11 +129,15 @@ def transfer_offer(
     return transfer
 
 
-def transfer_accept(*, actor: User, instance: ServiceInstance) -> InstanceTransfer:
+def transfer_accept(
+    *, actor: User, instance: ServiceInstance, business_unit: str | None = None
+) -> InstanceTransfer:
     """Accept the offer of ``instance`` made to ``actor``: they become its
-    owner. Refused, changing nothing, when it is not offered to them (any
-    more), when its owner changed since the offer, while it is not in a
-    state to change hands or an order works on it."""
+    owner (and, by the handover checks, it may be charged to a business unit
+    of theirs: ``business_unit``, a slug, names one). Refused, changing
+    nothing, when it is not offered to them (any more), when its owner
+    changed since the offer, while it is not in a state to change hands or
+    an order works on it, or when a handover check refuses it."""
     with transaction.atomic():
         locked = _locked(actor, instance)
         transfer = _pending_for_recipient(actor, locked, doing="accept")
@@ -153,13 +157,14 @@ def transfer_accept(*, actor: User, instance: ServiceInstance) -> InstanceTransf
                 "order ends.",
                 order_id=locked.busy_with_id,
             )
+        handover = instance_handover(locked, actor, business_unit)
         now = _decide(transfer, TransferState.ACCEPTED, locked)
         handed = ServiceInstance.objects.filter(
             pk=locked.pk,
             owner_id=transfer.from_user_id,
             state__in=ACCEPTABLE_STATES,
             busy_with__isnull=True,
-        ).update(updated_at=now, **_handed_over(transfer))
+        ).update(updated_at=now, owner_id=transfer.to_user_id, **handover.columns)
         if handed != 1:
             # Only a change this transaction could not lock out (a database
             # without row locks): the transaction rolls the decision back.
@@ -167,18 +172,11 @@ def transfer_accept(*, actor: User, instance: ServiceInstance) -> InstanceTransf
                 f"{locked.name} was changed by someone else just now; reload it.", code="instance_changed"
             )
         locked.refresh_from_db()
-        _told_of_acceptance(locked, transfer)
+        _told_of_acceptance(locked, transfer, handover.note)
     return transfer
 
 
-def _handed_over(transfer: InstanceTransfer) -> dict[str, Any]:
-    """The instance's columns that change with its owner, written by the
-    same conditional UPDATE. (Where the instance is charged, its business
-    unit, would follow its new owner here.)"""
-    return {"owner_id": transfer.to_user_id}
-
-
-def _told_of_acceptance(instance: ServiceInstance, transfer: InstanceTransfer) -> None:
+def _told_of_acceptance(instance: ServiceInstance, transfer: InstanceTransfer, note: str) -> None:
     """The history, the webhooks and both sides hear that the instance
     changed hands."""
     giver, taker = transfer.from_user, transfer.to_user
@@ -186,7 +184,8 @@ def _told_of_acceptance(instance: ServiceInstance, transfer: InstanceTransfer) -
         instance,
         order=None,
         actor=taker,
-        message=f"Transferred from {display_name(giver)} to {display_name(taker)}, who accepted it",
+        message=f"Transferred from {display_name(giver)} to {display_name(taker)}, who accepted it"
+        + (f"; {note}" if note else ""),
     )
     webhooks_instance_changed(
         instance_id=instance.pk,

@@ -164,6 +164,8 @@ def _detail_page(
     orders = list(instance_orders(instance)[:50])
     history = list(instance_history(instance))
     offer = pending_transfer(instance)
+    offered_to_me = offer is not None and offer.to_user_id == request.user.pk
+    accept_units = list(business_units_of(request.user)) if offered_to_me else []
     owner = instance.owner_id == request.user.pk
     return render(
         request,
@@ -190,7 +192,9 @@ def _detail_page(
             "dependents": instance_dependents(request.user, instance),
             "busy": busy,
             "offer": offer,
-            "offered_to_me": offer is not None and offer.to_user_id == request.user.pk,
+            "offered_to_me": offered_to_me,
+            # A recipient in several units says which one it is charged to.
+            "accept_units": accept_units if len(accept_units) > 1 else [],
             "offered_by_me": offer is not None and owner and offer.from_user_id == request.user.pk,
             # Why an offer cannot be accepted now (said before anyone tries).
             "not_acceptable": (
@@ -342,8 +346,10 @@ def instance_transfer_decision(request: AuthenticatedHttpRequest, pk: int, decis
     the person still sees it), with the outcome as a message."""
     instance = _instance_or_404(request, pk)
     service, said = DECISIONS[decision]
+    # Accepting may name the business unit of theirs it is charged to.
+    chosen = {"business_unit": request.POST.get("business_unit") or None} if decision == "accept" else {}
     try:
-        service(actor=request.user, instance=instance)
+        service(actor=request.user, instance=instance, **chosen)
     except OrderError as error:
         messages.error(request, str(error))
     else:

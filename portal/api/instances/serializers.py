@@ -208,6 +208,18 @@ class InstanceDetailSerializer(InstanceSerializer):
         }
 
 
+class TransferAcceptSerializer(StrictSerializer):
+    business_unit = serializers.SlugField(
+        max_length=64,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The business unit of yours it is charged to from now on. Left out: it stays in its "
+        "unit if you belong to it, else goes to your only unit (or none); a member of several units "
+        "must name one (400). Taking it over must fit the unit's quotas (400 `quota_exceeded`).",
+    )
+
+
 class OperationOrderSerializer(StrictSerializer):
     operation = serializers.SlugField(max_length=64, help_text="Slug of one of the product's operations.")
     business_unit = serializers.SlugField(

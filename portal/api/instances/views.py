@@ -66,7 +66,9 @@ class InstanceViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
             return s.OperationOrderSerializer
         if self.action == "transfer":
             return s.TransferOfferSerializer
-        if self.action in ("transfer_accept", "transfer_decline", "transfer_withdraw"):
+        if self.action == "transfer_accept":
+            return s.TransferAcceptSerializer
+        if self.action in ("transfer_decline", "transfer_withdraw"):
             return NoBodySerializer
         return s.InstanceDetailSerializer
 
@@ -180,16 +182,24 @@ class InstanceViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
 
     @extend_schema(
         summary="Accept the instance offered to you: you become its owner",
-        description="Refused (409) when the offer was withdrawn or decided meanwhile, its owner "
-        "changed, or an order works on the instance.",
-        request=None,
+        description="It is charged to a business unit of yours (see `business_unit`). Refused (409) "
+        "when the offer was withdrawn or decided meanwhile, its owner changed, or an order works on "
+        "the instance; 400 naming `business_unit` or `quota_exceeded` when it cannot be charged.",
+        request=s.TransferAcceptSerializer,
         responses={200: s.TransferSerializer},
     )
     @action(detail=True, methods=["post"], url_path="transfer/accept")
     def transfer_accept(self, request: Request, pk: str) -> Response:
         instance = self.get_object()
-        no_body(request)
-        return self._transfer(transfers.transfer_accept(actor=signed_in_user(request), instance=instance))
+        serializer = s.TransferAcceptSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._transfer(
+            transfers.transfer_accept(
+                actor=signed_in_user(request),
+                instance=instance,
+                business_unit=serializer.validated_data["business_unit"],
+            )
+        )
 
     @extend_schema(
         summary="Decline the instance offered to you: it stays its owner's",
