@@ -97,12 +97,14 @@ class WebhookCreateSerializer(StrictSerializer):
         # Kept exactly as sent: a trimmed secret would not verify what the
         # client signs with.
         trim_whitespace=False,
-        min_length=16,
         max_length=200,
         required=False,
         allow_null=True,
         default=None,
-        help_text="Your own signing secret; leave out to have one generated.",
+        help_text=(
+            "Your own signing secret in the Standard Webhooks form: whsec_ and the base64 of 24 to 64 "
+            "random bytes. Leave out to have one generated."
+        ),
     )
 
 
