@@ -290,22 +290,35 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, 6 * 3600))
 
 
+def claim_lease() -> timedelta:
+    """How long a claimed attempt may take: the delivery task's hard time
+    limit (three timeouts bound a receiver that drips its answer, and a
+    margin). The claim sets the next attempt this far ahead, so an attempt
+    whose task died (killed worker, time limit) is found by the sweep once no
+    task can still be working on it."""
+    return timedelta(seconds=settings.SQUADRON_WEBHOOK_TIMEOUT_SECONDS * 3 + 30)
+
+
 def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     """Make the next attempt at a pending delivery, if it is due.
 
     The attempt is claimed with a conditional UPDATE on the attempt count, so
-    a task delivered twice by the broker sends once.
+    a task delivered twice by the broker sends once, and the claim is a lease
+    (``claim_lease``): until it ends a duplicate waits, after it the sweep
+    sends the delivery again.
     """
     delivery = WebhookDelivery.objects.select_related("subscription").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
         return None
     now = timezone.now()
     if delivery.next_attempt_at and delivery.next_attempt_at > now + timedelta(seconds=1):
-        return None  # an early duplicate: the scheduled task will come
+        return None  # an early duplicate, or an attempt still under way: the scheduled task will come
+    if delivery.attempts >= settings.SQUADRON_WEBHOOK_MAX_ATTEMPTS:
+        return _give_up_after_unfinished_attempt(delivery)
     subscription = delivery.subscription
     claimed = WebhookDelivery.objects.filter(
         pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=delivery.attempts
-    ).update(attempts=delivery.attempts + 1, last_attempt_at=now, next_attempt_at=None)
+    ).update(attempts=delivery.attempts + 1, last_attempt_at=now, next_attempt_at=now + claim_lease())
     if not claimed:
         return None
     attempts = delivery.attempts + 1
@@ -315,14 +328,19 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
         attempt = _send(subscription, delivery)
     fields: dict[str, object] = {"last_status_code": attempt.status_code, "last_error": attempt.error[:1000]}
     if attempt.ok:
-        fields.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=timezone.now(), last_error="")
+        fields.update(
+            status=WebhookDelivery.Status.DELIVERED,
+            delivered_at=timezone.now(),
+            last_error="",
+            next_attempt_at=None,
+        )
     elif attempts >= settings.SQUADRON_WEBHOOK_MAX_ATTEMPTS or not subscription.is_active:
-        fields.update(status=WebhookDelivery.Status.FAILED)
+        fields.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
     else:
         wait = backoff(attempts)
         fields.update(next_attempt_at=timezone.now() + wait)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
-    if fields.get("next_attempt_at"):
+    if fields.get("status") is None:
         enqueue(delivery.pk, countdown=backoff(attempts).total_seconds())
     logger.info(
         "webhook delivery %s attempt %s to %s: %s %s",
@@ -336,8 +354,25 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     return delivery
 
 
+def _give_up_after_unfinished_attempt(delivery: WebhookDelivery) -> WebhookDelivery | None:
+    """The last attempt was claimed and never finished (its task died): no
+    attempt is left, so the delivery fails rather than sending one too many."""
+    given_up = WebhookDelivery.objects.filter(
+        pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=delivery.attempts
+    ).update(
+        status=WebhookDelivery.Status.FAILED,
+        next_attempt_at=None,
+        last_error=f"Attempt {delivery.attempts} did not finish (its worker stopped or ran out of time).",
+    )
+    if not given_up:
+        return None
+    delivery.refresh_from_db()
+    return delivery
+
+
 def webhook_deliveries_sweep() -> list[int]:
-    """Send again the pending deliveries whose retry the broker lost."""
+    """Send again the pending deliveries whose retry the broker lost, or
+    whose attempt's lease ended without an answer (the task died)."""
     late = WebhookDelivery.objects.filter(
         status=WebhookDelivery.Status.PENDING, next_attempt_at__lt=timezone.now() - SWEEP_GRACE
     ).values_list("pk", flat=True)[:1000]
