@@ -414,6 +414,7 @@ SPECTACULAR_SETTINGS.update(
         "POSTPROCESSING_HOOKS": [
             "drf_spectacular.hooks.postprocess_schema_enums",
             "portal.api.schema.state_parameter_bounds",
+            "portal.api.schema.describe_servers_and_ids",
         ],
         "ENUM_NAME_OVERRIDES": {
             "OrderStatusEnum": "portal.orders.choices.OrderStatus",
