@@ -4,6 +4,8 @@ the sweep finds it again once the lease is over and it is retried."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -25,6 +27,13 @@ def receiver(settings):
     started = Receiver().start()
     yield started
     started.stop()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"condition not met in {timeout} s"
+        time.sleep(0.1)
 
 
 def die_mid_request(*args: object, **kwargs: object) -> None:
@@ -78,3 +87,44 @@ def test_a_last_attempt_that_died_gives_up_instead_of_sending_past_the_limit(
     assert (given_up.status, given_up.attempts) == ("failed", 1)
     assert "did not finish" in given_up.last_error and given_up.next_attempt_at is None
     assert receiver.received == []
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_request_leaves_a_lease_the_sweep_recovers(requester, settings):
+    """A real worker is lost (SIGKILL) while a receiver drips its answer: the
+    delivery keeps a lease, and once it is over the sweep sends it again to
+    a new worker, which delivers it."""
+    from tests.worker import Worker
+
+    settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE = True
+    receiver = Receiver(hang=True).start()
+    environment = {"SQUADRON_WEBHOOK_ALLOW_PRIVATE": "true"}
+    workers = [Worker(queues=[settings.SQUADRON_WEBHOOK_QUEUE], extra_env=environment).start()]
+    try:
+        subscription, receiver.secret = subscriptions.webhook_subscribe(actor=requester, url=receiver.url)
+        ping = subscriptions.webhook_ping(subscription=subscription, actor=requester)
+        webhook_delivery.enqueue(ping.pk)
+        wait_until(lambda: len(receiver.received) == 1)
+        workers[0].kill()
+
+        lost = WebhookDelivery.objects.get(pk=ping.pk)
+        assert (lost.status, lost.attempts) == ("pending", 1)
+        assert lost.next_attempt_at > timezone.now(), "a lease, not a blank the sweep never finds"
+        assert webhook_delivery.webhook_deliveries_sweep() == [], "the lease is not over yet"
+
+        # The lease ran out (it lasts as long as the task's time limit).
+        over = timezone.now() - webhook_delivery.SWEEP_GRACE - timedelta(seconds=1)
+        WebhookDelivery.objects.filter(pk=ping.pk).update(next_attempt_at=over)
+        receiver.release()
+        workers.append(Worker(queues=[settings.SQUADRON_WEBHOOK_QUEUE], extra_env=environment).start())
+        assert webhook_delivery.webhook_deliveries_sweep() == [ping.pk]
+        wait_until(lambda: WebhookDelivery.objects.get(pk=ping.pk).status == "delivered")
+    finally:
+        receiver.release()
+        for worker in workers[1:]:
+            worker.stop()
+        receiver.stop()
+    delivered = WebhookDelivery.objects.get(pk=ping.pk)
+    assert delivered.attempts == 2 and delivered.next_attempt_at is None
+    assert len(receiver.received) == 2 and all(one.signature_valid for one in receiver.received)
