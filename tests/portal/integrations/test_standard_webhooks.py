@@ -27,7 +27,7 @@ from tests.api.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
 
-migration = importlib.import_module("portal.migrations.0011_webhook_secrets_standard_webhooks")
+migration = importlib.import_module("portal.migrations.0013_webhook_secrets_standard_webhooks")
 
 
 @pytest.fixture

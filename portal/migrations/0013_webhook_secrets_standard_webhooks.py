@@ -55,7 +55,7 @@ def to_whole_string(apps: Apps, schema_editor: BaseDatabaseSchemaEditor | None) 
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("portal", "0010_instance_transfers"),
+        ("portal", "0012_order_quota_excess"),
     ]
 
     operations = [
