@@ -414,6 +414,7 @@ SPECTACULAR_SETTINGS.update(
         "POSTPROCESSING_HOOKS": [
             "drf_spectacular.hooks.postprocess_schema_enums",
             "portal.api.schema.state_parameter_bounds",
+            "portal.api.schema.describe_servers_and_ids",
         ],
         "ENUM_NAME_OVERRIDES": {
             "OrderStatusEnum": "portal.orders.choices.OrderStatus",
@@ -434,6 +435,11 @@ SQUADRON_WEBHOOK_TIMEOUT_SECONDS = env_int("SQUADRON_WEBHOOK_TIMEOUT_SECONDS", 1
 SQUADRON_WEBHOOK_MAX_ATTEMPTS = env_int("SQUADRON_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 # Wait before the 2nd attempt; it doubles with every attempt after that.
 SQUADRON_WEBHOOK_BACKOFF_SECONDS = env_int("SQUADRON_WEBHOOK_BACKOFF_SECONDS", 15, minimum=1)
+# Deliveries carry the Standard Webhooks headers; while this is on they also
+# carry the old X-Squadron-Signature (and -Delivery, -Timestamp) for
+# receivers written before. Deprecated: turn it off once every receiver
+# verifies webhook-signature; the default turns off in a later release.
+SQUADRON_WEBHOOK_LEGACY_SIGNATURE = env_bool("SQUADRON_WEBHOOK_LEGACY_SIGNATURE", True)
 # Deliveries (and their sweep) go to a queue of their own, consumed by a
 # worker of their own: receivers that hang never hold up a playbook's worker.
 SQUADRON_WEBHOOK_QUEUE = env_str("SQUADRON_WEBHOOK_QUEUE", "webhooks") or "webhooks"

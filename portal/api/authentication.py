@@ -1,4 +1,5 @@
-"""``Authorization: Token KEY`` with hashed, revocable, expiring keys (portal/integrations/tokens.py)."""
+"""``Authorization: Token KEY`` (or ``Bearer KEY``) with hashed, revocable,
+expiring keys (portal/integrations/tokens.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from portal.integrations.models import ApiToken
 from portal.integrations.tokens import TokenError, token_authenticate
 
 KEYWORD = "Token"
+# Generated clients (openapi-python-client, openapi-generator) send a key as
+# a bearer token by default: the same key under either word.
+KEYWORDS = (KEYWORD.lower().encode(), b"bearer")
 
 
 class HashedTokenAuthentication(BaseAuthentication):
-    """Authenticates a request that carries ``Authorization: Token KEY``.
+    """Authenticates a request that carries ``Authorization: Token KEY`` or
+    ``Authorization: Bearer KEY``.
 
     ``request.auth`` is the ``ApiToken``, so throttles can count per token.
     A request without the header is left to the next authenticator (the
@@ -24,10 +29,12 @@ class HashedTokenAuthentication(BaseAuthentication):
 
     def authenticate(self, request: Request) -> tuple[object, ApiToken] | None:
         header = get_authorization_header(request).split()
-        if not header or header[0].lower() != KEYWORD.lower().encode():
+        if not header or header[0].lower() not in KEYWORDS:
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Send the header as 'Authorization: Token KEY'.")
+            raise exceptions.AuthenticationFailed(
+                "Send the header as 'Authorization: Token KEY' (or 'Bearer KEY')."
+            )
         try:
             key = header[1].decode("ascii")
         except UnicodeDecodeError:
@@ -52,6 +59,6 @@ class HashedTokenScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Token KEY`: create a key under *API tokens* in the portal, "
-            "or with `manage.py create_api_token USERNAME`.",
+            "description": "`Token KEY` (or `Bearer KEY`): create a key under *API tokens* in the "
+            "portal, or with `manage.py create_api_token USERNAME`.",
         }

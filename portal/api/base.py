@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import server_error as django_server_error
 from django_filters.rest_framework import DjangoFilterBackend
@@ -94,13 +95,37 @@ class ApiMixin(_ApiViewBase):
 
 
 @csrf_exempt  # answers every method, and must answer JSON, never the CSRF failure page
-def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
-    """Unknown paths under the API answer JSON, like everything else there."""
+def not_found(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    """Unknown paths under the API answer JSON, like everything else there.
+
+    A known path without its trailing slash is redirected for GET and HEAD
+    (every HTTP client follows that, and a read loses nothing); any other
+    method gets the 404 naming the path to use, because a client that
+    follows a 301 or 302 turns a POST into a GET and drops its body, and
+    not every client follows a 308."""
+    with_slash = _with_trailing_slash(request.path)
+    if with_slash and request.method in ("GET", "HEAD"):
+        query = request.META.get("QUERY_STRING", "")
+        return HttpResponsePermanentRedirect(with_slash + (f"?{query}" if query else ""))
+    detail = "No such API endpoint."
+    if with_slash:
+        detail = f"No such API endpoint: API paths end with a slash, use {with_slash}"
     return JsonResponse(
-        {"detail": "No such API endpoint.", "code": "not_found"},
+        {"detail": detail, "code": "not_found"},
         status=404,
         json_dumps_params={"separators": (",", ":")},  # as compact as DRF's answers
     )
+
+
+def _with_trailing_slash(path: str) -> str | None:
+    """``path`` and a slash, when that is an API endpoint; else None."""
+    if path.endswith("/"):
+        return None
+    try:
+        match = resolve(path + "/")
+    except Resolver404:
+        return None
+    return None if match.func is not_found else path + "/"
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

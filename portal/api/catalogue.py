@@ -9,7 +9,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.request import Request
 
@@ -182,6 +182,10 @@ class RunbookSerializer(serializers.ModelSerializer):
 # --- Views ----------------------------------------------------------------------------
 
 
+@extend_schema_view(
+    list=extend_schema(summary="Published products you may order (filter by squad, category, search)"),
+    retrieve=extend_schema(summary="A published product with its order form schema and approval steps"),
+)
 class ProductViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     """Published products; a product's detail carries its order form schema."""
 
@@ -209,12 +213,13 @@ class ProductViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         return ProductDetailSerializer if self.action == "retrieve" else ProductSerializer
 
     # The cached page is a plain HttpResponse, which DRF's dispatch passes through as it is.
+    # Integrations poll the catalogue far more often than squads change it: a
+    # rendered page is reused until ``catalogue_fingerprint`` (which moves with
+    # any change a listing shows) says otherwise. Every caller sees the same
+    # published catalogue, so pages are shared between users; should a listing
+    # ever depend on who asks, the key must name them. (A comment, not a
+    # docstring: the schema would show it to integrators.)
     def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
-        """Integrations poll the catalogue far more often than squads change
-        it: a rendered page is reused until ``catalogue_fingerprint`` (which
-        moves with any change a listing shows) says otherwise. Every caller
-        sees the same published catalogue, so pages are shared between users;
-        should a listing ever depend on who asks, the key must name them."""
         if request.accepted_renderer.format != "json":  # the browsable API: people, not integrations
             return super().list(request, *args, **kwargs)
         page = f"{catalogue_fingerprint()} {request.build_absolute_uri()}"
@@ -232,6 +237,10 @@ class ProductViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         return HttpResponse(content, content_type=request.accepted_renderer.media_type)
 
 
+@extend_schema_view(
+    list=extend_schema(summary="Squads and their members"),
+    retrieve=extend_schema(summary="A squad and its members with their roles"),
+)
 class SquadViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     """Squads and who sits in them, with which role."""
 
@@ -248,6 +257,10 @@ class SquadViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         return squads_with_members()
 
 
+@extend_schema_view(
+    list=extend_schema(summary="Runbooks and their current version"),
+    retrieve=extend_schema(summary="A runbook and its current version"),
+)
 class RunbookViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     """Runbooks and their current version (the playbook text stays in the admin)."""
 

@@ -32,7 +32,12 @@ class MeSerializer(serializers.Serializer):
 class MeView(ApiMixin, APIView):
     """Who the API takes you for: a cheap call to check a token."""
 
-    @extend_schema(responses=MeSerializer, operation_id="me_retrieve", tags=["me"])
+    @extend_schema(
+        responses=MeSerializer,
+        operation_id="me_retrieve",
+        tags=["me"],
+        summary="Who the API takes you for (a cheap way to check a token)",
+    )
     def get(self, request: Request) -> Response:
         token = request.auth if isinstance(request.auth, ApiToken) else None
         return Response(

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import QuerySet
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import BasePagination, PageNumberPagination, _positive_int
 from rest_framework.request import Request
@@ -122,7 +122,11 @@ class CreatedCursorPagination(BasePagination):
         try:
             return parse_cursor(raw)
         except InvalidCursor:
-            raise NotFound("Invalid cursor.") from None
+            # A 400 like every other bad parameter: the client sent it wrong,
+            # nothing is missing.
+            raise ValidationError(
+                {self.cursor_query_param: ["Invalid cursor: take it from a page's next or previous link."]}
+            ) from None
 
 
 class StableOrderingFilter(OrderingFilter):

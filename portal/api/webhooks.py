@@ -97,12 +97,14 @@ class WebhookCreateSerializer(StrictSerializer):
         # Kept exactly as sent: a trimmed secret would not verify what the
         # client signs with.
         trim_whitespace=False,
-        min_length=16,
         max_length=200,
         required=False,
         allow_null=True,
         default=None,
-        help_text="Your own signing secret; leave out to have one generated.",
+        help_text=(
+            "Your own signing secret in the Standard Webhooks form: whsec_ and the base64 of 24 to 64 "
+            "random bytes. Leave out to have one generated."
+        ),
     )
 
 
@@ -167,7 +169,7 @@ class WebhookViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Signed HTTP callbacks on order status changes (see the README for the
+    """Signed HTTP callbacks (Standard Webhooks) on order and instance changes (see the README for the
     signature); ``owner`` is ``user`` for your own orders, ``squad`` for every
     order of a squad's products."""
 
@@ -193,7 +195,11 @@ class WebhookViewSet(
         context = {**self.get_serializer_context(), "secret": secret}
         return Response(WebhookWithSecretSerializer(subscription, context=context).data, status=status)
 
-    @extend_schema(request=WebhookCreateSerializer, responses={201: WebhookWithSecretSerializer})
+    @extend_schema(
+        request=WebhookCreateSerializer,
+        responses={201: WebhookWithSecretSerializer},
+        summary="Subscribe a URL to your orders or your squad's",
+    )
     def create(self, request: Request) -> Response:
         """Subscribe a URL; the answer holds the signing secret, shown this once."""
         serializer = WebhookCreateSerializer(data=request.data)
@@ -277,6 +283,9 @@ def _visible_webhook_or_404(request: Request, webhook_id: object) -> WebhookSubs
 
 @extend_schema(summary="Every delivery of a webhook, newest first: status code, attempts, last error")
 class WebhookDeliveryListView(ApiMixin, generics.ListAPIView):
+    """Each delivery with the body it carries and how its attempts went;
+    a pending one shows when it is tried next."""
+
     serializer_class = WebhookDeliverySerializer
     filter_backends = [StableOrderingFilter]
     ordering_fields = ["created_at"]
@@ -290,6 +299,9 @@ class WebhookDeliveryListView(ApiMixin, generics.ListAPIView):
 
 
 class WebhookRedeliverView(ApiMixin, APIView):
+    """The same body under a new delivery id and a fresh signature (a few a
+    minute per person; beyond, 429 with Retry-After)."""
+
     @extend_schema(
         request=None,
         responses={202: WebhookDeliverySerializer},

@@ -4,7 +4,8 @@ numbers, and no process-local counter is lost on restart).
 
 Exported:
 
-- ``squadron_orders{status,product}``: orders by current status and product;
+- ``squadron_orders{status,product}``: orders by current status and product,
+  every status of every product (zero included);
 - ``squadron_queue_depth{queue}`` and ``squadron_queue_oldest_seconds{queue}``:
   orders queued for a worker, waiting for approval, awaiting manual
   fulfilment, and how long the oldest has waited;
@@ -31,7 +32,7 @@ from django.db.models import Count, Min, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import (
@@ -41,6 +42,7 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
+from catalogue.models import Product
 from portal.insights.aggregates import MICROSECONDS, Elapsed
 from portal.insights.models import SweepRecovery
 from portal.orders.choices import OrderStatus
@@ -58,7 +60,7 @@ QUEUES = {
 
 
 class SquadronCollector:
-    """Reads the numbers from the database on every scrape (five queries)."""
+    """Reads the numbers from the database on every scrape (six queries)."""
 
     def describe(self) -> list[Metric]:
         # Nothing to describe ahead of a scrape: describing would query.
@@ -76,8 +78,14 @@ class SquadronCollector:
             "squadron_orders", "Orders by current status and product.", labels=["status", "product"]
         )
         rows = Order.objects.order_by().values_list("status", "product__slug").annotate(count=Count("pk"))
-        for status, product, count in rows:
-            family.add_metric([status, product], count)
+        counts = {(status, product): count for status, product, count in rows}
+        # Every status of every product, zero included: a series that appears
+        # with its first order and vanishes with its last breaks rate() and
+        # alerts on absent data.
+        products = set(Product.objects.values_list("slug", flat=True)) | {product for _, product in counts}
+        for product in sorted(products):
+            for status in OrderStatus.values:
+                family.add_metric([status, product], counts.get((status, product), 0))
         return family
 
     def _queues(self) -> Iterator[Metric]:
@@ -181,7 +189,7 @@ def _token_presented(request: HttpRequest) -> bool:
     return hmac.compare_digest(presented.strip().encode(), expected.encode())
 
 
-@require_GET
+@require_safe
 @never_cache
 def metrics_view(request: HttpRequest) -> HttpResponse:
     if not (_token_presented(request) or _client_allowed(request)):
@@ -194,4 +202,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         return HttpResponse(
             "Metrics are not available to this client.\n", status=403, content_type="text/plain"
         )
+    if request.method == "HEAD":
+        # What a GET answers, without the body (and without its queries).
+        return HttpResponse(content_type=CONTENT_TYPE_PLAIN_0_0_4)
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -94,6 +94,8 @@ class WebhookDelivery(models.Model):
     last_error = models.CharField(max_length=1000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # While an attempt is under way, the end of its lease: past it (the task
+    # died), the sweep sends the delivery again.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
 
-from portal.integrations.webhooks.delivery import DELIVER_TASK, webhook_deliver, webhook_deliveries_sweep
+from portal.integrations.webhooks.delivery import (
+    DELIVER_TASK,
+    claim_lease,
+    webhook_deliver,
+    webhook_deliveries_sweep,
+)
+
+# Bounds a receiver that drips its answer byte by byte; the claim's lease is
+# as long, so the sweep retries only attempts no task can still be making.
+DELIVER_TIME_LIMIT = int(claim_lease().total_seconds())
 
 
 @shared_task(
     name=DELIVER_TASK,
     acks_late=True,
-    # Bounds a receiver that drips its answer byte by byte.
-    time_limit=settings.SQUADRON_WEBHOOK_TIMEOUT_SECONDS * 3 + 30,
-    soft_time_limit=settings.SQUADRON_WEBHOOK_TIMEOUT_SECONDS * 3 + 20,
+    time_limit=DELIVER_TIME_LIMIT,
+    soft_time_limit=DELIVER_TIME_LIMIT - 10,
 )
 def deliver_webhook(delivery_id: int) -> None:
     webhook_deliver(delivery_id=delivery_id)

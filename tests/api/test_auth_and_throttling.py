@@ -39,6 +39,19 @@ def test_a_token_authenticates_as_its_user(requester):
     assert ApiToken.objects.get().last_used_at is not None
 
 
+def test_a_bearer_key_authenticates_like_a_token_and_counts_as_its_token(requester):
+    created = token_create(user=requester, name="generated-client")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {created.key}")
+    response = client.get("/api/v1/me/")
+    assert response.status_code == 200
+    token = {"name": "generated-client", "prefix": created.key[:12], "expires_at": None}
+    assert response.json()["token"] == token
+    token_revoke(token=ApiToken.objects.get(), actor=requester)
+    refused = client.get("/api/v1/me/")
+    assert refused.status_code == 401 and refused.json()["detail"] == "This token has been revoked."
+
+
 def test_anonymous_calls_are_a_401_with_a_token_challenge(db):
     for path in ("/api/v1/me/", "/api/v1/products/", "/api/v1/orders/"):
         response = APIClient().get(path)
@@ -51,9 +64,13 @@ def test_anonymous_calls_are_a_401_with_a_token_challenge(db):
     "header, message",
     [
         ("Token sqd_nonsense-that-is-long-enough", "Invalid token."),
-        ("Token", "Send the header as 'Authorization: Token KEY'."),
-        ("Token a b", "Send the header as 'Authorization: Token KEY'."),
+        ("Token", "Send the header as 'Authorization: Token KEY' (or 'Bearer KEY')."),
+        ("Token a b", "Send the header as 'Authorization: Token KEY' (or 'Bearer KEY')."),
         ("Token nöt-ascii", "Invalid token."),
+        # Generated clients send Bearer: a bad key is invalid, not "not provided".
+        ("Bearer sqd_nonsense-that-is-long-enough", "Invalid token."),
+        ("bearer sqd_nonsense-that-is-long-enough", "Invalid token."),
+        ("Bearer", "Send the header as 'Authorization: Token KEY' (or 'Bearer KEY')."),
     ],
 )
 def test_bad_token_headers_are_a_401_that_says_why(db, header, message):

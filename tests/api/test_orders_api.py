@@ -239,16 +239,16 @@ def test_order_pages_walk_every_order_once_even_when_new_ones_arrive(api_for, re
     assert seen == sorted((order.pk for order in orders), reverse=True)
 
 
-def test_a_bad_cursor_is_a_404(api_for, requester):
+def test_a_bad_cursor_is_a_400_naming_it(api_for, requester):
     response = api_for(requester).get("/api/v1/orders/?cursor=garbage")
-    assert response.status_code == 404
-    assert response.json()["code"] == "not_found"
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid" and "Invalid cursor" in response.json()["errors"]["cursor"][0]
 
 
 @pytest.mark.parametrize(
     "moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-01-01T00:00:00+00:00"]
 )
-def test_a_made_up_cursor_off_the_calendar_is_a_404_not_a_500(api_for, requester, moment):
+def test_a_made_up_cursor_off_the_calendar_is_a_400_not_a_500(api_for, requester, moment):
     import base64
     from urllib.parse import urlencode
 
@@ -262,7 +262,7 @@ def test_a_made_up_cursor_off_the_calendar_is_a_404_not_a_500(api_for, requester
         if moment.startswith("2026"):  # a sound cursor: an empty page
             assert response.status_code == 200
         else:
-            assert response.status_code == 404 and response.json()["detail"] == "Invalid cursor."
+            assert response.status_code == 400 and "Invalid cursor" in response.json()["errors"]["cursor"][0]
 
 
 def test_an_unexpected_error_under_the_api_answers_json(requester, monkeypatch):

@@ -75,6 +75,7 @@ def test_status_changes_reach_the_receiver_signed_after_commit(
         (1, 200, ""),
     ]
     assert [r.signature_valid for r in receiver.received] == [True, True]
+    assert [r.legacy_signature_valid for r in receiver.received] == [True, True]
     first, second = (r.payload for r in receiver.received)
     assert (first["from_status"], first["to_status"]) == (None, "queued")
     assert (second["from_status"], second["to_status"]) == ("queued", "cancelled")
@@ -83,8 +84,9 @@ def test_status_changes_reach_the_receiver_signed_after_commit(
     assert b"t0p-secret" not in receiver.received[0].body
     headers = receiver.received[1].headers
     assert headers["X-Squadron-Event"] == "order.status_changed"
-    assert headers["X-Squadron-Delivery"] == str(deliveries[1].delivery_id)
-    assert abs(int(headers["X-Squadron-Timestamp"]) - timezone.now().timestamp()) < 60
+    assert headers["webhook-id"] == headers["X-Squadron-Delivery"] == str(deliveries[1].delivery_id)
+    assert abs(int(headers["webhook-timestamp"]) - timezone.now().timestamp()) < 60
+    assert headers["X-Squadron-Timestamp"] == headers["webhook-timestamp"]
     assert headers["Content-Type"] == "application/json"
 
 
@@ -337,10 +339,11 @@ def test_webhook_commands_that_take_no_body_refuse_one(api_for, requester):
 
 def test_a_chosen_secret_is_kept_as_sent_and_is_active_takes_only_booleans(api_for, requester):
     client = api_for(requester)
-    created = subscribe(client, "https://cmdb.example.com/in", secret="  0123456789abcdef  ")
+    chosen = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+    created = subscribe(client, "https://cmdb.example.com/in", secret=chosen)
     assert created.status_code == 201
     subscription = WebhookSubscription.objects.get()
-    assert webhook_delivery.subscription_secret(subscription) == "  0123456789abcdef  "
+    assert webhook_delivery.subscription_secret(subscription) == chosen
     for value in ("false", 0, None):
         response = client.patch(
             f"/api/v1/webhooks/{subscription.pk}/",

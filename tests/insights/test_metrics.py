@@ -86,6 +86,36 @@ def test_metrics_are_not_cached_and_refuse_other_methods(client, settings):
     assert client.post("/metrics").status_code == 405
 
 
+@pytest.mark.django_db
+def test_head_answers_like_get_without_a_body(client, locked_down):
+    locked_down.SQUADRON_METRICS_TOKEN = TOKEN
+    assert client.head("/metrics").status_code == 401, "HEAD is refused like GET without the token"
+    response = client.head("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert response.content == b""
+
+
+@pytest.mark.django_db
+def test_every_status_of_every_product_has_a_series_zero_included(client, settings, automated, manual):
+    """Series never appear with a product's first order of a status, nor
+    vanish with its last: rate() and absent-data alerts stay sound."""
+    settings.DEBUG = True
+    make_order(automated, submitted=timezone.now(), status=OrderStatus.QUEUED)
+
+    found = samples(client.get("/metrics"))
+
+    orders = {labels: value for (name, labels), value in found.items() if name == "squadron_orders"}
+    expected = {
+        (("product", product), ("status", status))
+        for product in ("vlan", "firewall-rule")
+        for status in OrderStatus.values
+    }
+    assert set(orders) == expected
+    assert orders[(("product", "vlan"), ("status", "queued"))] == 1
+    assert sum(orders.values()) == 1
+
+
 def test_a_malformed_allowed_network_stops_the_settings(monkeypatch):
     from django.core.exceptions import ImproperlyConfigured
 

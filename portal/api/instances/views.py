@@ -46,6 +46,10 @@ from portal.orders.models import Order, OrderEvent
     ),
 )
 class InstanceViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Services ordered from the catalogue, as they run now: their attributes
+    (secrets masked), history, dependencies, the day-2 operations you may
+    order, and their hand-over to another person."""
+
     not_found_detail = "No such instance."
     lookup_value_regex = r"[0-9]{1,18}"
     filterset_class = InstanceFilter

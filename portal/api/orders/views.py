@@ -40,6 +40,10 @@ class OrderViewSet(
     mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):
+    """Orders you placed and your squads' orders. A command (cancel, approve,
+    claim...) answers the order as it is afterwards; one its status does not
+    allow is a 409, and another person's order is a 404."""
+
     not_found_detail = "No such order."
     lookup_value_regex = r"[0-9]{1,18}"
     filterset_class = OrderFilter
@@ -178,6 +182,9 @@ for _command in COMMANDS:
 
 @extend_schema(summary="The output of an order's runs, in the order it was emitted")
 class OrderEventListView(ApiMixin, generics.ListAPIView):
+    """Lines of every attempt's run, secrets masked; ``attempt`` and ``after``
+    resume a live read where the last page ended."""
+
     serializer_class = s.RunEventSerializer
     filterset_class = RunEventFilter
     filter_backends = [FilterBackend]

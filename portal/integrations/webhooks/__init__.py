@@ -9,8 +9,10 @@
   request or run that moved the order never waits for a receiver: with no
   subscription the cost is one indexed query, and a broker that is down
   leaves deliveries pending for the sweep.
-- ``webhook_deliver`` (the worker) POSTs the stored body, signed with
-  HMAC-SHA256 under the subscription's secret, records the attempt (status
+- ``webhook_deliver`` (the worker) POSTs the stored body, signed as the
+  Standard Webhooks specification says (``webhook-id``,
+  ``webhook-timestamp``, ``webhook-signature``; ``whsec_<base64>``
+  secrets) so its libraries verify it, records the attempt (status
   code, error) for the owner, and schedules a retry with exponential backoff
   until ``SQUADRON_WEBHOOK_MAX_ATTEMPTS``.
 - Receivers on private or loopback addresses are refused unless

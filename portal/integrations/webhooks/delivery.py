@@ -4,13 +4,15 @@ sending each delivery from a worker, retries with backoff and the sweep.
 ``webhooks_order_changed`` is called by every status transition; after the
 transaction commits it stores one delivery per matching subscription and
 hands each to a Celery worker on the webhooks' own queue. ``webhook_deliver``
-(the worker) POSTs the stored body, signed with HMAC-SHA256 under the
-subscription's secret, records the attempt for the owner, and schedules a
+(the worker) POSTs the stored body, signed as Standard Webhooks prescribe
+(see "Signing" below), records the attempt for the owner, and schedules a
 retry with exponential backoff until ``SQUADRON_WEBHOOK_MAX_ATTEMPTS``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import http.client
@@ -41,28 +43,94 @@ logger = logging.getLogger(__name__)
 DELIVER_TASK = "portal.deliver_webhook"
 EVENT_STATUS_CHANGED = "order.status_changed"
 EVENT_PING = "ping"
-SIGNATURE_HEADER = "X-Squadron-Signature"
-SECRET_PREFIX = "whsec_"  # noqa: S105 - a public marker that makes leaked secrets recognisable
+LEGACY_SIGNATURE_HEADER = "X-Squadron-Signature"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks marker, which makes leaked secrets recognisable
+# What the Standard Webhooks libraries accept (Svix's refuse shorter keys).
+MIN_KEY_BYTES = 24
+MAX_KEY_BYTES = 64
 USER_AGENT = "Squadron-Webhooks/1"
 #: A pending delivery whose retry is this late was lost by the broker: send it again.
 SWEEP_GRACE = timedelta(minutes=2)
 
 
 # --- Signing ------------------------------------------------------------------------------
+#
+# Deliveries follow the Standard Webhooks specification, so its libraries (and
+# Svix's) verify them: ``webhook-id`` (the delivery's id, the same on every
+# retry), ``webhook-timestamp`` (when this attempt was sent) and
+# ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` keyed
+# with the bytes a ``whsec_<base64>`` secret encodes. Because the timestamp is
+# signed, a receiver that refuses old timestamps refuses a replayed capture.
+#
+# During the transition the old ``X-Squadron-Signature`` (hex HMAC of the body
+# alone, keyed with the same bytes) is sent too while
+# ``SQUADRON_WEBHOOK_LEGACY_SIGNATURE`` is on. Secrets made before Squadron
+# spoke the standard were re-encoded by a migration as ``whsec_`` + the
+# base64 of the whole old string: their key bytes, and so the old signature,
+# did not change.
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The signature header value: ``sha256=`` and the hex HMAC-SHA256 of the body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signing_key(secret: str) -> bytes:
+    """The HMAC key a ``whsec_<base64>`` secret encodes; ValueError for
+    anything else (the standard's libraries would read it differently)."""
+    problem = secret_problem(secret)
+    if problem:
+        raise ValueError(problem)
+    return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
 
 
-def signature_matches(secret: str, body: bytes, header: str) -> bool:
-    """What a receiver does (in Python): compare in constant time."""
-    return hmac.compare_digest(sign(secret, body), header or "")
+def secret_problem(secret: str) -> str | None:
+    """Why ``secret`` is not a Standard Webhooks secret, or None."""
+    shape = (
+        f"A secret is {SECRET_PREFIX} followed by the base64 of "
+        f"{MIN_KEY_BYTES} to {MAX_KEY_BYTES} random bytes"
+    )
+    if not secret.startswith(SECRET_PREFIX):
+        return f"{shape}: it starts with {SECRET_PREFIX}."
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except binascii.Error:
+        return f"{shape}: what follows {SECRET_PREFIX} is not base64 (A-Z, a-z, 0-9, +, / and = padding)."
+    if not MIN_KEY_BYTES <= len(key) <= MAX_KEY_BYTES:
+        return f"{shape}: this one encodes {len(key)}."
+    return None
+
+
+def sign(secret: str, *, delivery_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header value of one attempt."""
+    signed = f"{delivery_id}.{timestamp}.".encode() + body
+    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def sign_legacy(secret: str, body: bytes) -> str:
+    """The deprecated ``X-Squadron-Signature``: ``sha256=`` and the hex
+    HMAC-SHA256 of the body alone (no timestamp: a capture replays)."""
+    return "sha256=" + hmac.new(signing_key(secret), body, hashlib.sha256).hexdigest()
+
+
+def signature_headers(secret: str, *, delivery_id: str, body: bytes, now: float) -> dict[str, str]:
+    """Every header that lets a receiver check an attempt: the standard ones,
+    and the old set while ``SQUADRON_WEBHOOK_LEGACY_SIGNATURE`` is on."""
+    timestamp = int(now)
+    headers = {
+        "webhook-id": delivery_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, delivery_id=delivery_id, timestamp=timestamp, body=body),
+    }
+    if settings.SQUADRON_WEBHOOK_LEGACY_SIGNATURE:
+        headers.update(
+            {
+                "X-Squadron-Delivery": delivery_id,
+                "X-Squadron-Timestamp": str(timestamp),
+                LEGACY_SIGNATURE_HEADER: sign_legacy(secret, body),
+            }
+        )
+    return headers
 
 
 def generate_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def subscription_secret(subscription: WebhookSubscription) -> str:
@@ -222,22 +290,35 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, 6 * 3600))
 
 
+def claim_lease() -> timedelta:
+    """How long a claimed attempt may take: the delivery task's hard time
+    limit (three timeouts bound a receiver that drips its answer, and a
+    margin). The claim sets the next attempt this far ahead, so an attempt
+    whose task died (killed worker, time limit) is found by the sweep once no
+    task can still be working on it."""
+    return timedelta(seconds=settings.SQUADRON_WEBHOOK_TIMEOUT_SECONDS * 3 + 30)
+
+
 def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     """Make the next attempt at a pending delivery, if it is due.
 
     The attempt is claimed with a conditional UPDATE on the attempt count, so
-    a task delivered twice by the broker sends once.
+    a task delivered twice by the broker sends once, and the claim is a lease
+    (``claim_lease``): until it ends a duplicate waits, after it the sweep
+    sends the delivery again.
     """
     delivery = WebhookDelivery.objects.select_related("subscription").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
         return None
     now = timezone.now()
     if delivery.next_attempt_at and delivery.next_attempt_at > now + timedelta(seconds=1):
-        return None  # an early duplicate: the scheduled task will come
+        return None  # an early duplicate, or an attempt still under way: the scheduled task will come
+    if delivery.attempts >= settings.SQUADRON_WEBHOOK_MAX_ATTEMPTS:
+        return _give_up_after_unfinished_attempt(delivery)
     subscription = delivery.subscription
     claimed = WebhookDelivery.objects.filter(
         pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=delivery.attempts
-    ).update(attempts=delivery.attempts + 1, last_attempt_at=now, next_attempt_at=None)
+    ).update(attempts=delivery.attempts + 1, last_attempt_at=now, next_attempt_at=now + claim_lease())
     if not claimed:
         return None
     attempts = delivery.attempts + 1
@@ -247,14 +328,19 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
         attempt = _send(subscription, delivery)
     fields: dict[str, object] = {"last_status_code": attempt.status_code, "last_error": attempt.error[:1000]}
     if attempt.ok:
-        fields.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=timezone.now(), last_error="")
+        fields.update(
+            status=WebhookDelivery.Status.DELIVERED,
+            delivered_at=timezone.now(),
+            last_error="",
+            next_attempt_at=None,
+        )
     elif attempts >= settings.SQUADRON_WEBHOOK_MAX_ATTEMPTS or not subscription.is_active:
-        fields.update(status=WebhookDelivery.Status.FAILED)
+        fields.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
     else:
         wait = backoff(attempts)
         fields.update(next_attempt_at=timezone.now() + wait)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
-    if fields.get("next_attempt_at"):
+    if fields.get("status") is None:
         enqueue(delivery.pk, countdown=backoff(attempts).total_seconds())
     logger.info(
         "webhook delivery %s attempt %s to %s: %s %s",
@@ -268,8 +354,25 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     return delivery
 
 
+def _give_up_after_unfinished_attempt(delivery: WebhookDelivery) -> WebhookDelivery | None:
+    """The last attempt was claimed and never finished (its task died): no
+    attempt is left, so the delivery fails rather than sending one too many."""
+    given_up = WebhookDelivery.objects.filter(
+        pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=delivery.attempts
+    ).update(
+        status=WebhookDelivery.Status.FAILED,
+        next_attempt_at=None,
+        last_error=f"Attempt {delivery.attempts} did not finish (its worker stopped or ran out of time).",
+    )
+    if not given_up:
+        return None
+    delivery.refresh_from_db()
+    return delivery
+
+
 def webhook_deliveries_sweep() -> list[int]:
-    """Send again the pending deliveries whose retry the broker lost."""
+    """Send again the pending deliveries whose retry the broker lost, or
+    whose attempt's lease ended without an answer (the task died)."""
     late = WebhookDelivery.objects.filter(
         status=WebhookDelivery.Status.PENDING, next_attempt_at__lt=timezone.now() - SWEEP_GRACE
     ).values_list("pk", flat=True)[:1000]
@@ -285,13 +388,15 @@ def _send(subscription: WebhookSubscription, delivery: WebhookDelivery) -> Attem
         secret = subscription_secret(subscription)
     except Exception:  # noqa: BLE001 - an unreadable secret must not crash the worker
         return Attempt(None, "Not sent: the webhook's secret cannot be decrypted (credential key changed?).")
+    try:
+        signed = signature_headers(secret, delivery_id=str(delivery.delivery_id), body=body, now=time.time())
+    except ValueError as problem:
+        return Attempt(None, f"Not sent: the webhook's secret is unusable ({problem}); replace it.")
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "X-Squadron-Event": delivery.event,
-        "X-Squadron-Delivery": str(delivery.delivery_id),
-        "X-Squadron-Timestamp": str(int(time.time())),
-        SIGNATURE_HEADER: sign(secret, body),
+        **signed,
     }
     return post(subscription.url, body, headers, timeout=settings.SQUADRON_WEBHOOK_TIMEOUT_SECONDS)
 

@@ -22,15 +22,20 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal.integrations.models import WebhookDelivery, WebhookSubscription
-from portal.integrations.webhooks.delivery import EVENT_PING, create_deliveries, enqueue, generate_secret, iso
+from portal.integrations.webhooks.delivery import (
+    EVENT_PING,
+    create_deliveries,
+    enqueue,
+    generate_secret,
+    iso,
+    secret_problem,
+)
 from portal.integrations.webhooks.ssrf import url_problem
 from runbooks.crypto import encrypt_json
 from squads.models import Squad
 from squads.selectors import AnyUser, can_curate
 
 logger = logging.getLogger(__name__)
-
-MIN_SECRET_LENGTH = 16
 
 
 class WebhookError(Exception):
@@ -79,8 +84,8 @@ def webhook_subscribe(
         errors["url"] = [problem]
     if squad is not None and not can_curate(actor, squad.pk):
         errors["squad"] = [f"Only members of {squad.name} subscribe to its orders."]
-    if secret is not None and len(secret) < MIN_SECRET_LENGTH:
-        errors["secret"] = [f"A secret has at least {MIN_SECRET_LENGTH} characters (or leave it out)."]
+    if secret is not None and (problem := secret_problem(secret)):
+        errors["secret"] = [f"{problem} Or leave it out to have one generated."]
     if len(description) > 200:
         errors["description"] = ["A description has at most 200 characters."]
     if errors:
