@@ -6,6 +6,7 @@ rows to the same person.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from portal.integrations.webhooks.delivery import iso
@@ -94,29 +95,60 @@ def order_run_events(order: Order) -> QuerySet:
 def order_webhook_payload(order_id: int) -> dict | None:
     """What a webhook receiver learns of an order (None once it is gone)."""
     order = (
-        Order.objects.select_related("product", "squad", "requester", "operation").filter(pk=order_id).first()
+        Order.objects.select_related(
+            "product", "squad", "requester", "operation", "claimed_by", "business_unit"
+        )
+        .filter(pk=order_id)
+        .first()
     )
     return order_payload(order) if order is not None else None
 
 
+#: Keys the payload carried before it took the API's ``Order`` shape, kept so
+#: receivers written for it keep working (``api_path``: ``url`` is absolute;
+#: the rest are also in ``result``). The schema marks them deprecated.
+LEGACY_ORDER_KEYS = ("api_path", "return_code", "failure_reason", "resolution_note")
+
+
 def order_payload(order: Order) -> dict:
-    """What a receiver learns of the order: the API's fields, secrets masked."""
+    """What a receiver learns of the order: every key of the API's ``Order``
+    (a generated client's model reads it; secrets masked as there), with
+    ``url`` absolute through ``SQUADRON_BASE_URL`` and times in UTC, plus
+    ``LEGACY_ORDER_KEYS``. The OpenAPI document's ``webhooks`` describe it,
+    and a test holds every event the suite sends to that description."""
+    api_path = f"/api/v1/orders/{order.pk}/"
     return {
         "id": order.pk,
-        "api_path": f"/api/v1/orders/{order.pk}/",
+        "url": f"{settings.SQUADRON_BASE_URL}{api_path}",
         "status": order.status,
         "product": {"slug": order.product.slug, "name": order.product.name},
         "instance": order.instance_id,
         "operation": order.operation.slug if order.operation is not None else None,
+        "business_unit": order.business_unit.slug if order.business_unit is not None else None,
+        "quota_excess": order.quota_excess,
         "product_version": order.product_version,
         "squad": {"slug": order.squad.slug, "name": order.squad.name},
         "requester": order.requester.get_username(),
         "fulfilment": order.fulfilment,
+        "approval_policy": order.approval_policy,
         "inputs": order.inputs,
         "attempts": order.attempts,
+        "claimed_by": order.claimed_by.get_username() if order.claimed_by is not None else None,
         "created_at": iso(order.created_at),
         "updated_at": iso(order.updated_at),
+        "approved_at": iso(order.approved_at),
+        "queued_at": iso(order.queued_at),
+        "started_at": iso(order.started_at),
+        "claimed_at": iso(order.claimed_at),
         "finished_at": iso(order.finished_at),
+        "result": {
+            "return_code": order.return_code,
+            "host_summary": order.host_summary or {},
+            "failure_reason": order.failure_reason,
+            "resolution_note": order.resolution_note,
+        },
+        # LEGACY_ORDER_KEYS
+        "api_path": api_path,
         "return_code": order.return_code,
         "failure_reason": order.failure_reason,
         "resolution_note": order.resolution_note,
