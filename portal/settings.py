@@ -396,6 +396,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1: the version whose documents describe webhooks (the payloads we send).
+    "OAS_VERSION": "3.1.0",
 }
 # Bodies above this size are refused before they are parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SQUADRON_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
@@ -415,6 +417,8 @@ SPECTACULAR_SETTINGS.update(
             "drf_spectacular.hooks.postprocess_schema_enums",
             "portal.api.schema.state_parameter_bounds",
             "portal.api.schema.describe_servers_and_ids",
+            "portal.api.webhook_events.webhook_events",
+            "portal.api.schema.nullable_as_openapi_31",
         ],
         "ENUM_NAME_OVERRIDES": {
             "OrderStatusEnum": "portal.orders.choices.OrderStatus",

@@ -103,3 +103,33 @@ def describe_servers_and_ids(result: dict, generator: object, request: Any, publ
                 if parameter["in"] == "path" and parameter["name"] == "id":
                     parameter["schema"] = {"type": "integer"}
     return result
+
+
+def nullable_as_openapi_31(result: dict, generator: object, request: object, public: bool) -> dict:
+    """drf-spectacular postprocessing hook, last: the document is OpenAPI 3.1,
+    whose schemas are JSON Schema and know no ``nullable``. drf-spectacular
+    writes its own fields' nulls as 3.1 does; schemas written by hand here
+    (and DRF's paginators') say ``nullable: true``, rewritten as a type that
+    admits ``null``, so a validator and a generated client read them right."""
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.pop("nullable", False):
+                kind = node.get("type")
+                if isinstance(kind, str):
+                    node["type"] = [kind, "null"]
+                elif isinstance(kind, list):
+                    node["type"] = [*kind, *(["null"] if "null" not in kind else [])]
+                else:
+                    alternatives = {
+                        key: node.pop(key) for key in ("$ref", "allOf", "oneOf", "anyOf") if key in node
+                    }
+                    node["oneOf"] = [alternatives, {"type": "null"}]
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(result)
+    return result
