@@ -273,6 +273,10 @@ class NoteForm(forms.Form):
     may be empty is for the service to say."""
 
     note = forms.CharField(required=False, max_length=2000, strip=True)
+    #: The approval step the page showed (a hidden field of the approve and
+    #: reject forms): a decision made on a stale page is refused, not counted
+    #: for a step its approver never saw.
+    step = forms.IntegerField(required=False, min_value=0, max_value=1000)
 
 
 ORDER_STATUS_FILTERS = [

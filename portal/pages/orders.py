@@ -289,11 +289,13 @@ def order_action(request: AuthenticatedHttpRequest, pk: int, action: str) -> Htt
     form = NoteForm(request.POST)
     if not form.is_valid():
         # An ErrorList yields its messages as text, whatever Django's stubs say.
-        messages.error(request, " ".join(str(message) for message in form.errors["note"]))
+        errors = (str(message) for field_errors in form.errors.values() for message in field_errors)
+        messages.error(request, " ".join(errors))
         return redirect(back)
     command = COMMANDS_BY_NAME[action]
+    step = form.cleaned_data["step"] if command.takes_step else None
     try:
-        order = command.perform(order, request.user, form.cleaned_data["note"])
+        order = command.perform(order, request.user, form.cleaned_data["note"], step)
     except OrderError as error:
         messages.error(request, str(error))
     else:
