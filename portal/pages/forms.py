@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django import forms
+from django.http import QueryDict
 
 from catalogue.markdown import render_markdown
 from catalogue.schema import secret_fields
@@ -249,6 +250,25 @@ class OrderForm(forms.Form):
 
     def error_count(self) -> int:
         return sum(len(messages) for messages in self.errors.values())
+
+
+def form_data(schema: dict, inputs: dict) -> QueryDict:
+    """Inputs as the browser would post them, to show them in the form again
+    (secrets left out: a password field is never filled in by the server)."""
+    data = QueryDict(mutable=True)
+    secrets = secret_fields(schema)
+    for name, value in inputs.items():
+        key = f"{OrderForm.prefix}-{name}"
+        if name in secrets or value is None:
+            continue
+        if isinstance(value, bool):
+            if value:
+                data[key] = "on"
+        elif isinstance(value, list):
+            data.setlist(key, [str(item) for item in value])
+        else:
+            data[key] = str(value)
+    return data
 
 
 class BusinessUnitForm(forms.Form):

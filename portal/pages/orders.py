@@ -8,14 +8,14 @@ from typing import Any
 from django.contrib import messages
 from django.http import (
     Http404,
+    HttpRequest,
     HttpResponse,
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from catalogue.choices import ProductStatus
 from portal.orders.approval_steps import step_progress
@@ -27,6 +27,8 @@ from portal.orders.permissions import retryable, secrets_erased, stopping
 from portal.orders.selectors import orders_visible_to
 from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.forms import NoteForm, OrderFilterForm
+from portal.pages.resume import local_page, post_only
+from portal.pages.work import resumed_decision_note
 from portal.web.confirm import id_from_text
 from portal.web.pagination import newest_first_page
 from portal.web.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events
@@ -189,6 +191,7 @@ def order_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     context["polling"] = _keeps_polling(order)
     context["poll_seconds"] = _poll_seconds(order)
     context["note_form"] = NoteForm()
+    context["resumed_note"] = resumed_decision_note(request, order.pk)
     return render(request, "portal/order_detail.html", context)
 
 
@@ -272,15 +275,15 @@ def run_log_download(request: AuthenticatedHttpRequest, pk: int, run_id: int) ->
     return response
 
 
-def _safe_next(request: AuthenticatedHttpRequest, default: str) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return default
+def _safe_next(request: HttpRequest, default: str) -> str:
+    """Where the button was (``next``, on this site), else ``default``."""
+    return local_page(request, request.POST.get("next", "") or request.GET.get("next", ""), default)
 
 
 @login_required
-@require_POST
+@post_only(
+    lambda request, pk, action: _safe_next(request, reverse("order-detail", args=[pk])), keeps_input=True
+)
 def order_action(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpResponse:
     """Cancel, retry, approve, reject, claim, complete or fail an order, then
     go back where the button was, with the outcome as a message."""
