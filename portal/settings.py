@@ -339,7 +339,10 @@ SQUADRON_RUN_MEMORY_MB = env_int("SQUADRON_RUN_MEMORY_MB", 2048, minimum=0)
 SQUADRON_RUN_PROCESSES = env_int("SQUADRON_RUN_PROCESSES", 256, minimum=0)
 SQUADRON_EVENT_BATCH_SIZE = env_int("SQUADRON_EVENT_BATCH_SIZE", 500, minimum=1)
 SQUADRON_EVENT_FLUSH_MS = env_int("SQUADRON_EVENT_FLUSH_MS", 250, minimum=10)
+#: What a page shows of one event's output (its head and tail); the download has all of it.
 SQUADRON_EVENT_STDOUT_LIMIT = env_int("SQUADRON_EVENT_STDOUT_LIMIT", 16_384, minimum=256)
+#: What is stored of one event's output: a task printing more keeps its head and tail.
+SQUADRON_EVENT_STDOUT_MAX = env_int("SQUADRON_EVENT_STDOUT_MAX", 4 * 1024 * 1024, minimum=16_384)
 SQUADRON_HEARTBEAT_SECONDS = env_int("SQUADRON_HEARTBEAT_SECONDS", 5, minimum=1)
 SQUADRON_HEARTBEAT_STALE_SECONDS = env_int("SQUADRON_HEARTBEAT_STALE_SECONDS", 60, minimum=2)
 # A worker started with `--include portal.liveness` touches this file while

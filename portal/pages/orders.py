@@ -33,7 +33,7 @@ from portal.web.confirm import id_from_text
 from portal.web.pagination import newest_first_page
 from portal.web.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events
 from runbooks.models import RunEvent
-from runbooks.selectors import LOG_COLUMNS, run_events, run_events_page
+from runbooks.selectors import run_events_page, run_events_shown, run_output
 
 ORDERS_PER_PAGE = 25
 
@@ -216,9 +216,7 @@ def order_live(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         context.update(_runs_context(order))
         context["runs_changed"] = True
     elif order.current_run_id:
-        events = list(
-            run_events(run_id=order.current_run_id, after_counter=after).only(*LOG_COLUMNS)[:POLL_EVENTS]
-        )
+        events = run_events_shown(run_id=order.current_run_id, after_counter=after, limit=POLL_EVENTS)
         more_pending = len(events) == POLL_EVENTS
         if events:
             context["new_events_html"] = render_events(events)
@@ -266,10 +264,13 @@ def run_log_earlier(request: AuthenticatedHttpRequest, pk: int, run_id: int) -> 
 @login_required
 @require_GET
 def run_log_download(request: AuthenticatedHttpRequest, pk: int, run_id: int) -> StreamingHttpResponse:
-    """The whole output of one attempt as plain text, streamed from the database."""
+    """The whole output of one attempt as plain text, every character the
+    run stored (a page abbreviates a huge event; this never does), streamed
+    from the database a chunk of events at a time."""
     order, order_run = _order_run_or_404(request, pk, run_id)
-    events = run_events(run_id=run_id).only(*LOG_COLUMNS).iterator(chunk_size=2000)
-    response = StreamingHttpResponse(plain_text(events), content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(
+        plain_text(run_output(run_id=run_id)), content_type="text/plain; charset=utf-8"
+    )
     filename = f"order-{order.pk}-attempt-{order_run.attempt}.log"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
