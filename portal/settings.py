@@ -28,6 +28,9 @@ DEV_SECRET_KEY = "DEV-ONLY-insecure-squadron-secret-key-never-use-in-production"
 DEV_CREDENTIAL_KEY = "DEV-ONLY-insecure-squadron-credential-key"
 
 DEBUG = env_bool("DEBUG", True)
+#: With DEBUG on, Django's technical 404 and 500 pages (tracebacks in the
+#: browser, unstyled under the CSP) instead of the portal's own.
+SQUADRON_TECHNICAL_ERROR_PAGES = env_bool("SQUADRON_TECHNICAL_ERROR_PAGES", False)
 # Each secret below (and DATABASE_URL, CELERY_BROKER_URL, CACHE_URL,
 # EMAIL_HOST_PASSWORD, SQUADRON_METRICS_TOKEN) may come from a file named by
 # NAME_FILE instead (compose's secrets): no process environment then holds it.
@@ -99,6 +102,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "portal.identity.middleware.TwoStepLoginRequiredMiddleware",
     "portal.web.csp.ContentSecurityPolicyMiddleware",
+    # Inside the CSP: its pages get the header like every other page.
+    "portal.web.errors.OwnErrorPagesMiddleware",
     # Last, as axes asks: it turns a refused login into the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
