@@ -7,7 +7,10 @@ should say "not found", which looked broken. Unless
 ``SQUADRON_TECHNICAL_ERROR_PAGES`` asks for Django's pages, this middleware
 answers as production does (``handler404``, ``handler500``); the traceback
 of a failure still goes to the log (the console of ``make run``).
-With DEBUG off it does nothing: Django uses the handlers itself.
+With DEBUG off Django uses the handlers itself.
+
+Whatever DEBUG says, a method a page does not take (a 405, which Django
+answers with an empty body: "This page isn't working") gets a page too.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
+from django.shortcuts import render
 from django.urls import Resolver404, get_resolver, get_urlconf
 from django.utils.log import log_response
 from django.views import defaults
@@ -54,6 +58,21 @@ class OwnErrorPagesMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self._own_not_found(request)
+        if response is None:
+            response = self.get_response(request)
+        if (
+            response.status_code == 405
+            and not response.streaming
+            and not response.content  # type: ignore[attr-defined]  # not streaming: has content
+            and not request.path.startswith(OWN_ERRORS_EXEMPT)
+        ):
+            page = render(request, "405.html", status=405)
+            page["Allow"] = response.get("Allow", "")
+            return page
+        return response
+
+    def _own_not_found(self, request: HttpRequest) -> HttpResponseBase | None:
         if _applies(request):
             # A path no URL matches never reaches a view (nor process_exception).
             try:
@@ -62,7 +81,7 @@ class OwnErrorPagesMiddleware:
                 response = _not_found(request, error)
                 log_response("Not Found: %s", request.path, response=response, request=request)
                 return response
-        return self.get_response(request)
+        return None
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponseBase | None:
         if not _applies(request):

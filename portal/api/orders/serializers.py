@@ -420,12 +420,16 @@ class RejectSerializer(ReasonSerializer):
 
 
 class StaleStepSerializer(serializers.Serializer):
-    """The answer to a decision on a step that is no longer open."""
+    """The answer to a decision on a step that is no longer open, or on an
+    order that no longer waits for approval."""
 
     detail = serializers.CharField(help_text="What happened meanwhile and what waits now.")
-    code = serializers.CharField(help_text="`stale_step`.")
+    code = serializers.CharField(help_text="`stale_step`, or `illegal_transition`.")
     current_step = serializers.IntegerField(
-        allow_null=True, help_text="The step open now (null when none is: the order moved on)."
+        allow_null=True,
+        required=False,
+        help_text="With `stale_step`: the step open now (null when none is). Absent with "
+        "`illegal_transition` (the order no longer waits for approval).",
     )
 
 

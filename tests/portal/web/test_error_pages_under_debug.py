@@ -74,3 +74,26 @@ def test_the_technical_pages_come_back_on_request(debug, client, requester):
     client.force_login(requester)
     response = client.get("/no-such-page/")
     assert response.status_code == 404 and "Using the URLconf" in response.content.decode()
+
+
+@pytest.mark.parametrize("debug_on", [True, False])
+def test_a_method_a_page_does_not_take_gets_a_page_not_an_empty_405(debug_on, settings, client, requester):
+    settings.DEBUG = debug_on
+    client.force_login(requester)
+    response = client.post("/orders/badges/")  # a GET-only part of My orders
+    assert response.status_code == 405 and response["Allow"] == "GET"
+    html = response.content.decode()
+    assert "This address is not opened that way" in html and "/static/css/squadron.css" in html
+    api = client.delete("/api/v1/products/")
+    assert api.status_code == 405 and api.json()["code"] == "method_not_allowed"
+
+
+def test_a_refusal_is_the_portals_own_403(rf):
+    """Django answers ``PermissionDenied`` with its handler, DEBUG or not:
+    the page it renders is the portal's ``403.html``."""
+    from django.core.exceptions import PermissionDenied
+    from django.views import defaults
+
+    response = defaults.permission_denied(rf.get("/"), PermissionDenied())
+    html = response.content.decode()
+    assert response.status_code == 403 and "You may not do that" in html and "squadron.css" in html
