@@ -141,3 +141,17 @@ def test_a_kept_form_never_leads_the_login_to_another_site(client, approval_prod
     assert client.get(f"/orders/{order.pk}/approve/?next=https://evil.example/")["Location"].startswith(
         "/login/"
     )
+
+
+def test_the_business_unit_chosen_is_kept_with_the_form(client, requester, product):
+    from tests.consumption import unit
+
+    unit("finance", requester, name="Finance")
+    unit("logistics", requester, name="Logistics")
+    client.force_login(requester)
+    expire(client)
+    client.post("/products/vm/order/", {**TYPED, "business_unit": "logistics"})
+    html = log_in(client, requester, "/products/vm/").content.decode()
+    assert 'value="web-77"' in html
+    assert '<option value="logistics" selected>' in html
+    assert Order.objects.count() == 0
