@@ -28,6 +28,9 @@ DEV_SECRET_KEY = "DEV-ONLY-insecure-squadron-secret-key-never-use-in-production"
 DEV_CREDENTIAL_KEY = "DEV-ONLY-insecure-squadron-credential-key"
 
 DEBUG = env_bool("DEBUG", True)
+#: With DEBUG on, Django's technical 404 and 500 pages (tracebacks in the
+#: browser, unstyled under the CSP) instead of the portal's own.
+SQUADRON_TECHNICAL_ERROR_PAGES = env_bool("SQUADRON_TECHNICAL_ERROR_PAGES", False)
 # Each secret below (and DATABASE_URL, CELERY_BROKER_URL, CACHE_URL,
 # EMAIL_HOST_PASSWORD, SQUADRON_METRICS_TOKEN) may come from a file named by
 # NAME_FILE instead (compose's secrets): no process environment then holds it.
@@ -99,6 +102,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "portal.identity.middleware.TwoStepLoginRequiredMiddleware",
     "portal.web.csp.ContentSecurityPolicyMiddleware",
+    # Inside the CSP: its pages get the header like every other page.
+    "portal.web.errors.OwnErrorPagesMiddleware",
     # Last, as axes asks: it turns a refused login into the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -339,7 +344,10 @@ SQUADRON_RUN_MEMORY_MB = env_int("SQUADRON_RUN_MEMORY_MB", 2048, minimum=0)
 SQUADRON_RUN_PROCESSES = env_int("SQUADRON_RUN_PROCESSES", 256, minimum=0)
 SQUADRON_EVENT_BATCH_SIZE = env_int("SQUADRON_EVENT_BATCH_SIZE", 500, minimum=1)
 SQUADRON_EVENT_FLUSH_MS = env_int("SQUADRON_EVENT_FLUSH_MS", 250, minimum=10)
+#: What a page shows of one event's output (its head and tail); the download has all of it.
 SQUADRON_EVENT_STDOUT_LIMIT = env_int("SQUADRON_EVENT_STDOUT_LIMIT", 16_384, minimum=256)
+#: What is stored of one event's output: a task printing more keeps its head and tail.
+SQUADRON_EVENT_STDOUT_MAX = env_int("SQUADRON_EVENT_STDOUT_MAX", 4 * 1024 * 1024, minimum=16_384)
 SQUADRON_HEARTBEAT_SECONDS = env_int("SQUADRON_HEARTBEAT_SECONDS", 5, minimum=1)
 SQUADRON_HEARTBEAT_STALE_SECONDS = env_int("SQUADRON_HEARTBEAT_STALE_SECONDS", 60, minimum=2)
 # A worker started with `--include portal.liveness` touches this file while

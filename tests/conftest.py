@@ -146,6 +146,34 @@ def engineer(squad):
     return MembershipFactory(user=UserFactory(username="eddie"), squad=squad, role=Role.ENGINEER).user
 
 
+@pytest.fixture
+def jonas(squad):
+    """A second product owner of the base squad (two people deciding at once)."""
+    return MembershipFactory(
+        user=UserFactory(username="jonas", first_name="Jonas", last_name="Berg"),
+        squad=squad,
+        role=Role.PRODUCT_OWNER,
+    ).user
+
+
+@pytest.fixture
+def squad_twice(squad):
+    """Two steps the same people may decide (one person counts once, so two
+    product owners are needed): the case where a stale click would land on
+    the wrong step."""
+    product = ProductFactory(
+        slug="fw2",
+        name="Firewall",
+        squad=squad,
+        approval_policy=ApprovalPolicy.STEPS,
+        form_schema={"type": "object", "properties": {"label": {"type": "string"}}},
+    )
+    roles = [Role.PRODUCT_OWNER, Role.SME]
+    ApprovalStep.objects.create(product=product, position=0, name="Squad review", roles=roles)
+    ApprovalStep.objects.create(product=product, position=1, name="Second look", roles=roles)
+    return product
+
+
 # --- What squads curate in the admin (the admin tests of every app) ------------
 
 

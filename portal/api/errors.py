@@ -32,6 +32,7 @@ from portal.orders.errors import (
     OrderError,
     OrderNotAllowed,
     ProductNotOrderable,
+    StaleDecision,
 )
 
 
@@ -51,6 +52,16 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the resource."
     default_code = "conflict"
+
+
+class StaleStep(Conflict):
+    """A decision on an approval step that is no longer the open one."""
+
+    default_code = "stale_step"
+
+    def __init__(self, detail: str, *, current_step: int | None) -> None:
+        super().__init__(detail, code=self.default_code)
+        self.current_step = current_step
 
 
 class Unprocessable(exceptions.APIException):
@@ -84,6 +95,8 @@ def domain_error_as_api_error(error: OrderError) -> exceptions.APIException:
         return exceptions.ValidationError({"product": [str(error)]}, code="not_orderable")
     if isinstance(error, OrderNotAllowed):
         return exceptions.PermissionDenied(str(error), code="not_allowed")
+    if isinstance(error, StaleDecision):
+        return StaleStep(str(error), current_step=error.current_step)
     if isinstance(error, IllegalTransition):
         return Conflict(str(error), code="illegal_transition")
     return exceptions.ValidationError({"non_field_errors": [str(error)]}, code="refused")
@@ -120,6 +133,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             "detail": str(detail) if not isinstance(detail, dict | list) else _summary(detail),
             "code": code if isinstance(code, str) else exc.default_code,
         }
+        if isinstance(exc, StaleStep):
+            response.data["current_step"] = exc.current_step
     return response
 
 

@@ -196,7 +196,7 @@ def describe_approvers(step: StepSpec, squad_names: dict[int, str], chapter_name
     return f"{roles} of {squad}"
 
 
-def _names(steps: list[StepSpec]) -> tuple[dict[int, str], dict[int, str]]:
+def names_of(steps: list[StepSpec]) -> tuple[dict[int, str], dict[int, str]]:
     """The names of the squads and chapters the steps name, by id."""
     squad_ids = {step["squad_id"] for step in steps if step["squad_id"]}
     chapter_ids = {step["chapter_id"] for step in steps if step["chapter_id"]}
@@ -209,7 +209,7 @@ def _names(steps: list[StepSpec]) -> tuple[dict[int, str], dict[int, str]]:
 
 def steps_described(steps: list[StepSpec]) -> list[dict[str, Any]]:
     """Each step's name and who decides it, in words (before an order exists)."""
-    squad_names, chapter_names = _names(steps)
+    squad_names, chapter_names = names_of(steps)
     return [
         {"name": step["name"], "who": describe_approvers(step, squad_names, chapter_names)} for step in steps
     ]
@@ -218,7 +218,7 @@ def steps_described(steps: list[StepSpec]) -> list[dict[str, Any]]:
 def step_progress(order: Order) -> list[dict[str, Any]]:
     """Each step with who decides it and its decisions so far, for the order page."""
     steps = order.approval_steps or []
-    squad_names, chapter_names = _names(steps)
+    squad_names, chapter_names = names_of(steps)
     decisions: dict[int, list[OrderApproval]] = {}
     for approval in order.approvals.select_related("approver").order_by("created_at", "id"):
         decisions.setdefault(approval.step, []).append(approval)

@@ -17,7 +17,7 @@ from portal.notifications.choices import NotificationKind
 from portal.notifications.services import APPROVAL_KINDS, notifications_settle, notify
 from portal.orders import approval_steps
 from portal.orders.choices import OrderStatus
-from portal.orders.errors import IllegalTransition, OrderError, OrderNotAllowed
+from portal.orders.errors import IllegalTransition, OrderError, OrderNotAllowed, StaleDecision
 from portal.orders.execution import dispatch_on_commit
 from portal.orders.models import Order, OrderApproval
 from portal.orders.transitions import (
@@ -31,16 +31,46 @@ from portal.orders.transitions import (
 )
 from squads.choices import Role
 from squads.models import Membership
+from squads.selectors import display_name
 
 
-def _decide(order: Order, actor: User, decision: str, comment: str) -> Order:
+def _stale(order: Order, actor: User, seen: int) -> StaleDecision:
+    """The refusal of a decision made on step ``seen`` while ``order`` (locked,
+    waiting) has moved on: what happened meanwhile and what waits now."""
+    steps = order.approval_steps or []
+    now = order.approval_step
+    if not 0 <= seen < len(steps):
+        return StaleDecision(f"Order #{order.pk} has no approval step {seen + 1}.", current_step=now)
+    deciders = OrderApproval.objects.filter(
+        order=order, step=seen, decision=OrderApproval.Decision.APPROVED
+    ).select_related("approver")
+    names = ", ".join(display_name(approval.approver) for approval in deciders) or "someone else"
+    happened = f"Step {seen + 1} ({steps[seen]['name']}) was approved by {names} meanwhile"
+    step = approval_steps.current_step(order)
+    if step is None:
+        return StaleDecision(f"{happened}.", current_step=None)
+    if approval_steps.refusal(actor, order) is None:
+        who = "you — review it before you decide"
+    else:
+        squad_names, chapter_names = approval_steps.names_of(steps)
+        who = approval_steps.describe_approvers(step, squad_names, chapter_names)
+    return StaleDecision(
+        f"{happened}; step {now + 1} ({step['name']}) now waits for {who}. Nothing was recorded.",
+        current_step=now,
+    )
+
+
+def _decide(order: Order, actor: User, decision: str, comment: str, seen: int | None) -> Order:
     """Lock a waiting order and record ``actor``'s decision on its open step,
-    or refuse (nothing written) if they may not decide it."""
+    or refuse (nothing written) if they may not decide it, or if ``seen``,
+    the step they decided on, is no longer the open one."""
     locked = order_locked(order)
     if locked.status != OrderStatus.PENDING_APPROVAL:
         raise IllegalTransition(
             f"Order #{order.pk} is {status_label(locked.status)}; it is not waiting for approval."
         )
+    if seen is not None and seen != locked.approval_step:
+        raise _stale(locked, actor, seen)
     reason = approval_steps.refusal(actor, locked)
     if reason:
         raise OrderNotAllowed(reason)
@@ -55,10 +85,14 @@ def _decide(order: Order, actor: User, decision: str, comment: str) -> Order:
     return locked
 
 
-def order_approve(*, order: Order, actor: User, note: str = "") -> Order:
+def order_approve(*, order: Order, actor: User, note: str = "", step: int | None = None) -> Order:
     """Approve the open step of a waiting order. When the step has all the
     approvals it needs the next step opens; after the last step the order is
     queued (automated) or lands in the squad's manual queue.
+
+    ``step`` is the index of the step the approver saw: a decision made on a
+    page that showed an earlier step must not count for a later one, a
+    question its approver never saw (``StaleDecision``). None: the open one.
 
     Separation of duties: nobody approves their own order, and a person
     counts once across all the steps of an order.
@@ -66,17 +100,18 @@ def order_approve(*, order: Order, actor: User, note: str = "") -> Order:
     note = note.strip()
     now = timezone.now()
     with transaction.atomic():
-        locked = _decide(order, actor, OrderApproval.Decision.APPROVED, note)
+        locked = _decide(order, actor, OrderApproval.Decision.APPROVED, note, step)
         steps = locked.approval_steps
         index = locked.approval_step
-        step = steps[index]
+        open_step = steps[index]
         approved = OrderApproval.objects.filter(
             order=locked, step=index, decision=OrderApproval.Decision.APPROVED
         ).count()
-        where = f"step {index + 1}/{len(steps)} ({step['name']})"
+        where = f"step {index + 1}/{len(steps)} ({open_step['name']})"
         said = f": {note.strip()}" if note.strip() else ""
-        if approved < step["required"]:
-            order_note(locked, actor=actor, note=f"Approved {where}, {approved} of {step['required']}{said}")
+        if approved < open_step["required"]:
+            required = open_step["required"]
+            order_note(locked, actor=actor, note=f"Approved {where}, {approved} of {required}{said}")
             return refreshed(locked)
         if index + 1 < len(steps):
             Order.objects.filter(pk=locked.pk).update(
@@ -109,13 +144,14 @@ def order_approve(*, order: Order, actor: User, note: str = "") -> Order:
     return locked
 
 
-def order_reject(*, order: Order, actor: User, reason: str) -> Order:
-    """Reject a waiting order: one rejection, at any step, ends it."""
+def order_reject(*, order: Order, actor: User, reason: str, step: int | None = None) -> Order:
+    """Reject a waiting order: one rejection, at any step, ends it. ``step``
+    as for ``order_approve``: a rejection is bound to the step it was made on."""
     reason = (reason or "").strip()
     if not reason:
         raise OrderError("Give the requester a reason for the rejection.")
     with transaction.atomic():
-        locked = _decide(order, actor, OrderApproval.Decision.REJECTED, reason)
+        locked = _decide(order, actor, OrderApproval.Decision.REJECTED, reason, step)
         return order_move(
             locked,
             to=OrderStatus.REJECTED,

@@ -37,14 +37,19 @@ class OrderCommand:
     summary: str
     #: Whether ``user`` is offered it on ``order`` now (the service checks again).
     offered: Callable[[AnyUser, Order], bool]
-    #: The service: ``perform(order, actor, text)`` returns the order as it now is.
-    perform: Callable[[Order, User, str], Order]
+    #: The service: ``perform(order, actor, text, step)`` returns the order as
+    #: it now is; ``step`` is the approval step the person decided on (see
+    #: ``takes_step``), None when they did not say.
+    perform: Callable[[Order, User, str, int | None], Order]
     #: The message shown once it worked.
     succeeded: Callable[[Order], str]
     #: What the person writes with it: nothing, a note, or a reason.
     text: Literal["", "note", "reason"] = ""
     #: Whether that text is required (the service refuses it empty).
     text_required: bool = False
+    #: Whether it decides an approval step, and so carries the step the person
+    #: saw: a decision made on a stale page is refused, not applied to the next step.
+    takes_step: bool = False
 
 
 def _cancelled(order: Order) -> str:
@@ -68,7 +73,7 @@ COMMANDS: tuple[OrderCommand, ...] = (
         label="Cancel order",
         summary="Cancel an open order (a running one is stopped)",
         offered=permissions.offers_cancel,
-        perform=lambda order, actor, text: order_cancel(order=order, actor=actor, reason=text),
+        perform=lambda order, actor, text, step: order_cancel(order=order, actor=actor, reason=text),
         succeeded=_cancelled,
         text="reason",
     ),
@@ -77,7 +82,7 @@ COMMANDS: tuple[OrderCommand, ...] = (
         label="Retry",
         summary="Run a failed or timed-out order again",
         offered=permissions.offers_retry,
-        perform=lambda order, actor, text: order_retry(order=order, actor=actor),
+        perform=lambda order, actor, text, step: order_retry(order=order, actor=actor),
         succeeded=lambda order: f"Order #{order.pk} is queued again (attempt {order.attempts + 1}).",
     ),
     OrderCommand(
@@ -85,19 +90,25 @@ COMMANDS: tuple[OrderCommand, ...] = (
         label="Approve",
         summary="Approve an order waiting for your squad's decision",
         offered=permissions.offers_decision,
-        perform=lambda order, actor, text: order_approve(order=order, actor=actor, note=text),
+        perform=lambda order, actor, text, step: order_approve(
+            order=order, actor=actor, note=text, step=step
+        ),
         succeeded=_approved,
         text="note",
+        takes_step=True,
     ),
     OrderCommand(
         name="reject",
         label="Reject",
         summary="Reject an order waiting for your squad's decision",
         offered=permissions.offers_decision,
-        perform=lambda order, actor, text: order_reject(order=order, actor=actor, reason=text),
+        perform=lambda order, actor, text, step: order_reject(
+            order=order, actor=actor, reason=text, step=step
+        ),
         succeeded=lambda order: f"Order #{order.pk} rejected; the requester sees your reason.",
         text="reason",
         text_required=True,
+        takes_step=True,
     ),
     OrderCommand(
         name="dry-run",
@@ -105,7 +116,7 @@ COMMANDS: tuple[OrderCommand, ...] = (
         summary="Preview an order waiting for approval: run its runbook in check mode (changes nothing); "
         "the order's dry_run shows how it went and the end of its output",
         offered=permissions.offers_dry_run,
-        perform=lambda order, actor, text: order_dry_run(order=order, actor=actor).order,
+        perform=lambda order, actor, text, step: order_dry_run(order=order, actor=actor).order,
         succeeded=lambda order: (
             f"Dry run of order #{order.pk} requested: its output appears on its page shortly."
         ),
@@ -115,7 +126,7 @@ COMMANDS: tuple[OrderCommand, ...] = (
         label="Claim",
         summary="Take a manual order from your squad's queue",
         offered=permissions.offers_claim,
-        perform=lambda order, actor, text: order_claim(order=order, actor=actor),
+        perform=lambda order, actor, text, step: order_claim(order=order, actor=actor),
         succeeded=lambda order: f"You have claimed order #{order.pk}.",
     ),
     OrderCommand(
@@ -123,7 +134,7 @@ COMMANDS: tuple[OrderCommand, ...] = (
         label="Complete",
         summary="Close a manual order as fulfilled",
         offered=permissions.offers_closing,
-        perform=lambda order, actor, text: order_complete(order=order, actor=actor, note=text),
+        perform=lambda order, actor, text, step: order_complete(order=order, actor=actor, note=text),
         succeeded=lambda order: f"Order #{order.pk} completed.",
         text="note",
     ),
@@ -132,7 +143,7 @@ COMMANDS: tuple[OrderCommand, ...] = (
         label="Mark failed",
         summary="Close a manual order as failed",
         offered=permissions.offers_closing,
-        perform=lambda order, actor, text: order_fail(order=order, actor=actor, reason=text),
+        perform=lambda order, actor, text, step: order_fail(order=order, actor=actor, reason=text),
         succeeded=lambda order: f"Order #{order.pk} marked as failed; the requester sees your reason.",
         text="reason",
         text_required=True,
@@ -142,7 +153,7 @@ COMMANDS: tuple[OrderCommand, ...] = (
         label="Give back to the queue",
         summary="Give a claimed manual order back to the squad's queue",
         offered=permissions.offers_release,
-        perform=lambda order, actor, text: order_release(order=order, actor=actor),
+        perform=lambda order, actor, text, step: order_release(order=order, actor=actor),
         succeeded=lambda order: f"Order #{order.pk} is back in the {order.squad.name}'s queue.",
     ),
 )

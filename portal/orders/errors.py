@@ -15,6 +15,16 @@ class IllegalTransition(OrderError):
     """The order's status does not allow this move (perhaps any more)."""
 
 
+class StaleDecision(IllegalTransition):
+    """A decision made on an approval step that is no longer the open one:
+    someone decided it meanwhile. ``current_step`` is the open step's index
+    (None when no step is open any more)."""
+
+    def __init__(self, message: str, *, current_step: int | None) -> None:
+        super().__init__(message)
+        self.current_step = current_step
+
+
 class InvalidInputs(OrderError):
     """Inputs do not fit the product's form; ``errors`` maps field -> messages."""
 

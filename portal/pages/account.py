@@ -8,9 +8,10 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from portal.identity.selectors import (
     recovery_codes_left,
@@ -28,6 +29,7 @@ from portal.identity.services import (
 )
 from portal.identity.session import enrolment_key, enrolment_key_clear, mark_two_step_verified
 from portal.pages.base import AuthenticatedHttpRequest, login_required
+from portal.pages.resume import post_only
 from portal.web.reveal import reveal_next, revealed
 
 
@@ -106,7 +108,7 @@ def account_security(request: AuthenticatedHttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @sensitive_post_parameters("renew-code")
-@require_POST
+@post_only(lambda request: reverse("account-security"))
 def recovery_codes_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     """New recovery codes, once a current code proves it is the person."""
     form = CurrentCodeForm(request.POST, prefix="renew")
@@ -125,7 +127,7 @@ def recovery_codes_new(request: AuthenticatedHttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @sensitive_post_parameters("disable-code")
-@require_POST
+@post_only(lambda request: reverse("account-security"))
 def two_step_off(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Turning two-step login off takes a current code too."""
     form = CurrentCodeForm(request.POST, prefix="disable")

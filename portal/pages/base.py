@@ -16,6 +16,8 @@ from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+from portal.pages import resume
+
 
 class HtmxHttpRequest(HttpRequest):
     """A request as django-htmx's middleware leaves it, with ``htmx`` (for the
@@ -34,7 +36,9 @@ class AuthenticatedHttpRequest(HtmxHttpRequest):
 def login_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Django's ``login_required``, except that a live part of a page (an HTMX
     request) whose session has ended sends the whole page to the login form,
-    instead of the login form being swapped into the page."""
+    instead of the login form being swapped into the page; and that a form
+    sent after the session ended is kept and offered again on its page after
+    login, never carried out by the login (``portal.pages.resume``)."""
     guarded = django_login_required(view)
 
     @wraps(view)
@@ -42,6 +46,14 @@ def login_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpR
         if request.htmx and not request.user.is_authenticated:
             page = request.htmx.current_url_abs_path or reverse("home")
             return HttpResponseClientRedirect(f"{reverse('login')}?next={quote(page)}")
+        if not request.user.is_authenticated and request.method == "POST":
+            return resume.expired_post(request, view, kwargs)
+        if (
+            request.method == "GET"
+            and request.user.is_authenticated
+            and resume.SESSION_KEY in request.session
+        ):
+            resume.offer_resumed(request)
         return guarded(request, *args, **kwargs)
 
     return wrapper

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.vary import vary_on_headers
 
 from catalogue.markdown import render_markdown
@@ -22,8 +23,10 @@ from portal.insights.breakdowns import expected_lead_time
 from portal.instances.selectors import instance_counts
 from portal.orders.models import Order
 from portal.orders.selectors import orders_visible_to
+from portal.orders.submission import ReviewExpired, open_review
 from portal.pages.base import AuthenticatedHttpRequest, login_required
-from portal.pages.forms import BusinessUnitForm, CatalogueFilterForm, OrderForm, schema_initial
+from portal.pages.forms import BusinessUnitForm, CatalogueFilterForm, OrderForm, form_data, schema_initial
+from portal.pages.resume import resumed_fields
 from portal.web.confirm import id_from_text
 from squads.choices import Role
 
@@ -142,9 +145,39 @@ def product_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse
     again = _order_to_repeat(request, product)
     if again is not None:
         messages.info(request, f"The details of order #{again.pk} are filled in: check them, then review.")
+    resumed = _resumed_order_form(request, product)
+    if resumed is not None:
+        form, unit = resumed
+        units = unit_refs_of(request.user)
+        unit_form = (
+            BusinessUnitForm([(ref.slug, ref.name) for ref in units], initial={"business_unit": unit})
+            if len(units) > 1
+            else None
+        )
+        return render_product(request, product, form, unit_form=unit_form, retype_secrets=True)
     initial = schema_initial(product.form_schema, again.inputs if again is not None else None)
     form = OrderForm(product.form_schema, initial=initial)
     return render_product(request, product, form, retype_secrets=again is not None)
+
+
+def _resumed_order_form(
+    request: AuthenticatedHttpRequest, product: Product
+) -> tuple[OrderForm, str | None] | None:
+    """The order form as it was sent when the session had expired, if this
+    page offers it again now (``portal.pages.resume``), and the business unit
+    it named: the fields as typed, or the inputs of the review being placed,
+    if it was sealed for this very person. Secrets were never kept."""
+    fields = resumed_fields(request, reverse("product-order", args=[product.slug]))
+    if fields is None:
+        return None
+    unit = fields.get("business_unit") or None
+    if fields.get("step") in ("confirm", "edit"):
+        try:
+            review = open_review(fields.get("review", ""), user_id=request.user.pk, product_id=product.pk)
+        except ReviewExpired:
+            return None
+        fields, unit = form_data(product.form_schema, review.inputs), review.business_unit
+    return OrderForm(product.form_schema, data=fields), unit
 
 
 def _order_to_repeat(request: AuthenticatedHttpRequest, product: Product) -> Order | None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django import forms
+from django.http import QueryDict
 
 from catalogue.markdown import render_markdown
 from catalogue.schema import secret_fields
@@ -251,6 +252,25 @@ class OrderForm(forms.Form):
         return sum(len(messages) for messages in self.errors.values())
 
 
+def form_data(schema: dict, inputs: dict) -> QueryDict:
+    """Inputs as the browser would post them, to show them in the form again
+    (secrets left out: a password field is never filled in by the server)."""
+    data = QueryDict(mutable=True)
+    secrets = secret_fields(schema)
+    for name, value in inputs.items():
+        key = f"{OrderForm.prefix}-{name}"
+        if name in secrets or value is None:
+            continue
+        if isinstance(value, bool):
+            if value:
+                data[key] = "on"
+        elif isinstance(value, list):
+            data.setlist(key, [str(item) for item in value])
+        else:
+            data[key] = str(value)
+    return data
+
+
 class BusinessUnitForm(forms.Form):
     """Which of their business units a member of several orders for (the
     placement checks the choice again: ``portal.consumption``)."""
@@ -273,6 +293,10 @@ class NoteForm(forms.Form):
     may be empty is for the service to say."""
 
     note = forms.CharField(required=False, max_length=2000, strip=True)
+    #: The approval step the page showed (a hidden field of the approve and
+    #: reject forms): a decision made on a stale page is refused, not counted
+    #: for a step its approver never saw.
+    step = forms.IntegerField(required=False, min_value=0, max_value=1000)
 
 
 ORDER_STATUS_FILTERS = [

@@ -18,7 +18,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from catalogue.choices import OperationKind
 from catalogue.inputs import MASK, validate_inputs
@@ -51,6 +51,7 @@ from portal.orders.errors import InvalidInputs, OrderError
 from portal.orders.selectors import orders_visible_to
 from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.forms import OrderForm, schema_initial
+from portal.pages.resume import post_only
 from portal.web.inputs import SECRET_DISPLAY, input_rows
 from portal.web.pagination import newest_first_page
 from squads.selectors import display_name, squad_ids_of
@@ -301,7 +302,7 @@ def _operation_page(
 
 
 @login_required
-@require_POST
+@post_only(lambda request, pk: reverse("instance-detail", args=[pk]))
 def instance_transfer(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Offer the instance to someone; a recipient who cannot take it (or a
     note too long) is shown next to its field, and nothing is offered."""
@@ -339,7 +340,7 @@ DECISIONS = {
 
 
 @login_required
-@require_POST
+@post_only(lambda request, pk, decision: reverse("instance-detail", args=[pk]))
 def instance_transfer_decision(request: AuthenticatedHttpRequest, pk: int, decision: str) -> HttpResponse:
     """Accept, decline or withdraw the pending offer of the instance, then go
     back to where the buttons were (My services, or the instance's page if

@@ -4,16 +4,17 @@ and which kinds they also want by email."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from portal.notifications import selectors, services
 from portal.notifications.choices import NotificationKind
-from portal.pages.base import AuthenticatedHttpRequest
+from portal.pages.base import AuthenticatedHttpRequest, login_required
+from portal.pages.resume import post_only
 
 PAGE_SIZE = 25
 
@@ -25,7 +26,7 @@ def notification_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@post_only(lambda request, notification_id: reverse("notifications"))
 def notification_open(request: AuthenticatedHttpRequest, notification_id: int) -> HttpResponse:
     """Mark a notification read and go where it points (the order page)."""
     if not services.notification_mark_read(user=request.user, notification_id=notification_id):
@@ -38,7 +39,7 @@ def notification_open(request: AuthenticatedHttpRequest, notification_id: int) -
 
 
 @login_required
-@require_POST
+@post_only(lambda request: reverse("notifications"))
 def notification_read_all(request: AuthenticatedHttpRequest) -> HttpResponse:
     count = services.notifications_mark_all_read(user=request.user)
     messages.success(request, f"{count} notification(s) marked read." if count else "Nothing unread.")

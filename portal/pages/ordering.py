@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import (
+    HttpRequest,
     HttpResponse,
-    QueryDict,
 )
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
 
 from catalogue.inputs import validate_inputs
 from catalogue.models import Product
@@ -36,31 +36,24 @@ from portal.orders.submission import (
 )
 from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.catalogue import product_or_404, render_product
-from portal.pages.forms import BusinessUnitForm, OrderForm
+from portal.pages.forms import BusinessUnitForm, OrderForm, form_data
+from portal.pages.resume import post_only
 from portal.web.inputs import input_rows
 
 
-def _form_data(schema: dict, inputs: dict) -> QueryDict:
-    """Inputs as the browser would post them, to show them in the form again
-    (secrets left out: a password field is never filled in by the server)."""
-    data = QueryDict(mutable=True)
-    secrets = secret_fields(schema)
-    for name, value in inputs.items():
-        key = f"{OrderForm.prefix}-{name}"
-        if name in secrets or value is None:
-            continue
-        if isinstance(value, bool):
-            if value:
-                data[key] = "on"
-        elif isinstance(value, list):
-            data.setlist(key, [str(item) for item in value])
-        else:
-            data[key] = str(value)
-    return data
+def _secret_field_names(request: HttpRequest, slug: str) -> list[str]:
+    """The order form's secret fields, as posted: never kept when the session expired."""
+    product = Product.objects.filter(slug=slug).only("form_schema").first()
+    schema = product.form_schema if product is not None else {}
+    return [f"{OrderForm.prefix}-{name}" for name in secret_fields(schema)]
 
 
 @login_required
-@require_POST
+@post_only(
+    lambda request, slug: reverse("product-detail", args=[slug]),
+    keeps_input=True,
+    private=_secret_field_names,
+)
 def product_order(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     """The order form's two steps: review what will be ordered, then place it."""
     product = product_or_404(slug)
@@ -74,7 +67,7 @@ def product_order(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
             messages.error(request, "That review has expired. Check your order and review it again.")
             return redirect("product-detail", slug=product.slug)
         if step == "edit":
-            form = OrderForm(product.form_schema, data=_form_data(product.form_schema, review.inputs))
+            form = OrderForm(product.form_schema, data=form_data(product.form_schema, review.inputs))
             unit_form = _unit_form(request, initial={"business_unit": review.business_unit})
             return render_product(request, product, form, unit_form=unit_form, retype_secrets=True)
         if review.product_version != product.version:
@@ -172,7 +165,7 @@ def _place_order(
             render=lambda order: {"id": order.pk},
         )
     except InvalidInputs as error:
-        form = OrderForm(product.form_schema, data=_form_data(product.form_schema, inputs))
+        form = OrderForm(product.form_schema, data=form_data(product.form_schema, inputs))
         form.is_valid()
         form.add_schema_errors(error.errors)
         return render_product(request, product, form, status=422, retype_secrets=True)

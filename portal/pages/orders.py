@@ -8,14 +8,14 @@ from typing import Any
 from django.contrib import messages
 from django.http import (
     Http404,
+    HttpRequest,
     HttpResponse,
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from catalogue.choices import ProductStatus
 from portal.orders.approval_steps import step_progress
@@ -27,11 +27,13 @@ from portal.orders.permissions import retryable, secrets_erased, stopping
 from portal.orders.selectors import orders_visible_to
 from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.forms import NoteForm, OrderFilterForm
+from portal.pages.resume import local_page, post_only
+from portal.pages.work import resumed_decision_note
 from portal.web.confirm import id_from_text
 from portal.web.pagination import newest_first_page
 from portal.web.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events
 from runbooks.models import RunEvent
-from runbooks.selectors import LOG_COLUMNS, run_events, run_events_page
+from runbooks.selectors import run_events_page, run_events_shown, run_output
 
 ORDERS_PER_PAGE = 25
 
@@ -189,6 +191,7 @@ def order_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     context["polling"] = _keeps_polling(order)
     context["poll_seconds"] = _poll_seconds(order)
     context["note_form"] = NoteForm()
+    context["resumed_note"] = resumed_decision_note(request, order.pk)
     return render(request, "portal/order_detail.html", context)
 
 
@@ -213,9 +216,7 @@ def order_live(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         context.update(_runs_context(order))
         context["runs_changed"] = True
     elif order.current_run_id:
-        events = list(
-            run_events(run_id=order.current_run_id, after_counter=after).only(*LOG_COLUMNS)[:POLL_EVENTS]
-        )
+        events = run_events_shown(run_id=order.current_run_id, after_counter=after, limit=POLL_EVENTS)
         more_pending = len(events) == POLL_EVENTS
         if events:
             context["new_events_html"] = render_events(events)
@@ -263,24 +264,27 @@ def run_log_earlier(request: AuthenticatedHttpRequest, pk: int, run_id: int) -> 
 @login_required
 @require_GET
 def run_log_download(request: AuthenticatedHttpRequest, pk: int, run_id: int) -> StreamingHttpResponse:
-    """The whole output of one attempt as plain text, streamed from the database."""
+    """The whole output of one attempt as plain text, every character the
+    run stored (a page abbreviates a huge event; this never does), streamed
+    from the database a chunk of events at a time."""
     order, order_run = _order_run_or_404(request, pk, run_id)
-    events = run_events(run_id=run_id).only(*LOG_COLUMNS).iterator(chunk_size=2000)
-    response = StreamingHttpResponse(plain_text(events), content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(
+        plain_text(run_output(run_id=run_id)), content_type="text/plain; charset=utf-8"
+    )
     filename = f"order-{order.pk}-attempt-{order_run.attempt}.log"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
-def _safe_next(request: AuthenticatedHttpRequest, default: str) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return default
+def _safe_next(request: HttpRequest, default: str) -> str:
+    """Where the button was (``next``, on this site), else ``default``."""
+    return local_page(request, request.POST.get("next", "") or request.GET.get("next", ""), default)
 
 
 @login_required
-@require_POST
+@post_only(
+    lambda request, pk, action: _safe_next(request, reverse("order-detail", args=[pk])), keeps_input=True
+)
 def order_action(request: AuthenticatedHttpRequest, pk: int, action: str) -> HttpResponse:
     """Cancel, retry, approve, reject, claim, complete or fail an order, then
     go back where the button was, with the outcome as a message."""
@@ -289,11 +293,13 @@ def order_action(request: AuthenticatedHttpRequest, pk: int, action: str) -> Htt
     form = NoteForm(request.POST)
     if not form.is_valid():
         # An ErrorList yields its messages as text, whatever Django's stubs say.
-        messages.error(request, " ".join(str(message) for message in form.errors["note"]))
+        errors = (str(message) for field_errors in form.errors.values() for message in field_errors)
+        messages.error(request, " ".join(errors))
         return redirect(back)
     command = COMMANDS_BY_NAME[action]
+    step = form.cleaned_data["step"] if command.takes_step else None
     try:
-        order = command.perform(order, request.user, form.cleaned_data["note"])
+        order = command.perform(order, request.user, form.cleaned_data["note"], step)
     except OrderError as error:
         messages.error(request, str(error))
     else:

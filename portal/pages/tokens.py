@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from portal.integrations.tokens import MAX_NAME_LENGTH, TokenError, token_create, token_revoke, tokens_of
-from portal.pages.base import AuthenticatedHttpRequest
+from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.web.confirm import ask_first, confirmed
 from portal.web.reveal import reveal_next, revealed
 

@@ -7,7 +7,6 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -32,7 +31,7 @@ from portal.integrations.webhooks.subscriptions import (
     webhook_subscribe,
     webhook_update,
 )
-from portal.pages.base import AuthenticatedHttpRequest
+from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.web.confirm import ask_first, confirmed, id_from_text
 from portal.web.reveal import reveal_next, revealed
 from portal.web.wording import status_change_text

@@ -8,15 +8,28 @@ from django.http import (
     HttpResponse,
 )
 from django.shortcuts import render
+from django.urls import reverse
 
 from portal.orders.commands import COMMAND_LABELS
 from portal.orders.permissions import can_release
 from portal.orders.selectors import orders_awaiting_approval_by, orders_in_manual_queue_of
 from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.forms import NoteForm
+from portal.pages.resume import resumed_fields
 from squads.selectors import is_any_squad_member
 
 INBOX_PER_PAGE = 30
+
+
+def resumed_decision_note(request: AuthenticatedHttpRequest, order_pk: int) -> str:
+    """The comment of a decision on the order sent after the session had
+    expired, offered again once (``portal.pages.resume``); the decision
+    itself is made again, on the step open now."""
+    for command in ("approve", "reject"):
+        fields = resumed_fields(request, reverse(f"order-{command}", args=[order_pk]))
+        if fields is not None:
+            return fields.get("note", "")
+    return ""
 
 
 def _require_squad_work(request: AuthenticatedHttpRequest) -> None:
@@ -32,6 +45,8 @@ def approvals_inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = Paginator(orders_awaiting_approval_by(request.user), INBOX_PER_PAGE).get_page(
         request.GET.get("page")
     )
+    for order in page:
+        order.resumed_note = resumed_decision_note(request, order.pk)  # type: ignore[attr-defined]  # for the template
     return render(
         request,
         "portal/approvals.html",

@@ -119,14 +119,31 @@ class EventRecorder:
     #: this many batches the oldest are dropped (and the loss logged).
     MAX_PENDING_BATCHES = 4
 
+    #: Characters of output buffered before a flush, whatever the batch size:
+    #: a few tasks printing megabytes each must not pile up in memory.
+    MAX_BUFFERED_CHARS = 8 * 1024 * 1024
+
     def __init__(
-        self, *, run_id: int, masker: Masker, batch_size: int, flush_seconds: float, stdout_limit: int
+        self,
+        *,
+        run_id: int,
+        masker: Masker,
+        batch_size: int,
+        flush_seconds: float,
+        stdout_limit: int,
+        stdout_max: int,
     ) -> None:
         self.run_id = run_id
         self.masker = masker
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
+        #: What is kept of each value of an event's result summary.
         self.stdout_limit = stdout_limit
+        #: What is stored of an event's output: all of it up to this many
+        #: characters ("Download full log" promises the whole log; a page
+        #: abbreviates when it reads, ``runbooks.selectors``).
+        self.stdout_max = stdout_max
+        self.buffered_chars = 0
         self.buffer: list[RunEvent] = []
         self.stored = 0
         self.dropped = 0
@@ -161,8 +178,14 @@ class EventRecorder:
         self._loose_line: tuple[str, RunEvent] | None = None
 
     def __call__(self, event: dict[str, Any]) -> bool:
-        self.buffer.append(self.record(event))
-        if len(self.buffer) >= self.batch_size or self.flush_due():
+        recorded = self.record(event)
+        self.buffer.append(recorded)
+        self.buffered_chars += len(recorded.stdout)
+        if (
+            len(self.buffer) >= self.batch_size
+            or self.buffered_chars >= self.MAX_BUFFERED_CHARS
+            or self.flush_due()
+        ):
             self.flush()
         return False  # ansible-runner must not write the event to disk
 
@@ -209,10 +232,10 @@ class EventRecorder:
         # Only the line right before, and only while it is unstored.
         if previous is not None and self.buffer and self.buffer[-1] is previous[1]:
             before, stdout = self.masker.across(previous[0], raw)
-            previous[1].stdout = truncate(before.replace("\r\n", "\n"), self.stdout_limit)
+            previous[1].stdout = truncate(before.replace("\r\n", "\n"), self.stdout_max)
         else:
             stdout = self.masker.text(raw)
-        return truncate(stdout.replace("\r\n", "\n"), self.stdout_limit)
+        return truncate(stdout.replace("\r\n", "\n"), self.stdout_max)
 
     def _note(
         self, name: str, data: Mapping[str, Any], *, failed: bool, task: str, host: str, stdout: str
@@ -274,6 +297,7 @@ class EventRecorder:
                     self.stored += 1
             self.flushes += 1
             self.buffer = []
+            self.buffered_chars = 0
             self.last_flush = time.monotonic()
             return
         except DatabaseError as error:
@@ -285,9 +309,11 @@ class EventRecorder:
                 self.dropped += overflow
                 del batch[:overflow]
                 logger.error("run %s: dropped %d events the database refused", self.run_id, overflow)
+                self.buffered_chars = sum(len(event.stdout) for event in batch)
             self.last_flush = time.monotonic()
             return
         self.stored += len(batch)
         self.flushes += 1
         self.buffer = []
+        self.buffered_chars = 0
         self.last_flush = time.monotonic()

@@ -294,6 +294,7 @@ def _watchers(run_id: int, masker: Masker) -> tuple[EventRecorder, Supervisor]:
         batch_size=settings.SQUADRON_EVENT_BATCH_SIZE,
         flush_seconds=settings.SQUADRON_EVENT_FLUSH_MS / 1000,
         stdout_limit=settings.SQUADRON_EVENT_STDOUT_LIMIT,
+        stdout_max=settings.SQUADRON_EVENT_STDOUT_MAX,
     )
     supervisor = Supervisor(
         run_id=run_id,

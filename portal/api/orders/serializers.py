@@ -398,6 +398,41 @@ class NoteSerializer(StrictSerializer):
     note = StrictCharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
 
 
+#: What ``step`` means on ``/approve/`` and ``/reject/``.
+STEP_HELP = (
+    "The approval step you decided on: the order's `approval.current_step` when you read it. "
+    "Given and no longer the open step (someone decided it meanwhile), the decision is refused "
+    "with 409 `stale_step` and nothing is recorded; left out, the decision is for whatever step "
+    "is open when it arrives."
+)
+
+
+class ApproveSerializer(NoteSerializer):
+    step = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=0, help_text=STEP_HELP
+    )
+
+
+class RejectSerializer(ReasonSerializer):
+    step = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=0, help_text=STEP_HELP
+    )
+
+
+class StaleStepSerializer(serializers.Serializer):
+    """The answer to a decision on a step that is no longer open, or on an
+    order that no longer waits for approval."""
+
+    detail = serializers.CharField(help_text="What happened meanwhile and what waits now.")
+    code = serializers.CharField(help_text="`stale_step`, or `illegal_transition`.")
+    current_step = serializers.IntegerField(
+        allow_null=True,
+        required=False,
+        help_text="With `stale_step`: the step open now (null when none is). Absent with "
+        "`illegal_transition` (the order no longer waits for approval).",
+    )
+
+
 class RunEventSerializer(serializers.ModelSerializer):
     attempt = serializers.IntegerField(read_only=True, help_text="1 for the first run, 2 after a retry…")
 

@@ -133,13 +133,15 @@ class OrderViewSet(
         )
 
 
-#: A command's request body, by the text it takes (``OrderCommand.text``) and
-#: whether that text is required.
-COMMAND_BODIES: dict[tuple[str, bool], type | None] = {
-    ("", False): None,
-    ("note", False): s.NoteSerializer,
-    ("reason", False): s.OptionalReasonSerializer,
-    ("reason", True): s.ReasonSerializer,
+#: A command's request body, by the text it takes (``OrderCommand.text``),
+#: whether that text is required and whether it carries the approval step.
+COMMAND_BODIES: dict[tuple[str, bool, bool], type | None] = {
+    ("", False, False): None,
+    ("note", False, False): s.NoteSerializer,
+    ("reason", False, False): s.OptionalReasonSerializer,
+    ("reason", True, False): s.ReasonSerializer,
+    ("note", False, True): s.ApproveSerializer,
+    ("reason", True, True): s.RejectSerializer,
 }
 
 
@@ -157,21 +159,32 @@ CANCEL_RESPONSES = {
 def _command_action(command: OrderCommand) -> Any:
     """``POST /orders/{id}/{command}/``: the command's row of the table
     (``portal.orders.commands``) as an action of ``OrderViewSet``."""
-    body = COMMAND_BODIES[(command.text, command.text_required)]
+    body = COMMAND_BODIES[(command.text, command.text_required, command.takes_step)]
 
     def run_command(self: OrderViewSet, request: Request, pk: str) -> Response:
         order = self.get_object()
         serializer = (body or NoBodySerializer)(data=request.data)
         serializer.is_valid(raise_exception=True)
         text = serializer.validated_data[command.text] if command.text else ""
-        order = command.perform(order, signed_in_user(request), text)
+        step = serializer.validated_data.get("step") if command.takes_step else None
+        order = command.perform(order, signed_in_user(request), text, step)
         response = Response(self._detail(order.pk))
         if command.name == "cancel" and response.data["status"] == OrderStatus.RUNNING:
             response.status_code = 202  # asked to stop; not stopped yet
         return response
 
     run_command.__name__ = run_command.__qualname__ = command.name.replace("-", "_")
-    responses = CANCEL_RESPONSES if command.name == "cancel" else s.OrderDetailSerializer
+    responses: Any = CANCEL_RESPONSES if command.name == "cancel" else s.OrderDetailSerializer
+    if command.takes_step:
+        responses = {
+            200: s.OrderDetailSerializer,
+            409: OpenApiResponse(
+                s.StaleStepSerializer,
+                description="`stale_step`: the `step` given is no longer the open one (someone "
+                "decided it meanwhile); nothing was recorded. (An order that no longer waits for "
+                "approval is a 409 `illegal_transition`, without `current_step`.)",
+            ),
+        }
     routed = action(detail=True, methods=["post"], url_path=command.name)(run_command)
     return extend_schema(request=body, responses=responses, summary=command.summary)(routed)
 

@@ -320,7 +320,9 @@ def test_an_outsider_cannot_act_on_an_order_at_all(client, product, requester, o
 
 def test_actions_need_post(rita, product, requester):
     order = submit(product, requester)
-    assert rita.get(f"/orders/{order.pk}/cancel/").status_code == 405
+    # A GET does nothing but lead to the order's page (no bare 405).
+    response = rita.get(f"/orders/{order.pk}/cancel/")
+    assert response.status_code == 302 and response["Location"] == f"/orders/{order.pk}/"
     assert Order.objects.get(pk=order.pk).status == OrderStatus.QUEUED
 
 

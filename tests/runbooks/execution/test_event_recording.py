@@ -47,7 +47,7 @@ def test_events_stream_into_the_database_while_the_playbook_runs(dirs, settings)
 
 def recorder(**overrides: Any) -> EventRecorder:
     options = {"run_id": 1, "masker": Masker(["hunter22"]), "batch_size": 10, "flush_seconds": 1.0}
-    return EventRecorder(**{**options, "stdout_limit": 300, **overrides})
+    return EventRecorder(**{**options, "stdout_limit": 300, "stdout_max": 300, **overrides})
 
 
 def test_event_stdout_is_masked_then_truncated_with_a_marker():
@@ -60,6 +60,18 @@ def test_event_stdout_is_masked_then_truncated_with_a_marker():
     assert "\n[… 709 characters of output left out …]\n" in row.stdout
     assert row.stdout.endswith("\n" + "x" * 225)
     assert row.counter == 3
+
+
+def test_a_task_that_printed_20000_lines_is_stored_whole_and_masked():
+    """What the page shows is abbreviated when it is read; what is stored is
+    all of it ("Download full log"), up to ``stdout_max``."""
+    lines = [f"line {number:05d} of a chatty task, hunter22 inside" for number in range(20_000)]
+    event = {"event": "runner_on_ok", "counter": 4, "stdout": "\r\n".join(lines), "event_data": {}}
+
+    row = recorder(stdout_limit=300, stdout_max=4_194_304).record(event)
+
+    assert "left out" not in row.stdout
+    assert row.stdout.split("\n") == [line.replace("hunter22", MASK) for line in lines]
 
 
 def test_event_data_keeps_only_a_masked_summary():
@@ -145,10 +157,10 @@ def test_binary_output_and_a_long_failing_output_keep_the_whole_log_and_the_caus
     said = next(event for event in events if event.task == "Say it" and event.event == "runner_on_ok")
     assert said.event_data["res"]["msg"] == f"got a{NUL_MARK}b"
     failed = next(event for event in events if event.failed)
-    assert (
-        "ERROR: quota exceeded on node-7" in failed.stdout
-        and "characters of output left out" in failed.stdout
-    )
+    # All of it is stored ("Download full log"); a page abbreviates it when it reads it.
+    assert '"progress line 1"' in failed.stdout and '"progress line 3000"' in failed.stdout
+    assert "ERROR: quota exceeded on node-7" in failed.stdout
+    assert "characters of output left out" not in failed.stdout
 
 
 @pytest.mark.django_db
@@ -158,7 +170,12 @@ def test_a_secret_wrapped_onto_two_lines_printed_outside_a_task_is_masked_in_bot
     secret = "correct-horse-battery-staple-4711"
     run = make_run("ok")
     recorder = EventRecorder(
-        run_id=run.pk, masker=Masker([secret]), batch_size=100, flush_seconds=60, stdout_limit=1000
+        run_id=run.pk,
+        masker=Masker([secret]),
+        batch_size=100,
+        flush_seconds=60,
+        stdout_limit=1000,
+        stdout_max=1000,
     )
 
     recorder({"event": "verbose", "counter": 1, "stdout": f"[WARNING]: the key {secret[:16]}"})
