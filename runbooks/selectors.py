@@ -84,6 +84,19 @@ def _as_shown(queryset: QuerySet[RunEvent]) -> QuerySet[RunEvent]:
     )
 
 
+def events_as_shown(queryset: QuerySet[RunEvent]) -> QuerySet[RunEvent]:
+    """``queryset``'s events with ``shown_stdout``: each output abbreviated
+    by the database as a page shows it (head and tail), so a list of events
+    weighs at most a page's worth of output per event however much a
+    playbook printed (an event may store megabytes: the full log download
+    streams those)."""
+    return (
+        queryset.defer("stdout")
+        .alias(shown_length=Length("stdout"))
+        .annotate(shown_stdout=_shown_stdout(settings.SQUADRON_EVENT_STDOUT_LIMIT))
+    )
+
+
 def _shown(rows: list[RunEvent]) -> list[RunEvent]:
     for row in rows:
         row.stdout = row.shown_stdout  # type: ignore[attr-defined]  # annotated by _as_shown

@@ -435,6 +435,13 @@ class StaleStepSerializer(serializers.Serializer):
 
 class RunEventSerializer(serializers.ModelSerializer):
     attempt = serializers.IntegerField(read_only=True, help_text="1 for the first run, 2 after a retry…")
+    stdout = serializers.CharField(
+        source="shown_stdout",
+        read_only=True,
+        help_text="What the event printed, secrets masked; an output longer than "
+        "SQUADRON_EVENT_STDOUT_LIMIT characters keeps its head and tail and says how much is left out "
+        "(the order page's Download full log has all of it).",
+    )
 
     class Meta:
         model = RunEvent

@@ -27,6 +27,7 @@ from portal.orders.models import Order, OrderEvent
 from portal.orders.selectors import order_run_events, orders_for_api
 from portal.orders.submission import order_submit
 from runbooks.models import RunEvent
+from runbooks.selectors import events_as_shown
 
 
 @extend_schema_view(
@@ -207,7 +208,9 @@ class OrderEventListView(ApiMixin, generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
             return RunEvent.objects.none()
         order = orders_visible_to_or_404(self.request, self.kwargs["pk"])
-        return order_run_events(order)
+        # Abbreviated as the pages show it: a page of 200 events must not
+        # carry the megabytes each may store.
+        return events_as_shown(order_run_events(order))
 
 
 def orders_visible_to_or_404(request: Request, order_id: str) -> Order:
