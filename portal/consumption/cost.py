@@ -304,7 +304,15 @@ class DaysBetween(Func):
     def __init__(self, end: Any, start: Any) -> None:
         super().__init__(end, start)
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> Any:
         raise NotImplementedError(
             f"DaysBetween is written for PostgreSQL and SQLite, not {connection.vendor}."
         )
@@ -336,9 +344,10 @@ def largest_instances(window: CostWindow, scope: CostScope, *, limit: int = 12) 
     The database ranks them by unit cost times the time they lived in the
     window (one query, a top-N sort); the first ``limit *
     CANDIDATES_PER_PLACE`` of that ranking are then costed exactly, day by
-    day, and ranked again: the two rankings differ only by the months'
-    lengths and the first and last partial days (under 11%), so a listed
-    instance is never out of order.
+    day, and ranked again. The two rankings differ only by the months'
+    lengths (28 to 31 days) and the partial first and last days, so an
+    instance could only be missed if dozens of others were within a few
+    percent of it, and then the list is as fair a choice among near-equals.
     """
     if window.charges_nothing or scope.empty:
         return []

@@ -226,6 +226,13 @@ def duplicate_runbooks(
     return pairs
 
 
+def runbook_similarities() -> dict[frozenset[int], float]:
+    """The similarity (0 to 1) of every pair of runbooks of different
+    squads, by their two ids (three queries; scored as above, once per set
+    of runbook versions and process)."""
+    return {frozenset(pair): found.score for pair, found in _pair_scores(_runbooks()).items()}
+
+
 def shared_credentials() -> list[SharedCredential]:
     """Accounts (same kind and login) that more than one squad keeps its own
     credential for: a tool replicated across squads (one query)."""

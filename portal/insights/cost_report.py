@@ -1,0 +1,530 @@
+"""What the cost page, its CSV exports and ``GET /api/v1/cost/`` show, for
+one reader's scope and one period: spend per business unit, product and
+squad month by month, the trend, the largest instances, and utilization
+(idle instances, instances past their expiry, replicated resources).
+
+The figures come from ``portal.consumption.cost`` (how a cost is counted
+is said there) and ``portal.consumption.utilization``; each part is
+computed when first asked for, so a CSV export computes its table only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from catalogue.models import Product
+from portal.consumption import utilization
+from portal.consumption.cost import (
+    CostLine,
+    CostScope,
+    CostWindow,
+    InstanceCost,
+    cost_lines,
+    largest_instances,
+    month_start,
+)
+from portal.consumption.models import BusinessUnit
+from portal.insights import charts
+from portal.insights.periods import Period, PeriodError, period_from_query
+from portal.insights.replication import ReplicatedPair, replicated_resources
+from portal.insights.tables import Column, Table
+from portal.instances.models import ServiceInstance
+from portal.instances.selectors import instances_visible_to
+from squads.models import Squad
+from squads.selectors import AnyUser, display_name
+
+#: What ``group_by`` may name, in the API and on the page.
+GROUPINGS = ("business_unit", "product", "squad")
+#: The page lists this many idle or expired instances; the CSV up to ``CSV_ROWS``.
+PAGE_ROWS = 50
+CSV_ROWS = 10_000
+UNASSIGNED = "Unassigned"
+
+
+def default_period(now: datetime) -> Period:
+    """The last twelve months: this month so far and the eleven before it,
+    whole, so every month of the trend is a calendar month."""
+    month = month_start(timezone.localtime(now).date())
+    for _ in range(11):
+        month = month_start(month - timedelta(days=1))
+    since = timezone.make_aware(datetime.combine(month, time.min))
+    return Period(since=since, until=now, now=now)
+
+
+def cost_period(params: Mapping[str, str], *, now: datetime) -> Period:
+    """The period a request names (``since``, ``until``, ``days`` as on
+    every insight), the last twelve months when it names none."""
+    if not any(params.get(name) for name in ("since", "until", "days")):
+        return default_period(now)
+    return period_from_query(params, now=now)
+
+
+def idle_days_from_query(params: Mapping[str, str]) -> int:
+    """``idle_days``: a whole number of days, ``DEFAULT_IDLE_DAYS`` when absent."""
+    raw = params.get("idle_days")
+    if raw in (None, ""):
+        return utilization.DEFAULT_IDLE_DAYS
+    try:
+        days = int(str(raw))
+        if not 1 <= days <= utilization.MAX_IDLE_DAYS:
+            raise ValueError
+    except ValueError:
+        raise PeriodError(
+            {"idle_days": [f"A whole number of days from 1 to {utilization.MAX_IDLE_DAYS}."]}
+        ) from None
+    return days
+
+
+@dataclass
+class SpendGroup:
+    """One business unit, product or squad: its spend month by month."""
+
+    key: str | None  # its slug; None for "unassigned"
+    name: str
+    months: dict[date, Decimal]
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.months.values(), start=Decimal(0))
+
+
+def _month_key(month: date) -> str:
+    return f"month_{month:%Y_%m}"
+
+
+def _month_label(month: date) -> str:
+    return f"{month:%b %Y}"
+
+
+class CostReport:
+    """The cost page of one reader over one period."""
+
+    TABLES = ("months", "business-units", "products", "squads", "instances", "idle", "expired", "replicated")
+
+    def __init__(
+        self,
+        *,
+        viewer: AnyUser,
+        scope: CostScope,
+        period: Period,
+        idle_days: int = utilization.DEFAULT_IDLE_DAYS,
+    ) -> None:
+        self.viewer = viewer
+        self.scope = scope
+        self.period = period
+        self.idle_days = idle_days
+        self.window = CostWindow.between(period.since, period.until, now=period.now)
+
+    # --- Spend -----------------------------------------------------------------------
+
+    @cached_property
+    def lines(self) -> list[CostLine]:
+        return cost_lines(self.window, self.scope)
+
+    @property
+    def months(self) -> list[date]:
+        return self.window.months
+
+    @cached_property
+    def _products(self) -> dict[int, Product]:
+        ids = {line.product_id for line in self.lines}
+        return Product.objects.select_related("squad").in_bulk(ids)
+
+    @cached_property
+    def _units(self) -> dict[int, BusinessUnit]:
+        units = BusinessUnit.objects.all()
+        if not self.scope.everything:
+            shown = {line.business_unit_id for line in self.lines} | set(self.scope.business_unit_ids)
+            units = units.filter(pk__in=shown)
+        return {unit.pk: unit for unit in units}
+
+    @cached_property
+    def _squads(self) -> dict[int, Squad]:
+        squads = Squad.objects.all()
+        if not self.scope.everything:
+            shown = {product.squad_id for product in self._products.values()} | set(self.scope.squad_ids)
+            squads = squads.filter(pk__in=shown)
+        return {squad.pk: squad for squad in squads}
+
+    @property
+    def scope_sentence(self) -> str:
+        """Whose costs the report shows, in a sentence."""
+        if self.scope.everything:
+            return "Every business unit and every squad."
+        units = sorted(unit.name for pk, unit in self._units.items() if pk in self.scope.business_unit_ids)
+        squads = sorted(squad.name for pk, squad in self._squads.items() if pk in self.scope.squad_ids)
+        parts = []
+        if units:
+            parts.append(f"what {' and '.join(units)} {'is' if len(units) == 1 else 'are'} charged")
+        if squads:
+            parts.append(f"what the products of {' and '.join(squads)} earn")
+        sentence = " and ".join(parts)
+        return sentence[:1].upper() + sentence[1:] + "."
+
+    @cached_property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), start=Decimal(0))
+
+    @cached_property
+    def per_month(self) -> dict[date, Decimal]:
+        totals = dict.fromkeys(self.months, Decimal(0))
+        for line in self.lines:
+            totals[line.month] = totals.get(line.month, Decimal(0)) + line.amount
+        return totals
+
+    def _grouped(self, key: Callable[[CostLine], Any]) -> dict[Any, dict[date, Decimal]]:
+        grouped: dict[Any, dict[date, Decimal]] = defaultdict(lambda: dict.fromkeys(self.months, Decimal(0)))
+        for line in self.lines:
+            months = grouped[key(line)]
+            months[line.month] = months.get(line.month, Decimal(0)) + line.amount
+        return grouped
+
+    def groups(self, group_by: str) -> list[SpendGroup]:
+        """Spend per business unit (with the unassigned), product or squad,
+        biggest first. Every unit and squad in the reader's scope is listed,
+        spending or not; products only when they cost something."""
+        zero = dict.fromkeys(self.months, Decimal(0))
+        result: list[SpendGroup] = []
+        if group_by == "business_unit":
+            grouped = self._grouped(lambda line: line.business_unit_id)
+            for unit in self._units.values():
+                detail = {"cost_centre": unit.cost_centre}
+                result.append(SpendGroup(unit.slug, unit.name, grouped.get(unit.pk, dict(zero)), detail))
+            if None in grouped:
+                result.append(SpendGroup(None, UNASSIGNED, grouped[None], {"cost_centre": ""}))
+        elif group_by == "product":
+            for product_id, months in self._grouped(lambda line: line.product_id).items():
+                product = self._products[product_id]
+                detail = {"squad": product.squad.slug, "squad_name": product.squad.name}
+                result.append(SpendGroup(product.slug, product.name, months, detail))
+        elif group_by == "squad":
+            grouped = self._grouped(lambda line: self._products[line.product_id].squad_id)
+            for squad in self._squads.values():
+                result.append(SpendGroup(squad.slug, squad.name, grouped.get(squad.pk, dict(zero))))
+        else:
+            raise ValueError(f"Unknown grouping {group_by!r}: use one of {', '.join(GROUPINGS)}.")
+        result.sort(key=lambda group: (-group.total, group.key is None, group.name.lower()))
+        return result
+
+    @cached_property
+    def largest(self) -> list[InstanceCost]:
+        return largest_instances(self.window, self.scope)
+
+    # --- Utilization ---------------------------------------------------------------------
+
+    @cached_property
+    def running(self) -> utilization.Tally:
+        return utilization.running_tally(self.scope)
+
+    @cached_property
+    def idle_tally(self) -> utilization.Tally:
+        return utilization.idle_tally(self.scope, now=self.period.now, days=self.idle_days)
+
+    def idle(self, limit: int) -> list[ServiceInstance]:
+        return list(utilization.idle_instances(self.scope, now=self.period.now, days=self.idle_days)[:limit])
+
+    @cached_property
+    def expired_tally(self) -> utilization.Tally:
+        return utilization.expired_tally(self.scope, now=self.period.now)
+
+    def expired(self, limit: int) -> list[ServiceInstance]:
+        return list(utilization.expired_instances(self.scope, now=self.period.now)[:limit])
+
+    @property
+    def shows_replicated(self) -> bool:
+        """Replicated resources compare squads: for those who see them all."""
+        return self.scope.everything
+
+    @cached_property
+    def replicated(self) -> list[ReplicatedPair]:
+        if not self.shows_replicated:
+            return []
+        spend: dict[int, Decimal] = defaultdict(Decimal)
+        for line in self.lines:
+            spend[line.product_id] += line.amount
+        return replicated_resources(spend)
+
+    # --- Chart -----------------------------------------------------------------------------
+
+    @cached_property
+    def trend_chart(self) -> SafeString:
+        values = [float(amount) for amount in self.per_month.values()]
+        top = max(values, default=0)
+        busiest = max(self.per_month.items(), key=lambda item: item[1]) if self.total else None
+        return charts.bar_chart(
+            "cost-trend",
+            "Spend per month",
+            f"{self.total:,.2f} over {len(self.months)} months"
+            + (f"; the most in {_month_label(busiest[0])} ({busiest[1]:,.2f})." if busiest else "."),
+            [
+                charts.Bar(f"{month:%b %y}", float(amount), "bar", f"{_month_label(month)}: {amount:,.2f}")
+                for month, amount in self.per_month.items()
+            ],
+            maximum=charts.nice_maximum(top),
+        )
+
+    # --- Tables ------------------------------------------------------------------------------
+
+    def _month_columns(self) -> list[Column]:
+        return [Column(_month_key(month), _month_label(month), "money") for month in self.months]
+
+    def _month_cells(self, months: dict[date, Decimal]) -> dict[str, Any]:
+        return {_month_key(month): months.get(month, Decimal(0)) for month in self.months}
+
+    def months_table(self) -> Table:
+        return Table(
+            slug="months",
+            title="Spend per month",
+            columns=[Column("month", "Month"), Column("spend", "Spend", "money")],
+            rows=[{"month": f"{month:%Y-%m}", "spend": amount} for month, amount in self.per_month.items()],
+        )
+
+    def _groups_table(self, slug: str, title: str, group_by: str, first: list[Column], empty: str) -> Table:
+        rows = []
+        for group in self.groups(group_by):
+            rows.append(
+                {"name": group.name, **group.detail, **self._month_cells(group.months), "total": group.total}
+            )
+        return Table(
+            slug=slug,
+            title=title,
+            columns=[*first, *self._month_columns(), Column("total", "Total", "money")],
+            rows=rows,
+            empty=empty,
+        )
+
+    def units_table(self) -> Table:
+        return self._groups_table(
+            "business-units",
+            "Spend per business unit",
+            "business_unit",
+            [Column("name", "Business unit"), Column("cost_centre", "Cost centre")],
+            "No business unit spent anything in this period.",
+        )
+
+    def products_table(self) -> Table:
+        return self._groups_table(
+            "products",
+            "Spend per product",
+            "product",
+            [Column("name", "Product"), Column("squad_name", "Squad")],
+            "No product cost anything in this period.",
+        )
+
+    def squads_table(self) -> Table:
+        return self._groups_table(
+            "squads",
+            "What each squad's products earn",
+            "squad",
+            [Column("name", "Squad")],
+            "No squad's products cost anything in this period.",
+        )
+
+    def _instance_rows(self, instances: list[ServiceInstance], *, links: bool) -> list[dict[str, Any]]:
+        """The cells every instance table shows; with ``links``, a link to
+        the instances whose page the reader may open (one query)."""
+        visible: set[int] = set()
+        if links and instances:
+            visible = set(
+                instances_visible_to(self.viewer)
+                .filter(pk__in=[instance.pk for instance in instances])
+                .values_list("pk", flat=True)
+            )
+        rows = []
+        for instance in instances:
+            unit = instance.business_unit
+            rows.append(
+                {
+                    "instance": instance.name,
+                    "product": instance.product.name,
+                    "squad": instance.product.squad.name,
+                    "business_unit": unit.name if unit else UNASSIGNED,
+                    "owner": display_name(instance.owner),
+                    "monthly_cost": instance.product.unit_cost,
+                    "_links": {"instance": reverse("instance-detail", args=[instance.pk])}
+                    if instance.pk in visible
+                    else {},
+                }
+            )
+        return rows
+
+    _INSTANCE_COLUMNS = [
+        Column("instance", "Instance"),
+        Column("product", "Product"),
+        Column("squad", "Squad"),
+        Column("business_unit", "Business unit"),
+        Column("owner", "Owner"),
+    ]
+
+    def instances_table(self, *, links: bool = True) -> Table:
+        cells = self._instance_rows([row.instance for row in self.largest], links=links)
+        return Table(
+            slug="instances",
+            title="The twelve largest instances",
+            columns=[
+                *self._INSTANCE_COLUMNS,
+                Column("state", "State"),
+                Column("days", "Days charged", "int"),
+                Column("cost", "Cost in the period", "money"),
+            ],
+            rows=[
+                {**cell, "state": row.instance.get_state_display(), "days": row.days, "cost": row.amount}
+                for row, cell in zip(self.largest, cells, strict=True)
+            ],
+            empty="No instance cost anything in this period.",
+        )
+
+    def idle_table(self, *, limit: int = PAGE_ROWS, links: bool = True) -> Table:
+        instances = self.idle(limit)
+        last = utilization.last_orders(instances)
+        now = self.period.now
+        rows = []
+        for instance, cells in zip(instances, self._instance_rows(instances, links=links), strict=True):
+            since = last.get(instance.pk) or instance.created_at
+            rows.append({**cells, "last_order": last.get(instance.pk), "idle_days": (now - since).days})
+        count = self.idle_tally.count
+        return Table(
+            slug="idle",
+            title=f"Idle instances: no order for {self.idle_days} days",
+            columns=[
+                *self._INSTANCE_COLUMNS,
+                Column("last_order", "Last order", "date"),
+                Column("idle_days", "Days without an order", "int"),
+                Column("monthly_cost", "Cost a month", "money"),
+            ],
+            rows=rows,
+            empty=f"Every instance had an order in the last {self.idle_days} days.",
+            note=_more(count, len(rows)),
+        )
+
+    def expired_table(self, *, limit: int = PAGE_ROWS, links: bool = True) -> Table:
+        instances = self.expired(limit)
+        now = self.period.now
+        return Table(
+            slug="expired",
+            title="Instances past their expiry",
+            columns=[
+                *self._INSTANCE_COLUMNS,
+                Column("expired", "Expired on", "date"),
+                Column("overdue", "Days overdue", "int"),
+                Column("monthly_cost", "Cost a month", "money"),
+            ],
+            rows=[
+                {
+                    **cells,
+                    "expired": instance.expires_at,
+                    "overdue": (now - instance.expires_at).days if instance.expires_at else None,
+                }
+                for instance, cells in zip(
+                    instances, self._instance_rows(instances, links=links), strict=True
+                )
+            ],
+            empty="No instance is kept past its expiry.",
+            note=_more(self.expired_tally.count, len(instances)),
+        )
+
+    def replicated_table(self) -> Table:
+        return Table(
+            slug="replicated",
+            title="Replicated resources: products of different squads that provide the same thing",
+            columns=[
+                Column("product", "Product"),
+                Column("squad", "Squad"),
+                Column("similar", "Similar product"),
+                Column("similar_squad", "Its squad"),
+                Column("score", "Similarity", "percent"),
+                Column("runbook", "Runbooks alike", "percent"),
+                Column("category", "Same category"),
+                Column("attributes", "Attributes in common", "list"),
+                Column("running", "Instances kept", "int"),
+                Column("similar_running", "Instances kept (similar)", "int"),
+                Column("spend", "Spend", "money"),
+                Column("similar_spend", "Spend (similar)", "money"),
+                Column("together", "Spend together", "money"),
+            ],
+            rows=[
+                {
+                    "product": pair.first.name,
+                    "squad": pair.first.squad.name,
+                    "similar": pair.second.name,
+                    "similar_squad": pair.second.squad.name,
+                    "score": pair.score,
+                    "runbook": pair.by_facet.get("runbook"),
+                    "category": "yes" if pair.by_facet.get("category") else "no",
+                    "attributes": pair.shared_attributes,
+                    "running": pair.first_running,
+                    "similar_running": pair.second_running,
+                    "spend": pair.first_spend,
+                    "similar_spend": pair.second_spend,
+                    "together": pair.spend,
+                }
+                for pair in self.replicated
+            ],
+            empty="No two squads offer the same kind of product.",
+            note="Spend over the period chosen above; the pairs that cost most together first.",
+        )
+
+    def table(self, slug: str, *, csv: bool = False) -> Table | None:
+        """A table by its slug; ``csv`` lists every idle or expired instance
+        (up to ``CSV_ROWS``) rather than the page's first ``PAGE_ROWS``."""
+        limit = CSV_ROWS if csv else PAGE_ROWS
+        builders: dict[str, Callable[[], Table]] = {
+            "months": self.months_table,
+            "business-units": self.units_table,
+            "products": self.products_table,
+            "squads": self.squads_table,
+            "instances": lambda: self.instances_table(links=not csv),
+            "idle": lambda: self.idle_table(limit=limit, links=not csv),
+            "expired": lambda: self.expired_table(limit=limit, links=not csv),
+        }
+        if self.shows_replicated:
+            builders["replicated"] = self.replicated_table
+        builder = builders.get(slug)
+        return builder() if builder else None
+
+    # --- The API ------------------------------------------------------------------------------
+
+    def as_api(self, group_by: str) -> dict[str, Any]:
+        """``GET /api/v1/cost/``: the spend per month of each group."""
+        return {
+            "period": {"since": self.period.since.isoformat(), "until": self.period.until.isoformat()},
+            "first_day": self.window.first_day.isoformat(),
+            "last_day": self.window.last_day.isoformat(),
+            "group_by": group_by,
+            "months": [f"{month:%Y-%m}" for month in self.months],
+            "total": f"{self.total:.2f}",
+            "per_month": [
+                {"month": f"{month:%Y-%m}", "amount": f"{amount:.2f}"}
+                for month, amount in self.per_month.items()
+            ],
+            "groups": [
+                {
+                    "key": group.key,
+                    "name": group.name,
+                    **{name: value for name, value in group.detail.items() if name != "squad_name"},
+                    "total": f"{group.total:.2f}",
+                    "months": [
+                        {"month": f"{month:%Y-%m}", "amount": f"{amount:.2f}"}
+                        for month, amount in group.months.items()
+                    ],
+                }
+                for group in self.groups(group_by)
+            ],
+        }
+
+
+def _more(count: int, shown: int) -> str:
+    if count <= shown:
+        return ""
+    return f"{count} in all; the first {shown} are shown here, up to {CSV_ROWS:,} in the CSV."
