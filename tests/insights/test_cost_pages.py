@@ -47,7 +47,9 @@ def test_a_platform_lead_sees_every_unit_product_squad_and_the_utilization(clien
     assert "Virtual machine" in replicated and "Compute instance" in replicated
     assert 'role="img"' in page and "<script" not in page.split("<main", 1)[1]
     # Wide tables scroll, and a keyboard reaches the scrolling box.
-    assert 'class="table-scroll" tabindex="0" role="region" aria-label="Table: Spend per business unit"' in page
+    assert (
+        'class="table-scroll" tabindex="0" role="region" aria-label="Table: Spend per business unit"' in page
+    )
 
 
 @pytest.mark.parametrize("lead", ["sam", "admin"])

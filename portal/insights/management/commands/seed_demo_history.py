@@ -27,6 +27,7 @@ from django.utils import timezone
 from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
 from catalogue.inputs import MASK, split_secrets, validate_inputs
 from catalogue.models import Product
+from portal.consumption.models import BusinessUnitMembership
 from portal.insights.choices import DebtSeverity
 from portal.insights.models import DebtItem
 from portal.instances.choices import InstanceState
@@ -269,10 +270,24 @@ class Command(BaseCommand):
         if runbook is not None and runbook.current_version is not None:
             _store_run(order, runbook, story)
 
+    def _unit_of(self, requester: Any) -> int | None:
+        """The business unit a requester's history is charged to: their
+        first, if the demo catalogue makes them a member of any (cost page)."""
+        units = getattr(self, "_units", None)
+        if units is None:
+            units = {}
+            for user_id, unit_id in BusinessUnitMembership.objects.order_by(
+                "business_unit__name"
+            ).values_list("user_id", "business_unit_id"):
+                units.setdefault(user_id, unit_id)
+            self._units = units
+        return units.get(requester.pk)
+
     def _store(
         self, product: Product, requester: Any, inputs: dict[str, Any], story: _Story, runbook: Any
     ) -> Order:
         order = Order.objects.create(
+            business_unit_id=self._unit_of(requester),
             requester=requester,
             product=product,
             product_version=product.version,
@@ -313,6 +328,7 @@ class Command(BaseCommand):
                 instance = ServiceInstance.objects.create(
                     product=product,
                     owner=order.requester,
+                    business_unit_id=order.business_unit_id,
                     name=str(next(iter(order.inputs.values()), f"{product.name} #{order.pk}")),
                     state=InstanceState.ACTIVE,
                     created_by_order=order,
