@@ -198,8 +198,8 @@ def _bulk(model, rows, batch: int = 5_000) -> None:  # type: ignore[no-untyped-d
 
 def measure(user_id: int, url: str, params: dict, repeat: int) -> dict:
     from django.contrib.auth import get_user_model
-    from django.core.signals import request_finished
-    from django.db import close_old_connections, connection
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections, connection, reset_queries
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
@@ -214,12 +214,15 @@ def measure(user_id: int, url: str, params: dict, repeat: int) -> dict:
     for _ in range(3):
         response = client.get(url, params, **headers)
         assert response.status_code == 200, (url, response.status_code)
+    request_started.disconnect(reset_queries)
     request_finished.disconnect(close_old_connections)
     try:
         with CaptureQueriesContext(connection) as queries:
             client.get(url, params, **headers)
     finally:
         request_finished.connect(close_old_connections)
+        request_started.connect(reset_queries)
+    counted = len(queries.captured_queries)  # now: the next requests empty the log
     timings = []
     for _ in range(repeat):
         began = time.perf_counter()
@@ -229,14 +232,30 @@ def measure(user_id: int, url: str, params: dict, repeat: int) -> dict:
     return {
         "median": statistics.median(timings),
         "p95": timings[max(0, round(len(timings) * 0.95) - 1)],
-        "queries": len(queries.captured_queries),
+        "queries": counted,
+    }
+
+
+def reused() -> dict:
+    """The ids ``seed`` returns, from a database a ``--keep`` run left."""
+    from django.contrib.auth import get_user_model
+
+    from portal.orders.models import Order
+
+    users = get_user_model().objects
+    return {
+        "lead": users.get(username="lead").pk,
+        "unit_member": users.get(username="unit-member").pk,
+        "orders": Order.objects.count(),
+        "seconds": 0,
     }
 
 
 def run(args: argparse.Namespace) -> None:
     if args.database == "postgres":
-        postgres_admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
-        postgres_admin(f"CREATE DATABASE {BENCH_DATABASE}")
+        if not args.reuse:
+            postgres_admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
+            postgres_admin(f"CREATE DATABASE {BENCH_DATABASE}")
         portal_pages.BENCH_DATABASE = BENCH_DATABASE
         url = portal_pages.postgres_bench_url()
     else:
@@ -253,13 +272,14 @@ def run(args: argparse.Namespace) -> None:
             "DEFAULT_THROTTLE_RATES": {"token": None, "user": None},
         }
         call_command("migrate", verbosity=0)
-        data = seed(instances=args.instances, one_shot=args.one_shot)
+        data = reused() if args.reuse else seed(instances=args.instances, one_shot=args.one_shot)
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("VACUUM ANALYZE")
         cases = [
             ("/insights/cost/ as a platform lead (everything)", data["lead"], "/insights/cost/", {}),
             ("/insights/cost/ as a business unit's member", data["unit_member"], "/insights/cost/", {}),
+            ("/insights/cost/utilization/ (lead)", data["lead"], "/insights/cost/utilization/", {}),
             ("/insights/cost/products.csv (lead)", data["lead"], "/insights/cost/products.csv", {}),
             ("GET /api/v1/cost/?group_by=squad (lead)", data["lead"], "/api/v1/cost/", {"group_by": "squad"}),
         ]
@@ -277,7 +297,7 @@ def run(args: argparse.Namespace) -> None:
             print(f"| {name} | {result['median']:.1f} | {result['p95']:.1f} | {result['queries']} |")
         connection.close()
     finally:
-        if args.database == "postgres" and not args.keep:
+        if args.database == "postgres" and not (args.keep or args.reuse):
             postgres_admin(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
 
 
@@ -288,6 +308,7 @@ def main() -> None:
     parser.add_argument("--one-shot", type=int, default=50_000, help="Succeeded orders of one-shot products.")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="Keep the PostgreSQL database afterwards.")
+    parser.add_argument("--reuse", action="store_true", help="Measure the database a --keep run left.")
     run(parser.parse_args())
 
 

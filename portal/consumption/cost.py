@@ -21,39 +21,42 @@ How a cost is counted (the README's "Cost and utilization" says the same):
 - A cost is charged to the business unit the instance (or the order)
   belongs to now, empty meaning "unassigned", and to the squad that owns
   the product now: a transferred instance takes its past cost along.
-- Amounts are rounded to cents per product, business unit and month (half
-  up); every total is a sum of those, so the tables add up.
+- Every amount shown is rounded to the cent (half up) from the exact sum it
+  stands for: a month's total from all that month's costs, not from the
+  rounded cells of a table, which may then differ from it by a cent or so.
 
-Everything here only reads. The days are summed in the database: per
-product, business unit, first month and last month charged, how many
-instances and the sum of their first and last days of the month, from
-which ``_spread`` gets each month's days exactly (one scan of the
-instances, a few thousand rows back, however many instances there are).
+Everything here only reads. The costs are summed in the database, per
+product or per business unit and month: the unit costs of the instances
+starting and ending in it and their sums times the day of the month, from
+which ``_instance_costs`` gets each month's cost exactly (two grouped
+scans of the instances, a few hundred rows back however many instances
+there are: rows are what a pure-Python database driver spends its time on).
 """
 
 from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import (
+    Case,
     Count,
     DateField,
-    ExpressionWrapper,
-    F,
     FloatField,
     Func,
+    IntegerField,
     Q,
     QuerySet,
     Sum,
     Value,
+    When,
 )
-from django.db.models.functions import Coalesce, ExtractDay, Greatest, Least, TruncDate, TruncMonth
+from django.db.models.functions import Cast, Coalesce, ExtractDay, Greatest, Least, TruncMonth
 from django.utils import timezone
 
 from catalogue.models import Product
@@ -62,6 +65,8 @@ from portal.orders.choices import OrderStatus
 from portal.orders.models import Order
 
 CENT = Decimal("0.01")
+#: PostgreSQL's memory for the grouping of ``_regrouped`` (``SET LOCAL``).
+WORK_MEM = "32MB"
 #: How many instances ``largest_instances`` ranks exactly, per one it lists.
 CANDIDATES_PER_PLACE = 5
 
@@ -176,81 +181,87 @@ def instance_amount(unit_cost: Decimal, days: dict[date, int]) -> Decimal:
 
 
 @dataclass(frozen=True)
-class CostLine:
-    """What one product cost one business unit (``None``: unassigned) in
-    one month: instance days and succeeded orders, rounded to cents."""
+class Spend:
+    """What a window cost, exactly (unrounded), per product and per
+    business unit (``None``: unassigned), month by month; only the groups
+    that cost something."""
 
-    month: date
-    product_id: int
-    business_unit_id: int | None
-    amount: Decimal
-    instance_days: int
-    orders: int
+    by_product: dict[int, dict[date, Decimal]]
+    by_unit: dict[int | None, dict[date, Decimal]]
 
 
-def _spread(first_month: date, last_month: date, row: dict[str, Any]) -> Iterator[tuple[date, int]]:
-    """Each month's charged days of a group of instances whose charged days
-    run from a day of ``first_month`` to a day of ``last_month``, from the
-    group's count and its sums of those first and last days of the month.
-
-    In one month, an instance charged from day ``a`` to day ``b`` counts
-    ``b - a + 1`` days. Across months it counts ``length - a + 1`` days of
-    the first, every day of those between and ``b`` days of the last.
-    """
-    count, first_days, last_days = row["count"], int(row["first_days"]), int(row["last_days"])
-    if first_month == last_month:
-        yield first_month, last_days - first_days + count
-        return
-    yield first_month, count * (days_in_month(first_month) + 1) - first_days
-    month = next_month(first_month)
-    while month < last_month:
-        yield month, count * days_in_month(month)
-        month = next_month(month)
-    yield last_month, last_days
+#: The groupings of every cost, by column (instances and orders have both).
+GROUPS = ("product_id", "business_unit_id")
 
 
-def _as_date(value: date | datetime) -> date:
-    # SQLite may hand a truncated date back as a date-time at midnight.
-    return value.date() if isinstance(value, datetime) else value
+@dataclass
+class _Edges:
+    """Where the instances of one group start (or end) within the window,
+    weighed by their unit cost in cents: the weight of all of them, and per
+    month the weight of those starting (ending) in it and the sum of weight
+    times day of the month."""
+
+    total: int = 0
+    months: dict[date, tuple[int, int]] = field(default_factory=dict)
 
 
-def _instance_rows(window: CostWindow, scope: CostScope) -> QuerySet[ServiceInstance, dict[str, Any]]:
-    """Per product, business unit, first and last month charged: how many
-    instances and the sums of their first and last charged days of the
-    month (one scan; the filter on the raw time stamps needs no time
-    zone arithmetic)."""
-    first_day = Greatest(TruncDate("created_at"), Value(window.first_day))
-    last_day = Least(TruncDate(Coalesce("decommissioned_at", Value(window.end))), Value(window.charged_until))
+def _window_instances(window: CostWindow, scope: CostScope) -> QuerySet[ServiceInstance]:
+    """The instances charged something in the window (on the raw time
+    stamps: no time zone arithmetic in the filter)."""
+    return ServiceInstance.objects.filter(
+        scope.q(),
+        Q(decommissioned_at__isnull=True) | Q(decommissioned_at__gte=window.start),
+        product__unit_cost__isnull=False,
+        created_at__lt=window.end,
+    )
+
+
+def _day_of_month(moment: str) -> Cast:
+    # An integer: PostgreSQL extracts a numeric, slower to sum and to weigh.
+    return Cast(ExtractDay(moment), IntegerField())
+
+
+def _lives(window: CostWindow, scope: CostScope, products: list[int]) -> QuerySet[Any, dict[str, Any]]:
+    """Per product, business unit, month of creation and month of
+    decommissioning within the window, how many instances and the sums of
+    those days of the month; a creation before the window or an end after
+    it has no month (the day and month are computed, in the portal's time
+    zone, for those inside only). One scan; ``products`` (those with a unit
+    cost) spares a join with the catalogue."""
+    started = Q(created_at__gte=window.start)
+    ended = Q(decommissioned_at__lt=window.end)
     return (
         ServiceInstance.objects.filter(
             scope.q(),
             Q(decommissioned_at__isnull=True) | Q(decommissioned_at__gte=window.start),
-            product__unit_cost__isnull=False,
+            product_id__in=products,
             created_at__lt=window.end,
         )
         .order_by()
         .values(
             "product_id",
             "business_unit_id",
-            first_month=TruncMonth(first_day),
-            last_month=TruncMonth(last_day),
+            start_month=Case(When(started, then=TruncMonth("created_at", output_field=DateField()))),
+            end_month=Case(When(ended, then=TruncMonth("decommissioned_at", output_field=DateField()))),
         )
         .annotate(
-            count=Count("pk"), first_days=Sum(ExtractDay(first_day)), last_days=Sum(ExtractDay(last_day))
+            count=Count("pk"),
+            start_days=Sum(Case(When(started, then=_day_of_month("created_at")), default=Value(0))),
+            end_days=Sum(Case(When(ended, then=_day_of_month("decommissioned_at")), default=Value(0))),
         )
     )
 
 
-def _order_rows(window: CostWindow, scope: CostScope) -> QuerySet[Order, dict[str, Any]]:
-    """Succeeded orders of products that make no instance, per product,
+def _orders(window: CostWindow, scope: CostScope, products: list[int]) -> QuerySet[Any, dict[str, Any]]:
+    """Succeeded orders of ``products`` (those that make no instance and
+    have a unit cost: an index on product and finish), per product,
     business unit and month finished."""
     return (
         Order.objects.filter(
             scope.q(),
+            product_id__in=products,
             status=OrderStatus.SUCCEEDED,
             operation__isnull=True,
-            product__instance=False,
-            product__unit_cost__isnull=False,
             finished_at__gte=window.start,
             finished_at__lt=window.end,
         )
@@ -260,38 +271,134 @@ def _order_rows(window: CostWindow, scope: CostScope) -> QuerySet[Order, dict[st
     )
 
 
-def cost_lines(window: CostWindow, scope: CostScope) -> list[CostLine]:
-    """Every product's cost to every business unit, month by month, over
-    the window (three queries; none when the window charges nothing)."""
+#: What ``_regrouped`` reads: (label, part, its month column, its count, the sum of its days).
+_READINGS = (
+    ("starts", "lives", "start_month", "count", "start_days"),
+    ("ends", "lives", "end_month", "count", "end_days"),
+    ("orders", "orders", "month", "count", "count"),  # an order has no days: the column is unread
+)
+
+
+def _regrouped(parts: dict[str, QuerySet[Any, dict[str, Any]]]) -> list[tuple[Any, ...]]:
+    """Run ``parts`` as one statement that regroups them (``_READINGS``) by
+    product and month and by business unit and month, weighing the counts
+    and the days by the product's unit cost in cents.
+
+    Thousands of groups of product, unit and months become a few hundred
+    rows: the database driver in pure Python spends some microseconds on
+    every value it reads, more than the database spends regrouping. Each
+    part is compiled by the ORM for the database in use; what wraps them is
+    plain SQL both PostgreSQL and SQLite run. Cents as integers keep the
+    sums exact on SQLite too, which keeps decimals as floating point.
+    """
+    quote = connection.ops.quote_name
+    # The unit costs in cents, computed once for the few products.
+    cost = quote("unit_cost")
+    named = [
+        f"cents AS (SELECT {quote('id')} AS product, CAST(ROUND({cost} * 100) AS BIGINT) AS cents "  # noqa: S608
+        f"FROM {quote(Product._meta.db_table)} WHERE {cost} IS NOT NULL)"
+    ]
+    params: list[Any] = []
+    for name, queryset in parts.items():
+        sql, part_params = queryset.query.sql_with_params()
+        named.append(f"{name} AS ({sql})")
+        params.extend(part_params)
+    selects = [
+        # Only names of this module and quoted identifiers: the values travel as parameters.
+        f"SELECT '{label}', '{column}', e.{quote(column)}, e.{quote(month)}, "  # noqa: S608
+        f"SUM(c.cents * e.{quote(count)}), SUM(c.cents * e.{quote(days)}) "
+        f"FROM {part} e JOIN cents c ON c.product = e.{quote('product_id')} "
+        f"GROUP BY e.{quote(column)}, e.{quote(month)}"
+        for label, part, month, count, days in _READINGS
+        if part in parts
+        for column in GROUPS
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Tens of thousands of groups of product, unit and months outgrow
+            # the default 4 MB, and PostgreSQL would sort them on disk rather
+            # than hash them: for this statement only.
+            cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        cursor.execute(f"WITH {', '.join(named)} {' UNION ALL '.join(selects)}", params)
+        return cursor.fetchall()
+
+
+def _instance_costs(
+    window: CostWindow, edges: dict[str, dict[Any, _Edges]]
+) -> dict[tuple[Any, date], Decimal]:
+    """What the instances of each group cost per month, exactly.
+
+    The days of month M an instance charged from day ``s`` to day ``e`` is
+    charged for are the days of M up to ``e`` less the days of M before
+    ``s``. The first depends on the end alone (all of M's days if it ends
+    after M, ``e``'s day of the month if it ends in M, none if before), the
+    second on the start alone: so the days of any number of instances are
+    summed from how many start and end in each month and the sums of those
+    days of the month, counted apart. Weighing each instance by its unit
+    cost gives the cost times the days of the month, whatever the product.
+    """
+    charged = []
+    for month in window.months:
+        lower = max(month, window.first_day)
+        upper = min(next_month(month) - timedelta(days=1), window.charged_until)
+        if lower <= upper:
+            charged.append((month, lower.day, (upper - lower).days + 1))
+    costs: dict[tuple[Any, date], Decimal] = {}
+    for key, started in edges["starts"].items():
+        ended = edges["ends"].get(key, _Edges())
+        ended_by = 0  # ended in this month or before
+        starting_later = sum(weight for weight, _ in started.months.values())  # in a later month
+        for month, first, length in charged:
+            ending, end_days = ended.months.get(month, (0, 0))
+            starting, start_days = started.months.get(month, (0, 0))
+            ended_by += ending
+            starting_later -= starting
+            up_to_end = (started.total - ended_by) * length + end_days - ending * (first - 1)
+            before_start = starting_later * length + start_days - starting * first
+            if up_to_end != before_start:
+                costs[key, month] = Decimal(up_to_end - before_start) / (100 * days_in_month(month))
+    return costs
+
+
+def _as_date(value: date | datetime | str) -> date:
+    # As the database hands a truncated date back without the ORM's
+    # converters: a date, a date-time at midnight, or text on SQLite.
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    return value.date() if isinstance(value, datetime) else value
+
+
+def spend(window: CostWindow, scope: CostScope) -> Spend:
+    """What every product and every business unit cost per month of the
+    window, exactly (two queries; none when the window charges nothing)."""
     if window.charges_nothing or scope.empty:
-        return []
-    days: dict[tuple[date, int, int | None], int] = defaultdict(int)
-    for row in _instance_rows(window, scope):
-        first, last = _as_date(row["first_month"]), _as_date(row["last_month"])
-        for month, count in _spread(first, last, row):
-            days[month, row["product_id"], row["business_unit_id"]] += count
-    orders: dict[tuple[date, int, int | None], int] = {
-        (_as_date(row["month"]), row["product_id"], row["business_unit_id"]): row["count"]
-        for row in _order_rows(window, scope)
+        return Spend(by_product={}, by_unit={})
+    costed = dict(Product.objects.filter(unit_cost__isnull=False).order_by().values_list("pk", "instance"))
+    if not costed:
+        return Spend(by_product={}, by_unit={})
+    parts = {"lives": _lives(window, scope, list(costed))}
+    one_shot = [pk for pk, instance in costed.items() if not instance]
+    if one_shot:  # an empty IN () is no SQL at all
+        parts["orders"] = _orders(window, scope, one_shot)
+    rows = _regrouped(parts)
+    edges: dict[str, dict[str, dict[Any, _Edges]]] = {
+        column: {"starts": defaultdict(_Edges), "ends": defaultdict(_Edges)} for column in GROUPS
     }
-    product_ids = {key[1] for key in days} | {key[1] for key in orders}
-    unit_costs = dict(Product.objects.filter(pk__in=product_ids).values_list("pk", "unit_cost"))
-    lines = []
-    for key in sorted(days.keys() | orders.keys(), key=lambda key: (key[0], key[1], key[2] or 0)):
-        month, product_id, unit_id = key
-        unit_cost = unit_costs.get(product_id) or Decimal(0)
-        amount = unit_cost * days.get(key, 0) / days_in_month(month) + unit_cost * orders.get(key, 0)
-        lines.append(
-            CostLine(
-                month=month,
-                product_id=product_id,
-                business_unit_id=unit_id,
-                amount=cents(amount),
-                instance_days=days.get(key, 0),
-                orders=orders.get(key, 0),
-            )
-        )
-    return lines
+    grouped: dict[str, dict[Any, dict[date, Decimal]]] = {
+        column: defaultdict(lambda: dict.fromkeys(window.months, Decimal(0))) for column in GROUPS
+    }
+    for part, column, key, month, weight, days in rows:
+        if part == "orders":
+            grouped[column][key][_as_date(month)] += Decimal(weight) / 100
+            continue
+        found = edges[column][part][key]
+        found.total += int(weight)
+        if month is not None:
+            found.months[_as_date(month)] = (int(weight), int(days))
+    for column in GROUPS:
+        for (key, month), amount in _instance_costs(window, edges[column]).items():
+            grouped[column][key][month] += amount
+    return Spend(by_product=dict(grouped["product_id"]), by_unit=dict(grouped["business_unit_id"]))
 
 
 class DaysBetween(Func):
@@ -318,7 +425,8 @@ class DaysBetween(Func):
         )
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self._two(compiler, connection, "(EXTRACT(EPOCH FROM ({end} - {start})) / 86400.0)")
+        # date_part is floating point; EXTRACT a numeric, several times slower over many rows.
+        return self._two(compiler, connection, "(date_part('epoch', {end} - {start}) / 86400.0)")
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         return self._two(compiler, connection, "(julianday({end}) - julianday({start}))")
@@ -355,25 +463,22 @@ def largest_instances(window: CostWindow, scope: CostScope, *, limit: int = 12) 
         Least(Coalesce("decommissioned_at", Value(window.end)), Value(window.end)),
         Greatest("created_at", Value(window.start)),
     )
+    # Narrow rows to rank (the sort carries no attributes), then the few listed in full.
     candidates = (
-        ServiceInstance.objects.filter(
-            scope.q(),
-            Q(decommissioned_at__isnull=True) | Q(decommissioned_at__gte=window.start),
-            product__unit_cost__isnull=False,
-            created_at__lt=window.end,
-        )
-        .select_related("product", "product__squad", "business_unit", "owner")
-        .annotate(rank=ExpressionWrapper(F("product__unit_cost") * lived, output_field=FloatField()))
-        .order_by("-rank", "pk")[: limit * CANDIDATES_PER_PLACE]
+        _window_instances(window, scope)
+        .annotate(rank=Cast("product__unit_cost", FloatField()) * lived)
+        .order_by("-rank", "pk")
+        .values_list("pk", "created_at", "decommissioned_at", "product__unit_cost")[
+            : limit * CANDIDATES_PER_PLACE
+        ]
     )
     costed = []
-    for instance in candidates:
-        days = window.charged_days(instance.created_at, instance.decommissioned_at)
-        unit_cost = instance.product.unit_cost or Decimal(0)
-        costed.append(
-            InstanceCost(
-                instance=instance, amount=cents(instance_amount(unit_cost, days)), days=sum(days.values())
-            )
-        )
-    costed.sort(key=lambda row: (-row.amount, row.instance.pk))
-    return [row for row in costed[:limit] if row.amount > 0]
+    for pk, created, decommissioned, unit_cost in candidates:
+        days = window.charged_days(created, decommissioned)
+        costed.append((cents(instance_amount(unit_cost or Decimal(0), days)), pk, sum(days.values())))
+    costed.sort(key=lambda row: (-row[0], row[1]))
+    listed = [row for row in costed[:limit] if row[0] > 0]
+    instances = ServiceInstance.objects.select_related(
+        "product", "product__squad", "business_unit", "owner"
+    ).in_bulk([pk for _, pk, _ in listed])
+    return [InstanceCost(instance=instances[pk], amount=amount, days=days) for amount, pk, days in listed]

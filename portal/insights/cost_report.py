@@ -25,13 +25,14 @@ from django.utils.safestring import SafeString
 from catalogue.models import Product
 from portal.consumption import utilization
 from portal.consumption.cost import (
-    CostLine,
     CostScope,
     CostWindow,
     InstanceCost,
-    cost_lines,
+    Spend,
+    cents,
     largest_instances,
     month_start,
+    spend,
 )
 from portal.consumption.models import BusinessUnit
 from portal.insights import charts
@@ -110,7 +111,9 @@ def _month_label(month: date) -> str:
 class CostReport:
     """The cost page of one reader over one period."""
 
-    TABLES = ("months", "business-units", "products", "squads", "instances", "idle", "expired", "replicated")
+    #: The tables of the cost page and of the utilization page.
+    SPEND_TABLES = ("months", "business-units", "products", "squads", "instances")
+    UTILIZATION_TABLES = ("idle", "expired", "replicated")
 
     def __init__(
         self,
@@ -129,8 +132,18 @@ class CostReport:
     # --- Spend -----------------------------------------------------------------------
 
     @cached_property
-    def lines(self) -> list[CostLine]:
-        return cost_lines(self.window, self.scope)
+    def spend(self) -> Spend:
+        return spend(self.window, self.scope)
+
+    @property
+    def by_product(self) -> dict[int, dict[date, Decimal]]:
+        """Exact spend per product id and month."""
+        return self.spend.by_product
+
+    @property
+    def by_unit(self) -> dict[int | None, dict[date, Decimal]]:
+        """Exact spend per business unit id (``None``: unassigned) and month."""
+        return self.spend.by_unit
 
     @property
     def months(self) -> list[date]:
@@ -138,14 +151,13 @@ class CostReport:
 
     @cached_property
     def _products(self) -> dict[int, Product]:
-        ids = {line.product_id for line in self.lines}
-        return Product.objects.select_related("squad").in_bulk(ids)
+        return Product.objects.select_related("squad").in_bulk(list(self.by_product))
 
     @cached_property
     def _units(self) -> dict[int, BusinessUnit]:
         units = BusinessUnit.objects.all()
         if not self.scope.everything:
-            shown = {line.business_unit_id for line in self.lines} | set(self.scope.business_unit_ids)
+            shown = {pk for pk in self.by_unit if pk is not None} | set(self.scope.business_unit_ids)
             units = units.filter(pk__in=shown)
         return {unit.pk: unit for unit in units}
 
@@ -173,45 +185,44 @@ class CostReport:
         return sentence[:1].upper() + sentence[1:] + "."
 
     @cached_property
-    def total(self) -> Decimal:
-        return sum((line.amount for line in self.lines), start=Decimal(0))
-
-    @cached_property
     def per_month(self) -> dict[date, Decimal]:
+        """Exact spend per month."""
+        grouped = self.by_product
         totals = dict.fromkeys(self.months, Decimal(0))
-        for line in self.lines:
-            totals[line.month] = totals.get(line.month, Decimal(0)) + line.amount
+        for months in grouped.values():
+            for month, amount in months.items():
+                totals[month] += amount
         return totals
 
-    def _grouped(self, key: Callable[[CostLine], Any]) -> dict[Any, dict[date, Decimal]]:
-        grouped: dict[Any, dict[date, Decimal]] = defaultdict(lambda: dict.fromkeys(self.months, Decimal(0)))
-        for line in self.lines:
-            months = grouped[key(line)]
-            months[line.month] = months.get(line.month, Decimal(0)) + line.amount
-        return grouped
+    @cached_property
+    def total(self) -> Decimal:
+        return sum(self.per_month.values(), start=Decimal(0))
 
     def groups(self, group_by: str) -> list[SpendGroup]:
         """Spend per business unit (with the unassigned), product or squad,
-        biggest first. Every unit and squad in the reader's scope is listed,
-        spending or not; products only when they cost something."""
+        biggest first, exact. Every unit and squad in the reader's scope is
+        listed, spending or not; products only when they cost something."""
         zero = dict.fromkeys(self.months, Decimal(0))
         result: list[SpendGroup] = []
         if group_by == "business_unit":
-            grouped = self._grouped(lambda line: line.business_unit_id)
             for unit in self._units.values():
                 detail = {"cost_centre": unit.cost_centre}
-                result.append(SpendGroup(unit.slug, unit.name, grouped.get(unit.pk, dict(zero)), detail))
-            if None in grouped:
-                result.append(SpendGroup(None, UNASSIGNED, grouped[None], {"cost_centre": ""}))
+                result.append(SpendGroup(unit.slug, unit.name, self.by_unit.get(unit.pk, dict(zero)), detail))
+            if None in self.by_unit:
+                result.append(SpendGroup(None, UNASSIGNED, self.by_unit[None], {"cost_centre": ""}))
         elif group_by == "product":
-            for product_id, months in self._grouped(lambda line: line.product_id).items():
+            for product_id, months in self.by_product.items():
                 product = self._products[product_id]
                 detail = {"squad": product.squad.slug, "squad_name": product.squad.name}
                 result.append(SpendGroup(product.slug, product.name, months, detail))
         elif group_by == "squad":
-            grouped = self._grouped(lambda line: self._products[line.product_id].squad_id)
+            per_squad: dict[int, dict[date, Decimal]] = defaultdict(lambda: dict(zero))
+            for product_id, months in self.by_product.items():
+                squad_months = per_squad[self._products[product_id].squad_id]
+                for month, amount in months.items():
+                    squad_months[month] += amount
             for squad in self._squads.values():
-                result.append(SpendGroup(squad.slug, squad.name, grouped.get(squad.pk, dict(zero))))
+                result.append(SpendGroup(squad.slug, squad.name, per_squad.get(squad.pk, dict(zero))))
         else:
             raise ValueError(f"Unknown grouping {group_by!r}: use one of {', '.join(GROUPINGS)}.")
         result.sort(key=lambda group: (-group.total, group.key is None, group.name.lower()))
@@ -232,14 +243,16 @@ class CostReport:
         return utilization.idle_tally(self.scope, now=self.period.now, days=self.idle_days)
 
     def idle(self, limit: int) -> list[ServiceInstance]:
-        return list(utilization.idle_instances(self.scope, now=self.period.now, days=self.idle_days)[:limit])
+        return utilization.listed(
+            utilization.idle_instances(self.scope, now=self.period.now, days=self.idle_days), limit
+        )
 
     @cached_property
     def expired_tally(self) -> utilization.Tally:
         return utilization.expired_tally(self.scope, now=self.period.now)
 
     def expired(self, limit: int) -> list[ServiceInstance]:
-        return list(utilization.expired_instances(self.scope, now=self.period.now)[:limit])
+        return utilization.listed(utilization.expired_instances(self.scope, now=self.period.now), limit)
 
     @property
     def shows_replicated(self) -> bool:
@@ -250,26 +263,26 @@ class CostReport:
     def replicated(self) -> list[ReplicatedPair]:
         if not self.shows_replicated:
             return []
-        spend: dict[int, Decimal] = defaultdict(Decimal)
-        for line in self.lines:
-            spend[line.product_id] += line.amount
+        spend = {pk: cents(sum(months.values(), start=Decimal(0))) for pk, months in self.by_product.items()}
         return replicated_resources(spend)
 
     # --- Chart -----------------------------------------------------------------------------
 
     @cached_property
     def trend_chart(self) -> SafeString:
-        values = [float(amount) for amount in self.per_month.values()]
+        per_month = {month: cents(amount) for month, amount in self.per_month.items()}
+        total = cents(self.total)
+        values = [float(amount) for amount in per_month.values()]
         top = max(values, default=0)
-        busiest = max(self.per_month.items(), key=lambda item: item[1]) if self.total else None
+        busiest = max(per_month.items(), key=lambda item: item[1]) if total else None
         return charts.bar_chart(
             "cost-trend",
             "Spend per month",
-            f"{self.total:,.2f} over {len(self.months)} months"
+            f"{total:,.2f} over {len(self.months)} months"
             + (f"; the most in {_month_label(busiest[0])} ({busiest[1]:,.2f})." if busiest else "."),
             [
                 charts.Bar(f"{month:%b %y}", float(amount), "bar", f"{_month_label(month)}: {amount:,.2f}")
-                for month, amount in self.per_month.items()
+                for month, amount in per_month.items()
             ],
             maximum=charts.nice_maximum(top),
         )
@@ -280,21 +293,29 @@ class CostReport:
         return [Column(_month_key(month), _month_label(month), "money") for month in self.months]
 
     def _month_cells(self, months: dict[date, Decimal]) -> dict[str, Any]:
-        return {_month_key(month): months.get(month, Decimal(0)) for month in self.months}
+        return {_month_key(month): cents(months.get(month, Decimal(0))) for month in self.months}
 
     def months_table(self) -> Table:
         return Table(
             slug="months",
             title="Spend per month",
             columns=[Column("month", "Month"), Column("spend", "Spend", "money")],
-            rows=[{"month": f"{month:%Y-%m}", "spend": amount} for month, amount in self.per_month.items()],
+            rows=[
+                {"month": f"{month:%Y-%m}", "spend": cents(amount)}
+                for month, amount in self.per_month.items()
+            ],
         )
 
     def _groups_table(self, slug: str, title: str, group_by: str, first: list[Column], empty: str) -> Table:
         rows = []
         for group in self.groups(group_by):
             rows.append(
-                {"name": group.name, **group.detail, **self._month_cells(group.months), "total": group.total}
+                {
+                    "name": group.name,
+                    **group.detail,
+                    **self._month_cells(group.months),
+                    "total": cents(group.total),
+                }
             )
         return Table(
             slug=slug,
@@ -503,7 +524,7 @@ class CostReport:
             "last_day": self.window.last_day.isoformat(),
             "group_by": group_by,
             "months": [f"{month:%Y-%m}" for month in self.months],
-            "total": f"{self.total:.2f}",
+            "total": f"{cents(self.total):.2f}",
             "per_month": [
                 {"month": f"{month:%Y-%m}", "amount": f"{amount:.2f}"}
                 for month, amount in self.per_month.items()
@@ -513,9 +534,9 @@ class CostReport:
                     "key": group.key,
                     "name": group.name,
                     **{name: value for name, value in group.detail.items() if name != "squad_name"},
-                    "total": f"{group.total:.2f}",
+                    "total": f"{cents(group.total):.2f}",
                     "months": [
-                        {"month": f"{month:%Y-%m}", "amount": f"{amount:.2f}"}
+                        {"month": f"{month:%Y-%m}", "amount": f"{cents(amount):.2f}"}
                         for month, amount in group.months.items()
                     ],
                 }

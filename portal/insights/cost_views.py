@@ -1,6 +1,8 @@
-"""The cost page (``/insights/cost/``): spend per business unit, product and
-squad, its trend, the largest instances and utilization, for what the
-reader may see (``access.cost_scope``), with a CSV export of every table."""
+"""The cost pages, for what the reader may see (``access.cost_scope``):
+``/insights/cost/`` (spend per business unit, product and squad, its trend,
+the largest instances) and ``/insights/cost/utilization/`` (idle instances,
+instances past their expiry, replicated resources), with a CSV export of
+every table of either (``/insights/cost/<table>.csv``)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from portal.consumption.cost import CostScope
+from portal.consumption.cost import CostScope, cents
 from portal.insights import access
 from portal.insights.cost_report import CostReport, cost_period, idle_days_from_query
 from portal.insights.periods import Period, PeriodError
@@ -77,40 +79,73 @@ def _presets(request: HttpRequest, now: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _tables(report: CostReport, slugs: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    query = _query(report)
+    return {
+        slug.replace("-", "_"): {
+            "table": table,
+            "csv": f"{reverse('insights:cost-csv', args=[slug])}?{query}",
+        }
+        for slug in slugs
+        if (table := report.table(slug)) is not None
+    }
+
+
+def _common(request: HttpRequest, report: CostReport) -> dict[str, Any]:
+    """What both pages show above their figures: the period form and the tabs."""
+    query = _query(report)
+    return {
+        "report": report,
+        "period": report.period,
+        "presets": _presets(request, report.period.now),
+        "scope_names": report.scope_sentence,
+        "spend_url": f"{reverse('insights:cost')}?{query}",
+        "utilization_url": f"{reverse('insights:utilization')}?{query}",
+    }
+
+
 @login_required
 @require_GET
 def cost(request: HttpRequest) -> HttpResponse:
+    """Spend per business unit, product and squad, the trend and the
+    largest instances."""
     scope = _scope(request)
     try:
         report = _report(request, scope)
     except PeriodError as error:
         return _refused(request, error)
-    query = _query(report)
-    tables = {
-        slug.replace("-", "_"): {
-            "table": report.table(slug),
-            "csv": f"{reverse('insights:cost-csv', args=[slug])}?{query}",
-        }
-        for slug in report.TABLES
-        if slug != "replicated" or report.shows_replicated
-    }
     months = len(report.months)
     context = {
-        "report": report,
-        "period": report.period,
-        "presets": _presets(request, report.period.now),
-        "scope_names": report.scope_sentence,
-        "tables": tables,
-        "total": report.total,
-        "average": report.total / months if months else 0,
+        **_common(request, report),
+        "tables": _tables(report, report.SPEND_TABLES),
+        "total": cents(report.total),
+        "average": cents(report.total / months) if months else 0,
         "months": months,
+        "this_month": cents(report.per_month[report.months[-1]]) if months else 0,
+        "chart": report.trend_chart,
+    }
+    return render(request, "insights/cost.html", context)
+
+
+@login_required
+@require_GET
+def utilization(request: HttpRequest) -> HttpResponse:
+    """What is kept without being used: idle instances, instances past
+    their expiry and, for leads, replicated resources across squads."""
+    scope = _scope(request)
+    try:
+        report = _report(request, scope)
+    except PeriodError as error:
+        return _refused(request, error)
+    context = {
+        **_common(request, report),
+        "tables": _tables(report, report.UTILIZATION_TABLES),
         "running": report.running,
         "idle": report.idle_tally,
         "expired": report.expired_tally,
         "replicated": report.replicated if report.shows_replicated else None,
-        "chart": report.trend_chart,
     }
-    return render(request, "insights/cost.html", context)
+    return render(request, "insights/utilization.html", context)
 
 
 @login_required

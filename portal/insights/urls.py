@@ -15,6 +15,7 @@ urlpatterns = [
     path("insights/<slug:table>.csv", views.overview_csv, name="overview-csv"),
     path("insights/squads/", views.my_dashboards, name="my-dashboards"),
     path("insights/cost/", cost_views.cost, name="cost"),
+    path("insights/cost/utilization/", cost_views.utilization, name="utilization"),
     path("insights/cost/<slug:table>.csv", cost_views.cost_csv, name="cost-csv"),
     path("insights/graph/", views.graph, name="graph"),
     path("insights/graph/<slug:slug>/", views.impact, name="impact"),

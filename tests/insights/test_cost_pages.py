@@ -12,6 +12,7 @@ import pytest
 from tests.insights.cost_world import cost_world
 
 COST = "/insights/cost/"
+UTILIZATION = "/insights/cost/utilization/"
 
 pytestmark = pytest.mark.django_db
 
@@ -30,22 +31,30 @@ def column(rows, label):
     return [row[index] for row in rows[1:]]
 
 
+def section(page, slug):
+    return page.split(f'id="table-{slug}"')[1].split("</section>")[0]
+
+
 def test_a_platform_lead_sees_every_unit_product_squad_and_the_utilization(client, world):
     client.force_login(world.users["marcus"])
 
     response = client.get(COST)
+    utilization = client.get(UTILIZATION)
 
-    assert response.status_code == 200
+    assert response.status_code == 200 and utilization.status_code == 200
     page = response.content.decode()
     for name in ("Finance", "Marketing", "Unassigned", "CC-100", "Virtual machine", "Database", "DNS record"):
         assert name in page
     assert "Network Squad" in page and "Compute Squad" in page
-    assert "The twelve largest instances" in page
-    assert "forgotten-vm" in page.split('id="table-idle"')[1].split("</section>")[0]
-    assert "old-reports-db" in page.split('id="table-expired"')[1].split("</section>")[0]
-    replicated = page.split('id="table-replicated"')[1].split("</section>")[0]
-    assert "Virtual machine" in replicated and "Compute instance" in replicated
+    assert "old-reports-db" in section(page, "instances")
     assert 'role="img"' in page and "<script" not in page.split("<main", 1)[1]
+    page = utilization.content.decode()
+    assert "forgotten-vm" in section(page, "idle") and "finance-app-01" not in section(page, "idle")
+    assert "old-reports-db" in section(page, "expired")
+    replicated = section(page, "replicated")
+    assert "Virtual machine" in replicated and "Compute instance" in replicated
+    assert "<script" not in page.split("<main", 1)[1]
+    page = response.content.decode()
     # Wide tables scroll, and a keyboard reaches the scrolling box.
     assert (
         'class="table-scroll" tabindex="0" role="region" aria-label="Table: Spend per business unit"' in page
@@ -58,7 +67,8 @@ def test_a_chapter_lead_and_a_superuser_see_everything_too(client, world, admin_
 
     page = client.get(COST).content.decode()
 
-    assert "Marketing" in page and "Finance" in page and 'id="table-replicated"' in page
+    assert "Marketing" in page and "Finance" in page
+    assert 'id="table-replicated"' in client.get(UTILIZATION).content.decode()
 
 
 def test_a_business_units_member_sees_what_their_unit_is_charged_and_nothing_else(client, world):
@@ -73,6 +83,8 @@ def test_a_business_units_member_sees_what_their_unit_is_charged_and_nothing_els
     assert "Finance" in tables and "Marketing" not in tables and "Unassigned" not in tables
     assert "finance-app-01" in page and "DNS record" in page
     assert "forgotten-vm" not in page and "old-reports-db" not in page and "batch-runner" not in page
+    page = client.get(UTILIZATION).content.decode()
+    assert "forgotten-vm" not in page and "old-reports-db" not in page
     assert 'id="table-replicated"' not in page
     units = rows_of(client.get(f"{COST}business-units.csv"))
     assert column(units, "Business unit") == ["Finance"]
@@ -89,8 +101,10 @@ def test_a_squads_member_sees_what_its_products_earn_from_every_unit(client, wor
     assert sorted(column(products, "Product")) == ["DNS record", "Virtual machine"]
     units = rows_of(client.get(f"{COST}business-units.csv"))
     assert sorted(column(units, "Business unit")) == ["Finance", "Unassigned"]
-    assert "forgotten-vm" in page  # an idle instance of its product
     assert "old-reports-db" not in page and "batch-runner" not in page
+    page = client.get(UTILIZATION).content.decode()
+    assert "forgotten-vm" in section(page, "idle")  # an idle instance of its product
+    assert "old-reports-db" not in page and 'id="table-replicated"' not in page
 
 
 def test_the_other_squad_sees_its_own_products_only(client, world):
@@ -101,7 +115,7 @@ def test_the_other_squad_sees_its_own_products_only(client, world):
     assert sorted(column(products, "Product")) == ["Compute instance", "Database"]
 
 
-@pytest.mark.parametrize("path", [COST, f"{COST}products.csv", f"{COST}idle.csv"])
+@pytest.mark.parametrize("path", [COST, UTILIZATION, f"{COST}products.csv", f"{COST}idle.csv"])
 def test_someone_in_no_unit_and_no_squad_gets_a_404(client, world, path):
     client.force_login(world.users["oscar"])
 
@@ -142,8 +156,10 @@ def test_idle_days_is_a_parameter_of_the_page_and_the_csv(client, world):
     # day ago; the batch runner was made five days ago and never touched since.
     three_days = column(rows_of(client.get(f"{COST}idle.csv", {"idle_days": 3})), "Instance")
     assert sorted(three_days) == ["batch-runner", "forgotten-vm"]
-    page = client.get(COST, {"idle_days": 3}).content.decode()
+    page = client.get(UTILIZATION, {"idle_days": 3}).content.decode()
     assert "no order for 3 days" in page and 'value="3"' in page
+    # The tabs keep the period and the idle days.
+    assert 'href="/insights/cost/?since=' in page and "idle_days=3" in page
 
 
 def test_the_months_of_the_period_are_columns_and_the_totals_add_up(client, world):
@@ -184,7 +200,7 @@ def test_a_period_with_no_data_shows_zero(client, world):
 def test_a_bad_parameter_is_refused_naming_it(client, world, params, field):
     client.force_login(world.users["marcus"])
 
-    for path in (COST, f"{COST}idle.csv"):
+    for path in (COST, UTILIZATION, f"{COST}idle.csv"):
         response = client.get(path, params)
         assert response.status_code == 400
         assert f"<strong>{field}</strong>" in response.content.decode()
@@ -193,8 +209,10 @@ def test_a_bad_parameter_is_refused_naming_it(client, world, params, field):
 def test_the_page_takes_a_bounded_number_of_queries(client, world, django_assert_max_num_queries):
     client.force_login(world.users["marcus"])
 
-    with django_assert_max_num_queries(40):
+    with django_assert_max_num_queries(17):
         assert client.get(COST).status_code == 200
+    with django_assert_max_num_queries(24):
+        assert client.get(UTILIZATION).status_code == 200
 
 
 def test_the_navigation_links_the_cost_page_for_a_units_member(client, world):

@@ -16,10 +16,12 @@ from catalogue.choices import Fulfilment
 from portal.consumption.cost import (
     CostScope,
     CostWindow,
-    cost_lines,
+    Spend,
+    cents,
     days_in_month,
     instance_amount,
     largest_instances,
+    spend,
 )
 from portal.consumption.models import BusinessUnit
 from portal.instances.choices import InstanceState
@@ -70,11 +72,15 @@ def make_order(product, *, finished, status=OrderStatus.SUCCEEDED, unit=None, in
     return order
 
 
-def by_month(lines):
-    totals: dict[date, Decimal] = {}
-    for line in lines:
-        totals[line.month] = totals.get(line.month, Decimal(0)) + line.amount
-    return totals
+def cells(by="product_id", window=YEAR, scope=EVERYTHING):
+    """{(product or unit id, month): amount in cents} of the cells that cost something."""
+    found = spend(window, scope)
+    return {
+        (key, month): cents(amount)
+        for key, months in (found.by_product if by == "product_id" else found.by_unit).items()
+        for month, amount in months.items()
+        if amount
+    }
 
 
 @pytest.fixture
@@ -92,42 +98,40 @@ def test_an_instance_created_mid_month_and_decommissioned_later_costs_its_days(v
         vm, created=at("2026-01-10", "10:00"), decommissioned=at("2026-03-05", "09:00"), unit=finance
     )
 
-    lines = cost_lines(YEAR, EVERYTHING)
+    by_product = cells()
 
     # 10 to 31 January: 22 days of 31; all of February; 1 to 5 March: 5 of 31.
-    assert [(line.month, line.amount, line.instance_days) for line in lines] == [
-        (date(2026, 1, 1), Decimal("21.29"), 22),
-        (date(2026, 2, 1), Decimal("30.00"), 28),
-        (date(2026, 3, 1), Decimal("4.84"), 5),
-    ]
-    assert {line.business_unit_id for line in lines} == {finance.pk}
-    assert sum(line.amount for line in lines) == Decimal("56.13")
+    assert by_product == {
+        (vm.pk, date(2026, 1, 1)): Decimal("21.29"),
+        (vm.pk, date(2026, 2, 1)): Decimal("30.00"),
+        (vm.pk, date(2026, 3, 1)): Decimal("4.84"),
+    }
+    assert cells("business_unit_id") == {
+        (finance.pk, month): amount for (_, month), amount in by_product.items()
+    }
+    assert cents(sum(spend(YEAR, EVERYTHING).by_product[vm.pk].values())) == Decimal("56.13")
 
 
 def test_a_live_instance_is_charged_up_to_today_and_not_after(vm):
     make_instance(vm, created=at("2026-02-20"))
 
-    assert by_month(cost_lines(YEAR, EVERYTHING)) == {
-        date(2026, 2, 1): Decimal("9.64"),  # 20 to 28 February: 9 days of 28
-        date(2026, 3, 1): Decimal("17.42"),  # 1 to 18 March (today): 18 days of 31
+    assert cells() == {
+        (vm.pk, date(2026, 2, 1)): Decimal("9.64"),  # 20 to 28 February: 9 days of 28
+        (vm.pk, date(2026, 3, 1)): Decimal("17.42"),  # 1 to 18 March (today): 18 days of 31
     }
 
 
 def test_the_day_of_creation_and_of_decommissioning_both_count_even_the_same_day(vm):
     make_instance(vm, created=at("2026-03-02", "08:00"), decommissioned=at("2026-03-02", "09:00"))
 
-    assert [(line.instance_days, line.amount) for line in cost_lines(YEAR, EVERYTHING)] == [
-        (1, Decimal("0.97"))  # 30 / 31
-    ]
+    assert cells() == {(vm.pk, date(2026, 3, 1)): Decimal("0.97")}  # one day: 30 / 31
 
 
 def test_a_window_starting_mid_month_charges_only_its_own_days(vm):
     make_instance(vm, created=at("2025-06-01"), decommissioned=at("2026-02-10"))
     window = CostWindow(first_day=date(2026, 1, 15), last_day=date(2026, 1, 31), today=date(2026, 3, 18))
 
-    assert [(line.month, line.instance_days) for line in cost_lines(window, EVERYTHING)] == [
-        (date(2026, 1, 1), 17)
-    ]
+    assert cells(window=window) == {(vm.pk, date(2026, 1, 1)): Decimal("16.45")}  # 17 days: 30 * 17 / 31
 
 
 def test_one_shot_and_manual_products_cost_their_unit_cost_per_succeeded_order_in_the_month_it_finished(
@@ -147,15 +151,16 @@ def test_one_shot_and_manual_products_cost_their_unit_cost_per_succeeded_order_i
     make_order(dns, finished=at("2026-03-01", "00:30"), unit=finance)
     make_order(restore, finished=at("2026-02-20"))
 
-    lines = cost_lines(YEAR, EVERYTHING)
-
-    assert [
-        (line.month, line.product_id, line.business_unit_id, line.orders, line.amount) for line in lines
-    ] == [
-        (date(2026, 2, 1), dns.pk, finance.pk, 3, Decimal("7.50")),
-        (date(2026, 2, 1), restore.pk, None, 1, Decimal("120.00")),
-        (date(2026, 3, 1), dns.pk, finance.pk, 1, Decimal("2.50")),
-    ]
+    assert cells() == {
+        (dns.pk, date(2026, 2, 1)): Decimal("7.50"),  # three succeeded orders
+        (restore.pk, date(2026, 2, 1)): Decimal("120.00"),
+        (dns.pk, date(2026, 3, 1)): Decimal("2.50"),
+    }
+    assert cells("business_unit_id") == {
+        (finance.pk, date(2026, 2, 1)): Decimal("7.50"),
+        (None, date(2026, 2, 1)): Decimal("120.00"),
+        (finance.pk, date(2026, 3, 1)): Decimal("2.50"),
+    }
 
 
 def test_orders_against_instances_and_products_without_unit_cost_cost_nothing_of_their_own(vm):
@@ -165,18 +170,17 @@ def test_orders_against_instances_and_products_without_unit_cost_cost_nothing_of
     make_order(free, finished=at("2026-03-01"))
     make_instance(ProductFactory(slug="free-vm", instance=True, unit_cost=None), created=at("2026-01-01"))
 
-    assert [(line.product_id, line.amount) for line in cost_lines(YEAR, EVERYTHING)] == [
-        (vm.pk, Decimal("0.97"))
-    ]
+    assert cells() == {(vm.pk, date(2026, 3, 1)): Decimal("0.97")}
 
 
 def test_a_period_with_no_data_costs_zero_not_an_error(vm):
-    assert cost_lines(YEAR, EVERYTHING) == []
+    nothing = Spend(by_product={}, by_unit={})
+    assert spend(YEAR, EVERYTHING) == nothing
     make_instance(vm, created=at("2026-01-10"))
     future = CostWindow(first_day=date(2027, 1, 1), last_day=date(2027, 12, 31), today=date(2026, 3, 18))
-    assert cost_lines(future, EVERYTHING) == []
+    assert spend(future, EVERYTHING) == nothing
     assert largest_instances(future, EVERYTHING) == []
-    assert cost_lines(YEAR, CostScope()) == []
+    assert spend(YEAR, CostScope()) == nothing
 
 
 def test_a_scope_keeps_its_units_costs_and_its_squads_products_earnings(vm, finance):
@@ -188,14 +192,16 @@ def test_a_scope_keeps_its_units_costs_and_its_squads_products_earnings(vm, fina
     make_instance(database, created=at("2026-03-01"), unit=marketing)
     make_instance(database, created=at("2026-03-01"))
 
-    finance_only = cost_lines(YEAR, CostScope(business_unit_ids=frozenset({finance.pk})))
-    data_squad = cost_lines(YEAR, CostScope(squad_ids=frozenset({other_squad.pk})))
+    finance_only = CostScope(business_unit_ids=frozenset({finance.pk}))
+    data_squad = CostScope(squad_ids=frozenset({other_squad.pk}))
 
-    assert [(line.product_id, line.business_unit_id) for line in finance_only] == [(vm.pk, finance.pk)]
-    assert sorted((line.business_unit_id or 0, line.amount) for line in data_squad) == [
-        (0, Decimal("18.00")),
-        (marketing.pk, Decimal("18.00")),
-    ]
+    # 1 to 18 March: 18 days of 31.
+    assert cells(scope=finance_only) == {(vm.pk, date(2026, 3, 1)): Decimal("17.42")}
+    assert cells("business_unit_id", scope=finance_only) == {(finance.pk, date(2026, 3, 1)): Decimal("17.42")}
+    assert cells("business_unit_id", scope=data_squad) == {
+        (None, date(2026, 3, 1)): Decimal("18.00"),
+        (marketing.pk, date(2026, 3, 1)): Decimal("18.00"),
+    }
 
 
 @override_settings(TIME_ZONE="Pacific/Auckland")
@@ -203,8 +209,8 @@ def test_days_are_the_portals_days_not_utcs(vm):
     # 31 January 20:00 UTC is already 1 February in Auckland (UTC+13).
     make_instance(vm, created=at("2026-01-31", "20:00"), decommissioned=at("2026-02-02", "01:00"))
     with timezone.override("Pacific/Auckland"):
-        lines = cost_lines(YEAR, EVERYTHING)
-    assert [(line.month, line.instance_days) for line in lines] == [(date(2026, 2, 1), 2)]
+        found = cells()
+    assert found == {(vm.pk, date(2026, 2, 1)): Decimal("2.14")}  # 1 and 2 February: 30 * 2 / 28
 
 
 def test_the_database_sums_what_the_rule_gives_for_each_instance(finance):
@@ -214,7 +220,8 @@ def test_the_database_sums_what_the_rule_gives_for_each_instance(finance):
         for index, cost in enumerate(["9.99", "31.00", "120.50"])
     ]
     units = [finance, None]
-    expected: dict[tuple, Decimal] = {}
+    by_product: dict[tuple, Decimal] = {}
+    by_unit: dict[tuple, Decimal] = {}
     for number in range(120):
         product, unit = rnd.choice(products), rnd.choice(units)
         created = at("2025-10-01") + timedelta(hours=rnd.randint(0, 24 * 200))
@@ -223,15 +230,13 @@ def test_the_database_sums_what_the_rule_gives_for_each_instance(finance):
             decommissioned = None
         make_instance(product, created=created, decommissioned=decommissioned, unit=unit)
         for month, days in YEAR.charged_days(created, decommissioned).items():
-            key = (month, product.pk, unit.pk if unit else None)
-            expected[key] = expected.get(key, Decimal(0)) + instance_amount(product.unit_cost, {month: days})
+            amount = instance_amount(product.unit_cost, {month: days})
+            by_product[product.pk, month] = by_product.get((product.pk, month), Decimal(0)) + amount
+            unit_key = (unit.pk if unit else None, month)
+            by_unit[unit_key] = by_unit.get(unit_key, Decimal(0)) + amount
 
-    found = {
-        (line.month, line.product_id, line.business_unit_id): line.amount
-        for line in cost_lines(YEAR, EVERYTHING)
-    }
-
-    assert found == {key: amount.quantize(Decimal("0.01")) for key, amount in expected.items() if amount}
+    assert cells() == {key: cents(amount) for key, amount in by_product.items() if amount}
+    assert cells("business_unit_id") == {key: cents(amount) for key, amount in by_unit.items() if amount}
 
 
 def test_the_twelve_largest_instances_with_their_exact_cost(vm):
