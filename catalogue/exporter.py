@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 from django.db.models import Prefetch
 
-from catalogue.choices import ApprovalPolicy
+from catalogue.choices import ApprovalPolicy, OverQuota
+from catalogue.importing.sections import sections, top_level_keys
 from catalogue.importing.specs import (
     APPROVAL_STEP_KEYS,
     CATEGORY_KEYS,
@@ -30,7 +31,6 @@ from catalogue.importing.specs import (
     PRODUCT_KEYS,
     RUNBOOK_KEYS,
     SQUAD_KEYS,
-    TOP_LEVEL_KEYS,
 )
 from catalogue.models import Category, Operation, Product
 from catalogue.selectors import approval_steps_in_order
@@ -89,7 +89,9 @@ def catalogue_document(*, playbook_paths: dict[str, str]) -> dict[str, Any]:
         "runbooks": [_runbook(runbook, playbook_paths.get(runbook.slug)) for runbook in _runbooks()],
         "products": [_product(product) for product in _products()],
     }
-    return {key: document[key] for key in TOP_LEVEL_KEYS if document[key]}
+    for section in sections():
+        document[section.key] = section.export()
+    return {key: document[key] for key in top_level_keys() if document[key]}
 
 
 class ExportError(Exception):
@@ -238,6 +240,8 @@ def _product(product: Product) -> dict[str, Any]:
             "fulfilment": product.fulfilment,
             "runbook": product.runbook.slug if product.runbook else None,
             "approval": _approval(product),
+            # Only the exception is written: the default reads as no key.
+            "over_quota": product.over_quota if product.over_quota != OverQuota.REFUSE else None,
             "sla_minutes": product.sla_minutes,
             "unit_cost": _amount(product.unit_cost),
             "instance": product.instance or None,

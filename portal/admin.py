@@ -1,4 +1,5 @@
 """The admin's autodiscovery imports ``portal.admin``: the portal domains'
 admin modules are imported here so they register."""
 
+from portal.consumption import admin as consumption_admin  # noqa: F401 - registers its admin
 from portal.instances import admin as instance_admin  # noqa: F401 - registers its admin

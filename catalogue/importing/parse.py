@@ -14,9 +14,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from catalogue.choices import ApprovalPolicy, Fulfilment, OperationKind, ProductStatus
+from catalogue.choices import ApprovalPolicy, Fulfilment, OperationKind, OverQuota, ProductStatus
 from catalogue.importing.document import OutsideFolder, json_problems, load_document, read_inside
 from catalogue.importing.errors import ErrorLog, describe
+from catalogue.importing.sections import sections, top_level_keys
 from catalogue.importing.specs import (
     APPROVAL_KEYS,
     APPROVAL_STEP_KEYS,
@@ -29,7 +30,6 @@ from catalogue.importing.specs import (
     PRODUCT_KEYS,
     RUNBOOK_KEYS,
     SQUAD_KEYS,
-    TOP_LEVEL_KEYS,
     ApprovalStepSpec,
     CategorySpec,
     ChapterSpec,
@@ -75,11 +75,11 @@ class CatalogueParser(EntryReader):
         if not isinstance(document, dict):
             self.log.error(
                 (),
-                f"the catalogue must be a mapping with the keys {', '.join(TOP_LEVEL_KEYS)}, "
+                f"the catalogue must be a mapping with the keys {', '.join(top_level_keys())}, "
                 f"not {describe(document)}",
             )
             return
-        self.check_keys(document, (), TOP_LEVEL_KEYS)
+        self.check_keys(document, (), top_level_keys())
         for where, entry in self.entries(document, (), "squads"):
             self._parse_squad(where, entry)
         for where, entry in self.entries(document, (), "chapters"):
@@ -90,6 +90,9 @@ class CatalogueParser(EntryReader):
             self._parse_runbook(where, entry)
         for where, entry in self.entries(document, (), "products"):
             self._parse_product(where, entry)
+        for section in sections():
+            if document.get(section.key) is not None:
+                section.parse(document[section.key], (section.key,), self, self.parsed)
 
     def _slug(
         self, entry: Mapping[str, Any], where: DocPath, section: str, model: type[models.Model]
@@ -236,6 +239,7 @@ class CatalogueParser(EntryReader):
             "description": self.text(entry, where, "description", model_field(Product, "description")),
             "status": self.choice(entry, where, "status", ProductStatus, default=ProductStatus.PUBLISHED),
             "fulfilment": self.choice(entry, where, "fulfilment", Fulfilment, default=Fulfilment.AUTOMATED),
+            "over_quota": self.choice(entry, where, "over_quota", OverQuota, default=OverQuota.REFUSE),
             "sla_minutes": self.count(
                 entry, where, "sla_minutes", model_field(Product, "sla_minutes"), default=60, positive=True
             ),

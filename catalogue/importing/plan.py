@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import models
 
+from catalogue.importing.sections import sections
 from catalogue.importing.specs import (
     CREATED,
     UNCHANGED,
@@ -32,6 +33,7 @@ def plan_import(parsed: ParsedFile, rows: ExistingRows) -> list[PlanStep]:
         *_plan_categories(parsed, rows),
         *_plan_runbooks(parsed, rows),
         *_plan_products(parsed, rows),
+        *(step for section in sections() for step in section.plan(parsed, rows)),
     ]
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from catalogue.importing.sections import all_kinds, singular
 from catalogue.importing.specs import (
     CREATED,
     FILE_KEY_FOR_FIELD,
-    KINDS,
-    SINGULAR,
     UNCHANGED,
     UPDATED,
     PlanStep,
@@ -53,14 +52,14 @@ class ImportReport:
             verb = change.action.removesuffix("d")
             verb = f"would {verb}" if self.dry_run else change.action
             fields = f" ({', '.join(change.fields)})" if change.action == UPDATED else ""
-            lines.append(f"{verb} {SINGULAR[change.kind]} {change.key}{fields}")
+            lines.append(f"{verb} {singular(change.kind)} {change.key}{fields}")
         return lines
 
     def summary_lines(self) -> list[str]:
         return [
             f"{kind}: {self.count(kind, CREATED)} created, {self.count(kind, UPDATED)} updated, "
             f"{self.count(kind, UNCHANGED)} unchanged"
-            for kind in KINDS
+            for kind in all_kinds()
         ]
 
 

@@ -11,6 +11,7 @@ from django.db.models import Prefetch
 from django.utils.text import slugify
 
 from catalogue.importing.errors import ErrorLog, format_path
+from catalogue.importing.sections import sections
 from catalogue.importing.specs import (
     ApprovalStepSpec,
     CategorySpec,
@@ -61,6 +62,8 @@ class Resolver(EntryReader):
             for step in product.approval_steps:
                 self._check_approval_step(step, product.squad, declared_chapters)
         self._check_cycles()
+        for section in sections():
+            section.resolve(self.parsed, self.rows, self)
 
     def _declared_squads(self) -> set[str]:
         return self.parsed.declared["squads"].keys() | self.rows.squad_rows.keys()

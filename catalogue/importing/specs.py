@@ -44,6 +44,7 @@ PRODUCT_KEYS = (
     "fulfilment",
     "runbook",
     "approval",
+    "over_quota",
     "sla_minutes",
     "unit_cost",
     "instance",
@@ -240,6 +241,10 @@ class ParsedFile:
     categories: list[CategorySpec] = field(default_factory=list)
     runbooks: list[RunbookSpec] = field(default_factory=list)
     products: list[ProductSpec] = field(default_factory=list)
+    # What the sections of apps above the catalogue asked for, by key
+    # (``catalogue.importing.sections``), and the people they name.
+    sections: dict[str, Any] = field(default_factory=dict)
+    extra_usernames: set[str] = field(default_factory=set)
 
     def refs(self) -> list[RunbookRefs | ProductRefs]:
         """What every runbook and product entry refers to."""
@@ -250,7 +255,7 @@ class ParsedFile:
         usernames = {member.username for spec in self.squads for member in spec.members}
         usernames |= {spec.lead for spec in self.chapters if spec.lead}
         usernames |= {username for spec in self.chapters for username in spec.members}
-        return usernames
+        return usernames | self.extra_usernames
 
 
 @dataclass

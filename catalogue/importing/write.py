@@ -7,7 +7,7 @@ is reported like a file error."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -15,10 +15,10 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, models, transaction
 
 from catalogue.importing.errors import CatalogueFileError, ErrorLog, LocatedError, format_path
+from catalogue.importing.sections import all_kinds, sections
 from catalogue.importing.specs import (
     CREATED,
     FILE_KEY_FOR_FIELD,
-    KINDS,
     UNCHANGED,
     UPDATED,
     CategorySpec,
@@ -64,7 +64,7 @@ class Writer:
         """Apply the plan in one transaction. The models' ``full_clean`` runs
         once more on every row written, as a last guard: anything it refuses
         rolls the whole import back and is reported like a file error."""
-        by_kind: dict[str, list[PlanStep]] = {kind: [] for kind in KINDS}
+        by_kind: dict[str, list[PlanStep]] = {kind: [] for kind in all_kinds()}
         for step in steps:
             by_kind[step.kind].append(step)
         try:
@@ -76,6 +76,9 @@ class Writer:
                 self._write_categories(by_kind["categories"])
                 self._write_runbooks(by_kind["runbooks"])
                 self._write_products(by_kind["products"])
+                for section in sections():
+                    steps_of = [step for kind in section.kinds for step in by_kind[kind]]
+                    section.write(steps_of, self.rows, self.located)
         except DatabaseError as error:
             raise CatalogueFileError(
                 [
@@ -142,6 +145,10 @@ class Writer:
         with self._located(where):
             row.full_clean()
         row.save(update_fields=update_fields)
+
+    def located(self, where: DocPath) -> AbstractContextManager[None]:
+        """``_located`` for the sections of apps above the catalogue."""
+        return self._located(where)
 
     @contextmanager
     def _located(self, where: DocPath) -> Iterator[None]:

@@ -17,6 +17,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from portal.consumption.errors import BusinessUnitChoiceError, QuotaExceeded
 from portal.instances.errors import InstanceBusy, InstanceNotFound, InstanceNotOperable, UnknownOperation
 from portal.orders.errors import (
     IllegalTransition,
@@ -62,6 +63,10 @@ def domain_error_as_api_error(error: OrderError) -> exceptions.APIException:
         return Conflict(str(error), code="instance_not_operable")
     if isinstance(error, UnknownOperation):
         return exceptions.ValidationError({"operation": [str(error)]}, code="unknown_operation")
+    if isinstance(error, BusinessUnitChoiceError):
+        return exceptions.ValidationError({"business_unit": [str(error)]}, code="business_unit")
+    if isinstance(error, QuotaExceeded):
+        return exceptions.ValidationError({"non_field_errors": [str(error)]}, code="quota_exceeded")
     if isinstance(error, InvalidInputs):
         return exceptions.ValidationError({"inputs": error.errors}, code="invalid_inputs")
     if isinstance(error, ProductNotOrderable):

@@ -64,6 +64,9 @@ class OrderFilter(django_filters.FilterSet):
     product = django_filters.CharFilter(field_name="product__slug", help_text="Slug of the product.")
     squad = django_filters.CharFilter(field_name="squad__slug", help_text="Slug of the owning squad.")
     requester = django_filters.CharFilter(field_name="requester__username", help_text="Username.")
+    business_unit = django_filters.CharFilter(
+        field_name="business_unit__slug", help_text="Slug of the business unit the order is for."
+    )
     created_after = DateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="ISO 8601 date-time, inclusive."
     )
@@ -76,7 +79,15 @@ class OrderFilter(django_filters.FilterSet):
 
     class Meta:
         model = Order
-        fields = ["status", "product", "squad", "requester", "created_after", "created_before"]
+        fields = [
+            "status",
+            "product",
+            "squad",
+            "requester",
+            "business_unit",
+            "created_after",
+            "created_before",
+        ]
 
 
 class InstanceFilter(django_filters.FilterSet):
@@ -85,10 +96,13 @@ class InstanceFilter(django_filters.FilterSet):
         choices=InstanceState.choices, help_text="Repeat to match any of several states."
     )
     owner = django_filters.CharFilter(field_name="owner__username", help_text="Username of the owner.")
+    business_unit = django_filters.CharFilter(
+        field_name="business_unit__slug", help_text="Slug of the business unit it is charged to."
+    )
 
     class Meta:
         model = ServiceInstance
-        fields = ["product", "state", "owner"]
+        fields = ["product", "state", "owner", "business_unit"]
 
 
 class RunbookFilter(django_filters.FilterSet):

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.api.base import ApiMixin
+from portal.consumption.selectors import business_units_of
 from portal.integrations.models import ApiToken
 
 
@@ -20,6 +21,11 @@ class MeSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The token this request authenticated with (name, prefix, expires_at), "
         "or null for a browser session.",
+    )
+    business_units = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        help_text="The business units you belong to (slug, name): an order names one of them "
+        "(`business_unit`) when there are several.",
     )
 
 
@@ -40,5 +46,9 @@ class MeView(ApiMixin, APIView):
                 }
                 if token
                 else None,
+                "business_units": [
+                    {"slug": slug, "name": name}
+                    for slug, name in business_units_of(request.user).values_list("slug", "name")
+                ],
             }
         )

@@ -11,10 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from catalogue.models import Product
+from portal.consumption.attributes import attribute_problem
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -88,6 +91,7 @@ class Quota(models.Model):
         decimal_places=2,
         null=True,
         blank=True,
+        validators=[MinValueValidator(0)],
         help_text="At most this total of the attribute over active and ordered instances.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -121,6 +125,29 @@ class Quota(models.Model):
 
     def __str__(self) -> str:
         return f"{self.business_unit}: {self.describe()}"
+
+    def clean(self) -> None:
+        """What the constraints cannot say: the product must make instances,
+        and an attribute must be a number its instances have
+        (``portal.consumption.attributes``)."""
+        errors: dict[str, list[str]] = {}
+        product = self.product if self.product_id else None
+        if product is not None and not product.instance:
+            errors["product"] = [f"{product.name} makes no instances: a quota counts instances."]
+        if self.attribute and self.max_instances is not None:
+            errors["max_instances"] = ["A quota on an attribute limits its total (max total), not a count."]
+        if self.attribute and self.max_total is None:
+            errors["max_total"] = ["A quota on an attribute needs its maximum total."]
+        if not self.attribute and self.max_total is not None:
+            errors["attribute"] = ["Name the attribute whose total is limited."]
+        if not self.attribute and self.max_total is None and self.max_instances is None:
+            errors["max_instances"] = ["Give a maximum number of instances, or an attribute and its total."]
+        if product is not None and product.instance and self.attribute:
+            problem = attribute_problem(product, self.attribute)
+            if problem:
+                errors["attribute"] = [problem + "."]
+        if errors:
+            raise ValidationError(errors)
 
     def describe(self) -> str:
         """The quota in words: "at most 10 instances of VM", "vcpus of VM at most 64"."""

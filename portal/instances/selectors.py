@@ -21,7 +21,7 @@ def instances_visible_to(user: AnyUser) -> QuerySet[ServiceInstance]:
     products; platform leads and superusers see all."""
     if not user.is_authenticated or not user.is_active:
         return ServiceInstance.objects.none()
-    queryset = ServiceInstance.objects.select_related("product", "product__squad", "owner")
+    queryset = ServiceInstance.objects.select_related("product", "product__squad", "owner", "business_unit")
     if user.is_superuser or is_platform_lead(user):
         return queryset
     squads = squad_ids_of(user)

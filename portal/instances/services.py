@@ -60,13 +60,20 @@ def operation_of(instance: ServiceInstance, slug: object) -> Operation:
 
 
 def operation_order(
-    *, actor: User, instance: ServiceInstance, operation: str | Operation, inputs: object
+    *,
+    actor: User,
+    instance: ServiceInstance,
+    operation: str | Operation,
+    inputs: object,
+    business_unit: str | None = None,
 ) -> Order:
     """Order ``operation`` (a slug, or the operation) of the instance's
     product against ``instance``. Refused, creating nothing, for someone
     who may not see it (``InstanceNotFound``) or operate it, an unknown
     operation, an instance past operating or busy with another order, or
-    inputs that do not fit the operation's form (``InvalidInputs``)."""
+    inputs that do not fit the operation's form (``InvalidInputs``). It
+    counts against the instance's business unit; ``business_unit``, when
+    given, must name that unit."""
     if not can_view(actor, instance):
         raise InstanceNotFound("No such instance.")
     if not can_operate(actor, instance):
@@ -81,6 +88,7 @@ def operation_order(
         inputs=inputs,
         operation=chosen,
         instance_id=instance.pk,
+        business_unit=business_unit,
         form_schema=form_defaults(instance, chosen.form_schema or {}),
     )
 

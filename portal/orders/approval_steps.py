@@ -53,6 +53,13 @@ def steps_for(product: Product, operation: Operation | None = None) -> list[Step
     """The approval steps an order for ``product`` (or for its ``operation``,
     whose own policy and steps apply then) goes through, in order."""
     policy = operation.approval_policy if operation is not None else product.approval_policy
+    return steps_for_policy(product, policy, operation)
+
+
+def steps_for_policy(product: Product, policy: str, operation: Operation | None = None) -> list[StepSpec]:
+    """The steps of ``policy`` for an order of ``product`` (or of its
+    ``operation``): also what an order over its quota goes through when its
+    own policy needs no approval (``squad``)."""
     if policy == ApprovalPolicy.NONE:
         return []
     if policy == ApprovalPolicy.SQUAD:

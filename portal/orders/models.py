@@ -81,6 +81,9 @@ class Order(models.Model):
     inputs = models.JSONField(default=dict)
     secret_inputs_ciphertext = models.TextField(blank=True)
     status = models.CharField(max_length=32, choices=OrderStatus.choices, db_index=True)
+    # Why the order waits for approval beyond its policy: the quotas of its
+    # business unit it would exceed, by how much (empty: within them).
+    quota_excess = models.TextField(blank=True)
 
     # A default, not auto_now_add: submission passes its own moment, so that
     # queued_at and the first approval step never precede it.

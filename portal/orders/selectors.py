@@ -74,7 +74,7 @@ def orders_in_manual_queue_of(user: AnyUser) -> QuerySet[Order]:
 
 def orders_for_api(user: AnyUser) -> QuerySet[Order]:
     """``orders_visible_to`` with everything an order's API representation reads."""
-    return orders_visible_to(user).select_related("claimed_by", "operation")
+    return orders_visible_to(user).select_related("claimed_by", "operation", "business_unit")
 
 
 def order_run_events(order: Order) -> QuerySet:

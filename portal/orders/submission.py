@@ -46,9 +46,11 @@ from portal.orders import approval_steps
 from portal.orders.choices import OrderStatus
 from portal.orders.errors import InvalidInputs, ProductNotOrderable
 from portal.orders.execution import dispatch_on_commit
+from portal.orders.hooks import Placement, order_admitted
 from portal.orders.models import IdempotencyRecord, Order, OrderEvent
 from portal.orders.transitions import order_changed
 from runbooks.crypto import DecryptionError, decrypt_json, encrypt_json
+from runbooks.models import Runbook, RunbookVersion
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ def order_submit(
     inputs: object,
     operation: Operation | None = None,
     instance_id: int | None = None,
+    business_unit: str | None = None,
     system_note: str = "",
     form_schema: dict | None = None,
 ) -> Order:
@@ -75,7 +78,86 @@ def order_submit(
     Squadron itself places the order (an instance expired): it is recorded
     with no actor, the requester being whom it is placed for. ``form_schema``
     replaces the form (an operation's, its fields defaulting from the
-    instance's attributes): it is the one the order pins."""
+    instance's attributes): it is the one the order pins.
+
+    ``business_unit`` is the slug of the unit the requester orders for, when
+    they chose one. The admission checks (``portal.orders.hooks``: the
+    consumption domain) settle the order's unit and its quotas inside the
+    placement's transaction: they refuse it, or send it to approval with
+    the excess stated (``quota_excess``) even when its policy needs none."""
+    source, automated, runbook, runbook_version = _orderable(product, operation, instance_id)
+    schema = form_schema or source.form_schema or {"type": "object", "properties": {}}
+    completed, errors = validate_inputs(schema, inputs)
+    if errors:
+        raise InvalidInputs(errors)
+    masked, secret_values = split_secrets(schema, completed)
+    steps = approval_steps.steps_for(product, operation)
+    if source.approval_policy == ApprovalPolicy.STEPS and not steps:
+        raise ProductNotOrderable(f"{source.name} has no approval steps yet; its squad must add them.")
+    with transaction.atomic():
+        admission = order_admitted(
+            Placement(
+                requester=requester,
+                product=product,
+                operation=operation,
+                instance_id=instance_id,
+                inputs=masked,
+                business_unit=business_unit,
+            )
+        )
+        if business_unit is not None and admission.business_unit_id is None:
+            # Fail closed: a unit was named, and no domain took it.
+            raise RuntimeError("a business unit was named, but no domain settles it")
+        policy = source.approval_policy
+        if admission.approval_reason and not steps:
+            # Over quota: the owning squad decides, whatever the policy says.
+            steps, policy = (
+                approval_steps.steps_for_policy(product, ApprovalPolicy.SQUAD),
+                ApprovalPolicy.SQUAD,
+            )
+        status = _first_status(steps=steps, automated=automated)
+        now = timezone.now()
+        order = Order.objects.create(
+            created_at=now,
+            requester=requester,
+            product=product,
+            product_version=product.version,
+            operation=operation,
+            instance_id=instance_id,
+            business_unit_id=admission.business_unit_id,
+            runbook_version=runbook_version,
+            squad_id=product.squad_id,
+            fulfilment=Fulfilment.AUTOMATED if automated else product.fulfilment,
+            approval_policy=policy,
+            form_schema=schema,
+            inputs=masked,
+            secret_inputs_ciphertext=encrypt_json(secret_values) if secret_values else "",
+            status=status,
+            quota_excess=admission.approval_reason,
+            queued_at=now if status == OrderStatus.QUEUED else None,
+            approval_steps=steps,
+            approval_step=0,
+            approval_step_opened_at=now if steps else None,
+            approval_remind_after_hours=source.approval_remind_after_hours,
+            approval_escalate_after_hours=source.approval_escalate_after_hours,
+            **approval_steps.open_step_fields(steps, 0),
+        )
+        actor, note = (None, system_note) if system_note else (requester, "Submitted")
+        if admission.approval_reason:
+            note = f"{note} over quota: {admission.approval_reason}"
+        OrderEvent.objects.create(order=order, actor=actor, from_status="", to_status=status, note=note)
+        order_changed(order, from_status="", to_status=status, actor=actor, note=note)
+        if status == OrderStatus.QUEUED:
+            dispatch_on_commit(order.pk, runbook)  # the version's runbook, in hand
+    logger.info("order %s submitted for %s by %s: %s", order.pk, product.slug, requester, status)
+    return order
+
+
+def _orderable(
+    product: Product, operation: Operation | None, instance_id: int | None
+) -> tuple[Product | Operation, bool, Runbook | None, RunbookVersion | None]:
+    """What the order is for (the product or its operation), whether a
+    runbook fulfils it and which version; refused when it cannot be ordered."""
     if (operation is None) != (instance_id is None):
         raise ProductNotOrderable("An operation is ordered against an instance, and only then.")
     if operation is not None and operation.product_id != product.pk:
@@ -88,52 +170,13 @@ def order_submit(
     runbook_version = runbook.current_version if automated and runbook else None
     if automated and runbook_version is None:
         raise ProductNotOrderable(f"{source.name} has no runbook to run yet.")
-    schema = form_schema or source.form_schema or {"type": "object", "properties": {}}
-    completed, errors = validate_inputs(schema, inputs)
-    if errors:
-        raise InvalidInputs(errors)
-    masked, secret_values = split_secrets(schema, completed)
-    steps = approval_steps.steps_for(product, operation)
-    if source.approval_policy == ApprovalPolicy.STEPS and not steps:
-        raise ProductNotOrderable(f"{source.name} has no approval steps yet; its squad must add them.")
+    return source, automated, runbook, runbook_version
+
+
+def _first_status(*, steps: list[approval_steps.StepSpec], automated: bool) -> str:
     if steps:
-        status = OrderStatus.PENDING_APPROVAL
-    elif automated:
-        status = OrderStatus.QUEUED
-    else:
-        status = OrderStatus.AWAITING_FULFILMENT
-    now = timezone.now()
-    with transaction.atomic():
-        order = Order.objects.create(
-            created_at=now,
-            requester=requester,
-            product=product,
-            product_version=product.version,
-            operation=operation,
-            instance_id=instance_id,
-            runbook_version=runbook_version,
-            squad_id=product.squad_id,
-            fulfilment=Fulfilment.AUTOMATED if automated else product.fulfilment,
-            approval_policy=source.approval_policy,
-            form_schema=schema,
-            inputs=masked,
-            secret_inputs_ciphertext=encrypt_json(secret_values) if secret_values else "",
-            status=status,
-            queued_at=now if status == OrderStatus.QUEUED else None,
-            approval_steps=steps,
-            approval_step=0,
-            approval_step_opened_at=now if steps else None,
-            approval_remind_after_hours=source.approval_remind_after_hours,
-            approval_escalate_after_hours=source.approval_escalate_after_hours,
-            **approval_steps.open_step_fields(steps, 0),
-        )
-        actor, note = (None, system_note) if system_note else (requester, "Submitted")
-        OrderEvent.objects.create(order=order, actor=actor, from_status="", to_status=status, note=note)
-        order_changed(order, from_status="", to_status=status, actor=actor, note=note)
-        if status == OrderStatus.QUEUED:
-            dispatch_on_commit(order.pk, runbook)  # the version's runbook, in hand
-    logger.info("order %s submitted for %s by %s: %s", order.pk, product.slug, requester, status)
-    return order
+        return OrderStatus.PENDING_APPROVAL
+    return OrderStatus.QUEUED if automated else OrderStatus.AWAITING_FULFILMENT
 
 
 # --- Idempotent placement ---
@@ -238,9 +281,18 @@ class Review:
     inputs: dict[str, Any]
     product_version: int
     nonce: str
+    # The business unit chosen on the form (a slug), if one was.
+    business_unit: str | None = None
 
 
-def seal_review(*, user_id: int, product_id: int, product_version: int, inputs: dict[str, Any]) -> str:
+def seal_review(
+    *,
+    user_id: int,
+    product_id: int,
+    product_version: int,
+    inputs: dict[str, Any],
+    business_unit: str | None = None,
+) -> str:
     return encrypt_json(
         {
             "u": user_id,
@@ -248,6 +300,7 @@ def seal_review(*, user_id: int, product_id: int, product_version: int, inputs: 
             "v": product_version,
             "t": int(time.time()),
             "n": secrets.token_urlsafe(18),
+            "b": business_unit,
             "inputs": inputs,
         }
     )
@@ -268,4 +321,10 @@ def open_review(token: str, *, user_id: int, product_id: int) -> Review:
         or time.time() - payload["t"] > REVIEW_TTL_SECONDS
     ):
         raise ReviewExpired
-    return Review(inputs=payload["inputs"], product_version=int(payload.get("v") or 0), nonce=payload["n"])
+    chosen = payload.get("b")
+    return Review(
+        inputs=payload["inputs"],
+        product_version=int(payload.get("v") or 0),
+        nonce=payload["n"],
+        business_unit=chosen if isinstance(chosen, str) else None,
+    )

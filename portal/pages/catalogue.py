@@ -17,12 +17,13 @@ from catalogue.markdown import render_markdown
 from catalogue.models import Product
 from catalogue.search import search_products
 from catalogue.selectors import catalogue_entries, product_for_page
+from portal.consumption.selectors import product_usage_for_member, product_usage_for_squad, unit_refs_of
 from portal.insights.breakdowns import expected_lead_time
 from portal.instances.selectors import instance_counts
 from portal.orders.models import Order
 from portal.orders.selectors import orders_visible_to
 from portal.pages.base import AuthenticatedHttpRequest, login_required
-from portal.pages.forms import CatalogueFilterForm, OrderForm, schema_initial
+from portal.pages.forms import BusinessUnitForm, CatalogueFilterForm, OrderForm, schema_initial
 from portal.web.confirm import id_from_text
 from squads.choices import Role
 
@@ -93,6 +94,7 @@ def render_product(
     product: Product,
     form: OrderForm,
     *,
+    unit_form: BusinessUnitForm | None = None,
     status: int = 200,
     retype_secrets: bool = False,
 ) -> HttpResponse:
@@ -103,6 +105,12 @@ def render_product(
         .filter(requester=request.user, product=product)
         .order_by("-created_at")[:5]
     )
+    units = unit_refs_of(request.user)
+    if unit_form is None and len(units) > 1:
+        unit_form = BusinessUnitForm([(unit.slug, unit.name) for unit in units])
+    # The owning squad sees every unit's quota on its product; a member of
+    # units, theirs.
+    squad_usage = product_usage_for_squad(request.user, product)
     return render(
         request,
         "portal/product_detail.html",
@@ -116,6 +124,11 @@ def render_product(
             "retype_secrets": retype_secrets and bool(form.secret_names),
             "recent_orders": recent_orders,
             "instance_count": instance_counts([product]).get(product.pk, 0) if product.instance else None,
+            "business_units": units,
+            "unit_form": unit_form,
+            "error_count": form.error_count() + (len(unit_form.errors) if unit_form else 0),
+            "quota_uses": squad_usage or product_usage_for_member(request.user, product),
+            "quota_view": "squad" if squad_usage else "member",
         },
         status=status,
     )

@@ -15,7 +15,7 @@ A ``pattern`` is the exception: it is never sent to the browser (see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django import forms
@@ -249,6 +249,22 @@ class OrderForm(forms.Form):
 
     def error_count(self) -> int:
         return sum(len(messages) for messages in self.errors.values())
+
+
+class BusinessUnitForm(forms.Form):
+    """Which of their business units a member of several orders for (the
+    placement checks the choice again: ``portal.consumption``)."""
+
+    business_unit = forms.ChoiceField(
+        label="Business unit",
+        help_text="The order is charged to it and counts against its quotas.",
+    )
+
+    def __init__(self, units: Sequence[tuple[str, str]], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["business_unit"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "Choose a business unit"), *units]
 
 
 class NoteForm(forms.Form):

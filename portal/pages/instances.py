@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from catalogue.inputs import MASK, validate_inputs
 from catalogue.models import Operation, Product
+from portal.consumption.selectors import business_units_of, squad_product_usage, unit_usage
 from portal.instances.attributes import form_defaults
 from portal.instances.choices import BUSY_STATES, InstanceState
 from portal.instances.models import ServiceInstance
@@ -85,6 +86,9 @@ def instance_list(request: AuthenticatedHttpRequest) -> HttpResponse:
             "query": query,
             "rows": [(instance, monthly_cost(instance)) for instance in page.items],
             "live": any(instance.state in BUSY_STATES for instance in page.items),
+            "business_units": list(business_units_of(request.user)),
+            "unit_uses": unit_usage(request.user),
+            "squad_uses": squad_product_usage(request.user),
         },
     )
 

@@ -1,5 +1,9 @@
 """Ordering in the browser: the product's order form, the review of what
-will be ordered (sealed, ``portal.orders.submission``) and placing it."""
+will be ordered (sealed, ``portal.orders.submission``) and placing it.
+
+A member of several business units picks the one the order is for on the
+form; the review names it and seals it with the inputs, and the placement
+checks it again (with the unit's quotas)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ from django.views.decorators.http import require_POST
 from catalogue.inputs import validate_inputs
 from catalogue.models import Product
 from catalogue.schema import secret_fields
+from portal.consumption.errors import BusinessUnitChoiceError
+from portal.consumption.quotas import UnitRef, choose_unit
+from portal.consumption.selectors import unit_refs_of
 from portal.orders.approval_steps import steps_described, steps_for
 from portal.orders.choices import OrderStatus
 from portal.orders.errors import InvalidInputs, OrderError
@@ -29,7 +36,7 @@ from portal.orders.submission import (
 )
 from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.catalogue import product_or_404, render_product
-from portal.pages.forms import OrderForm
+from portal.pages.forms import BusinessUnitForm, OrderForm
 from portal.web.inputs import input_rows
 
 
@@ -68,27 +75,68 @@ def product_order(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
             return redirect("product-detail", slug=product.slug)
         if step == "edit":
             form = OrderForm(product.form_schema, data=_form_data(product.form_schema, review.inputs))
-            return render_product(request, product, form, retype_secrets=True)
+            unit_form = _unit_form(request, initial={"business_unit": review.business_unit})
+            return render_product(request, product, form, unit_form=unit_form, retype_secrets=True)
         if review.product_version != product.version:
             messages.warning(
                 request, f"{product.name} changed while you were reviewing your order: please check it again."
             )
-            return _review_page(request, product, review.inputs)
-        return _place_order(request, product, review.inputs, nonce=review.nonce)
+            return _review_page(
+                request, product, review.inputs, _reviewed_unit(request, review.business_unit)
+            )
+        return _place_order(
+            request, product, review.inputs, nonce=review.nonce, business_unit=review.business_unit
+        )
     form = OrderForm(product.form_schema, data=request.POST)
     form.is_valid()
     inputs = form.inputs()
     _, errors = validate_inputs(product.form_schema, inputs)
-    if errors or form.errors:
+    unit_form = _unit_form(request, data={"business_unit": request.POST.get("business_unit", "")})
+    unit, unit_error = _chosen_unit(request)
+    if errors or form.errors or unit_error:
         form.add_schema_errors(errors)
-        return render_product(request, product, form, status=422)
-    return _review_page(request, product, inputs)
+        if unit_error and unit_form is not None:
+            # The placement's rule says it, rather than the field's own "required".
+            unit_form.is_valid()
+            unit_form.errors["business_unit"] = unit_form.error_class([unit_error])
+        elif unit_error:
+            form.add_error(None, unit_error)
+        return render_product(request, product, form, unit_form=unit_form, status=422)
+    return _review_page(request, product, inputs, unit)
 
 
-def _review_page(request: AuthenticatedHttpRequest, product: Product, inputs: dict) -> HttpResponse:
+def _unit_form(request: AuthenticatedHttpRequest, **kwargs: object) -> BusinessUnitForm | None:
+    """The business unit's choice, for a member of several units only."""
+    units = unit_refs_of(request.user)
+    if len(units) < 2:
+        return None
+    return BusinessUnitForm([(unit.slug, unit.name) for unit in units], **kwargs)
+
+
+def _chosen_unit(request: AuthenticatedHttpRequest) -> tuple[UnitRef | None, str]:
+    """The unit the form's order is for, or why there is none to use."""
+    chosen = request.POST.get("business_unit") or None
+    try:
+        return choose_unit(unit_refs_of(request.user), chosen), ""
+    except BusinessUnitChoiceError as error:
+        return None, str(error)
+
+
+def _reviewed_unit(request: AuthenticatedHttpRequest, slug: str | None) -> UnitRef | None:
+    """The unit a review named, if the person still belongs to it."""
+    return next((unit for unit in unit_refs_of(request.user) if unit.slug == slug), None)
+
+
+def _review_page(
+    request: AuthenticatedHttpRequest, product: Product, inputs: dict, unit: UnitRef | None
+) -> HttpResponse:
     completed, _ = validate_inputs(product.form_schema, inputs)
     token = seal_review(
-        user_id=request.user.pk, product_id=product.pk, product_version=product.version, inputs=inputs
+        user_id=request.user.pk,
+        product_id=product.pk,
+        product_version=product.version,
+        inputs=inputs,
+        business_unit=unit.slug if unit else None,
     )
     return render(
         request,
@@ -97,13 +145,19 @@ def _review_page(request: AuthenticatedHttpRequest, product: Product, inputs: di
             "product": product,
             "rows": input_rows(product.form_schema, completed),
             "review": token,
+            "business_unit": unit,
             "approval_steps": steps_described(steps_for(product)),
         },
     )
 
 
 def _place_order(
-    request: AuthenticatedHttpRequest, product: Product, inputs: dict, *, nonce: str
+    request: AuthenticatedHttpRequest,
+    product: Product,
+    inputs: dict,
+    *,
+    nonce: str,
+    business_unit: str | None,
 ) -> HttpResponse:
     try:
         # The review's nonce as an idempotency key: the same review placed
@@ -112,7 +166,9 @@ def _place_order(
             requester=request.user,
             key=f"review:{nonce}",
             request_hash=fingerprint({"review": nonce}),
-            submit=lambda: order_submit(requester=request.user, product=product, inputs=inputs),
+            submit=lambda: order_submit(
+                requester=request.user, product=product, inputs=inputs, business_unit=business_unit
+            ),
             render=lambda order: {"id": order.pk},
         )
     except InvalidInputs as error:
@@ -135,6 +191,8 @@ def _what_happens_next(order: Order) -> str:
     """The confirmation's second half: what the order waits for now."""
     if order.status == OrderStatus.PENDING_APPROVAL:
         first = steps_described(order.approval_steps[:1])[0]["who"]
+        if order.quota_excess:
+            return f"it is over its business unit's quota, so it waits for approval by {first}"
         steps = len(order.approval_steps)
         if steps == 1:
             return f"it waits for approval by {first}"

@@ -81,7 +81,9 @@ def _order_or_404(request: AuthenticatedHttpRequest, pk: int) -> Order:
     try:
         return (
             orders_visible_to(request.user)
-            .select_related("product__category", "claimed_by", "current_run", "runbook_version__runbook")
+            .select_related(
+                "product__category", "claimed_by", "current_run", "runbook_version__runbook", "business_unit"
+            )
             .get(pk=pk)
         )
     except Order.DoesNotExist:

@@ -34,6 +34,7 @@ def test_a_token_authenticates_as_its_user(requester):
         "username": "rita",
         "is_superuser": False,
         "token": {"name": "cmdb", "prefix": key[:12], "expires_at": None},
+        "business_units": [],
     }
     assert ApiToken.objects.get().last_used_at is not None
 

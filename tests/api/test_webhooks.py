@@ -355,6 +355,6 @@ def test_a_chosen_secret_is_kept_as_sent_and_is_active_takes_only_booleans(api_f
 def test_options_describe_the_body_each_method_takes(api_for, requester):
     client = api_for(requester)
     orders = client.options("/api/v1/orders/").json()["actions"]["POST"]
-    assert set(orders) == {"product", "inputs"}
+    assert set(orders) == {"product", "business_unit", "inputs"}
     hooks = client.options("/api/v1/webhooks/").json()["actions"]["POST"]
     assert {"url", "description", "squad", "secret"} == set(hooks)

@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from catalogue.models import Category, Product
+from portal.consumption.models import BusinessUnit, BusinessUnitMembership, Quota
 from runbooks.models import Runbook, RunbookVersion
 from squads.models import Chapter, Membership, Squad
 
@@ -35,6 +36,9 @@ TABLES = {
     "runbook versions": RunbookVersion,
     "products": Product,
     "dependencies": Product.depends_on.through,
+    "business units": BusinessUnit,
+    "business unit members": BusinessUnitMembership,
+    "quotas": Quota,
 }
 
 pytestmark = pytest.mark.django_db

@@ -48,6 +48,9 @@ def test_valid_catalogue_creates_everything() -> None:
         "runbook versions": 2,
         "products": 3,
         "dependencies": 2,
+        "business units": 0,
+        "business unit members": 0,
+        "quotas": 0,
     }
     network = Squad.objects.get(slug="network")
     assert (network.name, network.mission) == ("Network Squad", "Connectivity for every business unit")

@@ -28,6 +28,7 @@ INSTANCE_ROW = (
     "product__name",
     "product__unit_cost",
     "owner__username",
+    "business_unit__slug",
 )
 
 
@@ -48,6 +49,12 @@ class InstanceSerializer(serializers.ModelSerializer):
     busy_with = serializers.IntegerField(
         source="busy_with_id", allow_null=True, help_text="The order working on it now (id), if any."
     )
+    business_unit = serializers.CharField(
+        source="business_unit.slug",
+        allow_null=True,
+        default=None,
+        help_text="Slug of the business unit it is charged to (its creating order's), or null.",
+    )
     monthly_cost = serializers.DecimalField(
         max_digits=12, decimal_places=2, allow_null=True, help_text="The product's unit cost while it lives."
     )
@@ -64,6 +71,7 @@ class InstanceSerializer(serializers.ModelSerializer):
             "attributes",
             "links",
             "busy_with",
+            "business_unit",
             "monthly_cost",
             "expires_at",
             "created_at",
@@ -87,6 +95,7 @@ class InstanceSerializer(serializers.ModelSerializer):
             "attributes": row["attributes"],
             "links": row["links"],
             "busy_with": row["busy_with_id"],
+            "business_unit": row["business_unit__slug"],
             "monthly_cost": f"{cost:.2f}" if cost is not None else None,
             "expires_at": iso(row["expires_at"], zone),
             "created_at": iso(row["created_at"], zone),
@@ -157,6 +166,14 @@ class InstanceDetailSerializer(InstanceSerializer):
 
 class OperationOrderSerializer(StrictSerializer):
     operation = serializers.SlugField(max_length=64, help_text="Slug of one of the product's operations.")
+    business_unit = serializers.SlugField(
+        max_length=64,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="An operation counts against the business unit its instance is charged to; "
+        "naming another is refused (400). Optional.",
+    )
     inputs = serializers.DictField(
         child=serializers.JSONField(),
         default=dict,

@@ -91,10 +91,13 @@ class InstanceViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         serializer.is_valid(raise_exception=True)
         slug = serializer.validated_data["operation"]
         inputs = serializer.validated_data["inputs"]
+        business_unit = serializer.validated_data["business_unit"]
         user = signed_in_user(request)
 
         def submit() -> Order:
-            return operation_order(actor=user, instance=instance, operation=slug, inputs=inputs)
+            return operation_order(
+                actor=user, instance=instance, operation=slug, inputs=inputs, business_unit=business_unit
+            )
 
         def render(order: Order) -> dict:
             placed = (
@@ -117,7 +120,14 @@ class InstanceViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
                 answer = order_submit_once(
                     requester=user,
                     key=key,
-                    request_hash=fingerprint({"instance": instance.pk, "operation": slug, "inputs": inputs}),
+                    request_hash=fingerprint(
+                        {
+                            "instance": instance.pk,
+                            "operation": slug,
+                            "inputs": inputs,
+                            "business_unit": business_unit,
+                        }
+                    ),
                     submit=submit,
                     render=render,
                 )

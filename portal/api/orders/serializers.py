@@ -49,6 +49,8 @@ ORDER_ROW = (
     "claimed_by__username",
     "instance_id",
     "operation__slug",
+    "business_unit__slug",
+    "quota_excess",
 )
 
 #: The longest reason or note a command accepts.
@@ -93,6 +95,18 @@ class OrderSerializer(serializers.ModelSerializer):
         default=None,
         help_text="Slug of the day-2 operation, if any.",
     )
+    business_unit = serializers.CharField(
+        source="business_unit.slug",
+        allow_null=True,
+        default=None,
+        help_text="Slug of the business unit the order is for (charged to, counted against its "
+        "quotas), or null when its requester belongs to none.",
+    )
+    quota_excess = serializers.CharField(
+        allow_blank=True,
+        help_text="Why the order waits for approval beyond its product's policy: the quotas of its "
+        "business unit it would exceed, with their limits and use (empty when within them).",
+    )
 
     class Meta:
         model = Order
@@ -103,6 +117,8 @@ class OrderSerializer(serializers.ModelSerializer):
             "product",
             "instance",
             "operation",
+            "business_unit",
+            "quota_excess",
             "product_version",
             "squad",
             "requester",
@@ -134,6 +150,8 @@ class OrderSerializer(serializers.ModelSerializer):
             "product": {"slug": row["product__slug"], "name": row["product__name"]},
             "instance": row["instance_id"],
             "operation": row["operation__slug"],
+            "business_unit": row["business_unit__slug"],
+            "quota_excess": row["quota_excess"],
             "product_version": row["product_version"],
             "squad": {"slug": row["squad__slug"], "name": row["squad__name"]},
             "requester": row["requester__username"],
@@ -353,6 +371,14 @@ DRY_RUN_OUTPUT_EVENTS = 200
 
 class OrderCreateSerializer(StrictSerializer):
     product = serializers.SlugField(max_length=64, help_text="Slug of a published product.")
+    business_unit = serializers.SlugField(
+        max_length=64,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Slug of the business unit the order is for: required only when you belong to "
+        "several (GET /api/v1/me/ lists yours); left out, a member of one orders for it.",
+    )
     inputs = serializers.DictField(
         child=serializers.JSONField(),
         default=dict,

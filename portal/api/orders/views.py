@@ -98,6 +98,7 @@ class OrderViewSet(
         serializer.is_valid(raise_exception=True)
         slug = serializer.validated_data["product"]
         inputs = serializer.validated_data["inputs"]
+        business_unit = serializer.validated_data["business_unit"]
 
         def submit() -> Order:
             # Looked up here, not before: a retry under the same
@@ -116,7 +117,9 @@ class OrderViewSet(
                 raise exceptions.ValidationError(
                     {"product": [f"There is no published product {slug!r}."]}, code="unknown_product"
                 ) from None
-            return order_submit(requester=signed_in_user(request), product=product, inputs=inputs)
+            return order_submit(
+                requester=signed_in_user(request), product=product, inputs=inputs, business_unit=business_unit
+            )
 
         def render(order: Order) -> dict:
             # The new order's related rows are in hand: no need to read it back.
@@ -141,7 +144,9 @@ class OrderViewSet(
                 answer = order_submit_once(
                     requester=signed_in_user(request),
                     key=key,
-                    request_hash=fingerprint({"product": slug, "inputs": inputs}),
+                    request_hash=fingerprint(
+                        {"product": slug, "inputs": inputs, "business_unit": business_unit}
+                    ),
                     submit=submit,
                     render=render,
                 )

@@ -22,8 +22,8 @@ DEMO_FILE = Path(settings.BASE_DIR) / "catalogue" / "demo" / "catalogue.yaml"
 DEMO_PASSWORD = "squadron-demo"  # noqa: S105 - development-only, refused with DEBUG off
 #: Business users: full name, and what they are for in the demo.
 BUSINESS_USERS = {
-    "bea": ("Bea Fischer", "orders products (a clean slate for the tour)"),
-    "ben": ("Ben Osei", "orders products; the demo's order history is his"),
+    "bea": ("Bea Fischer", "orders products for Finance (a clean slate for the tour)"),
+    "ben": ("Ben Osei", "orders for Finance or Logistics (he picks); the demo's order history is his"),
 }
 
 #: The squads' people in the demo catalogue (which names users by username
@@ -90,7 +90,9 @@ class Command(BaseCommand):
     def _name(user: AbstractUser) -> None:
         """Fill in a demo person's name and address, never overwriting what
         somebody has set since."""
-        full_name = SQUAD_PEOPLE.get(user.username)
+        # The catalogue names business unit members too: they exist before
+        # get_or_create above, without a name.
+        full_name = SQUAD_PEOPLE.get(user.username) or BUSINESS_USERS.get(user.username, ("",))[0]
         changed = []
         if full_name and not (user.first_name or user.last_name):
             user.first_name, user.last_name = full_name.split(" ", 1)
