@@ -1,11 +1,12 @@
 """What the cost page, its CSV exports and ``GET /api/v1/cost/`` show, for
 one reader's scope and one period: spend per business unit, product and
-squad month by month, the trend, the largest instances, and utilization
-(idle instances, instances past their expiry, replicated resources).
+squad month by month, the trend and the largest instances; the request's
+parameters; and the cells every table of instances shows (the utilization
+page's too, ``utilization_report``).
 
-The figures come from ``portal.consumption.cost`` (how a cost is counted
-is said there) and ``portal.consumption.utilization``; each part is
-computed when first asked for, so a CSV export computes its table only.
+The figures come from ``portal.consumption.cost``, where how a cost is
+counted is said; each part is computed when first asked for, so a CSV
+export computes its table only.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from portal.consumption.cost import (
 from portal.consumption.models import BusinessUnit
 from portal.insights import charts
 from portal.insights.periods import Period, PeriodError, period_from_query
-from portal.insights.replication import ReplicatedPair, replicated_resources
 from portal.insights.tables import Column, Table
 from portal.instances.models import ServiceInstance
 from portal.instances.selectors import instances_visible_to
@@ -46,9 +46,6 @@ from squads.selectors import AnyUser, display_name
 
 #: What ``group_by`` may name, in the API and on the page.
 GROUPINGS = ("business_unit", "product", "squad")
-#: The page lists this many idle or expired instances; the CSV up to ``CSV_ROWS``.
-PAGE_ROWS = 50
-CSV_ROWS = 10_000
 UNASSIGNED = "Unassigned"
 
 
@@ -108,25 +105,50 @@ def _month_label(month: date) -> str:
     return f"{month:%b %Y}"
 
 
+INSTANCE_COLUMNS = [
+    Column("instance", "Instance"),
+    Column("product", "Product"),
+    Column("squad", "Squad"),
+    Column("business_unit", "Business unit"),
+    Column("owner", "Owner"),
+]
+
+
+def instance_cells(viewer: AnyUser, instances: list[ServiceInstance], *, links: bool) -> list[dict[str, Any]]:
+    """The cells every table of instances shows; with ``links``, a link to
+    the instances whose page the reader may open (one query)."""
+    visible: set[int] = set()
+    if links and instances:
+        visible = set(
+            instances_visible_to(viewer)
+            .filter(pk__in=[instance.pk for instance in instances])
+            .values_list("pk", flat=True)
+        )
+    return [
+        {
+            "instance": instance.name,
+            "product": instance.product.name,
+            "squad": instance.product.squad.name,
+            "business_unit": instance.business_unit.name if instance.business_unit else UNASSIGNED,
+            "owner": display_name(instance.owner),
+            "monthly_cost": instance.product.unit_cost,
+            "_links": {"instance": reverse("instance-detail", args=[instance.pk])}
+            if instance.pk in visible
+            else {},
+        }
+        for instance in instances
+    ]
+
+
 class CostReport:
     """The cost page of one reader over one period."""
 
-    #: The tables of the cost page and of the utilization page.
-    SPEND_TABLES = ("months", "business-units", "products", "squads", "instances")
-    UTILIZATION_TABLES = ("idle", "expired", "replicated")
+    TABLES = ("months", "business-units", "products", "squads", "instances")
 
-    def __init__(
-        self,
-        *,
-        viewer: AnyUser,
-        scope: CostScope,
-        period: Period,
-        idle_days: int = utilization.DEFAULT_IDLE_DAYS,
-    ) -> None:
+    def __init__(self, *, viewer: AnyUser, scope: CostScope, period: Period) -> None:
         self.viewer = viewer
         self.scope = scope
         self.period = period
-        self.idle_days = idle_days
         self.window = CostWindow.between(period.since, period.until, now=period.now)
 
     # --- Spend -----------------------------------------------------------------------
@@ -232,40 +254,6 @@ class CostReport:
     def largest(self) -> list[InstanceCost]:
         return largest_instances(self.window, self.scope)
 
-    # --- Utilization ---------------------------------------------------------------------
-
-    @cached_property
-    def running(self) -> utilization.Tally:
-        return utilization.running_tally(self.scope)
-
-    @cached_property
-    def idle_tally(self) -> utilization.Tally:
-        return utilization.idle_tally(self.scope, now=self.period.now, days=self.idle_days)
-
-    def idle(self, limit: int) -> list[ServiceInstance]:
-        return utilization.listed(
-            utilization.idle_instances(self.scope, now=self.period.now, days=self.idle_days), limit
-        )
-
-    @cached_property
-    def expired_tally(self) -> utilization.Tally:
-        return utilization.expired_tally(self.scope, now=self.period.now)
-
-    def expired(self, limit: int) -> list[ServiceInstance]:
-        return utilization.listed(utilization.expired_instances(self.scope, now=self.period.now), limit)
-
-    @property
-    def shows_replicated(self) -> bool:
-        """Replicated resources compare squads: for those who see them all."""
-        return self.scope.everything
-
-    @cached_property
-    def replicated(self) -> list[ReplicatedPair]:
-        if not self.shows_replicated:
-            return []
-        spend = {pk: cents(sum(months.values(), start=Decimal(0))) for pk, months in self.by_product.items()}
-        return replicated_resources(spend)
-
     # --- Chart -----------------------------------------------------------------------------
 
     @cached_property
@@ -352,49 +340,13 @@ class CostReport:
             "No squad's products cost anything in this period.",
         )
 
-    def _instance_rows(self, instances: list[ServiceInstance], *, links: bool) -> list[dict[str, Any]]:
-        """The cells every instance table shows; with ``links``, a link to
-        the instances whose page the reader may open (one query)."""
-        visible: set[int] = set()
-        if links and instances:
-            visible = set(
-                instances_visible_to(self.viewer)
-                .filter(pk__in=[instance.pk for instance in instances])
-                .values_list("pk", flat=True)
-            )
-        rows = []
-        for instance in instances:
-            unit = instance.business_unit
-            rows.append(
-                {
-                    "instance": instance.name,
-                    "product": instance.product.name,
-                    "squad": instance.product.squad.name,
-                    "business_unit": unit.name if unit else UNASSIGNED,
-                    "owner": display_name(instance.owner),
-                    "monthly_cost": instance.product.unit_cost,
-                    "_links": {"instance": reverse("instance-detail", args=[instance.pk])}
-                    if instance.pk in visible
-                    else {},
-                }
-            )
-        return rows
-
-    _INSTANCE_COLUMNS = [
-        Column("instance", "Instance"),
-        Column("product", "Product"),
-        Column("squad", "Squad"),
-        Column("business_unit", "Business unit"),
-        Column("owner", "Owner"),
-    ]
-
     def instances_table(self, *, links: bool = True) -> Table:
-        cells = self._instance_rows([row.instance for row in self.largest], links=links)
+        cells = instance_cells(self.viewer, [row.instance for row in self.largest], links=links)
         return Table(
             slug="instances",
             title="The twelve largest instances",
             columns=[
-                *self._INSTANCE_COLUMNS,
+                *INSTANCE_COLUMNS,
                 Column("state", "State"),
                 Column("days", "Days charged", "int"),
                 Column("cost", "Cost in the period", "money"),
@@ -406,111 +358,15 @@ class CostReport:
             empty="No instance cost anything in this period.",
         )
 
-    def idle_table(self, *, limit: int = PAGE_ROWS, links: bool = True) -> Table:
-        instances = self.idle(limit)
-        last = utilization.last_orders(instances)
-        now = self.period.now
-        rows = []
-        for instance, cells in zip(instances, self._instance_rows(instances, links=links), strict=True):
-            since = last.get(instance.pk) or instance.created_at
-            rows.append({**cells, "last_order": last.get(instance.pk), "idle_days": (now - since).days})
-        count = self.idle_tally.count
-        return Table(
-            slug="idle",
-            title=f"Idle instances: no order for {self.idle_days} days",
-            columns=[
-                *self._INSTANCE_COLUMNS,
-                Column("last_order", "Last order", "date"),
-                Column("idle_days", "Days without an order", "int"),
-                Column("monthly_cost", "Cost a month", "money"),
-            ],
-            rows=rows,
-            empty=f"Every instance had an order in the last {self.idle_days} days.",
-            note=_more(count, len(rows)),
-        )
-
-    def expired_table(self, *, limit: int = PAGE_ROWS, links: bool = True) -> Table:
-        instances = self.expired(limit)
-        now = self.period.now
-        return Table(
-            slug="expired",
-            title="Instances past their expiry",
-            columns=[
-                *self._INSTANCE_COLUMNS,
-                Column("expired", "Expired on", "date"),
-                Column("overdue", "Days overdue", "int"),
-                Column("monthly_cost", "Cost a month", "money"),
-            ],
-            rows=[
-                {
-                    **cells,
-                    "expired": instance.expires_at,
-                    "overdue": (now - instance.expires_at).days if instance.expires_at else None,
-                }
-                for instance, cells in zip(
-                    instances, self._instance_rows(instances, links=links), strict=True
-                )
-            ],
-            empty="No instance is kept past its expiry.",
-            note=_more(self.expired_tally.count, len(instances)),
-        )
-
-    def replicated_table(self) -> Table:
-        return Table(
-            slug="replicated",
-            title="Replicated resources: products of different squads that provide the same thing",
-            columns=[
-                Column("product", "Product"),
-                Column("squad", "Squad"),
-                Column("similar", "Similar product"),
-                Column("similar_squad", "Its squad"),
-                Column("score", "Similarity", "percent"),
-                Column("runbook", "Runbooks alike", "percent"),
-                Column("category", "Same category"),
-                Column("attributes", "Attributes in common", "list"),
-                Column("running", "Instances kept", "int"),
-                Column("similar_running", "Instances kept (similar)", "int"),
-                Column("spend", "Spend", "money"),
-                Column("similar_spend", "Spend (similar)", "money"),
-                Column("together", "Spend together", "money"),
-            ],
-            rows=[
-                {
-                    "product": pair.first.name,
-                    "squad": pair.first.squad.name,
-                    "similar": pair.second.name,
-                    "similar_squad": pair.second.squad.name,
-                    "score": pair.score,
-                    "runbook": pair.by_facet.get("runbook"),
-                    "category": "yes" if pair.by_facet.get("category") else "no",
-                    "attributes": pair.shared_attributes,
-                    "running": pair.first_running,
-                    "similar_running": pair.second_running,
-                    "spend": pair.first_spend,
-                    "similar_spend": pair.second_spend,
-                    "together": pair.spend,
-                }
-                for pair in self.replicated
-            ],
-            empty="No two squads offer the same kind of product.",
-            note="Spend over the period chosen above; the pairs that cost most together first.",
-        )
-
     def table(self, slug: str, *, csv: bool = False) -> Table | None:
-        """A table by its slug; ``csv`` lists every idle or expired instance
-        (up to ``CSV_ROWS``) rather than the page's first ``PAGE_ROWS``."""
-        limit = CSV_ROWS if csv else PAGE_ROWS
+        """A table of the page by its slug; a CSV links nowhere."""
         builders: dict[str, Callable[[], Table]] = {
             "months": self.months_table,
             "business-units": self.units_table,
             "products": self.products_table,
             "squads": self.squads_table,
             "instances": lambda: self.instances_table(links=not csv),
-            "idle": lambda: self.idle_table(limit=limit, links=not csv),
-            "expired": lambda: self.expired_table(limit=limit, links=not csv),
         }
-        if self.shows_replicated:
-            builders["replicated"] = self.replicated_table
         builder = builders.get(slug)
         return builder() if builder else None
 
@@ -526,7 +382,7 @@ class CostReport:
             "months": [f"{month:%Y-%m}" for month in self.months],
             "total": f"{cents(self.total):.2f}",
             "per_month": [
-                {"month": f"{month:%Y-%m}", "amount": f"{amount:.2f}"}
+                {"month": f"{month:%Y-%m}", "amount": f"{cents(amount):.2f}"}
                 for month, amount in self.per_month.items()
             ],
             "groups": [
@@ -543,9 +399,3 @@ class CostReport:
                 for group in self.groups(group_by)
             ],
         }
-
-
-def _more(count: int, shown: int) -> str:
-    if count <= shown:
-        return ""
-    return f"{count} in all; the first {shown} are shown here, up to {CSV_ROWS:,} in the CSV."

@@ -21,6 +21,7 @@ from portal.insights import access
 from portal.insights.cost_report import CostReport, cost_period, idle_days_from_query
 from portal.insights.periods import Period, PeriodError
 from portal.insights.tables import Table, to_csv
+from portal.insights.utilization_report import UtilizationReport
 
 
 def _scope(request: HttpRequest) -> CostScope:
@@ -30,14 +31,15 @@ def _scope(request: HttpRequest) -> CostScope:
     return scope
 
 
-def _report(request: HttpRequest, scope: CostScope) -> CostReport:
-    """Raises ``PeriodError`` naming a bad ``since``, ``until``, ``days`` or ``idle_days``."""
-    now = timezone.now()
+def _reports(request: HttpRequest) -> UtilizationReport:
+    """The reader's reports (the cost report is ``.costs``). Raises
+    ``PeriodError`` naming a bad ``since``, ``until``, ``days`` or ``idle_days``."""
+    scope = _scope(request)
     errors: dict[str, list[str]] = {}
     period: Period | None = None
     idle_days = 0
     try:
-        period = cost_period(request.GET, now=now)
+        period = cost_period(request.GET, now=timezone.now())
     except PeriodError as error:
         errors.update(error.errors)
     try:
@@ -46,7 +48,8 @@ def _report(request: HttpRequest, scope: CostScope) -> CostReport:
         errors.update(error.errors)
     if errors or period is None:
         raise PeriodError(errors)
-    return CostReport(viewer=request.user, scope=scope, period=period, idle_days=idle_days)
+    costs = CostReport(viewer=request.user, scope=scope, period=period)
+    return UtilizationReport(costs, idle_days=idle_days)
 
 
 def _refused(request: HttpRequest, error: PeriodError) -> HttpResponse:
@@ -62,8 +65,9 @@ def _refused(request: HttpRequest, error: PeriodError) -> HttpResponse:
     )
 
 
-def _query(report: CostReport) -> str:
-    return urlencode({**report.period.as_query(), "idle_days": report.idle_days})
+def _query(reports: UtilizationReport) -> str:
+    """The query string that names the same period and idle days again."""
+    return urlencode({**reports.costs.period.as_query(), "idle_days": reports.idle_days})
 
 
 def _presets(request: HttpRequest, now: Any) -> list[dict[str, Any]]:
@@ -79,26 +83,25 @@ def _presets(request: HttpRequest, now: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _tables(report: CostReport, slugs: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    query = _query(report)
+def _tables(report: CostReport | UtilizationReport, query: str) -> dict[str, dict[str, Any]]:
     return {
         slug.replace("-", "_"): {
             "table": table,
             "csv": f"{reverse('insights:cost-csv', args=[slug])}?{query}",
         }
-        for slug in slugs
+        for slug in report.TABLES
         if (table := report.table(slug)) is not None
     }
 
 
-def _common(request: HttpRequest, report: CostReport) -> dict[str, Any]:
-    """What both pages show above their figures: the period form and the tabs."""
-    query = _query(report)
+def _common(request: HttpRequest, reports: UtilizationReport) -> dict[str, Any]:
+    """What both pages show above their figures: whose costs, the tabs, the period form."""
+    query = _query(reports)
     return {
-        "report": report,
-        "period": report.period,
-        "presets": _presets(request, report.period.now),
-        "scope_names": report.scope_sentence,
+        "report": reports,
+        "period": reports.costs.period,
+        "presets": _presets(request, reports.now),
+        "scope_names": reports.costs.scope_sentence,
         "spend_url": f"{reverse('insights:cost')}?{query}",
         "utilization_url": f"{reverse('insights:utilization')}?{query}",
     }
@@ -109,20 +112,20 @@ def _common(request: HttpRequest, report: CostReport) -> dict[str, Any]:
 def cost(request: HttpRequest) -> HttpResponse:
     """Spend per business unit, product and squad, the trend and the
     largest instances."""
-    scope = _scope(request)
     try:
-        report = _report(request, scope)
+        reports = _reports(request)
     except PeriodError as error:
         return _refused(request, error)
-    months = len(report.months)
+    costs = reports.costs
+    months = len(costs.months)
     context = {
-        **_common(request, report),
-        "tables": _tables(report, report.SPEND_TABLES),
-        "total": cents(report.total),
-        "average": cents(report.total / months) if months else 0,
+        **_common(request, reports),
+        "tables": _tables(costs, _query(reports)),
+        "total": cents(costs.total),
+        "average": cents(costs.total / months) if months else 0,
         "months": months,
-        "this_month": cents(report.per_month[report.months[-1]]) if months else 0,
-        "chart": report.trend_chart,
+        "this_month": cents(costs.per_month[costs.months[-1]]) if months else 0,
+        "chart": costs.trend_chart,
     }
     return render(request, "insights/cost.html", context)
 
@@ -132,18 +135,17 @@ def cost(request: HttpRequest) -> HttpResponse:
 def utilization(request: HttpRequest) -> HttpResponse:
     """What is kept without being used: idle instances, instances past
     their expiry and, for leads, replicated resources across squads."""
-    scope = _scope(request)
     try:
-        report = _report(request, scope)
+        reports = _reports(request)
     except PeriodError as error:
         return _refused(request, error)
     context = {
-        **_common(request, report),
-        "tables": _tables(report, report.UTILIZATION_TABLES),
-        "running": report.running,
-        "idle": report.idle_tally,
-        "expired": report.expired_tally,
-        "replicated": report.replicated if report.shows_replicated else None,
+        **_common(request, reports),
+        "tables": _tables(reports, _query(reports)),
+        "running": reports.running,
+        "idle": reports.idle_tally,
+        "expired": reports.expired_tally,
+        "replicated": reports.replicated if reports.shows_replicated else None,
     }
     return render(request, "insights/utilization.html", context)
 
@@ -151,15 +153,14 @@ def utilization(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def cost_csv(request: HttpRequest, table: str) -> HttpResponse:
-    scope = _scope(request)
     try:
-        report = _report(request, scope)
+        reports = _reports(request)
     except PeriodError as error:
         return _refused(request, error)
-    found: Table | None = report.table(table, csv=True)
+    found: Table | None = reports.costs.table(table, csv=True) or reports.table(table, csv=True)
     if found is None:
-        raise Http404("No such table on the cost page.")
-    period = report.period
+        raise Http404("No such table on the cost pages.")
+    period = reports.costs.period
     response = HttpResponse(to_csv(found), content_type="text/csv; charset=utf-8")
     name = f"cost-{found.slug}-{period.first_day:%Y%m%d}-{period.last_day:%Y%m%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
