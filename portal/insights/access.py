@@ -9,6 +9,10 @@
 - A product's metrics (API): anyone signed in for a published product, as
   its page shows its expected lead time to everyone; failure reasons only
   for its squad and leads. Drafts and retired products: squad and leads.
+- Cost and utilization: leads see everything; a business unit's members
+  see what is charged to their unit; a squad's members see what its
+  products earn (from every unit). Anybody else gets a 404, as for the
+  overview. Replicated resources across squads: leads only.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from django.db.models import Exists, OuterRef
 
 from catalogue.choices import ProductStatus
 from catalogue.models import Product
+from portal.consumption.cost import CostScope
+from portal.consumption.models import BusinessUnitMembership
 from squads.choices import Role
 from squads.models import Chapter, Membership, Squad
-from squads.selectors import AnyUser, is_any_squad_member, is_squad_member
+from squads.selectors import AnyUser, is_any_squad_member, is_squad_member, squad_ids_of
 
 LEAD_ROLES = (Role.PLATFORM_LEAD, Role.CHAPTER_LEAD)
 
@@ -65,14 +71,28 @@ def lead_or_member(user: AnyUser) -> tuple[bool, bool]:
             .annotate(
                 lead_role=Exists(Membership.objects.filter(user_id=OuterRef("pk"), role__in=LEAD_ROLES)),
                 chapter_lead=Exists(Chapter.objects.filter(lead_id=OuterRef("pk"))),
+                in_unit=Exists(BusinessUnitMembership.objects.filter(user_id=OuterRef("pk"))),
             )
-            .values_list("lead_role", "chapter_lead")
+            .values_list("lead_role", "chapter_lead", "in_unit")
             .first()
         )
-        cached = bool(row and any(row))
-        # A cache for the request that the User model does not declare.
+        cached = bool(row and (row[0] or row[1]))
+        # Caches for the request that the User model does not declare.
         user._squadron_is_lead = cached  # type: ignore[attr-defined]
+        user._squadron_in_unit = bool(row and row[2])  # type: ignore[attr-defined]
     return cached, is_any_squad_member(user)
+
+
+def in_a_business_unit(user: AnyUser) -> bool:
+    """Whether the user belongs to a business unit (no query after
+    ``lead_or_member``)."""
+    if not _active(user):
+        return False
+    cached = getattr(user, "_squadron_in_unit", None)
+    if cached is None:
+        cached = BusinessUnitMembership.objects.filter(user_id=user.pk).exists()
+        user._squadron_in_unit = cached  # type: ignore[attr-defined]
+    return bool(cached)
 
 
 def can_see_squad(user: AnyUser, squad: Squad) -> bool:
@@ -97,3 +117,22 @@ def can_see_product_metrics(user: AnyUser, product: Product) -> bool:
 def sees_product_details(user: AnyUser, product: Product) -> bool:
     """Failure reasons and the like: the owning squad and leads."""
     return _active(user) and (is_squad_member(user, product.squad_id) or is_lead(user))
+
+
+def cost_scope(user: AnyUser) -> CostScope:
+    """Whose costs the user may see (empty: none, a 404)."""
+    if not _active(user):
+        return CostScope()
+    if is_lead(user):
+        return CostScope(everything=True)
+    units = frozenset(
+        BusinessUnitMembership.objects.filter(user_id=user.pk).values_list("business_unit_id", flat=True)
+    )
+    return CostScope(business_unit_ids=units, squad_ids=frozenset(squad_ids_of(user)))
+
+
+def can_see_cost(user: AnyUser) -> bool:
+    """Whether the cost page has anything for the user, for the navigation
+    (no query after ``lead_or_member``)."""
+    lead, member = lead_or_member(user)
+    return lead or member or in_a_business_unit(user)

@@ -55,6 +55,18 @@ def _nice_max(value: float) -> float:
     return float(value)
 
 
+def nice_maximum(value: float) -> float:
+    """A round axis maximum at or above ``value`` at any scale (1, 2, 2.5
+    or 5 times a power of ten): amounts of money run into millions."""
+    if value <= 0:
+        return 1
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * power:
+            return step * power
+    return 10 * power
+
+
 def _grid_line(y: float, label: str) -> str:
     """A horizontal grid line at ``y`` with its tick label on the left."""
     return format_html(

@@ -1,6 +1,11 @@
 """Load on squads and their members: what waits for them now, what they got
 through in a period, and whether a queue grows faster than it is worked.
 
+Each squad's load also counts the service instances it keeps running
+(every instance of its products not decommissioned), in all and per member:
+a squad of three keeping 400 databases alive carries more than its queues
+show.
+
 Arrivals and departures are read from the orders' audit trail
 (``OrderEvent``): an order *arrives* in a queue when an event moves it into
 ``awaiting_fulfilment`` (or ``pending_approval``) and *leaves* when one moves
@@ -20,6 +25,8 @@ from django.utils import timezone
 
 from catalogue.choices import Fulfilment
 from portal.insights.periods import Period
+from portal.instances.choices import InstanceState
+from portal.instances.models import ServiceInstance
 from portal.orders.approval_steps import steps_naming
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order, OrderApproval, OrderEvent
@@ -111,10 +118,17 @@ class SquadLoad:
     approval_oldest: datetime | None = None
     flows: list[QueueFlow] = field(default_factory=list)
     members: list[MemberLoad] = field(default_factory=list)
+    instances_running: int = 0
+    member_count: int = 0
 
     @property
     def warnings(self) -> list[str]:
         return [flow.warning for flow in self.flows if flow.growing]
+
+    @property
+    def instances_per_member(self) -> float | None:
+        """Instances kept running per member (``None`` for a squad with no members)."""
+        return self.instances_running / self.member_count if self.member_count else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +141,8 @@ class SquadLoad:
             else None,
             "flows": {flow.queue: flow.as_dict() for flow in self.flows},
             "warnings": self.warnings,
+            "instances_running": self.instances_running,
+            "instances_per_member": self.instances_per_member,
             "members": [member.as_dict() for member in self.members],
         }
 
@@ -172,8 +188,13 @@ def _events_since(now: datetime) -> Any:
     return OrderEvent.objects.filter(created_at__gte=now - timedelta(days=FLOW_DAYS), created_at__lt=now)
 
 
+def _running() -> Any:
+    return ServiceInstance.objects.exclude(state=InstanceState.DECOMMISSIONED).order_by()
+
+
 def squads_load(*, now: datetime | None = None) -> list[SquadLoad]:
-    """Every squad's open work and queue flows, in three queries."""
+    """Every squad's open work, queue flows, instances running and members,
+    in five queries."""
     now = now or timezone.now()
     open_rows = {
         row["squad_id"]: row
@@ -186,6 +207,8 @@ def squads_load(*, now: datetime | None = None) -> list[SquadLoad]:
         row["order__squad_id"]: row
         for row in _events_since(now).order_by().values("order__squad_id").annotate(**_flow_counts())
     }
+    running = dict(_running().values_list("product__squad_id").annotate(count=Count("pk")))
+    members = dict(Membership.objects.order_by().values_list("squad_id").annotate(count=Count("pk")))
     loads = []
     for squad in Squad.objects.order_by("name"):
         row = open_rows.get(squad.pk, {})
@@ -198,15 +221,17 @@ def squads_load(*, now: datetime | None = None) -> list[SquadLoad]:
                 manual_oldest=row.get("manual_oldest"),
                 approval_oldest=row.get("approval_oldest"),
                 flows=_flows(row, flow_rows.get(squad.pk, {})),
+                instances_running=running.get(squad.pk, 0),
+                member_count=members.get(squad.pk, 0),
             )
         )
     return loads
 
 
 def squad_load(squad: Squad, period: Period) -> SquadLoad:
-    """The squad's open work, its queue flows up to ``period.now``, and each
-    member's load and throughput in the period (six queries, whatever the
-    number of members)."""
+    """The squad's open work, its queue flows up to ``period.now``, the
+    instances it keeps running, and each member's load and throughput in
+    the period (seven queries, whatever the number of members)."""
     row = (
         Order.objects.filter(squad=squad, status__in=[PENDING, AWAITING]).order_by().aggregate(**_OPEN_COUNTS)
     )
@@ -219,10 +244,12 @@ def squad_load(squad: Squad, period: Period) -> SquadLoad:
         manual_oldest=row["manual_oldest"],
         approval_oldest=row["approval_oldest"],
         flows=_flows(row, flow),
+        instances_running=_running().filter(product__squad=squad).count(),
     )
     memberships = list(
         Membership.objects.filter(squad=squad).select_related("user").order_by("user__username")
     )
+    load.member_count = len(memberships)
     members = {
         membership.user_id: MemberLoad(
             user=membership.user, role=membership.role, role_label=membership.get_role_display()

@@ -229,7 +229,15 @@ def members_table(squad_load: load.SquadLoad) -> Table:
             for member in squad_load.members
         ],
         empty="The squad has no members.",
+        note=_instances_note(squad_load),
     )
+
+
+def _instances_note(squad_load: load.SquadLoad) -> str:
+    running = squad_load.instances_running
+    kept = f"The squad keeps {running} service instance{'s' if running != 1 else ''} running"
+    per_member = squad_load.instances_per_member
+    return f"{kept}: {per_member:.1f} per member." if per_member is not None else f"{kept}."
 
 
 def queues_table(squad_load: load.SquadLoad) -> Table:

@@ -29,11 +29,11 @@ CSV_UNITS = {"percent": " (%)", "duration": " (minutes)", "hours": " (hours)", "
 class Column:
     key: str
     label: str
-    kind: str = "text"  # text, int, percent, duration, hours, days, datetime, list
+    kind: str = "text"  # text, int, number, money, percent, duration, hours, days, date, datetime, list
 
     @property
     def numeric(self) -> bool:
-        return self.kind not in ("text", "list", "datetime")
+        return self.kind not in ("text", "list", "date", "datetime")
 
 
 @dataclass
@@ -68,9 +68,13 @@ class Table:
                 else:
                     cells.append(format_html("<td{}>{}</td>", _numeric(cell["numeric"]), content))
             body.append(format_html("<tr>{}</tr>", _joined(cells)))
+        # The scrolling box takes the focus, so a keyboard scrolls a table
+        # wider than the screen; its name says which table it is.
         return format_html(
-            '<div class="table-scroll"><table class="data"><thead><tr>{}</tr></thead>'
+            '<div class="table-scroll" tabindex="0" role="region" aria-label="Table: {}">'
+            '<table class="data"><thead><tr>{}</tr></thead>'
             "<tbody>{}</tbody></table></div>",
+            self.title,
             head,
             _joined(body),
         )
@@ -129,10 +133,16 @@ def display(value: Any, kind: str) -> str:
         return duration_text(value)
     if kind == "hours":
         return f"{value:.1f} h"
+    if kind == "number":
+        return f"{value:,.1f}"
+    if kind == "money":
+        return f"{value:,.2f}"
     if kind == "days":
         return f"{value:g} d"
     if kind == "datetime":
         return f"{timezone.localtime(value):%Y-%m-%d %H:%M}" if isinstance(value, datetime) else str(value)
+    if kind == "date":
+        return f"{timezone.localtime(value):%Y-%m-%d}" if isinstance(value, datetime) else str(value)
     if kind == "list":
         items = [str(item) for item in value]
         # Items that are sentences read as sentences; names as a list.
@@ -148,9 +158,9 @@ def csv_value(value: Any, kind: str) -> str:
         return f"{value * 100:.2f}"
     if kind == "duration":
         return f"{value / 60:.2f}"
-    if kind == "hours":
+    if kind in ("hours", "number", "money"):
         return f"{value:.2f}"
-    if kind == "datetime" and isinstance(value, datetime):
+    if kind in ("date", "datetime") and isinstance(value, datetime):
         return value.isoformat()
     if kind == "list":
         return "; ".join(str(item) for item in value)

@@ -152,13 +152,15 @@ class SharedCredential:
         return sorted({credential.squad for credential in self.credentials}, key=lambda squad: squad.name)
 
 
-def _runbooks() -> list[Runbook]:
-    return list(
+def _runbooks(*, with_tooling: bool = True) -> list[Runbook]:
+    runbooks = (
         Runbook.objects.select_related("squad", "current_version")
-        .prefetch_related("credentials", "products")
         .filter(current_version__isnull=False)
         .order_by("squad__name", "name")
     )
+    if with_tooling:
+        runbooks = runbooks.prefetch_related("credentials", "products")
+    return list(runbooks)
 
 
 #: Scores of every cross-squad pair, by the exact set of runbook versions they
@@ -224,6 +226,15 @@ def duplicate_runbooks(
             )
     pairs.sort(key=lambda pair: (-pair.score, pair.first.runbook.name, pair.second.runbook.name))
     return pairs
+
+
+def runbook_similarities() -> dict[frozenset[int], float]:
+    """The similarity (0 to 1) of every pair of runbooks of different
+    squads, by their two ids (one query; scored as above, once per set of
+    runbook versions and process)."""
+    return {
+        frozenset(pair): found.score for pair, found in _pair_scores(_runbooks(with_tooling=False)).items()
+    }
 
 
 def shared_credentials() -> list[SharedCredential]:

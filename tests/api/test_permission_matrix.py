@@ -85,6 +85,15 @@ CASES = {
         {**SEE_ORDER, "requester": 404},
     ),
     "product metrics": ("get", "/api/v1/products/vm/metrics/", None, None, ANY_USER),
+    # Cost: leads everything, a unit's members their unit, a squad's members
+    # what its products earn; the requester belongs to neither (a 404).
+    "cost": (
+        "get",
+        "/api/v1/cost/",
+        None,
+        None,
+        {**SEE_ORDER, "requester": 404, "other_member": 200},
+    ),
     # An instance: its owner, its product's squad and admins see it; the
     # same may order its operations (a platform lead only looks).
     "instances": ("get", "/api/v1/instances/", "instance", None, ANY_USER),

@@ -35,7 +35,9 @@ def insights_nav(context: dict[str, Any]) -> dict[str, Any]:
         return {"show": False}
     lead, member = access.lead_or_member(user)
     here = getattr(getattr(request, "resolver_match", None), "url_name", "")
-    return {"show": lead or member, "lead": lead, "member": member, "here": here}
+    # A business unit's members see the cost page only (asked last: no query for leads and members).
+    show = lead or member or access.in_a_business_unit(user)
+    return {"show": show, "lead": lead, "member": member, "here": here}
 
 
 @register.inclusion_tag("insights/_dependency_alerts.html")

@@ -27,6 +27,7 @@ from django.utils import timezone
 from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
 from catalogue.inputs import MASK, split_secrets, validate_inputs
 from catalogue.models import Product
+from portal.consumption.models import BusinessUnitMembership
 from portal.insights.choices import DebtSeverity
 from portal.insights.models import DebtItem
 from portal.instances.choices import InstanceState
@@ -205,7 +206,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             created = self._history(products, requesters, members, randomness, options["weeks"])
             self._register(products)
-            self._instances()
+            self._instances(randomness)
         self.stdout.write(
             self.style.SUCCESS(f"Created {created} orders over the last {options['weeks']} weeks.")
         )
@@ -269,10 +270,31 @@ class Command(BaseCommand):
         if runbook is not None and runbook.current_version is not None:
             _store_run(order, runbook, story)
 
+    def _unit_of(self, requester: Any) -> int | None:
+        """The business unit an order of the history is for: the
+        requester's, taking turns when the demo catalogue makes them a
+        member of several (the cost page shows each unit's share)."""
+        units = getattr(self, "_units", None)
+        if units is None:
+            units = {}
+            for user_id, unit_id in BusinessUnitMembership.objects.order_by(
+                "business_unit__name"
+            ).values_list("user_id", "business_unit_id"):
+                units.setdefault(user_id, []).append(unit_id)
+            self._units = units
+            self._turns: dict[int, int] = {}
+        mine = units.get(requester.pk)
+        if not mine:
+            return None
+        turn = self._turns.get(requester.pk, 0)
+        self._turns[requester.pk] = turn + 1
+        return mine[turn % len(mine)]
+
     def _store(
         self, product: Product, requester: Any, inputs: dict[str, Any], story: _Story, runbook: Any
     ) -> Order:
         order = Order.objects.create(
+            business_unit_id=self._unit_of(requester),
             requester=requester,
             product=product,
             product_version=product.version,
@@ -293,42 +315,68 @@ class Command(BaseCommand):
             OrderEvent.objects.filter(pk=event.pk).update(created_at=when)
         return order
 
-    def _instances(self) -> None:
-        """The services the latest succeeded orders of instance products made
-        (three of each, all active), one of them expiring in a few days: My
-        services and the expiry reminders have something to show."""
+    def _instances(self, rnd: random.Random) -> None:
+        """The services the succeeded orders of instance products made. The
+        latest three of each are active, one of them expiring in a few days
+        (My services and the expiry reminders have something to show); the
+        older ones were given up some days after they were made, except one
+        virtual machine nobody has touched for over a month (the cost
+        page's spend over the weeks, and an idle instance)."""
         now = timezone.now()
-        expiring_soon = True
+        expiring_soon, idle_kept = True, False
         for product in Product.objects.filter(instance=True).order_by("slug"):
             succeeded = Order.objects.filter(
                 product=product, status=OrderStatus.SUCCEEDED, instance__isnull=True
-            )
-            for order in succeeded.order_by("-finished_at")[:3]:
+            ).select_related("requester")
+            lifetime = timedelta(days=product.max_lifetime_days) if product.max_lifetime_days else None
+            for index, order in enumerate(succeeded.order_by("-finished_at")):
                 made = order.finished_at or order.created_at
-                lifetime = timedelta(days=product.max_lifetime_days) if product.max_lifetime_days else None
                 expires = made + lifetime if lifetime else None
-                if expiring_soon and expires is not None:
-                    expires, expiring_soon = now + timedelta(days=3), False
-                attributes = {key: value for key, value in order.inputs.items() if value != MASK}
-                instance = ServiceInstance.objects.create(
-                    product=product,
-                    owner=order.requester,
-                    name=str(next(iter(order.inputs.values()), f"{product.name} #{order.pk}")),
-                    state=InstanceState.ACTIVE,
-                    created_by_order=order,
-                    attributes=attributes,
-                    expires_at=expires,
-                    created_at=made,
-                )
-                Order.objects.filter(pk=order.pk).update(instance=instance)
-                InstanceEvent.objects.create(
-                    instance=instance,
-                    order=order,
-                    from_state=InstanceState.PROVISIONING,
-                    to_state=InstanceState.ACTIVE,
-                    message=f"Created by order #{order.pk}",
-                    created_at=made,
-                )
+                ended = None
+                if index < 3:
+                    if expiring_soon and expires is not None:
+                        expires, expiring_soon = now + timedelta(days=3), False
+                elif (
+                    not idle_kept
+                    and product.slug == "vm"
+                    and now - timedelta(days=60) < made < now - timedelta(days=35)
+                ):
+                    idle_kept = True
+                else:
+                    ended = min(made + timedelta(days=rnd.randint(3, 30)), now - timedelta(hours=1))
+                self._instance(product, order, made, expires, ended)
+
+    def _instance(self, product: Product, order: Order, made: Any, expires: Any, ended: Any) -> None:
+        attributes = {key: value for key, value in order.inputs.items() if value != MASK}
+        instance = ServiceInstance.objects.create(
+            product=product,
+            owner=order.requester,
+            business_unit_id=order.business_unit_id,
+            name=str(next(iter(order.inputs.values()), f"{product.name} #{order.pk}")),
+            state=InstanceState.DECOMMISSIONED if ended else InstanceState.ACTIVE,
+            created_by_order=order,
+            attributes=attributes,
+            expires_at=None if ended else expires,
+            created_at=made,
+            decommissioned_at=ended,
+        )
+        Order.objects.filter(pk=order.pk).update(instance=instance)
+        InstanceEvent.objects.create(
+            instance=instance,
+            order=order,
+            from_state=InstanceState.PROVISIONING,
+            to_state=InstanceState.ACTIVE,
+            message=f"Created by order #{order.pk}",
+            created_at=made,
+        )
+        if ended:
+            InstanceEvent.objects.create(
+                instance=instance,
+                from_state=InstanceState.ACTIVE,
+                to_state=InstanceState.DECOMMISSIONED,
+                message="Decommissioned",
+                created_at=ended,
+            )
 
     def _register(self, products: list[Product]) -> None:
         by_slug = {product.slug: product for product in products}
