@@ -114,6 +114,7 @@ def instance_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         queryset, older=request.GET.get("older"), newer=request.GET.get("newer"), size=INSTANCES_PER_PAGE
     )
     query = "&".join(f"{name}={value}" for name, value in filters.items() if value)
+    units = list(business_units_of(request.user))
     return render(
         request,
         "portal/instances/list.html",
@@ -127,7 +128,9 @@ def instance_list(request: AuthenticatedHttpRequest) -> HttpResponse:
                 (instance, monthly_cost(instance), instance.state in BUSY_STATES) for instance in page.items
             ],
             "offers": list(transfers_offered_to(request.user)),
-            "business_units": list(business_units_of(request.user)),
+            "business_units": units,
+            # One unit is named above the table: a column of it says nothing.
+            "several_units": len(units) > 1,
             "unit_uses": unit_usage(request.user),
             "squad_uses": squad_product_usage(request.user),
         },
