@@ -341,7 +341,9 @@ def unit_handover(instance: ServiceInstance, recipient: User, chosen: str | None
         product=instance.product,
         operation=None,
         instance_id=None,
-        inputs=dict(instance.attributes),
+        # What the quotas count for it: a reported attribute, else the
+        # input of that name its creating order was given (``instance_value``).
+        inputs={**_creation_inputs(instance), **instance.attributes},
         business_unit=unit.slug,
     )
     _, quotas = _unit_and_quotas(placement)
@@ -349,6 +351,13 @@ def unit_handover(instance: ServiceInstance, recipient: User, chosen: str | None
     if excesses:
         raise QuotaExceeded(" ".join(excesses))
     return Handover(columns={"business_unit_id": unit.pk}, note=f"now charged to {unit.name}")
+
+
+def _creation_inputs(instance: ServiceInstance) -> dict[str, Any]:
+    if instance.created_by_order_id is None:
+        return {}
+    inputs = Order.objects.filter(pk=instance.created_by_order_id).values_list("inputs", flat=True).first()
+    return dict(inputs) if isinstance(inputs, dict) else {}
 
 
 def _instance_unit(units: list[UnitRef], chosen: str | None) -> UnitRef | None:

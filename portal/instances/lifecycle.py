@@ -46,6 +46,7 @@ from portal.instances.choices import OPERABLE_STATES, InstanceState, TransferSta
 from portal.instances.dependencies import instance_dependencies_set
 from portal.instances.errors import InstanceBusy, InstanceError, InstanceNotOperable
 from portal.instances.models import InstanceEvent, InstanceTransfer, ServiceInstance
+from portal.instances.permissions import can_operate
 from portal.instances.report import read_report
 from portal.integrations.webhooks.delivery import webhooks_instance_changed
 from portal.notifications.choices import NotificationKind
@@ -207,10 +208,24 @@ def instance_order_moved(move: OrderMove) -> None:
         _creation_moved(move)
 
 
+def _may_retry(move: OrderMove, instance: ServiceInstance) -> None:
+    """A retry works on the instance as it is now: whoever asks must be
+    allowed to change it now. An order's requester may retry their order,
+    but not once the instance they ordered it against is someone else's
+    (handed over since): that would change, even decommission, what they
+    gave away."""
+    if move.actor is not None and not can_operate(move.actor, instance):
+        raise InstanceNotOperable(
+            f"{instance.name} is no longer yours to change: order #{move.order.pk} cannot run again. "
+            "Its owner or its squad may order what it needs."
+        )
+
+
 def _creation_moved(move: OrderMove) -> None:
     order, to = move.order, move.to_status
     instance = _locked(order.instance_id) if order.instance_id else None
     if to == OrderStatus.QUEUED and move.from_status in RETRYABLE_STATUSES and instance is not None:
+        _may_retry(move, instance)
         _take(instance, order, allowed=frozenset({InstanceState.FAILED}))
         return
     if to in WORKING or to == OrderStatus.SUCCEEDED:
@@ -259,6 +274,8 @@ def _operation_moved(move: OrderMove) -> None:
     if instance is None:
         return
     if move.from_status == "" or (to == OrderStatus.QUEUED and move.from_status in RETRYABLE_STATUSES):
+        if move.from_status:
+            _may_retry(move, instance)
         _take(instance, order, allowed=OPERABLE_STATES[operation.kind])
         if move.from_status == "":
             who = "Squadron" if move.actor is None else _name(move.actor)

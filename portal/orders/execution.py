@@ -25,7 +25,7 @@ from portal.celery import send_or_leave_for_sweep
 from portal.orders import approval_steps, permissions
 from portal.orders.choices import RETRYABLE_STATUSES, OrderStatus
 from portal.orders.errors import IllegalTransition, OrderNotAllowed
-from portal.orders.hooks import RunContext, order_run_context
+from portal.orders.hooks import Placement, RunContext, order_admitted, order_run_context
 from portal.orders.models import Order, OrderDryRun, OrderEvent, OrderRun
 from portal.orders.transitions import order_locked, order_move, order_note, sentence
 from portal.task_signing import RunTaskRules, run_task_rules_register
@@ -186,6 +186,7 @@ def order_retry(*, order: Order, actor: User) -> Order:
     if masked_secrets and not order.secret_inputs_ciphertext:
         raise IllegalTransition("This order's secret inputs have expired; place a new order.")
     with transaction.atomic():
+        _readmitted(order)
         order = order_move(
             order,
             to=OrderStatus.QUEUED,
@@ -200,6 +201,31 @@ def order_retry(*, order: Order, actor: User) -> Order:
         )
         dispatch_on_commit(order.pk)
     return order
+
+
+def _readmitted(order: Order) -> None:
+    """A retry asks the admission checks again (quotas): while the order had
+    failed it held nothing, and others may have taken what it gave back.
+    Refused (the check raises) when it would now exceed a quota; an order
+    over quota that was not approved as such is refused too, with the way
+    out (a new order goes to approval). A create order whose instance exists
+    (failed) asks nothing: that instance still counts."""
+    if order.operation_id is None and order.instance_id is not None:
+        return
+    admission = order_admitted(
+        Placement(
+            requester=order.requester,
+            product=order.product,
+            operation=order.operation,
+            instance_id=order.instance_id,
+            inputs=dict(order.inputs),
+            business_unit=None if order.operation_id else getattr(order.business_unit, "slug", None),
+        )
+    )
+    if admission.approval_reason and not order.quota_excess:
+        raise IllegalTransition(
+            f"{admission.approval_reason} Place a new order instead: it goes to approval."
+        )
 
 
 def dispatch_on_commit(order_id: int, runbook: Runbook | None = None) -> None:
