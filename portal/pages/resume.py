@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect, QueryDict
@@ -40,6 +41,12 @@ MAX_BYTES = 32 * 1024
 MAX_AGE_SECONDS = 2 * 60 * 60
 #: Never kept, whatever the view says: Django's CSRF token.
 NEVER_KEPT = frozenset({"csrfmiddlewaretoken"})
+#: A signed cookie naming who last used this browser signed in: a kept form
+#: is offered only to them (on a shared browser, the next person to log in
+#: must not find what the last one typed).
+WHO_COOKIE = "squadron_who"
+WHO_SALT = "squadron.pages.resume.who"
+WHO_MAX_AGE = 30 * 24 * 60 * 60
 
 
 @dataclass(frozen=True)
@@ -108,8 +115,16 @@ def expired_post(request: HttpRequest, view: Callable[..., Any], kwargs: dict[st
         fields = {name: request.POST.getlist(name) for name in request.POST if name not in private}
         if len(json.dumps(fields)) > MAX_BYTES:
             fields, too_long = {}, True
+    who = request.get_signed_cookie(WHO_COOKIE, default=None, salt=WHO_SALT, max_age=WHO_MAX_AGE)
     request.session[SESSION_KEY] = encrypt_json(
-        {"path": request.path, "page": page, "at": int(time.time()), "fields": fields, "too_long": too_long}
+        {
+            "path": request.path,
+            "page": page,
+            "at": int(time.time()),
+            "who": who,
+            "fields": fields,
+            "too_long": too_long,
+        }
     )
     return redirect_to_login(page)
 
@@ -126,6 +141,11 @@ def offer_resumed(request: HttpRequest) -> None:
     except Exception:  # noqa: BLE001 - a key rotated or a session tampered with: nothing to offer
         kept = None
     if not isinstance(kept, dict) or time.time() - int(kept.get("at", 0)) > MAX_AGE_SECONDS:
+        del request.session[SESSION_KEY]
+        return
+    if kept.get("who") != str(request.user.pk):
+        # Typed by someone else on this browser (or by nobody we know of):
+        # not theirs to see.
         del request.session[SESSION_KEY]
         return
     if kept.get("page") != request.get_full_path():
@@ -160,3 +180,29 @@ def resumed_fields(request: HttpRequest, path: str) -> QueryDict | None:
     if resumed is None or resumed.path != path or not resumed.fields:
         return None
     return resumed.fields
+
+
+class RememberWhoMiddleware:
+    """Sets ``WHO_COOKIE`` on the responses to a signed-in person (when it
+    does not name them yet), so that a form kept after their session expires
+    is offered back to them alone."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            named = request.get_signed_cookie(WHO_COOKIE, default=None, salt=WHO_SALT, max_age=WHO_MAX_AGE)
+            if named != str(user.pk):
+                response.set_signed_cookie(
+                    WHO_COOKIE,
+                    str(user.pk),
+                    salt=WHO_SALT,
+                    max_age=WHO_MAX_AGE,
+                    httponly=True,
+                    samesite="Lax",
+                    secure=settings.SESSION_COOKIE_SECURE,
+                )
+        return response

@@ -85,6 +85,7 @@ def test_an_approval_sent_after_expiry_is_not_done_and_its_comment_is_kept(
     order = order_submit(requester=requester, product=approval_product, inputs={"hostname": "db-01"})
     events = OrderEvent.objects.filter(order=order).count()
     client.force_login(member)
+    client.get("/")  # the browser saw a page signed in
     expire(client)
     response = client.post(
         f"/orders/{order.pk}/approve/", {"note": "fine by me", "step": "0", "next": "/approvals/"}
@@ -125,6 +126,7 @@ def test_a_post_only_address_opened_after_login_leads_to_its_page(
 
 def test_a_form_too_large_to_keep_is_not_kept_and_says_so(client, requester, product):
     client.force_login(requester)
+    client.get("/")  # the browser saw a page signed in
     expire(client)
     client.post("/products/vm/order/", {**TYPED, "inputs-hostname": "x" * 100_000})
     html = log_in(client, requester, "/products/vm/").content.decode()
@@ -149,9 +151,32 @@ def test_the_business_unit_chosen_is_kept_with_the_form(client, requester, produ
     unit("finance", requester, name="Finance")
     unit("logistics", requester, name="Logistics")
     client.force_login(requester)
+    client.get("/")  # the browser saw a page signed in
     expire(client)
     client.post("/products/vm/order/", {**TYPED, "business_unit": "logistics"})
     html = log_in(client, requester, "/products/vm/").content.decode()
     assert 'value="web-77"' in html
     assert '<option value="logistics" selected>' in html
+    assert Order.objects.count() == 0
+
+
+def test_what_one_person_typed_is_not_offered_to_the_next_person_on_the_browser(
+    client, requester, outsider, product
+):
+    """A shared browser: rita's session expires with a form half sent; oscar
+    logs in next. What she typed is hers: he sees an empty form, and it is
+    gone for good."""
+    client.force_login(requester)
+    client.get("/products/vm/")
+    expire(client)
+    client.post("/products/vm/order/", TYPED)
+    html = log_in(client, outsider, "/products/vm/").content.decode()
+    assert "web-77" not in html and "Your session had expired" not in html
+    assert "web-77" not in log_in(client, requester, "/products/vm/").content.decode()
+
+
+def test_a_browser_that_never_named_anyone_keeps_nothing_for_whoever_logs_in(client, requester, product):
+    client.post("/products/vm/order/", TYPED)  # never signed in on this browser
+    html = log_in(client, requester, "/products/vm/").content.decode()
+    assert "web-77" not in html
     assert Order.objects.count() == 0
