@@ -169,8 +169,9 @@ def csv_value(value: Any, kind: str) -> str:
 
 def _defuse(text: str) -> str:
     """Spreadsheets execute cells that start like a formula: such text gets a
-    leading apostrophe (OWASP's advice for CSV injection). Numbers stay numbers."""
-    if text and text[0] in "=+-@\t\r":
+    leading apostrophe (OWASP's advice for CSV injection), also when blanks
+    come first (some spreadsheets skip them). Numbers stay numbers."""
+    if text.lstrip(" \n")[:1] in ("=", "+", "-", "@", "\t", "\r"):
         try:
             float(text)
         except ValueError:

@@ -393,3 +393,21 @@ def test_retired_products_show_dashed_on_the_graph(client, member, automated, ot
 
     assert "node-retired" in page
     assert "VM (Compute Squad) depends on VLAN, which is retired." in page
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ("=1+1", "'=1+1"),
+        (" =HYPERLINK(1)", "' =HYPERLINK(1)"),
+        ("\n@SUM(A1)", "'\n@SUM(A1)"),
+        ("\t-2+3", "'\t-2+3"),
+        ("-12.5", "-12.5"),
+        ("plain = text", "plain = text"),
+        ("", ""),
+    ],
+)
+def test_a_formula_behind_blanks_is_defused_too(cell, written):
+    from portal.insights.tables import _defuse
+
+    assert _defuse(cell) == written
