@@ -220,15 +220,13 @@ def transfer_decline(*, actor: User, instance: ServiceInstance) -> InstanceTrans
     with transaction.atomic():
         locked = _locked(actor, instance)
         transfer = _pending_for_recipient(actor, locked, doing="decline")
-        _decide(transfer, TransferState.DECLINED, locked)
-        instance_note(
+        _settle(
+            transfer,
+            TransferState.DECLINED,
             locked,
-            order=None,
             actor=actor,
-            message=f"{display_name(actor)} declined the offer from {display_name(transfer.from_user)}",
-        )
-        notify(
-            recipients=[transfer.from_user],
+            history=f"{display_name(actor)} declined the offer from {display_name(transfer.from_user)}",
+            told=transfer.from_user,
             kind=NotificationKind.TRANSFER_DECIDED,
             title=f"{display_name(actor)} declined {locked.name}",
             body=f"{locked.name} ({locked.product.name}) stays yours; you may offer it to someone else.",
@@ -255,20 +253,38 @@ def transfer_withdraw(*, actor: User, instance: ServiceInstance) -> InstanceTran
                     f"{locked.name}."
                 )
             raise _not_pending(actor, locked)
-        _decide(transfer, TransferState.WITHDRAWN, locked)
-        instance_note(
+        _settle(
+            transfer,
+            TransferState.WITHDRAWN,
             locked,
-            order=None,
             actor=actor,
-            message=f"{display_name(actor)} withdrew the offer to {display_name(transfer.to_user)}",
-        )
-        notify(
-            recipients=[transfer.to_user],
+            history=f"{display_name(actor)} withdrew the offer to {display_name(transfer.to_user)}",
+            told=transfer.to_user,
             kind=NotificationKind.TRANSFER_OFFERED,
             title=f"{display_name(actor)} no longer offers you {locked.name}",
             body=f"{display_name(actor)} withdrew the offer of {locked.name} ({locked.product.name}).",
         )
     return transfer
+
+
+def _settle(
+    transfer: InstanceTransfer,
+    state: str,
+    instance: ServiceInstance,
+    *,
+    actor: User,
+    history: str,
+    told: User,
+    kind: str,
+    title: str,
+    body: str,
+    link: str = "",
+) -> None:
+    """End a pending offer without a change of hands (declined, withdrawn):
+    the decision, a line on the instance's history, and the other side told."""
+    _decide(transfer, state, instance)
+    instance_note(instance, order=None, actor=actor, message=history)
+    notify(recipients=[told], kind=kind, title=title, body=body, link=link)
 
 
 # --- Steps ----------------------------------------------------------------------------
