@@ -23,7 +23,8 @@ from django.views.decorators.http import require_GET
 from catalogue.choices import OperationKind
 from catalogue.inputs import MASK, validate_inputs
 from catalogue.models import Operation, Product
-from portal.consumption.selectors import business_units_of, squad_product_usage, unit_usage
+from portal.consumption.membership import business_units_of
+from portal.consumption.selectors import squad_product_usage, unit_usage
 from portal.instances.attributes import form_defaults
 from portal.instances.choices import ACCEPTABLE_STATES, BUSY_STATES, OFFERABLE_STATES, InstanceState
 from portal.instances.dependencies import instance_dependencies, instance_dependents
