@@ -5,6 +5,7 @@ versions is told, and that looking changes nothing."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -232,3 +233,44 @@ def test_a_versions_page_links_to_its_changes_and_to_the_current_version(
     assert f'href="{escape(diff_url(history, old=1, new=2))}"' in page
     assert f'href="{escape(diff_url(history, old=2, new=3))}"' in page
     assert 'data-code-editor="yaml"' in page
+
+
+# --- The editor's hooks ---------------------------------------------------------------
+
+
+def test_the_runbook_page_loads_the_vendored_editor_over_the_text_area(
+    member_client: Client, runbook: Runbook
+) -> None:
+    page = member_client.get(admin_url(Runbook, "change", runbook.pk)).content.decode()
+
+    assert '<script src="/static/vendor/codemirror/code-editor.min.js"></script>' in page
+    # Progressive enhancement: the text area is there and named as the form posts it.
+    assert re.search(r'<textarea name="playbook"[^>]*data-code-editor="yaml"', page)
+
+
+def test_who_may_only_read_a_runbook_sees_its_playbook_as_code_not_a_text_area(
+    member_client: Client, runbook: Runbook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runbooks.admin import RunbookAdmin
+
+    # No role reads without curating yet; Django's view-only mode is what this exercises.
+    monkeypatch.setattr(RunbookAdmin, "has_change_permission", lambda self, request, obj=None: False)
+
+    response = member_client.get(admin_url(Runbook, "change", runbook.pk))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert '<textarea name="playbook"' not in page
+    assert '<pre class="code-block" data-code-editor="yaml" aria-label="Playbook">' in page
+    assert "msg: hello" in page
+
+
+def test_the_vendored_editor_keeps_its_licences_beside_it() -> None:
+    from django.conf import settings
+
+    vendor = settings.BASE_DIR / "portal" / "static" / "vendor" / "codemirror"
+    licences = (vendor / "LICENSE").read_text()
+    for package in ("@codemirror/view", "@codemirror/state", "@codemirror/lang-yaml", "@lezer/yaml"):
+        assert f"{package} " in licences
+    assert "MIT License" in licences
+    assert (vendor / "code-editor.min.js").stat().st_size > 0
