@@ -144,11 +144,15 @@ def test_admin_pages_curators_use_have_no_serious_accessibility_problem(page, no
         runbook=vlan_runbook, content=PLAYBOOK.replace("msg: hello", "msg: bonjour"), user=nora
     )
     product = ProductFactory(squad=network, runbook=vlan_runbook, slug="vlan", name="New VLAN")
+    page.goto("/admin/login/")
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    check_accessibility(page, "admin login")
     log_in(page, nora)
     pages = {
         "admin index": "/admin/",
         "product list": admin_url(Product, "changelist"),
         "product change": admin_url(Product, "change", product.pk),
+        "runbook add": admin_url(Runbook, "add"),
         "runbook change": admin_url(Runbook, "change", vlan_runbook.pk),
         "version diff": f"/admin/runbooks/runbook/{vlan_runbook.pk}/diff/",
         "runbook version": f"/admin/runbooks/runbookversion/{vlan_runbook.current_version_id}/change/",
