@@ -8,7 +8,9 @@
 //   <pre data-code-editor="yaml">                 shown read-only
 //
 // Built by `make vendor` into portal/static/vendor/codemirror/; loaded by a
-// <script src> (no inline script), so it needs no exception in any CSP.
+// <script src> (no inline script). CodeMirror adds its styles through
+// constructed style sheets (style-mod's adoptedStyleSheets) in current
+// browsers. The admin is outside the portal's CSP anyway (portal/web/csp.py).
 
 import { EditorState } from "@codemirror/state";
 import {
@@ -83,7 +85,6 @@ function labelIds(source) {
     const help = document.getElementById(`${source.id}_helptext`);
     if (help) ids.describedBy = help.id;
   }
-  if (!ids.labelledBy && source.getAttribute("aria-label")) ids.labelledBy = null;
   return ids;
 }
 
