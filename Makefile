@@ -16,7 +16,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test check install lock browser sandbox lint format bench clean
+.PHONY: run test check install lock browser sandbox lint format bench clean vendor
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Squadron needs Python 3.13 (3.12 also works) and found neither:" \
@@ -53,6 +53,20 @@ run: install
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py seed_demo_history
 	$(BIN)/python manage.py serve
+
+# The playbook editor of the admin (CodeMirror 6) is bundled from npm into
+# portal/static/vendor/codemirror/ with its licences beside it. The bundle is
+# committed, so running or testing the portal needs no npm; after changing
+# frontend/ (an upgrade: edit package.json, then npm install there to update
+# the lock), rebuild it with `make vendor` and commit the result. npm ci
+# installs exactly the lock's versions, checked against its hashes. As root
+# (CI, containers) npm is installed when missing.
+vendor:
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	  else echo "make vendor needs node and npm (apt-get install npm)"; exit 1; fi; }
+	cd frontend && npm ci --no-audit --no-fund && node build.mjs
 
 # Browser tests drive Debian's Chromium (Playwright's own download cannot
 # work here). As root (CI, containers) it is installed when missing; elsewhere
