@@ -11,7 +11,7 @@ import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
-from tests.browser.conftest import check_accessibility, screenshot
+from tests.browser.conftest import check_accessibility, log_out, screenshot
 from tests.factories import UserFactory
 from tests.portal.identity.conftest import PASSWORD, app_code
 
@@ -45,7 +45,7 @@ def test_a_person_enrols_an_app_and_logs_in_with_its_code(page, bea):
     check_accessibility(page, "two-step on")
     assert TOTPDevice.objects.get(user=bea).confirmed
 
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
     page.get_by_label("Username").fill("bea")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()

@@ -64,6 +64,32 @@
     }
   });
 
+  // --- Navigation menu ---------------------------------------------------------------
+  /* Below about 1,500 px (see squadron.css) the navigation folds behind a
+   * disclosure button. The button is in the page hidden: only this script
+   * shows it, so without script the links are simply all there. */
+  var menuButton = document.querySelector(".menu-toggle");
+  var menu = menuButton ? document.getElementById(menuButton.getAttribute("aria-controls")) : null;
+
+  function setMenuOpen(open) {
+    menuButton.setAttribute("aria-expanded", open ? "true" : "false");
+    menu.classList.toggle("open", open);
+  }
+
+  if (menuButton && menu) {
+    document.documentElement.classList.add("has-menu");
+    menuButton.hidden = false;
+    menuButton.addEventListener("click", function () {
+      setMenuOpen(menuButton.getAttribute("aria-expanded") !== "true");
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && menuButton.getAttribute("aria-expanded") === "true") {
+        setMenuOpen(false);
+        menuButton.focus();
+      }
+    });
+  }
+
   // --- Run log -------------------------------------------------------------------
   function atBottom(log) {
     return log.scrollHeight - log.scrollTop - log.clientHeight <= STICK_SLACK;
