@@ -165,7 +165,35 @@ LOGOUT_REDIRECT_URL = "login"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Answers only the OpenID Connect callback, and only when SQUADRON_OIDC_ISSUER is set.
+    "portal.identity.oidc.OidcBackend",
 ]
+
+# --- Single sign-on: OpenID Connect (portal/identity/oidc.py) ----------------
+# Off unless an issuer is set: then the login page offers "Sign in with
+# SQUADRON_OIDC_NAME" beside the local accounts. The provider's endpoints and
+# keys come from ISSUER/.well-known/openid-configuration, read at the first
+# login (not at start-up: a provider that is down stops SSO, not the portal).
+SQUADRON_OIDC_ISSUER = (env_str("SQUADRON_OIDC_ISSUER", "") or "").rstrip("/")
+SQUADRON_OIDC_CLIENT_ID = env_str("SQUADRON_OIDC_CLIENT_ID", "") or ""
+SQUADRON_OIDC_CLIENT_SECRET = env_secret("SQUADRON_OIDC_CLIENT_SECRET", "") or ""
+SQUADRON_OIDC_NAME = env_str("SQUADRON_OIDC_NAME", "single sign-on") or ""
+SQUADRON_OIDC_SCOPES = env_str("SQUADRON_OIDC_SCOPES", "openid email profile") or ""
+SQUADRON_OIDC_USERNAME_CLAIM = env_str("SQUADRON_OIDC_USERNAME_CLAIM", "preferred_username") or ""
+SQUADRON_OIDC_GROUPS_CLAIM = env_str("SQUADRON_OIDC_GROUPS_CLAIM", "groups") or ""
+# Every call to the provider gives up after this long, so a provider that
+# hangs costs a login page a few seconds, not a web worker.
+SQUADRON_OIDC_TIMEOUT_SECONDS = env_int("SQUADRON_OIDC_TIMEOUT_SECONDS", 5, minimum=1)
+if SQUADRON_OIDC_ISSUER:
+    from portal.identity.oidc_config import oidc_settings_problems
+
+    if problems := oidc_settings_problems(
+        issuer=SQUADRON_OIDC_ISSUER,
+        client_id=SQUADRON_OIDC_CLIENT_ID,
+        client_secret=SQUADRON_OIDC_CLIENT_SECRET,
+        scopes=SQUADRON_OIDC_SCOPES,
+    ):
+        raise ImproperlyConfigured("; ".join(problems) + ".")
 
 # --- Logins: throttling and two-step login (portal/identity) ----------------
 # Every login form (the portal's, the admin's, the code of a two-step login)
