@@ -29,6 +29,9 @@ from tests.factories import (
 )
 from tests.runbooks import playbook
 
+# The real OpenID provider (``openid_provider``), for the identity and browser tests.
+pytest_plugins = ["tests.portal.identity.openid_provider"]
+
 
 @pytest.fixture
 def squad(db):

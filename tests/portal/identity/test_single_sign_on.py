@@ -21,12 +21,7 @@ from portal.identity.signals import groups_seen
 from portal.integrations.tokens import token_create
 from tests.factories import UserFactory
 from tests.portal.identity.conftest import PASSWORD, logged_in_as, post_login
-from tests.portal.identity.openid_provider import (  # noqa: F401 - fixtures
-    OpenIdProvider,
-    _running_provider,
-    openid_provider,
-    provider_sign_in,
-)
+from tests.portal.identity.openid_provider import OpenIdProvider, provider_sign_in
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -78,7 +73,9 @@ def test_login_page_offers_single_sign_on_only_when_set_up(client: Client, setti
     assert "Sign in with Corp ID" in page
 
 
-def test_the_request_carries_state_nonce_and_a_pkce_challenge(client: Client, openid_provider: OpenIdProvider) -> None:
+def test_the_request_carries_state_nonce_and_a_pkce_challenge(
+    client: Client, openid_provider: OpenIdProvider
+) -> None:
     query = parse_qs(urlsplit(start(client)).query)
     assert query["response_type"] == ["code"]
     assert query["code_challenge_method"] == ["S256"]
@@ -110,7 +107,9 @@ def test_first_login_creates_the_account_from_the_claims(
 
 def test_next_page_is_kept_across_the_provider(client: Client, openid_provider: OpenIdProvider) -> None:
     openid_provider.add_user(username="ada")
-    back = provider_sign_in(openid_provider, start(client, "?next=/orders/"), username="ada", password="pw-ada")
+    back = provider_sign_in(
+        openid_provider, start(client, "?next=/orders/"), username="ada", password="pw-ada"
+    )
     assert client.get(back)["Location"] == "/orders/"
 
 
@@ -151,7 +150,9 @@ def test_an_email_matching_a_local_account_does_not_log_into_it(
     assert not OidcIdentity.objects.filter(user=victim).exists()
 
 
-def test_a_username_matching_a_local_account_is_refused(client: Client, openid_provider: OpenIdProvider) -> None:
+def test_a_username_matching_a_local_account_is_refused(
+    client: Client, openid_provider: OpenIdProvider
+) -> None:
     UserFactory(username="Victim", email="boss@corp.example", is_superuser=True)
     openid_provider.add_user(username="victim", email="boss@corp.example")
     before = everything()
@@ -175,7 +176,9 @@ def test_an_administrator_links_a_local_account_by_subject(
     assert logged_in_as(client) == str(local.pk)
 
 
-def test_someone_disabled_at_the_provider_cannot_log_in(client: Client, openid_provider: OpenIdProvider) -> None:
+def test_someone_disabled_at_the_provider_cannot_log_in(
+    client: Client, openid_provider: OpenIdProvider
+) -> None:
     openid_provider.add_user(username="ada")
     sso(Client(), openid_provider, "ada")
     openid_provider.change_user("ada", disabled=True)
@@ -241,7 +244,9 @@ def test_provider_gone_before_the_code_is_exchanged(client: Client, openid_provi
 
 
 @pytest.mark.parametrize("how", ["discovery-garbage"])
-def test_garbage_instead_of_the_discovery_document(client: Client, openid_provider: OpenIdProvider, how: str) -> None:
+def test_garbage_instead_of_the_discovery_document(
+    client: Client, openid_provider: OpenIdProvider, how: str
+) -> None:
     openid_provider.tamper(how)
     response = client.get("/oidc/authenticate/")
     assert response.status_code == 502
@@ -282,7 +287,9 @@ def test_an_id_token_that_proves_nothing_is_refused_and_recorded(
     assert AccessFailureLog.objects.latest("attempt_time").path_info == "/oidc/callback/"
 
 
-def test_an_answer_for_no_login_of_this_browser_is_refused(client: Client, openid_provider: OpenIdProvider) -> None:
+def test_an_answer_for_no_login_of_this_browser_is_refused(
+    client: Client, openid_provider: OpenIdProvider
+) -> None:
     """Login CSRF: someone else's code (and state) sent to the victim's browser."""
     openid_provider.add_user(username="mallory")
     attacker = Client()
@@ -302,7 +309,9 @@ def test_an_answer_for_no_login_of_this_browser_is_refused(client: Client, openi
 
 
 @pytest.mark.parametrize("groups", [[1, 2], {"a": "b"}, ["x" * 300]])
-def test_groups_that_are_not_names_are_refused(client: Client, openid_provider: OpenIdProvider, groups: Any) -> None:
+def test_groups_that_are_not_names_are_refused(
+    client: Client, openid_provider: OpenIdProvider, groups: Any
+) -> None:
     openid_provider.add_user(username="ada", groups=groups)
     before = everything()
     response = sso(client, openid_provider, "ada")
