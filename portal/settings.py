@@ -184,6 +184,12 @@ SQUADRON_OIDC_GROUPS_CLAIM = env_str("SQUADRON_OIDC_GROUPS_CLAIM", "groups") or 
 # Every call to the provider gives up after this long, so a provider that
 # hangs costs a login page a few seconds, not a web worker.
 SQUADRON_OIDC_TIMEOUT_SECONDS = env_int("SQUADRON_OIDC_TIMEOUT_SECONDS", 5, minimum=1)
+# Every this many minutes (0: never) the worker asks the provider, with the
+# refresh token of each person's last login, whether they are still allowed
+# in; whoever it refuses (disabled, deleted) is deactivated here, sessions
+# and API tokens included. Needs refresh tokens that outlive a session
+# (offline_access in SQUADRON_OIDC_SCOPES; see the README).
+SQUADRON_OIDC_CHECK_MINUTES = env_int("SQUADRON_OIDC_CHECK_MINUTES", 0, minimum=0)
 if SQUADRON_OIDC_ISSUER:
     from portal.identity.oidc_config import oidc_settings_problems
 
@@ -498,6 +504,12 @@ CELERY_BEAT_SCHEDULE["sweep-webhook-deliveries"] = {
     "schedule": 60.0,
     "options": {"expires": 60.0},
 }
+if SQUADRON_OIDC_ISSUER and SQUADRON_OIDC_CHECK_MINUTES:
+    CELERY_BEAT_SCHEDULE["check-sso-accounts"] = {
+        "task": "portal.check_sso_accounts",
+        "schedule": 60.0 * SQUADRON_OIDC_CHECK_MINUTES,
+        "options": {"expires": 60.0 * SQUADRON_OIDC_CHECK_MINUTES},
+    }
 CELERY_BEAT_SCHEDULE["check-instance-expiry"] = {
     "task": "portal.check_instance_expiry",
     "schedule": 300.0,

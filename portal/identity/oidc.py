@@ -25,11 +25,20 @@ from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import User
 from django.core.exceptions import SuspiciousOperation
+from django.db.models import F
 from django.http import HttpRequest
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 
-from portal.identity.oidc_accounts import SignInClaims, SignInRefused, oidc_user_sign_in, sign_in_claims
+from portal.identity.models import OidcIdentity
+from portal.identity.oidc_accounts import (
+    SignInClaims,
+    SignInRefused,
+    oidc_account_deactivate,
+    oidc_identity_checked,
+    oidc_user_sign_in,
+    sign_in_claims,
+)
 from portal.identity.oidc_config import (
     SIGNING_ALGORITHMS,
     OidcConfig,
@@ -38,6 +47,7 @@ from portal.identity.oidc_config import (
     discovery,
     oidc_config,
 )
+from runbooks.crypto import DecryptionError, decrypt_json
 
 logger = logging.getLogger(__name__)
 
@@ -292,3 +302,66 @@ def unreachable_failure(config: OidcConfig, *, garbage: bool) -> SignInFailure:
     if garbage:
         return SignInFailure(_garbage(config), reason="garbage")
     return SignInFailure(_unreachable(config), reason="unreachable")
+
+
+def oidc_identities_check(*, limit: int = 500) -> dict[str, int]:
+    """Ask the provider about the people who signed in with it, the longest
+    unchecked first (``SQUADRON_OIDC_CHECK_MINUTES``): the refresh token of
+    their last login is refused (``invalid_grant``) once the provider has
+    disabled or deleted them, and then their account is deactivated here,
+    which ends its sessions and stops its API tokens. Counts each outcome."""
+    config = oidc_config()
+    outcomes = {"active": 0, "deactivated": 0, "unknown": 0}
+    if config is None:
+        return outcomes
+    identities = (
+        OidcIdentity.objects.filter(issuer=config.issuer, user__is_active=True)
+        .exclude(refresh_token="")
+        .select_related("user")
+        .order_by(F("last_checked_at").asc(nulls_first=True), "pk")[:limit]
+    )
+    for identity in identities:
+        outcomes[oidc_identity_check(identity, config=config)] += 1
+    return outcomes
+
+
+def oidc_identity_check(identity: OidcIdentity, *, config: OidcConfig) -> str:
+    """One person: "active", "deactivated", or "unknown" when the provider
+    could not be asked (down, garbage): an outage never deactivates anyone."""
+    try:
+        refresh_token = decrypt_json(identity.refresh_token)
+        endpoint = discovery(config)["token_endpoint"]
+        response = requests.post(
+            endpoint,
+            data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+            auth=(config.client_id, config.client_secret),
+            timeout=config.timeout,
+            allow_redirects=False,
+        )
+        answer = response.json()
+    except (
+        DecryptionError,
+        ProviderUnreachable,
+        ProviderGarbage,
+        requests.RequestException,
+        ValueError,
+    ) as error:
+        logger.warning("Could not ask %s about %s: %s", config.issuer, identity.user.username, error)
+        return "unknown"
+    if not isinstance(answer, dict):
+        return "unknown"
+    if response.status_code == 200 and isinstance(answer.get("access_token"), str):
+        new_token = answer.get("refresh_token")
+        oidc_identity_checked(
+            identity=identity, refresh_token=new_token if isinstance(new_token, str) else None
+        )
+        return "active"
+    if response.status_code in (400, 401) and answer.get("error") == "invalid_grant":
+        oidc_account_deactivate(
+            identity=identity, why=f"invalid_grant ({answer.get('error_description', '')})"
+        )
+        return "deactivated"
+    logger.warning(
+        "%s answered HTTP %s about %s", config.issuer, response.status_code, identity.user.username
+    )
+    return "unknown"

@@ -181,3 +181,12 @@ def oidc_account_deactivate(*, identity: OidcIdentity, why: str) -> None:
             identity.issuer,
             why,
         )
+
+
+def oidc_identity_checked(*, identity: OidcIdentity, refresh_token: str | None) -> None:
+    """The provider still lets this person in: note when, and keep the
+    refresh token it gave in place of the one used (providers rotate them)."""
+    fields: dict[str, Any] = {"last_checked_at": timezone.now()}
+    if refresh_token:
+        fields["refresh_token"] = encrypt_json(refresh_token)
+    OidcIdentity.objects.filter(pk=identity.pk).update(**fields)

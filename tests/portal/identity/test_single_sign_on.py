@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from portal.identity.models import OidcIdentity
 from portal.identity.oidc_accounts import oidc_account_deactivate
 from portal.identity.signals import groups_seen
+from portal.identity.tasks import check_sso_accounts
 from portal.integrations.tokens import token_create
 from tests.factories import UserFactory
 from tests.portal.identity.conftest import PASSWORD, logged_in_as, post_login
@@ -326,3 +327,39 @@ def test_a_username_django_cannot_hold_is_refused(client: Client, openid_provide
     assert response.status_code == 403
     assert "no usable username" in response.content.decode()
     assert not User.objects.exists()
+
+
+def test_the_worker_deactivates_whom_the_provider_disabled(
+    client: Client, openid_provider: OpenIdProvider
+) -> None:
+    openid_provider.add_user(username="ada")
+    openid_provider.add_user(username="bob")
+    sso(client, openid_provider, "ada")
+    sso(Client(), openid_provider, "bob")
+    ada = User.objects.get(username="ada")
+    key = token_create(user=ada, name="ci").key
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    bob_token_before = OidcIdentity.objects.get(user__username="bob").refresh_token
+
+    assert check_sso_accounts.apply().get() == {"active": 2, "deactivated": 0, "unknown": 0}
+    assert api.get("/api/v1/orders/").status_code == 200
+
+    openid_provider.change_user("ada", disabled=True)
+    assert check_sso_accounts.apply().get() == {"active": 1, "deactivated": 1, "unknown": 0}
+
+    ada.refresh_from_db()
+    assert not ada.is_active
+    assert User.objects.get(username="bob").is_active
+    assert OidcIdentity.objects.get(user__username="bob").refresh_token != bob_token_before  # rotated
+    assert api.get("/api/v1/orders/").status_code == 401
+    assert client.get("/orders/").status_code == 302
+
+
+def test_a_provider_that_is_down_deactivates_nobody(client: Client, openid_provider: OpenIdProvider) -> None:
+    openid_provider.add_user(username="ada")
+    sso(client, openid_provider, "ada")
+    openid_provider.stop()
+
+    assert check_sso_accounts.apply().get() == {"active": 0, "deactivated": 0, "unknown": 1}
+    assert User.objects.get(username="ada").is_active
