@@ -17,11 +17,12 @@ from rest_framework.test import APIClient
 
 from portal.identity.models import OidcIdentity
 from portal.identity.oidc_accounts import oidc_account_deactivate
+from portal.identity.oidc_config import oidc_settings_problems
 from portal.identity.signals import groups_seen
 from portal.identity.tasks import check_sso_accounts
 from portal.integrations.tokens import token_create
 from tests.factories import UserFactory
-from tests.portal.identity.conftest import PASSWORD, logged_in_as, post_login
+from tests.portal.identity.conftest import PASSWORD, app_code, logged_in_as, post_login
 from tests.portal.identity.openid_provider import OpenIdProvider, provider_sign_in
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -363,3 +364,51 @@ def test_a_provider_that_is_down_deactivates_nobody(client: Client, openid_provi
 
     assert check_sso_accounts.apply().get() == {"active": 0, "deactivated": 0, "unknown": 1}
     assert User.objects.get(username="ada").is_active
+
+
+def test_whoever_set_up_a_two_step_login_gives_its_code_after_the_provider(
+    client: Client, openid_provider: OpenIdProvider, enrol: Any
+) -> None:
+    openid_provider.add_user(username="ada")
+    sso(Client(), openid_provider, "ada")
+    _, key = enrol(User.objects.get(username="ada"))
+
+    response = sso(client, openid_provider, "ada")
+
+    assert response["Location"] == "/login/code/"
+    assert logged_in_as(client) is None
+    response = client.post("/login/code/", {"code": app_code(key, steps_ahead=1)})
+    assert response.status_code == 302
+    assert logged_in_as(client) == str(User.objects.get(username="ada").pk)
+
+
+@pytest.mark.parametrize(
+    ("issuer", "client_id", "secret", "scopes", "problem"),
+    [
+        ("http://id.corp.example", "c", "s", "openid", "must be an https:// URL"),
+        ("https://id.corp.example?x=1", "c", "s", "openid", "no query or fragment"),
+        ("https://id.corp.example", "", "s", "openid", "SQUADRON_OIDC_CLIENT_ID must be set"),
+        (
+            "https://id.corp.example",
+            "c",
+            "",
+            "openid",
+            "SQUADRON_OIDC_CLIENT_SECRET (or its _FILE) must be set",
+        ),
+        ("https://id.corp.example", "c", "s", "email profile", "must include openid"),
+    ],
+)
+def test_a_configuration_that_cannot_work_is_refused_at_start_up(
+    issuer: str, client_id: str, secret: str, scopes: str, problem: str
+) -> None:
+    problems = oidc_settings_problems(issuer=issuer, client_id=client_id, client_secret=secret, scopes=scopes)
+    assert len(problems) == 1 and problem in problems[0]
+
+
+@pytest.mark.parametrize(
+    "issuer", ["https://id.corp.example/realms/x", "http://127.0.0.1:8080", "http://localhost"]
+)
+def test_a_configuration_that_works_is_accepted(issuer: str) -> None:
+    assert (
+        oidc_settings_problems(issuer=issuer, client_id="c", client_secret="s", scopes="openid email") == []
+    )
