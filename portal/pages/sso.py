@@ -7,6 +7,7 @@ Both answer 404 while ``SQUADRON_OIDC_ISSUER`` is unset.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib.auth import login as auth_login
@@ -26,12 +27,23 @@ from portal.identity.selectors import has_two_step_login
 from portal.identity.session import login_pending_start
 from portal.identity.signals import groups_seen
 
+logger = logging.getLogger(__name__)
+
 #: The status of each failure's page: the provider's fault is a bad gateway,
 #: the person's or the answer's a refusal.
 STATUS = {"unreachable": 503, "garbage": 502}
 
 
-def failure_page(request: HttpRequest, failure: SignInFailure) -> HttpResponse:
+def failure_page(request: HttpRequest, failure: SignInFailure, *, log: bool = False) -> HttpResponse:
+    """The page of a refused single sign-on; ``log`` for the refusals the
+    backend did not see (and so did not log)."""
+    if log:
+        logger.warning(
+            "Single sign-on refused (%s) from %s: %s",
+            failure.reason,
+            request.META.get("REMOTE_ADDR"),
+            failure,
+        )
     config = oidc_config()
     context = {"failure": failure, "provider": config.name if config else "single sign-on"}
     return render(request, "registration/sso_failed.html", context, status=STATUS.get(failure.reason, 403))
@@ -66,7 +78,7 @@ class SignInStart(OIDCAuthenticationRequestView):
             self.OIDC_OP_AUTH_ENDPOINT = discovery(config)["authorization_endpoint"]
         except (ProviderUnreachable, ProviderGarbage) as error:
             failure = unreachable_failure(config, garbage=isinstance(error, ProviderGarbage))
-            return failure_page(request, failure)
+            return failure_page(request, failure, log=True)
         self.OIDC_RP_CLIENT_ID = config.client_id
         return super().get(request)
 
@@ -92,7 +104,7 @@ class SignInCallback(OIDCAuthenticationCallbackView):
                 del states[state]
                 request.session.modified = True
             description = request.GET.get("error_description")
-            return failure_page(request, refused_failure(config.name, error, description))
+            return failure_page(request, refused_failure(config.name, error, description), log=True)
         if not known or "code" not in request.GET:
             # No login of this browser waits for this answer: an old tab, a
             # link from someone else (login CSRF), a replay.
@@ -103,6 +115,7 @@ class SignInCallback(OIDCAuthenticationCallbackView):
                     "(it may be old, or it was used already). Start again from the login page.",
                     reason="state",
                 ),
+                log=True,
             )
         response = super().get(request)
         failure = sign_in_failure(request)

@@ -245,7 +245,7 @@ def test_provider_gone_before_the_code_is_exchanged(client: Client, openid_provi
     assert client.session["oidc_states"] == {}  # that code cannot be tried again
 
 
-@pytest.mark.parametrize("how", ["discovery-garbage"])
+@pytest.mark.parametrize("how", ["discovery-garbage", "discovery-issuer"])
 def test_garbage_instead_of_the_discovery_document(
     client: Client, openid_provider: OpenIdProvider, how: str
 ) -> None:
@@ -268,7 +268,9 @@ def test_garbage_from_the_token_endpoint(client: Client, openid_provider: OpenId
     assert everything() == before
 
 
-@pytest.mark.parametrize("how", ["audience", "issuer", "nonce", "signature", "expired", "userinfo-sub"])
+@pytest.mark.parametrize(
+    "how", ["audience", "issuer", "nonce", "signature", "expired", "hs256", "unsigned", "userinfo-sub"]
+)
 def test_an_id_token_that_proves_nothing_is_refused_and_recorded(
     client: Client, openid_provider: OpenIdProvider, how: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -287,6 +289,23 @@ def test_an_id_token_that_proves_nothing_is_refused_and_recorded(
     assert "Single sign-on refused (invalid-token)" in caplog.text
     assert AccessFailureLog.objects.count() == failures + 1
     assert AccessFailureLog.objects.latest("attempt_time").path_info == "/oidc/callback/"
+
+
+def test_a_locked_out_address_cannot_sign_in_through_the_provider_either(
+    client: Client, openid_provider: OpenIdProvider, settings: Any
+) -> None:
+    settings.AXES_FAILURE_LIMIT = 2
+    openid_provider.add_user(username="ada")
+    back = provider_sign_in(openid_provider, start(client), username="ada", password="pw-ada")
+    for _ in range(2):
+        post_login(client, "someone", "wrong")
+    before = everything()
+
+    response = client.get(back)
+
+    assert response.status_code == 429
+    assert logged_in_as(client) is None
+    assert everything() == before
 
 
 def test_an_answer_for_no_login_of_this_browser_is_refused(

@@ -10,7 +10,8 @@
 //    "users": [{"sub", "username", "password", "email", "name", "given_name",
 //               "family_name", "groups": [...], "disabled": false}],
 //    "tamper": null | "audience" | "issuer" | "nonce" | "signature" | "expired"
-//              | "token-garbage" | "discovery-garbage" | "userinfo-sub"}
+//              | "hs256" | "unsigned" | "token-garbage" | "discovery-garbage"
+//              | "discovery-issuer" | "userinfo-sub"}
 
 import fs from 'node:fs';
 import http from 'node:http';
@@ -101,6 +102,9 @@ provider.use(async (ctx, next) => {
     return;
   }
   await next();
+  if (tamper === 'discovery-issuer' && ctx.path === '/.well-known/openid-configuration') {
+    ctx.body = { ...ctx.body, issuer: 'http://evil.example' };
+  }
   if (ctx.oidc?.route === 'token' && ctx.body?.id_token && ctx.oidc.params?.grant_type === 'authorization_code') {
     const token = ctx.body.id_token;
     const now = Math.floor(Date.now() / 1000);
@@ -109,6 +113,16 @@ provider.use(async (ctx, next) => {
     if (tamper === 'nonce') ctx.body.id_token = await resign(token, { nonce: 'replayed-nonce' }, key);
     if (tamper === 'expired') ctx.body.id_token = await resign(token, { iat: now - 7200, exp: now - 3600 }, key);
     if (tamper === 'signature') ctx.body.id_token = await resign(token, {}, foreignKey);
+    if (tamper === 'hs256') {
+      // The key confusion attack: an HMAC keyed with what the client knows.
+      const secret = new TextEncoder().encode(state().client.client_secret);
+      ctx.body.id_token = await new SignJWT(decodeJwt(token))
+        .setProtectedHeader({ alg: 'HS256', kid: key.kid }).sign(secret);
+    }
+    if (tamper === 'unsigned') {
+      const encode = (part) => Buffer.from(JSON.stringify(part)).toString('base64url');
+      ctx.body.id_token = `${encode({ alg: 'none' })}.${encode(decodeJwt(token))}.`;
+    }
     if (tamper === 'token-garbage') {
       ctx.type = 'text/html';
       ctx.body = '<html><body>Bad gateway</body></html>';
