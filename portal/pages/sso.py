@@ -51,7 +51,7 @@ def failure_page(request: HttpRequest, failure: SignInFailure, *, log: bool = Fa
 
 def refused_failure(provider: str, error: str, description: str | None) -> SignInFailure:
     """The provider said no (a disabled account, a denied consent)."""
-    said = (description or "").strip()[:300] or f"({error[:60]})"
+    said = (description or "").strip()[:300] or f"it answered {error[:60]!r}"
     return SignInFailure(
         f"{provider} did not let you in: {said.rstrip('.')}. If your account there was disabled "
         "or has no access to Squadron, ask its administrators.",
@@ -103,7 +103,9 @@ class SignInCallback(OIDCAuthenticationCallbackView):
                 # That login is over: its state may not be answered twice.
                 del states[state]
                 request.session.modified = True
-            description = request.GET.get("error_description")
+            # The provider's words only for a login this browser started: on
+            # a link anyone can craft they would be anyone's words on our page.
+            description = request.GET.get("error_description") if known else None
             return failure_page(request, refused_failure(config.name, error, description), log=True)
         if not known or "code" not in request.GET:
             # No login of this browser waits for this answer: an old tab, a

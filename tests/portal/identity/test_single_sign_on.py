@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from axes.models import AccessFailureLog
 from django.contrib.auth.models import User
-from django.test import Client
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from portal.identity.models import OidcIdentity
@@ -192,6 +192,22 @@ def test_someone_disabled_at_the_provider_cannot_log_in(
     assert "Corp ID did not let you in: This account is disabled." in response.content.decode()
     assert logged_in_as(client) is None
     assert everything() == before
+
+
+def test_a_refusal_for_no_login_of_this_browser_shows_none_of_its_words(client: Client) -> None:
+    """Anyone can craft a link to the callback: its text must not become the portal's."""
+    response = client.get(
+        "/oidc/callback/?error=access_denied&error_description=Call+0900+123+to+unlock&state=x"
+    )
+    assert response.status_code == 404  # single sign-on is off
+
+    with override_settings(SQUADRON_OIDC_ISSUER="https://id.corp.example", SQUADRON_OIDC_NAME="Corp ID"):
+        response = client.get(
+            "/oidc/callback/?error=access_denied&error_description=Call+0900+123+to+unlock&state=x"
+        )
+    assert response.status_code == 403
+    assert "Corp ID did not let you in: it answered &#x27;access_denied&#x27;" in response.content.decode()
+    assert "0900" not in response.content.decode()
 
 
 def test_a_deactivated_account_cannot_log_in_nor_use_its_session_or_tokens(
