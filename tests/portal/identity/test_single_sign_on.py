@@ -271,9 +271,12 @@ def test_garbage_instead_of_the_discovery_document(
     assert "answered something Squadron cannot use" in response.content.decode()
 
 
-def test_garbage_from_the_token_endpoint(client: Client, openid_provider: OpenIdProvider) -> None:
+@pytest.mark.parametrize("how", ["token-garbage", "userinfo-garbage"])
+def test_garbage_from_the_token_or_userinfo_endpoint(
+    client: Client, openid_provider: OpenIdProvider, how: str, seen: list
+) -> None:
     openid_provider.add_user(username="ada")
-    openid_provider.tamper("token-garbage")
+    openid_provider.tamper(how)
     before = everything()
 
     response = sso(client, openid_provider, "ada")
@@ -282,13 +285,14 @@ def test_garbage_from_the_token_endpoint(client: Client, openid_provider: OpenId
     assert "answered something Squadron cannot use" in response.content.decode()
     assert logged_in_as(client) is None
     assert everything() == before
+    assert seen == []
 
 
 @pytest.mark.parametrize(
     "how", ["audience", "issuer", "nonce", "signature", "expired", "hs256", "unsigned", "userinfo-sub"]
 )
 def test_an_id_token_that_proves_nothing_is_refused_and_recorded(
-    client: Client, openid_provider: OpenIdProvider, how: str, caplog: pytest.LogCaptureFixture
+    client: Client, openid_provider: OpenIdProvider, how: str, caplog: pytest.LogCaptureFixture, seen: list
 ) -> None:
     openid_provider.add_user(username="ada")
     openid_provider.tamper(how)
@@ -305,6 +309,7 @@ def test_an_id_token_that_proves_nothing_is_refused_and_recorded(
     assert "Single sign-on refused (invalid-token)" in caplog.text
     assert AccessFailureLog.objects.count() == failures + 1
     assert AccessFailureLog.objects.latest("attempt_time").path_info == "/oidc/callback/"
+    assert seen == []  # no groups from a login that did not happen
 
 
 def test_a_locked_out_address_cannot_sign_in_through_the_provider_either(

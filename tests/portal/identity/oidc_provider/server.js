@@ -11,7 +11,7 @@
 //               "family_name", "groups": [...], "disabled": false}],
 //    "tamper": null | "audience" | "issuer" | "nonce" | "signature" | "expired"
 //              | "hs256" | "unsigned" | "token-garbage" | "discovery-garbage"
-//              | "discovery-issuer" | "userinfo-sub"}
+//              | "discovery-issuer" | "userinfo-sub" | "userinfo-garbage"}
 
 import fs from 'node:fs';
 import http from 'node:http';
@@ -127,6 +127,10 @@ provider.use(async (ctx, next) => {
       ctx.type = 'text/html';
       ctx.body = '<html><body>Bad gateway</body></html>';
     }
+  }
+  if (tamper === 'userinfo-garbage' && ctx.path === '/me') {
+    ctx.type = 'application/json';
+    ctx.body = '["not", "claims"]';
   }
   if (tamper === 'userinfo-sub' && ctx.path === '/me' && ctx.body?.sub) {
     ctx.body = { ...ctx.body, sub: 'someone-else' };
