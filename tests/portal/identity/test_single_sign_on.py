@@ -6,6 +6,7 @@ the provider can fail or lie refused with a clear page and nothing changed."""
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +18,7 @@ from rest_framework.test import APIClient
 
 from portal.identity.models import OidcIdentity
 from portal.identity.oidc_accounts import oidc_account_deactivate
-from portal.identity.oidc_config import oidc_settings_problems
+from portal.identity.oidc_config import discovery_forget, oidc_settings_problems
 from portal.identity.signals import groups_seen
 from portal.identity.tasks import check_sso_accounts
 from portal.integrations.tokens import token_create
@@ -452,3 +453,21 @@ def test_a_configuration_that_works_is_accepted(issuer: str) -> None:
     assert (
         oidc_settings_problems(issuer=issuer, client_id="c", client_secret="s", scopes="openid email") == []
     )
+
+
+def test_a_provider_that_never_answers_is_given_up_on(client: Client, settings: Any) -> None:
+    """A provider that takes the connection and says nothing: without a
+    timeout this test would hang, as would a web worker."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        settings.SQUADRON_OIDC_ISSUER = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        settings.SQUADRON_OIDC_CLIENT_ID = "c"
+        settings.SQUADRON_OIDC_CLIENT_SECRET = "s"
+        settings.SQUADRON_OIDC_TIMEOUT_SECONDS = 1
+        discovery_forget()
+
+        response = client.get("/oidc/authenticate/")
+
+    assert response.status_code == 503
+    assert "cannot be reached right now" in response.content.decode()
