@@ -78,10 +78,10 @@ sandbox:
 # without Node those tests skip (CI sets SQUADRON_REQUIRE_IDP=1 so they fail).
 IDP := tests/portal/identity/oidc_provider
 idp:
-	@command -v node >/dev/null 2>&1 || { \
+	@{ command -v node && command -v npm; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
-	  else echo "node not found: single sign-on tests will be skipped"; fi; }
+	  else echo "node or npm not found: single sign-on tests will be skipped"; fi; }
 	@if command -v npm >/dev/null 2>&1 && [ ! $(IDP)/node_modules/.package-lock.json -nt $(IDP)/package-lock.json ]; then \
 	  npm ci --prefix $(IDP) --no-audit --no-fund --loglevel=error; fi
 
