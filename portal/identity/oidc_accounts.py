@@ -75,8 +75,12 @@ def sign_in_claims(claims: dict[str, Any], *, config: OidcConfig) -> SignInClaim
             "ask its administrators to send one of letters, digits and @ . + - _ only.",
             reason="claims",
         ) from None
-    email = _text(claims, "email")
+    # An address that is none is dropped, not refused: it is only shown.
+    email = claims.get("email")
     try:
+        # Longer than the column would fail on PostgreSQL.
+        if not isinstance(email, str) or len(email) > 254:
+            raise ValidationError("not an email")
         EmailValidator()(email)
     except ValidationError:
         email = ""
