@@ -116,6 +116,13 @@ def test_next_page_is_kept_across_the_provider(client: Client, openid_provider: 
     assert client.get(back)["Location"] == "/orders/"
 
 
+def test_next_page_elsewhere_is_not_followed(client: Client, openid_provider: OpenIdProvider) -> None:
+    openid_provider.add_user(username="ada")
+    login_url = start(client, "?next=https://evil.example/")
+    back = provider_sign_in(openid_provider, login_url, username="ada", password="pw-ada")
+    assert client.get(back)["Location"] == "/"
+
+
 def test_later_logins_find_the_account_by_subject_and_follow_the_provider(
     client: Client, openid_provider: OpenIdProvider, seen: list
 ) -> None:
