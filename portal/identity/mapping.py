@@ -20,10 +20,10 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from portal.consumption.models import BusinessUnitMembership
+from portal.consumption.models import BusinessUnit, BusinessUnitMembership
 from portal.identity.models import GroupMapping, MembershipChange
 from squads.choices import Role
-from squads.models import ChapterMembership, Membership
+from squads.models import Chapter, ChapterMembership, Membership, Squad
 
 #: When groups map one squad to several roles, the person gets the one that
 #: may do the most (first in this list).
@@ -31,6 +31,26 @@ ROLE_PRECEDENCE = (Role.PLATFORM_LEAD, Role.PRODUCT_OWNER, Role.CHAPTER_LEAD, Ro
 #: A provider that sends more groups than this is not read past them: the
 #: groups come from outside and are matched against the curated mappings only.
 MAX_GROUPS = 2000
+
+
+def group_mapping_save(
+    *,
+    mapping: GroupMapping | None,
+    group: str,
+    role: str = "",
+    squad: Squad | None = None,
+    chapter: Chapter | None = None,
+    business_unit: BusinessUnit | None = None,
+) -> GroupMapping:
+    """Create a group mapping (``mapping`` None) or change ``mapping``: the
+    one path of the admin and the catalogue import. Checked by the model
+    first (``ValidationError``: exactly one target, a squad's role)."""
+    row = mapping if mapping is not None else GroupMapping()
+    row.group, row.role = group, role
+    row.squad, row.chapter, row.business_unit = squad, chapter, business_unit
+    row.full_clean()
+    row.save()
+    return row
 
 
 @dataclass

@@ -10,8 +10,10 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import Model
+from django.forms import ModelForm
 from django.http import HttpRequest
 
+from portal.identity.mapping import group_mapping_save
 from portal.identity.models import GroupMapping, MembershipChange
 from portal.identity.permissions import can_curate_group_mappings
 
@@ -40,6 +42,16 @@ class GroupMappingAdmin(_CuratedByPlatformLeads, admin.ModelAdmin):
     search_fields = ("group",)
     list_select_related = ("squad", "chapter", "business_unit")
     fields = ("group", "squad", "role", "chapter", "business_unit")
+
+    def save_model(self, request: HttpRequest, obj: GroupMapping, form: ModelForm, change: bool) -> None:
+        group_mapping_save(
+            mapping=obj,
+            group=obj.group,
+            role=obj.role,
+            squad=obj.squad,
+            chapter=obj.chapter,
+            business_unit=obj.business_unit,
+        )
 
 
 @admin.register(MembershipChange)
