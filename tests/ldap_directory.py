@@ -7,7 +7,7 @@ Nothing of it lives in the checkout but the LDIF, which slapadd reads as the
 user running the tests: the checkout may be a 0700 clone. Without slapd the
 tests that need it are skipped, or fail under ``SQUADRON_REQUIRE_LDAP=1`` (CI).
 
-Use the ``ldap_directory`` fixture (import it into the test module) and
+Use the ``ldap_directory`` fixture (registered by tests/conftest.py) and
 ``ldap_settings(directory)`` for the ``SQUADRON_LDAP_*`` that point at it.
 """
 

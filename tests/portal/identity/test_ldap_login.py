@@ -17,7 +17,7 @@ from portal.identity.models import GroupMapping, MembershipChange
 from squads.choices import Role
 from squads.models import Membership
 from tests.factories import MembershipFactory, SquadFactory, UserFactory
-from tests.ldap_directory import Directory, free_port, ldap_directory, ldap_settings  # noqa: F401
+from tests.ldap_directory import Directory, free_port, ldap_settings
 from tests.portal.identity.conftest import PASSWORD, logged_in_as, post_login
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -35,7 +35,7 @@ def mapped(db: None) -> None:
 
 
 @pytest.fixture
-def directory_login(ldap_directory: Directory) -> Iterator[Directory]:  # noqa: F811
+def directory_login(ldap_directory: Directory) -> Iterator[Directory]:
     with override_settings(**ldap_settings(ldap_directory)):
         yield ldap_directory
 
