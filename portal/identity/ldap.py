@@ -115,8 +115,12 @@ class DirectoryBackend(LDAPBackend):
         user: User | None = super().authenticate_ldap_user(ldap_user, password)
         if user is None or not user.is_active:
             return None
+        if self.settings.GROUP_SEARCH is None:
+            # No group search configured: the directory says nothing about
+            # groups, so the mapped memberships are left as they are.
+            return user
         try:
-            groups = sorted(ldap_user.group_names) if self.settings.GROUP_SEARCH is not None else []
+            groups = sorted(ldap_user.group_names)
         except ldap.LDAPError as error:
             # Without the groups the mapping would withdraw every mapped
             # membership: refuse the login instead, changing nothing.

@@ -203,3 +203,27 @@ def test_a_directory_that_never_answers_fails_the_login_within_its_timeout(
 
     assert UNREACHABLE in refused.content.decode()
     assert logged_in_as(client) is None
+
+
+def test_a_directory_that_refuses_squadrons_own_account_is_named_and_changes_nothing(
+    client: Client, ldap_directory: Directory, mapped: None
+) -> None:
+    with override_settings(**ldap_settings(ldap_directory, SQUADRON_LDAP_BIND_PASSWORD="not-the-bind-pw")):
+        refused = post_login(client, "bea", "bea-directory-pw")
+
+    assert "could not check your password" in refused.content.decode()
+    assert logged_in_as(client) is None
+    assert not User.objects.filter(username="bea").exists()
+
+
+def test_without_a_group_search_the_mapped_memberships_stay(
+    client: Client, ldap_directory: Directory, mapped: None
+) -> None:
+    with override_settings(**ldap_settings(ldap_directory)):
+        post_login(client, "bea", "bea-directory-pw")
+    client.logout()
+
+    with override_settings(**ldap_settings(ldap_directory, SQUADRON_LDAP_GROUP_SEARCH_BASE="")):
+        assert post_login(client, "bea", "bea-directory-pw").status_code == 302
+
+    assert squads_of("bea") == {"network": ("engineer", True)}
