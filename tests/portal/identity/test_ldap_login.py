@@ -227,3 +227,21 @@ def test_without_a_group_search_the_mapped_memberships_stay(
         assert post_login(client, "bea", "bea-directory-pw").status_code == 302
 
     assert squads_of("bea") == {"network": ("engineer", True)}
+
+
+def test_a_group_search_that_fails_refuses_the_login_and_withdraws_nothing(
+    client: Client, ldap_directory: Directory, mapped: None
+) -> None:
+    with override_settings(**ldap_settings(ldap_directory)):
+        post_login(client, "bea", "bea-directory-pw")
+    client.logout()
+    recorded = MembershipChange.objects.count()
+
+    broken = ldap_settings(ldap_directory, SQUADRON_LDAP_GROUP_SEARCH_BASE="ou=gone,dc=example,dc=org")
+    with override_settings(**broken):
+        refused = post_login(client, "bea", "bea-directory-pw")
+
+    assert "could not check your password" in refused.content.decode()
+    assert logged_in_as(client) is None
+    assert squads_of("bea") == {"network": ("engineer", True)}
+    assert MembershipChange.objects.count() == recorded
