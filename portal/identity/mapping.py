@@ -126,9 +126,10 @@ def sync_memberships(*, user: User, groups: Iterable[object], source: str) -> li
         _sync_chapters(user, granted.chapters, record)
         _sync_units(user, granted.units, record)
         MembershipChange.objects.bulk_create(record.changes)
-    # The request's cache of the person's roles (squads.selectors.roles_of) is stale now.
-    for cached in ("_squadron_roles", "_squadron_is_platform_lead"):
-        user.__dict__.pop(cached, None)
+    # What the request cached on the person about their squads, leads and
+    # units (squads.selectors.roles_of and the like: ``_squadron_*``) is stale now.
+    for cached in [name for name in user.__dict__ if name.startswith("_squadron_")]:
+        del user.__dict__[cached]
     return record.changes
 
 
