@@ -167,6 +167,8 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     # Answers only the OpenID Connect callback, and only when SQUADRON_OIDC_ISSUER is set.
     "portal.identity.oidc.OidcBackend",
+    # Does nothing unless SQUADRON_LDAP_SERVER_URI is set (below).
+    "portal.identity.ldap.DirectoryBackend",
 ]
 
 # --- Single sign-on: OpenID Connect (portal/identity/oidc.py) ----------------
@@ -225,6 +227,34 @@ SQUADRON_REQUIRE_MFA = env_str("SQUADRON_REQUIRE_MFA", "none" if DEBUG else "sta
 if SQUADRON_REQUIRE_MFA not in ("none", "staff", "all"):
     raise ImproperlyConfigured(
         f"SQUADRON_REQUIRE_MFA must be none, staff or all, not {SQUADRON_REQUIRE_MFA!r}."
+    )
+
+# --- LDAP logins (portal/identity/ldap.py; README, "LDAP logins") -------------
+# A server URI turns them on beside local accounts: the user is found with the
+# filter under the search base (bound as BIND_DN, or anonymously), their
+# password checked by binding as them, their groups (GROUP_SEARCH_BASE, of
+# GROUP_TYPE) sent to the group mappings. TIMEOUT bounds connecting and each
+# request, so a directory that does not answer fails a login within seconds.
+SQUADRON_LDAP_SERVER_URI = env_str("SQUADRON_LDAP_SERVER_URI", "")
+SQUADRON_LDAP_BIND_DN = env_str("SQUADRON_LDAP_BIND_DN", "")
+SQUADRON_LDAP_BIND_PASSWORD = env_secret("SQUADRON_LDAP_BIND_PASSWORD", "")
+SQUADRON_LDAP_USER_SEARCH_BASE = env_str("SQUADRON_LDAP_USER_SEARCH_BASE", "")
+SQUADRON_LDAP_USER_FILTER = env_str("SQUADRON_LDAP_USER_FILTER", "(uid=%(user)s)")
+SQUADRON_LDAP_GROUP_SEARCH_BASE = env_str("SQUADRON_LDAP_GROUP_SEARCH_BASE", "")
+SQUADRON_LDAP_GROUP_TYPE = env_str("SQUADRON_LDAP_GROUP_TYPE", "groupOfNames")
+SQUADRON_LDAP_START_TLS = env_bool("SQUADRON_LDAP_START_TLS", False)
+SQUADRON_LDAP_TIMEOUT = env_int("SQUADRON_LDAP_TIMEOUT", 5, minimum=1)
+if SQUADRON_LDAP_GROUP_TYPE not in ("groupOfNames", "groupOfUniqueNames", "posixGroup", "activeDirectory"):
+    raise ImproperlyConfigured(
+        "SQUADRON_LDAP_GROUP_TYPE must be groupOfNames, groupOfUniqueNames, posixGroup or "
+        f"activeDirectory, not {SQUADRON_LDAP_GROUP_TYPE!r}."
+    )
+if SQUADRON_LDAP_SERVER_URI and (
+    not SQUADRON_LDAP_USER_SEARCH_BASE or "%(user)s" not in SQUADRON_LDAP_USER_FILTER
+):
+    raise ImproperlyConfigured(
+        "SQUADRON_LDAP_SERVER_URI needs SQUADRON_LDAP_USER_SEARCH_BASE, and SQUADRON_LDAP_USER_FILTER "
+        "must hold %(user)s where the typed username goes."
     )
 
 AXES_FAILURE_LIMIT = SQUADRON_LOGIN_FAILURE_LIMIT

@@ -69,3 +69,7 @@ class OidcIdentityAdmin(admin.ModelAdmin):
     fields = ("user", "issuer", "subject", "created_at", "last_login_at", "last_checked_at")
     readonly_fields = ("created_at", "last_login_at", "last_checked_at")
     raw_id_fields = ("user",)
+
+
+# Group mappings and their record live in a module of their own; importing it registers them.
+from portal.identity import mapping_admin  # noqa: E402, F401

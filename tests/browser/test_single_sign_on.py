@@ -4,13 +4,17 @@ included, and what a person sees when the provider refuses or is down."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
-from portal.identity.models import OidcIdentity
+from portal.identity.models import GroupMapping, MembershipChange, OidcIdentity
+from squads.choices import Role
+from squads.models import Membership
 from tests.browser.conftest import check_accessibility, screenshot
-from tests.factories import UserFactory
+from tests.factories import SquadFactory, UserFactory
 from tests.portal.identity.conftest import PASSWORD
 from tests.portal.identity.openid_provider import OpenIdProvider
 
@@ -52,6 +56,45 @@ def test_a_person_signs_in_through_the_provider(page, provider: OpenIdProvider) 
     assert OidcIdentity.objects.get(user=ada).subject == "sub-ada"
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("link", name="Sign in with Corp ID")).to_be_visible()
+
+
+def test_logs_in_through_the_real_provider_and_lands_with_the_squads_its_groups_map_to(
+    page,
+    provider: OpenIdProvider,  # type: ignore[no-untyped-def]
+) -> None:
+    """Moving the user to another group at the provider and logging in again changes its squads."""
+    network, storage = SquadFactory(slug="network", name="Network Squad"), SquadFactory(slug="storage")
+    GroupMapping.objects.create(group="net-engineers", squad=network, role=Role.ENGINEER)
+    GroupMapping.objects.create(group="storage-leads", squad=storage, role=Role.PRODUCT_OWNER)
+    provider.add_user(username="ada", groups=["net-engineers", "unmapped"])
+
+    sign_in_at_provider(page, "ada", "pw-ada")
+
+    expect(page.get_by_role("heading", name="My orders", level=1)).to_be_visible()
+    nav = page.get_by_role("navigation", name="Main")
+    # A squad's member: the squad's approvals and queue are theirs.
+    expect(nav.get_by_role("link", name=re.compile(r"^Queue"))).to_be_visible()
+    assert list(Membership.objects.filter(user__username="ada").values_list("squad__slug", "role")) == [
+        ("network", "engineer")
+    ]
+
+    page.get_by_role("button", name="Log out").click()
+    provider.change_user("ada", groups=["storage-leads"])
+    page.goto("/login/?next=/orders/")
+    # Still signed in at the provider, which sends the browser straight back
+    # with the groups it has now.
+    page.get_by_role("link", name="Sign in with Corp ID").click()
+
+    expect(page.get_by_role("heading", name="My orders", level=1)).to_be_visible()
+    assert list(Membership.objects.filter(user__username="ada").values_list("squad__slug", "role")) == [
+        ("storage", "product_owner")
+    ]
+    # The mapping recorded each change as made through the OpenID provider.
+    assert set(MembershipChange.objects.filter(username="ada").values_list("source", "action", "target")) == {
+        ("oidc", "granted", "network"),
+        ("oidc", "withdrawn", "network"),
+        ("oidc", "granted", "storage"),
+    }
 
 
 def test_someone_disabled_at_the_provider_is_told_so(page, provider: OpenIdProvider) -> None:  # type: ignore[no-untyped-def]

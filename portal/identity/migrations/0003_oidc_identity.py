@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('identity', '0001_recovery_codes'),
+        ('identity', '0002_group_mappings'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
