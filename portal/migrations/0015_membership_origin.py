@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0013_webhook_secrets_standard_webhooks'),
+        ('portal', '0014_order_outcome'),
     ]
 
     operations = [

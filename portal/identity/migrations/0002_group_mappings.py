@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('identity', '0001_recovery_codes'),
-        ('portal', '0014_membership_origin'),
+        ('portal', '0015_membership_origin'),
         ('squads', '0002_membership_origin'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
