@@ -7,6 +7,7 @@ development secrets) so that ``make run`` works on a fresh clone. With
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import sys
@@ -167,9 +168,14 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     # Answers only the OpenID Connect callback, and only when SQUADRON_OIDC_ISSUER is set.
     "portal.identity.oidc.OidcBackend",
-    # Does nothing unless SQUADRON_LDAP_SERVER_URI is set (below).
-    "portal.identity.ldap.DirectoryBackend",
 ]
+# LDAP logins need python-ldap, which builds against OpenLDAP's client
+# library: `make install` leaves it out where the headers are missing (and
+# says so), and Squadron then runs with local accounts. The backend does
+# nothing unless SQUADRON_LDAP_SERVER_URI is set (below).
+LDAP_INSTALLED = importlib.util.find_spec("ldap") is not None
+if LDAP_INSTALLED:
+    AUTHENTICATION_BACKENDS.append("portal.identity.ldap.DirectoryBackend")
 
 # --- Single sign-on: OpenID Connect (portal/identity/oidc.py) ----------------
 # Off unless an issuer is set: then the login page offers "Sign in with
@@ -248,6 +254,11 @@ if SQUADRON_LDAP_GROUP_TYPE not in ("groupOfNames", "groupOfUniqueNames", "posix
     raise ImproperlyConfigured(
         "SQUADRON_LDAP_GROUP_TYPE must be groupOfNames, groupOfUniqueNames, posixGroup or "
         f"activeDirectory, not {SQUADRON_LDAP_GROUP_TYPE!r}."
+    )
+if SQUADRON_LDAP_SERVER_URI and not LDAP_INSTALLED:
+    raise ImproperlyConfigured(
+        "SQUADRON_LDAP_SERVER_URI is set but python-ldap is not installed (it builds against OpenLDAP's "
+        "headers): install libldap2-dev and libsasl2-dev (Debian, Ubuntu), then make clean and make install."
     )
 if SQUADRON_LDAP_SERVER_URI and (
     not SQUADRON_LDAP_USER_SEARCH_BASE or "%(user)s" not in SQUADRON_LDAP_USER_FILTER

@@ -23,8 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import ldap
 import pytest
+
+try:
+    import ldap
+except ImportError:  # make install leaves python-ldap out without OpenLDAP's headers
+    ldap = None
 
 LDIF = Path(__file__).parent / "data" / "ldap" / "directory.ldif"
 SUFFIX = "dc=example,dc=org"
@@ -160,10 +164,11 @@ def _start(home: Path) -> tuple[subprocess.Popen[bytes], str]:
 @pytest.fixture
 def ldap_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directory]:
     """A fresh directory for each test: tests change its groups and locks."""
-    if SLAPD is None or SLAPADD is None:
+    if SLAPD is None or SLAPADD is None or ldap is None:
+        missing = "python-ldap" if ldap is None else "slapd"
         if os.environ.get("SQUADRON_REQUIRE_LDAP"):
-            pytest.fail("slapd is required (SQUADRON_REQUIRE_LDAP) but not installed: run make ldap")
-        pytest.skip("slapd is not installed (make ldap installs it)")
+            pytest.fail(f"{missing} is required (SQUADRON_REQUIRE_LDAP) but missing: run make ldap install")
+        pytest.skip(f"{missing} is not installed (make ldap and OpenLDAP's headers install it)")
     home = tmp_path_factory.mktemp("slapd")
     home.chmod(0o700)
     process, uri = _start(home)

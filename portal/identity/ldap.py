@@ -37,6 +37,7 @@ from django_auth_ldap.config import (
     PosixGroupType,
 )
 
+from portal.identity.directory import TROUBLE_ATTRIBUTE
 from portal.identity.signals import groups_seen
 
 logger = logging.getLogger(__name__)
@@ -53,10 +54,6 @@ GROUP_TYPES: dict[str, tuple[type, str]] = {
 
 #: Errors that mean the directory could not be reached in time.
 UNREACHABLE = (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR)
-
-#: Where the request carries what went wrong with the directory, for the page.
-TROUBLE_ATTRIBUTE = "_squadron_directory_trouble"
-
 
 def directory_settings() -> dict[str, Any]:
     """django-auth-ldap's settings made from Squadron's ``SQUADRON_LDAP_*``."""
@@ -158,20 +155,3 @@ def _on_ldap_error(
 
 
 ldap_error.connect(_on_ldap_error, sender=DirectoryBackend, dispatch_uid="identity.ldap_trouble")
-
-
-def directory_trouble(request: HttpRequest) -> str | None:
-    """What the login page tells a person whose login the directory could not
-    check (it did not answer, or failed), or None."""
-    trouble = getattr(request, TROUBLE_ATTRIBUTE, None)
-    if trouble == "unreachable":
-        return (
-            "The company directory (LDAP) did not answer, so your password could not be checked: "
-            "try again in a few minutes. Local accounts can still log in."
-        )
-    if trouble == "failed":
-        return (
-            "The company directory (LDAP) could not check your password (an error on its side or in "
-            "Squadron's settings for it): tell an administrator. Local accounts can still log in."
-        )
-    return None

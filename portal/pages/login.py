@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from portal.identity.ldap import directory_trouble
+from portal.identity.directory import directory_trouble
 from portal.identity.oidc_config import oidc_config
 from portal.identity.selectors import has_two_step_login
 from portal.identity.services import TwoStepError, two_step_verify
