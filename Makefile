@@ -16,7 +16,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test check install lock browser sandbox ldap ldap-headers lint format bench clean vendor
+.PHONY: run test check install lock browser sandbox ldap ldap-headers idp lint format bench clean vendor
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Squadron needs Python 3.13 (3.12 also works) and found neither:" \
@@ -106,6 +106,19 @@ sandbox:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
 	  else echo "bwrap not found: playbooks run without a sandbox and its tests are skipped"; fi; }
 
+# Single sign-on is tested against a real OpenID provider: panva's
+# oidc-provider run by Node (tests/portal/identity/oidc_provider), installed
+# from its lock file. As root Node is installed when missing; elsewhere
+# without Node those tests skip (CI sets SQUADRON_REQUIRE_IDP=1 so they fail).
+IDP := tests/portal/identity/oidc_provider
+idp:
+	@{ command -v node && command -v npm; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else echo "node or npm not found: single sign-on tests will be skipped"; fi; }
+	@if command -v npm >/dev/null 2>&1 && [ ! $(IDP)/node_modules/.package-lock.json -nt $(IDP)/package-lock.json ]; then \
+	  npm ci --prefix $(IDP) --no-audit --no-fund --loglevel=error; fi
+
 # The LDAP login tests start a real OpenLDAP (Debian's slapd) as the current
 # user, in a temporary directory. As root it is installed when missing;
 # elsewhere install slapd yourself, or those tests skip (CI sets
@@ -128,7 +141,7 @@ WORST_FILES := NR <= 17 { print; next } \
   /^-+$$/ { if (more) print "... " more " more files below 100%: .venv/bin/coverage report"; print; next } \
   /^TOTAL|skipped due to|^Coverage failure|^$$/ { print; next } { more++ }
 test: SHELL := /bin/bash
-test: install browser sandbox ldap
+test: install browser sandbox ldap idp
 	$(BIN)/coverage erase
 	status=0; $(BIN)/coverage run -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider || status=$$?; \
 	  $(BIN)/coverage combine --quiet; rm -f .coverage.*; \

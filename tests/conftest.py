@@ -29,8 +29,9 @@ from tests.factories import (
 )
 from tests.runbooks import playbook
 
-# ldap_directory: a real OpenLDAP for the LDAP login tests (tests/ldap_directory.py).
-pytest_plugins = ["tests.ldap_directory"]
+# The real identity servers the login tests start: an OpenID provider
+# (``openid_provider``) and an OpenLDAP (``ldap_directory``, tests/ldap_directory.py).
+pytest_plugins = ["tests.portal.identity.openid_provider", "tests.ldap_directory"]
 
 
 @pytest.fixture

@@ -64,6 +64,33 @@ class RecoveryCode(models.Model):
         return f"recovery code of {self.device_id}"
 
 
+class OidcIdentity(models.Model):
+    """Who a person is at an OpenID provider: the provider's issuer and the
+    subject it gives them, which never changes and is never reused (unlike an
+    email address or a username, which the provider lets people change).
+    A single sign-on finds its account by this alone, so an account created
+    here, or someone else's, is never taken over because a claim matches it.
+
+    ``refresh_token`` (encrypted, ``runbooks.crypto``) is how Squadron asks
+    the provider, between logins, whether the person is still allowed in."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="oidc_identities")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    refresh_token = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "single sign-on identity"
+        verbose_name_plural = "single sign-on identities"
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="oidc_identity_once")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"
+
+
 class GroupMapping(models.Model):
     """What belonging to a group at the identity provider (OpenID Connect's
     groups claim, LDAP's group search) grants in Squadron: a seat in a squad

@@ -23,6 +23,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from portal.identity.directory import directory_trouble
+from portal.identity.oidc_config import oidc_config
 from portal.identity.selectors import has_two_step_login
 from portal.identity.services import TwoStepError, two_step_verify
 from portal.identity.session import login_pending, login_pending_finish, login_pending_start
@@ -34,6 +35,10 @@ class LoginView(auth_views.LoginView):
     logged in by the password: they are sent on to give their code."""
 
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # "Sign in with ..." only when single sign-on is set up.
+        return {**super().get_context_data(**kwargs), "single_sign_on": oidc_config()}
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         user = form.get_user()
