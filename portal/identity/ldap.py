@@ -55,6 +55,7 @@ GROUP_TYPES: dict[str, tuple[type, str]] = {
 #: Errors that mean the directory could not be reached in time.
 UNREACHABLE = (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR)
 
+
 def directory_settings() -> dict[str, Any]:
     """django-auth-ldap's settings made from Squadron's ``SQUADRON_LDAP_*``."""
     group_type, group_filter = GROUP_TYPES[settings.SQUADRON_LDAP_GROUP_TYPE]
