@@ -233,6 +233,9 @@ def _operation(event: str, component: str) -> dict[str, Any]:
             "description": f"{description} Sent to each active webhook that hears of it, "
             "as JSON, signed as Standard Webhooks prescribe.",
             "parameters": _HEADERS,
+            # Squadron calls the receiver: no security scheme of this API
+            # applies; the receiver authenticates the call by its signature.
+            "security": [],
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": _ref(component)}},
