@@ -48,6 +48,7 @@ LIFE = """\
           cpu_cores: "{{ cpu }}"
           default_deny: "{{ deny }}"
         poll_interval: 0.2
+        wait_timeout: 240
       register: ordered
 
     - name: The order succeeded, made an active instance, and was placed only the first time
@@ -67,7 +68,18 @@ LIFE = """\
           cpu_cores: "3"
           memory_gib: "16"
         poll_interval: 0.2
+        wait_timeout: 240
       register: changed_quota
+      when: not second_run
+
+    - name: The same operation asked again is the same order
+      squadron.portal.instance:
+        id: "{{ ordered.instance.id }}"
+        operation: change-quota
+        inputs:
+          cpu_cores: 3
+          memory_gib: 16
+      register: again
       when: not second_run
 
     - name: Read it back
@@ -81,6 +93,8 @@ LIFE = """\
         that:
           - changed_quota.order.status == 'succeeded'
           - changed_quota.order.operation == 'change-quota'
+          - changed_quota.changed and not again.changed and again.replayed
+          - again.order.id == changed_quota.order.id
           - after_change.instance.attributes.memory_gib == 16
       when: not second_run
 
@@ -89,6 +103,7 @@ LIFE = """\
         id: "{{ ordered.instance.id }}"
         operation: delete
         poll_interval: 0.2
+        wait_timeout: 240
       register: deleted
 
     - name: Gone, once
