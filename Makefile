@@ -16,7 +16,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test check install lock browser sandbox ldap ldap-headers idp lint format bench clean vendor
+.PHONY: run test check install lock browser sandbox ldap ldap-headers idp lint format bench clean vendor collection-sanity openapi-lint
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Squadron needs Python 3.13 (3.12 also works) and found neither:" \
@@ -164,6 +164,46 @@ lint: install
 # types, and no model change without its migration.
 check: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+# ansible-test sanity on the squadron.portal collection (clients/ansible/).
+# ansible-test wants it at ansible_collections/squadron/portal, so a copy goes
+# there, in a temporary folder outside this repository (inside it, ansible-test
+# would ask git which files to test, and git ignores a copy). Each sanity test
+# installs the linters ansible-test pins from PyPI into a virtual environment
+# of its own, cached under ~/.ansible/test. It starts those from a get-pip.py
+# it downloads from its own CI host, which our machines cannot reach: it uses
+# a copy saved in its cache instead, and tools/ansible-test/get_pip.py is
+# that copy (pip from Python's ensurepip, then the pip it pins from PyPI).
+collection-sanity: SHELL := /bin/bash
+collection-sanity: install
+	@pip_version=$$($(BIN)/python -c "import inspect, re, ansible_test._internal.python_requirements as r; \
+	  print(re.search(r\"pip='([0-9.]+)'\", inspect.getsource(r.get_venv_packages))[1])"); \
+	  mkdir -p ~/.ansible/test/cache; \
+	  cp tools/ansible-test/get_pip.py ~/.ansible/test/cache/get_pip_$${pip_version//./_}.py
+	set -e; where=$$(mktemp -d); trap 'rm -rf "$$where"' EXIT; \
+	  mkdir -p "$$where/ansible_collections/squadron"; \
+	  cp -r clients/ansible "$$where/ansible_collections/squadron/portal"; \
+	  cd "$$where/ansible_collections/squadron/portal"; \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" ansible-test sanity --local --color no \
+	    --python $$($(CURDIR)/$(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+
+# redocly and spectral lint the OpenAPI document the API serves (as
+# manage.py spectacular writes it), with the rulesets of tools/openapi-lint/
+# (where each rule turned off says why). Both are npm packages, installed
+# into tools/openapi-lint/node_modules at the versions package-lock.json pins.
+OPENAPI_LINT := tools/openapi-lint
+$(OPENAPI_LINT)/node_modules/.installed: $(OPENAPI_LINT)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else echo "openapi-lint needs node and npm: install them (apt-get install nodejs npm)"; exit 1; fi; }
+	cd $(OPENAPI_LINT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+openapi-lint: install $(OPENAPI_LINT)/node_modules/.installed
+	@mkdir -p var
+	DEBUG=1 $(BIN)/python manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml
+	cd $(OPENAPI_LINT) && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true node_modules/.bin/redocly lint --config redocly.yaml ../../var/openapi.yaml
+	cd $(OPENAPI_LINT) && node_modules/.bin/spectral lint --ruleset .spectral.yaml --fail-severity error ../../var/openapi.yaml
 
 format: install
 	$(BIN)/ruff format .

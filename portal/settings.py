@@ -483,6 +483,17 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # 3.1: the version whose documents describe webhooks (the payloads we send).
     "OAS_VERSION": "3.1.0",
+    # Every tag an operation carries, described once (spectral: operation-tag-defined).
+    "TAGS": [
+        {"name": "products", "description": "The catalogue: products, their forms and their metrics."},
+        {"name": "orders", "description": "Orders: place, follow, approve, fulfil, cancel, retry."},
+        {"name": "instances", "description": "Services as they run: day-2 operations and hand-overs."},
+        {"name": "squads", "description": "Squads, their members and their dashboards' numbers."},
+        {"name": "runbooks", "description": "The runbooks that carry out orders, and their versions."},
+        {"name": "webhooks", "description": "Subscriptions to events, their deliveries and secrets."},
+        {"name": "cost", "description": "What the services cost, by business unit and product."},
+        {"name": "me", "description": "The signed-in user."},
+    ],
 }
 # Bodies above this size are refused before they are parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SQUADRON_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
