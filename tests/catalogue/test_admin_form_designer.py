@@ -26,6 +26,7 @@ from tests.admin_forms import (
     shown_messages,
     snapshot,
 )
+from tests.catalogue.catalogue_files import counts, failed_import, variant
 from tests.factories import ProductFactory, RunbookFactory
 
 PREVIEW_URL = reverse("admin:catalogue_form_preview")
@@ -321,3 +322,27 @@ def test_the_confirmation_page_says_which_products_cannot_run(
     # Only the product that can run is in the confirmed selection.
     assert f'name="_selected_action" value="{product.pk}"' in page
     assert f'name="_selected_action" value="{broken.pk}"' not in page
+
+
+# --- The import, alike ----------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_import_refuses_a_reserved_field_name_at_its_location_and_writes_nothing(tmp_path: Any) -> None:
+    path = variant(
+        tmp_path,
+        (
+            "        vlan_id: {type: integer, minimum: 2, maximum: 4094, title: VLAN ID}\n",
+            "        vlan_id: {type: integer, minimum: 2, maximum: 4094, title: VLAN ID}\n"
+            "        ansible_python_interpreter: {type: string}\n",
+        ),
+    )
+    before = counts()
+
+    errors = failed_import(path)
+
+    assert (
+        "products[1].form.properties.ansible_python_interpreter: field 'ansible_python_interpreter' "
+        "is reserved for Ansible or Squadron: rename it"
+    ) in errors
+    assert counts() == before
