@@ -27,7 +27,8 @@ from tests.admin_forms import (
     snapshot,
 )
 from tests.catalogue.catalogue_files import counts, failed_import, variant
-from tests.factories import ProductFactory, RunbookFactory
+from tests.catalogue.catalogue_files import snapshot as snapshot_tables
+from tests.factories import ProductFactory, RunbookFactory, SquadFactory
 
 PREVIEW_URL = reverse("admin:catalogue_form_preview")
 
@@ -346,3 +347,16 @@ def test_the_import_refuses_a_reserved_field_name_at_its_location_and_writes_not
         "is reserved for Ansible or Squadron: rename it"
     ) in errors
     assert counts() == before
+
+
+@pytest.mark.django_db
+def test_the_import_refuses_to_publish_a_product_on_a_runbook_without_playbook(tmp_path: Any) -> None:
+    network = SquadFactory(slug="network", name="Network Squad")
+    Runbook.objects.create(squad=network, slug="not-written-yet", name="Not written yet")
+    path = variant(tmp_path, ("    runbook: create-vlan\n", "    runbook: not-written-yet\n"))
+    before = snapshot_tables()
+
+    errors = failed_import(path)
+
+    assert "products[1].runbook: runbook 'not-written-yet' has no playbook yet" in errors
+    assert snapshot_tables() == before
