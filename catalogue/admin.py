@@ -181,6 +181,11 @@ class OperationAdmin(SquadOwnedAdmin, admin.ModelAdmin):
     search_fields = ("name", "slug", "product__name", "product__slug")
     inlines = (ApprovalStepInline,)
 
+    class Media:
+        # The product page's form designer, over the operation's form.
+        css = {"all": ("css/admin-designer.css",)}
+        js = ("js/admin-designer.js",)
+
 
 @admin.register(Product)
 class ProductAdmin(SquadOwnedAdmin, admin.ModelAdmin):
