@@ -13,12 +13,20 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from catalogue.choices import ProductStatus
-from catalogue.models import Product
+from catalogue.models import Operation, Product
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order
+from runbooks.models import Runbook
 from squads.choices import Role
 from tests.browser.conftest import ARTIFACTS, AXE_SOURCE, check_accessibility, log_in, screenshot
-from tests.factories import CategoryFactory, MembershipFactory, RunbookFactory, SquadFactory, UserFactory
+from tests.factories import (
+    CategoryFactory,
+    MembershipFactory,
+    ProductFactory,
+    RunbookFactory,
+    SquadFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -209,3 +217,20 @@ def test_a_condition_made_in_the_designer_is_written_as_json_schema_and_read_bac
     expect(replicas.get_by_label("Show only when")).to_have_value("tier")
     expect(replicas.get_by_label("is", exact=True)).to_have_value("production")
     expect(replicas.get_by_label("Required")).to_be_checked()
+
+
+def test_an_operations_form_is_designed_the_same_way(page: Page, cast: dict) -> None:
+    runbook = Runbook.objects.get(slug="campus-vlan")
+    product = ProductFactory(squad=runbook.squad, runbook=runbook, slug="db", instance=True)
+    operation = Operation.objects.create(product=product, slug="resize", name="Resize", runbook=runbook)
+    log_in(page, cast["nora"])
+    page.goto(f"/admin/catalogue/operation/{operation.pk}/change/")
+
+    add_field(page, 0, name="size_gb", title="Size (GB)", kind="Whole number")
+
+    expect(page.locator("#form-designer-preview").get_by_label("Size (GB)")).to_be_visible()
+    expect(page.locator("#form-designer-warnings")).to_contain_text("Resize asks for size_gb")
+    page.get_by_role("button", name="Save and continue editing").click()
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    operation.refresh_from_db()
+    assert operation.form_schema["properties"] == {"size_gb": {"type": "integer", "title": "Size (GB)"}}
