@@ -487,9 +487,11 @@
       raw.appendChild(formProblems);
       textarea.parentNode.insertBefore(designer, textarea);
       raw.insertBefore(textarea, jsonError);
+      // The checks are short and the preview grows with the form: checks
+      // first, so they stay in sight.
       side.appendChild(raw);
-      side.appendChild(previewPanel);
       side.appendChild(checks);
+      side.appendChild(previewPanel);
       designer.appendChild(fieldsPanel);
       designer.appendChild(side);
     }
