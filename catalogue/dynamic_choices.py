@@ -26,7 +26,9 @@ import copy
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -154,12 +156,29 @@ def url_problem(url: str) -> str | None:
     return f"{problem.rstrip('.')}" if problem else None
 
 
+#: Set while a catalogue file is written: its resolve stage checked the
+#: references against the file and the database, and a list or product the
+#: file defines may be written after the form that names it.
+_references_checked: ContextVar[bool] = ContextVar("references_checked", default=False)
+
+
+@contextmanager
+def references_checked() -> Iterator[None]:
+    token = _references_checked.set(True)
+    try:
+        yield
+    finally:
+        _references_checked.reset(token)
+
+
 def reference_problems(
     schema: object, *, products: set[str] | None = None, lists: set[str] | None = None
 ) -> list[Problem]:
     """The instance products and squad lists the form names that do not
     exist. ``products`` and ``lists`` add slugs not in the database yet (a
     catalogue file being imported); products must make instances."""
+    if _references_checked.get() and products is None and lists is None:
+        return []
     # By name: the models import this module (through ``catalogue.schema``).
     Product, ChoiceList = apps.get_model("catalogue", "Product"), apps.get_model("catalogue", "ChoiceList")
     problems: list[Problem] = []

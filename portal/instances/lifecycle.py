@@ -448,6 +448,8 @@ def _reported_fields(instance: ServiceInstance, order: Order) -> dict[str, Any]:
         return {}
     report = read_report(reported, secret_names=declared_secret_names(order.product), known_secrets=known)
     if report.depends_on is not None:
+        # A report replaces the dependencies, but not those its form picked.
+        report.depends_on = list(dict.fromkeys([*report.depends_on, *chosen_instance_ids(order).values()]))
         report.depends_on, left_out = instance_dependencies_set(
             instance=instance, depends_on=report.depends_on, order=order
         )
