@@ -23,7 +23,7 @@ from django import forms
 from django.http import QueryDict
 
 from catalogue.conditions import browser_conditions, hidden_fields
-from catalogue.dynamic_choices import LABELS, UNAVAILABLE
+from catalogue.dynamic_choices import EXTENSION, LABELS, UNAVAILABLE, choice_message
 from catalogue.markdown import render_markdown
 from catalogue.schema import secret_fields
 from portal.orders.choices import OPEN_STATUSES, OrderStatus
@@ -132,6 +132,9 @@ def schema_field(name: str, spec: Mapping[str, Any], *, required: bool) -> forms
         options = _options(spec)
         if "default" not in spec:
             options.insert(0, ("", _empty_label(spec, required=required)))
+        if EXTENSION in spec:
+            # A live choice that went away says so, as the API does.
+            common["error_messages"] = {"invalid_choice": choice_message(dict(spec))}
         return forms.TypedChoiceField(
             choices=options,
             coerce=_coerce_for(str(kind)),

@@ -90,7 +90,8 @@ def test_the_model_refuses_an_unknown_list_or_product(product):
         product.full_clean()
     assert refused.value.message_dict["form_schema"] == [
         "properties.zone.x-choices-from.squad_list: property 'zone': no choice list 'zones'",
-        "properties.vlan.x-choices-from.instances: property 'vlan': no product 'plain' that creates instances",
+        "properties.vlan.x-choices-from.instances: property 'vlan': "
+        "no product 'plain' that creates instances",
     ]
     product.refresh_from_db()
     assert product.form_schema == before
@@ -182,7 +183,8 @@ def test_choice_lists_travel_in_the_catalogue_file(tmp_path: Path):
         (
             ("{squad_list: zones}", "{squad_list: zonez}"),
             "        zone: {type: string, x-choices-from: {squad_list: zonez}}",
-            "products[0].form.properties.zone.x-choices-from.squad_list: property 'zone': no choice list 'zonez'",
+            "products[0].form.properties.zone.x-choices-from.squad_list: "
+            "property 'zone': no choice list 'zonez'",
         ),
         (
             ("{instances: vlan}", "{instances: firewall}"),

@@ -54,7 +54,11 @@ def test_a_form_with_conditions_is_accepted():
             "if.properties.teir",
             "'teir' is not a field",
         ),
-        ({"then": {"properties": {"replicas": {"type": "string"}}}}, "then.properties.replicas.type", "cannot"),
+        (
+            {"then": {"properties": {"replicas": {"type": "string"}}}},
+            "then.properties.replicas.type",
+            "cannot",
+        ),
         ({"if": {"properties": {"tier": {"pattern": "^p"}}}}, "if.properties.tier", "const"),
         ({"if": {"anyOf": []}}, "if", "an 'if' is"),
         ({"dependentRequired": {"note": ["nobody"]}}, "dependentRequired.note.0", "'nobody' is not"),
@@ -63,9 +67,9 @@ def test_a_form_with_conditions_is_accepted():
 )
 def test_a_condition_that_cannot_work_is_refused_with_its_place(change, where, message):
     problems = form_schema_problems({**DATABASE, **change})
-    assert any(
-        str(problem).startswith(f"{where}: ") and message in str(problem) for problem in problems
-    ), problems
+    assert any(str(problem).startswith(f"{where}: ") and message in str(problem) for problem in problems), (
+        problems
+    )
 
 
 def test_then_without_if_is_refused():
@@ -79,7 +83,9 @@ def test_the_model_refuses_an_unknown_field_in_a_condition(product):
     product.form_schema = {**DATABASE, "then": {"required": ["replica"]}}
     with pytest.raises(ValidationError) as refused:
         product.full_clean()
-    assert "then.required.0: 'replica' is not a field of this form" in refused.value.message_dict["form_schema"]
+    assert (
+        "then.required.0: 'replica' is not a field of this form" in refused.value.message_dict["form_schema"]
+    )
     product.refresh_from_db()
     assert product.form_schema == before
 
