@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 from django import forms
@@ -241,7 +242,7 @@ class OrderForm(forms.Form):
         types = {name: spec.get("type") for name, spec in self.properties.items()}
         return json.dumps({"fields": fields, "types": types}, separators=(",", ":"))
 
-    @property
+    @cached_property
     def hidden_names(self) -> set[str]:
         """The fields a condition hides given the values the form holds now,
         hidden in the page before any script runs."""
