@@ -153,7 +153,7 @@ def url_problem(url: str) -> str | None:
     if guard is None:
         return "choices cannot be fetched from URLs here (no guard is registered)"
     problem = guard.problem(url)
-    return f"{problem.rstrip('.')}" if problem else None
+    return problem.rstrip(".") if problem else None
 
 
 #: Set while a catalogue file is written: its resolve stage checked the

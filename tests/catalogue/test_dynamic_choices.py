@@ -5,6 +5,7 @@ a source that is down)."""
 
 from __future__ import annotations
 
+import json
 from io import StringIO
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from catalogue.exporter import export_catalogue
 from catalogue.inputs import validate_inputs
 from catalogue.models import ChoiceItem, ChoiceList, Product
 from catalogue.schema import form_schema_problems
+from tests.admin_forms import admin_url, field_errors, product_data
 from tests.choices_server import choices_server
 from tests.factories import ProductFactory, SquadFactory, UserFactory
 
@@ -308,3 +310,30 @@ def test_a_squad_curates_only_its_own_lists_in_the_admin(client, squad, other_sq
     theirs.refresh_from_db()
     assert theirs.name == "Regions" and theirs.squad == other_squad
     assert SquadFactory  # the base cast's squads come from the factories
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        (
+            {"type": "string", "x-choices-from": {"squad_list": "nowhere"}},
+            "properties.zone.x-choices-from.squad_list: property 'zone': no choice list 'nowhere'",
+        ),
+        (
+            {"type": "string", "x-choices-from": {"url": "https://evil.example/zones"}},
+            "properties.zone.x-choices-from.url: property 'zone': evil.example is not a host",
+        ),
+    ],
+)
+def test_the_admin_refuses_a_form_naming_a_wrong_source_on_the_schema_field(
+    member_client, product, field, message
+):
+    schema = {"type": "object", "properties": {"zone": field}}
+    response = member_client.post(
+        admin_url(Product, "change", product.pk), product_data(product, form_schema=json.dumps(schema))
+    )
+    assert response.status_code == 200
+    assert message in field_errors(response, "form_schema")
+    product.refresh_from_db()
+    assert product.version == 1 and "zone" not in product.form_schema["properties"]
