@@ -81,6 +81,17 @@ def condition_problems(
                 )
     if "dependentRequired" in schema:
         problems.extend(_dependent_problems(schema["dependentRequired"], properties))
+    required = schema.get("required")
+    if not problems and isinstance(required, list):
+        # Hidden, it is dropped; required, it is then missing: no order could pass.
+        for index, name in enumerate(required):
+            if name in conditional_fields(schema):
+                problems.append(
+                    (
+                        ("required", index),
+                        f"{name!r} shows only under a condition: require it in the branch that shows it",
+                    )
+                )
     return problems
 
 
@@ -196,6 +207,19 @@ def _holds(test: dict, inputs: dict) -> bool:
 def _errors(test: dict, inputs: dict) -> Iterator[Any]:
     # The same validator as every input (RE2 patterns), though an ``if`` has none.
     return FormValidator(test).iter_errors(inputs)
+
+
+def required_when_shown(schema: dict) -> set[str]:
+    """The conditional fields every branch naming them requires: whenever
+    they show, they must be filled in (the form says so beside them)."""
+    named: dict[str, bool] = {}
+    for _, condition in conditions_of(schema):
+        for branch in ("then", "else"):
+            part = condition.get(branch)
+            required = set(part.get("required") or []) if isinstance(part, dict) else set()
+            for name in _branch_fields(part):
+                named[name] = named.get(name, True) and name in required
+    return {name for name, always in named.items() if always}
 
 
 def hidden_fields(schema: dict, inputs: dict) -> set[str]:

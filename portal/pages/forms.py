@@ -23,7 +23,7 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 
-from catalogue.conditions import browser_conditions, hidden_fields
+from catalogue.conditions import browser_conditions, hidden_fields, required_when_shown
 from catalogue.dynamic_choices import EXTENSION, LABELS, UNAVAILABLE, choice_message
 from catalogue.markdown import render_markdown
 from catalogue.schema import secret_fields
@@ -227,10 +227,14 @@ class OrderForm(forms.Form):
         self.properties: dict[str, dict] = {
             name: spec for name, spec in (schema.get("properties") or {}).items() if isinstance(spec, dict)
         }
-        self.required_names = set(schema.get("required") or [])
+        always_required = set(schema.get("required") or [])
+        # Said "(required)" beside them; a conditional field too when every
+        # branch that shows it requires it. Only the label: a browser's own
+        # check would block the form on a field hidden while scripts are off.
+        self.required_names = always_required | required_when_shown(dict(schema))
         self.secret_names = secret_fields(dict(schema))
         for name, spec in self.properties.items():
-            self.fields[name] = schema_field(name, spec, required=name in self.required_names)
+            self.fields[name] = schema_field(name, spec, required=name in always_required)
 
     @property
     def conditions_json(self) -> str:

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from catalogue.conditions import hidden_fields
+from catalogue.conditions import hidden_fields, required_when_shown
 from catalogue.inputs import validate_inputs
 from catalogue.models import Product
 from catalogue.schema import form_schema_problems
@@ -70,6 +70,19 @@ def test_a_condition_that_cannot_work_is_refused_with_its_place(change, where, m
     assert any(str(problem).startswith(f"{where}: ") and message in str(problem) for problem in problems), (
         problems
     )
+
+
+def test_a_conditional_field_required_at_the_top_is_refused():
+    problems = [
+        str(problem) for problem in form_schema_problems({**DATABASE, "required": ["tier", "replicas"]})
+    ]
+    assert problems == [
+        "required.1: 'replicas' shows only under a condition: require it in the branch that shows it"
+    ]
+
+
+def test_a_field_every_showing_branch_requires_is_said_required():
+    assert required_when_shown(DATABASE) == {"replicas", "dr_site"}
 
 
 def test_then_without_if_is_refused():
