@@ -7,6 +7,7 @@ development secrets) so that ``make run`` works on a fresh clone. With
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import sys
@@ -166,6 +167,13 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# LDAP logins need python-ldap, which builds against OpenLDAP's client
+# library: `make install` leaves it out where the headers are missing (and
+# says so), and Squadron then runs with local accounts. The backend does
+# nothing unless SQUADRON_LDAP_SERVER_URI is set (below).
+LDAP_INSTALLED = importlib.util.find_spec("ldap") is not None
+if LDAP_INSTALLED:
+    AUTHENTICATION_BACKENDS.append("portal.identity.ldap.DirectoryBackend")
 
 # --- Logins: throttling and two-step login (portal/identity) ----------------
 # Every login form (the portal's, the admin's, the code of a two-step login)
@@ -191,6 +199,39 @@ SQUADRON_REQUIRE_MFA = env_str("SQUADRON_REQUIRE_MFA", "none" if DEBUG else "sta
 if SQUADRON_REQUIRE_MFA not in ("none", "staff", "all"):
     raise ImproperlyConfigured(
         f"SQUADRON_REQUIRE_MFA must be none, staff or all, not {SQUADRON_REQUIRE_MFA!r}."
+    )
+
+# --- LDAP logins (portal/identity/ldap.py; README, "LDAP logins") -------------
+# A server URI turns them on beside local accounts: the user is found with the
+# filter under the search base (bound as BIND_DN, or anonymously), their
+# password checked by binding as them, their groups (GROUP_SEARCH_BASE, of
+# GROUP_TYPE) sent to the group mappings. TIMEOUT bounds connecting and each
+# request, so a directory that does not answer fails a login within seconds.
+SQUADRON_LDAP_SERVER_URI = env_str("SQUADRON_LDAP_SERVER_URI", "")
+SQUADRON_LDAP_BIND_DN = env_str("SQUADRON_LDAP_BIND_DN", "")
+SQUADRON_LDAP_BIND_PASSWORD = env_secret("SQUADRON_LDAP_BIND_PASSWORD", "")
+SQUADRON_LDAP_USER_SEARCH_BASE = env_str("SQUADRON_LDAP_USER_SEARCH_BASE", "")
+SQUADRON_LDAP_USER_FILTER = env_str("SQUADRON_LDAP_USER_FILTER", "(uid=%(user)s)")
+SQUADRON_LDAP_GROUP_SEARCH_BASE = env_str("SQUADRON_LDAP_GROUP_SEARCH_BASE", "")
+SQUADRON_LDAP_GROUP_TYPE = env_str("SQUADRON_LDAP_GROUP_TYPE", "groupOfNames")
+SQUADRON_LDAP_START_TLS = env_bool("SQUADRON_LDAP_START_TLS", False)
+SQUADRON_LDAP_TIMEOUT = env_int("SQUADRON_LDAP_TIMEOUT", 5, minimum=1)
+if SQUADRON_LDAP_GROUP_TYPE not in ("groupOfNames", "groupOfUniqueNames", "posixGroup", "activeDirectory"):
+    raise ImproperlyConfigured(
+        "SQUADRON_LDAP_GROUP_TYPE must be groupOfNames, groupOfUniqueNames, posixGroup or "
+        f"activeDirectory, not {SQUADRON_LDAP_GROUP_TYPE!r}."
+    )
+if SQUADRON_LDAP_SERVER_URI and not LDAP_INSTALLED:
+    raise ImproperlyConfigured(
+        "SQUADRON_LDAP_SERVER_URI is set but python-ldap is not installed (it builds against OpenLDAP's "
+        "headers): install libldap2-dev and libsasl2-dev (Debian, Ubuntu), then make clean and make install."
+    )
+if SQUADRON_LDAP_SERVER_URI and (
+    not SQUADRON_LDAP_USER_SEARCH_BASE or "%(user)s" not in SQUADRON_LDAP_USER_FILTER
+):
+    raise ImproperlyConfigured(
+        "SQUADRON_LDAP_SERVER_URI needs SQUADRON_LDAP_USER_SEARCH_BASE, and SQUADRON_LDAP_USER_FILTER "
+        "must hold %(user)s where the typed username goes."
     )
 
 AXES_FAILURE_LIMIT = SQUADRON_LOGIN_FAILURE_LIMIT

@@ -29,6 +29,9 @@ from tests.factories import (
 )
 from tests.runbooks import playbook
 
+# ldap_directory: a real OpenLDAP for the LDAP login tests (tests/ldap_directory.py).
+pytest_plugins = ["tests.ldap_directory"]
+
 
 @pytest.fixture
 def squad(db):

@@ -55,3 +55,7 @@ class RecoveryCodeDeviceAdmin(admin.ModelAdmin):
     @admin.display(description="codes left")
     def codes_left(self, obj: RecoveryCodeDevice) -> int:
         return obj.codes.count()
+
+
+# Group mappings and their record live in a module of their own; importing it registers them.
+from portal.identity import mapping_admin  # noqa: E402, F401

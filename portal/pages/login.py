@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -21,6 +22,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from portal.identity.directory import directory_trouble
 from portal.identity.selectors import has_two_step_login
 from portal.identity.services import TwoStepError, two_step_verify
 from portal.identity.session import login_pending, login_pending_finish, login_pending_start
@@ -39,6 +41,15 @@ class LoginView(auth_views.LoginView):
             login_pending_start(self.request, user=user, next_url=self.get_success_url())
             return redirect("login-code")
         return super().form_valid(form)
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        trouble = directory_trouble(self.request)
+        if trouble is None:
+            return super().form_invalid(form)
+        # Not "wrong password": the directory never said so (the admin's
+        # login page shows the form's errors, the portal's this one).
+        form.errors[NON_FIELD_ERRORS] = form.error_class([trouble], error_class="nonfield")
+        return self.render_to_response(self.get_context_data(form=form, directory_trouble=trouble))
 
 
 class CodeForm(forms.Form):
