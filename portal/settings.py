@@ -531,6 +531,12 @@ SQUADRON_IDEMPOTENCY_KEY_HOURS = env_int("SQUADRON_IDEMPOTENCY_KEY_HOURS", 24, m
 # unless this is on (default: only with DEBUG), so a subscriber cannot make
 # the server call into the internal network (SSRF).
 SQUADRON_WEBHOOK_ALLOW_PRIVATE = env_bool("SQUADRON_WEBHOOK_ALLOW_PRIVATE", DEBUG)
+# Order forms' choices fetched from a URL (x-choices-from: {url: ...}): only
+# from these hosts, through the webhooks' SSRF guard, within the timeout,
+# kept in the cache this long.
+SQUADRON_CHOICES_URL_HOSTS = env_list("SQUADRON_CHOICES_URL_HOSTS", [])
+SQUADRON_CHOICES_URL_TIMEOUT_SECONDS = env_int("SQUADRON_CHOICES_URL_TIMEOUT_SECONDS", 5, minimum=1)
+SQUADRON_CHOICES_URL_CACHE_SECONDS = env_int("SQUADRON_CHOICES_URL_CACHE_SECONDS", 300, minimum=0)
 SQUADRON_WEBHOOK_TIMEOUT_SECONDS = env_int("SQUADRON_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 SQUADRON_WEBHOOK_MAX_ATTEMPTS = env_int("SQUADRON_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 # Wait before the 2nd attempt; it doubles with every attempt after that.

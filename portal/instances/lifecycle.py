@@ -45,6 +45,7 @@ from portal.instances.attributes import clear_attributes, declared_secret_names,
 from portal.instances.choices import OPERABLE_STATES, InstanceState, TransferState
 from portal.instances.dependencies import instance_dependencies_set
 from portal.instances.errors import InstanceBusy, InstanceError, InstanceNotOperable
+from portal.instances.form_choices import chosen_instance_ids
 from portal.instances.models import InstanceEvent, InstanceTransfer, ServiceInstance
 from portal.instances.permissions import can_operate
 from portal.instances.report import read_report
@@ -455,6 +456,11 @@ def _instance_create(order: Order, *, actor: User | None) -> ServiceInstance:
         to_state=InstanceState.PROVISIONING,
         message=f"Being created by order #{order.pk}",
     )
+    chosen = list(dict.fromkeys(chosen_instance_ids(order).values()))
+    if chosen:
+        # An instance picked in the form (the VLAN a VM attaches to) is one
+        # the new instance needs; the same checks as a reported dependency.
+        instance_dependencies_set(instance=instance, depends_on=chosen, order=order)
     return instance
 
 
@@ -476,6 +482,8 @@ def _reported_fields(instance: ServiceInstance, order: Order) -> dict[str, Any]:
         return {}
     report = read_report(reported, secret_names=declared_secret_names(order.product), known_secrets=known)
     if report.depends_on is not None:
+        # A report replaces the dependencies, but not those its form picked.
+        report.depends_on = list(dict.fromkeys([*report.depends_on, *chosen_instance_ids(order).values()]))
         report.depends_on, left_out = instance_dependencies_set(
             instance=instance, depends_on=report.depends_on, order=order
         )

@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.vary import vary_on_headers
 
+from catalogue.dynamic_choices import live_schema
 from catalogue.markdown import render_markdown
 from catalogue.models import Product
 from catalogue.search import search_products
@@ -156,8 +157,9 @@ def product_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse
             else None
         )
         return render_product(request, product, form, unit_form=unit_form, retype_secrets=True)
-    initial = schema_initial(product.form_schema, again.inputs if again is not None else None)
-    form = OrderForm(product.form_schema, initial=initial)
+    schema = live_schema(product.form_schema, request.user)
+    initial = schema_initial(schema, again.inputs if again is not None else None)
+    form = OrderForm(schema, initial=initial)
     return render_product(request, product, form, retype_secrets=again is not None)
 
 
@@ -178,7 +180,7 @@ def _resumed_order_form(
         except ReviewExpired:
             return None
         fields, unit = form_data(product.form_schema, review.inputs), review.business_unit
-    return OrderForm(product.form_schema, data=fields), unit
+    return OrderForm(live_schema(product.form_schema, request.user), data=fields), unit
 
 
 def _order_to_repeat(request: AuthenticatedHttpRequest, product: Product) -> Order | None:

@@ -65,6 +65,12 @@ def order_inputs(schema: dict, inputs: dict, compact: bool = False) -> dict[str,
 
 
 @register.filter
+def unavailable_choices(form: Any, name: str) -> str:
+    """Why an order form's field has no choices now (a source down), else ""."""
+    return form.unavailable(name) if hasattr(form, "unavailable") else ""
+
+
+@register.filter
 def description(form: Any, name: str) -> str:
     """A property's description from the order form, as sanitized HTML; any
     other form's help text, escaped."""

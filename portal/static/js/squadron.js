@@ -175,12 +175,107 @@
     log.dataset.runId = run || "";
   }
 
+
+  // --- Conditional fields -------------------------------------------------------
+  // An order form with data-conditions shows a conditional field only while a
+  // condition that names it holds (catalogue/conditions.py decides the same
+  // on the server, which drops a hidden field's value whatever is sent). A
+  // hidden field's controls are disabled, so the browser does not send them.
+  function fieldValue(form, name, type) {
+    var controls = form.querySelectorAll('[name="inputs-' + name + '"]');
+    if (!controls.length) {
+      return undefined;
+    }
+    var control = controls[0];
+    if (type === "boolean") {
+      return control.checked;
+    }
+    if (control.value === "") {
+      return undefined;
+    }
+    if (type === "integer" || type === "number") {
+      var number = Number(control.value);
+      return isNaN(number) ? control.value : number;
+    }
+    return control.value;
+  }
+
+  function testHolds(test, values) {
+    var properties = test.properties || {};
+    var required = test.required || [];
+    for (var i = 0; i < required.length; i++) {
+      if (values[required[i]] === undefined) {
+        return false;
+      }
+    }
+    return Object.keys(properties).every(function (name) {
+      var value = values[name];
+      var check = properties[name];
+      if (value === undefined) {
+        return true; // JSON Schema: a property that is absent passes its test
+      }
+      if ("const" in check) {
+        return value === check["const"];
+      }
+      return (check["enum"] || []).indexOf(value) !== -1;
+    });
+  }
+
+  function applyConditions(form) {
+    var spec = JSON.parse(form.getAttribute("data-conditions"));
+    var hidden = {};
+    // Until nothing changes: a field shown by a hidden field is hidden too.
+    for (var round = 0; round <= spec.fields.length; round++) {
+      var values = {};
+      Object.keys(spec.types).forEach(function (name) {
+        if (!hidden[name]) {
+          values[name] = fieldValue(form, name, spec.types[name]);
+        }
+      });
+      var now = {};
+      spec.fields.forEach(function (field) {
+        var shown = field.when.some(function (when) {
+          return testHolds(when["if"], values) === when.holds;
+        });
+        if (!shown) {
+          now[field.field] = true;
+        }
+      });
+      var same = Object.keys(now).length === Object.keys(hidden).length &&
+        Object.keys(now).every(function (name) { return hidden[name]; });
+      hidden = now;
+      if (same) {
+        break;
+      }
+    }
+    spec.fields.forEach(function (field) {
+      var box = form.querySelector('[data-field="' + field.field + '"]');
+      if (!box) {
+        return;
+      }
+      var hide = Boolean(hidden[field.field]);
+      box.hidden = hide;
+      box.querySelectorAll("input, select, textarea").forEach(function (control) {
+        control.disabled = hide;
+      });
+    });
+  }
+
+  function initConditions(scope) {
+    scope.querySelectorAll("form[data-conditions]").forEach(function (form) {
+      applyConditions(form);
+      form.addEventListener("input", function () { applyConditions(form); });
+      form.addEventListener("change", function () { applyConditions(form); });
+    });
+  }
+
   function init(root) {
     var scope = root && root.querySelectorAll ? root : document;
     if (scope.matches && scope.matches("[data-log]")) {
       initLog(scope);
     }
     scope.querySelectorAll("[data-log]").forEach(initLog);
+    initConditions(scope);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
