@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET
 from catalogue.choices import ProductStatus
 from portal.orders.approval_steps import step_progress
 from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
-from portal.orders.commands import COMMAND_LABELS, COMMANDS_BY_NAME, order_actions
+from portal.orders.commands import COMMAND_LABELS, COMMANDS_BY_NAME, Decision, order_actions
 from portal.orders.errors import OrderError
 from portal.orders.models import Order, OrderDryRun, OrderEvent, OrderRun
 from portal.orders.permissions import retryable, secrets_erased, stopping
@@ -28,7 +28,7 @@ from portal.orders.selectors import orders_visible_to
 from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.forms import NoteForm, OrderFilterForm
 from portal.pages.resume import local_page, post_only
-from portal.pages.work import resumed_decision_note
+from portal.pages.work import card_error_keep, card_errors_shown, resumed_decision_note
 from portal.web.confirm import id_from_text
 from portal.web.pagination import newest_first_page
 from portal.web.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events
@@ -120,6 +120,7 @@ def _actions(request: AuthenticatedHttpRequest, order: Order) -> dict[str, Any]:
         and order.product.status == ProductStatus.PUBLISHED,
         "can_approve": "approve" in allowed,
         "can_fulfil": "complete" in allowed,
+        "can_claim": "claim" in allowed,
         "can_release": "release" in allowed,
         "can_dry_run": "dry-run" in allowed,
     }
@@ -192,6 +193,7 @@ def order_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     context["poll_seconds"] = _poll_seconds(order)
     context["note_form"] = NoteForm()
     context["resumed_note"] = resumed_decision_note(request, order.pk)
+    card_errors_shown(request, [order])
     return render(request, "portal/order_detail.html", context)
 
 
@@ -294,14 +296,24 @@ def order_action(request: AuthenticatedHttpRequest, pk: int, action: str) -> Htt
     if not form.is_valid():
         # An ErrorList yields its messages as text, whatever Django's stubs say.
         errors = (str(message) for field_errors in form.errors.values() for message in field_errors)
-        messages.error(request, " ".join(errors))
+        card_error_keep(
+            request, order_id=order.pk, message=" ".join(errors), note=request.POST.get("note", "")
+        )
         return redirect(back)
     command = COMMANDS_BY_NAME[action]
-    step = form.cleaned_data["step"] if command.takes_step else None
+    data = form.cleaned_data
+    given = Decision(
+        text=data["note"],
+        step=data["step"] if command.takes_step else None,
+        seen=data["seen"] if command.takes_seen else None,
+        claim=bool(data["claim"]) if command.takes_claim else False,
+    )
     try:
-        order = command.perform(order, request.user, form.cleaned_data["note"], step)
+        order = command.perform(order, request.user, given)
     except OrderError as error:
-        messages.error(request, str(error))
+        # Said on the card of the order it concerns, with what was typed,
+        # not in a banner above a list of them.
+        card_error_keep(request, order_id=order.pk, message=str(error), note=data["note"])
     else:
         messages.success(request, command.succeeded(order))
     return redirect(back)

@@ -419,6 +419,56 @@ class RejectSerializer(ReasonSerializer):
     )
 
 
+SEEN_STATUS_HELP = (
+    "The order's `status` when you read it. Given and no longer the order's status (someone "
+    "moved it meanwhile), the command is refused with 409 `stale_state` and nothing is recorded."
+)
+SEEN_CLAIMANT_HELP = (
+    "The order's `claimed_by` when you read it (null: unclaimed). Given and no longer who "
+    "claims it (someone claimed or released it meanwhile), the command is refused with 409 "
+    "`stale_state` and nothing is recorded."
+)
+CLAIM_HELP = (
+    'Claim the order as you close it when it is not claimed yet ("Claim and complete", recorded '
+    "as a claim on completion; a note is then required). Without it an unclaimed order is refused: "
+    "claim it first."
+)
+
+
+class SeenSerializer(StrictSerializer):
+    """The order as the client read it: a command made on a stale read is refused."""
+
+    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False, help_text=SEEN_STATUS_HELP)
+    claimed_by = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=150, help_text=SEEN_CLAIMANT_HELP
+    )
+
+
+class CancelSerializer(OptionalReasonSerializer, SeenSerializer):
+    pass
+
+
+class CompleteSerializer(NoteSerializer, SeenSerializer):
+    claim = serializers.BooleanField(required=False, default=False, help_text=CLAIM_HELP)
+
+
+class FailSerializer(ReasonSerializer, SeenSerializer):
+    claim = serializers.BooleanField(required=False, default=False, help_text=CLAIM_HELP)
+
+
+class StaleStateSerializer(serializers.Serializer):
+    """The answer to a command made on an order that has moved since it was read."""
+
+    detail = serializers.CharField(help_text="What happened meanwhile.")
+    code = serializers.CharField(help_text="`stale_state`, or `illegal_transition`.")
+    status = serializers.ChoiceField(
+        choices=OrderStatus.choices, required=False, help_text="With `stale_state`: the order's status now."
+    )
+    claimed_by = serializers.CharField(
+        allow_null=True, required=False, help_text="With `stale_state`: who claims it now (null: nobody)."
+    )
+
+
 class StaleStepSerializer(serializers.Serializer):
     """The answer to a decision on a step that is no longer open, or on an
     order that no longer waits for approval."""
