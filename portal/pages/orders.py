@@ -21,11 +21,13 @@ from catalogue.choices import ProductStatus
 from portal.orders.approval_steps import step_progress
 from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
 from portal.orders.commands import COMMAND_LABELS, COMMANDS_BY_NAME, Decision, order_actions
+from portal.orders.conversation import order_comment_post
 from portal.orders.errors import OrderError
-from portal.orders.models import Order, OrderDryRun, OrderEvent, OrderRun
+from portal.orders.models import Order, OrderComment, OrderDryRun, OrderEvent, OrderRun
 from portal.orders.permissions import retryable, secrets_erased, stopping
 from portal.orders.selectors import orders_visible_to
 from portal.pages.base import AuthenticatedHttpRequest, login_required
+from portal.pages.conversation import POSTED, CommentForm, conversation_context
 from portal.pages.forms import NoteForm, OrderFilterForm
 from portal.pages.resume import local_page, post_only
 from portal.pages.work import card_error_keep, card_errors_shown, resumed_decision_note
@@ -194,6 +196,7 @@ def order_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     context["note_form"] = NoteForm()
     context["resumed_note"] = resumed_decision_note(request, order.pk)
     card_errors_shown(request, [order])
+    context.update(conversation_context(request, order))
     return render(request, "portal/order_detail.html", context)
 
 
@@ -316,4 +319,27 @@ def order_action(request: AuthenticatedHttpRequest, pk: int, action: str) -> Htt
         card_error_keep(request, order_id=order.pk, message=str(error), note=data["note"])
     else:
         messages.success(request, command.succeeded(order))
+    return redirect(back)
+
+
+@login_required
+@post_only(lambda request, pk: reverse("order-detail", args=[pk]) + "#conversation", keeps_input=True)
+def order_comment(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Add a message to the order's conversation, then back to it; a refusal
+    is said on the conversation's form, with what was typed."""
+    order = _order_or_404(request, pk)
+    back = reverse("order-detail", args=[order.pk]) + "#conversation"
+    form = CommentForm(request.POST)
+    body = request.POST.get("body", "")
+    if not form.is_valid():
+        errors = (str(message) for field_errors in form.errors.values() for message in field_errors)
+        card_error_keep(request, order_id=order.pk, message=" ".join(errors), note=body, where="conversation")
+        return redirect(back)
+    kind = form.cleaned_data["kind"] or OrderComment.Kind.COMMENT
+    try:
+        order_comment_post(order=order, author=request.user, body=form.cleaned_data["body"], kind=kind)
+    except OrderError as error:
+        card_error_keep(request, order_id=order.pk, message=str(error), note=body, where="conversation")
+    else:
+        messages.success(request, POSTED[OrderComment.Kind(kind)])
     return redirect(back)

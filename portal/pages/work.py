@@ -41,10 +41,19 @@ def resumed_decision_note(request: AuthenticatedHttpRequest, order_pk: int) -> s
 CARD_ERROR_KEY = "squadron.card_error"
 
 
-def card_error_keep(request: AuthenticatedHttpRequest, *, order_id: int, message: str, note: str) -> None:
+def card_error_keep(
+    request: AuthenticatedHttpRequest, *, order_id: int, message: str, note: str, where: str = "actions"
+) -> None:
     """Keep a command's refusal for the card of order ``order_id`` on the
-    next page, with the text the person had typed (they need not retype it)."""
-    request.session[CARD_ERROR_KEY] = {"order": order_id, "message": message, "note": note[:2000]}
+    next page, with the text the person had typed (they need not retype it);
+    ``where``: the form of the card it concerns (its actions, or its
+    conversation on the order's page)."""
+    request.session[CARD_ERROR_KEY] = {
+        "order": order_id,
+        "message": message,
+        "note": note[:10_000],
+        "where": where,
+    }
 
 
 def card_errors_shown(request: AuthenticatedHttpRequest, orders: Iterable[Order]) -> None:
@@ -57,10 +66,13 @@ def card_errors_shown(request: AuthenticatedHttpRequest, orders: Iterable[Order]
         kept = {}
     shown = False
     for order in orders:
-        order.card_error = order.card_note = ""  # type: ignore[attr-defined]  # for the template
+        order.card_error = order.card_note = order.comment_error = order.comment_body = ""  # type: ignore[attr-defined]  # for the template
         if kept and kept.get("order") == order.pk:
-            order.card_error = str(kept.get("message", ""))  # type: ignore[attr-defined]
-            order.card_note = str(kept.get("note", ""))  # type: ignore[attr-defined]
+            error, typed = str(kept.get("message", "")), str(kept.get("note", ""))
+            if kept.get("where") == "conversation":
+                order.comment_error, order.comment_body = error, typed  # type: ignore[attr-defined]
+            else:
+                order.card_error, order.card_note = error, typed  # type: ignore[attr-defined]
             shown = True
     if kept and not shown:
         messages.error(request, f"Order #{kept.get('order')}: {kept.get('message', '')}")

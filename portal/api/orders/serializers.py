@@ -11,12 +11,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from catalogue.markdown import render_markdown
 from portal.api.base_serializers import StrictCharField, StrictSerializer, current_zone, iso, list_url
 from portal.api.catalogue import ProductRefSerializer, SquadRefSerializer
 from portal.orders.approval_steps import step_progress
 from portal.orders.choices import OrderStatus
 from portal.orders.commands import COMMAND_NAMES, order_actions
-from portal.orders.models import Order, OrderDryRun, OrderEvent
+from portal.orders.conversation import MAX_BODY
+from portal.orders.models import Order, OrderComment, OrderDryRun, OrderEvent
 from portal.web.runlog import plain_text
 from runbooks.models import RunEvent
 from runbooks.selectors import run_events_page
@@ -466,6 +468,33 @@ class StaleStateSerializer(serializers.Serializer):
     )
     claimed_by = serializers.CharField(
         allow_null=True, required=False, help_text="With `stale_state`: who claims it now (null: nobody)."
+    )
+
+
+class OrderCommentSerializer(serializers.ModelSerializer):
+    """A message of an order's conversation. Work notes are listed only to
+    the squad fulfilling the order; the requester never sees one."""
+
+    author = serializers.CharField(source="author.username", allow_null=True, default=None)
+    body_html = serializers.SerializerMethodField(help_text="The body's Markdown as sanitized HTML.")
+
+    class Meta:
+        model = OrderComment
+        fields = ["id", "kind", "author", "body", "body_html", "created_at"]
+        read_only_fields = fields
+
+    def get_body_html(self, comment: OrderComment) -> str:
+        return render_markdown(comment.body)
+
+
+class OrderCommentCreateSerializer(StrictSerializer):
+    body = StrictCharField(max_length=MAX_BODY, help_text="Markdown (sanitized when shown).")
+    kind = serializers.ChoiceField(
+        choices=OrderComment.Kind.choices,
+        default=OrderComment.Kind.COMMENT,
+        help_text="`comment`: both sides see it. Squad only: `question` (asks the requester for "
+        "information: the order waits on them until they comment) and `work_note` (never shown "
+        "to the requester).",
     )
 
 

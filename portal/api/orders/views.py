@@ -23,7 +23,8 @@ from portal.api.orders import serializers as s
 from portal.api.pagination import CreatedCursorPagination, NumberedPagination
 from portal.orders.choices import OrderStatus
 from portal.orders.commands import COMMANDS, Decision, OrderCommand
-from portal.orders.models import Order, OrderEvent
+from portal.orders.conversation import order_comment_post, order_comments_for
+from portal.orders.models import Order, OrderComment, OrderEvent
 from portal.orders.seen import Seen
 from portal.orders.selectors import order_run_events, orders_for_api
 from portal.orders.submission import order_submit
@@ -247,3 +248,39 @@ def orders_visible_to_or_404(request: Request, order_id: str) -> Order:
     if order is None:
         raise exceptions.NotFound("No such order.")
     return order
+
+
+@extend_schema_view(
+    get=extend_schema(summary="An order's conversation, oldest first (work notes only for its squad)"),
+    post=extend_schema(
+        summary="Add a comment, a question for the requester, or a work note to an order",
+        request=s.OrderCommentCreateSerializer,
+        responses={201: s.OrderCommentSerializer},
+    ),
+)
+class OrderCommentListView(ApiMixin, generics.ListCreateAPIView):
+    """The conversation on an order you may see (another person's order is a
+    404). A question or work note from anyone but the squad fulfilling the
+    order is a 403; nothing is written."""
+
+    serializer_class = s.OrderCommentSerializer
+    pagination_class = NumberedPagination
+    filter_backends: list = []
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
+            return OrderComment.objects.none()
+        order = orders_visible_to_or_404(self.request, self.kwargs["pk"])
+        return order_comments_for(self.request.user, order)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        order = orders_visible_to_or_404(request, self.kwargs["pk"])
+        given = s.OrderCommentCreateSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        comment = order_comment_post(
+            order=order,
+            author=signed_in_user(request),
+            body=given.validated_data["body"],
+            kind=given.validated_data["kind"],
+        )
+        return Response(s.OrderCommentSerializer(comment).data, status=201)
