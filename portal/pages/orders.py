@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from catalogue.choices import ProductStatus
+from portal.notifications.services import notifications_seen_on_order
 from portal.orders.approval_steps import step_progress
 from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
 from portal.orders.commands import COMMAND_LABELS, COMMANDS_BY_NAME, Decision, order_actions
@@ -196,6 +197,7 @@ def order_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     context["note_form"] = NoteForm()
     context["resumed_note"] = resumed_decision_note(request, order.pk)
     card_errors_shown(request, [order])
+    notifications_seen_on_order(user=request.user, order_id=order.pk)
     context.update(conversation_context(request, order))
     return render(request, "portal/order_detail.html", context)
 
@@ -216,6 +218,8 @@ def order_live(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if request.GET.get("v", "") != _version(order):
         context.update(_summary_context(request, order))
         context["summary_changed"] = True
+        # What moved the order notified this person: they are watching it.
+        notifications_seen_on_order(user=request.user, order_id=order.pk)
     more_pending = False
     if (order.current_run_id or 0) != shown_run:
         context.update(_runs_context(order))
