@@ -16,6 +16,7 @@ from portal.orders.errors import IllegalTransition, OrderError, OrderNotAllowed
 from portal.orders.models import Order
 from portal.orders.seen import Seen, refuse_if_stale
 from portal.orders.transitions import order_locked, order_move, order_note, refreshed, status_label
+from runbooks.crypto import decrypt_json
 from squads.selectors import display_name
 
 
@@ -143,3 +144,24 @@ def _claimed_by_actor(
     if order.claimed_by_id not in (None, actor.pk):
         raise OrderNotAllowed(f"Order #{order.pk} is claimed by {display_name(order.claimed_by)}.")
     return order
+
+
+def order_secrets_reveal(*, order: Order, actor: User) -> dict[str, str]:
+    """The secret inputs of a manual order, in clear, for the squad member
+    who claimed it and needs them to fulfil it (nobody else: not the rest of
+    the squad, not an admin). Every reveal is recorded on the order's
+    timeline: who saw them, and when."""
+    if not permissions.can_fulfil(actor, order):
+        raise OrderNotAllowed("Only members of the owning squad work its queue.")
+    with transaction.atomic():
+        locked = order_locked(order)
+        if locked.status != OrderStatus.AWAITING_FULFILMENT or locked.claimed_by_id != actor.pk:
+            raise OrderNotAllowed("Only the person who claimed the order sees its secret inputs, while open.")
+        if not locked.secret_inputs_ciphertext:
+            raise OrderError(f"Order #{locked.pk} has no secret inputs to show.")
+        secrets = decrypt_json(locked.secret_inputs_ciphertext)
+        if not isinstance(secrets, dict):
+            raise OrderError(f"Order #{locked.pk} has no secret inputs to show.")
+        names = ", ".join(sorted(secrets))
+        order_note(locked, actor=actor, note=f"Secret inputs shown to {display_name(actor)} ({names})")
+    return {str(name): str(value) for name, value in secrets.items()}

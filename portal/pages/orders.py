@@ -3,6 +3,7 @@ and the commands given from them (``portal.orders.commands``)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -14,6 +15,7 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -24,6 +26,7 @@ from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
 from portal.orders.commands import COMMAND_LABELS, COMMANDS_BY_NAME, Decision, order_actions
 from portal.orders.conversation import order_comment_post
 from portal.orders.errors import OrderError
+from portal.orders.fulfilment import order_secrets_reveal
 from portal.orders.models import Order, OrderComment, OrderDryRun, OrderEvent, OrderRun
 from portal.orders.permissions import retryable, secrets_erased, stopping
 from portal.orders.selectors import orders_visible_to
@@ -33,7 +36,9 @@ from portal.pages.forms import NoteForm, OrderFilterForm
 from portal.pages.resume import local_page, post_only
 from portal.pages.work import card_error_keep, card_errors_shown, resumed_decision_note
 from portal.web.confirm import id_from_text
+from portal.web.inputs import field_title
 from portal.web.pagination import newest_first_page
+from portal.web.reveal import reveal_next, revealed
 from portal.web.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events
 from runbooks.models import RunEvent
 from runbooks.selectors import run_events_page, run_events_shown, run_output
@@ -199,7 +204,16 @@ def order_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     card_errors_shown(request, [order])
     notifications_seen_on_order(user=request.user, order_id=order.pk)
     context.update(conversation_context(request, order))
-    return render(request, "portal/order_detail.html", context)
+    context["revealed_secrets"] = _revealed_secrets(request, order)
+    context["can_reveal_secrets"] = (
+        order.status == OrderStatus.AWAITING_FULFILMENT
+        and order.claimed_by_id == request.user.pk
+        and bool(order.secret_inputs_ciphertext)
+    )
+    response = render(request, "portal/order_detail.html", context)
+    if context["revealed_secrets"]:
+        add_never_cache_headers(response)  # secrets in clear: no copy anywhere
+    return response
 
 
 def _int_param(request: AuthenticatedHttpRequest, name: str) -> int:
@@ -347,3 +361,32 @@ def order_comment(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, POSTED[OrderComment.Kind(kind)])
     return redirect(back)
+
+
+#: What ``portal.web.reveal`` keeps an order's revealed secret inputs under.
+REVEALED_SECRETS = "order-secrets"
+
+
+@login_required
+@post_only(lambda request, pk: reverse("order-detail", args=[pk]))
+def order_secrets(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Show the claimant the order's secret inputs: on the next page only
+    (a reload or Back shows them no more), recorded on the timeline."""
+    order = _order_or_404(request, pk)
+    try:
+        secrets = order_secrets_reveal(order=order, actor=request.user)
+    except OrderError as error:
+        card_error_keep(request, order_id=order.pk, message=str(error), note="")
+    else:
+        reveal_next(request, REVEALED_SECRETS, order.pk, json.dumps(secrets))
+    return redirect(reverse("order-detail", args=[order.pk]) + "#inputs-heading")
+
+
+def _revealed_secrets(request: AuthenticatedHttpRequest, order: Order) -> list[tuple[str, str]]:
+    """The secret inputs revealed for this page, by title, once."""
+    kept = revealed(request, REVEALED_SECRETS, order.pk)
+    if kept is None:
+        return []
+    values = json.loads(kept[1])
+    fields = (order.form_schema or {}).get("properties", {})
+    return [(field_title(name, fields.get(name, {})), str(value)) for name, value in sorted(values.items())]

@@ -57,3 +57,30 @@ def test_an_outsider_cannot_post_to_another_persons_order(client, order, outside
     client.force_login(outsider)
     assert client.post(f"/orders/{order.pk}/comments/", {"body": "hi"}).status_code == 404
     assert not OrderComment.objects.exists()
+
+
+def test_the_claimant_sees_secret_inputs_once_on_demand_and_it_is_recorded(
+    client, manual_product, requester, member, engineer
+):
+    from portal.orders.fulfilment import order_claim
+    from portal.orders.models import OrderEvent
+
+    order = order_submit(
+        requester=requester, product=manual_product, inputs={"hostname": "db-1", "token": "s3cret-tok"}
+    )
+    order_claim(order=order, actor=member)
+    # Another squad member (not the claimant) is offered nothing and refused.
+    client.force_login(engineer)
+    assert "Show secret inputs" not in client.get(f"/orders/{order.pk}/").content.decode()
+    client.post(f"/orders/{order.pk}/secrets/")
+    assert "s3cret-tok" not in client.get(f"/orders/{order.pk}/").content.decode()
+    assert not OrderEvent.objects.filter(order=order, note__startswith="Secret inputs shown").exists()
+
+    client.force_login(member)
+    assert "Show secret inputs" in client.get(f"/orders/{order.pk}/").content.decode()
+    shown = client.post(f"/orders/{order.pk}/secrets/", follow=True)
+    assert "s3cret-tok" in shown.content.decode()
+    assert "no-store" in shown.headers["Cache-Control"]
+    assert "s3cret-tok" not in client.get(f"/orders/{order.pk}/").content.decode()  # once
+    event = OrderEvent.objects.get(order=order, note__startswith="Secret inputs shown")
+    assert event.actor == member and "s3cret-tok" not in event.note
