@@ -67,3 +67,18 @@ def test_the_squad_asks_the_requester_who_replies_and_never_sees_the_work_note(p
     expect(page.locator(".order-head")).not_to_contain_text("Waits on")
     order = Order.objects.get(pk=order.pk)
     assert order.waiting_on_requester_since is None
+
+
+def test_order_again_says_on_the_form_which_order_filled_it(page, cast):  # type: ignore[no-untyped-def]
+    from portal.orders.fulfilment import order_claim, order_complete
+
+    dana, bea, order = cast
+    order_claim(order=order, actor=dana)
+    order_complete(order=order, actor=dana, note="Created sales")
+    log_in(page, bea)
+    page.goto(f"/orders/{order.pk}/")
+    page.get_by_role("link", name="Order again with these details").click()
+    note = page.locator(".filled-from")
+    expect(note).to_have_text(f"Filled in from order #{order.pk}: check the details, then review.")
+    expect(note).to_be_in_viewport()  # where the link leads, not a banner scrolled away
+    expect(page.get_by_label("Name")).to_have_value("sales")
