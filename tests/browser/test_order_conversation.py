@@ -82,3 +82,14 @@ def test_order_again_says_on_the_form_which_order_filled_it(page, cast):  # type
     expect(note).to_have_text(f"Filled in from order #{order.pk}: check the details, then review.")
     expect(note).to_be_in_viewport()  # where the link leads, not a banner scrolled away
     expect(page.get_by_label("Name")).to_have_value("sales")
+
+
+def test_my_orders_applies_the_status_filter_as_it_changes(page, cast):  # type: ignore[no-untyped-def]
+    import re
+
+    _dana, bea, _order = cast
+    log_in(page, bea)
+    page.goto("/orders/")
+    page.get_by_label("Status").select_option("succeeded")
+    expect(page).to_have_url(re.compile(r"status=succeeded"))  # no Filter click
+    expect(page.get_by_text("No order has this status.")).to_be_visible()
