@@ -30,6 +30,7 @@ def test_the_requester_and_the_squad_talk_and_work_notes_stay_with_the_squad(
     )
     assert asked.status_code == 201, asked.json()
     assert asked.json()["kind"] == "question"
+    assert api_for(requester).get(f"/api/v1/orders/{order.pk}/").json()["waiting_on_requester_since"]
     assert (
         "<script>" not in asked.json()["body_html"]
         and "<strong>version</strong>" in asked.json()["body_html"]
@@ -41,6 +42,8 @@ def test_the_requester_and_the_squad_talk_and_work_notes_stay_with_the_squad(
     assert [c["kind"] for c in seen_by_requester] == ["question", "comment"]
     assert "vault/dba-7" not in api_for(requester).get(url(order)).content.decode()
     assert "vault/dba-7" not in api_for(requester).get(f"/api/v1/orders/{order.pk}/").content.decode()
+    detail = api_for(requester).get(f"/api/v1/orders/{order.pk}/").json()
+    assert detail["comments_url"].endswith(url(order)) and detail["waiting_on_requester_since"] is None
     seen_by_squad = api_for(member).get(url(order)).json()["results"]
     assert [c["kind"] for c in seen_by_squad] == ["question", "work_note", "comment"]
 

@@ -197,6 +197,13 @@ class OrderHistorySerializer(serializers.ModelSerializer):
 
 class OrderDetailSerializer(OrderSerializer):
     events_url = serializers.SerializerMethodField()
+    comments_url = serializers.SerializerMethodField()
+    waiting_on_requester_since = serializers.DateTimeField(
+        allow_null=True,
+        read_only=True,
+        help_text="Since when a squad member's question waits for the requester's reply (null: it "
+        "does not); the requester's comment clears it. Not a status: the order stays where it is.",
+    )
     runbook_version = serializers.SerializerMethodField()
     history = OrderHistorySerializer(source="events", many=True)
     actions = serializers.SerializerMethodField()
@@ -208,6 +215,8 @@ class OrderDetailSerializer(OrderSerializer):
             *OrderSerializer.Meta.fields,
             "runbook_version",
             "events_url",
+            "comments_url",
+            "waiting_on_requester_since",
             "history",
             "approval",
             "dry_run",
@@ -220,6 +229,8 @@ class OrderDetailSerializer(OrderSerializer):
             **super().to_representation(order),
             "runbook_version": self.get_runbook_version(order),
             "events_url": self.get_events_url(order),
+            "comments_url": self.get_comments_url(order),
+            "waiting_on_requester_since": iso(order.waiting_on_requester_since, current_zone(self.context)),
             "history": [
                 {
                     "created_at": iso(event.created_at, current_zone(self.context)),
@@ -347,6 +358,9 @@ class OrderDetailSerializer(OrderSerializer):
     @extend_schema_field(OpenApiTypes.URI)
     def get_events_url(self, order: Order) -> str:
         return reverse("api:order-events", kwargs={"pk": order.pk}, request=self.context.get("request"))
+
+    def get_comments_url(self, order: Order) -> str:
+        return reverse("api:order-comments", kwargs={"pk": order.pk}, request=self.context.get("request"))
 
     @extend_schema_field(
         {
