@@ -61,6 +61,11 @@ def test_the_squad_asks_the_requester_who_replies_and_never_sees_the_work_note(p
     expect(conversation.get_by_label("Work note")).to_have_count(0)
     screenshot(page, "order-conversation-requester")
     check_accessibility(page, "order page with a question (requester)")
+    # On a phone the conversation fits the screen: nothing scrolls sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.getElementById('conversation').scrollWidth <= window.innerWidth")
+    screenshot(page, "order-conversation-requester-390")
+    page.set_viewport_size({"width": 1280, "height": 900})
     conversation.get_by_label("Your reply to the squad").fill("Version 16, please.")
     conversation.get_by_role("button", name="Send").click()
     expect(page.locator(".message-success")).to_contain_text("Comment added")
