@@ -98,3 +98,20 @@ def test_my_orders_applies_the_status_filter_as_it_changes(page, cast):  # type:
     page.get_by_label("Status").select_option("succeeded")
     expect(page).to_have_url(re.compile(r"status=succeeded"))  # no Filter click
     expect(page.get_by_text("No order has this status.")).to_be_visible()
+
+
+def test_watching_an_order_finish_marks_its_notification_read(page, cast):  # type: ignore[no-untyped-def]
+    from portal.notifications.models import Notification
+    from portal.orders.fulfilment import order_claim, order_complete
+
+    dana, bea, order = cast
+    log_in(page, bea)
+    page.goto(f"/orders/{order.pk}/")
+    order_claim(order=order, actor=dana)
+    order_complete(order=order, actor=dana, note="Created sales")
+    assert Notification.objects.filter(recipient=bea, order=order, read_at=None).count() == 2
+    # The page follows the order live; what it shows needs no unread badge.
+    expect(page.locator("#order-summary")).to_contain_text("Done", timeout=20_000)
+    assert not Notification.objects.filter(recipient=bea, order=order, read_at=None).exists()
+    page.goto("/")
+    expect(page.get_by_role("link", name="Notifications")).not_to_contain_text("2")
