@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from portal.identity.models import RecoveryCodeDevice
+from portal.identity.models import OidcIdentity, RecoveryCodeDevice
 from portal.identity.throttling import lockouts_lift
 
 admin.site.unregister(AccessAttempt)
@@ -55,3 +55,21 @@ class RecoveryCodeDeviceAdmin(admin.ModelAdmin):
     @admin.display(description="codes left")
     def codes_left(self, obj: RecoveryCodeDevice) -> int:
         return obj.codes.count()
+
+
+@admin.register(OidcIdentity)
+class OidcIdentityAdmin(admin.ModelAdmin):
+    """Which account a single sign-on logs into. Adding one links an existing
+    account (a local one, say) to the provider's subject, the only way a
+    single sign-on reaches an account it did not create; the refresh token
+    is never shown."""
+
+    list_display = ("user", "subject", "issuer", "last_login_at", "last_checked_at")
+    search_fields = ("user__username", "subject")
+    fields = ("user", "issuer", "subject", "created_at", "last_login_at", "last_checked_at")
+    readonly_fields = ("created_at", "last_login_at", "last_checked_at")
+    raw_id_fields = ("user",)
+
+
+# Group mappings and their record live in a module of their own; importing it registers them.
+from portal.identity import mapping_admin  # noqa: E402, F401

@@ -39,11 +39,11 @@ from django.utils import timezone
 
 from catalogue.choices import Fulfilment, ProductStatus
 from catalogue.models import Product
-from portal.insights.aggregates import MICROSECONDS, Elapsed
 from portal.insights.choices import OPEN_DEBT_STATUSES, SEVERITY_POINTS, SEVERITY_RANK
 from portal.insights.models import DebtItem
 from portal.insights.playbooks import analyse_playbook
 from portal.orders.models import Order
+from portal.timespans import MICROSECONDS, Elapsed
 from runbooks.choices import RunStatus
 from runbooks.models import Run, Runbook, RunEvent
 

@@ -37,7 +37,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Max
 from django.utils import timezone
 
 from catalogue.choices import OperationKind
@@ -60,8 +59,7 @@ from portal.orders.hooks import (
 )
 from portal.orders.models import Order
 from runbooks.crypto import DecryptionError
-from runbooks.models import RunEvent
-from runbooks.services import run_events_append, run_reported
+from runbooks.services import run_notes_append, run_reported
 from squads.selectors import display_name
 
 logger = logging.getLogger(__name__)
@@ -438,7 +436,10 @@ def _reported_fields(instance: ServiceInstance, order: Order) -> dict[str, Any]:
         reported = run_reported(run)
         known = secret_values(instance)
     except DecryptionError:
-        _log(run.pk, ["Squadron could not read what the playbook reported (undecryptable); it was ignored."])
+        run_notes_append(
+            run_id=run.pk,
+            lines=["Squadron could not read what the playbook reported (undecryptable); it was ignored."],
+        )
         return {}
     report = read_report(reported, secret_names=declared_secret_names(order.product), known_secrets=known)
     if report.depends_on is not None:
@@ -449,25 +450,8 @@ def _reported_fields(instance: ServiceInstance, order: Order) -> dict[str, Any]:
     lines = list(report.ignored)
     if report.reported:
         lines.insert(0, report.summary())
-    _log(run.pk, lines)
+    run_notes_append(run_id=run.pk, lines=lines)
     return merged_fields(instance, report) if report.reported else {}
-
-
-def _log(run_id: int, lines: list[str]) -> None:
-    """Add ``lines`` to the end of the run's log."""
-    if not lines:
-        return
-    last = RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("counter"))["last"] or 0
-    now = timezone.now()
-    run_events_append(
-        run_id=run_id,
-        events=[
-            RunEvent(
-                run_id=run_id, counter=last + index, event="squadron_report", stdout=line, created_at=now
-            )
-            for index, line in enumerate(lines, start=1)
-        ],
-    )
 
 
 def _name(user: User) -> str:

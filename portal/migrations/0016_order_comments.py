@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0013_webhook_secrets_standard_webhooks'),
+        ('portal', '0015_membership_origin'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
