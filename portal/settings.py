@@ -42,7 +42,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if
 
 def _refuse_dev_secrets() -> None:
     if DEBUG:
-        if SECRET_KEY == DEV_SECRET_KEY and "pytest" not in sys.modules:
+        # ``serve`` says it once for the processes it starts (SQUADRON_DEV_WARNED).
+        said = env_bool("SQUADRON_DEV_WARNED", False)
+        if SECRET_KEY == DEV_SECRET_KEY and "pytest" not in sys.modules and not said:
             sys.stderr.write(
                 "WARNING: Squadron runs with DEVELOPMENT secrets (DEBUG on). Never expose this instance.\n"
             )
@@ -361,6 +363,9 @@ else:
 # Tests give each session a private queue so parallel runs never share messages.
 CELERY_TASK_DEFAULT_QUEUE = env_str("SQUADRON_DEFAULT_QUEUE", "celery") or "celery"
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 3, minimum=1)
+# What a task prints (the development console's emails) goes to the worker's
+# stdout as it is, not through the logging as "WARNING celery.redirected".
+CELERY_WORKER_REDIRECT_STDOUTS = False
 
 # --- Email ----------------------------------------------------------------
 # Development prints emails on the console; production sends them by SMTP.

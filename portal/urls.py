@@ -28,6 +28,8 @@ urlpatterns = [
     path("orders/badges/", orders.order_badges, name="order-badges"),
     path("orders/<int:pk>/", orders.order_detail, name="order-detail"),
     path("orders/<int:pk>/live/", orders.order_live, name="order-live"),
+    path("orders/<int:pk>/comments/", orders.order_comment, name="order-comment"),
+    path("orders/<int:pk>/secrets/", orders.order_secrets, name="order-secrets"),
     path("orders/<int:pk>/runs/<int:run_id>/log/", orders.run_log_earlier, name="run-log"),
     path("orders/<int:pk>/runs/<int:run_id>/log.txt", orders.run_log_download, name="run-log-download"),
     *[

@@ -25,6 +25,7 @@ urlpatterns = [
     path("squads/<slug:slug>/metrics/", metrics.SquadMetricsView.as_view(), name="squad-metrics"),
     path("products/<slug:slug>/metrics/", metrics.ProductMetricsView.as_view(), name="product-metrics"),
     path("orders/<int:pk>/events/", orders.OrderEventListView.as_view(), name="order-events"),
+    path("orders/<int:pk>/comments/", orders.OrderCommentListView.as_view(), name="order-comments"),
     path(
         "webhooks/<int:pk>/deliveries/", webhooks.WebhookDeliveryListView.as_view(), name="webhook-deliveries"
     ),

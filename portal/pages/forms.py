@@ -28,6 +28,7 @@ from catalogue.dynamic_choices import EXTENSION, LABELS, UNAVAILABLE, choice_mes
 from catalogue.markdown import render_markdown
 from catalogue.schema import secret_fields
 from portal.orders.choices import OPEN_STATUSES, OrderStatus
+from portal.orders.seen import Seen
 from portal.web.inputs import field_title
 
 #: Up to this many options an array of enum is a group of checkboxes (easier
@@ -350,6 +351,18 @@ class NoteForm(forms.Form):
     #: reject forms): a decision made on a stale page is refused, not counted
     #: for a step its approver never saw.
     step = forms.IntegerField(required=False, min_value=0, max_value=1000)
+    #: The status and claimant the page showed (``portal.orders.seen``): a
+    #: claim, release, completion, failure or cancellation made on a stale
+    #: page is refused, not applied to what the order has become.
+    seen = forms.CharField(required=False, max_length=200)
+    #: "Claim and complete": the person chose to claim the order as they close it.
+    claim = forms.BooleanField(required=False)
+
+    def clean_seen(self) -> Seen | None:
+        try:
+            return Seen.from_token(self.cleaned_data["seen"])
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
 
 
 ORDER_STATUS_FILTERS = [

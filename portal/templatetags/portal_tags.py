@@ -10,6 +10,7 @@ from django.utils.safestring import mark_safe
 
 from catalogue.markdown import render_markdown
 from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
+from portal.orders.seen import seen_token
 from portal.web import wording
 from portal.web.inputs import input_rows
 from squads.selectors import display_name as _display_name
@@ -48,6 +49,8 @@ def status_badge(status: str, order_id: int | None = None, oob: bool = False) ->
 
 # The wording lives in portal.web.wording, shared with the API and insights;
 # the filters keep their names for the templates.
+#: A form's hidden ``seen``: the order's status and claimant as the page shows them.
+register.filter("seen_token", seen_token)
 register.filter("duration", wording.duration)
 register.filter("failure_text", wording.failure_text)
 register.filter("failure_why", wording.failure_why)

@@ -57,6 +57,36 @@
     });
   });
 
+  // A secret shown once (a new API token, a webhook's signing secret): its
+  // Copy button copies the field named by data-copy and says it did.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button[data-copy]") : null;
+    if (!button) {
+      return;
+    }
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    var status = document.getElementById(button.getAttribute("aria-describedby") || "");
+    if (!field) {
+      return;
+    }
+    function said(text) {
+      if (status) {
+        status.textContent = text;
+      }
+    }
+    function fallback() {
+      field.select();
+      said(document.execCommand("copy") ? "Copied." : "Select it and copy it by hand.");
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(function () {
+        said("Copied.");
+      }, fallback);
+    } else {
+      fallback();
+    }
+  });
+
   document.addEventListener("change", function (event) {
     var form = event.target.form;
     if (form && form.hasAttribute("data-autosubmit") && event.target.tagName === "SELECT") {

@@ -349,8 +349,8 @@ def test_manual_order_lands_in_the_squad_queue_and_is_claimed_once(
 def test_manual_order_fails_with_a_reason(manual_product, requester, engineer):
     order = submit(manual_product, requester)
     with pytest.raises(OrderError):
-        order_fail(order=order, actor=engineer, reason="")
-    order = order_fail(order=order, actor=engineer, reason="No capacity left")
+        order_fail(order=order, actor=engineer, reason="", claim=True)
+    order = order_fail(order=order, actor=engineer, reason="No capacity left", claim=True)
     assert order.status == OrderStatus.FAILED
     assert order.failure_reason == "No capacity left"
     assert order.claimed_by == engineer
