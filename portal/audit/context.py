@@ -98,10 +98,11 @@ def current_actor() -> Actor:
     if request is None:
         return Actor(user_id=None, name=context.name or context.via, via=context.via, address=None)
     user = getattr(request, "user", None)
-    authenticated = user is not None and user.is_authenticated
+    if user is None or not user.is_authenticated:
+        return Actor(user_id=None, name="anonymous", via=context.via, address=client_address(request))
     return Actor(
-        user_id=user.pk if authenticated else None,
-        name=user.get_username() if authenticated else "anonymous",
+        user_id=user.pk,
+        name=user.get_username(),
         via=context.via,
         address=client_address(request),
     )

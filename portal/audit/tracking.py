@@ -94,8 +94,9 @@ def snapshot(instance: models.Model) -> dict[str, Any]:
 def _shown(instance: models.Model, attname: str, value: Any) -> Any:
     """How a value reads on the trail: a foreign key as its object's name and id."""
     field = next(field for field in _tracked_fields(type(instance)) if field.attname == attname)
-    if field.is_relation and value is not None and field.related_model is not None:
-        related = field.related_model._default_manager.filter(pk=value).first()
+    related_model = field.related_model
+    if field.is_relation and value is not None and isinstance(related_model, type):
+        related = related_model._default_manager.filter(pk=value).first()
         return f"{related} (#{value})" if related is not None else f"#{value}"
     return _plain(value)
 
@@ -140,19 +141,26 @@ def _after_save(
     before = None if created else getattr(instance, _BEFORE, None)
     if hasattr(instance, _BEFORE):
         delattr(instance, _BEFORE)
-    changes = diff(instance, before, snapshot(instance))
+    after = snapshot(instance)
+    saved_only = kwargs.get("update_fields")
+    if saved_only is not None and before is not None:
+        # Only these were written: the others may differ in memory, not in the row.
+        names = {instance._meta.get_field(name).attname for name in saved_only}
+        after = {attname: value for attname, value in after.items() if attname in names}
+    changes = diff(instance, before, after)
     if not created and not changes:
         return  # saved as it was, or only what changes by itself
     record(action="created" if created else "changed", target=instance, changes=changes)
 
 
 def _after_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
-    before = snapshot(instance)
     changes = {
-        name: {"before": SECRET_BEFORE if is_secret(name) else _plain(value), "after": None}
-        for name, value in before.items()
-        if value not in (None, "")
+        change_name: {"before": change["after"], "after": None}
+        for change_name, change in diff(instance, None, snapshot(instance)).items()
     }
+    for change in changes.values():
+        if change["before"] == "secret set":
+            change["before"] = SECRET_BEFORE
     record(action="deleted", target=instance, changes=changes)
 
 
@@ -206,5 +214,6 @@ def connect() -> None:
         post_delete.connect(_after_delete, sender=model, dispatch_uid=uid)
         for field in model._meta.many_to_many:
             through = field.remote_field.through
-            if through._meta.auto_created:  # an explicit through model is audited as a model
+            # An explicit through model (a squad's memberships) is audited as a model.
+            if through is not None and through._meta.auto_created:
                 m2m_changed.connect(_members_changed, sender=through, dispatch_uid=f"{uid}-{field.name}")
