@@ -292,3 +292,18 @@ def test_a_user_made_staff_is_recorded_without_the_password() -> None:
     assert entry.changes["is_staff"] == {"before": False, "after": True}
     assert entry.changes["password"] == {"before": "(secret)", "after": "secret changed"}
     assert "a-new-password" not in str(entry.changes)
+
+
+def test_the_admin_history_page_of_an_object_shows_its_trail(
+    member_client: Client, admin_user: User, product: Product
+) -> None:
+    member_client.post(admin_url(Product, "change", product.pk), product_data(product, name="Renamed VLAN"))
+
+    page = member_client.get(admin_url(Product, "history", product.pk)).content.decode()
+    assert 'id="audit-trail"' in page and "Renamed VLAN" in page and "<del>" in page
+    # The addresses are for the trail's readers only.
+    assert "127.0.0.1" not in page and "/audit/?object_type" not in page
+    admin = Client()
+    admin.force_login(admin_user)
+    page = admin.get(admin_url(Product, "history", product.pk)).content.decode()
+    assert "127.0.0.1" in page and f"/audit/?object_type=catalogue.product&amp;object_id={product.pk}" in page
