@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
 
 from portal.audit.models import AuditEntry
-from portal.instances.permissions import is_platform_lead
-from squads.selectors import AnyUser
+from squads.choices import Role
+from squads.selectors import AnyUser, roles_of
 
 
 def can_read_audit(user: AnyUser) -> bool:
     """Platform leads and superusers: the trail shows every squad's changes
     and everyone's logins, from where."""
-    return bool(user.is_authenticated and (user.is_superuser or is_platform_lead(user)))
+    if not user.is_authenticated or not user.is_active:
+        return False
+    # roles_of() is cached for the request: the navigation asked it already.
+    return bool(user.is_superuser) or any(role == Role.PLATFORM_LEAD for _, role in roles_of(user))
 
 
 def entries_about(obj: object) -> QuerySet[AuditEntry]:
@@ -46,10 +50,18 @@ class AuditEntryFilter(django_filters.FilterSet):
     )
     action = django_filters.ChoiceFilter(choices=AuditEntry.Action.choices, label="Action")
     since = django_filters.IsoDateTimeFilter(
-        field_name="at", lookup_expr="gte", label="Since", help_text="From this ISO date-time on."
+        field_name="at",
+        lookup_expr="gte",
+        label="Since",
+        help_text="From this ISO date-time on.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
     until = django_filters.IsoDateTimeFilter(
-        field_name="at", lookup_expr="lt", label="Until", help_text="Before this ISO date-time."
+        field_name="at",
+        lookup_expr="lt",
+        label="Until",
+        help_text="Before this ISO date-time.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
     q = django_filters.CharFilter(
         method="search", label="Text", help_text="In the object's name, the actor, the address and the note."

@@ -145,8 +145,8 @@ def _after_save(
     saved_only = kwargs.get("update_fields")
     if saved_only is not None and before is not None:
         # Only these were written: the others may differ in memory, not in the row.
-        names = {instance._meta.get_field(name).attname for name in saved_only}
-        after = {attname: value for attname, value in after.items() if attname in names}
+        written = {field.attname for field in _tracked_fields(type(instance)) if field.name in saved_only}
+        after = {attname: value for attname, value in after.items() if attname in written}
     changes = diff(instance, before, after)
     if not created and not changes:
         return  # saved as it was, or only what changes by itself
