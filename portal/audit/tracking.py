@@ -43,13 +43,25 @@ AUDITED = (
     "portal.ApiToken",
     "portal.WebhookSubscription",
     "identity.GroupMapping",
+    # A two-step login turned on or off (its secret never: only that it was set).
+    "identity.EncryptedTOTPDevice",
     "auth.User",
 )
 
 #: Fields whose value never reaches the trail: that they changed does.
 SECRET_MARKERS = ("secret", "ciphertext", "password", "key_hash")
-#: Fields that change without anyone changing the object.
-IGNORED = frozenset({"last_used_at", "last_login", "updated_at"})
+#: Fields that change without anyone changing the object (a login, a code checked).
+IGNORED = frozenset(
+    {
+        "last_used_at",
+        "last_login",
+        "updated_at",
+        "last_t",
+        "drift",
+        "throttling_failure_timestamp",
+        "throttling_failure_count",
+    }
+)
 #: A value longer than this (a playbook, a form schema) is kept cut.
 MAX_VALUE_LENGTH = 4000
 

@@ -7,6 +7,11 @@ import hashlib
 from django.db import models
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
+# The authenticator app's device, encrypted at rest, lives in its own module.
+from portal.identity.totp import EncryptedTOTPDevice
+
+__all__ = ["EncryptedTOTPDevice", "RecoveryCode", "RecoveryCodeDevice", "recovery_code_hash"]
+
 
 def recovery_code_hash(code: str) -> str:
     """The SHA-256 of a recovery code as typed, spaces and dashes aside and
