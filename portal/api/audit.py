@@ -85,7 +85,9 @@ class AuditPagination(CursorPagination):
         ),
     ],
     responses={
-        200: AuditEntrySerializer(many=True),
+        (200, "application/json"): AuditEntrySerializer(many=True),
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="With `export=csv`."),
+        (200, "application/jsonl"): OpenApiResponse(OpenApiTypes.STR, description="With `export=jsonl`."),
         404: OpenApiResponse(description="Not a reader of the trail."),
     },
 )

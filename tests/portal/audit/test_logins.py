@@ -63,3 +63,27 @@ def test_ten_wrong_passwords_lock_the_account_and_the_lockout_is_on_the_audit_pa
     reader.force_login(lead)
     page = reader.get("/audit/", {"action": "locked_out"}).content.decode()
     assert "locked out" in page and requester.username in page and "203.0.113.66" in page
+
+
+def test_a_lockout_lifted_in_the_admin_is_recorded_with_who_lifted_it(
+    requester: User, admin_user: User
+) -> None:
+    from axes.models import AccessAttempt
+
+    attacker = Client(REMOTE_ADDR="203.0.113.67")
+    for _ in range(LIMIT):
+        post_login(attacker, requester.username, "not-the-password")
+    admin = Client(REMOTE_ADDR="192.0.2.200")
+    admin.force_login(admin_user)
+    admin.post(
+        "/admin/axes/accessattempt/",
+        {
+            "action": "lift_lockouts",
+            "_selected_action": list(AccessAttempt.objects.values_list("pk", flat=True)),
+        },
+    )
+
+    lifted = AuditEntry.objects.get(action="lockout_lifted")
+    assert (lifted.actor, lifted.address, lifted.via) == (admin_user.username, "192.0.2.200", "admin")
+    assert lifted.changes == {"failures": {"before": LIMIT, "after": 0}}
+    assert lifted.note == f"{requester.username} from 203.0.113.67"
