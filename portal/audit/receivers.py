@@ -26,7 +26,18 @@ def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: An
     login_event_record(request, action="logged_in", username=user.get_username(), user_id=user.pk)
 
 
+def _refused_while_locked_out(request: HttpRequest | None) -> bool:
+    """A try that axes refused unchecked because a lock-out holds: the
+    lock-out is on the trail already, and an attacker hammering a locked
+    account must not grow the trail by two entries a request. (axes counts
+    a failure, and says how many, only when it checked the password.)"""
+    locked_out = bool(getattr(request, "axes_locked_out", False))
+    return locked_out and getattr(request, "axes_failures_since_start", None) is None
+
+
 def _login_failed(sender: Any, credentials: dict, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    if _refused_while_locked_out(request):
+        return
     # Django hides the password in credentials; only the username is read.
     username = str(credentials.get("username") or "")
     note = "a wrong two-step code" if sender == "portal.identity.throttling" else "a wrong password"
@@ -34,6 +45,8 @@ def _login_failed(sender: Any, credentials: dict, request: HttpRequest | None = 
 
 
 def _locked_out(sender: Any, request: HttpRequest | None, username: str | None, **kwargs: Any) -> None:
+    if _refused_while_locked_out(request):
+        return
     login_event_record(request, action="locked_out", username=username or "")
 
 

@@ -8,12 +8,14 @@ import sys
 from typing import Any
 
 import pytest
+from celery import Task
+from celery.signals import task_postrun, task_prerun
 from django.contrib.auth.models import User
 from django.test import Client, RequestFactory, override_settings
 from rest_framework.test import APIClient
 
 from catalogue.models import Operation, Product
-from portal.audit.context import Acting, Via, acting, task_finished, task_started
+from portal.audit.context import Acting, Via, acting
 from portal.audit.models import AuditEntry
 from portal.consumption.models import BusinessUnit, BusinessUnitMembership, Quota
 from portal.consumption.services import QuotaLimit, business_unit_create, business_unit_update, quota_set
@@ -28,7 +30,7 @@ from squads.models import Chapter, Membership, Squad
 from squads.services import membership_update, squad_update
 from tests.admin_forms import admin_url, credential_data, product_data
 from tests.catalogue.catalogue_files import VALID, run_import, variant
-from tests.factories import UserFactory
+from tests.factories import MembershipFactory, SquadFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -267,13 +269,21 @@ def test_a_catalogue_import_records_as_the_command(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_change_made_by_a_celery_task_names_the_task(squad: Squad) -> None:
-    task_started(task_id="abc", name="portal.instances.expire")
+    # What Celery's worker sends around each task it runs.
+    task = Task()
+    task.name = "portal.instances.expire"
+    task_prerun.send(sender=task, task_id="abc", task=task, args=(), kwargs={})
     try:
         squad_update(squad=squad, mission="Everything that connects")
     finally:
-        task_finished(task_id="abc")
+        task_postrun.send(
+            sender=task, task_id="abc", task=task, args=(), kwargs={}, retval=None, state="SUCCESS"
+        )
     entry = last(Squad, "changed")
     assert (entry.actor, entry.via, entry.actor_id) == ("portal.instances.expire", "task", None)
+    # Once it ended, the worker process acts as itself again.
+    squad_update(squad=squad, mission="After the task")
+    assert last(Squad, "changed").actor == "system"
 
 
 def test_a_save_that_changes_nothing_records_nothing(product: Product) -> None:
@@ -307,3 +317,26 @@ def test_the_admin_history_page_of_an_object_shows_its_trail(
     admin.force_login(admin_user)
     page = admin.get(admin_url(Product, "history", product.pk)).content.decode()
     assert "127.0.0.1" in page and f"/audit/?object_type=catalogue.product&amp;object_id={product.pk}" in page
+
+
+def test_an_admin_form_with_inlines_records_the_unit_its_member_and_its_quota(
+    client: Client, requester: User, database: Product
+) -> None:
+    from tests.portal.consumption.test_admin import add
+
+    lead = MembershipFactory(
+        user=UserFactory(username="marcus"), squad=SquadFactory(slug="platform"), role=Role.PLATFORM_LEAD
+    ).user
+    client.force_login(lead)
+    response = add(client, database, requester, max_instances="4")
+
+    assert response.status_code == 302
+    unit = BusinessUnit.objects.get(slug="finance")
+    for model, field, after in (
+        (BusinessUnit, "cost_centre", "CC-100"),
+        (BusinessUnitMembership, "business_unit", f"{unit} (#{unit.pk})"),
+        (Quota, "max_instances", 4),
+    ):
+        entry = last(model, "created")
+        assert entry.changes[field]["after"] == after
+        assert (entry.actor, entry.via) == (lead.username, "admin")
