@@ -279,5 +279,11 @@ class ApprovalStep(models.Model):
                 errors.setdefault("roles", []).append(
                     "A chapter step has no roles: its lead and members approve."
                 )
+            if not (self.squad_id or self.chapter_id or roles):
+                # Reading "anyone in the owning squad" into a blank step hid
+                # steps left unfinished: who approves is said, not assumed.
+                errors.setdefault("roles", []).append(
+                    "Name who approves this step: a squad, a chapter or at least one role."
+                )
         if errors:
             raise ValidationError(errors)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from jsonschema.exceptions import SchemaError
 
 from catalogue.patterns import FormValidator, check_schema, pattern_problem
-from runbooks.extravars import contains_surrogate
+from runbooks.extravars import contains_surrogate, input_name_problem
 
 COMMON_KEYWORDS = {"type", "title", "description", "default", "examples"}
 KEYWORDS_BY_TYPE: dict[str, set[str]] = {
@@ -76,6 +76,10 @@ def form_schema_problems(schema: object) -> list[SchemaProblem]:
         problems.append(SchemaProblem(("properties",), "'properties' must be a mapping"))
         properties = {}
     for name, spec in properties.items():
+        if (reason := input_name_problem(name)) is not None:
+            # Each field reaches the playbook as a variable of its name: one
+            # Ansible refuses (or that would steer Ansible) fails every order.
+            problems.append(SchemaProblem(("properties", name), f"field {reason}: rename it"))
         problems.extend(_property_problems(str(name), spec))
     required = schema.get("required", [])
     if not isinstance(required, list) or not all(isinstance(item, str) for item in required):

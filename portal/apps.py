@@ -11,6 +11,7 @@ class PortalConfig(AppConfig):
         from catalogue.importing.sections import section_register
         from portal.consumption.catalogue_file import BusinessUnitsSection
         from portal.consumption.quotas import quota_admission, unit_handover
+        from portal.identity.catalogue_file import GroupMappingsSection
         from portal.instances.hooks import instance_handover_register
         from portal.instances.lifecycle import register
         from portal.orders.hooks import order_admission_register
@@ -22,3 +23,5 @@ class PortalConfig(AppConfig):
         instance_handover_register("consumption", unit_handover)
         # The catalogue file carries business units (the catalogue cannot import them).
         section_register(BusinessUnitsSection())
+        # And group mappings, after the units they may name.
+        section_register(GroupMappingsSection())

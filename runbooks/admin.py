@@ -10,13 +10,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
-from runbooks.forms import CredentialForm, RunbookForm
+from runbooks.diffs import playbook_diff
+from runbooks.forms import CredentialForm, RunbookForm, VersionDiffForm
 from runbooks.models import Credential, Runbook, RunbookVersion
 from runbooks.services import SECRET_FIELDS, credential_set_secrets, runbook_set_playbook
 from squads.admin_mixins import SquadOwnedAdmin, may_enter, signed_in_user
@@ -26,12 +31,36 @@ if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldsetSpec
 
 
-def code_block(content: str) -> SafeString:
-    """Show code (a playbook) as it is written: escaped, monospace, indentation kept."""
+#: The admin's playbook editor: CodeMirror 6, built by ``make vendor`` from
+#: frontend/ (a script file, no inline script). It enhances what carries
+#: ``data-code-editor``; without it the text area and ``<pre>`` still work.
+CODE_EDITOR_MEDIA = ("vendor/codemirror/code-editor.min.js",)
+
+
+def code_block(content: str, label: str = "Playbook") -> SafeString:
+    """Show code (a playbook) as it is written: escaped, monospace, indentation
+    kept; the editor shows it read-only with line numbers and highlighting."""
     return format_html(
-        '<pre style="font-family: ui-monospace, Menlo, Consolas, monospace; white-space: pre; '
-        'overflow-x: auto; margin: 0;">{}</pre>',
-        content,
+        '<pre class="code-block" data-code-editor="yaml" aria-label="{}">{}</pre>', label, content
+    )
+
+
+def diff_url(
+    admin_site: admin.AdminSite, runbook_id: int, old: int | None = None, new: int | None = None
+) -> str:
+    """The page comparing two versions of a runbook (its latest two without numbers)."""
+    url = reverse(f"{admin_site.name}:runbooks_runbook_diff", args=[runbook_id])
+    return f"{url}?{urlencode({'old': old, 'new': new})}" if old is not None and new is not None else url
+
+
+def compare_with_previous(admin_site: admin.AdminSite, version: RunbookVersion) -> SafeString | str:
+    """A link to what ``version`` changed, for every version but the first."""
+    if version.number <= 1:
+        return "first version"
+    return format_html(
+        '<a href="{}">changes from version {}</a>',
+        diff_url(admin_site, version.runbook_id, version.number - 1, version.number),
+        version.number - 1,
     )
 
 
@@ -43,14 +72,19 @@ class RunbookVersionInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ("number", "checksum", "created_at", "created_by")
+    fields = ("number", "checksum", "created_at", "created_by", "changes")
     readonly_fields = fields
     ordering = ("-number",)
     verbose_name = "playbook version"
     verbose_name_plural = "playbook versions"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RunbookVersion]:
-        return super().get_queryset(request).select_related("created_by")
+        # The rows show no playbook: its text stays in the database.
+        return super().get_queryset(request).select_related("created_by").defer("content")
+
+    @admin.display(description="changes")
+    def changes(self, version: RunbookVersion) -> SafeString | str:
+        return compare_with_previous(self.admin_site, version)
 
     def has_view_permission(self, request: HttpRequest, obj: Runbook | None = None) -> bool:
         # ``obj`` is the runbook: whoever may curate it may read its history.
@@ -89,13 +123,86 @@ class RunbookAdmin(SquadOwnedAdmin, admin.ModelAdmin):
     readonly_fields = ("current_version_number",)
     inlines = (RunbookVersionInline,)
 
+    class Media:
+        js = CODE_EDITOR_MEDIA
+
     def get_inlines(self, request: HttpRequest, obj: Runbook | None) -> Any:
         # A runbook being added has no history yet.
         return self.inlines if obj is not None else ()
 
+    def get_fieldsets(self, request: HttpRequest, obj: Runbook | None = None) -> _FieldsetSpec:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # Who may only read gets the playbook as code (numbered, highlighted),
+        # not the plain paragraph Django would make of the text.
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": [("playbook_code" if f == "playbook" else f) for f in options["fields"]],
+                },
+            )
+            for name, options in fieldsets
+        ]
+
     @admin.display(description="current version", ordering="current_version__number")
     def current_version_number(self, runbook: Runbook) -> int | str:
         return runbook.current_version.number if runbook.current_version else "—"
+
+    @admin.display(description="playbook")
+    def playbook_code(self, runbook: Runbook) -> SafeString:
+        return code_block(runbook.playbook)
+
+    # --- Comparing versions -------------------------------------------------
+    def get_urls(self) -> list[URLPattern]:
+        diff = path(
+            "<path:object_id>/diff/",
+            self.admin_site.admin_view(self.diff_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_diff",
+        )
+        return [diff, *super().get_urls()]
+
+    def diff_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Two versions of the runbook's playbook side by side in one unified
+        diff. Whoever may see the runbook may compare its versions; for anyone
+        else the runbook does not exist (404, as its change page would)."""
+        runbook = self.get_object(request, unquote(object_id))
+        if runbook is None or not self.has_view_permission(request, runbook):
+            raise Http404("No runbook with this id.")
+        # Labels only: the two playbooks compared are read below, not the whole history.
+        versions = list(runbook.versions.select_related("created_by").defer("content").order_by("-number"))
+        form = None
+        diff = old = new = None
+        if len(versions) >= 2:
+            wanted = request.GET if ("old" in request.GET or "new" in request.GET) else None
+            # Without a choice: what the latest save changed.
+            form = VersionDiffForm(
+                wanted or {"old": versions[1].number, "new": versions[0].number}, versions=versions
+            )
+            if form.is_valid():
+                picked = runbook.versions.select_related("created_by").filter(
+                    number__in=(form.cleaned_data["old"], form.cleaned_data["new"])
+                )
+                by_number = {version.number: version for version in picked}
+                old, new = by_number[form.cleaned_data["old"]], by_number[form.cleaned_data["new"]]
+                diff = playbook_diff(old.content, new.content)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Compare versions of {runbook}",
+            "runbook": runbook,
+            "versions": versions,
+            "form": form,
+            "diff": diff,
+            "old": old,
+            "new": new,
+            "has_view_permission": True,
+        }
+        # A choice that names no version of this runbook is the request's fault.
+        status = 400 if form is not None and form.is_bound and form.errors else 200
+        return TemplateResponse(request, "admin/runbooks/runbook/diff.html", context, status=status)
 
     def save_model(self, request: HttpRequest, obj: Runbook, form: ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -123,12 +230,30 @@ class RunbookVersionAdmin(SquadOwnedAdmin, admin.ModelAdmin):
     list_filter = (("runbook", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("runbook", "created_by")
     search_fields = ("runbook__name", "runbook__slug", "checksum")
-    fields = ("runbook", "number", "checksum", "created_at", "created_by", "playbook")
+    fields = ("runbook", "number", "checksum", "created_at", "created_by", "changes", "playbook")
     readonly_fields = fields
+
+    class Media:
+        js = CODE_EDITOR_MEDIA
 
     @admin.display(description="playbook")
     def playbook(self, version: RunbookVersion) -> SafeString:
-        return code_block(version.content)
+        return code_block(version.content, label=f"Playbook of version {version.number}")
+
+    @admin.display(description="changes")
+    def changes(self, version: RunbookVersion) -> SafeString:
+        current = version.runbook.current_version_id
+        links = [compare_with_previous(self.admin_site, version)]
+        if current is not None and current != version.pk and version.runbook.current_version is not None:
+            latest = version.runbook.current_version.number
+            links.append(
+                format_html(
+                    '<a href="{}">compare with the current version ({})</a>',
+                    diff_url(self.admin_site, version.runbook_id, version.number, latest),
+                    latest,
+                )
+            )
+        return format_html(" · ".join(["{}"] * len(links)), *links)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -28,6 +28,30 @@ class RunStatus(models.TextChoices):
     LOST = "lost", "Lost"
 
 
+class FailureKind(models.TextChoices):
+    """What kind of failure ended a run, where it tells whether running it
+    again with the same inputs could end otherwise."""
+
+    # A task failed (a module, a command, an unreachable host): another run
+    # may well succeed.
+    TASK = "task", "A task failed"
+    # The playbook itself refused the inputs (``assert`` or ``fail``): the
+    # same inputs are refused again.
+    REFUSED = "refused", "The playbook refused the inputs"
+    # Squadron could not hand the inputs to Ansible (a reserved name):
+    # the same inputs fail again.
+    INPUTS = "inputs", "The inputs cannot be given to Ansible"
+
+
+#: Modules with which a playbook refuses what it was given: their failure
+#: is the playbook's answer to the inputs, not an accident of the run.
+REFUSING_MODULES = frozenset(
+    f"{prefix}{module}"
+    for prefix in ("", "ansible.builtin.", "ansible.legacy.")
+    for module in ("assert", "fail")
+)
+
+
 #: Statuses a run never leaves.
 TERMINAL_RUN_STATUSES = frozenset(
     {

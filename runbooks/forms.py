@@ -13,7 +13,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from runbooks.choices import CredentialKind
-from runbooks.models import Credential, Runbook
+from runbooks.models import Credential, Runbook, RunbookVersion
 from runbooks.playbooks import validate_playbook
 from runbooks.services import SECRET_FIELDS
 
@@ -49,7 +49,9 @@ class PlaybookField(forms.CharField):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("strip", False)  # whitespace is YAML syntax
-        kwargs.setdefault("widget", forms.Textarea(attrs=CODE_ATTRS))
+        # ``data-code-editor`` asks the admin's editor (portal/static/vendor/codemirror)
+        # to take over with line numbers and highlighting; without it the text area works.
+        kwargs.setdefault("widget", forms.Textarea(attrs={**CODE_ATTRS, "data-code-editor": "yaml"}))
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> str:
@@ -68,7 +70,8 @@ class RunbookForm(forms.ModelForm):
 
     playbook = PlaybookField(
         help_text="The Ansible playbook (YAML, a list of plays). Saving a changed "
-        "playbook adds a version; earlier versions stay readable.",
+        "playbook adds a version; earlier versions stay readable. In the editor, Tab "
+        "indents: press Escape, then Tab, to move on to the next field.",
     )
 
     class Meta:
@@ -258,3 +261,47 @@ class CredentialForm(forms.ModelForm):
         """The secret to encrypt, or ``None`` to keep the stored one."""
         given = self._given_secrets()
         return given or None
+
+
+class VersionDiffForm(forms.Form):
+    """Two versions of one runbook to compare, by their numbers (``?old=2&new=5``).
+
+    The choices are that runbook's versions only, so a number from another
+    runbook's history, or none at all, is refused with what went wrong."""
+
+    old = forms.TypedChoiceField(
+        coerce=int,
+        label="Compare version",
+        error_messages={
+            "required": "Pick the version to compare from.",
+            "invalid_choice": "This runbook has no version %(value)s.",
+        },
+    )
+    new = forms.TypedChoiceField(
+        coerce=int,
+        label="with version",
+        error_messages={
+            "required": "Pick the version to compare with.",
+            "invalid_choice": "This runbook has no version %(value)s.",
+        },
+    )
+
+    def __init__(self, data: Any, *, versions: list[RunbookVersion]) -> None:
+        super().__init__(data)
+        choices = [(version.number, version_label(version)) for version in versions]
+        for name in ("old", "new"):
+            field = self.fields[name]
+            assert isinstance(field, forms.TypedChoiceField)
+            field.choices = choices
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "old" in cleaned and "new" in cleaned and cleaned["old"] == cleaned["new"]:
+            raise ValidationError("Pick two different versions: a version does not differ from itself.")
+        return cleaned
+
+
+def version_label(version: RunbookVersion) -> str:
+    """How a version is named in a list: its number, when and by whom."""
+    author = version.created_by.get_username() if version.created_by else "unknown"
+    return f"Version {version.number} — {version.created_at:%Y-%m-%d %H:%M} UTC by {author}"

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
-from runbooks.choices import TERMINAL_RUN_STATUSES, CredentialKind, RunbookNetwork, RunStatus
+from runbooks.choices import TERMINAL_RUN_STATUSES, CredentialKind, FailureKind, RunbookNetwork, RunStatus
 from runbooks.crypto import decrypt_json
 from squads.models import Squad
 
@@ -175,6 +175,10 @@ class Run(models.Model):
     # Ansible's playbook_on_stats event.
     stats = models.JSONField(default=dict, blank=True)
     failure_reason = models.CharField(max_length=1000, blank=True)
+    # The first failed task's name, and what kind of failure it was: the
+    # portal tells a requester which step failed and whether a retry can help.
+    failed_task = models.CharField(max_length=255, blank=True)
+    failure_kind = models.CharField(max_length=16, choices=FailureKind.choices, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     check_mode = models.BooleanField(default=False, help_text="Dry run (ansible-playbook --check).")
     event_count = models.PositiveIntegerField(default=0)

@@ -223,6 +223,8 @@ def run_finish(
     rc: int | None = None,
     stats: dict[str, Any] | None = None,
     failure_reason: str = "",
+    failed_task: str = "",
+    failure_kind: str = "",
     reported: object = None,
     reported_masked: object = None,
 ) -> bool:
@@ -243,6 +245,8 @@ def run_finish(
         stats=stats or {},
         reported_ciphertext=sealed_report(reported, reported_masked),
         failure_reason=failure_reason[:_FAILURE_REASON_LENGTH],
+        failed_task=failed_task[:255],
+        failure_kind=failure_kind,
         finished_at=timezone.now(),
     )
     if finished:
@@ -277,6 +281,24 @@ def run_events_append(*, run_id: int, events: Sequence[RunEvent]) -> None:
     with transaction.atomic():
         RunEvent.objects.bulk_create(events)
         Run.objects.filter(pk=run_id).update(event_count=F("event_count") + len(events))
+
+
+def run_notes_append(*, run_id: int, lines: Sequence[str]) -> None:
+    """Add Squadron's own lines (what it made of a report) to the end of a
+    finished run's log, after the playbook's last event."""
+    if not lines:
+        return
+    last = RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("counter"))["last"] or 0
+    now = timezone.now()
+    run_events_append(
+        run_id=run_id,
+        events=[
+            RunEvent(
+                run_id=run_id, counter=last + index, event="squadron_report", stdout=line, created_at=now
+            )
+            for index, line in enumerate(lines, start=1)
+        ],
+    )
 
 
 def run_mark_lost_with_worker(*, run_id: int, worker: str) -> bool:

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.api.base import ApiMixin
-from portal.consumption.selectors import business_units_of
+from portal.consumption.membership import business_units_of
 from portal.integrations.models import ApiToken
 
 

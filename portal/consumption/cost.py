@@ -49,7 +49,6 @@ from django.db.models import (
     Count,
     DateField,
     FloatField,
-    Func,
     IntegerField,
     Q,
     QuerySet,
@@ -64,6 +63,7 @@ from catalogue.models import Product
 from portal.instances.models import ServiceInstance
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order
+from portal.timespans import DAY_MICROSECONDS, Elapsed
 
 CENT = Decimal("0.01")
 #: PostgreSQL's memory for the grouping of ``_regrouped`` (``SET LOCAL``).
@@ -402,42 +402,6 @@ def spend(window: CostWindow, scope: CostScope) -> Spend:
     return Spend(by_product=dict(grouped["product_id"]), by_unit=dict(grouped["business_unit_id"]))
 
 
-class DaysBetween(Func):
-    """``end - start`` in (fractional) days, for two date-times: the
-    database's own arithmetic on PostgreSQL and SQLite, the two engines
-    Squadron runs on."""
-
-    output_field = FloatField()
-
-    def __init__(self, end: Any, start: Any) -> None:
-        super().__init__(end, start)
-
-    def as_sql(
-        self,
-        compiler: Any,
-        connection: Any,
-        function: str | None = None,
-        template: str | None = None,
-        arg_joiner: str | None = None,
-        **extra_context: Any,
-    ) -> Any:
-        raise NotImplementedError(
-            f"DaysBetween is written for PostgreSQL and SQLite, not {connection.vendor}."
-        )
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        # date_part is floating point; EXTRACT a numeric, several times slower over many rows.
-        return self._two(compiler, connection, "(date_part('epoch', {end} - {start}) / 86400.0)")
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self._two(compiler, connection, "(julianday({end}) - julianday({start}))")
-
-    def _two(self, compiler: Any, connection: Any, template: str) -> tuple[str, list[Any]]:
-        end_sql, end_params = compiler.compile(self.source_expressions[0])
-        start_sql, start_params = compiler.compile(self.source_expressions[1])
-        return template.format(end=end_sql, start=start_sql), [*end_params, *start_params]
-
-
 @dataclass(frozen=True)
 class InstanceCost:
     """One instance's cost over a window."""
@@ -460,10 +424,13 @@ def largest_instances(window: CostWindow, scope: CostScope, *, limit: int = 12) 
     """
     if window.charges_nothing or scope.empty:
         return []
-    lived = DaysBetween(
-        Least(Coalesce("decommissioned_at", Value(window.end)), Value(window.end)),
-        Greatest("created_at", Value(window.start)),
-    )
+    lived = Cast(
+        Elapsed(
+            Least(Coalesce("decommissioned_at", Value(window.end)), Value(window.end)),
+            Greatest("created_at", Value(window.start)),
+        ),
+        FloatField(),
+    ) / Value(float(DAY_MICROSECONDS))
     # Narrow rows to rank (the sort carries no attributes), then the few listed in full.
     candidates = (
         _window_instances(window, scope)

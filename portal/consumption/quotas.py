@@ -31,7 +31,7 @@ add the one counting statement, on the indexes that start with the unit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -57,6 +57,7 @@ from django.db.models.lookups import Regex
 from catalogue.choices import OperationKind, OverQuota
 from portal.consumption.attributes import NUMBER
 from portal.consumption.errors import BusinessUnitChoiceError, QuotaExceeded
+from portal.consumption.membership import UnitRef, choose_unit, unit_refs_of
 from portal.consumption.models import BusinessUnit, Quota, format_amount
 from portal.instances.choices import InstanceState
 from portal.instances.hooks import Handover
@@ -214,33 +215,6 @@ def quota_usage(quotas: Iterable[Quota]) -> list[QuotaUse]:
 # --- The check of a placement ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class UnitRef:
-    """A business unit as a placement finds it."""
-
-    pk: int
-    slug: str
-    name: str
-
-
-def choose_unit(units: Sequence[UnitRef], chosen: str | None) -> UnitRef | None:
-    """The unit a member's order is for, out of ``units`` (theirs; only the
-    chosen one's when they chose): the one chosen, their only one, or none
-    when they belong to none. Refused when they chose one that is not
-    theirs, or belong to several and chose none."""
-    if chosen is not None:
-        found = next((unit for unit in units if unit.slug == chosen), None)
-        if found is None:
-            raise BusinessUnitChoiceError(f"You are not a member of a business unit {chosen!r}.")
-        return found
-    if len(units) > 1:
-        names = ", ".join(f"{unit.slug} ({unit.name})" for unit in units)
-        raise BusinessUnitChoiceError(
-            f"You belong to several business units: choose the one this order is for ({names})."
-        )
-    return units[0] if units else None
-
-
 def quota_admission(placement: Placement) -> Admission:
     """The consumption domain's admission check (``portal.orders.hooks``):
     the order's business unit, locked, and its quotas on the product. An
@@ -317,24 +291,17 @@ def unit_handover(instance: ServiceInstance, recipient: User, chosen: str | None
     new one would (the unit's row locked, as a placement locks it): over a
     quota, the handover is refused, whatever the product says of orders
     over quota (a handover has no approval to go to)."""
-    mine = BusinessUnit.objects.filter(memberships__user_id=recipient.pk).order_by("slug")
-    units = [UnitRef(pk, slug, name) for pk, slug, name in mine.values_list("pk", "slug", "name")]
-    current = instance.business_unit_id
-    if chosen is None and any(unit.pk == current for unit in units):
+    units = unit_refs_of(recipient)
+    if chosen is None and any(unit.pk == instance.business_unit_id for unit in units):
         return Handover()
-    if chosen is None and len(units) > 1:
-        names = ", ".join(f"{unit.slug} ({unit.name})" for unit in units)
-        raise BusinessUnitChoiceError(
-            f"You belong to several business units: choose the one {instance.name} is charged to ({names})."
-        )
-    unit = choose_unit(units, chosen)
+    unit = choose_unit(units, chosen, purpose=f"{instance.name} is charged to")
     if unit is None:
         return (
             Handover(columns={"business_unit_id": None}, note="charged to no business unit")
-            if current
+            if instance.business_unit_id
             else Handover()
         )
-    if unit.pk == current:
+    if unit.pk == instance.business_unit_id:
         return Handover()
     placement = Placement(
         requester=recipient,

@@ -6,25 +6,11 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from catalogue.models import Product
-from portal.consumption.models import BusinessUnit, Quota
+from portal.consumption.membership import UnitRef, choose_unit, unit_refs_of
+from portal.consumption.models import Quota
 from portal.consumption.permissions import sees_all_usage
-from portal.consumption.quotas import QuotaUse, UnitRef, choose_unit, quota_usage
+from portal.consumption.quotas import QuotaUse, quota_usage
 from squads.selectors import AnyUser, squad_ids_of
-
-
-def business_units_of(user: AnyUser) -> QuerySet[BusinessUnit]:
-    """The units the person belongs to, by name."""
-    if not user.is_authenticated or not user.is_active:
-        return BusinessUnit.objects.none()
-    return BusinessUnit.objects.filter(memberships__user_id=user.pk).order_by("name", "pk")
-
-
-def unit_refs_of(user: AnyUser) -> list[UnitRef]:
-    """The person's units, as the order form offers them."""
-    return [
-        UnitRef(pk, slug, name)
-        for pk, slug, name in business_units_of(user).values_list("pk", "slug", "name")
-    ]
 
 
 def unit_for_order(user: AnyUser, chosen: str | None) -> UnitRef | None:

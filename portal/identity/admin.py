@@ -10,11 +10,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from portal.identity.models import EncryptedTOTPDevice, RecoveryCodeDevice
+from portal.identity.models import EncryptedTOTPDevice, OidcIdentity, RecoveryCodeDevice
 from portal.identity.throttling import lockouts_lift
 
 admin.site.unregister(AccessAttempt)
-# Its devices were moved to EncryptedTOTPDevice (migration identity 0003): its
+# Its devices were moved to EncryptedTOTPDevice (migration identity 0004): its
 # admin would list an empty table, and offers to add a device with a clear key.
 admin.site.unregister(TOTPDevice)
 
@@ -77,3 +77,21 @@ class EncryptedTOTPDeviceAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+@admin.register(OidcIdentity)
+class OidcIdentityAdmin(admin.ModelAdmin):
+    """Which account a single sign-on logs into. Adding one links an existing
+    account (a local one, say) to the provider's subject, the only way a
+    single sign-on reaches an account it did not create; the refresh token
+    is never shown."""
+
+    list_display = ("user", "subject", "issuer", "last_login_at", "last_checked_at")
+    search_fields = ("user__username", "subject")
+    fields = ("user", "issuer", "subject", "created_at", "last_login_at", "last_checked_at")
+    readonly_fields = ("created_at", "last_login_at", "last_checked_at")
+    raw_id_fields = ("user",)
+
+
+# Group mappings and their record live in a module of their own; importing it registers them.
+from portal.identity import mapping_admin  # noqa: E402, F401

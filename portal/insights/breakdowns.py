@@ -17,7 +17,6 @@ from django.utils import timezone
 from catalogue.choices import Fulfilment
 from catalogue.models import Product
 from portal.insights.aggregates import (
-    MICROSECONDS,
     WeekStart,
     microseconds_to_seconds,
     percentiles,
@@ -37,6 +36,7 @@ from portal.insights.quality import (
 )
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order
+from portal.timespans import MICROSECONDS
 
 #: Failure reasons longer than this are grouped by their beginning.
 REASON_LENGTH = 160

@@ -43,10 +43,10 @@ from prometheus_client.metrics_core import (
 )
 
 from catalogue.models import Product
-from portal.insights.aggregates import MICROSECONDS, Elapsed
 from portal.insights.models import SweepRecovery
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order
+from portal.timespans import MICROSECONDS, Elapsed
 from runbooks.choices import TERMINAL_RUN_STATUSES, RunStatus
 from runbooks.models import Run
 

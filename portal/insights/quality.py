@@ -29,8 +29,6 @@ from django.db.models.functions import Coalesce
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from catalogue.models import Product
 from portal.insights.aggregates import (
-    MICROSECONDS,
-    Elapsed,
     microseconds_to_seconds,
     minutes_as_microseconds,
     percentiles,
@@ -39,6 +37,7 @@ from portal.insights.aggregates import (
 from portal.insights.periods import Period
 from portal.orders.choices import OPEN_STATUSES, TERMINAL_STATUSES, OrderStatus
 from portal.orders.models import Order
+from portal.timespans import MICROSECONDS, Elapsed
 
 MEDIAN = 0.5
 P90 = 0.9

@@ -1,7 +1,7 @@
 """Duplicated tooling: runbooks of different squads that do the same thing.
 
 Each runbook's current playbook is reduced to what it uses (see
-``portal.insights.playbooks``): modules, task structure (consecutive module
+``runbooks.analysis``): modules, task structure (consecutive module
 pairs), variables, roles and collections. Two runbooks are compared facet by
 facet with a weighted Jaccard index, where each feature weighs by how rare
 it is among all runbooks (inverse document frequency): sharing
@@ -23,7 +23,7 @@ from itertools import combinations
 from typing import Any
 
 from catalogue.models import Product
-from portal.insights.playbooks import PlaybookFeatures, analyse_playbook
+from runbooks.analysis import PlaybookFeatures, analyse_playbook
 from runbooks.models import Credential, Runbook, RunbookVersion
 
 FACET_WEIGHTS: dict[str, float] = {

@@ -36,8 +36,8 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Max
 from django.utils import timezone
 
 from catalogue.choices import OperationKind
@@ -48,6 +48,7 @@ from portal.instances.errors import InstanceBusy, InstanceError, InstanceNotOper
 from portal.instances.models import InstanceEvent, InstanceTransfer, ServiceInstance
 from portal.instances.permissions import can_operate
 from portal.instances.report import read_report
+from portal.instances.selectors import monthly_cost, pending_transfer
 from portal.integrations.webhooks.delivery import webhooks_instance_changed
 from portal.notifications.choices import NotificationKind
 from portal.notifications.services import notifications_settle_link, notify
@@ -60,8 +61,7 @@ from portal.orders.hooks import (
 )
 from portal.orders.models import Order
 from runbooks.crypto import DecryptionError
-from runbooks.models import RunEvent
-from runbooks.services import run_events_append, run_reported
+from runbooks.services import run_notes_append, run_reported
 from squads.selectors import display_name
 
 logger = logging.getLogger(__name__)
@@ -168,23 +168,54 @@ def _offer_end(instance: ServiceInstance) -> None:
     )
 
 
+#: Keys the payload carried before it took the API's ``Instance`` shape, kept
+#: so receivers written for it keep working (``api_path``: ``url`` is
+#: absolute). The schema marks them deprecated.
+LEGACY_INSTANCE_KEYS = ("api_path",)
+
+
 def instance_payload(instance_id: int) -> dict | None:
-    """What a webhook receiver learns of an instance (secrets masked)."""
-    instance = ServiceInstance.objects.select_related("product", "owner").filter(pk=instance_id).first()
+    """What a webhook receiver learns of an instance: every key of the API's
+    ``Instance`` (a generated client's model reads it; secrets masked as
+    there), ``url`` absolute through ``SQUADRON_BASE_URL`` and times in UTC,
+    plus ``LEGACY_INSTANCE_KEYS``. The OpenAPI document's ``webhooks``
+    describe it, and a test holds every event the suite sends to that."""
+    instance = (
+        ServiceInstance.objects.select_related("product", "owner", "business_unit")
+        .filter(pk=instance_id)
+        .first()
+    )
     if instance is None:
         return None
+    api_path = f"/api/v1/instances/{instance.pk}/"
+    cost = monthly_cost(instance)
+    offer = pending_transfer(instance)
     return {
         "id": instance.pk,
-        "api_path": f"/api/v1/instances/{instance.pk}/",
+        "url": f"{settings.SQUADRON_BASE_URL}{api_path}",
         "name": instance.name,
         "state": instance.state,
         "product": {"slug": instance.product.slug, "name": instance.product.name},
         "owner": instance.owner.get_username(),
         "attributes": instance.attributes,
         "links": instance.links,
+        "busy_with": instance.busy_with_id,
+        "business_unit": instance.business_unit.slug if instance.business_unit is not None else None,
+        "monthly_cost": f"{cost:.2f}" if cost is not None else None,
+        "pending_transfer": {
+            "from": offer.from_user.get_username(),
+            "to": offer.to_user.get_username(),
+            "note": offer.note,
+            "created_at": _iso(offer.created_at),
+        }
+        if offer is not None
+        else None,
         "expires_at": _iso(instance.expires_at),
         "created_at": _iso(instance.created_at),
         "updated_at": _iso(instance.updated_at),
+        "decommissioned_at": _iso(instance.decommissioned_at),
+        # LEGACY_INSTANCE_KEYS
+        "api_path": api_path,
     }
 
 
@@ -438,7 +469,10 @@ def _reported_fields(instance: ServiceInstance, order: Order) -> dict[str, Any]:
         reported = run_reported(run)
         known = secret_values(instance)
     except DecryptionError:
-        _log(run.pk, ["Squadron could not read what the playbook reported (undecryptable); it was ignored."])
+        run_notes_append(
+            run_id=run.pk,
+            lines=["Squadron could not read what the playbook reported (undecryptable); it was ignored."],
+        )
         return {}
     report = read_report(reported, secret_names=declared_secret_names(order.product), known_secrets=known)
     if report.depends_on is not None:
@@ -449,25 +483,8 @@ def _reported_fields(instance: ServiceInstance, order: Order) -> dict[str, Any]:
     lines = list(report.ignored)
     if report.reported:
         lines.insert(0, report.summary())
-    _log(run.pk, lines)
+    run_notes_append(run_id=run.pk, lines=lines)
     return merged_fields(instance, report) if report.reported else {}
-
-
-def _log(run_id: int, lines: list[str]) -> None:
-    """Add ``lines`` to the end of the run's log."""
-    if not lines:
-        return
-    last = RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("counter"))["last"] or 0
-    now = timezone.now()
-    run_events_append(
-        run_id=run_id,
-        events=[
-            RunEvent(
-                run_id=run_id, counter=last + index, event="squadron_report", stdout=line, created_at=now
-            )
-            for index, line in enumerate(lines, start=1)
-        ],
-    )
 
 
 def _name(user: User) -> str:

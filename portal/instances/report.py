@@ -37,9 +37,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from runbooks.execution.masking import Masker
+from runbooks.reported import read_links
 from runbooks.services import REPORT_MAX_BYTES, Reported
 
 #: An attribute's name: a variable name (it defaults the form field of the
@@ -47,10 +47,7 @@ from runbooks.services import REPORT_MAX_BYTES, Reported
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_ATTRIBUTES = 100
 MAX_ATTRIBUTE_BYTES = 8 * 1024
-MAX_LINKS = 20
 MAX_NAME_LENGTH = 200
-MAX_TITLE_LENGTH = 200
-MAX_URL_LENGTH = 2000
 MAX_DEPENDENCIES = 50
 #: The keys of ``squadron.instance``; any other is ignored, and said so.
 KNOWN_KEYS = frozenset({"name", "attributes", "secret_attributes", "links", "depends_on"})
@@ -107,8 +104,11 @@ def read_report(reported: Reported, *, secret_names: Iterable[str], known_secret
         return report
     if not isinstance(data, Mapping) or "squadron" not in data:
         return report
-    report.reported = True
     squadron = data["squadron"]
+    if isinstance(squadron, Mapping) and "instance" not in squadron:
+        # Nothing for the instance (an order's ``result`` alone, say).
+        return report
+    report.reported = True
     instance = squadron.get("instance") if isinstance(squadron, Mapping) else None
     if not isinstance(instance, Mapping):
         report.ignored.append(
@@ -120,7 +120,7 @@ def read_report(reported: Reported, *, secret_names: Iterable[str], known_secret
     masked = _path(reported.masked, "squadron", "instance", "attributes")
     _read_attributes(instance.get("attributes"), masked, declared, Masker(known_secrets), report)
     if "links" in instance:
-        report.links = _read_links(instance.get("links"), report)
+        report.links = read_links(instance.get("links"), report.ignored)
     if "depends_on" in instance:
         report.depends_on = _read_depends_on(instance.get("depends_on"), report)
     unknown = sorted(str(key) for key in instance if key not in KNOWN_KEYS)
@@ -188,40 +188,6 @@ def _read_attributes(
             )
             continue
         report.attributes[name] = item
-
-
-def _read_links(value: object, report: Report) -> list[dict[str, str]] | None:
-    if not isinstance(value, list):
-        report.ignored.append("The links must be a list of {title, url}; they were ignored.")
-        return None
-    links: list[dict[str, str]] = []
-    for index, link in enumerate(value):
-        if len(links) >= MAX_LINKS:
-            report.ignored.append(f"More than {MAX_LINKS} links: the rest were ignored.")
-            break
-        problem = _link_problem(link)
-        if problem:
-            report.ignored.append(f"Link {index + 1} ignored: {problem}.")
-            continue
-        links.append({"title": link["title"].strip(), "url": link["url"].strip()})
-    return links
-
-
-def _link_problem(link: object) -> str | None:
-    if (
-        not isinstance(link, Mapping)
-        or not isinstance(link.get("title"), str)
-        or not isinstance(link.get("url"), str)
-    ):
-        return "a link is a mapping of a title and a url, both text"
-    if not link["title"].strip() or len(link["title"]) > MAX_TITLE_LENGTH:
-        return f"its title must have 1 to {MAX_TITLE_LENGTH} characters"
-    url = link["url"].strip()
-    # Only web addresses: a javascript: or data: URL would run in the page.
-    parts = urlsplit(url) if len(url) <= MAX_URL_LENGTH else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        return "its url must be an http(s) address of at most 2,000 characters"
-    return None
 
 
 def _read_depends_on(value: object, report: Report) -> list[int] | None:

@@ -27,6 +27,7 @@ from portal.orders.choices import RETRYABLE_STATUSES, OrderStatus
 from portal.orders.errors import IllegalTransition, OrderNotAllowed
 from portal.orders.hooks import Placement, RunContext, order_admitted, order_run_context
 from portal.orders.models import Order, OrderDryRun, OrderEvent, OrderRun
+from portal.orders.outcome import run_outcome_fields
 from portal.orders.transitions import order_locked, order_move, order_note, sentence
 from portal.task_signing import RunTaskRules, run_task_rules_register
 from runbooks.choices import RunStatus
@@ -185,6 +186,11 @@ def order_retry(*, order: Order, actor: User) -> Order:
     masked_secrets = secret_fields(order.form_schema) & set(order.inputs)
     if masked_secrets and not order.secret_inputs_ciphertext:
         raise IllegalTransition("This order's secret inputs have expired; place a new order.")
+    if permissions.inputs_at_fault(order):
+        raise IllegalTransition(
+            "The runbook refused these details, so running it again would fail the same way: "
+            "order again with other details."
+        )
     with transaction.atomic():
         _readmitted(order)
         order = order_move(
@@ -198,6 +204,9 @@ def order_retry(*, order: Order, actor: User) -> Order:
             return_code=None,
             failure_reason="",
             host_summary={},
+            result={},
+            failed_step="",
+            failure_kind="",
         )
         dispatch_on_commit(order.pk)
     return order
@@ -323,6 +332,7 @@ def order_finish(*, order_id: int, run: Run) -> Order | None:
         "return_code": run.rc,
         "host_summary": run.stats or {},
         "failure_reason": "" if target == OrderStatus.SUCCEEDED else (run.failure_reason or ""),
+        **run_outcome_fields(run),
     }
     if target in FINAL_STATUSES:
         fields["secret_inputs_ciphertext"] = ""

@@ -107,6 +107,13 @@ class Order(models.Model):
     host_summary = models.JSONField(default=dict, blank=True)
     failure_reason = models.TextField(blank=True)
     resolution_note = models.TextField(blank=True)
+    # What the runbook told the requester (``set_stats`` ``squadron.result``):
+    # {"summary": Markdown, "links": [{title, url}]}, masked; {} for nothing.
+    result = models.JSONField(default=dict, blank=True)
+    # The first failed step of the run that ended it, and whether running
+    # it again could end otherwise (``runbooks.choices.FailureKind``).
+    failed_step = models.CharField(max_length=255, blank=True)
+    failure_kind = models.CharField(max_length=16, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -8,6 +8,7 @@ from catalogue.schema import secret_fields
 from portal.orders.approval_steps import can_decide
 from portal.orders.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, OrderStatus
 from portal.orders.models import Order
+from portal.orders.outcome import FINAL_FAILURE_KINDS
 from squads.choices import Role
 from squads.selectors import AnyUser, is_squad_member, roles_of
 
@@ -83,8 +84,19 @@ def offers_cancel(user: AnyUser, order: Order) -> bool:
     return order.status in CANCELLABLE_STATUSES and not stopping(order) and can_cancel(user, order)
 
 
+def inputs_at_fault(order: Order) -> bool:
+    """Whether the run failed on the inputs themselves (the playbook refused
+    them, or Ansible cannot be given them): the same inputs fail again."""
+    return order.failure_kind in FINAL_FAILURE_KINDS
+
+
 def offers_retry(user: AnyUser, order: Order) -> bool:
-    return retryable(order) and not secrets_erased(order) and can_retry(user, order)
+    return (
+        retryable(order)
+        and not secrets_erased(order)
+        and not inputs_at_fault(order)
+        and can_retry(user, order)
+    )
 
 
 def offers_decision(user: AnyUser, order: Order) -> bool:

@@ -6,6 +6,9 @@ rows to the same person.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
@@ -13,6 +16,7 @@ from portal.integrations.webhooks.delivery import iso
 from portal.orders.approval_steps import decidable_by
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order, OrderApproval
+from portal.orders.outcome import FINAL_FAILURE_KINDS
 from squads.selectors import AnyUser, squad_ids_of
 
 
@@ -110,6 +114,26 @@ def order_webhook_payload(order_id: int) -> dict | None:
 LEGACY_ORDER_KEYS = ("api_path", "return_code", "failure_reason", "resolution_note")
 
 
+def order_result(order: Order | Mapping[str, Any]) -> dict[str, Any]:
+    """An order's ``result`` as the API and webhooks show it, from the order
+    or from a row of its values (the API's list reads rows)."""
+
+    def get(name: str) -> Any:
+        return order[name] if isinstance(order, Mapping) else getattr(order, name)
+
+    reported = get("result") or {}
+    return {
+        "summary": reported.get("summary", ""),
+        "links": reported.get("links", []),
+        "failed_step": get("failed_step"),
+        "retry_can_help": get("failure_kind") not in FINAL_FAILURE_KINDS,
+        "return_code": get("return_code"),
+        "host_summary": get("host_summary") or {},
+        "failure_reason": get("failure_reason"),
+        "resolution_note": get("resolution_note"),
+    }
+
+
 def order_payload(order: Order) -> dict:
     """What a receiver learns of the order: every key of the API's ``Order``
     (a generated client's model reads it; secrets masked as there), with
@@ -141,12 +165,7 @@ def order_payload(order: Order) -> dict:
         "started_at": iso(order.started_at),
         "claimed_at": iso(order.claimed_at),
         "finished_at": iso(order.finished_at),
-        "result": {
-            "return_code": order.return_code,
-            "host_summary": order.host_summary or {},
-            "failure_reason": order.failure_reason,
-            "resolution_note": order.resolution_note,
-        },
+        "result": order_result(order),
         # LEGACY_ORDER_KEYS
         "api_path": api_path,
         "return_code": order.return_code,

@@ -18,7 +18,8 @@ from catalogue.markdown import render_markdown
 from catalogue.models import Product
 from catalogue.search import search_products
 from catalogue.selectors import catalogue_entries, product_for_page
-from portal.consumption.selectors import product_usage_for_member, product_usage_for_squad, unit_refs_of
+from portal.consumption.membership import unit_refs_of
+from portal.consumption.selectors import product_usage_for_member, product_usage_for_squad
 from portal.insights.breakdowns import expected_lead_time
 from portal.instances.selectors import instance_counts
 from portal.orders.models import Order

@@ -23,7 +23,8 @@ from django.views.decorators.http import require_GET
 from catalogue.choices import OperationKind
 from catalogue.inputs import MASK, validate_inputs
 from catalogue.models import Operation, Product
-from portal.consumption.selectors import business_units_of, squad_product_usage, unit_usage
+from portal.consumption.membership import business_units_of
+from portal.consumption.selectors import squad_product_usage, unit_usage
 from portal.instances.attributes import form_defaults
 from portal.instances.choices import ACCEPTABLE_STATES, BUSY_STATES, OFFERABLE_STATES, InstanceState
 from portal.instances.dependencies import instance_dependencies, instance_dependents
@@ -57,12 +58,17 @@ from portal.web.pagination import newest_first_page
 from squads.selectors import display_name, squad_ids_of
 
 INSTANCES_PER_PAGE = 25
+ANY_STATE = "all"
 
 
 class InstanceFilterForm(forms.Form):
     product = forms.ChoiceField(required=False, label="Product")
+    # Services in service first: decommissioned ones pile up over the years
+    # and are one choice away.
     state = forms.ChoiceField(
-        required=False, label="State", choices=[("", "Any state"), *InstanceState.choices]
+        required=False,
+        label="State",
+        choices=[("", "In service"), (ANY_STATE, "Any state"), *InstanceState.choices],
     )
 
     def __init__(self, *args: Any, products: list[tuple[str, str]], **kwargs: Any) -> None:
@@ -108,8 +114,11 @@ def instance_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     filters = form.cleaned_data if form.is_valid() else {}
     if filters.get("product"):
         queryset = queryset.filter(product__slug=filters["product"])
-    if filters.get("state"):
-        queryset = queryset.filter(state=filters["state"])
+    state = filters.get("state")
+    if not state:
+        queryset = queryset.exclude(state=InstanceState.DECOMMISSIONED)
+    elif state != ANY_STATE:
+        queryset = queryset.filter(state=state)
     page = newest_first_page(
         queryset, older=request.GET.get("older"), newer=request.GET.get("newer"), size=INSTANCES_PER_PAGE
     )
@@ -128,6 +137,11 @@ def instance_list(request: AuthenticatedHttpRequest) -> HttpResponse:
                 (instance, monthly_cost(instance), instance.state in BUSY_STATES) for instance in page.items
             ],
             "offers": list(transfers_offered_to(request.user)),
+            # Only when nothing in service is left to list: say where the rest went.
+            "decommissioned_only": not page.items
+            and not state
+            and not filters.get("product")
+            and my_services(request.user).filter(state=InstanceState.DECOMMISSIONED).exists(),
             "business_units": units,
             # One unit is named above the table: a column of it says nothing.
             "several_units": len(units) > 1,

@@ -19,8 +19,7 @@ from catalogue.inputs import validate_inputs
 from catalogue.models import Product
 from catalogue.schema import secret_fields
 from portal.consumption.errors import BusinessUnitChoiceError
-from portal.consumption.quotas import UnitRef, choose_unit
-from portal.consumption.selectors import unit_refs_of
+from portal.consumption.membership import UnitRef, choose_unit, unit_refs_of
 from portal.orders.approval_steps import steps_described, steps_for
 from portal.orders.choices import OrderStatus
 from portal.orders.errors import InvalidInputs, OrderError

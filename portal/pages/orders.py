@@ -23,7 +23,7 @@ from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
 from portal.orders.commands import COMMAND_LABELS, COMMANDS_BY_NAME, order_actions
 from portal.orders.errors import OrderError
 from portal.orders.models import Order, OrderDryRun, OrderEvent, OrderRun
-from portal.orders.permissions import retryable, secrets_erased, stopping
+from portal.orders.permissions import inputs_at_fault, retryable, secrets_erased, stopping
 from portal.orders.selectors import orders_visible_to
 from portal.pages.base import AuthenticatedHttpRequest, login_required
 from portal.pages.forms import NoteForm, OrderFilterForm
@@ -113,6 +113,7 @@ def _actions(request: AuthenticatedHttpRequest, order: Order) -> dict[str, Any]:
         "cancel_requested": stopping(order),
         "can_retry": "retry" in allowed,
         "retry_needs_new_order": retryable(order) and secrets_erased(order),
+        "inputs_at_fault": order.status == OrderStatus.FAILED and inputs_at_fault(order),
         # A new order from this one's details (a failure caused by the inputs
         # would fail again on retry; a success may be wanted twice).
         "can_order_again": order.status in TERMINAL_STATUSES

@@ -8,6 +8,7 @@ from django import template
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
+from catalogue.markdown import render_markdown
 from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
 from portal.web import wording
 from portal.web.inputs import input_rows
@@ -49,6 +50,7 @@ def status_badge(status: str, order_id: int | None = None, oob: bool = False) ->
 # the filters keep their names for the templates.
 register.filter("duration", wording.duration)
 register.filter("failure_text", wording.failure_text)
+register.filter("failure_why", wording.failure_why)
 register.filter("sla", wording.sla)
 register.filter("elapsed", wording.elapsed)
 register.filter("status_label", wording.status_label)
@@ -69,6 +71,12 @@ def description(form: Any, name: str) -> str:
     if not hasattr(form, "description_html"):
         return conditional_escape(form.fields[name].help_text)
     return mark_safe(form.description_html(name))  # noqa: S308 - sanitized by catalogue.markdown
+
+
+@register.filter
+def markdown(text: str) -> str:
+    """Markdown a runbook or squad wrote, as sanitized HTML."""
+    return mark_safe(render_markdown(text))  # noqa: S308 - sanitized by catalogue.markdown
 
 
 @register.filter

@@ -59,6 +59,16 @@ def failure_text(reason: str | None) -> str:
     return FAILURE_CODES.get(reason, reason)
 
 
+def failure_why(reason: str | None, step: str) -> str:
+    """Why a step failed, without the ``task <step> on host <host>: `` the
+    run's reason starts with (the page names the step on its own)."""
+    text = failure_text(reason)
+    prefix = f"task {step} on host "
+    if step and text.startswith(prefix) and ": " in text[len(prefix) :]:
+        return text[len(prefix) :].split(": ", 1)[1]
+    return text
+
+
 def sla(minutes: int | None) -> str:
     if not minutes:
         return "—"

@@ -19,6 +19,7 @@ from typing import Any
 from django.db import DatabaseError, DataError
 from django.utils import timezone
 
+from runbooks.choices import REFUSING_MODULES, FailureKind
 from runbooks.execution.credentials import SSH_ADD_RETRY_PROMPT
 from runbooks.execution.masking import Masker
 from runbooks.execution.reasons import AnsibleOutput, plain_paths, task_failure
@@ -156,6 +157,9 @@ class EventRecorder:
         self.reported: object = None
         self.reported_masked: object = None
         self.failure = ""
+        #: The first failed task's name, and its kind (``FailureKind``).
+        self.failed_task = ""
+        self.failure_kind = ""
         #: The return code of the first failed task's command, if it had one:
         #: a signal there (SIGXCPU) tells which run limit stopped it.
         self.failure_rc: int | None = None
@@ -249,6 +253,9 @@ class EventRecorder:
         elif failed and name in TASK_FAILED_EVENTS and not self.failure:
             where = f"task {task or data.get('task_action') or '?'} on host {host or '?'}"
             self.failure = self.storable(f"{where}: {task_failure(data.get('res'), self.private_dir)}")
+            self.failed_task = self.masker.text(task)[:255]
+            refused = name == "runner_on_failed" and data.get("task_action") in REFUSING_MODULES
+            self.failure_kind = FailureKind.REFUSED if refused else FailureKind.TASK
             result = data.get("res")
             if isinstance(result, Mapping) and isinstance(result.get("rc"), int):
                 self.failure_rc = result["rc"]

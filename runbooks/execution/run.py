@@ -53,7 +53,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from pexpect import ExceptionPexpect
 
-from runbooks.choices import RunbookNetwork, RunStatus
+from runbooks.choices import FailureKind, RunbookNetwork, RunStatus
 from runbooks.execution import sandbox
 from runbooks.execution.credentials import (
     CredentialMaterial,
@@ -221,8 +221,8 @@ def _outcome(runner: Runner, recorder: EventRecorder, supervisor: Supervisor) ->
     return status, ""
 
 
-def _record_failure(run_id: int, reason: str, started: float) -> Run:
-    run_finish(run_id=run_id, status=RunStatus.FAILED, failure_reason=reason)
+def _record_failure(run_id: int, reason: str, started: float, *, kind: str = "") -> Run:
+    run_finish(run_id=run_id, status=RunStatus.FAILED, failure_reason=reason, failure_kind=kind)
     logger.info("run %s failed in %.1f s: %s", run_id, time.monotonic() - started, reason)
     return Run.objects.get(pk=run_id)
 
@@ -331,12 +331,17 @@ def _play(
         ended = True
         recorder.flush()
         status, reason = _outcome(runner, recorder, supervisor)
+        failed = status == RunStatus.FAILED
         recorded = run_finish(
             run_id=run_id,
             status=status,
             rc=runner.rc,
             stats=recorder.stats,
             failure_reason=masker.text(reason),
+            # Only a failed run keeps its first failed task: a rescued or
+            # ignored failure is not why it ended.
+            failed_task=recorder.failed_task if failed else "",
+            failure_kind=recorder.failure_kind if failed and recorder.failure == reason else "",
             reported=recorder.reported,
             reported_masked=recorder.reported_masked,
         )
@@ -351,7 +356,11 @@ def _play(
             recorder.flush()
         logger.error("run %s: executor error\n%s", run_id, masker.text(traceback.format_exc()))
         return _record_failure(
-            run_id, masker.text(f"executor error: {type(error).__name__}: {error}"), started
+            run_id,
+            masker.text(f"executor error: {type(error).__name__}: {error}"),
+            started,
+            # Inputs Ansible cannot be given are refused again on a retry.
+            kind=FailureKind.INPUTS if isinstance(error, ExtraVarsError) else "",
         )
     finally:
         _clean_up(run_id, recorder=recorder, config=config, private_dir=private_dir, ended=ended)

@@ -127,6 +127,10 @@ def test_order_detail_has_history_result_and_allowed_actions(api_for, requester,
     assert body["status"] == "pending_approval"
     assert body["actions"] == ["cancel", "approve", "reject"]
     assert body["result"] == {
+        "summary": "",
+        "links": [],
+        "failed_step": "",
+        "retry_can_help": True,
         "return_code": None,
         "host_summary": {},
         "failure_reason": "",

@@ -10,10 +10,11 @@ from django.db import connection
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from portal.insights import breakdowns
 from portal.insights import quality as q
-from portal.insights.aggregates import Elapsed, percentiles
+from portal.insights.aggregates import percentiles
 from portal.insights.periods import Period
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order
+from portal.timespans import Elapsed
 from tests.factories import ProductFactory, SquadFactory, UserFactory
 from tests.insights.conftest import NOW, make_order
 

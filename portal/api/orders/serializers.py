@@ -17,6 +17,7 @@ from portal.orders.approval_steps import step_progress
 from portal.orders.choices import OrderStatus
 from portal.orders.commands import COMMAND_NAMES, order_actions
 from portal.orders.models import Order, OrderDryRun, OrderEvent
+from portal.orders.selectors import order_result
 from portal.web.runlog import plain_text
 from runbooks.models import RunEvent
 from runbooks.selectors import run_events_page
@@ -41,6 +42,9 @@ ORDER_ROW = (
     "host_summary",
     "failure_reason",
     "resolution_note",
+    "result",
+    "failed_step",
+    "failure_kind",
     "product__slug",
     "product__name",
     "squad__slug",
@@ -68,7 +72,25 @@ def order_row(order: Order) -> dict[str, Any]:
     return row
 
 
+class ResultLinkSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    url = serializers.URLField()
+
+
 class OrderResultSerializer(serializers.Serializer):
+    summary = serializers.CharField(
+        allow_blank=True,
+        help_text="What the runbook told the requester (`set_stats` `squadron.result`), Markdown; "
+        "empty when it said nothing.",
+    )
+    links = ResultLinkSerializer(many=True, help_text="Links the runbook gave with its result.")
+    failed_step = serializers.CharField(
+        allow_blank=True, help_text="The name of the step (Ansible task) that failed, if one did."
+    )
+    retry_can_help = serializers.BooleanField(
+        help_text="False when the runbook refused the inputs themselves: a retry would fail the same "
+        "way, order again with other inputs."
+    )
     return_code = serializers.IntegerField(allow_null=True)
     host_summary = serializers.DictField(child=serializers.JSONField())
     failure_reason = serializers.CharField(allow_blank=True)
@@ -167,22 +189,12 @@ class OrderSerializer(serializers.ModelSerializer):
             "started_at": iso(row["started_at"], zone),
             "claimed_at": iso(row["claimed_at"], zone),
             "finished_at": iso(row["finished_at"], zone),
-            "result": {
-                "return_code": row["return_code"],
-                "host_summary": row["host_summary"] or {},
-                "failure_reason": row["failure_reason"],
-                "resolution_note": row["resolution_note"],
-            },
+            "result": order_result(row),
         }
 
     @extend_schema_field(OrderResultSerializer)
     def get_result(self, order: Order) -> dict[str, Any]:
-        return {
-            "return_code": order.return_code,
-            "host_summary": order.host_summary or {},
-            "failure_reason": order.failure_reason,
-            "resolution_note": order.resolution_note,
-        }
+        return order_result(order)
 
 
 class OrderHistorySerializer(serializers.ModelSerializer):

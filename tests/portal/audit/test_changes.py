@@ -340,3 +340,17 @@ def test_an_admin_form_with_inlines_records_the_unit_its_member_and_its_quota(
         entry = last(model, "created")
         assert entry.changes[field]["after"] == after
         assert (entry.actor, entry.via) == (lead.username, "admin")
+
+
+def test_a_group_mapping_change(squad: Squad, admin_user: User) -> None:
+    from portal.identity.models import GroupMapping
+
+    with as_user(admin_user, "192.0.2.91"):
+        mapping = GroupMapping.objects.create(group="net-engineers", squad=squad, role=Role.ENGINEER)
+        mapping.role = Role.SME
+        mapping.save()
+
+    assert last(GroupMapping, "created").changes["group"] == {"before": None, "after": "net-engineers"}
+    entry = last(GroupMapping, "changed")
+    assert entry.changes == {"role": {"before": "engineer", "after": "sme"}}
+    assert (entry.actor, entry.address) == (admin_user.username, "192.0.2.91")

@@ -58,7 +58,7 @@ def test_turning_two_step_on_is_audited_without_the_secret(requester: User, enro
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_encrypts_existing_devices_and_leaves_no_clear_seed() -> None:
     executor = MigrationExecutor(connection)
-    before, after = [("identity", "0001_recovery_codes")], [("identity", "0003_encrypted_totp")]
+    before, after = [("identity", "0003_oidc_identity")], [("identity", "0004_encrypted_totp")]
     executor.migrate(before)
     old_apps = executor.loader.project_state([*before, ("otp_totp", "0003_add_timestamps")]).apps
     user = old_apps.get_model("auth", "User").objects.create(username="vera")

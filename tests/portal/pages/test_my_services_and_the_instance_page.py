@@ -58,6 +58,30 @@ def test_my_services_filters_by_state_and_product(requester, instance):
     assert client.get("/instances/?state=nonsense").status_code == 200
 
 
+def test_my_services_shows_services_in_service_until_asked_for_the_decommissioned(
+    requester, instance, database
+):
+    gone = create(database, requester, reported=reporting("retired-db"))
+    ServiceInstance.objects.filter(pk=gone.pk).update(state=InstanceState.DECOMMISSIONED)
+    client = logged_in(requester)
+    html = client.get("/instances/").content.decode()
+    assert "orders-db" in html and "retired-db" not in html
+    # One click away, and named so: the select offers them.
+    assert '<option value="all">' in html and '<option value="" selected>In service</option>' in html
+    everything = client.get("/instances/?state=all").content.decode()
+    assert "orders-db" in everything and "retired-db" in everything
+    # The pager keeps the choice.
+    assert "retired-db" in client.get("/instances/?state=decommissioned").content.decode()
+
+
+def test_my_services_says_when_only_decommissioned_services_are_left(requester, instance):
+    ServiceInstance.objects.filter(pk=instance.pk).update(state=InstanceState.DECOMMISSIONED)
+    html = logged_in(requester).get("/instances/").content.decode()
+    assert "orders-db" not in html
+    assert "No service in service" not in html
+    assert 'href="/instances/?state=all"' in html and "decommissioned" in html.lower()
+
+
 @pytest.mark.parametrize(
     ("path", "fields"), [("/orders/", ["status"]), ("/instances/", ["product", "state"])]
 )

@@ -50,7 +50,7 @@ def decrypt_devices(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) ->
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('identity', '0001_recovery_codes'),
+        ('identity', '0003_oidc_identity'),
         ('otp_totp', '0003_add_timestamps'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
