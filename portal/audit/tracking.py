@@ -30,6 +30,7 @@ AUDITED = (
     "squads.Squad",
     "squads.Membership",
     "squads.Chapter",
+    "squads.ChapterMembership",
     "runbooks.Runbook",
     "runbooks.RunbookVersion",
     "runbooks.Credential",
@@ -189,6 +190,11 @@ def _members_changed(
     a runbook's credentials) gained or lost some."""
     if action not in ("post_add", "post_remove", "pre_clear") or reverse:
         return
+    if action != "post_add" and _is_audited(sender):
+        # Rows of an audited through model (a squad's or a chapter's
+        # memberships) are deleted one by one, each on the trail already;
+        # only an add (a bulk insert, which sends no save signal) is not.
+        return
     field = next(
         (field for field in type(instance)._meta.many_to_many if field.remote_field.through is sender), None
     )
@@ -206,6 +212,10 @@ def _members_changed(
     else:
         changes = {field.name: {"before": {"removed": names}, "after": None}}
     record(action="changed", target=instance, changes=changes)
+
+
+def _is_audited(model: type[models.Model]) -> bool:
+    return model._meta.label in AUDITED
 
 
 def audited_models() -> list[type[models.Model]]:
@@ -226,6 +236,5 @@ def connect() -> None:
         post_delete.connect(_after_delete, sender=model, dispatch_uid=uid)
         for field in model._meta.many_to_many:
             through = field.remote_field.through
-            # An explicit through model (a squad's memberships) is audited as a model.
-            if through is not None and through._meta.auto_created:
+            if through is not None:
                 m2m_changed.connect(_members_changed, sender=through, dispatch_uid=f"{uid}-{field.name}")
