@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "portal",
     "portal.insights",
     "portal.identity",
+    "portal.audit",
 ]
 
 MIDDLEWARE = [
@@ -102,6 +103,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Who uses this browser: a form kept after a session expired is theirs alone.
     "portal.pages.resume.RememberWhoMiddleware",
+    # Who acts and from where, for the audit trail: after the user is known.
+    "portal.audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

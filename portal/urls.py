@@ -7,6 +7,7 @@ from portal.api.base import not_found
 from portal.orders.commands import COMMAND_NAMES
 from portal.pages import (
     account,
+    audit,
     catalogue,
     instances,
     login,
@@ -76,6 +77,8 @@ urlpatterns = [
         notifications.notification_preferences,
         name="notification-preferences",
     ),
+    path("audit/", audit.audit_list, name="audit"),
+    path("audit/export.<str:fmt>", audit.audit_export, name="audit-export"),
     path("healthz", operations.healthz, name="healthz"),
     path("readyz", operations.readyz, name="readyz"),
     path("favicon.ico", operations.favicon, name="favicon"),

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
+# The authenticator app's device, encrypted at rest, lives in its own module.
+from portal.identity.totp import EncryptedTOTPDevice  # noqa: F401
 from squads.choices import Role
 
 
