@@ -29,8 +29,15 @@ WORKDIR /app
 
 # Dependencies first: this layer is rebuilt only when the lock changes. The
 # lock pins and hashes every package, ansible-core and ansible-runner included.
+# python-ldap (LDAP logins) is built here against Debian's OpenLDAP client
+# library: the compiler and headers go once it is built; the libraries it
+# links stay (purged without --auto-remove).
 COPY requirements.lock ./
-RUN pip install --require-hashes --no-deps --requirement requirements.lock
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends gcc libc6-dev libldap-dev libsasl2-dev \
+    && pip install --require-hashes --no-deps --requirement requirements.lock \
+    && apt-get purge --yes gcc libc6-dev libldap-dev libsasl2-dev \
+    && rm -rf /var/lib/apt/lists/*
 
 COPY manage.py ./
 COPY portal/ portal/

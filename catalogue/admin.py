@@ -15,8 +15,10 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
+from catalogue.admin_publish import publish_confirmation
+from catalogue.checks import product_warnings
 from catalogue.choices import ApprovalPolicy
 from catalogue.forms import OperationForm, ProductForm
 from catalogue.models import ApprovalStep, Category, Operation, Product
@@ -84,7 +86,8 @@ class ApprovalStepForm(forms.ModelForm):
         choices=Role.choices,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Roles in the squad that may approve; none ticked: any member. Not used for a chapter.",
+        help_text="Roles in the squad (the one named, or the product's own) that may approve. "
+        "Name a squad, a chapter or at least one role. Not used for a chapter.",
     )
 
     class Meta:
@@ -178,6 +181,11 @@ class OperationAdmin(SquadOwnedAdmin, admin.ModelAdmin):
     search_fields = ("name", "slug", "product__name", "product__slug")
     inlines = (ApprovalStepInline,)
 
+    class Media:
+        # The product page's form designer, over the operation's form.
+        css = {"all": ("css/admin-designer.css",)}
+        js = ("js/admin-designer.js",)
+
 
 @admin.register(Product)
 class ProductAdmin(SquadOwnedAdmin, admin.ModelAdmin):
@@ -226,6 +234,24 @@ class ProductAdmin(SquadOwnedAdmin, admin.ModelAdmin):
         ("Lifecycle", {"fields": ("status", "version", "created_at", "updated_at")}),
     )
 
+    class Media:
+        # The form designer and live preview over the JSON box (which keeps
+        # working alone without script).
+        css = {"all": ("css/admin-designer.css",)}
+        js = ("js/admin-designer.js",)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        product = self.get_object(request, object_id)
+        checked = product is not None and product.runbook is not None and product.runbook.current_version
+        context = {"form_warnings": product_warnings(product) if checked and product else None}
+        return super().change_view(request, object_id, form_url, {**context, **(extra_context or {})})
+
     def save_related(self, request: HttpRequest, form: ModelForm, formsets: list, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         # After the many-to-many fields are saved, so that a change of
@@ -234,8 +260,16 @@ class ProductAdmin(SquadOwnedAdmin, admin.ModelAdmin):
             product_changed(product=form.instance)
 
     @admin.action(description="Publish selected products", permissions=["change"])
-    def publish_selected(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
+    def publish_selected(self, request: HttpRequest, queryset: QuerySet[Product]) -> HttpResponse | None:
+        """Publish, after the curator has seen what does not fit: products
+        whose form and playbook disagree are listed on a page of their own,
+        and published only once confirmed there."""
+        if request.POST.get("confirmed") != "yes":
+            page = publish_confirmation(self, request, queryset)
+            if page is not None:
+                return page
         self._change_status(request, queryset, product_publish, "published")
+        return None
 
     @admin.action(description="Retire selected products", permissions=["change"])
     def retire_selected(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:

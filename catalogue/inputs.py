@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from jsonschema import FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from catalogue.conditions import hidden_fields
+from catalogue.dynamic_choices import EXTENSION, choice_message
 from catalogue.patterns import FORMAT_CHECKER as RE2_FORMAT_CHECKER
 from catalogue.patterns import FormValidator, pattern_problem
 from catalogue.schema import secret_fields
@@ -80,6 +82,10 @@ def validate_inputs(schema: dict, inputs: object) -> tuple[dict, dict[str, list[
 
     Unknown fields are refused: a typo in an integration's payload must not
     be silently dropped (the runbook would then run without the value).
+    Fields a condition hides (``catalogue.conditions``) are dropped, what
+    was sent for them included: the person could not see them, and the
+    playbook must not act on them. Dynamic choices are checked against the
+    ``enum`` that ``catalogue.dynamic_choices.live_schema`` put in ``schema``.
     """
     if not isinstance(inputs, dict):
         return {}, {NON_FIELD: ["Inputs must be an object of field values."]}
@@ -87,8 +93,10 @@ def validate_inputs(schema: dict, inputs: object) -> tuple[dict, dict[str, list[
         # Not even the field's name can be shown back.
         return {}, {NON_FIELD: ["A field name " + NOT_TEXT[0].lower() + NOT_TEXT[1:]]}
     completed = apply_defaults(schema, inputs)
-    errors: dict[str, list[str]] = {}
     properties = schema.get("properties") or {}
+    for name in hidden_fields(schema, {key: value for key, value in completed.items() if key in properties}):
+        completed.pop(name, None)
+    errors: dict[str, list[str]] = {}
     for name, value in completed.items():
         if contains_surrogate(value):
             errors.setdefault(name, []).append(NOT_TEXT)
@@ -99,7 +107,7 @@ def validate_inputs(schema: dict, inputs: object) -> tuple[dict, dict[str, list[
     # A squad's ``pattern`` runs with RE2 (see ``catalogue.patterns``).
     validator = FormValidator(schema, format_checker=FORMAT_CHECKER)
     for error in sorted(validator.iter_errors(completed), key=lambda e: list(e.absolute_path)):
-        if error.validator == "additionalProperties":
+        if error.validator in ("additionalProperties", "dependentRequired"):
             continue
         if error.validator == "required":
             field = error.message.split("'")[1] if "'" in error.message else NON_FIELD
@@ -107,9 +115,25 @@ def validate_inputs(schema: dict, inputs: object) -> tuple[dict, dict[str, list[
             continue
         field = str(error.absolute_path[0]) if error.absolute_path else NON_FIELD
         errors.setdefault(field, []).append(_message(error, properties.get(field, {})))
+    _dependent_errors(schema, properties, completed, errors)
     if not errors:
         _integers_as_int(properties, completed)
     return completed, errors
+
+
+def _dependent_errors(schema: dict, properties: dict, inputs: dict, errors: dict[str, list[str]]) -> None:
+    """``dependentRequired``'s errors on the field that is missing, naming
+    the one that needs it (jsonschema's own message names neither usefully)."""
+    dependent = schema.get("dependentRequired")
+    if not isinstance(dependent, dict):
+        return
+    for name, needed in dependent.items():
+        if name not in inputs:
+            continue
+        for other in needed:
+            if other not in inputs and other not in errors:
+                title = (properties.get(name) or {}).get("title") or name
+                errors.setdefault(other, []).append(f"This field is required when {title} is given.")
 
 
 def _integers_as_int(properties: dict, inputs: dict) -> None:
@@ -150,6 +174,8 @@ def _message(error: ValidationError, spec: dict) -> str:
         return UNCHECKABLE_PATTERN if pattern_problem(error.validator_value) else pattern_message(spec)
     if kind == "format":
         return f"Must be a valid {error.validator_value}."
+    if kind == "enum" and isinstance(spec, dict) and EXTENSION in spec:
+        return choice_message(spec)
     if kind == "enum":
         return "Must be one of: " + ", ".join(str(choice) for choice in error.validator_value) + "."
     if kind == "type":

@@ -5,6 +5,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from catalogue.choices import ApprovalPolicy, Fulfilment, OperationKind, OverQuota, ProductStatus
+from catalogue.dynamic_choices import reference_problems
 from catalogue.schema import form_schema_problems
 from runbooks.models import Runbook
 from squads.choices import Role
@@ -13,6 +14,16 @@ from squads.models import Chapter, Squad
 
 def empty_form() -> dict:
     return {"type": "object", "properties": {}}
+
+
+def _reference_errors(schema: dict) -> dict[str, list[str]]:
+    """The products and choice lists a form's dynamic choices name that do not exist."""
+    problems = reference_problems(schema)
+    if not problems:
+        return {}
+    return {
+        "form_schema": [f"{'.'.join(str(part) for part in path)}: {message}" for path, message in problems]
+    }
 
 
 class Category(models.Model):
@@ -115,6 +126,8 @@ class Product(models.Model):
         problems = form_schema_problems(self.form_schema)
         if problems:
             errors["form_schema"] = [str(problem) for problem in problems]
+        else:
+            errors.update(_reference_errors(self.form_schema))
         if self.squad_id and self.runbook is not None and self.runbook.squad_id != self.squad_id:
             errors.setdefault("runbook", []).append(
                 "The runbook belongs to another squad; a product runs its own squad's runbooks."
@@ -183,6 +196,8 @@ class Operation(models.Model):
         problems = form_schema_problems(self.form_schema)
         if problems:
             errors["form_schema"] = [str(problem) for problem in problems]
+        else:
+            errors.update(_reference_errors(self.form_schema))
         if self.product_id and not self.product.instance:
             errors.setdefault("product", []).append(
                 "Only a product that creates instances (instance: true) has operations."
@@ -279,5 +294,47 @@ class ApprovalStep(models.Model):
                 errors.setdefault("roles", []).append(
                     "A chapter step has no roles: its lead and members approve."
                 )
+            if not (self.squad_id or self.chapter_id or roles):
+                # Reading "anyone in the owning squad" into a blank step hid
+                # steps left unfinished: who approves is said, not assumed.
+                errors.setdefault("roles", []).append(
+                    "Name who approves this step: a squad, a chapter or at least one role."
+                )
         if errors:
             raise ValidationError(errors)
+
+
+class ChoiceList(models.Model):
+    """A list of options a squad curates (the firewall zones, the data
+    centres) for forms to offer: ``x-choices-from: {squad_list: <slug>}``.
+    Any product's form may use it; only its squad changes it."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=100)
+    squad = models.ForeignKey(Squad, on_delete=models.PROTECT, related_name="choice_lists")
+    description = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["squad", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChoiceItem(models.Model):
+    """One option of a choice list: the value a playbook receives, and the
+    label people read."""
+
+    choice_list = models.ForeignKey(ChoiceList, on_delete=models.CASCADE, related_name="items")
+    value = models.CharField(max_length=200)
+    label = models.CharField(max_length=200, blank=True, help_text="Shown to people; empty: the value.")
+    position = models.PositiveIntegerField(default=0, help_text="Smaller comes first.")
+
+    class Meta:
+        ordering = ["choice_list", "position", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["choice_list", "value"], name="choice_item_unique_value"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label or self.value

@@ -13,13 +13,23 @@ from dataclasses import dataclass
 
 from jsonschema.exceptions import SchemaError
 
+from catalogue.conditions import CONDITION_KEYWORDS, condition_problems
+from catalogue.dynamic_choices import EXTENSION, extension_problems
 from catalogue.patterns import FormValidator, check_schema, pattern_problem
-from runbooks.extravars import contains_surrogate
+from runbooks.extravars import contains_surrogate, input_name_problem
 
 COMMON_KEYWORDS = {"type", "title", "description", "default", "examples"}
 KEYWORDS_BY_TYPE: dict[str, set[str]] = {
-    "string": {"enum", "pattern", "format", "minLength", "maxLength", "x-secret", "x-widget"},
-    "integer": {"enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"},
+    "string": {"enum", "pattern", "format", "minLength", "maxLength", "x-secret", "x-widget", EXTENSION},
+    "integer": {
+        "enum",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        EXTENSION,
+    },
     "number": {"enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"},
     "boolean": set(),
     "array": {"items", "minItems", "maxItems", "uniqueItems"},
@@ -32,6 +42,7 @@ ROOT_KEYWORDS = {
     "required",
     "additionalProperties",
     "$schema",
+    *CONDITION_KEYWORDS,
 }
 STRING_FORMATS = {"email", "uri", "date", "date-time", "time", "ipv4", "ipv6", "hostname", "uuid"}
 STRING_WIDGETS = {"textarea"}
@@ -76,6 +87,10 @@ def form_schema_problems(schema: object) -> list[SchemaProblem]:
         problems.append(SchemaProblem(("properties",), "'properties' must be a mapping"))
         properties = {}
     for name, spec in properties.items():
+        if (reason := input_name_problem(name)) is not None:
+            # Each field reaches the playbook as a variable of its name: one
+            # Ansible refuses (or that would steer Ansible) fails every order.
+            problems.append(SchemaProblem(("properties", name), f"field {reason}: rename it"))
         problems.extend(_property_problems(str(name), spec))
     required = schema.get("required", [])
     if not isinstance(required, list) or not all(isinstance(item, str) for item in required):
@@ -84,6 +99,11 @@ def form_schema_problems(schema: object) -> list[SchemaProblem]:
         for name in required:
             if name not in properties:
                 problems.append(SchemaProblem(("required",), f"{name!r} is required but is not a property"))
+    if not problems:
+        problems.extend(
+            SchemaProblem(path, message)
+            for path, message in condition_problems(schema, properties, property_keywords)
+        )
     if not problems:
         try:
             check_schema(schema)
@@ -151,7 +171,7 @@ def _property_problems(name: str, spec: object) -> list[SchemaProblem]:
     if not (isinstance(kind, str) and kind in KEYWORDS_BY_TYPE):
         return [_type_problem(name, kind, here)]
     problems = []
-    allowed = COMMON_KEYWORDS | KEYWORDS_BY_TYPE[kind]
+    allowed = property_keywords(spec)
     for key in sorted(spec.keys() - allowed):
         problems.append(
             SchemaProblem((*here, key), f"property {name!r}: keyword {key!r} is not supported for {kind}")
@@ -177,7 +197,16 @@ def _property_problems(name: str, spec: object) -> list[SchemaProblem]:
     if "enum" in spec and (not isinstance(spec["enum"], list) or not spec["enum"]):
         problems.append(SchemaProblem((*here, "enum"), f"property {name!r}: enum must be a non-empty list"))
     problems.extend(_bound_problems(name, spec, here))
+    if EXTENSION in spec and kind in ("string", "integer"):
+        problems.extend(
+            SchemaProblem(path, message) for path, message in extension_problems(name, spec, here)
+        )
     return problems
+
+
+def property_keywords(spec: dict) -> set[str]:
+    """The keywords a property of ``spec``'s type may use."""
+    return COMMON_KEYWORDS | KEYWORDS_BY_TYPE.get(str(spec.get("type")), set())
 
 
 def _default_problems(name: str, spec: object) -> list[SchemaProblem]:

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
+from catalogue.checks import product_run_problems
 from catalogue.choices import ProductStatus
 from catalogue.models import Product
 
@@ -75,8 +76,14 @@ def _set_status(product: Product, status: str) -> Product:
         locked = Product.objects.select_for_update().get(pk=product.pk)
         if locked.status == status:
             return locked
+        if status == ProductStatus.PUBLISHED and (problems := product_run_problems(locked)):
+            # Checked on the locked row: what is published is what was checked.
+            raise CatalogueError(" ".join(problems))
         locked.status = status
-        locked.full_clean()
+        if status == ProductStatus.PUBLISHED:
+            # Retiring is always allowed: a product saved before a rule
+            # existed (a field name now reserved) must still be withdrawable.
+            locked.full_clean()
         locked.save(update_fields=["status", "updated_at"])
         product_changed(product=locked)
     product.status = locked.status
@@ -85,8 +92,12 @@ def _set_status(product: Product, status: str) -> Product:
 
 
 def product_publish(*, product: Product) -> Product:
-    """Make a product orderable. Raises ``ValidationError`` when it is not
-    ready (an automated product without runbook, a broken form)."""
+    """Make a product orderable. Raises ``CatalogueError`` when it could not
+    run any order (no runbook or playbook, a form whose fields cannot reach
+    the playbook, a multi-step approval without steps; see
+    ``catalogue.checks``), and ``ValidationError`` for any other rule of the
+    product it breaks. Warnings (``product_warnings``) are the caller's to
+    confirm."""
     return _set_status(product, ProductStatus.PUBLISHED)
 
 

@@ -16,7 +16,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
@@ -53,6 +53,19 @@ class SquadronAdminSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         return may_curate(request.user)
+
+    def get_urls(self) -> list[URLPattern | URLResolver]:
+        # Imported here: the admin site is built before the apps are ready.
+        from portal.pages.form_preview import form_preview
+
+        designer = [
+            path(
+                "catalogue/form-preview/",
+                self.admin_view(form_preview),
+                name="catalogue_form_preview",
+            )
+        ]
+        return designer + super().get_urls()
 
     @method_decorator(never_cache)
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:

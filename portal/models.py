@@ -11,6 +11,7 @@ from portal.orders.models import (  # noqa: F401
     IdempotencyRecord,
     Order,
     OrderApproval,
+    OrderComment,
     OrderDryRun,
     OrderEvent,
     OrderRun,

@@ -7,6 +7,7 @@ development secrets) so that ``make run`` works on a fresh clone. With
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import sys
@@ -41,7 +42,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if
 
 def _refuse_dev_secrets() -> None:
     if DEBUG:
-        if SECRET_KEY == DEV_SECRET_KEY and "pytest" not in sys.modules:
+        # ``serve`` says it once for the processes it starts (SQUADRON_DEV_WARNED).
+        said = env_bool("SQUADRON_DEV_WARNED", False)
+        if SECRET_KEY == DEV_SECRET_KEY and "pytest" not in sys.modules and not said:
             sys.stderr.write(
                 "WARNING: Squadron runs with DEVELOPMENT secrets (DEBUG on). Never expose this instance.\n"
             )
@@ -88,6 +91,7 @@ INSTALLED_APPS = [
     "portal",
     "portal.insights",
     "portal.identity",
+    "portal.audit",
 ]
 
 MIDDLEWARE = [
@@ -99,6 +103,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Who uses this browser: a form kept after a session expired is theirs alone.
     "portal.pages.resume.RememberWhoMiddleware",
+    # Who acts and from where, for the audit trail: after the user is known.
+    "portal.audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -165,7 +171,48 @@ LOGOUT_REDIRECT_URL = "login"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Answers only the OpenID Connect callback, and only when SQUADRON_OIDC_ISSUER is set.
+    "portal.identity.oidc.OidcBackend",
 ]
+# LDAP logins need python-ldap, which builds against OpenLDAP's client
+# library: `make install` leaves it out where the headers are missing (and
+# says so), and Squadron then runs with local accounts. The backend does
+# nothing unless SQUADRON_LDAP_SERVER_URI is set (below).
+LDAP_INSTALLED = importlib.util.find_spec("ldap") is not None
+if LDAP_INSTALLED:
+    AUTHENTICATION_BACKENDS.append("portal.identity.ldap.DirectoryBackend")
+
+# --- Single sign-on: OpenID Connect (portal/identity/oidc.py) ----------------
+# Off unless an issuer is set: then the login page offers "Sign in with
+# SQUADRON_OIDC_NAME" beside the local accounts. The provider's endpoints and
+# keys come from ISSUER/.well-known/openid-configuration, read at the first
+# login (not at start-up: a provider that is down stops SSO, not the portal).
+SQUADRON_OIDC_ISSUER = (env_str("SQUADRON_OIDC_ISSUER", "") or "").rstrip("/")
+SQUADRON_OIDC_CLIENT_ID = env_str("SQUADRON_OIDC_CLIENT_ID", "") or ""
+SQUADRON_OIDC_CLIENT_SECRET = env_secret("SQUADRON_OIDC_CLIENT_SECRET", "") or ""
+SQUADRON_OIDC_NAME = env_str("SQUADRON_OIDC_NAME", "single sign-on") or ""
+SQUADRON_OIDC_SCOPES = env_str("SQUADRON_OIDC_SCOPES", "openid email profile") or ""
+SQUADRON_OIDC_USERNAME_CLAIM = env_str("SQUADRON_OIDC_USERNAME_CLAIM", "preferred_username") or ""
+SQUADRON_OIDC_GROUPS_CLAIM = env_str("SQUADRON_OIDC_GROUPS_CLAIM", "groups") or ""
+# Every call to the provider gives up after this long, so a provider that
+# hangs costs a login page a few seconds, not a web worker.
+SQUADRON_OIDC_TIMEOUT_SECONDS = env_int("SQUADRON_OIDC_TIMEOUT_SECONDS", 5, minimum=1)
+# Every this many minutes (0: never) the worker asks the provider, with the
+# refresh token of each person's last login, whether they are still allowed
+# in; whoever it refuses (disabled, deleted) is deactivated here, sessions
+# and API tokens included. Needs refresh tokens that outlive a session
+# (offline_access in SQUADRON_OIDC_SCOPES; see the README).
+SQUADRON_OIDC_CHECK_MINUTES = env_int("SQUADRON_OIDC_CHECK_MINUTES", 0, minimum=0)
+if SQUADRON_OIDC_ISSUER:
+    from portal.identity.oidc_config import oidc_settings_problems
+
+    if problems := oidc_settings_problems(
+        issuer=SQUADRON_OIDC_ISSUER,
+        client_id=SQUADRON_OIDC_CLIENT_ID,
+        client_secret=SQUADRON_OIDC_CLIENT_SECRET,
+        scopes=SQUADRON_OIDC_SCOPES,
+    ):
+        raise ImproperlyConfigured("; ".join(problems) + ".")
 
 # --- Logins: throttling and two-step login (portal/identity) ----------------
 # Every login form (the portal's, the admin's, the code of a two-step login)
@@ -191,6 +238,39 @@ SQUADRON_REQUIRE_MFA = env_str("SQUADRON_REQUIRE_MFA", "none" if DEBUG else "sta
 if SQUADRON_REQUIRE_MFA not in ("none", "staff", "all"):
     raise ImproperlyConfigured(
         f"SQUADRON_REQUIRE_MFA must be none, staff or all, not {SQUADRON_REQUIRE_MFA!r}."
+    )
+
+# --- LDAP logins (portal/identity/ldap.py; README, "LDAP logins") -------------
+# A server URI turns them on beside local accounts: the user is found with the
+# filter under the search base (bound as BIND_DN, or anonymously), their
+# password checked by binding as them, their groups (GROUP_SEARCH_BASE, of
+# GROUP_TYPE) sent to the group mappings. TIMEOUT bounds connecting and each
+# request, so a directory that does not answer fails a login within seconds.
+SQUADRON_LDAP_SERVER_URI = env_str("SQUADRON_LDAP_SERVER_URI", "")
+SQUADRON_LDAP_BIND_DN = env_str("SQUADRON_LDAP_BIND_DN", "")
+SQUADRON_LDAP_BIND_PASSWORD = env_secret("SQUADRON_LDAP_BIND_PASSWORD", "")
+SQUADRON_LDAP_USER_SEARCH_BASE = env_str("SQUADRON_LDAP_USER_SEARCH_BASE", "")
+SQUADRON_LDAP_USER_FILTER = env_str("SQUADRON_LDAP_USER_FILTER", "(uid=%(user)s)")
+SQUADRON_LDAP_GROUP_SEARCH_BASE = env_str("SQUADRON_LDAP_GROUP_SEARCH_BASE", "")
+SQUADRON_LDAP_GROUP_TYPE = env_str("SQUADRON_LDAP_GROUP_TYPE", "groupOfNames")
+SQUADRON_LDAP_START_TLS = env_bool("SQUADRON_LDAP_START_TLS", False)
+SQUADRON_LDAP_TIMEOUT = env_int("SQUADRON_LDAP_TIMEOUT", 5, minimum=1)
+if SQUADRON_LDAP_GROUP_TYPE not in ("groupOfNames", "groupOfUniqueNames", "posixGroup", "activeDirectory"):
+    raise ImproperlyConfigured(
+        "SQUADRON_LDAP_GROUP_TYPE must be groupOfNames, groupOfUniqueNames, posixGroup or "
+        f"activeDirectory, not {SQUADRON_LDAP_GROUP_TYPE!r}."
+    )
+if SQUADRON_LDAP_SERVER_URI and not LDAP_INSTALLED:
+    raise ImproperlyConfigured(
+        "SQUADRON_LDAP_SERVER_URI is set but python-ldap is not installed (it builds against OpenLDAP's "
+        "headers): install libldap2-dev and libsasl2-dev (Debian, Ubuntu), then make clean and make install."
+    )
+if SQUADRON_LDAP_SERVER_URI and (
+    not SQUADRON_LDAP_USER_SEARCH_BASE or "%(user)s" not in SQUADRON_LDAP_USER_FILTER
+):
+    raise ImproperlyConfigured(
+        "SQUADRON_LDAP_SERVER_URI needs SQUADRON_LDAP_USER_SEARCH_BASE, and SQUADRON_LDAP_USER_FILTER "
+        "must hold %(user)s where the typed username goes."
     )
 
 AXES_FAILURE_LIMIT = SQUADRON_LOGIN_FAILURE_LIMIT
@@ -286,6 +366,9 @@ else:
 # Tests give each session a private queue so parallel runs never share messages.
 CELERY_TASK_DEFAULT_QUEUE = env_str("SQUADRON_DEFAULT_QUEUE", "celery") or "celery"
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 3, minimum=1)
+# What a task prints (the development console's emails) goes to the worker's
+# stdout as it is, not through the logging as "WARNING celery.redirected".
+CELERY_WORKER_REDIRECT_STDOUTS = False
 
 # --- Email ----------------------------------------------------------------
 # Development prints emails on the console; production sends them by SMTP.
@@ -408,6 +491,17 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # 3.1: the version whose documents describe webhooks (the payloads we send).
     "OAS_VERSION": "3.1.0",
+    # Every tag an operation carries, described once (spectral: operation-tag-defined).
+    "TAGS": [
+        {"name": "products", "description": "The catalogue: products, their forms and their metrics."},
+        {"name": "orders", "description": "Orders: place, follow, approve, fulfil, cancel, retry."},
+        {"name": "instances", "description": "Services as they run: day-2 operations and hand-overs."},
+        {"name": "squads", "description": "Squads, their members and their dashboards' numbers."},
+        {"name": "runbooks", "description": "The runbooks that carry out orders, and their versions."},
+        {"name": "webhooks", "description": "Subscriptions to events, their deliveries and secrets."},
+        {"name": "cost", "description": "What the services cost, by business unit and product."},
+        {"name": "me", "description": "The signed-in user."},
+    ],
 }
 # Bodies above this size are refused before they are parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SQUADRON_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
@@ -445,6 +539,12 @@ SQUADRON_IDEMPOTENCY_KEY_HOURS = env_int("SQUADRON_IDEMPOTENCY_KEY_HOURS", 24, m
 # unless this is on (default: only with DEBUG), so a subscriber cannot make
 # the server call into the internal network (SSRF).
 SQUADRON_WEBHOOK_ALLOW_PRIVATE = env_bool("SQUADRON_WEBHOOK_ALLOW_PRIVATE", DEBUG)
+# Order forms' choices fetched from a URL (x-choices-from: {url: ...}): only
+# from these hosts, through the webhooks' SSRF guard, within the timeout,
+# kept in the cache this long.
+SQUADRON_CHOICES_URL_HOSTS = env_list("SQUADRON_CHOICES_URL_HOSTS", [])
+SQUADRON_CHOICES_URL_TIMEOUT_SECONDS = env_int("SQUADRON_CHOICES_URL_TIMEOUT_SECONDS", 5, minimum=1)
+SQUADRON_CHOICES_URL_CACHE_SECONDS = env_int("SQUADRON_CHOICES_URL_CACHE_SECONDS", 300, minimum=0)
 SQUADRON_WEBHOOK_TIMEOUT_SECONDS = env_int("SQUADRON_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 SQUADRON_WEBHOOK_MAX_ATTEMPTS = env_int("SQUADRON_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 # Wait before the 2nd attempt; it doubles with every attempt after that.
@@ -470,6 +570,12 @@ CELERY_BEAT_SCHEDULE["sweep-webhook-deliveries"] = {
     "schedule": 60.0,
     "options": {"expires": 60.0},
 }
+if SQUADRON_OIDC_ISSUER and SQUADRON_OIDC_CHECK_MINUTES:
+    CELERY_BEAT_SCHEDULE["check-sso-accounts"] = {
+        "task": "portal.check_sso_accounts",
+        "schedule": 60.0 * SQUADRON_OIDC_CHECK_MINUTES,
+        "options": {"expires": 60.0 * SQUADRON_OIDC_CHECK_MINUTES},
+    }
 CELERY_BEAT_SCHEDULE["check-instance-expiry"] = {
     "task": "portal.check_instance_expiry",
     "schedule": 300.0,

@@ -10,6 +10,7 @@ from dataclasses import asdict
 
 from celery import shared_task
 
+from portal.identity import tasks as identity_tasks  # noqa: F401 - registers its tasks
 from portal.insights.services import sweep_recoveries_record
 from portal.instances import tasks as instance_tasks  # noqa: F401 - registers its tasks
 from portal.integrations import tasks as integration_tasks  # noqa: F401 - registers its tasks

@@ -7,6 +7,7 @@ from portal.api.base import not_found
 from portal.orders.commands import COMMAND_NAMES
 from portal.pages import (
     account,
+    audit,
     catalogue,
     instances,
     login,
@@ -14,6 +15,7 @@ from portal.pages import (
     operations,
     ordering,
     orders,
+    sso,
     tokens,
     webhooks,
     work,
@@ -27,6 +29,8 @@ urlpatterns = [
     path("orders/badges/", orders.order_badges, name="order-badges"),
     path("orders/<int:pk>/", orders.order_detail, name="order-detail"),
     path("orders/<int:pk>/live/", orders.order_live, name="order-live"),
+    path("orders/<int:pk>/comments/", orders.order_comment, name="order-comment"),
+    path("orders/<int:pk>/secrets/", orders.order_secrets, name="order-secrets"),
     path("orders/<int:pk>/runs/<int:run_id>/log/", orders.run_log_earlier, name="run-log"),
     path("orders/<int:pk>/runs/<int:run_id>/log.txt", orders.run_log_download, name="run-log-download"),
     *[
@@ -55,6 +59,8 @@ urlpatterns = [
     path("queue/", work.manual_queue, name="manual-queue"),
     path("login/", login.LoginView.as_view(), name="login"),
     path("login/code/", login.login_code, name="login-code"),
+    path("oidc/authenticate/", sso.SignInStart.as_view(), name="oidc-start"),
+    path("oidc/callback/", sso.SignInCallback.as_view(), name="oidc-callback"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/security/", account.account_security, name="account-security"),
     path("account/security/recovery-codes/", account.recovery_codes_new, name="recovery-codes-new"),
@@ -71,6 +77,8 @@ urlpatterns = [
         notifications.notification_preferences,
         name="notification-preferences",
     ),
+    path("audit/", audit.audit_list, name="audit"),
+    path("audit/export.<str:fmt>", audit.audit_export, name="audit-export"),
     path("healthz", operations.healthz, name="healthz"),
     path("readyz", operations.readyz, name="readyz"),
     path("favicon.ico", operations.favicon, name="favicon"),

@@ -116,16 +116,23 @@ class ExtraVarsError(ValueError):
 def validate_input_names(inputs: Mapping[str, Any]) -> None:
     """Raise :class:`ExtraVarsError` naming every input that cannot be an
     Ansible variable."""
-    problems = []
-    for name in inputs:
-        if not isinstance(name, str) or not name.isidentifier() or not name.isascii():
-            problems.append(f"{name!r} is not a valid variable name (letters, digits and _ only)")
-        elif keyword.iskeyword(name) or name.startswith("_"):
-            problems.append(f"{name!r} is not allowed as a variable name")
-        elif name.startswith(RESERVED_PREFIXES) or name in RESERVED_NAMES:
-            problems.append(f"{name!r} is reserved for Ansible or Squadron")
+    problems = [problem for name in inputs if (problem := input_name_problem(name)) is not None]
     if problems:
         raise ExtraVarsError("Invalid input names: " + "; ".join(problems) + ".")
+
+
+def input_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be an input's (and so an Ansible variable's) name,
+    or None. The catalogue asks the same when a form is curated, so a form
+    whose field could never reach the playbook is refused at save rather
+    than failing its first order."""
+    if not isinstance(name, str) or not name.isidentifier() or not name.isascii():
+        return f"{name!r} is not a valid variable name (letters, digits and _ only)"
+    if keyword.iskeyword(name) or name.startswith("_"):
+        return f"{name!r} is not allowed as a variable name"
+    if name.startswith(RESERVED_PREFIXES) or name in RESERVED_NAMES:
+        return f"{name!r} is reserved for Ansible or Squadron"
+    return None
 
 
 def mark_unsafe(value: Any) -> Any:

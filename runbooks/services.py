@@ -18,6 +18,7 @@ from runbooks.choices import TERMINAL_RUN_STATUSES, CancelOutcome, CredentialKin
 from runbooks.crypto import decrypt_json, encrypt_json
 from runbooks.models import Credential, Run, Runbook, RunbookVersion, RunEvent
 from runbooks.playbooks import playbook_checksum, validate_playbook
+from squads.audit import record, secret_changed
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,11 @@ def runbook_set_playbook(*, runbook: Runbook, content: str, user: User | None = 
             runbook=locked, number=last + 1, content=content, checksum=checksum, created_by=user
         )
         Runbook.objects.filter(pk=locked.pk).update(current_version=version)
+        record(
+            action="changed",
+            target=locked,
+            changes={"current_version": {"before": str(current) if current else None, "after": str(version)}},
+        )
     runbook.current_version = version
     return version
 
@@ -63,7 +69,17 @@ def credential_set_secrets(*, credential: Credential, secrets: dict) -> None:
         raise ValueError(f"{credential.get_kind_display()} has no secret {sorted(unknown)}")
     kept = {key: value for key, value in secrets.items() if value}
     credential.secret_ciphertext = encrypt_json(kept) if kept else ""
-    Credential.objects.filter(pk=credential.pk).update(secret_ciphertext=credential.secret_ciphertext)
+    updated = Credential.objects.filter(pk=credential.pk).update(
+        secret_ciphertext=credential.secret_ciphertext
+    )
+    if updated:
+        # Which secrets were given, never their values.
+        record(
+            action="changed",
+            target=credential,
+            changes=secret_changed("secrets"),
+            note=", ".join(sorted(kept)),
+        )
 
 
 # --- Runs ------------------------------------------------------------------

@@ -17,11 +17,10 @@ from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 
 from squads.admin_mixins import SquadOwnedAdmin, SuperuserCuratedAdmin, is_superuser, may_enter
-from squads.models import Chapter, Membership, Squad
+from squads.models import Chapter, ChapterMembership, Membership, Squad
 from squads.selectors import can_curate
 from squads.services import (
     chapter_create,
-    chapter_set_members,
     chapter_update,
     membership_create,
     membership_update,
@@ -55,8 +54,9 @@ class MembershipInline(admin.TabularInline):
 
     model = Membership
     extra = 0
-    fields = ("user", "role", "joined_at")
-    readonly_fields = ("joined_at",)
+    fields = ("user", "role", "granted_by_mapping", "joined_at")
+    # A seat added here is curated by hand; one a group mapping granted says so.
+    readonly_fields = ("granted_by_mapping", "joined_at")
 
     def has_view_permission(self, request: HttpRequest, obj: Squad | None = None) -> bool:
         # ``obj`` is the squad: its members may see who they work with.
@@ -126,14 +126,36 @@ class SquadAdmin(SquadOwnedAdmin, admin.ModelAdmin):
 class MembershipAdmin(SuperuserCuratedAdmin, admin.ModelAdmin):
     """Seats in squads, across all squads: for superusers only."""
 
-    list_display = ("user", "squad", "role", "joined_at")
-    list_filter = ("role", "squad")
+    list_display = ("user", "squad", "role", "granted_by_mapping", "joined_at")
+    list_filter = ("role", "granted_by_mapping", "squad")
     search_fields = ("user__username", "user__email", "squad__name", "squad__slug")
     list_select_related = ("user", "squad")
-    readonly_fields = ("joined_at",)
+    readonly_fields = ("granted_by_mapping", "joined_at")
 
     def save_model(self, request: HttpRequest, obj: Membership, form: ModelForm, change: bool) -> None:
         _save_membership(obj)
+
+
+class ChapterMembershipInline(admin.TabularInline):
+    """The chapter's members; those a group mapping granted say so. The
+    chapter admin is for superusers only (``SuperuserCuratedAdmin``)."""
+
+    model = ChapterMembership
+    extra = 0
+    fields = ("user", "granted_by_mapping")
+    readonly_fields = ("granted_by_mapping",)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return is_superuser(request)
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return is_superuser(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return is_superuser(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return is_superuser(request)
 
 
 @admin.register(Chapter)
@@ -144,7 +166,7 @@ class ChapterAdmin(SuperuserCuratedAdmin, admin.ModelAdmin):
     search_fields = ("name", "slug", "description")
     list_select_related = ("lead",)
     prepopulated_fields = {"slug": ("name",)}
-    filter_horizontal = ("members",)
+    inlines = (ChapterMembershipInline,)
 
     def save_model(self, request: HttpRequest, obj: Chapter, form: ModelForm, change: bool) -> None:
         if change:
@@ -155,10 +177,3 @@ class ChapterAdmin(SuperuserCuratedAdmin, admin.ModelAdmin):
             _adopt(
                 obj, chapter_create(slug=obj.slug, name=obj.name, description=obj.description, lead=obj.lead)
             )
-
-    def save_related(
-        self, request: HttpRequest, form: ModelForm, formsets: list[BaseInlineFormSet], change: bool
-    ) -> None:
-        chapter_set_members(chapter=form.instance, users=form.cleaned_data["members"])
-        for formset in formsets:
-            self.save_formset(request, form, formset, change=change)

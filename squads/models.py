@@ -39,6 +39,10 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     squad = models.ForeignKey(Squad, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=32, choices=Role.choices, default=Role.ENGINEER)
+    # Granted because an identity provider's group maps to the squad
+    # (portal.identity): such a seat follows the person's groups at each
+    # login; a seat curated by hand (False) is never touched by a mapping.
+    granted_by_mapping = models.BooleanField(default=False)
     joined_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -66,10 +70,33 @@ class Chapter(models.Model):
         blank=True,
         related_name="led_chapters",
     )
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="chapters", blank=True)
+    # Annotated because the plugin cannot resolve a through model named by a string.
+    members: models.ManyToManyField[User, ChapterMembership] = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="ChapterMembership", related_name="chapters", blank=True
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class ChapterMembership(models.Model):
+    """A person's belonging to a chapter. The table is the one Django made for
+    the plain many-to-many it was before (``squads_chapter_members``), now
+    with where the membership came from."""
+
+    chapter = models.ForeignKey(Chapter, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chapter_memberships"
+    )
+    # As Membership.granted_by_mapping: follows the person's groups, or curated by hand.
+    granted_by_mapping = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "squads_chapter_members"
+        unique_together = [("chapter", "user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.chapter}"

@@ -183,8 +183,10 @@ def shown_messages(response: Any) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
 
 
-def run_action(client: Client, action: str, *products: Product) -> Any:
+def run_action(client: Client, action: str, *products: Product, **extra: str) -> Any:
+    """Run an admin action on ``products``; ``extra`` is posted too (say,
+    ``confirmed="yes"``, as the publish confirmation page sends it)."""
     return client.post(
         admin_url(Product, "changelist"),
-        {"action": action, "_selected_action": [product.pk for product in products], "index": "0"},
+        {"action": action, "_selected_action": [product.pk for product in products], "index": "0", **extra},
     )

@@ -29,6 +29,10 @@ from tests.factories import (
 )
 from tests.runbooks import playbook
 
+# The real identity servers the login tests start: an OpenID provider
+# (``openid_provider``) and an OpenLDAP (``ldap_directory``, tests/ldap_directory.py).
+pytest_plugins = ["tests.portal.identity.openid_provider", "tests.ldap_directory"]
+
 
 @pytest.fixture
 def squad(db):

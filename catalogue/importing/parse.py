@@ -463,6 +463,8 @@ class CatalogueParser(EntryReader):
             self.log.error(
                 (*where, "roles"), "a chapter step has no roles: the chapter's lead and members approve"
             )
+        if not (squad or chapter or roles) and roles is not None:
+            self.log.error(where, "a step names who approves it: a squad, a chapter or roles")
         required = self.count(
             item,
             where,

@@ -302,6 +302,21 @@ class Resolver(EntryReader):
                 )
             return
         self._check_runbook_owner(where, refs.runbook, refs.squad, "a product runs its own squad's")
+        row = self.rows.runbook_rows.get(refs.runbook)
+        if (
+            refs.needs_runbook
+            and refs.runbook not in self.parsed.runbook_squads
+            and row is not None
+            and row.current_version_id is None
+        ):
+            # A runbook of the file always brings its playbook; one already
+            # stored may have none yet, and a published product on it could
+            # not run its first order.
+            self.log.error(
+                where,
+                f"runbook {refs.runbook!r} has no playbook yet: a published automated product "
+                "could not run (give it a playbook, or status: draft)",
+            )
 
     def _check_runbook_owner(self, where: DocPath, runbook: str, squad: str | None, rule: str) -> None:
         """``runbook`` exists (in the file or the database) and is ``squad``'s."""

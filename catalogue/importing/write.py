@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, models, transaction
 
+from catalogue.dynamic_choices import references_checked
 from catalogue.importing.errors import CatalogueFileError, ErrorLog, LocatedError, format_path
 from catalogue.importing.sections import all_kinds, sections
 from catalogue.importing.specs import (
@@ -68,7 +69,9 @@ class Writer:
         for step in steps:
             by_kind[step.kind].append(step)
         try:
-            with transaction.atomic():
+            # The forms' choice sources were resolved against the file and the
+            # database; what they name may be written after them.
+            with transaction.atomic(), references_checked():
                 self._write_users(by_kind["users"])
                 self._write_squads(by_kind["squads"])
                 self._write_members(by_kind["members"])

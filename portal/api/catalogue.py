@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field, extend_sch
 from rest_framework import serializers, viewsets
 from rest_framework.request import Request
 
+from catalogue.dynamic_choices import live_schema
 from catalogue.models import Category, Product
 from catalogue.selectors import catalogue_fingerprint, products_orderable
 from portal.api.base import ApiMixin
@@ -109,7 +110,12 @@ class ProductDetailSerializer(ProductSerializer):
     approval_steps = serializers.SerializerMethodField()
     form_schema = serializers.JSONField(
         help_text="JSON Schema (type object) of the inputs an order of this product takes. "
-        "Properties marked `x-secret` are secrets: they are never shown back."
+        "Properties marked `x-secret` are secrets: they are never shown back. A property with "
+        "`x-choices-from` has its current choices for you resolved: `enum` holds the values to send "
+        "(an instance's id for instances), `x-choice-labels` their labels in the same order, and "
+        "`x-choices-unavailable` says why `enum` is empty when the source cannot answer. "
+        "`if`/`then`/`else` and `dependentRequired` at the top are conditions: a field named "
+        "in a branch that does not apply is dropped from the order."
     )
 
     class Meta(ProductSerializer.Meta):
@@ -127,7 +133,8 @@ class ProductDetailSerializer(ProductSerializer):
             "description": product.description,
             "depends_on": [dependency.slug for dependency in product.depends_on.all()],
             "approval_steps": self.get_approval_steps(product),
-            "form_schema": product.form_schema,
+            # The live choices of whoever asks (catalogue.dynamic_choices).
+            "form_schema": live_schema(product.form_schema, self.context["request"].user),
         }
 
     @extend_schema_field(ApprovalStepSpecSerializer(many=True))

@@ -34,6 +34,7 @@ from portal.orders.errors import (
     ProductNotOrderable,
     StaleDecision,
 )
+from portal.orders.errors import StaleState as StaleOrderState
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -62,6 +63,17 @@ class StaleStep(Conflict):
     def __init__(self, detail: str, *, current_step: int | None) -> None:
         super().__init__(detail, code=self.default_code)
         self.current_step = current_step
+
+
+class StaleState(Conflict):
+    """A command on an order that has moved since the client read it."""
+
+    default_code = "stale_state"
+
+    def __init__(self, detail: str, *, status: str, claimant: str | None) -> None:
+        super().__init__(detail, code=self.default_code)
+        self.status = status
+        self.claimant = claimant
 
 
 class Unprocessable(exceptions.APIException):
@@ -97,6 +109,8 @@ def domain_error_as_api_error(error: OrderError) -> exceptions.APIException:
         return exceptions.PermissionDenied(str(error), code="not_allowed")
     if isinstance(error, StaleDecision):
         return StaleStep(str(error), current_step=error.current_step)
+    if isinstance(error, StaleOrderState):
+        return StaleState(str(error), status=error.status, claimant=error.claimant)
     if isinstance(error, IllegalTransition):
         return Conflict(str(error), code="illegal_transition")
     return exceptions.ValidationError({"non_field_errors": [str(error)]}, code="refused")
@@ -135,6 +149,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         }
         if isinstance(exc, StaleStep):
             response.data["current_step"] = exc.current_step
+        if isinstance(exc, StaleState):
+            response.data["status"] = exc.status
+            response.data["claimed_by"] = exc.claimant
     return response
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from portal.api import catalogue, cost, me, metrics, webhooks
+from portal.api import audit, catalogue, cost, me, metrics, webhooks
 from portal.api.instances import views as instances
 from portal.api.orders import views as orders
 
@@ -22,9 +22,11 @@ router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
 urlpatterns = [
     path("me/", me.MeView.as_view(), name="me"),
     path("cost/", cost.CostView.as_view(), name="cost"),
+    path("audit/", audit.AuditEntryListView.as_view(), name="audit"),
     path("squads/<slug:slug>/metrics/", metrics.SquadMetricsView.as_view(), name="squad-metrics"),
     path("products/<slug:slug>/metrics/", metrics.ProductMetricsView.as_view(), name="product-metrics"),
     path("orders/<int:pk>/events/", orders.OrderEventListView.as_view(), name="order-events"),
+    path("orders/<int:pk>/comments/", orders.OrderCommentListView.as_view(), name="order-comments"),
     path(
         "webhooks/<int:pk>/deliveries/", webhooks.WebhookDeliveryListView.as_view(), name="webhook-deliveries"
     ),

@@ -12,15 +12,20 @@ undocumented key, so neither side drifts alone.
 An order event's ``order`` is the API's own ``Order`` (``$ref``: a client
 reads it with the model it reads ``GET /api/v1/orders/{id}/`` with) plus the
 keys the payload carried before it had that shape, kept and marked
-deprecated. An instance event's ``instance`` is what it has always been,
-``WebhookInstance``.
+deprecated; an instance event's ``instance`` likewise is the API's
+``Instance`` plus its deprecated ``api_path``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from portal.instances.lifecycle import EVENT_CHANGED, EVENT_CREATED, EVENT_DECOMMISSIONED
+from portal.instances.lifecycle import (
+    EVENT_CHANGED,
+    EVENT_CREATED,
+    EVENT_DECOMMISSIONED,
+    LEGACY_INSTANCE_KEYS,
+)
 from portal.integrations.webhooks.delivery import EVENT_PING, EVENT_STATUS_CHANGED
 from portal.orders.selectors import LEGACY_ORDER_KEYS
 
@@ -84,43 +89,23 @@ COMPONENTS: dict[str, Any] = {
         "unevaluatedProperties": False,
     },
     "WebhookInstance": {
-        "type": "object",
-        "description": "The instance, secret attributes masked.",
-        "properties": {
-            "id": {"type": "integer"},
-            "api_path": {
-                "type": "string",
-                "description": "The instance's API path, relative to the site: "
-                "`GET` it for everything the API shows.",
-            },
-            "name": {"type": "string"},
-            "state": _ref("StateEnum"),
-            "product": _ref("ProductRef"),
-            "owner": {"type": "string", "description": "Username of its owner."},
-            "attributes": {
+        "description": "The instance as the API's `Instance` shows it (`url` absolute, times in UTC, "
+        "secret attributes masked), plus keys kept from the payload's earlier shape, deprecated.",
+        "allOf": [
+            _ref("Instance"),
+            {
                 "type": "object",
-                "additionalProperties": {},
-                "description": "What its runbooks reported; secret values are masked.",
+                "properties": {
+                    "api_path": {
+                        "type": "string",
+                        "deprecated": True,
+                        "description": "Deprecated: the instance's API path relative to the site; use `url`.",
+                    }
+                },
+                "required": list(LEGACY_INSTANCE_KEYS),
             },
-            "links": {"type": "array", "items": _ref("Link")},
-            "expires_at": {"type": ["string", "null"], "format": "date-time"},
-            "created_at": _TIME,
-            "updated_at": _TIME,
-        },
-        "required": [
-            "id",
-            "api_path",
-            "name",
-            "state",
-            "product",
-            "owner",
-            "attributes",
-            "links",
-            "expires_at",
-            "created_at",
-            "updated_at",
         ],
-        "additionalProperties": False,
+        "unevaluatedProperties": False,
     },
     "OrderStatusChangedEvent": {
         "type": "object",
@@ -233,6 +218,9 @@ def _operation(event: str, component: str) -> dict[str, Any]:
             "description": f"{description} Sent to each active webhook that hears of it, "
             "as JSON, signed as Standard Webhooks prescribe.",
             "parameters": _HEADERS,
+            # Squadron calls the receiver: no security scheme of this API
+            # applies; the receiver authenticates the call by its signature.
+            "security": [],
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": _ref(component)}},

@@ -48,8 +48,9 @@ class MembershipInline(_CuratedByPlatformLeads, admin.TabularInline):
 
     model = BusinessUnitMembership
     extra = 0
-    fields = ("user", "joined_at")
-    readonly_fields = ("joined_at",)
+    fields = ("user", "granted_by_mapping", "joined_at")
+    # One added here is curated by hand; one a group mapping granted says so.
+    readonly_fields = ("granted_by_mapping", "joined_at")
 
 
 class QuotaInline(_CuratedByPlatformLeads, admin.TabularInline):

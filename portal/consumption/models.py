@@ -55,6 +55,10 @@ class BusinessUnitMembership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="business_unit_memberships"
     )
     business_unit = models.ForeignKey(BusinessUnit, on_delete=models.CASCADE, related_name="memberships")
+    # Granted because an identity provider's group maps to the unit
+    # (portal.identity): it follows the person's groups at each login; one
+    # curated by hand (False) is never touched by a mapping.
+    granted_by_mapping = models.BooleanField(default=False)
     joined_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

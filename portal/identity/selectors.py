@@ -5,21 +5,20 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from portal.identity.models import RecoveryCodeDevice
+from portal.identity.models import EncryptedTOTPDevice, RecoveryCodeDevice
 from squads.selectors import AnyUser, is_any_squad_member
 
 
-def totp_device_of(user: User) -> TOTPDevice | None:
+def totp_device_of(user: User) -> EncryptedTOTPDevice | None:
     """The authenticator app the person enrolled, if any (one per person)."""
-    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+    return EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
 
 
 def has_two_step_login(user: User) -> bool:
     """Whether logging in asks this person for a code after the password.
     Recovery codes count only beside an app: they stand in for its code."""
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
 def recovery_codes_of(user: User) -> RecoveryCodeDevice | None:

@@ -19,9 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.models import Device
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from portal.identity.models import RecoveryCode, RecoveryCodeDevice, recovery_code_hash
+from portal.identity.models import EncryptedTOTPDevice, RecoveryCode, RecoveryCodeDevice, recovery_code_hash
 from portal.identity.selectors import two_step_required_for
 
 RECOVERY_CODE_COUNT = 10
@@ -52,7 +51,7 @@ def totp_key_base32(key: str) -> str:
 
 def totp_setup_url(*, user: User, key: str) -> str:
     """The ``otpauth://`` URL an authenticator app reads from the QR code."""
-    return str(TOTPDevice(user=user, key=key).config_url)
+    return str(EncryptedTOTPDevice(user=user, key=key).config_url)
 
 
 def _digits(code: str) -> str | None:
@@ -65,7 +64,7 @@ class Enrolment:
     """A two-step login just turned on: the app's device, and the recovery
     codes in clear text, the only time they exist outside the person's hands."""
 
-    device: TOTPDevice
+    device: EncryptedTOTPDevice
     recovery_codes: list[str]
 
 
@@ -86,10 +85,10 @@ def totp_enrol(*, user: User, key: str, code: str) -> Enrolment:
     with transaction.atomic():
         # One app per person: the row lock makes two enrolments at once meet here.
         User.objects.select_for_update().filter(pk=user.pk).first()
-        if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        if EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).exists():
             raise TwoStepError("Two-step login is already on for your account.")
-        TOTPDevice.objects.filter(user=user).delete()
-        device = TOTPDevice.objects.create(
+        EncryptedTOTPDevice.objects.filter(user=user).delete()
+        device = EncryptedTOTPDevice.objects.create(
             user=user,
             name="Authenticator app",
             key=key,
@@ -119,9 +118,9 @@ def two_step_verify(*, user: User, code: str) -> Device:
     """The device that accepts ``code`` for ``user``: their app (6 digits) or
     one of their recovery codes (used up by this). Refused: ``TwoStepError``."""
     digits = _digits(code)
-    model: type[Device] = TOTPDevice if digits is not None else RecoveryCodeDevice
+    model: type[Device] = EncryptedTOTPDevice if digits is not None else RecoveryCodeDevice
     with transaction.atomic():
-        if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        if not EncryptedTOTPDevice.objects.filter(user=user, confirmed=True).exists():
             raise TwoStepError("Two-step login is not on for this account.")
         device = model.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk").first()
         if device is None:
@@ -156,5 +155,5 @@ def two_step_disable(*, user: User, code: str) -> None:
         raise TwoStepError("Your role requires two-step login: it cannot be turned off.")
     two_step_verify(user=user, code=code)
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=user).delete()
+        EncryptedTOTPDevice.objects.filter(user=user).delete()
         RecoveryCodeDevice.objects.filter(user=user).delete()

@@ -20,8 +20,11 @@ from axes.models import AccessAttempt
 from axes.utils import reset
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
+
+from squads.audit import record
 
 
 def client_address(request: HttpRequest) -> str | None:
@@ -86,9 +89,18 @@ def lockouts_lift(*, usernames: Iterable[str] = (), addresses: Iterable[str] = (
     """Forget the failed logins of these accounts and addresses, which lifts
     their lock-outs; returns how many counters were removed. The record of
     the failures (axes' failure log) stays."""
+    usernames, addresses = set(usernames), set(addresses)
+    lifted = AccessAttempt.objects.filter(Q(username__in=usernames) | Q(ip_address__in=addresses))
+    for attempt in lifted:
+        record(
+            action="lockout_lifted",
+            target=attempt,
+            changes={"failures": {"before": attempt.failures_since_start, "after": 0}},
+            note=f"{attempt.username or 'any account'} from {attempt.ip_address or 'any address'}",
+        )
     removed = 0
-    for username in set(usernames):
+    for username in usernames:
         removed += reset(username=username)
-    for address in set(addresses):
+    for address in addresses:
         removed += reset(ip=address)
     return removed

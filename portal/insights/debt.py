@@ -37,13 +37,14 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
+from catalogue.checks import form_fit
 from catalogue.choices import Fulfilment, ProductStatus
 from catalogue.models import Product
 from portal.insights.choices import OPEN_DEBT_STATUSES, SEVERITY_POINTS, SEVERITY_RANK
 from portal.insights.models import DebtItem
-from portal.insights.playbooks import analyse_playbook
 from portal.orders.models import Order
 from portal.timespans import MICROSECONDS, Elapsed
+from runbooks.analysis import analyse_playbook
 from runbooks.choices import RunStatus
 from runbooks.models import Run, Runbook, RunEvent
 
@@ -293,40 +294,32 @@ def _form_factors(runbook: Runbook, content: str) -> list[DebtFactor]:
     for product in runbook.products.all():
         if product.status == ProductStatus.RETIRED:
             continue
-        fields = _form_fields(product.form_schema)
-        unused = sorted(fields - features.inputs)
-        if unused:
-            points = min(UNUSED_FIELD_MAX - unused_points, UNUSED_FIELD_POINTS * len(unused))
+        # The same comparison the admin warns with before publishing.
+        fit = form_fit(product.form_schema, content)
+        if fit.unused:
+            points = min(UNUSED_FIELD_MAX - unused_points, UNUSED_FIELD_POINTS * len(fit.unused))
             unused_points += points
             factors.append(
                 DebtFactor(
                     "unused_fields",
                     "Form fields never used",
-                    f"{product.name} asks for {', '.join(unused)}, which the playbook never reads.",
+                    f"{product.name} asks for {', '.join(fit.unused)}, which the playbook never reads.",
                     points,
                 )
             )
-        missing = sorted(features.required_inputs - fields)
-        if missing and not features.external_variables:
-            points = min(MISSING_VARIABLE_MAX - missing_points, MISSING_VARIABLE_POINTS * len(missing))
+        if fit.missing:
+            points = min(MISSING_VARIABLE_MAX - missing_points, MISSING_VARIABLE_POINTS * len(fit.missing))
             missing_points += points
             factors.append(
                 DebtFactor(
                     "missing_variables",
                     "Variables no field provides",
-                    f"The playbook reads {', '.join(missing)} without a default, "
+                    f"The playbook reads {', '.join(fit.missing)} without a default, "
                     f"and no field of {product.name}'s form provides it.",
                     points,
                 )
             )
     return factors
-
-
-def _form_fields(schema: object) -> set[str]:
-    """The names of a form's fields; nothing for a schema of another shape
-    (the admin and the importer refuse those, but a row is only data)."""
-    properties = schema.get("properties") if isinstance(schema, dict) else None
-    return {name for name in properties if isinstance(name, str)} if isinstance(properties, dict) else set()
 
 
 def _register_factor(items: list[DebtItem]) -> DebtFactor | None:

@@ -7,7 +7,7 @@ call ``copy`` with ``content, dest, mode`` in the same places, target the
 same hosts and render the same templates do the same job. Module names alone
 made the demo's VM and namespace runbooks look 65 % alike.
 
-The playbook is read with the same bounded loader as ``playbooks`` (no
+The playbook is read with the same bounded loader as ``runbooks.analysis`` (no
 anchors, a node budget): a hostile playbook costs a bounded amount of work.
 """
 
@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from portal.insights.playbooks import ANALYSIS_MAX_NODES, TASK_KEYWORDS, module_name
 from runbooks import yamlsafe
+from runbooks.analysis import ANALYSIS_MAX_NODES, TASK_KEYWORDS, module_name
 
 #: Blocks nested deeper than this are not followed (a real playbook nests a few).
 MAX_DEPTH = 20

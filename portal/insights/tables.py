@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from portal.web.spreadsheet import defuse as _defuse
 from portal.web.wording import duration
 
 #: Kinds of column and the unit their CSV header names.
@@ -212,18 +213,6 @@ def csv_value(value: Any, kind: str) -> str:
     if kind == "list":
         return "; ".join(str(item) for item in value)
     return str(value)
-
-
-def _defuse(text: str) -> str:
-    """Spreadsheets execute cells that start like a formula: such text gets a
-    leading apostrophe (OWASP's advice for CSV injection), also when blanks
-    come first (some spreadsheets skip them). Numbers stay numbers."""
-    if text.lstrip(" \n")[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        try:
-            float(text)
-        except ValueError:
-            return "'" + text
-    return text
 
 
 def to_csv(table: Table) -> str:

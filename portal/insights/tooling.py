@@ -1,12 +1,12 @@
 """Duplicated tooling: runbooks of different squads that do the same thing.
 
 Each runbook's current playbook is reduced to what it does (see
-``portal.insights.playbook_actions`` and ``portal.insights.playbooks``): its
+``portal.insights.playbook_actions`` and ``runbooks.analysis``): its
 tasks' modules with the shape of their arguments, the order of those tasks,
 the variables, the hosts it targets, the templates and files it reads or
 writes, roles and collections. Sharing a module name says little (every
-playbook asserts and copies); the same calls on the same files does. Two runbooks are compared facet by
-facet with a weighted Jaccard index, where each feature weighs by how rare
+playbook asserts and copies); the same calls on the same files does. Two
+runbooks are compared facet by facet with a weighted Jaccard index, where each feature weighs by how rare
 it is among all runbooks (inverse document frequency): sharing
 ``ansible.builtin.debug`` says little, sharing ``community.general.nmcli``
 and the same inputs says a lot. Task structure is compared as sequences
@@ -27,7 +27,7 @@ from typing import Any
 
 from catalogue.models import Product
 from portal.insights.playbook_actions import PlaybookActions, playbook_actions
-from portal.insights.playbooks import PlaybookFeatures, analyse_playbook
+from runbooks.analysis import PlaybookFeatures, analyse_playbook
 from runbooks.models import Credential, Runbook, RunbookVersion
 
 FACET_WEIGHTS: dict[str, float] = {

@@ -36,6 +36,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
@@ -44,9 +45,11 @@ from portal.instances.attributes import clear_attributes, declared_secret_names,
 from portal.instances.choices import OPERABLE_STATES, InstanceState, TransferState
 from portal.instances.dependencies import instance_dependencies_set
 from portal.instances.errors import InstanceBusy, InstanceError, InstanceNotOperable
+from portal.instances.form_choices import chosen_instance_ids
 from portal.instances.models import InstanceEvent, InstanceTransfer, ServiceInstance
 from portal.instances.permissions import can_operate
 from portal.instances.report import read_report
+from portal.instances.selectors import monthly_cost, pending_transfer
 from portal.integrations.webhooks.delivery import webhooks_instance_changed
 from portal.notifications.choices import NotificationKind
 from portal.notifications.services import notifications_settle_link, notify
@@ -166,23 +169,54 @@ def _offer_end(instance: ServiceInstance) -> None:
     )
 
 
+#: Keys the payload carried before it took the API's ``Instance`` shape, kept
+#: so receivers written for it keep working (``api_path``: ``url`` is
+#: absolute). The schema marks them deprecated.
+LEGACY_INSTANCE_KEYS = ("api_path",)
+
+
 def instance_payload(instance_id: int) -> dict | None:
-    """What a webhook receiver learns of an instance (secrets masked)."""
-    instance = ServiceInstance.objects.select_related("product", "owner").filter(pk=instance_id).first()
+    """What a webhook receiver learns of an instance: every key of the API's
+    ``Instance`` (a generated client's model reads it; secrets masked as
+    there), ``url`` absolute through ``SQUADRON_BASE_URL`` and times in UTC,
+    plus ``LEGACY_INSTANCE_KEYS``. The OpenAPI document's ``webhooks``
+    describe it, and a test holds every event the suite sends to that."""
+    instance = (
+        ServiceInstance.objects.select_related("product", "owner", "business_unit")
+        .filter(pk=instance_id)
+        .first()
+    )
     if instance is None:
         return None
+    api_path = f"/api/v1/instances/{instance.pk}/"
+    cost = monthly_cost(instance)
+    offer = pending_transfer(instance)
     return {
         "id": instance.pk,
-        "api_path": f"/api/v1/instances/{instance.pk}/",
+        "url": f"{settings.SQUADRON_BASE_URL}{api_path}",
         "name": instance.name,
         "state": instance.state,
         "product": {"slug": instance.product.slug, "name": instance.product.name},
         "owner": instance.owner.get_username(),
         "attributes": instance.attributes,
         "links": instance.links,
+        "busy_with": instance.busy_with_id,
+        "business_unit": instance.business_unit.slug if instance.business_unit is not None else None,
+        "monthly_cost": f"{cost:.2f}" if cost is not None else None,
+        "pending_transfer": {
+            "from": offer.from_user.get_username(),
+            "to": offer.to_user.get_username(),
+            "note": offer.note,
+            "created_at": _iso(offer.created_at),
+        }
+        if offer is not None
+        else None,
         "expires_at": _iso(instance.expires_at),
         "created_at": _iso(instance.created_at),
         "updated_at": _iso(instance.updated_at),
+        "decommissioned_at": _iso(instance.decommissioned_at),
+        # LEGACY_INSTANCE_KEYS
+        "api_path": api_path,
     }
 
 
@@ -422,6 +456,11 @@ def _instance_create(order: Order, *, actor: User | None) -> ServiceInstance:
         to_state=InstanceState.PROVISIONING,
         message=f"Being created by order #{order.pk}",
     )
+    chosen = list(dict.fromkeys(chosen_instance_ids(order).values()))
+    if chosen:
+        # An instance picked in the form (the VLAN a VM attaches to) is one
+        # the new instance needs; the same checks as a reported dependency.
+        instance_dependencies_set(instance=instance, depends_on=chosen, order=order)
     return instance
 
 
@@ -443,6 +482,8 @@ def _reported_fields(instance: ServiceInstance, order: Order) -> dict[str, Any]:
         return {}
     report = read_report(reported, secret_names=declared_secret_names(order.product), known_secrets=known)
     if report.depends_on is not None:
+        # A report replaces the dependencies, but not those its form picked.
+        report.depends_on = list(dict.fromkeys([*report.depends_on, *chosen_instance_ids(order).values()]))
         report.depends_on, left_out = instance_dependencies_set(
             instance=instance, depends_on=report.depends_on, order=order
         )

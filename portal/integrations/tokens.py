@@ -20,6 +20,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from portal.integrations.models import ApiToken
+from squads.audit import record
 
 #: Every key starts with this, so a key that leaked into a log or a repository
 #: is recognisable (secret scanners match on it).
@@ -76,7 +77,12 @@ def token_revoke(*, token: ApiToken, actor: User) -> ApiToken:
         raise TokenError("You can only revoke your own tokens.")
     if token.revoked_at is None:
         now = timezone.now()
-        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
+        if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+            record(
+                action="changed",
+                target=token,
+                changes={"revoked_at": {"before": None, "after": now.isoformat()}},
+            )
         token.refresh_from_db(fields=["revoked_at"])
     return token
 

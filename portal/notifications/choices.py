@@ -11,6 +11,8 @@ class NotificationKind(models.TextChoices):
     APPROVAL_REMINDER = "approval_reminder", "Reminder: an approval is still waiting"
     APPROVAL_ESCALATED = "approval_escalated", "An approval in my squad waits too long (escalation)"
     MANUAL_QUEUED = "manual_queued", "A manual order landed in my squad's queue"
+    ORDER_COMMENT = "order_comment", "A comment on my order, or on an order my squad works on"
+    WORK_NOTE = "work_note", "A squad work note on an order I work on (squad only)"
     INSTANCE_EXPIRING = "instance_expiring", "A service of mine expires soon (a week and a day before)"
     INSTANCE_EXPIRED = "instance_expired", "A service of mine expired and is being decommissioned"
     TRANSFER_OFFERED = "transfer_offered", "Someone offers me a service of theirs (or no longer does)"
@@ -26,6 +28,8 @@ EMAIL_BY_DEFAULT = {
     NotificationKind.APPROVAL_REMINDER: True,
     NotificationKind.APPROVAL_ESCALATED: True,
     NotificationKind.MANUAL_QUEUED: True,
+    NotificationKind.ORDER_COMMENT: True,
+    NotificationKind.WORK_NOTE: False,
     NotificationKind.INSTANCE_EXPIRING: True,
     NotificationKind.INSTANCE_EXPIRED: True,
     NotificationKind.TRANSFER_OFFERED: True,

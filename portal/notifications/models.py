@@ -15,6 +15,7 @@ class Notification(models.Model):
     class EmailStatus(models.TextChoices):
         NOT_WANTED = "not_wanted", "Not wanted"
         PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
@@ -38,6 +39,11 @@ class Notification(models.Model):
     email_attempts = models.PositiveSmallIntegerField(default=0)
     email_error = models.CharField(max_length=500, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    #: When a failed email is tried again (``EMAIL_RETRY_DELAYS``).
+    email_next_attempt_at = models.DateTimeField(null=True, blank=True)
+    #: Until when the attempt sending it holds it (``sending``): a second
+    #: sender finds it taken and sends nothing.
+    email_claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -3,23 +3,27 @@
 Every notification is a row first (the portal lists it with an unread
 count), created in the same transaction as the change it reports, so none is
 lost. Its email, if the recipient wants that kind by email, is sent by a
-Celery task dispatched after commit and retried with backoff: a slow or
-absent mail server never slows a request or a run. An email still pending
-long after (the broker was down) is sent again by the sweep.
+Celery task dispatched after commit: a slow or absent mail server never
+slows a request or a run. A failed attempt is tried again on a growing
+schedule (``EMAIL_RETRY_DELAYS``, over a day and a half in all: a mail
+server down for a night loses nothing) by the sweep, which also sends the
+emails whose task never reached a worker. Each attempt first claims the
+email (a conditional UPDATE), so a resend racing a late original never
+sends it twice.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -34,8 +38,18 @@ if TYPE_CHECKING:  # the order domain imports this one: a type only
 logger = logging.getLogger(__name__)
 
 EMAIL_TASK = "portal.send_notification_email"
+#: How long to wait after each failed attempt before the next: from a
+#: minute to eight hours, about 32 hours in all, so that a mail server down
+#: for a day (a weekend's maintenance, a lapsed certificate) loses nothing.
+#: The sweep, every few seconds, sends what is due: no broker holds a task
+#: for hours (Redis would deliver an ETA task again after its visibility
+#: timeout).
+EMAIL_RETRY_DELAYS: tuple[int, ...] = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 28800, 28800)
 #: Attempts at sending one email before it is recorded failed.
-EMAIL_MAX_ATTEMPTS = 5
+EMAIL_MAX_ATTEMPTS = len(EMAIL_RETRY_DELAYS) + 1
+#: How long one attempt holds its claim: longer than the task may run (its
+#: time limit), after which a worker that died mid-send is taken to have failed.
+EMAIL_CLAIM_SECONDS = 120
 
 
 def order_link(order_id: int) -> str:
@@ -44,6 +58,8 @@ def order_link(order_id: int) -> str:
 
 
 def absolute(link: str) -> str:
+    """``link`` on the address people reach the portal on (SQUADRON_BASE_URL;
+    ``serve`` sets it from its --addr when it is not set)."""
     return f"{settings.SQUADRON_BASE_URL}{link}" if link.startswith("/") else link
 
 
@@ -136,14 +152,26 @@ def _dispatch_emails(notification_ids: Sequence[int]) -> None:
             return  # the broker is down: the rest wait for the sweep too
 
 
-def notification_send_email(*, notification_id: int) -> bool:
-    """Send one notification's email. Returns True when sent (or nothing is
-    left to send); raises the mail error so that the task retries."""
-    notification = (
-        Notification.objects.select_related("recipient", "order__product").filter(pk=notification_id).first()
+def notification_send_email(*, notification_id: int, now: datetime | None = None) -> bool:
+    """Send one notification's email if it is due and nobody else is
+    sending it. Returns False when this attempt failed (the next is
+    scheduled, or after the last the email is recorded failed), else True
+    (sent, or nothing to do: already sent, being sent, not due yet)."""
+    now = now or timezone.now()
+    # Claimed before anything is sent: of two senders (a resend racing a
+    # late original) the conditional UPDATE lets exactly one through.
+    claimed = (
+        Notification.objects.filter(pk=notification_id)
+        .filter(_due(now))
+        .update(
+            email_status=Notification.EmailStatus.SENDING,
+            email_claimed_until=now + timedelta(seconds=EMAIL_CLAIM_SECONDS),
+            email_attempts=F("email_attempts") + 1,
+        )
     )
-    if notification is None or notification.email_status != Notification.EmailStatus.PENDING:
+    if not claimed:
         return True
+    notification = Notification.objects.select_related("recipient", "order__product").get(pk=notification_id)
     recipient = notification.recipient
     context = {
         "notification": notification,
@@ -158,39 +186,65 @@ def notification_send_email(*, notification_id: int) -> bool:
         to=[recipient.email],
     )
     message.attach_alternative(render_to_string("email/notification.html", context), "text/html")
-    Notification.objects.filter(pk=notification.pk).update(email_attempts=F("email_attempts") + 1)
     try:
         message.send()
-    except Exception as error:
-        attempts = notification.email_attempts + 1
+    except Exception as error:  # noqa: BLE001 - any mail backend error: recorded, tried again later
+        attempts = notification.email_attempts
         failed = attempts >= EMAIL_MAX_ATTEMPTS
         Notification.objects.filter(pk=notification.pk).update(
             email_error=f"{type(error).__name__}: {error}"[:500],
             email_status=Notification.EmailStatus.FAILED if failed else Notification.EmailStatus.PENDING,
+            email_claimed_until=None,
+            email_next_attempt_at=None
+            if failed
+            else now + timedelta(seconds=EMAIL_RETRY_DELAYS[min(attempts, len(EMAIL_RETRY_DELAYS)) - 1]),
         )
-        logger.warning("notification %s: email to user %s failed (%s)", notification.pk, recipient.pk, error)
-        if failed:
-            return False
-        raise
+        logger.warning(
+            "notification %s: email to user %s failed, attempt %s of %s (%s)",
+            notification.pk,
+            recipient.pk,
+            attempts,
+            EMAIL_MAX_ATTEMPTS,
+            error,
+        )
+        return False
     Notification.objects.filter(pk=notification.pk).update(
-        email_status=Notification.EmailStatus.SENT, emailed_at=timezone.now(), email_error=""
+        email_status=Notification.EmailStatus.SENT,
+        emailed_at=timezone.now(),
+        email_error="",
+        email_claimed_until=None,
+        email_next_attempt_at=None,
     )
     return True
 
 
-def notification_emails_resend() -> int:
-    """Queue again the emails still pending long after they were created
-    (their task never reached a worker). Returns how many."""
-    cutoff = timezone.now() - timedelta(seconds=settings.SQUADRON_EMAIL_RESEND_AFTER_SECONDS)
-    stale = list(
-        Notification.objects.filter(
-            email_status=Notification.EmailStatus.PENDING,
-            created_at__lt=cutoff,
-            email_attempts__lt=EMAIL_MAX_ATTEMPTS,
-        ).values_list("pk", flat=True)[:500]
+def _due(now: datetime) -> Q:
+    """Emails an attempt may take now: pending and due (never tried, or
+    their next attempt's time has come), or claimed by an attempt that died
+    without a word (its claim ran out)."""
+    pending = Q(email_status=Notification.EmailStatus.PENDING) & (
+        Q(email_next_attempt_at__isnull=True) | Q(email_next_attempt_at__lte=now)
     )
-    _dispatch_emails(stale)
-    return len(stale)
+    abandoned = Q(email_status=Notification.EmailStatus.SENDING, email_claimed_until__lt=now)
+    return (pending | abandoned) & Q(email_attempts__lt=EMAIL_MAX_ATTEMPTS)
+
+
+def notification_emails_resend(*, now: datetime | None = None) -> int:
+    """Queue the emails the sweep should send now: those whose task never
+    reached a worker (still untried long after they were made), those whose
+    failed attempt has waited its delay, and those whose attempt died.
+    Returns how many."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.SQUADRON_EMAIL_RESEND_AFTER_SECONDS)
+    never_tried = Q(email_attempts=0, created_at__lt=cutoff)
+    retry = Q(email_attempts__gt=0)
+    due = list(
+        Notification.objects.filter(_due(now) & (never_tried | retry))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    _dispatch_emails(due)
+    return len(due)
 
 
 # --- The person's own list -----------------------------------------------------
@@ -205,6 +259,14 @@ def notification_mark_read(*, user: User, notification_id: int) -> bool:
             )
         )
         or Notification.objects.filter(pk=notification_id, recipient=user).exists()
+    )
+
+
+def notifications_seen_on_order(*, user: User, order_id: int) -> int:
+    """Mark read the user's notifications about an order whose page they
+    are looking at (or watching finish live): what they see needs no badge."""
+    return Notification.objects.filter(recipient=user, order_id=order_id, read_at__isnull=True).update(
+        read_at=timezone.now()
     )
 
 

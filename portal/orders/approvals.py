@@ -127,6 +127,17 @@ def order_approve(*, order: Order, actor: User, note: str = "", step: int | None
             order_note(locked, actor=actor, note=f"{sentence(f'Approved {where}{said}')} {opens}")
             notifications_settle(order=locked, kinds=APPROVAL_KINDS)  # this step is decided
             notify_approvers(locked, NotificationKind.APPROVAL_REQUESTED, actor=actor)
+            # The requester hears of every step, not only of the last one.
+            step_name = open_step["name"]
+            notify(
+                recipients=[locked.requester],
+                kind=NotificationKind.ORDER_PROGRESS,
+                title=f"Order #{locked.pk} ({locked.product.name}): "
+                f"step {index + 1} of {len(steps)} approved",
+                body=f"{sentence(f'{display_name(actor)} approved {step_name}{said}')} {opens}",
+                order=locked,
+                exclude=actor,
+            )
             return locked
         automated = locked.fulfilment == Fulfilment.AUTOMATED
         locked = order_move(

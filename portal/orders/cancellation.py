@@ -5,6 +5,7 @@ stopping its playbook.
 from __future__ import annotations
 
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.utils import timezone
 
 from portal.orders import permissions
@@ -12,7 +13,8 @@ from portal.orders.choices import CANCELLABLE_STATUSES, OrderStatus
 from portal.orders.errors import IllegalTransition, OrderNotAllowed
 from portal.orders.execution import order_finish
 from portal.orders.models import Order
-from portal.orders.transitions import order_move, order_note
+from portal.orders.seen import Seen, refuse_if_stale
+from portal.orders.transitions import order_locked, order_move, order_note
 from runbooks.choices import CancelOutcome
 from runbooks.services import (
     RunError,
@@ -20,12 +22,26 @@ from runbooks.services import (
 )
 
 
-def order_cancel(*, order: Order, actor: User, reason: str = "") -> Order:
+def order_cancel(*, order: Order, actor: User, reason: str = "", seen: Seen | None = None) -> Order:
     """Cancel an open order. A queued one never starts; a running one has its
     playbook stopped (the executor kills the process group) and becomes
-    ``cancelled`` when the run ends, within about a second."""
+    ``cancelled`` when the run ends, within about a second. ``seen``: the
+    order as the person saw it (``portal.orders.seen``)."""
     if not permissions.can_cancel(actor, order):
         raise OrderNotAllowed("You cannot cancel this order.")
+    with transaction.atomic():
+        locked = order_locked(order)
+        refuse_if_stale(locked, seen)
+        if locked.status != OrderStatus.RUNNING:
+            return order_move(
+                locked,
+                to=OrderStatus.CANCELLED,
+                allowed_from=CANCELLABLE_STATUSES - {OrderStatus.RUNNING},
+                actor=actor,
+                note=reason.strip() or "Cancelled",
+                finished_at=timezone.now(),
+                secret_inputs_ciphertext="",
+            )
     order.refresh_from_db()
     note = reason.strip() or "Cancelled"
     if order.status == OrderStatus.RUNNING:

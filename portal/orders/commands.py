@@ -23,6 +23,7 @@ from portal.orders.choices import OrderStatus
 from portal.orders.execution import order_dry_run, order_retry
 from portal.orders.fulfilment import order_claim, order_complete, order_fail, order_release
 from portal.orders.models import Order
+from portal.orders.seen import Seen
 from squads.selectors import AnyUser
 
 
@@ -37,10 +38,9 @@ class OrderCommand:
     summary: str
     #: Whether ``user`` is offered it on ``order`` now (the service checks again).
     offered: Callable[[AnyUser, Order], bool]
-    #: The service: ``perform(order, actor, text, step)`` returns the order as
-    #: it now is; ``step`` is the approval step the person decided on (see
-    #: ``takes_step``), None when they did not say.
-    perform: Callable[[Order, User, str, int | None], Order]
+    #: The service: ``perform(order, actor, decision)`` returns the order as
+    #: it now is.
+    perform: Callable[[Order, User, Decision], Order]
     #: The message shown once it worked.
     succeeded: Callable[[Order], str]
     #: What the person writes with it: nothing, a note, or a reason.
@@ -50,6 +50,24 @@ class OrderCommand:
     #: Whether it decides an approval step, and so carries the step the person
     #: saw: a decision made on a stale page is refused, not applied to the next step.
     takes_step: bool = False
+    #: Whether it carries the status and claimant the person saw
+    #: (``portal.orders.seen``): made on a stale page it is refused.
+    takes_seen: bool = False
+    #: Whether the person may claim an unclaimed order as they give it
+    #: ("Claim and complete": explicit, recorded as a claim on completion).
+    takes_claim: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a person gives with a command: its ``text`` (note or reason),
+    the approval ``step`` and the state they ``seen`` it in (None: not
+    said), and whether they ``claim`` the order as they close it."""
+
+    text: str = ""
+    step: int | None = None
+    seen: Seen | None = None
+    claim: bool = False
 
 
 def _cancelled(order: Order) -> str:
@@ -73,16 +91,19 @@ COMMANDS: tuple[OrderCommand, ...] = (
         label="Cancel order",
         summary="Cancel an open order (a running one is stopped)",
         offered=permissions.offers_cancel,
-        perform=lambda order, actor, text, step: order_cancel(order=order, actor=actor, reason=text),
+        perform=lambda order, actor, given: order_cancel(
+            order=order, actor=actor, reason=given.text, seen=given.seen
+        ),
         succeeded=_cancelled,
         text="reason",
+        takes_seen=True,
     ),
     OrderCommand(
         name="retry",
         label="Retry",
         summary="Run a failed or timed-out order again",
         offered=permissions.offers_retry,
-        perform=lambda order, actor, text, step: order_retry(order=order, actor=actor),
+        perform=lambda order, actor, given: order_retry(order=order, actor=actor),
         succeeded=lambda order: f"Order #{order.pk} is queued again (attempt {order.attempts + 1}).",
     ),
     OrderCommand(
@@ -90,8 +111,8 @@ COMMANDS: tuple[OrderCommand, ...] = (
         label="Approve",
         summary="Approve an order waiting for your squad's decision",
         offered=permissions.offers_decision,
-        perform=lambda order, actor, text, step: order_approve(
-            order=order, actor=actor, note=text, step=step
+        perform=lambda order, actor, given: order_approve(
+            order=order, actor=actor, note=given.text, step=given.step
         ),
         succeeded=_approved,
         text="note",
@@ -102,8 +123,8 @@ COMMANDS: tuple[OrderCommand, ...] = (
         label="Reject",
         summary="Reject an order waiting for your squad's decision",
         offered=permissions.offers_decision,
-        perform=lambda order, actor, text, step: order_reject(
-            order=order, actor=actor, reason=text, step=step
+        perform=lambda order, actor, given: order_reject(
+            order=order, actor=actor, reason=given.text, step=given.step
         ),
         succeeded=lambda order: f"Order #{order.pk} rejected; the requester sees your reason.",
         text="reason",
@@ -116,7 +137,7 @@ COMMANDS: tuple[OrderCommand, ...] = (
         summary="Preview an order waiting for approval: run its runbook in check mode (changes nothing); "
         "the order's dry_run shows how it went and the end of its output",
         offered=permissions.offers_dry_run,
-        perform=lambda order, actor, text, step: order_dry_run(order=order, actor=actor).order,
+        perform=lambda order, actor, given: order_dry_run(order=order, actor=actor).order,
         succeeded=lambda order: (
             f"Dry run of order #{order.pk} requested: its output appears on its page shortly."
         ),
@@ -126,35 +147,46 @@ COMMANDS: tuple[OrderCommand, ...] = (
         label="Claim",
         summary="Take a manual order from your squad's queue",
         offered=permissions.offers_claim,
-        perform=lambda order, actor, text, step: order_claim(order=order, actor=actor),
+        perform=lambda order, actor, given: order_claim(order=order, actor=actor, seen=given.seen),
         succeeded=lambda order: f"You have claimed order #{order.pk}.",
+        takes_seen=True,
     ),
     OrderCommand(
         name="complete",
         label="Complete",
-        summary="Close a manual order as fulfilled",
+        summary="Close a manual order you claimed as fulfilled (`claim`: claim an unclaimed one "
+        "as you complete it, with a note)",
         offered=permissions.offers_closing,
-        perform=lambda order, actor, text, step: order_complete(order=order, actor=actor, note=text),
+        perform=lambda order, actor, given: order_complete(
+            order=order, actor=actor, note=given.text, claim=given.claim, seen=given.seen
+        ),
         succeeded=lambda order: f"Order #{order.pk} completed.",
         text="note",
+        takes_seen=True,
+        takes_claim=True,
     ),
     OrderCommand(
         name="fail",
         label="Mark failed",
-        summary="Close a manual order as failed",
+        summary="Close a manual order you claimed as failed (`claim`: claim an unclaimed one as you fail it)",
         offered=permissions.offers_closing,
-        perform=lambda order, actor, text, step: order_fail(order=order, actor=actor, reason=text),
+        perform=lambda order, actor, given: order_fail(
+            order=order, actor=actor, reason=given.text, claim=given.claim, seen=given.seen
+        ),
         succeeded=lambda order: f"Order #{order.pk} marked as failed; the requester sees your reason.",
         text="reason",
         text_required=True,
+        takes_seen=True,
+        takes_claim=True,
     ),
     OrderCommand(
         name="release",
         label="Give back to the queue",
         summary="Give a claimed manual order back to the squad's queue",
         offered=permissions.offers_release,
-        perform=lambda order, actor, text, step: order_release(order=order, actor=actor),
+        perform=lambda order, actor, given: order_release(order=order, actor=actor, seen=given.seen),
         succeeded=lambda order: f"Order #{order.pk} is back in the {order.squad.name}'s queue.",
+        takes_seen=True,
     ),
 )
 

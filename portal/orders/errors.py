@@ -25,6 +25,18 @@ class StaleDecision(IllegalTransition):
         self.current_step = current_step
 
 
+class StaleState(IllegalTransition):
+    """A claim, release, completion, failure or cancellation made on a page
+    (or an API read) that showed the order in a state it is no longer in:
+    someone moved it meanwhile. ``status`` and ``claimant`` (a username,
+    None when unclaimed) say what it is now."""
+
+    def __init__(self, message: str, *, status: str, claimant: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.claimant = claimant
+
+
 class InvalidInputs(OrderError):
     """Inputs do not fit the product's form; ``errors`` maps field -> messages."""
 

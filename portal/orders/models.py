@@ -114,6 +114,10 @@ class Order(models.Model):
     # it again could end otherwise (``runbooks.choices.FailureKind``).
     failed_step = models.CharField(max_length=255, blank=True)
     failure_kind = models.CharField(max_length=16, blank=True)
+    #: Since when a squad member's question waits for the requester's reply
+    #: (``portal.orders.conversation``): not a status, the order stays where
+    #: it is; the requester's reply clears it.
+    waiting_on_requester_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -176,6 +180,34 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_status or '∅'} → {self.to_status} {self.note}"
+
+
+class OrderComment(models.Model):
+    """One message of an order's conversation: a comment between requester
+    and squad (both see it), a question the squad asks the requester (a
+    comment that makes the order wait on them), or a work note the squad
+    keeps to itself (the requester never sees it, anywhere). The body is
+    Markdown, sanitized when shown."""
+
+    class Kind(models.TextChoices):
+        COMMENT = "comment", "Comment"
+        QUESTION = "question", "Question for the requester"
+        WORK_NOTE = "work_note", "Work note (squad only)"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.COMMENT)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order", "created_at", "id"]
+        indexes = [models.Index(fields=["order", "created_at"], name="order_comment_order_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on order #{self.order_id} by {self.author_id}"
 
 
 class OrderApproval(models.Model):

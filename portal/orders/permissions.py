@@ -122,10 +122,13 @@ def offers_claim(user: AnyUser, order: Order) -> bool:
 
 
 def offers_closing(user: AnyUser, order: Order) -> bool:
-    """Complete and fail, both: a squad member, on an order unclaimed or theirs."""
+    """Complete and fail, both: the squad member who claimed the order. (On
+    an unclaimed one the claim offers "Claim and complete", a choice made
+    explicitly; see ``offers_claim``.)"""
     return (
         order.status == OrderStatus.AWAITING_FULFILMENT
-        and order.claimed_by_id in (None, user.pk)
+        and order.claimed_by_id is not None
+        and order.claimed_by_id == user.pk
         and can_fulfil(user, order)
     )
 

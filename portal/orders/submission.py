@@ -40,6 +40,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalogue.choices import ApprovalPolicy, Fulfilment, ProductStatus
+from catalogue.dynamic_choices import live_schema
 from catalogue.inputs import split_secrets, validate_inputs
 from catalogue.models import Operation, Product
 from portal.orders import approval_steps
@@ -87,7 +88,9 @@ def order_submit(
     the excess stated (``quota_excess``) even when its policy needs none."""
     source, automated, runbook, runbook_version = _orderable(product, operation, instance_id)
     schema = form_schema or source.form_schema or {"type": "object", "properties": {}}
-    completed, errors = validate_inputs(schema, inputs)
+    # Dynamic choices are checked against what they are now, for the
+    # requester; the order pins the form as curated.
+    completed, errors = validate_inputs(live_schema(schema, requester), inputs)
     if errors:
         raise InvalidInputs(errors)
     masked, secret_values = split_secrets(schema, completed)

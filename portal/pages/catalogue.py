@@ -7,13 +7,13 @@ from collections.abc import Iterable
 from itertools import groupby
 from typing import Any
 
-from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.vary import vary_on_headers
 
+from catalogue.dynamic_choices import live_schema
 from catalogue.markdown import render_markdown
 from catalogue.models import Product
 from catalogue.search import search_products
@@ -101,6 +101,7 @@ def render_product(
     unit_form: BusinessUnitForm | None = None,
     status: int = 200,
     retype_secrets: bool = False,
+    filled_from: int | None = None,
 ) -> HttpResponse:
     memberships = list(product.squad.memberships.all())
     owners = [m.user for m in memberships if m.role == Role.PRODUCT_OWNER]
@@ -126,6 +127,7 @@ def render_product(
             "lead_time": expected_lead_time(product),
             "form": form,
             "retype_secrets": retype_secrets and bool(form.secret_names),
+            "filled_from": filled_from,
             "recent_orders": recent_orders,
             "instance_count": instance_counts([product]).get(product.pk, 0) if product.instance else None,
             "business_units": units,
@@ -143,9 +145,9 @@ def product_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse
     product = product_or_404(slug)
     # "Order again with these details": the earlier order's values; its
     # secrets are never shown, so they are typed again.
+    # Said on the form, where "Order again" leads (#order), not in a banner
+    # above it that the jump scrolls out of sight.
     again = _order_to_repeat(request, product)
-    if again is not None:
-        messages.info(request, f"The details of order #{again.pk} are filled in: check them, then review.")
     resumed = _resumed_order_form(request, product)
     if resumed is not None:
         form, unit = resumed
@@ -156,9 +158,16 @@ def product_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse
             else None
         )
         return render_product(request, product, form, unit_form=unit_form, retype_secrets=True)
-    initial = schema_initial(product.form_schema, again.inputs if again is not None else None)
-    form = OrderForm(product.form_schema, initial=initial)
-    return render_product(request, product, form, retype_secrets=again is not None)
+    schema = live_schema(product.form_schema, request.user)
+    initial = schema_initial(schema, again.inputs if again is not None else None)
+    form = OrderForm(schema, initial=initial)
+    return render_product(
+        request,
+        product,
+        form,
+        retype_secrets=again is not None,
+        filled_from=again.pk if again is not None else None,
+    )
 
 
 def _resumed_order_form(
@@ -178,7 +187,7 @@ def _resumed_order_form(
         except ReviewExpired:
             return None
         fields, unit = form_data(product.form_schema, review.inputs), review.business_unit
-    return OrderForm(product.form_schema, data=fields), unit
+    return OrderForm(live_schema(product.form_schema, request.user), data=fields), unit
 
 
 def _order_to_repeat(request: AuthenticatedHttpRequest, product: Product) -> Order | None:

@@ -8,6 +8,7 @@ from functools import cached_property
 
 from django.http import HttpRequest
 
+from portal.audit.selectors import can_read_audit
 from portal.notifications.selectors import unread_count
 from portal.orders.selectors import orders_awaiting_approval_by, orders_in_manual_queue_of
 from squads.selectors import AnyUser, is_any_squad_member
@@ -48,6 +49,8 @@ def navigation(request: HttpRequest) -> dict:
         # Lazy: pages that never show the count never pay its query.
         "unread_notifications": unread,
         "waiting_for_you": waiting,
+        # Platform leads are squad members: nobody else pays a query for the link.
+        "reads_audit": (lambda: can_read_audit(user)) if user is not None and works_for_squads else False,
     }
 
 

@@ -15,15 +15,20 @@ A ``pattern`` is the exception: it is never sent to the browser (see
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 from django import forms
 from django.http import QueryDict
 
+from catalogue.conditions import browser_conditions, hidden_fields, required_when_shown
+from catalogue.dynamic_choices import EXTENSION, LABELS, UNAVAILABLE, choice_message
 from catalogue.markdown import render_markdown
 from catalogue.schema import secret_fields
 from portal.orders.choices import OPEN_STATUSES, OrderStatus
+from portal.orders.seen import Seen
 from portal.web.inputs import field_title
 
 #: Up to this many options an array of enum is a group of checkboxes (easier
@@ -42,6 +47,23 @@ IDENTIFIER_FORMATS = {"ipv4", "ipv6", "hostname", "uuid", "uri", "email"}
 
 def _choice(value: object) -> tuple[str, str]:
     return str(value), str(value)
+
+
+def _options(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """An enum's options; a live one (``x-choices-from``) with its labels."""
+    labels = spec.get(LABELS)
+    if isinstance(labels, list) and len(labels) == len(spec["enum"]):
+        return [(str(value), str(label)) for value, label in zip(spec["enum"], labels, strict=True)]
+    return [_choice(value) for value in spec["enum"]]
+
+
+def _empty_label(spec: Mapping[str, Any], *, required: bool) -> str:
+    """The first option of a select: what to do, or why there is nothing to pick."""
+    if spec.get(UNAVAILABLE):
+        return "(the choices could not be loaded)"
+    if LABELS in spec and not spec["enum"]:
+        return "(nothing to choose from yet)"
+    return "Choose…" if required else "(none)"
 
 
 def _coerce_for(kind: str) -> Callable[[str], int | float | str]:
@@ -109,9 +131,12 @@ def schema_field(name: str, spec: Mapping[str, Any], *, required: bool) -> forms
         return forms.BooleanField(widget=forms.CheckboxInput(), **common)
 
     if "enum" in spec:
-        options = [_choice(value) for value in spec["enum"]]
+        options = _options(spec)
         if "default" not in spec:
-            options.insert(0, ("", "Choose…" if required else "(none)"))
+            options.insert(0, ("", _empty_label(spec, required=required)))
+        if EXTENSION in spec:
+            # A live choice that went away says so, as the API does.
+            common["error_messages"] = {"invalid_choice": choice_message(dict(spec))}
         return forms.TypedChoiceField(
             choices=options,
             coerce=_coerce_for(str(kind)),
@@ -203,10 +228,39 @@ class OrderForm(forms.Form):
         self.properties: dict[str, dict] = {
             name: spec for name, spec in (schema.get("properties") or {}).items() if isinstance(spec, dict)
         }
-        self.required_names = set(schema.get("required") or [])
+        always_required = set(schema.get("required") or [])
+        # Said "(required)" beside them; a conditional field too when every
+        # branch that shows it requires it. Only the label: a browser's own
+        # check would block the form on a field hidden while scripts are off.
+        self.required_names = always_required | required_when_shown(dict(schema))
         self.secret_names = secret_fields(dict(schema))
         for name, spec in self.properties.items():
-            self.fields[name] = schema_field(name, spec, required=name in self.required_names)
+            self.fields[name] = schema_field(name, spec, required=name in always_required)
+
+    @property
+    def conditions_json(self) -> str:
+        """The form's conditions for the page's script (``data-conditions``):
+        which field shows when, and the types of the fields they test."""
+        fields = browser_conditions(dict(self.schema))
+        if not fields:
+            return ""
+        types = {name: spec.get("type") for name, spec in self.properties.items()}
+        return json.dumps({"fields": fields, "types": types}, separators=(",", ":"))
+
+    @cached_property
+    def hidden_names(self) -> set[str]:
+        """The fields a condition hides given the values the form holds now,
+        hidden in the page before any script runs."""
+        if self.is_bound:
+            self.is_valid()
+            values = self.inputs()
+        else:
+            values = {name: value for name, value in self.initial.items() if name in self.properties}
+        return hidden_fields(dict(self.schema), values)
+
+    def unavailable(self, name: str) -> str:
+        """Why a live field has no choices to offer now (empty: it has)."""
+        return str(self.properties.get(name, {}).get(UNAVAILABLE) or "")
 
     def description_html(self, name: str) -> str:
         """The property's description, whose Markdown (often `code`) is
@@ -297,6 +351,18 @@ class NoteForm(forms.Form):
     #: reject forms): a decision made on a stale page is refused, not counted
     #: for a step its approver never saw.
     step = forms.IntegerField(required=False, min_value=0, max_value=1000)
+    #: The status and claimant the page showed (``portal.orders.seen``): a
+    #: claim, release, completion, failure or cancellation made on a stale
+    #: page is refused, not applied to what the order has become.
+    seen = forms.CharField(required=False, max_length=200)
+    #: "Claim and complete": the person chose to claim the order as they close it.
+    claim = forms.BooleanField(required=False)
+
+    def clean_seen(self) -> Seen | None:
+        try:
+            return Seen.from_token(self.cleaned_data["seen"])
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
 
 
 ORDER_STATUS_FILTERS = [

@@ -21,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET
 
 from catalogue.choices import OperationKind
+from catalogue.dynamic_choices import live_schema
 from catalogue.inputs import MASK, validate_inputs
 from catalogue.models import Operation, Product
 from portal.consumption.membership import business_units_of
@@ -263,7 +264,7 @@ def instance_operation(request: AuthenticatedHttpRequest, pk: int, slug: str) ->
     instance that is busy or past operating)."""
     instance = _instance_or_404(request, pk)
     operation = _operation_or_404(instance, slug)
-    schema = form_defaults(instance, operation.form_schema or {})
+    schema = live_schema(form_defaults(instance, operation.form_schema or {}), request.user)
     if request.method != "POST":
         form = OrderForm(schema, initial=schema_initial(schema))
         return _operation_page(request, instance, operation, schema, form)

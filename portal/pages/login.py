@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -21,6 +22,8 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from portal.identity.directory import directory_trouble
+from portal.identity.oidc_config import oidc_config
 from portal.identity.selectors import has_two_step_login
 from portal.identity.services import TwoStepError, two_step_verify
 from portal.identity.session import login_pending, login_pending_finish, login_pending_start
@@ -33,12 +36,25 @@ class LoginView(auth_views.LoginView):
 
     redirect_authenticated_user = True
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # "Sign in with ..." only when single sign-on is set up.
+        return {**super().get_context_data(**kwargs), "single_sign_on": oidc_config()}
+
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         user = form.get_user()
         if has_two_step_login(user):
             login_pending_start(self.request, user=user, next_url=self.get_success_url())
             return redirect("login-code")
         return super().form_valid(form)
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        trouble = directory_trouble(self.request)
+        if trouble is None:
+            return super().form_invalid(form)
+        # Not "wrong password": the directory never said so (the admin's
+        # login page shows the form's errors, the portal's this one).
+        form.errors[NON_FIELD_ERRORS] = form.error_class([trouble], error_class="nonfield")
+        return self.render_to_response(self.get_context_data(form=form, directory_trouble=trouble))
 
 
 class CodeForm(forms.Form):

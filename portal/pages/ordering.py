@@ -15,6 +15,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from catalogue.dynamic_choices import live_schema
 from catalogue.inputs import validate_inputs
 from catalogue.models import Product
 from catalogue.schema import secret_fields
@@ -66,7 +67,8 @@ def product_order(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
             messages.error(request, "That review has expired. Check your order and review it again.")
             return redirect("product-detail", slug=product.slug)
         if step == "edit":
-            form = OrderForm(product.form_schema, data=form_data(product.form_schema, review.inputs))
+            schema = live_schema(product.form_schema, request.user)
+            form = OrderForm(schema, data=form_data(schema, review.inputs))
             unit_form = _unit_form(request, initial={"business_unit": review.business_unit})
             return render_product(request, product, form, unit_form=unit_form, retype_secrets=True)
         if review.product_version != product.version:
@@ -79,10 +81,12 @@ def product_order(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         return _place_order(
             request, product, review.inputs, nonce=review.nonce, business_unit=review.business_unit
         )
-    form = OrderForm(product.form_schema, data=request.POST)
+    # The choices as they are now for this person (``catalogue.dynamic_choices``).
+    schema = live_schema(product.form_schema, request.user)
+    form = OrderForm(schema, data=request.POST)
     form.is_valid()
     inputs = form.inputs()
-    _, errors = validate_inputs(product.form_schema, inputs)
+    _, errors = validate_inputs(schema, inputs)
     unit_form = _unit_form(request, data={"business_unit": request.POST.get("business_unit", "")})
     unit, unit_error = _chosen_unit(request)
     if errors or form.errors or unit_error:
@@ -122,7 +126,8 @@ def _reviewed_unit(request: AuthenticatedHttpRequest, slug: str | None) -> UnitR
 def _review_page(
     request: AuthenticatedHttpRequest, product: Product, inputs: dict, unit: UnitRef | None
 ) -> HttpResponse:
-    completed, _ = validate_inputs(product.form_schema, inputs)
+    schema = live_schema(product.form_schema, request.user)
+    completed, _ = validate_inputs(schema, inputs)
     token = seal_review(
         user_id=request.user.pk,
         product_id=product.pk,
@@ -135,7 +140,7 @@ def _review_page(
         "portal/order_review.html",
         {
             "product": product,
-            "rows": input_rows(product.form_schema, completed),
+            "rows": input_rows(schema, completed),
             "review": token,
             "business_unit": unit,
             "approval_steps": steps_described(steps_for(product)),
@@ -164,7 +169,8 @@ def _place_order(
             render=lambda order: {"id": order.pk},
         )
     except InvalidInputs as error:
-        form = OrderForm(product.form_schema, data=form_data(product.form_schema, inputs))
+        schema = live_schema(product.form_schema, request.user)
+        form = OrderForm(schema, data=form_data(schema, inputs))
         form.is_valid()
         form.add_schema_errors(error.errors)
         return render_product(request, product, form, status=422, retype_secrets=True)

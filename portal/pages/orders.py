@@ -3,6 +3,7 @@ and the commands given from them (``portal.orders.commands``)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -14,23 +15,30 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from catalogue.choices import ProductStatus
+from portal.notifications.services import notifications_seen_on_order
 from portal.orders.approval_steps import step_progress
 from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
-from portal.orders.commands import COMMAND_LABELS, COMMANDS_BY_NAME, order_actions
+from portal.orders.commands import COMMAND_LABELS, COMMANDS_BY_NAME, Decision, order_actions
+from portal.orders.conversation import order_comment_post
 from portal.orders.errors import OrderError
-from portal.orders.models import Order, OrderDryRun, OrderEvent, OrderRun
+from portal.orders.fulfilment import order_secrets_reveal
+from portal.orders.models import Order, OrderComment, OrderDryRun, OrderEvent, OrderRun
 from portal.orders.permissions import inputs_at_fault, retryable, secrets_erased, stopping
 from portal.orders.selectors import orders_visible_to
 from portal.pages.base import AuthenticatedHttpRequest, login_required
+from portal.pages.conversation import POSTED, CommentForm, conversation_context
 from portal.pages.forms import NoteForm, OrderFilterForm
 from portal.pages.resume import local_page, post_only
-from portal.pages.work import resumed_decision_note
+from portal.pages.work import card_error_keep, card_errors_shown, resumed_decision_note
 from portal.web.confirm import id_from_text
+from portal.web.inputs import field_title
 from portal.web.pagination import newest_first_page
+from portal.web.reveal import reveal_next, revealed
 from portal.web.runlog import EARLIER_EVENTS, POLL_EVENTS, TAIL_EVENTS, plain_text, render_events
 from runbooks.models import RunEvent
 from runbooks.selectors import run_events_page, run_events_shown, run_output
@@ -121,6 +129,7 @@ def _actions(request: AuthenticatedHttpRequest, order: Order) -> dict[str, Any]:
         and order.product.status == ProductStatus.PUBLISHED,
         "can_approve": "approve" in allowed,
         "can_fulfil": "complete" in allowed,
+        "can_claim": "claim" in allowed,
         "can_release": "release" in allowed,
         "can_dry_run": "dry-run" in allowed,
     }
@@ -193,7 +202,19 @@ def order_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     context["poll_seconds"] = _poll_seconds(order)
     context["note_form"] = NoteForm()
     context["resumed_note"] = resumed_decision_note(request, order.pk)
-    return render(request, "portal/order_detail.html", context)
+    card_errors_shown(request, [order])
+    notifications_seen_on_order(user=request.user, order_id=order.pk)
+    context.update(conversation_context(request, order))
+    context["revealed_secrets"] = _revealed_secrets(request, order)
+    context["can_reveal_secrets"] = (
+        order.status == OrderStatus.AWAITING_FULFILMENT
+        and order.claimed_by_id == request.user.pk
+        and bool(order.secret_inputs_ciphertext)
+    )
+    response = render(request, "portal/order_detail.html", context)
+    if context["revealed_secrets"]:
+        add_never_cache_headers(response)  # secrets in clear: no copy anywhere
+    return response
 
 
 def _int_param(request: AuthenticatedHttpRequest, name: str) -> int:
@@ -212,6 +233,8 @@ def order_live(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if request.GET.get("v", "") != _version(order):
         context.update(_summary_context(request, order))
         context["summary_changed"] = True
+        # What moved the order notified this person: they are watching it.
+        notifications_seen_on_order(user=request.user, order_id=order.pk)
     more_pending = False
     if (order.current_run_id or 0) != shown_run:
         context.update(_runs_context(order))
@@ -295,14 +318,76 @@ def order_action(request: AuthenticatedHttpRequest, pk: int, action: str) -> Htt
     if not form.is_valid():
         # An ErrorList yields its messages as text, whatever Django's stubs say.
         errors = (str(message) for field_errors in form.errors.values() for message in field_errors)
-        messages.error(request, " ".join(errors))
+        card_error_keep(
+            request, order_id=order.pk, message=" ".join(errors), note=request.POST.get("note", "")
+        )
         return redirect(back)
     command = COMMANDS_BY_NAME[action]
-    step = form.cleaned_data["step"] if command.takes_step else None
+    data = form.cleaned_data
+    given = Decision(
+        text=data["note"],
+        step=data["step"] if command.takes_step else None,
+        seen=data["seen"] if command.takes_seen else None,
+        claim=bool(data["claim"]) if command.takes_claim else False,
+    )
     try:
-        order = command.perform(order, request.user, form.cleaned_data["note"], step)
+        order = command.perform(order, request.user, given)
     except OrderError as error:
-        messages.error(request, str(error))
+        # Said on the card of the order it concerns, with what was typed,
+        # not in a banner above a list of them.
+        card_error_keep(request, order_id=order.pk, message=str(error), note=data["note"])
     else:
         messages.success(request, command.succeeded(order))
     return redirect(back)
+
+
+@login_required
+@post_only(lambda request, pk: reverse("order-detail", args=[pk]) + "#conversation", keeps_input=True)
+def order_comment(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Add a message to the order's conversation, then back to it; a refusal
+    is said on the conversation's form, with what was typed."""
+    order = _order_or_404(request, pk)
+    back = reverse("order-detail", args=[order.pk]) + "#conversation"
+    form = CommentForm(request.POST)
+    body = request.POST.get("body", "")
+    if not form.is_valid():
+        errors = (str(message) for field_errors in form.errors.values() for message in field_errors)
+        card_error_keep(request, order_id=order.pk, message=" ".join(errors), note=body, where="conversation")
+        return redirect(back)
+    kind = form.cleaned_data["kind"] or OrderComment.Kind.COMMENT
+    try:
+        order_comment_post(order=order, author=request.user, body=form.cleaned_data["body"], kind=kind)
+    except OrderError as error:
+        card_error_keep(request, order_id=order.pk, message=str(error), note=body, where="conversation")
+    else:
+        messages.success(request, POSTED[OrderComment.Kind(kind)])
+    return redirect(back)
+
+
+#: What ``portal.web.reveal`` keeps an order's revealed secret inputs under.
+REVEALED_SECRETS = "order-secrets"
+
+
+@login_required
+@post_only(lambda request, pk: reverse("order-detail", args=[pk]))
+def order_secrets(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Show the claimant the order's secret inputs: on the next page only
+    (a reload or Back shows them no more), recorded on the timeline."""
+    order = _order_or_404(request, pk)
+    try:
+        secrets = order_secrets_reveal(order=order, actor=request.user)
+    except OrderError as error:
+        card_error_keep(request, order_id=order.pk, message=str(error), note="")
+    else:
+        reveal_next(request, REVEALED_SECRETS, order.pk, json.dumps(secrets))
+    return redirect(reverse("order-detail", args=[order.pk]) + "#inputs-heading")
+
+
+def _revealed_secrets(request: AuthenticatedHttpRequest, order: Order) -> list[tuple[str, str]]:
+    """The secret inputs revealed for this page, by title, once."""
+    kept = revealed(request, REVEALED_SECRETS, order.pk)
+    if kept is None:
+        return []
+    values = json.loads(kept[1])
+    fields = (order.form_schema or {}).get("properties", {})
+    return [(field_title(name, fields.get(name, {})), str(value)) for name, value in sorted(values.items())]

@@ -10,6 +10,7 @@ from django.utils.safestring import mark_safe
 
 from catalogue.markdown import render_markdown
 from portal.orders.choices import TERMINAL_STATUSES, OrderStatus
+from portal.orders.seen import seen_token
 from portal.web import wording
 from portal.web.inputs import input_rows
 from squads.selectors import display_name as _display_name
@@ -48,6 +49,8 @@ def status_badge(status: str, order_id: int | None = None, oob: bool = False) ->
 
 # The wording lives in portal.web.wording, shared with the API and insights;
 # the filters keep their names for the templates.
+#: A form's hidden ``seen``: the order's status and claimant as the page shows them.
+register.filter("seen_token", seen_token)
 register.filter("duration", wording.duration)
 register.filter("failure_text", wording.failure_text)
 register.filter("failure_why", wording.failure_why)
@@ -62,6 +65,12 @@ register.filter("event_actor", wording.event_actor)
 @register.inclusion_tag("portal/partials/inputs.html")
 def order_inputs(schema: dict, inputs: dict, compact: bool = False) -> dict[str, Any]:
     return {"rows": input_rows(schema, inputs), "compact": compact}
+
+
+@register.filter
+def unavailable_choices(form: Any, name: str) -> str:
+    """Why an order form's field has no choices now (a source down), else ""."""
+    return form.unavailable(name) if hasattr(form, "unavailable") else ""
 
 
 @register.filter

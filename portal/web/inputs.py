@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from catalogue.dynamic_choices import LABELS
 from catalogue.schema import secret_fields
 
 SECRET_DISPLAY = "••••••••"  # noqa: S105 - what a hidden secret looks like, not a secret
@@ -38,6 +39,15 @@ def _display(value: Any) -> str:
     return str(value)
 
 
+def _labelled(spec: dict, value: object) -> object:
+    """A live choice (``x-choices-from``) as its label, when the schema
+    carries the labels (``live_schema``); any other value as it is."""
+    labels, values = spec.get(LABELS), spec.get("enum")
+    if isinstance(labels, list) and isinstance(values, list) and value in values:
+        return labels[values.index(value)]
+    return value
+
+
 def input_rows(schema: dict, inputs: dict) -> list[InputRow]:
     """The inputs in the form's order with their titles; a secret is shown as
     dots whatever the value holds (clear on the review page, masked in an order)."""
@@ -50,7 +60,7 @@ def input_rows(schema: dict, inputs: dict) -> list[InputRow]:
     for name in names:
         value = inputs[name]
         secret = name in secrets and value not in (None, "")
-        shown = SECRET_DISPLAY if secret else _display(value)
+        shown = SECRET_DISPLAY if secret else _display(_labelled(properties.get(name) or {}, value))
         rows.append(
             InputRow(
                 name=name,

@@ -86,14 +86,15 @@ def test_retry_is_not_offered_once_the_secrets_are_erased_as_on_the_page(api_for
         (b"claim", "text/plain", 415, None),
     ],
 )
-def test_a_command_that_takes_no_body_refuses_one_and_changes_nothing(
+def test_a_command_refuses_a_body_it_does_not_take_and_changes_nothing(
     api_for, member, requester, manual_product, raw, content_type, status, named
 ):
     order = submit(manual_product, requester)
     response = api_for(member).post(f"/api/v1/orders/{order.pk}/claim/", data=raw, content_type=content_type)
     assert response.status_code == status, response.content
     if named:
-        assert response.json()["errors"][named] == ["Unknown field (this request takes no body)."]
+        # Claim takes only the state the client saw (``status``, ``claimed_by``).
+        assert response.json()["errors"][named] == ["Unknown field (this request takes: status, claimed_by)."]
     order.refresh_from_db()
     assert order.claimed_by is None and order.events.count() == 1
     # Nothing, or an empty object, is what it takes.

@@ -71,8 +71,20 @@ CASES = {
     "approve": ("post", "/api/v1/orders/{id}/approve/", "pending", {}, APPROVERS_DECIDE),
     "reject": ("post", "/api/v1/orders/{id}/reject/", "pending", {"reason": "no budget"}, APPROVERS_DECIDE),
     "claim": ("post", "/api/v1/orders/{id}/claim/", "manual", {}, SQUAD_DECIDES),
-    "complete": ("post", "/api/v1/orders/{id}/complete/", "manual", {"note": "done"}, SQUAD_DECIDES),
-    "fail": ("post", "/api/v1/orders/{id}/fail/", "manual", {"reason": "no capacity"}, SQUAD_DECIDES),
+    "complete": (
+        "post",
+        "/api/v1/orders/{id}/complete/",
+        "manual",
+        {"note": "done", "claim": True},
+        SQUAD_DECIDES,
+    ),
+    "fail": (
+        "post",
+        "/api/v1/orders/{id}/fail/",
+        "manual",
+        {"reason": "no capacity", "claim": True},
+        SQUAD_DECIDES,
+    ),
     # Previewing is for those who decide and the owning squad (an admin too).
     "dry-run": ("post", "/api/v1/orders/{id}/dry-run/", "pending", {}, SQUAD_DECIDES),
     # The member holds the claim; an admin may free it too.

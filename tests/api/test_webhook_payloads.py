@@ -6,8 +6,12 @@ undocumented key), and an order event's ``order`` reads as the API's own
 
 from __future__ import annotations
 
+import importlib
 import json
+import subprocess
+import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +21,9 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from portal.api.instances.serializers import InstanceSerializer
 from portal.api.orders.serializers import OrderSerializer
+from portal.instances.lifecycle import LEGACY_INSTANCE_KEYS
 from portal.instances.services import operation_order
 from portal.instances.transfers import transfer_accept, transfer_offer
 from portal.integrations.models import WebhookDelivery
@@ -169,3 +175,103 @@ def test_the_validation_fails_on_what_the_document_does_not_say(served, deliveri
         validator_for(served, "ping").validate(
             {"event": "ping", "event_id": "not-a-uuid", "occurred_at": None}
         )
+
+
+def test_an_instance_event_carries_the_instance_as_the_api_shows_it(deliveries, api_for, outsider):
+    body = next(b for b in deliveries if b["event"] == "instance.decommissioned")
+    payload = body["instance"]
+    shown = api_for(outsider).get(f"/api/v1/instances/{payload['id']}/").json()
+    for key in InstanceSerializer.Meta.fields:
+        if key == "url":
+            assert payload["url"] == settings.SQUADRON_BASE_URL + urlsplit(shown["url"]).path
+        elif key.endswith("_at") and payload[key]:
+            assert datetime.fromisoformat(payload[key]) == datetime.fromisoformat(shown[key]), key
+        else:
+            assert payload[key] == shown[key], key
+    assert payload["api_path"] == urlsplit(shown["url"]).path
+    assert set(payload) == set(InstanceSerializer.Meta.fields) | set(LEGACY_INSTANCE_KEYS)
+
+
+def generated_client(document: dict[str, Any], where: Path):  # type: ignore[no-untyped-def]
+    """The models of a client that openapi-python-client generates from ``document``."""
+    (where / "openapi.json").write_text(json.dumps(document))
+    # No post hooks: they run ruff on the generated code, which the test need not format.
+    (where / "config.yaml").write_text("post_hooks: []\npackage_name_override: squadron_generated\n")
+    generated = subprocess.run(
+        [
+            Path(sys.executable).parent / "openapi-python-client",
+            "generate",
+            "--path",
+            where / "openapi.json",
+            "--meta",
+            "none",
+            "--config",
+            where / "config.yaml",
+            "--output-path",
+            where / "squadron_generated",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    sys.path.insert(0, str(where))
+    try:
+        return importlib.import_module("squadron_generated.models")
+    finally:
+        sys.path.remove(str(where))
+
+
+def test_a_client_generated_from_the_document_reads_every_payload_with_the_apis_models(
+    served, deliveries, tmp_path
+):
+    """What integrators do: generate a client from /api/schema/ and read each
+    delivery with its models, the event's and the API's own ``Order`` and
+    ``Instance`` (which a payload of another shape failed with KeyError 'url')."""
+    models = generated_client(served, tmp_path)
+    try:
+        events = {
+            "order.status_changed": models.OrderStatusChangedEvent,
+            "instance.created": models.InstanceCreatedEvent,
+            "instance.changed": models.InstanceChangedEvent,
+            "instance.decommissioned": models.InstanceDecommissionedEvent,
+            "ping": models.PingEvent,
+        }
+        read = {"order": 0, "instance": 0}
+        for body in deliveries:
+            event = events[body["event"]].from_dict(body)
+            assert str(event.event_id) == body["event_id"]
+            if "order" in body:
+                order = models.Order.from_dict(body["order"])
+                assert (order.id, order.url, order.status.value) == (
+                    body["order"]["id"],
+                    body["order"]["url"],
+                    body["order"]["status"],
+                )
+                assert order.created_at.tzinfo is not None
+                # The deprecated keys are all a generated model does not know.
+                assert set(order.additional_properties) == set(LEGACY_ORDER_KEYS)
+                read["order"] += 1
+            if "instance" in body:
+                instance = models.Instance.from_dict(body["instance"])
+                assert (instance.id, instance.url, instance.state.value) == (
+                    body["instance"]["id"],
+                    body["instance"]["url"],
+                    body["instance"]["state"],
+                )
+                assert set(instance.additional_properties) == set(LEGACY_INSTANCE_KEYS)
+                read["instance"] += 1
+        assert read["order"] >= 4 and read["instance"] >= 4, read
+
+        # The same models refuse the payloads' earlier shapes: the check can fail.
+        order_event = next(b for b in deliveries if "order" in b)
+        with pytest.raises(KeyError, match="url"):
+            models.Order.from_dict({k: v for k, v in order_event["order"].items() if k != "url"})
+        instance_event = next(b for b in deliveries if "instance" in b)
+        with pytest.raises(KeyError, match="busy_with"):
+            models.Instance.from_dict(
+                {k: v for k, v in instance_event["instance"].items() if k != "busy_with"}
+            )
+    finally:
+        for name in [name for name in sys.modules if name.startswith("squadron_generated")]:
+            del sys.modules[name]

@@ -45,6 +45,19 @@ def test_a_person_creates_a_token_sees_it_once_and_revokes_it(page, bea):
     assert ApiToken.objects.get().revoked_at is not None
 
 
+def test_a_new_token_is_copied_with_its_copy_button(page, bea):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=page.base_url)
+    log_in(page, bea)
+    page.goto("/integrations/tokens/")
+    page.get_by_label("Name").fill("Pipeline")
+    page.get_by_role("button", name="Create token").click()
+    key = page.get_by_label("Token", exact=True).input_value()
+    page.get_by_role("button", name="Copy").click()
+    expect(page.locator("#new-token-copied")).to_have_text("Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == key
+    check_accessibility(page, "token created, copied")
+
+
 def test_a_person_adds_a_webhook_and_reads_its_log(page, bea):
     log_in(page, bea)
     page.goto("/integrations/webhooks/")

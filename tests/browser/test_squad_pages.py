@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from catalogue.choices import ApprovalPolicy, Fulfilment
 from portal.orders.choices import OrderStatus
+from portal.orders.fulfilment import order_claim
 from portal.orders.models import Order
 from portal.orders.submission import order_submit
 from squads.choices import Role
@@ -96,12 +97,13 @@ def test_squad_member_approves_an_order_in_the_inbox(page, nora, bea, firewall):
     item = page.get_by_role("article").filter(has_text=f"Order #{order.pk}")
     screenshot(page, "manual-queue")
     check_accessibility(page, "manual queue")
-    item.get_by_role("button", name="Claim").click()
+    expect(item.get_by_role("button", name="Complete", exact=True)).to_have_count(0)  # not before a claim
+    item.get_by_role("button", name="Claim", exact=True).click()
     expect(page.locator(".message-success")).to_contain_text(f"You have claimed order #{order.pk}")
     item = page.get_by_role("article").filter(has_text=f"Order #{order.pk}")
     expect(item).to_contain_text("You claimed it")
     item.get_by_label("Note for the requester").fill("Rule 4711 is live on both firewalls.")
-    item.get_by_role("button", name="Complete").click()
+    item.get_by_role("button", name="Complete", exact=True).click()
     expect(page.locator(".message-success")).to_contain_text(f"Order #{order.pk} completed")
     order.refresh_from_db()
     assert order.status == OrderStatus.SUCCEEDED
@@ -113,10 +115,37 @@ def test_rejecting_without_a_reason_is_refused_and_changes_nothing(page, nora, b
     log_in(page, nora)
     page.goto("/approvals/")
     page.get_by_role("article").get_by_role("button", name="Reject").click()
-    expect(page.locator(".message-error")).to_contain_text("Give the requester a reason for the rejection.")
+    # Said on the card it concerns, tied to its comment field; no banner.
+    item = page.get_by_role("article").filter(has_text=f"Order #{order.pk}")
+    expect(item.get_by_role("alert")).to_contain_text("Give the requester a reason for the rejection.")
+    expect(item.get_by_label("Comment")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(".message-error")).to_have_count(0)
+    check_accessibility(page, "approvals inbox with a refused rejection")
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING_APPROVAL
     assert order.events.count() == 1
+
+
+def test_a_claim_on_a_stale_queue_is_refused_on_its_card_with_who_claimed_it(
+    page, nora, bea, firewall, network
+):
+    order = place(firewall, bea)
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.AWAITING_FULFILMENT)
+    jonas = UserFactory(username="jonas", first_name="Jonas", last_name="Berg")
+    MembershipFactory(user=jonas, squad=network, role=Role.ENGINEER)
+    log_in(page, nora)
+    page.goto("/queue/")
+    item = page.get_by_role("article").filter(has_text=f"Order #{order.pk}")
+    expect(item.get_by_role("button", name="Claim and complete")).to_be_visible()
+    order_claim(order=order, actor=jonas)  # while Nora's page still shows it unclaimed
+    item.get_by_label("Note for the requester").fill("Rule 4711 is live")
+    item.get_by_role("button", name="Claim and complete").click()
+    item = page.get_by_role("article").filter(has_text=f"Order #{order.pk}")
+    expect(item.get_by_role("alert")).to_contain_text("was claimed by Jonas Berg meanwhile")
+    expect(item).to_contain_text("Claimed by Jonas Berg")
+    order.refresh_from_db()
+    assert (order.status, order.claimed_by) == (OrderStatus.AWAITING_FULFILMENT, jonas)
+    assert not order.events.filter(actor=nora).exists()
 
 
 def test_business_user_cannot_open_someone_elses_order(page, bea, firewall):

@@ -8,9 +8,9 @@ import base64
 import binascii
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
+from portal.identity.models import EncryptedTOTPDevice
 from tests.browser.conftest import check_accessibility, log_out, main_nav, screenshot
 from tests.factories import UserFactory
 from tests.portal.identity.conftest import PASSWORD, app_code
@@ -44,7 +44,7 @@ def test_a_person_enrols_an_app_and_logs_in_with_its_code(page, bea):
     expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
     expect(page.locator(".recovery-codes li")).to_have_count(10)
     check_accessibility(page, "two-step on")
-    assert TOTPDevice.objects.get(user=bea).confirmed
+    assert EncryptedTOTPDevice.objects.get(user=bea).confirmed
 
     log_out(page)
     page.get_by_label("Username").fill("bea")

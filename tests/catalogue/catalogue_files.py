@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from catalogue.models import Category, Product
+from catalogue.models import Category, ChoiceItem, ChoiceList, Product
 from portal.consumption.models import BusinessUnit, BusinessUnitMembership, Quota
 from runbooks.models import Runbook, RunbookVersion
 from squads.models import Chapter, Membership, Squad
@@ -39,6 +39,8 @@ TABLES = {
     "business units": BusinessUnit,
     "business unit members": BusinessUnitMembership,
     "quotas": Quota,
+    "choice lists": ChoiceList,
+    "choice list items": ChoiceItem,
 }
 
 pytestmark = pytest.mark.django_db

@@ -96,3 +96,14 @@ def test_instances_are_read_only_in_the_admin(client: Client, member, requester,
     )
     instance.refresh_from_db()
     assert instance.state == "active"
+
+
+def test_an_operations_form_gets_the_designer_and_its_preview(client: Client, member, database):
+    client.force_login(member)
+    operation = database.operations.get()
+
+    page = client.get(admin_url(Operation, "change", operation.pk)).content.decode()
+
+    assert "js/admin-designer.js" in page
+    assert 'data-preview-url="/admin/catalogue/form-preview/"' in page
+    assert 'name="form_schema"' in page

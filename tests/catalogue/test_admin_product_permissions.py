@@ -94,7 +94,7 @@ def test_publish_action_with_forged_selection_changes_nothing_for_non_curators(
 
     response = client.post(
         admin_url(Product, "changelist"),
-        {"action": "publish_selected", "_selected_action": [product.pk], "index": "0"},
+        {"action": "publish_selected", "_selected_action": [product.pk], "index": "0", "confirmed": "yes"},
     )
 
     if role in CURATORS:

@@ -109,7 +109,8 @@ def test_saving_the_product_page_as_rendered_does_not_bump_the_version(
 
 
 def test_publish_action_publishes_and_bumps_version(member_client: Client, product: Product) -> None:
-    response = run_action(member_client, "publish_selected", product)
+    # The factory's form asks for a name its playbook never reads: confirmed.
+    response = run_action(member_client, "publish_selected", product, confirmed="yes")
 
     assert response.status_code == 302
     product.refresh_from_db()
@@ -118,7 +119,7 @@ def test_publish_action_publishes_and_bumps_version(member_client: Client, produ
 
 
 def test_retire_action_retires_a_published_product(member_client: Client, product: Product) -> None:
-    run_action(member_client, "publish_selected", product)
+    run_action(member_client, "publish_selected", product, confirmed="yes")
 
     response = run_action(member_client, "retire_selected", product)
 
@@ -134,7 +135,7 @@ def test_publishing_an_automated_product_without_runbook_is_refused_and_unchange
         squad=squad, category=category, slug="orphan", name="Orphan", status="draft", runbook=None
     )
 
-    response = run_action(member_client, "publish_selected", orphan, product)
+    response = run_action(member_client, "publish_selected", orphan, product, confirmed="yes")
 
     orphan.refresh_from_db()
     assert (orphan.status, orphan.version) == (ProductStatus.DRAFT, 1)
@@ -240,11 +241,11 @@ def test_member_sets_a_multi_step_approval_naming_another_squad(
         {  # two steps in one position: which opens first?
             "approval_steps-TOTAL_FORMS": "2",
             "approval_steps-0-name": "Review",
-            "approval_steps-0-roles": [],
+            "approval_steps-0-roles": ["product_owner"],
             "approval_steps-0-required_approvals": "1",
             "approval_steps-0-position": "0",
             "approval_steps-1-name": "Sign-off",
-            "approval_steps-1-roles": [],
+            "approval_steps-1-roles": ["product_owner"],
             "approval_steps-1-required_approvals": "1",
             "approval_steps-1-position": "0",
         },

@@ -64,7 +64,11 @@ def test_changing_the_steps_replaces_them(tmp_path):
     shutil.rmtree(tmp_path / "catalogue")
     run_import(
         variant(
-            tmp_path, ("    approval: squad\n", "    approval:\n      steps:\n        - name: Only one\n")
+            tmp_path,
+            (
+                "    approval: squad\n",
+                "    approval:\n      steps:\n        - name: Only one\n          roles: [product_owner]\n",
+            ),
         )
     )
     product = Product.objects.get(slug="ip-block")
@@ -93,6 +97,7 @@ def test_every_approval_mistake_is_reported_and_nothing_is_written(tmp_path):
         - name: More than there are people
           roles: [product_owner]
           approvals: 3
+        - name: Nobody named
       remind_after_hours: 10
       escalate_after_hours: 5
       colour: red
@@ -110,6 +115,7 @@ def test_every_approval_mistake_is_reported_and_nothing_is_written(tmp_path):
         "products[0].approval.steps[4].name: required key is missing",
         "products[0].approval.steps[4].approvals: must be a positive whole number, not 0",
         "products[0].approval.steps[5].approvals: needs 3 approvals but only 1 person can give them",
+        "products[0].approval.steps[6]: a step names who approves it: a squad, a chapter or roles",
         "products[0].approval.escalate_after_hours: must be later than remind_after_hours (10)",
         "products[0].approval.colour: unknown key 'colour'",
         "products[1].approval: the steps policy needs its steps",

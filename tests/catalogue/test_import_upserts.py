@@ -51,6 +51,8 @@ def test_valid_catalogue_creates_everything() -> None:
         "business units": 0,
         "business unit members": 0,
         "quotas": 0,
+        "choice lists": 0,
+        "choice list items": 0,
     }
     network = Squad.objects.get(slug="network")
     assert (network.name, network.mission) == ("Network Squad", "Connectivity for every business unit")

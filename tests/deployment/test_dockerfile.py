@@ -133,3 +133,16 @@ def test_static_files_collect_with_the_build_time_settings(tmp_path):
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())
     assert "css/squadron.css" in manifest["paths"]
+
+
+def test_image_builds_python_ldap_and_keeps_the_libraries_it_links():
+    """python-ldap (LDAP logins) ships no wheels: it is compiled against
+    Debian's OpenLDAP and SASL headers in the same step as the lock's install;
+    the compiler and headers go, without --auto-remove, which would take the
+    client libraries python-ldap links with them."""
+    runs = instruction_arguments("RUN")
+    (install,) = [run for run in runs if "requirements.lock" in run]
+    for package in ("gcc", "libldap-dev", "libsasl2-dev"):
+        assert re.search(rf"apt-get install [^&]*\b{package}\b", install), package
+    assert install.index("libldap-dev") < install.index("pip install")
+    assert "--auto-remove" not in install and "autoremove" not in install

@@ -157,3 +157,45 @@ def test_a_draft_products_metrics_are_a_404_outside_its_squad(client, requester,
     client.force_login(member)
     assert client.get(PRODUCT_URL).status_code == 200
     assert client.get("/api/v1/products/nothing-here/metrics/").status_code == 404
+
+
+def strict(schema):
+    """``schema`` where an object with ``properties`` allows no other key: an
+    answer must not carry what the document does not describe."""
+    if isinstance(schema, dict):
+        tightened = {key: strict(value) for key, value in schema.items()}
+        if "properties" in schema and "additionalProperties" not in schema:
+            tightened["additionalProperties"] = False
+        return tightened
+    if isinstance(schema, list):
+        return [strict(item) for item in schema]
+    return schema
+
+
+def answer_problems(document, path, body):
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    operation = document["paths"][path]["get"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    tight = strict(document)
+    registry = Registry().with_resource("urn:doc", Resource.from_contents(tight, DRAFT202012))
+    validator = Draft202012Validator({"$ref": "urn:doc" + schema["$ref"]}, registry=registry)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)]
+
+
+@pytest.mark.django_db
+def test_the_answers_follow_the_served_document(client, member, history):
+    """The metrics are typed in the OpenAPI document (not a bare object):
+    real answers, with failure reasons, load and weeks, match it key for key."""
+    client.force_login(member)
+    document = client.get("/api/schema/", {"format": "json"}).json()
+    squad = client.get(SQUAD_URL).json()
+    product = client.get(PRODUCT_URL).json()
+    assert squad["failure_reasons"] and product["failure_reasons"] and squad["weekly"]
+
+    assert answer_problems(document, "/api/v1/squads/{slug}/metrics/", squad) == []
+    assert answer_problems(document, "/api/v1/products/{slug}/metrics/", product) == []
+    drifted = {**squad, "summary": {**squad["summary"], "orders": "ten"}, "extra": 1}
+    assert len(answer_problems(document, "/api/v1/squads/{slug}/metrics/", drifted)) == 2

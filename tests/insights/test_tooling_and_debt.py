@@ -12,10 +12,10 @@ from catalogue.choices import Fulfilment
 from portal.insights import debt, tooling
 from portal.insights.choices import DebtSeverity, DebtStatus, SweepRecoveryKind
 from portal.insights.models import DebtItem, SweepRecovery
-from portal.insights.playbooks import analyse_playbook
 from portal.insights.services import debt_item_save, sweep_recoveries_record
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order
+from runbooks.analysis import analyse_playbook
 from runbooks.choices import RunStatus
 from runbooks.models import RunbookVersion
 from runbooks.services import runbook_set_playbook

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from portal.insights import debt
-from portal.insights.playbooks import analyse_playbook
 from portal.insights.reports import OverviewReport, SquadReport
+from runbooks.analysis import analyse_playbook
 from runbooks.models import Runbook, RunbookVersion
 from runbooks.playbooks import playbook_checksum
 from tests.deadline import deadline

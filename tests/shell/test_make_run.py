@@ -146,6 +146,8 @@ def test_serve_runs_web_both_workers_and_beat_and_ctrl_c_stops_them_all(embedded
         # The playbooks' worker and the webhook deliveries' own worker.
         assert output.count("ready.") >= 2 and "webhooks@" in output, output
         assert "beat: Starting" in output, output
+        # Said once by serve, not again by each of the four processes it starts.
+        assert output.count("DEVELOPMENT secrets") == 1, output
         descendants = children_of(server.pid)
         assert len(descendants) >= 3
         server.send_signal(signal.SIGINT)

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from squads.choices import Role
-from squads.models import Chapter, Membership, Squad
+from squads.models import Chapter, ChapterMembership, Membership, Squad
 from tests.factories import ChapterFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -121,18 +121,41 @@ def test_adding_and_changing_a_chapter_sets_its_lead_and_members(superuser_clien
 
     added = superuser_client.post(
         admin_url(Chapter, "add"),
-        {"name": "DBAs", "slug": "dba", "description": "", "lead": lead.pk, "members": [first.pk]},
+        {
+            "name": "DBAs",
+            "slug": "dba",
+            "description": "",
+            "lead": lead.pk,
+            "memberships-TOTAL_FORMS": "1",
+            "memberships-INITIAL_FORMS": "0",
+            "memberships-0-user": first.pk,
+        },
     )
     chapter = Chapter.objects.get(slug="dba")
+    (seat,) = ChapterMembership.objects.filter(chapter=chapter)
     changed = superuser_client.post(
         admin_url(Chapter, "change", chapter.pk),
-        {"name": "Database people", "slug": "dba", "description": "", "lead": "", "members": [second.pk]},
+        {
+            "name": "Database people",
+            "slug": "dba",
+            "description": "",
+            "lead": "",
+            "memberships-TOTAL_FORMS": "2",
+            "memberships-INITIAL_FORMS": "1",
+            "memberships-0-id": seat.pk,
+            "memberships-0-chapter": chapter.pk,
+            "memberships-0-user": first.pk,
+            "memberships-0-DELETE": "on",
+            "memberships-1-user": second.pk,
+        },
     )
 
     assert (added.status_code, changed.status_code) == (302, 302)
     chapter.refresh_from_db()
     assert (chapter.name, chapter.lead) == ("Database people", None)
     assert list(chapter.members.all()) == [second]
+    # Added by hand: a group mapping never withdraws it.
+    assert not ChapterMembership.objects.get(chapter=chapter).granted_by_mapping
 
 
 def test_a_chapter_slug_already_taken_is_refused_by_the_form(superuser_client: Client) -> None:

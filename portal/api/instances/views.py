@@ -14,6 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from catalogue.dynamic_choices import live_schema
 from portal.api.base import ApiMixin, no_body, signed_in_user
 from portal.api.base_serializers import NoBodySerializer
 from portal.api.filtersets import InstanceFilter
@@ -100,7 +101,9 @@ class InstanceViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
                     "slug": operation.slug,
                     "name": operation.name,
                     "kind": operation.kind,
-                    "form_schema": form_defaults(instance, operation.form_schema or {}),
+                    "form_schema": live_schema(
+                        form_defaults(instance, operation.form_schema or {}), request.user
+                    ),
                 }
                 for operation in operations_offered(request.user, instance)
             ],

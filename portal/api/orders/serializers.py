@@ -11,12 +11,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from catalogue.markdown import render_markdown
 from portal.api.base_serializers import StrictCharField, StrictSerializer, current_zone, iso, list_url
 from portal.api.catalogue import ProductRefSerializer, SquadRefSerializer
 from portal.orders.approval_steps import step_progress
 from portal.orders.choices import OrderStatus
 from portal.orders.commands import COMMAND_NAMES, order_actions
-from portal.orders.models import Order, OrderDryRun, OrderEvent
+from portal.orders.conversation import MAX_BODY
+from portal.orders.models import Order, OrderComment, OrderDryRun, OrderEvent
 from portal.orders.selectors import order_result
 from portal.web.runlog import plain_text
 from runbooks.models import RunEvent
@@ -207,6 +209,13 @@ class OrderHistorySerializer(serializers.ModelSerializer):
 
 class OrderDetailSerializer(OrderSerializer):
     events_url = serializers.SerializerMethodField()
+    comments_url = serializers.SerializerMethodField()
+    waiting_on_requester_since = serializers.DateTimeField(
+        allow_null=True,
+        read_only=True,
+        help_text="Since when a squad member's question waits for the requester's reply (null: it "
+        "does not); the requester's comment clears it. Not a status: the order stays where it is.",
+    )
     runbook_version = serializers.SerializerMethodField()
     history = OrderHistorySerializer(source="events", many=True)
     actions = serializers.SerializerMethodField()
@@ -218,6 +227,8 @@ class OrderDetailSerializer(OrderSerializer):
             *OrderSerializer.Meta.fields,
             "runbook_version",
             "events_url",
+            "comments_url",
+            "waiting_on_requester_since",
             "history",
             "approval",
             "dry_run",
@@ -230,6 +241,8 @@ class OrderDetailSerializer(OrderSerializer):
             **super().to_representation(order),
             "runbook_version": self.get_runbook_version(order),
             "events_url": self.get_events_url(order),
+            "comments_url": self.get_comments_url(order),
+            "waiting_on_requester_since": iso(order.waiting_on_requester_since, current_zone(self.context)),
             "history": [
                 {
                     "created_at": iso(event.created_at, current_zone(self.context)),
@@ -358,6 +371,9 @@ class OrderDetailSerializer(OrderSerializer):
     def get_events_url(self, order: Order) -> str:
         return reverse("api:order-events", kwargs={"pk": order.pk}, request=self.context.get("request"))
 
+    def get_comments_url(self, order: Order) -> str:
+        return reverse("api:order-comments", kwargs={"pk": order.pk}, request=self.context.get("request"))
+
     @extend_schema_field(
         {
             "type": "object",
@@ -428,6 +444,83 @@ class ApproveSerializer(NoteSerializer):
 class RejectSerializer(ReasonSerializer):
     step = serializers.IntegerField(
         required=False, allow_null=True, default=None, min_value=0, help_text=STEP_HELP
+    )
+
+
+SEEN_STATUS_HELP = (
+    "The order's `status` when you read it. Given and no longer the order's status (someone "
+    "moved it meanwhile), the command is refused with 409 `stale_state` and nothing is recorded."
+)
+SEEN_CLAIMANT_HELP = (
+    "The order's `claimed_by` when you read it (null: unclaimed). Given and no longer who "
+    "claims it (someone claimed or released it meanwhile), the command is refused with 409 "
+    "`stale_state` and nothing is recorded."
+)
+CLAIM_HELP = (
+    'Claim the order as you close it when it is not claimed yet ("Claim and complete", recorded '
+    "as a claim on completion; a note is then required). Without it an unclaimed order is refused: "
+    "claim it first."
+)
+
+
+class SeenSerializer(StrictSerializer):
+    """The order as the client read it: a command made on a stale read is refused."""
+
+    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False, help_text=SEEN_STATUS_HELP)
+    claimed_by = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=150, help_text=SEEN_CLAIMANT_HELP
+    )
+
+
+class CancelSerializer(OptionalReasonSerializer, SeenSerializer):
+    pass
+
+
+class CompleteSerializer(NoteSerializer, SeenSerializer):
+    claim = serializers.BooleanField(required=False, default=False, help_text=CLAIM_HELP)
+
+
+class FailSerializer(ReasonSerializer, SeenSerializer):
+    claim = serializers.BooleanField(required=False, default=False, help_text=CLAIM_HELP)
+
+
+class StaleStateSerializer(serializers.Serializer):
+    """The answer to a command made on an order that has moved since it was read."""
+
+    detail = serializers.CharField(help_text="What happened meanwhile.")
+    code = serializers.CharField(help_text="`stale_state`, or `illegal_transition`.")
+    status = serializers.ChoiceField(
+        choices=OrderStatus.choices, required=False, help_text="With `stale_state`: the order's status now."
+    )
+    claimed_by = serializers.CharField(
+        allow_null=True, required=False, help_text="With `stale_state`: who claims it now (null: nobody)."
+    )
+
+
+class OrderCommentSerializer(serializers.ModelSerializer):
+    """A message of an order's conversation. Work notes are listed only to
+    the squad fulfilling the order; the requester never sees one."""
+
+    author = serializers.CharField(source="author.username", allow_null=True, default=None)
+    body_html = serializers.SerializerMethodField(help_text="The body's Markdown as sanitized HTML.")
+
+    class Meta:
+        model = OrderComment
+        fields = ["id", "kind", "author", "body", "body_html", "created_at"]
+        read_only_fields = fields
+
+    def get_body_html(self, comment: OrderComment) -> str:
+        return render_markdown(comment.body)
+
+
+class OrderCommentCreateSerializer(StrictSerializer):
+    body = StrictCharField(max_length=MAX_BODY, help_text="Markdown (sanitized when shown).")
+    kind = serializers.ChoiceField(
+        choices=OrderComment.Kind.choices,
+        default=OrderComment.Kind.COMMENT,
+        help_text="`comment`: both sides see it. Squad only: `question` (asks the requester for "
+        "information: the order waits on them until they comment) and `work_note` (never shown "
+        "to the requester).",
     )
 
 

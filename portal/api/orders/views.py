@@ -22,8 +22,10 @@ from portal.api.idempotency import idempotency_parameter, placement_response
 from portal.api.orders import serializers as s
 from portal.api.pagination import CreatedCursorPagination, NumberedPagination
 from portal.orders.choices import OrderStatus
-from portal.orders.commands import COMMANDS, OrderCommand
-from portal.orders.models import Order, OrderEvent
+from portal.orders.commands import COMMANDS, Decision, OrderCommand
+from portal.orders.conversation import order_comment_post, order_comments_for
+from portal.orders.models import Order, OrderComment, OrderEvent
+from portal.orders.seen import Seen
 from portal.orders.selectors import order_run_events, orders_for_api
 from portal.orders.submission import order_submit
 from runbooks.models import RunEvent
@@ -134,16 +136,28 @@ class OrderViewSet(
         )
 
 
-#: A command's request body, by the text it takes (``OrderCommand.text``),
-#: whether that text is required and whether it carries the approval step.
-COMMAND_BODIES: dict[tuple[str, bool, bool], type | None] = {
-    ("", False, False): None,
-    ("note", False, False): s.NoteSerializer,
-    ("reason", False, False): s.OptionalReasonSerializer,
-    ("reason", True, False): s.ReasonSerializer,
-    ("note", False, True): s.ApproveSerializer,
-    ("reason", True, True): s.RejectSerializer,
+#: A command's request body, by command: the text it takes
+#: (``OrderCommand.text``), the approval step, the state the client saw and
+#: the claim on closing, as the command's row says it takes them.
+COMMAND_BODIES: dict[str, type | None] = {
+    "cancel": s.CancelSerializer,
+    "retry": None,
+    "approve": s.ApproveSerializer,
+    "reject": s.RejectSerializer,
+    "dry-run": None,
+    "claim": s.SeenSerializer,
+    "complete": s.CompleteSerializer,
+    "fail": s.FailSerializer,
+    "release": s.SeenSerializer,
 }
+
+
+def _seen(data: dict[str, Any]) -> Seen | None:
+    """The state the client says it read, None when it said nothing."""
+    if "status" not in data and "claimed_by" not in data:
+        return None
+    claimant = (data["claimed_by"] or "") if "claimed_by" in data else None
+    return Seen(status=data.get("status"), claimant=claimant)
 
 
 #: Cancelling a running order answers 202: it is asked to stop, not stopped yet.
@@ -160,15 +174,20 @@ CANCEL_RESPONSES = {
 def _command_action(command: OrderCommand) -> Any:
     """``POST /orders/{id}/{command}/``: the command's row of the table
     (``portal.orders.commands``) as an action of ``OrderViewSet``."""
-    body = COMMAND_BODIES[(command.text, command.text_required, command.takes_step)]
+    body = COMMAND_BODIES[command.name]
 
     def run_command(self: OrderViewSet, request: Request, pk: str) -> Response:
         order = self.get_object()
         serializer = (body or NoBodySerializer)(data=request.data)
         serializer.is_valid(raise_exception=True)
-        text = serializer.validated_data[command.text] if command.text else ""
-        step = serializer.validated_data.get("step") if command.takes_step else None
-        order = command.perform(order, signed_in_user(request), text, step)
+        data = serializer.validated_data
+        given = Decision(
+            text=data[command.text] if command.text else "",
+            step=data.get("step") if command.takes_step else None,
+            seen=_seen(data) if command.takes_seen else None,
+            claim=bool(data.get("claim")) if command.takes_claim else False,
+        )
+        order = command.perform(order, signed_in_user(request), given)
         response = Response(self._detail(order.pk))
         if command.name == "cancel" and response.data["status"] == OrderStatus.RUNNING:
             response.status_code = 202  # asked to stop; not stopped yet
@@ -176,6 +195,17 @@ def _command_action(command: OrderCommand) -> Any:
 
     run_command.__name__ = run_command.__qualname__ = command.name.replace("-", "_")
     responses: Any = CANCEL_RESPONSES if command.name == "cancel" else s.OrderDetailSerializer
+    if command.takes_seen:
+        ok = CANCEL_RESPONSES if command.name == "cancel" else {200: s.OrderDetailSerializer}
+        responses = {
+            **ok,
+            409: OpenApiResponse(
+                s.StaleStateSerializer,
+                description="`stale_state`: the `status` or `claimed_by` given is no longer the "
+                "order's (someone moved it meanwhile); nothing was recorded. (A command the order's "
+                "status does not allow is a 409 `illegal_transition`.)",
+            ),
+        }
     if command.takes_step:
         responses = {
             200: s.OrderDetailSerializer,
@@ -218,3 +248,39 @@ def orders_visible_to_or_404(request: Request, order_id: str) -> Order:
     if order is None:
         raise exceptions.NotFound("No such order.")
     return order
+
+
+@extend_schema_view(
+    get=extend_schema(summary="An order's conversation, oldest first (work notes only for its squad)"),
+    post=extend_schema(
+        summary="Add a comment, a question for the requester, or a work note to an order",
+        request=s.OrderCommentCreateSerializer,
+        responses={201: s.OrderCommentSerializer},
+    ),
+)
+class OrderCommentListView(ApiMixin, generics.ListCreateAPIView):
+    """The conversation on an order you may see (another person's order is a
+    404). A question or work note from anyone but the squad fulfilling the
+    order is a 403; nothing is written."""
+
+    serializer_class = s.OrderCommentSerializer
+    pagination_class = NumberedPagination
+    filter_backends: list = []
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
+            return OrderComment.objects.none()
+        order = orders_visible_to_or_404(self.request, self.kwargs["pk"])
+        return order_comments_for(self.request.user, order)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        order = orders_visible_to_or_404(request, self.kwargs["pk"])
+        given = s.OrderCommentCreateSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        comment = order_comment_post(
+            order=order,
+            author=signed_in_user(request),
+            body=given.validated_data["body"],
+            kind=given.validated_data["kind"],
+        )
+        return Response(s.OrderCommentSerializer(comment).data, status=201)

@@ -404,23 +404,11 @@ def _send(subscription: WebhookSubscription, delivery: WebhookDelivery) -> Attem
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> Attempt:
     """POST without following redirects, to an address checked against the
     SSRF policy and then used as is."""
-    problem = url_problem(url)
-    if problem:
-        return Attempt(None, f"Not sent: {problem}")
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        # An IP address, as text for TCP (typeshed allows an int for other families).
-        addresses = [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
-    except (socket.gaierror, UnicodeError) as error:
-        return Attempt(None, f"Cannot resolve {host}: {error}")
-    allowed = [address for address in addresses if address_allowed(address)]
-    if not allowed:
-        return Attempt(None, f"Not sent: {host} resolves to a private, loopback or link-local address.")
-    connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-    connection = connection_class(host, port, address=allowed[0], timeout=timeout)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    pinned = pinned_connection(url, timeout=timeout)
+    if isinstance(pinned, str):
+        return Attempt(None, pinned)
+    connection, path = pinned
+    host, port = connection.host, connection.port
     try:
         connection.request("POST", path, body=body, headers=headers)
         response = connection.getresponse()
@@ -442,6 +430,29 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> A
             response.status, f"HTTP {response.status}: redirects are not followed; use the final URL."
         )
     return Attempt(response.status, f"HTTP {response.status}: {excerpt}".strip())
+
+
+def pinned_connection(url: str, *, timeout: float) -> tuple[http.client.HTTPConnection, str] | str:
+    """A connection to ``url``'s host at an address the SSRF policy allows,
+    pinned to that address (a DNS answer that changes after the check cannot
+    move it), and the path to ask; or why there is none ("Not sent: ...")."""
+    problem = url_problem(url)
+    if problem:
+        return f"Not sent: {problem}"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        # An IP address, as text for TCP (typeshed allows an int for other families).
+        addresses = [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    except (socket.gaierror, UnicodeError) as error:
+        return f"Cannot resolve {host}: {error}"
+    allowed = [address for address in addresses if address_allowed(address)]
+    if not allowed:
+        return f"Not sent: {host} resolves to a private, loopback or link-local address."
+    connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return connection_class(host, port, address=allowed[0], timeout=timeout), path
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):

@@ -32,6 +32,7 @@ from portal.integrations.webhooks.delivery import (
 )
 from portal.integrations.webhooks.ssrf import url_problem
 from runbooks.crypto import encrypt_json
+from squads.audit import record, secret_changed
 from squads.models import Squad
 from squads.selectors import AnyUser, can_curate
 
@@ -211,6 +212,7 @@ def webhook_rotate_secret(*, subscription: WebhookSubscription, actor: User) -> 
     WebhookSubscription.objects.filter(pk=subscription.pk).update(
         secret_ciphertext=encrypt_json(secret), updated_at=timezone.now()
     )
+    record(action="changed", target=subscription, changes=secret_changed("secret"))
     return secret
 
 

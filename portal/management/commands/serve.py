@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from types import FrameType
 
 from django.conf import settings
@@ -23,6 +25,21 @@ from runbooks.hardening import deny_inspection_by_playbooks
 from runbooks.models import Runbook
 
 GRACE_SECONDS = 10
+
+
+def child_environment(addr: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the children: this one, where links in emails
+    lead to the address served on (unless SQUADRON_BASE_URL says where
+    people reach it), and the development-secrets warning, said once here,
+    is not said again by each child."""
+    environment = dict(environ)
+    if not environment.get("SQUADRON_BASE_URL"):
+        host, _, port = addr.rpartition(":")
+        if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104 - the address served on, not bound here
+            host = socket.getfqdn()
+        environment["SQUADRON_BASE_URL"] = f"http://{host}:{port}" if port else f"http://{addr}"
+    environment["SQUADRON_DEV_WARNED"] = "1"
+    return environment
 
 
 class Command(BaseCommand):
@@ -46,10 +63,13 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        environment = child_environment(str(options["addr"]), os.environ)
         for name, command in commands.items():
             # Each child leads its own session: a terminal's Ctrl-C reaches
             # only this supervisor, which then stops the children in order.
-            children[name] = subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)  # noqa: S603
+            children[name] = subprocess.Popen(  # noqa: S603
+                command, cwd=settings.BASE_DIR, start_new_session=True, env=environment
+            )
         self.stdout.write(
             self.style.SUCCESS(f"Squadron is up on http://{options['addr']}/  (Ctrl-C stops it)")
         )

@@ -57,6 +57,36 @@
     });
   });
 
+  // A secret shown once (a new API token, a webhook's signing secret): its
+  // Copy button copies the field named by data-copy and says it did.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button[data-copy]") : null;
+    if (!button) {
+      return;
+    }
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    var status = document.getElementById(button.getAttribute("aria-describedby") || "");
+    if (!field) {
+      return;
+    }
+    function said(text) {
+      if (status) {
+        status.textContent = text;
+      }
+    }
+    function fallback() {
+      field.select();
+      said(document.execCommand("copy") ? "Copied." : "Select it and copy it by hand.");
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(function () {
+        said("Copied.");
+      }, fallback);
+    } else {
+      fallback();
+    }
+  });
+
   document.addEventListener("change", function (event) {
     var form = event.target.form;
     if (form && form.hasAttribute("data-autosubmit") && event.target.tagName === "SELECT") {
@@ -265,6 +295,100 @@
     log.dataset.runId = run || "";
   }
 
+
+  // --- Conditional fields -------------------------------------------------------
+  // An order form with data-conditions shows a conditional field only while a
+  // condition that names it holds (catalogue/conditions.py decides the same
+  // on the server, which drops a hidden field's value whatever is sent). A
+  // hidden field's controls are disabled, so the browser does not send them.
+  function fieldValue(form, name, type) {
+    var controls = form.querySelectorAll('[name="inputs-' + name + '"]');
+    if (!controls.length) {
+      return undefined;
+    }
+    var control = controls[0];
+    if (type === "boolean") {
+      return control.checked;
+    }
+    if (control.value === "") {
+      return undefined;
+    }
+    if (type === "integer" || type === "number") {
+      var number = Number(control.value);
+      return isNaN(number) ? control.value : number;
+    }
+    return control.value;
+  }
+
+  function testHolds(test, values) {
+    var properties = test.properties || {};
+    var required = test.required || [];
+    for (var i = 0; i < required.length; i++) {
+      if (values[required[i]] === undefined) {
+        return false;
+      }
+    }
+    return Object.keys(properties).every(function (name) {
+      var value = values[name];
+      var check = properties[name];
+      if (value === undefined) {
+        return true; // JSON Schema: a property that is absent passes its test
+      }
+      if ("const" in check) {
+        return value === check["const"];
+      }
+      return (check["enum"] || []).indexOf(value) !== -1;
+    });
+  }
+
+  function applyConditions(form) {
+    var spec = JSON.parse(form.getAttribute("data-conditions"));
+    var hidden = {};
+    // Until nothing changes: a field shown by a hidden field is hidden too.
+    for (var round = 0; round <= spec.fields.length; round++) {
+      var values = {};
+      Object.keys(spec.types).forEach(function (name) {
+        if (!hidden[name]) {
+          values[name] = fieldValue(form, name, spec.types[name]);
+        }
+      });
+      var now = {};
+      spec.fields.forEach(function (field) {
+        var shown = field.when.some(function (when) {
+          return testHolds(when["if"], values) === when.holds;
+        });
+        if (!shown) {
+          now[field.field] = true;
+        }
+      });
+      var same = Object.keys(now).length === Object.keys(hidden).length &&
+        Object.keys(now).every(function (name) { return hidden[name]; });
+      hidden = now;
+      if (same) {
+        break;
+      }
+    }
+    spec.fields.forEach(function (field) {
+      var box = form.querySelector('[data-field="' + field.field + '"]');
+      if (!box) {
+        return;
+      }
+      var hide = Boolean(hidden[field.field]);
+      box.hidden = hide;
+      box.querySelectorAll("input, select, textarea").forEach(function (control) {
+        control.disabled = hide;
+      });
+    });
+  }
+
+  function initConditions(scope) {
+    scope.querySelectorAll("form[data-conditions]").forEach(function (form) {
+      applyConditions(form);
+      form.addEventListener("input", function () { applyConditions(form); });
+      form.addEventListener("change", function () { applyConditions(form); });
+    });
+  }
+
   function init(root) {
     var scope = root && root.querySelectorAll ? root : document;
     if (scope.matches && scope.matches("[data-log]")) {
@@ -272,6 +396,7 @@
     }
     scope.querySelectorAll("[data-log]").forEach(initLog);
     scope.querySelectorAll("table[data-sortable]").forEach(initSortable);
+    initConditions(scope);
   }
 
   document.addEventListener("DOMContentLoaded", function () {

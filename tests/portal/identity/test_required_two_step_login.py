@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from portal.identity.models import EncryptedTOTPDevice
 from portal.identity.selectors import two_step_required_for
 from tests.factories import UserFactory
 from tests.portal.identity.conftest import PASSWORD, app_code, logged_in_as, post_login
@@ -101,7 +101,7 @@ def test_a_required_two_step_login_cannot_be_turned_off(settings, client, member
     response = client.post("/account/security/off/", {"disable-code": app_code(key, steps_ahead=1)})
     assert response.status_code == 400
     assert "Your role requires two-step login" in response.content.decode()
-    assert TOTPDevice.objects.filter(user=member).exists()
+    assert EncryptedTOTPDevice.objects.filter(user=member).exists()
 
 
 @pytest.mark.django_db

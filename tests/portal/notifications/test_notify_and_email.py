@@ -139,20 +139,105 @@ class BrokenMailServer:
         raise ConnectionRefusedError("mail server down")
 
 
-def test_a_failing_mail_server_is_retried_then_recorded(approval_product, requester, member, settings):
+def attempt_due_emails(now) -> None:  # type: ignore[no-untyped-def]
+    """What beat and the worker do at ``now``: the sweep queues what is due,
+    the worker sends it."""
+    if not notification_services.notification_emails_resend(now=now):
+        return  # nothing queued: no need to wait on the broker
+    for task, args in drain_queued_tasks():
+        if task == notification_services.EMAIL_TASK:
+            notification_services.notification_send_email(notification_id=args[0], now=now)
+
+
+def test_a_mail_server_down_for_a_day_loses_no_email(approval_product, requester, member, settings):
+    assert sum(notification_services.EMAIL_RETRY_DELAYS) >= 24 * 60 * 60
     settings.EMAIL_BACKEND = "tests.portal.notifications.test_notify_and_email.BrokenMailServer"
     order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     note = Notification.objects.get(recipient=member)
-    for _attempt in range(notification_services.EMAIL_MAX_ATTEMPTS - 1):
-        with pytest.raises(ConnectionRefusedError):
-            notification_services.notification_send_email(notification_id=note.pk)
-    assert notification_services.notification_send_email(notification_id=note.pk) is False
+    start = timezone.now()
+    assert notification_services.notification_send_email(notification_id=note.pk, now=start) is False
+    # Every half hour of a day's outage the sweep tries what is due: the
+    # email stays pending (retryable), never failed.
+    for minute in range(30, 24 * 60, 30):
+        attempt_due_emails(start + timedelta(minutes=minute))
+        note.refresh_from_db()
+        assert note.email_status == Notification.EmailStatus.PENDING, minute
+    assert 5 < note.email_attempts < notification_services.EMAIL_MAX_ATTEMPTS
+    assert "mail server down" in note.email_error and note.email_next_attempt_at is not None
+    # The next morning the server is back: the next due attempt sends it.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    attempt_due_emails(note.email_next_attempt_at)
     note.refresh_from_db()
+    assert note.email_status == Notification.EmailStatus.SENT
+    assert [message.to for message in mail.outbox] == [["nora@example.com"]]
+
+
+def test_an_email_that_never_goes_through_is_recorded_failed_after_its_last_attempt(
+    approval_product, requester, member, settings
+):
+    settings.EMAIL_BACKEND = "tests.portal.notifications.test_notify_and_email.BrokenMailServer"
+    order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    note = Notification.objects.get(recipient=member)
+    now = timezone.now()
+    for _attempt in range(notification_services.EMAIL_MAX_ATTEMPTS):
+        assert notification_services.notification_send_email(notification_id=note.pk, now=now) is False
+        note.refresh_from_db()
+        now = note.email_next_attempt_at or now
     assert note.email_status == Notification.EmailStatus.FAILED
     assert note.email_attempts == notification_services.EMAIL_MAX_ATTEMPTS
-    assert "mail server down" in note.email_error
+    assert notification_services.notification_emails_resend(now=now + timedelta(days=7)) == 0
     # It stays in the portal whatever happened to the email.
     assert notification_selectors.unread_count(member) == 1
+
+
+class ResendWhileSending:
+    """A mail server slow enough that the sweep's resend of the same email
+    arrives while the first attempt is still sending it."""
+
+    sent: list = []
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        note = Notification.objects.get(email_status=Notification.EmailStatus.SENDING)
+        # The racing resend: it must find the email taken and send nothing.
+        assert notification_services.notification_send_email(notification_id=note.pk) is True
+        ResendWhileSending.sent.extend(messages)
+        return len(messages)
+
+
+def test_a_resend_racing_the_original_never_sends_twice(approval_product, requester, member, settings):
+    settings.EMAIL_BACKEND = "tests.portal.notifications.test_notify_and_email.ResendWhileSending"
+    ResendWhileSending.sent = []
+    order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    note = Notification.objects.get(recipient=member)
+    assert notification_services.notification_send_email(notification_id=note.pk) is True
+    assert len(ResendWhileSending.sent) == 1
+    note.refresh_from_db()
+    assert (note.email_status, note.email_attempts) == (Notification.EmailStatus.SENT, 1)
+    # Nor does a late original delivered by the broker after it was sent.
+    assert notification_services.notification_send_email(notification_id=note.pk) is True
+    assert len(ResendWhileSending.sent) == 1
+
+
+def test_an_attempt_that_died_mid_send_is_taken_up_again_once_its_claim_runs_out(
+    approval_product, requester, member
+):
+    order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    drain_queued_tasks()
+    note = Notification.objects.get(recipient=member)
+    now = timezone.now()
+    Notification.objects.filter(pk=note.pk).update(
+        email_status=Notification.EmailStatus.SENDING,
+        email_attempts=1,
+        email_claimed_until=now + timedelta(seconds=60),
+    )
+    assert notification_services.notification_emails_resend(now=now) == 0  # still held
+    later = now + timedelta(seconds=notification_services.EMAIL_CLAIM_SECONDS)
+    attempt_due_emails(later)
+    note.refresh_from_db()
+    assert note.email_status == Notification.EmailStatus.SENT and len(mail.outbox) == 1
 
 
 def test_the_sweep_resends_emails_whose_task_never_ran(approval_product, requester, member, settings):
@@ -195,3 +280,36 @@ def test_a_request_to_act_is_settled_for_everyone_once_someone_has_acted(
     assert Notification.objects.filter(recipient=requester, read_at=None).exists(), (
         "the requester's own news stays"
     )
+
+
+def test_the_requester_hears_of_every_step_of_their_order(squad_twice, requester, member, jonas):
+    order = order_submit(requester=requester, product=squad_twice, inputs={"label": "a"})
+    order_approve(order=order, actor=jonas, step=0)
+    titles = list(Notification.objects.filter(recipient=requester).values_list("title", flat=True))
+    assert any("step 1 of 2 approved" in title for title in titles), titles
+
+
+def test_the_requester_hears_when_someone_claims_their_manual_order(manual_product, requester, member):
+    order = order_submit(requester=requester, product=manual_product, inputs=INPUTS)
+    order_claim(order=order, actor=member)
+    told = Notification.objects.get(recipient=requester, order=order)
+    assert "is being worked on" in told.title and told.kind == NotificationKind.ORDER_PROGRESS
+
+
+def test_seeing_an_order_or_watching_it_live_marks_its_notifications_read(
+    client, approval_product, requester, member
+):
+    order = order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    other = order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    order_reject(order=other, actor=member, reason="no")
+    client.force_login(requester)
+    shown = client.get(f"/orders/{order.pk}/live/?v=x")  # the page polling, the order unchanged
+    assert shown.status_code == 200
+    order_approve(order=order, actor=member)
+    assert notification_selectors.unread_count(requester) == 2
+    version = "pending_approval.0"  # what the page showed before the approval
+    client.get(f"/orders/{order.pk}/live/?v={version}")
+    assert not Notification.objects.filter(recipient=requester, order=order, read_at=None).exists()
+    assert notification_selectors.unread_count(requester) == 1  # the other order's stays unread
+    client.get(f"/orders/{other.pk}/")
+    assert notification_selectors.unread_count(requester) == 0

@@ -46,7 +46,7 @@ def test_claimer_or_product_owner_releases_a_claim_others_cannot(
 
 def test_completion_records_claim_and_finish_times(manual_product, requester, engineer):
     order = order_submit(requester=requester, product=manual_product, inputs={"hostname": "a"})
-    order = order_complete(order=order, actor=engineer, note="Restored to /srv/restore")
+    order = order_complete(order=order, actor=engineer, note="Restored to /srv/restore", claim=True)
     assert order.status == OrderStatus.SUCCEEDED
     assert order.claimed_by == engineer
     assert order.created_at <= order.claimed_at <= order.finished_at
@@ -57,7 +57,7 @@ def test_switching_a_product_from_manual_to_automated_keeps_its_history(
     manual_product, requester, engineer, squad
 ):
     done = order_submit(requester=requester, product=manual_product, inputs={"hostname": "a"})
-    order_complete(order=done, actor=engineer, note="by hand")
+    order_complete(order=done, actor=engineer, note="by hand", claim=True)
     waiting = order_submit(requester=requester, product=manual_product, inputs={"hostname": "b"})
 
     manual_product.runbook = RunbookFactory(squad=squad)
@@ -70,7 +70,9 @@ def test_switching_a_product_from_manual_to_automated_keeps_its_history(
     waiting.refresh_from_db()
     assert (done.fulfilment, done.status) == (Fulfilment.MANUAL, OrderStatus.SUCCEEDED)
     assert (waiting.fulfilment, waiting.status) == (Fulfilment.MANUAL, OrderStatus.AWAITING_FULFILMENT)
-    assert order_complete(order=waiting, actor=engineer).status == OrderStatus.SUCCEEDED
+    assert (
+        order_complete(order=waiting, actor=engineer, note="done", claim=True).status == OrderStatus.SUCCEEDED
+    )
     assert (automated.fulfilment, automated.status) == (Fulfilment.AUTOMATED, OrderStatus.QUEUED)
     assert Order.objects.filter(product=manual_product).count() == 3
 

@@ -139,3 +139,35 @@ def test_claims_name_people_as_the_pages_do(manual_product, requester, engineer,
     assert order.events.last().note == "Claimed by Liam Walsh"
     with pytest.raises(IllegalTransition, match="already claimed by Liam Walsh"):
         order_claim(order=order, actor=member)
+
+
+def test_a_rejection_without_a_comment_is_refused_on_its_card_not_in_a_banner(
+    client, approval_product, requester, member
+):
+    from portal.orders.submission import order_submit
+
+    order = order_submit(requester=requester, product=approval_product, inputs={"hostname": "web-1"})
+    client.force_login(member)
+    response = client.post(
+        f"/orders/{order.pk}/reject/", {"note": "", "step": 0, "next": "/approvals/"}, follow=True
+    )
+    html = response.content.decode()
+    card = html[html.index(f'id="order-{order.pk}-title"') :]
+    assert f'id="note-{order.pk}-error"' in card and "Give the requester a reason" in card
+    assert html.count("Give the requester a reason") == 1  # on the card, not in a banner too
+    order.refresh_from_db()
+    assert order.status == "pending_approval"
+
+
+def test_the_queue_offers_complete_and_fail_only_after_a_claim(client, manual_product, requester, member):
+    from portal.orders.fulfilment import order_claim
+    from portal.orders.submission import order_submit
+
+    order = order_submit(requester=requester, product=manual_product, inputs={"hostname": "db-1"})
+    client.force_login(member)
+    html = client.get("/queue/").content.decode()
+    assert f'formaction="/orders/{order.pk}/claim/"' in html and "Claim and complete" in html
+    assert f'formaction="/orders/{order.pk}/fail/"' not in html
+    order_claim(order=order, actor=member)
+    html = client.get("/queue/").content.decode()
+    assert f'formaction="/orders/{order.pk}/fail/"' in html and "Claim and complete" not in html

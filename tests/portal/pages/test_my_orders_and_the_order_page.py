@@ -353,14 +353,14 @@ def test_ordering_again_fills_the_form_with_the_earlier_details_but_not_its_secr
     order = submit(product, requester, hostname="web-07", size=9)
     page = rita.get(f"/products/vm/?again={order.pk}")
     html = page.content.decode()
-    assert f"The details of order #{order.pk} are filled in" in html
+    assert f'Filled in from <a href="/orders/{order.pk}/">order #{order.pk}</a>' in html
     assert 'value="web-07"' in html and 'value="9"' in html
     assert "tok-3n" not in html and "type them again" in html
     assert Order.objects.count() == 1, "nothing is ordered until reviewed and placed"
 
     client.force_login(outsider)
     html = client.get(f"/products/vm/?again={order.pk}").content.decode()
-    assert "web-07" not in html and "filled in" not in html, "someone else's order is not copied"
+    assert "web-07" not in html and "Filled in from" not in html, "someone else's order is not copied"
     assert 'value="web-07"' not in rita.get("/products/vm/?again=abc").content.decode()
 
 

@@ -9,7 +9,6 @@ import json
 import logging
 import shutil
 import subprocess
-import time
 
 import pytest
 
@@ -199,12 +198,12 @@ def test_wrong_ssh_key_passphrase_fails_the_run_at_once(dirs, ssh_key):
     runs_dir, _ = dirs
     key_data, _ = ssh_key
     run = make_run("sshkey", credentials=[ssh_key_credential(key_data, "not the passphrase")])
-    started = time.monotonic()
 
     run = execute_run(run_id=run.pk, inputs={}, secret_names=set())
 
+    # Aborted at ssh-add's first retry prompt (the reason says so), not left
+    # to the runbook's timeout.
     assert run.status == RunStatus.FAILED
     assert run.failure_reason == "the passphrase of the SSH key credential is wrong"
-    assert time.monotonic() - started < 10
     assert not run.events.filter(task="List the agent's keys").exists()
     assert list(runs_dir.iterdir()) == []

@@ -3,8 +3,6 @@ return code, stats and the failure reason that says why."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from runbooks.choices import RunStatus
@@ -133,13 +131,12 @@ def test_a_playbook_with_a_yaml_error_fails_with_a_readable_reason(dirs):
 def test_runbook_timeout_stops_the_playbook(dirs):
     runs_dir, output_dir = dirs
     run = make_run("sleep", timeout=2)
-    started = time.monotonic()
 
     run = execute(run)
 
     assert run.status == RunStatus.TIMED_OUT
     assert run.failure_reason == "timed out after 2 s"
-    assert time.monotonic() - started < 6
+    # Stopped in its sleep: the task after it never wrote its mark.
     assert not (output_of(output_dir, run) / f"finished-{run.pk}").exists()
     assert list(runs_dir.iterdir()) == []
 

@@ -88,6 +88,8 @@ def sample_inputs(slug: str, rnd: random.Random) -> dict[str, Any]:
             "address": f"10.50.{number}.{rnd.randint(2, 250)}",
         },
         "firewall-rule": {
+            "source_zone": "office",
+            "destination_zone": "datacenter",
             "source": f"10.20.{number}.10",
             "destination": f"10.60.{rnd.randint(1, 250)}.5",
             "ports": rnd.choice(["443", "5432", "8080-8089", "22,443"]),

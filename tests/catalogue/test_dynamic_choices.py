@@ -1,0 +1,339 @@
+"""Dynamic choices at curation and when read: x-choices-from's shape, the
+lists and products it names, choice lists in the catalogue file, and URL
+sources fetched from a real local server (allow-list, SSRF guard, cache,
+a source that is down)."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from catalogue.dynamic_choices import LABELS, UNAVAILABLE, live_schema
+from catalogue.exporter import export_catalogue
+from catalogue.inputs import validate_inputs
+from catalogue.models import ChoiceItem, ChoiceList, Product
+from catalogue.schema import form_schema_problems
+from tests.admin_forms import admin_url, field_errors, product_data
+from tests.choices_server import choices_server
+from tests.factories import ProductFactory, SquadFactory, UserFactory
+
+
+def _form(**spec: object) -> dict:
+    return {"type": "object", "properties": {"zone": spec}}
+
+
+@pytest.mark.parametrize(
+    ("spec", "where", "message"),
+    [
+        ({"type": "string", "x-choices-from": "zones"}, "properties.zone.x-choices-from", "is {instances"),
+        (
+            {"type": "string", "x-choices-from": {"squad_list": "a", "url": "b"}},
+            "properties.zone.x-choices-from",
+            "is {instances",
+        ),
+        ({"type": "string", "x-choices-from": {"database": "x"}}, "properties.zone.x-choices-from", "is {"),
+        (
+            {"type": "string", "x-choices-from": {"squad_list": ""}},
+            "properties.zone.x-choices-from.squad_list",
+            "names a slug",
+        ),
+        (
+            {"type": "string", "x-choices-from": {"instances": "vlan"}},
+            "properties.zone.type",
+            "need type integer",
+        ),
+        (
+            {"type": "string", "enum": ["a"], "x-choices-from": {"squad_list": "zones"}},
+            "properties.zone.enum",
+            "cannot go with x-choices-from",
+        ),
+        (
+            {"type": "string", "x-choices-from": {"url": "https://evil.example/zones"}},
+            "properties.zone.x-choices-from.url",
+            "evil.example is not a host choices may be fetched from",
+        ),
+        (
+            {"type": "string", "x-choices-from": {"url": "file:///etc/passwd"}},
+            "properties.zone.x-choices-from.url",
+            "starts with https://",
+        ),
+        (
+            {"type": "boolean", "x-choices-from": {"squad_list": "zones"}},
+            "properties.zone.x-choices-from",
+            "not",
+        ),
+    ],
+)
+def test_a_malformed_extension_is_refused_with_its_place(spec, where, message):
+    problems = [str(problem) for problem in form_schema_problems(_form(**spec))]
+    assert any(problem.startswith(f"{where}: ") and message in problem for problem in problems), problems
+
+
+@pytest.mark.django_db
+def test_the_model_refuses_an_unknown_list_or_product(product):
+    before = product.form_schema
+    ProductFactory(slug="plain", instance=False)
+    product.form_schema = {
+        "type": "object",
+        "properties": {
+            "zone": {"type": "string", "x-choices-from": {"squad_list": "zones"}},
+            "vlan": {"type": "integer", "x-choices-from": {"instances": "plain"}},
+        },
+    }
+    with pytest.raises(ValidationError) as refused:
+        product.full_clean()
+    assert refused.value.message_dict["form_schema"] == [
+        "properties.zone.x-choices-from.squad_list: property 'zone': no choice list 'zones'",
+        "properties.vlan.x-choices-from.instances: property 'vlan': "
+        "no product 'plain' that creates instances",
+    ]
+    product.refresh_from_db()
+    assert product.form_schema == before
+
+
+@pytest.mark.django_db
+def test_a_squad_list_gives_its_options_with_labels_and_checks_the_value(squad):
+    zones = ChoiceList.objects.create(slug="zones", name="Zones", squad=squad)
+    ChoiceItem.objects.create(choice_list=zones, value="dmz", label="DMZ", position=1)
+    ChoiceItem.objects.create(choice_list=zones, value="office", label="", position=0)
+    schema = _form(type="string", **{"x-choices-from": {"squad_list": "zones"}})
+    live = live_schema(schema, UserFactory())
+    assert live["properties"]["zone"]["enum"] == ["office", "dmz"]
+    assert live["properties"]["zone"][LABELS] == ["office", "DMZ"]
+    assert schema["properties"]["zone"] == {"type": "string", "x-choices-from": {"squad_list": "zones"}}
+    assert validate_inputs(live, {"zone": "dmz"})[1] == {}
+    ChoiceItem.objects.filter(value="dmz").delete()
+    live = live_schema(schema, UserFactory())
+    assert validate_inputs(live, {"zone": "dmz"})[1] == {
+        "zone": ["This choice is not available (any more): choose one of the current options."]
+    }
+
+
+CATALOGUE = """
+squads:
+  - slug: network
+    name: Network Squad
+    mission: Connectivity
+    members: []
+products:
+  - slug: firewall
+    name: Firewall rule
+    category: Network
+    squad: network
+    summary: A rule
+    fulfilment: manual
+    form:
+      type: object
+      properties:
+        zone: {type: string, x-choices-from: {squad_list: zones}}
+        vlan: {type: integer, x-choices-from: {instances: vlan}}
+  - slug: vlan
+    name: VLAN
+    category: Network
+    squad: network
+    summary: A VLAN
+    fulfilment: manual
+    instance: true
+choice_lists:
+  - slug: zones
+    name: Firewall zones
+    squad: network
+    items:
+      - {value: dmz, label: DMZ}
+      - office
+"""
+
+
+@pytest.mark.django_db
+def test_choice_lists_travel_in_the_catalogue_file(tmp_path: Path):
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(CATALOGUE)
+    call_command("import_catalogue", str(path), stdout=StringIO(), stderr=StringIO())
+    zones = ChoiceList.objects.get(slug="zones")
+    assert zones.squad.slug == "network"
+    assert list(zones.items.values_list("value", "label", "position")) == [
+        ("dmz", "DMZ", 0),
+        ("office", "", 1),
+    ]
+    exported = yaml.safe_load(export_catalogue(output=tmp_path / "out" / "catalogue.yaml").text)
+    assert exported["choice_lists"] == [
+        {
+            "slug": "zones",
+            "name": "Firewall zones",
+            "squad": "network",
+            "items": [{"value": "dmz", "label": "DMZ"}, "office"],
+        }
+    ]
+    # Items become exactly the file's.
+    path.write_text(CATALOGUE.replace("      - office\n", "      - internet\n"))
+    call_command("import_catalogue", str(path), stdout=StringIO(), stderr=StringIO())
+    assert list(zones.items.values_list("value", flat=True)) == ["dmz", "internet"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("change", "line", "message"),
+    [
+        (
+            ("{squad_list: zones}", "{squad_list: zonez}"),
+            "        zone: {type: string, x-choices-from: {squad_list: zonez}}",
+            "products[0].form.properties.zone.x-choices-from.squad_list: "
+            "property 'zone': no choice list 'zonez'",
+        ),
+        (
+            ("{instances: vlan}", "{instances: firewall}"),
+            "        vlan: {type: integer, x-choices-from: {instances: firewall}}",
+            "products[0].form.properties.vlan.x-choices-from.instances: property 'vlan': "
+            "no product 'firewall' that creates instances",
+        ),
+        (
+            ("    squad: network\n    items:", "    squad: nobody\n    items:"),
+            "    squad: nobody",
+            "choice_lists[0].squad: unknown squad 'nobody'",
+        ),
+    ],
+)
+def test_the_import_refuses_what_a_form_names_wrongly_with_its_location(
+    tmp_path: Path, change, line, message
+):
+    text = CATALOGUE.replace(*change)
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(text)
+    stderr = StringIO()
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import_catalogue", str(path), stdout=StringIO(), stderr=stderr)
+    number = text.splitlines().index(line) + 1
+    assert f"{path}:{number}: {message}" in stderr.getvalue()
+    assert not Product.objects.exists() and not ChoiceList.objects.exists()
+
+
+# --- URL sources ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def url_settings(settings):
+    settings.SQUADRON_CHOICES_URL_HOSTS = ["127.0.0.1"]
+    settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE = True
+    settings.SQUADRON_CHOICES_URL_TIMEOUT_SECONDS = 2
+    cache.clear()
+    yield settings
+    cache.clear()
+
+
+def _url_form(url: str) -> dict:
+    return _form(type="string", **{"x-choices-from": {"url": url}})
+
+
+@pytest.mark.django_db
+def test_a_url_source_is_fetched_once_then_read_from_the_cache(url_settings):
+    with choices_server() as server:
+        schema = _url_form(server.url("/labelled"))
+        assert form_schema_problems(schema) == []
+        first = live_schema(schema, None)
+        second = live_schema(schema, None)
+    assert first["properties"]["zone"]["enum"] == ["eu", "us"]
+    assert first["properties"]["zone"][LABELS] == ["Europe", "Americas"]
+    assert second == first
+    assert server.hits == {"/labelled": 1}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/down", "the source answered HTTP 503"),
+        ("/broken", "the source did not answer JSON"),
+        ("/moved", "the source answered HTTP 302"),
+    ],
+)
+def test_a_url_source_that_cannot_answer_leaves_nothing_to_choose(url_settings, path, reason):
+    with choices_server() as server:
+        live = live_schema(_url_form(server.url(path)), None)
+    spec = live["properties"]["zone"]
+    assert spec["enum"] == [] and reason in spec[UNAVAILABLE]
+    _, errors = validate_inputs(live, {"zone": "dmz"})
+    assert "could not be loaded" in errors["zone"][0] and "cannot be placed" in errors["zone"][0]
+    assert server.hits.get("/zones", 0) == 0  # a redirect is not followed
+
+
+@pytest.mark.django_db
+def test_a_stale_answer_is_not_used_once_the_source_is_down(url_settings):
+    url_settings.SQUADRON_CHOICES_URL_CACHE_SECONDS = 0
+    with choices_server() as server:
+        url = server.url("/zones")
+        assert live_schema(_url_form(url), None)["properties"]["zone"]["enum"] == ["dmz", "office"]
+    # The server is gone (its port closed): the choices are unavailable, not the old ones.
+    spec = live_schema(_url_form(url), None)["properties"]["zone"]
+    assert spec["enum"] == [] and "could not be loaded" in spec[UNAVAILABLE]
+
+
+def test_the_ssrf_guard_refuses_a_loopback_source_even_when_allow_listed(settings):
+    settings.SQUADRON_CHOICES_URL_HOSTS = ["127.0.0.1", "169.254.169.254"]
+    settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE = False
+    problems = [str(problem) for problem in form_schema_problems(_url_form("http://127.0.0.1:9/zones"))]
+    assert problems == [
+        "properties.zone.x-choices-from.url: property 'zone': "
+        "127.0.0.1 is on a private, loopback or link-local address"
+    ]
+    # Link-local (a cloud's metadata service) is refused even where private addresses are allowed.
+    settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE = True
+    assert form_schema_problems(_url_form("http://169.254.169.254/latest/meta-data/"))
+
+
+@pytest.mark.django_db
+def test_a_squad_curates_only_its_own_lists_in_the_admin(client, squad, other_squad, member):
+    ours = ChoiceList.objects.create(slug="zones", name="Zones", squad=squad)
+    theirs = ChoiceList.objects.create(slug="regions", name="Regions", squad=other_squad)
+    client.force_login(member)
+    assert client.get(f"/admin/catalogue/choicelist/{ours.pk}/change/").status_code == 200
+    listed = client.get("/admin/catalogue/choicelist/").content.decode()
+    assert "Zones" in listed and "Regions" not in listed
+    response = client.post(
+        f"/admin/catalogue/choicelist/{theirs.pk}/change/",
+        {
+            "name": "Mine now",
+            "slug": "regions",
+            "squad": squad.pk,
+            "items-TOTAL_FORMS": "0",
+            "items-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code in (302, 403, 404)
+    theirs.refresh_from_db()
+    assert theirs.name == "Regions" and theirs.squad == other_squad
+    assert SquadFactory  # the base cast's squads come from the factories
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        (
+            {"type": "string", "x-choices-from": {"squad_list": "nowhere"}},
+            "properties.zone.x-choices-from.squad_list: property 'zone': no choice list 'nowhere'",
+        ),
+        (
+            {"type": "string", "x-choices-from": {"url": "https://evil.example/zones"}},
+            "properties.zone.x-choices-from.url: property 'zone': evil.example is not a host",
+        ),
+    ],
+)
+def test_the_admin_refuses_a_form_naming_a_wrong_source_on_the_schema_field(
+    member_client, product, field, message
+):
+    schema = {"type": "object", "properties": {"zone": field}}
+    response = member_client.post(
+        admin_url(Product, "change", product.pk), product_data(product, form_schema=json.dumps(schema))
+    )
+    assert response.status_code == 200
+    assert message in field_errors(response, "form_schema")
+    product.refresh_from_db()
+    assert product.version == 1 and "zone" not in product.form_schema["properties"]

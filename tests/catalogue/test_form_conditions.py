@@ -1,0 +1,172 @@
+"""Conditional fields: if/then/else and dependentRequired checked at
+curation (a condition naming an unknown field is refused with its place, in
+the model, hence the admin, and the import), and the server validating with
+the same schema, dropping what a condition hides."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from catalogue.conditions import hidden_fields, required_when_shown
+from catalogue.inputs import validate_inputs
+from catalogue.models import Product
+from catalogue.schema import form_schema_problems
+
+DATABASE = {
+    "type": "object",
+    "required": ["tier"],
+    "properties": {
+        "tier": {"type": "string", "enum": ["development", "production"], "default": "development"},
+        "replicas": {"type": "integer", "minimum": 1, "maximum": 5, "title": "Replica count"},
+        "dr_site": {"type": "string", "enum": ["ams1", "lon1"]},
+        "note": {"type": "string"},
+        "contact": {"type": "string"},
+    },
+    "if": {"properties": {"tier": {"const": "production"}}, "required": ["tier"]},
+    "then": {"required": ["replicas"], "properties": {"replicas": {"minimum": 2}}},
+    "else": {"properties": {"note": {}}},
+    "allOf": [
+        {
+            "if": {"properties": {"replicas": {"enum": [3, 4, 5]}}, "required": ["replicas"]},
+            "then": {"required": ["dr_site"]},
+        }
+    ],
+    "dependentRequired": {"note": ["contact"]},
+}
+
+
+def test_a_form_with_conditions_is_accepted():
+    assert form_schema_problems(DATABASE) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "message"),
+    [
+        ({"then": {"required": ["replica"]}}, "then.required.0", "'replica' is not a field of this form"),
+        (
+            {"if": {"properties": {"teir": {"const": "production"}}}},
+            "if.properties.teir",
+            "'teir' is not a field",
+        ),
+        (
+            {"then": {"properties": {"replicas": {"type": "string"}}}},
+            "then.properties.replicas.type",
+            "cannot",
+        ),
+        ({"if": {"properties": {"tier": {"pattern": "^p"}}}}, "if.properties.tier", "const"),
+        ({"if": {"anyOf": []}}, "if", "an 'if' is"),
+        ({"dependentRequired": {"note": ["nobody"]}}, "dependentRequired.note.0", "'nobody' is not"),
+        ({"allOf": [{"then": {}}]}, "allOf.0", "each item of allOf is a condition"),
+    ],
+)
+def test_a_condition_that_cannot_work_is_refused_with_its_place(change, where, message):
+    problems = form_schema_problems({**DATABASE, **change})
+    assert any(str(problem).startswith(f"{where}: ") and message in str(problem) for problem in problems), (
+        problems
+    )
+
+
+def test_a_conditional_field_required_at_the_top_is_refused():
+    problems = [
+        str(problem) for problem in form_schema_problems({**DATABASE, "required": ["tier", "replicas"]})
+    ]
+    assert problems == [
+        "required.1: 'replicas' shows only under a condition: require it in the branch that shows it"
+    ]
+
+
+def test_a_field_every_showing_branch_requires_is_said_required():
+    assert required_when_shown(DATABASE) == {"replicas", "dr_site"}
+
+
+def test_then_without_if_is_refused():
+    schema = {key: value for key, value in DATABASE.items() if key != "if"}
+    assert "if: 'then' and 'else' need an 'if'" in [str(problem) for problem in form_schema_problems(schema)]
+
+
+@pytest.mark.django_db
+def test_the_model_refuses_an_unknown_field_in_a_condition(product):
+    before = product.form_schema
+    product.form_schema = {**DATABASE, "then": {"required": ["replica"]}}
+    with pytest.raises(ValidationError) as refused:
+        product.full_clean()
+    assert (
+        "then.required.0: 'replica' is not a field of this form" in refused.value.message_dict["form_schema"]
+    )
+    product.refresh_from_db()
+    assert product.form_schema == before
+
+
+def test_hidden_fields_follow_the_conditions():
+    assert hidden_fields(DATABASE, {"tier": "development"}) == {"replicas", "dr_site"}
+    assert hidden_fields(DATABASE, {"tier": "production", "replicas": 2}) == {"dr_site", "note"}
+    assert hidden_fields(DATABASE, {"tier": "production", "replicas": 4}) == {"note"}
+    # A field shown by a hidden one is hidden too: replicas sent for development shows no DR site.
+    assert hidden_fields(DATABASE, {"tier": "development", "replicas": 4}) == {"replicas", "dr_site"}
+
+
+def test_the_server_drops_hidden_values_and_requires_what_a_branch_requires():
+    inputs, errors = validate_inputs(DATABASE, {"tier": "development", "replicas": 4, "dr_site": "ams1"})
+    assert (inputs, errors) == ({"tier": "development"}, {})
+
+    _, errors = validate_inputs(DATABASE, {"tier": "production"})
+    assert errors == {"replicas": ["This field is required."]}
+    _, errors = validate_inputs(DATABASE, {"tier": "production", "replicas": 1})
+    assert errors == {"replicas": ["Must be at least 2."]}
+    _, errors = validate_inputs(DATABASE, {"tier": "production", "replicas": 4})
+    assert errors == {"dr_site": ["This field is required."]}
+    inputs, errors = validate_inputs(DATABASE, {"tier": "production", "replicas": 4, "dr_site": "lon1"})
+    assert errors == {} and inputs == {"tier": "production", "replicas": 4, "dr_site": "lon1"}
+
+
+def test_dependent_required_names_the_missing_field():
+    _, errors = validate_inputs(DATABASE, {"tier": "development", "note": "hi"})
+    assert errors == {"contact": ["This field is required when note is given."]}
+    _, errors = validate_inputs(DATABASE, {"tier": "development", "note": "hi", "contact": "bea"})
+    assert errors == {}
+
+
+CATALOGUE = """
+squads:
+  - slug: data
+    name: Data Squad
+    mission: Databases
+    members: []
+products:
+  - slug: db
+    name: Database
+    category: Data
+    squad: data
+    summary: A database
+    fulfilment: manual
+    form:
+      type: object
+      properties:
+        tier: {type: string, enum: [development, production]}
+        replicas: {type: integer}
+      if:
+        properties: {tier: {const: production}}
+      then:
+        required: [replica_count]
+"""
+
+
+@pytest.mark.django_db
+def test_the_import_refuses_an_unknown_field_in_a_condition_with_its_location(tmp_path: Path):
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(CATALOGUE)
+    stderr = StringIO()
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import_catalogue", str(path), stdout=StringIO(), stderr=stderr)
+    line = CATALOGUE.splitlines().index("        required: [replica_count]") + 1
+    assert (
+        f"{path}:{line}: products[0].form.then.required[0]: 'replica_count' is not a field of this form"
+        in stderr.getvalue()
+    )
+    assert not Product.objects.exists()

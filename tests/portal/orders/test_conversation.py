@@ -1,0 +1,102 @@
+"""The conversation on an order: comments both sides see, questions that make
+the order wait on the requester until they reply, and work notes the
+requester never sees — on no page, in no API answer, notification, email or
+webhook."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+
+from portal.notifications.models import Notification
+from portal.orders.conversation import order_comment_post, order_comments_for
+from portal.orders.errors import OrderError, OrderNotAllowed
+from portal.orders.fulfilment import order_claim, order_complete
+from portal.orders.models import Order, OrderComment, OrderEvent
+from portal.orders.submission import order_submit
+
+pytestmark = pytest.mark.django_db
+
+Kind = OrderComment.Kind
+
+
+@pytest.fixture
+def order(manual_product, requester):
+    return order_submit(requester=requester, product=manual_product, inputs={"hostname": "db-1"})
+
+
+def state(order: Order) -> tuple:
+    order.refresh_from_db()
+    return (
+        order.status,
+        order.waiting_on_requester_since,
+        OrderComment.objects.filter(order=order).count(),
+        OrderEvent.objects.filter(order=order).count(),
+        Notification.objects.filter(order=order).count(),
+    )
+
+
+def test_a_question_makes_the_order_wait_on_the_requester_until_they_reply(order, requester, member):
+    order_claim(order=order, actor=member)
+    order_comment_post(order=order, author=member, body="Which **version**?", kind=Kind.QUESTION)
+    order.refresh_from_db()
+    assert order.status == "awaiting_fulfilment"  # no new status
+    assert order.waiting_on_requester_since is not None
+    asked = OrderEvent.objects.filter(order=order).last()
+    assert asked.actor == member and asked.note.startswith("Asked ")
+    told = Notification.objects.get(recipient=requester, kind="order_comment")
+    assert "asks you about order" in told.title and told.body == "Which **version**?"
+
+    order_comment_post(order=order, author=requester, body="PostgreSQL 16, please")
+    order.refresh_from_db()
+    assert order.waiting_on_requester_since is None
+    assert "no longer waits" in OrderEvent.objects.filter(order=order).last().note
+    # The claimant hears of the reply.
+    assert Notification.objects.filter(recipient=member, kind="order_comment").exists()
+
+
+def test_a_work_note_never_reaches_the_requester(order, requester, member, engineer, settings):
+    order_claim(order=order, actor=member)
+    order_comment_post(order=order, author=engineer, body="I asked in #dba", kind=Kind.COMMENT)
+    mail.outbox.clear()
+    events_before = OrderEvent.objects.filter(order=order).count()
+    order_comment_post(order=order, author=member, body="Password is in vault/dba-7", kind=Kind.WORK_NOTE)
+    assert [c.body for c in order_comments_for(requester, order)] == ["I asked in #dba"]
+    assert len(order_comments_for(member, order)) == 2
+    assert not Notification.objects.filter(recipient=requester, kind="work_note").exists()
+    assert not Notification.objects.filter(recipient=requester, body__contains="vault/dba-7").exists()
+    assert Notification.objects.filter(recipient=engineer, kind="work_note").exists()
+    assert OrderEvent.objects.filter(order=order).count() == events_before  # not on the shared timeline
+    assert all("vault/dba-7" not in "".join(m.to) + m.body for m in mail.outbox if requester.email in m.to)
+
+
+def test_only_the_squad_asks_questions_and_keeps_work_notes(order, requester, outsider, member):
+    before = state(order)
+    for kind in (Kind.QUESTION, Kind.WORK_NOTE):
+        with pytest.raises(OrderNotAllowed):
+            order_comment_post(order=order, author=requester, body="hi", kind=kind)
+    with pytest.raises(OrderNotAllowed):
+        order_comment_post(order=order, author=outsider, body="hi")
+    with pytest.raises(OrderError, match="Write something"):
+        order_comment_post(order=order, author=member, body="   ")
+    with pytest.raises(OrderError, match="at most"):
+        order_comment_post(order=order, author=member, body="x" * 10_001)
+    assert state(order) == before
+
+
+def test_a_finished_order_has_nothing_to_ask(order, member):
+    order_claim(order=order, actor=member)
+    order_complete(order=order, actor=member, note="done")
+    before = state(order)
+    with pytest.raises(OrderError, match="nothing left to ask"):
+        order_comment_post(order=order, author=member, body="?", kind=Kind.QUESTION)
+    assert state(order) == before
+    order_comment_post(order=order, author=member, body="Enjoy")  # a comment still may
+
+
+def test_a_requester_comment_on_an_unclaimed_order_tells_the_squad(order, requester, member, engineer):
+    order_comment_post(order=order, author=requester, body="Any news?")
+    told = set(
+        Notification.objects.filter(kind="order_comment").values_list("recipient__username", flat=True)
+    )
+    assert {member.username, engineer.username} <= told and requester.username not in told
