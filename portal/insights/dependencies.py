@@ -222,10 +222,13 @@ def _assign_depths(nodes: dict[int, Node]) -> None:
             visit(pk)
 
 
-def dependency_graph(*, now: datetime | None = None, squad_id: int | None = None) -> Graph:
+def dependency_graph(
+    *, now: datetime | None = None, squad_id: int | None = None, product_id: int | None = None
+) -> Graph:
     """Published products and the retired ones something still depends on,
     with health and open orders (four queries). With ``squad_id``: the
-    squad's products and everything linked to them, directly or not."""
+    squad's products and everything linked to them, directly or not; with
+    ``product_id``: that product and everything linked to it."""
     now = now or timezone.now()
     edges = list(DependsOn.objects.values_list("from_product_id", "to_product_id"))
     linked = {pk for edge in edges for pk in edge}
@@ -237,11 +240,13 @@ def dependency_graph(*, now: datetime | None = None, squad_id: int | None = None
         if source in nodes and target in nodes:
             nodes[source].depends_on.append(target)
             nodes[target].dependents.append(source)
-    if squad_id is not None:
+    if squad_id is not None or product_id is not None:
         graph = Graph(nodes=nodes, squads=[])
         keep: set[int] = set()
         for node in list(nodes.values()):
-            if node.product.squad_id == squad_id:
+            if (squad_id is None or node.product.squad_id == squad_id) and (
+                product_id is None or node.product.pk == product_id
+            ):
                 keep.add(node.product.pk)
                 keep.update(other.product.pk for other in graph.dependents_of(node.product.pk))
                 keep.update(other.product.pk for other in graph.dependencies_of(node.product.pk))

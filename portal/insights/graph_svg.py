@@ -27,17 +27,28 @@ GAP_X = 90
 GAP_Y = 28
 PAD = 28
 LEGEND_ROW = 22
+# Unlinked products stand in a grid at least this wide, under a heading this tall.
+ISOLATED_COLUMNS = 4
+GRID_HEADING = 40
 
 
 def _centre(neighbours: list[int], node: Node, position: dict[int, float]) -> float:
     return mean([position[pk] for pk in neighbours if pk in position] or [position[node.product.pk]])
 
 
+def _connected(node: Node) -> bool:
+    return bool(node.depends_on or node.dependents)
+
+
 def _order_layers(graph: Graph) -> list[list[Node]]:
     layers = [
-        sorted(layer, key=lambda node: (node.product.squad.name, node.product.name))
+        sorted(
+            [node for node in layer if _connected(node)],
+            key=lambda node: (node.product.squad.name, node.product.name),
+        )
         for layer in graph.layers()
     ]
+    layers = [layer for layer in layers if layer]
     position: dict[int, float] = {}
 
     def place() -> None:
@@ -63,18 +74,33 @@ def _short(text: str, limit: int = 28) -> str:
 def dependency_svg(graph: Graph, *, link: Callable[[Node], str], highlight: int | None = None) -> SafeString:
     """The whole graph as one accessible SVG."""
     layers = _order_layers(graph)
+    # Products linked to nothing would all sit in the first layer, one tall
+    # column: they go in a grid of their own below the linked ones instead.
+    isolated = sorted(
+        (node for node in graph.nodes.values() if not _connected(node)),
+        key=lambda node: (node.product.squad.name, node.product.name),
+    )
+    grid_columns = max(len(layers), ISOLATED_COLUMNS)
     colours = {squad.pk: squad_colour(index) for index, squad in enumerate(graph.squads)}
     tallest = max((len(layer) for layer in layers), default=0)
-    width = PAD * 2 + max(len(layers), 1) * NODE_WIDTH + max(len(layers) - 1, 0) * GAP_X
-    legend_top = PAD + tallest * (NODE_HEIGHT + GAP_Y) + 10
-    height = legend_top + LEGEND_ROW * (len(graph.squads) + 2) + PAD
+    columns = max(len(layers), min(grid_columns, len(isolated)), 1)
+    width = PAD * 2 + columns * NODE_WIDTH + (columns - 1) * GAP_X
     where: dict[int, tuple[float, float]] = {}
     for column, layer in enumerate(layers):
         for row, node in enumerate(layer):
             where[node.product.pk] = (PAD + column * (NODE_WIDTH + GAP_X), PAD + row * (NODE_HEIGHT + GAP_Y))
+    grid_top = PAD + tallest * (NODE_HEIGHT + GAP_Y) + (GRID_HEADING if layers and isolated else 0)
+    for index, node in enumerate(isolated):
+        row, column = divmod(index, grid_columns)
+        where[node.product.pk] = (PAD + column * (NODE_WIDTH + GAP_X), grid_top + row * (NODE_HEIGHT + GAP_Y))
+    grid_rows = -(-len(isolated) // grid_columns)
+    legend_top = grid_top + grid_rows * (NODE_HEIGHT + GAP_Y) + 10
+    height = legend_top + LEGEND_ROW * (len(graph.squads) + 2) + PAD
     parts: list[str] = [
+        # A group, not an image: an image's content is presentational, and
+        # the boxes inside are links (axe: nested-interactive).
         format_html(
-            '<svg class="dependency-graph" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
+            '<svg class="dependency-graph" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="group" '
             'aria-labelledby="graph-title graph-desc" xmlns="http://www.w3.org/2000/svg">'
             '<title id="graph-title">Dependencies between products and their squads</title>'
             '<desc id="graph-desc">{count} products of {squads} squads in {layers} layers, '
@@ -91,6 +117,14 @@ def dependency_svg(graph: Graph, *, link: Callable[[Node], str], highlight: int 
             edges=len(graph.edges),
         )
     ]
+    if layers and isolated:
+        parts.append(
+            format_html(
+                '<text class="legend-title" x="{x}" y="{y}">Linked to no other product</text>',
+                x=PAD,
+                y=grid_top - GRID_HEADING / 2,
+            )
+        )
     parts.extend(_edge(graph, source, target, where, highlight) for source, target in graph.edges)
     parts.extend(
         _node(node, where[pk], link(node), colours.get(node.product.squad_id, "#333333"), pk == highlight)

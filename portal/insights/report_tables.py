@@ -40,6 +40,23 @@ QUALITY_COLUMNS = [
 ]
 
 
+def outside_target(result: quality.Quality, *, sla_seconds: float | None = None) -> dict[str, str]:
+    """The cells a table colours, with why: a success rate at which a
+    product counts as failing (``dependencies.FAILING_RATE``), lead times
+    longer than the product's SLA."""
+    outside = {}
+    if result.success_rate is not None and result.success_rate < 1 - dependencies.FAILING_RATE:
+        outside["success_rate"] = f"under {1 - dependencies.FAILING_RATE:.0%}"
+    if sla_seconds:
+        for key, seconds in (
+            ("lead_median", result.lead_median_seconds),
+            ("lead_p90", result.lead_p90_seconds),
+        ):
+            if seconds is not None and seconds > sla_seconds:
+                outside[key] = "longer than the SLA"
+    return outside
+
+
 def quality_cells(result: quality.Quality) -> dict[str, Any]:
     return {
         "orders": result.orders,
@@ -70,6 +87,7 @@ def products_table(rows: list[quality.ProductQuality], *, with_squad: bool = Fal
                 "sla": row.product.sla_minutes * 60,
                 **quality_cells(row.quality),
                 "_links": {"product": _product_link(row.product)},
+                "_outside": outside_target(row.quality, sla_seconds=row.product.sla_minutes * 60),
             }
             for row in rows
         ],

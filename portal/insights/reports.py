@@ -22,6 +22,7 @@ from portal.insights.report_tables import (
     histogram_table,
     impact_link,
     members_table,
+    outside_target,
     phases_table,
     products_table,
     quality_cells,
@@ -264,6 +265,7 @@ class OverviewReport:
                     "debt": debt_by_squad.get(entry.squad.pk, 0),
                     "duplicates": duplicates.get(entry.squad.pk, 0),
                     "_links": {"squad": reverse("insights:squad-dashboard", args=[entry.squad.slug])},
+                    "_outside": outside_target(result),
                 }
             )
         return Table(

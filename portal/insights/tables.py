@@ -13,6 +13,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -64,16 +65,34 @@ class Table:
                 content = cell["text"]
                 if cell["href"]:
                     content = format_html('<a href="{}">{}</a>', cell["href"], cell["text"])
+                if cell["outside"]:
+                    # Told in words too, not by colour alone.
+                    content = format_html(
+                        '{}<span class="visually-hidden"> (outside target: {})</span>',
+                        content,
+                        cell["outside"],
+                    )
                 if index == 0:
                     cells.append(format_html('<th scope="row">{}</th>', content))
                 else:
-                    cells.append(format_html("<td{}>{}</td>", _numeric(cell["numeric"]), content))
+                    cells.append(
+                        format_html(
+                            "<td{}{}{}>{}</td>",
+                            _classes(cell),
+                            _sort_value(cell["sort"]),
+                            format_html(' title="Outside target: {}"', cell["outside"])
+                            if cell["outside"]
+                            else "",
+                            content,
+                        )
+                    )
             body.append(format_html("<tr>{}</tr>", _joined(cells)))
         # The scrolling box takes the focus, so a keyboard scrolls a table
-        # wider than the screen; its name says which table it is.
+        # wider than the screen; its name says which table it is. The
+        # headers become sort buttons in the browser (squadron.js).
         return format_html(
             '<div class="table-scroll" tabindex="0" role="region" aria-label="Table: {}">'
-            '<table class="data"><thead><tr>{}</tr></thead>'
+            '<table class="data" data-sortable><thead><tr>{}</tr></thead>'
             "<tbody>{}</tbody></table></div>",
             self.title,
             head,
@@ -85,6 +104,7 @@ class Table:
         shown = []
         for row in self.rows:
             links = row.get("_links", {})
+            outside = row.get("_outside", {})
             shown.append(
                 [
                     {
@@ -92,6 +112,8 @@ class Table:
                         "href": links.get(column.key, ""),
                         "kind": column.kind,
                         "numeric": column.numeric,
+                        "sort": sort_value(row.get(column.key), column.kind),
+                        "outside": outside.get(column.key, ""),
                     }
                     for column in self.columns
                 ]
@@ -104,6 +126,31 @@ _NUMERIC = mark_safe(' class="num"')
 
 def _numeric(numeric: bool) -> str:
     return _NUMERIC if numeric else ""
+
+
+def _classes(cell: dict[str, Any]) -> SafeString:
+    names = [name for name, wanted in (("num", cell["numeric"]), ("outside", cell["outside"])) if wanted]
+    return format_html(' class="{}"', " ".join(names)) if names else mark_safe("")
+
+
+def _title(outside: str) -> SafeString:
+    return format_html(' title="Outside target: {}"', outside) if outside else mark_safe("")
+
+
+def _sort_value(value: str) -> SafeString:
+    return format_html(' data-sort="{}"', value) if value else mark_safe("")
+
+
+def sort_value(value: Any, kind: str) -> str:
+    """What a column sorts by in the browser when its text would sort wrong
+    ("2 h 5 min" after "45 s"): the raw number, or the ISO time."""
+    if value is None or value == "" or kind in ("text", "list"):
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, int | float | Decimal):
+        return f"{value}"
+    return ""
 
 
 def _joined(parts: list[SafeString]) -> SafeString:

@@ -1,9 +1,12 @@
 """Duplicated tooling: runbooks of different squads that do the same thing.
 
-Each runbook's current playbook is reduced to what it uses (see
-``runbooks.analysis``): modules, task structure (consecutive module
-pairs), variables, roles and collections. Two runbooks are compared facet by
-facet with a weighted Jaccard index, where each feature weighs by how rare
+Each runbook's current playbook is reduced to what it does (see
+``portal.insights.playbook_actions`` and ``runbooks.analysis``): its
+tasks' modules with the shape of their arguments, the order of those tasks,
+the variables, the hosts it targets, the templates and files it reads or
+writes, roles and collections. Sharing a module name says little (every
+playbook asserts and copies); the same calls on the same files does. Two
+runbooks are compared facet by facet with a weighted Jaccard index, where each feature weighs by how rare
 it is among all runbooks (inverse document frequency): sharing
 ``ansible.builtin.debug`` says little, sharing ``community.general.nmcli``
 and the same inputs says a lot. Task structure is compared as sequences
@@ -23,31 +26,38 @@ from itertools import combinations
 from typing import Any
 
 from catalogue.models import Product
+from portal.insights.playbook_actions import PlaybookActions, playbook_actions
 from runbooks.analysis import PlaybookFeatures, analyse_playbook
 from runbooks.models import Credential, Runbook, RunbookVersion
 
 FACET_WEIGHTS: dict[str, float] = {
-    "modules": 0.35,
-    "structure": 0.25,
-    "variables": 0.20,
-    "roles": 0.10,
-    "collections": 0.10,
+    "actions": 0.25,
+    "structure": 0.15,
+    "variables": 0.25,
+    "files": 0.20,
+    "hosts": 0.05,
+    "roles": 0.05,
+    "collections": 0.05,
 }
 #: Pairs scoring at least this are listed as near-duplicates.
 NEAR_DUPLICATE = 0.6
 
 
 #: Facets compared as multisets (the others are sequences).
-SET_FACETS = ("modules", "variables", "roles", "collections")
+SET_FACETS = ("actions", "variables", "files", "hosts", "roles", "collections")
 
 
-def facets(features: PlaybookFeatures) -> dict[str, Any]:
+def facets(features: PlaybookFeatures, actions: PlaybookActions) -> dict[str, Any]:
     """What two runbooks are compared on. Variables are the names the
     playbook reads or sets, except the results it registers: what those are
     called is a matter of taste, not of what the runbook does."""
     return {
+        "actions": actions.actions,
+        "structure": list(actions.sequence),
+        "files": actions.files,
+        "hosts": actions.hosts,
+        # Kept for the pages ("modules in common"), not scored.
         "modules": features.modules,
-        "structure": list(features.sequence),
         "variables": Counter((features.used_variables | features.defined_variables) - features.registered),
         "roles": Counter(features.roles),
         "collections": Counter(features.collections),
@@ -186,10 +196,11 @@ def _pair_scores(runbooks: list[Runbook]) -> dict[tuple[int, int], Similarity]:
     if key in _SCORES:
         return _SCORES[key]
     features = {runbook.pk: analyse_playbook(_current(runbook).content) for runbook in runbooks}
+    actions = {runbook.pk: playbook_actions(_current(runbook).content) for runbook in runbooks}
     usable = [
         runbook for runbook in runbooks if features[runbook.pk].valid and features[runbook.pk].task_count
     ]
-    documents = {runbook.pk: facets(features[runbook.pk]) for runbook in usable}
+    documents = {runbook.pk: facets(features[runbook.pk], actions[runbook.pk]) for runbook in usable}
     weights = idf_weights(list(documents.values()))
     scores = {
         (first.pk, second.pk): similarity(documents[first.pk], documents[second.pk], weights)

@@ -210,7 +210,21 @@ def _require_graph(request: HttpRequest) -> None:
 @require_GET
 def graph(request: HttpRequest) -> HttpResponse:
     _require_graph(request)
-    found = dependencies.dependency_graph(now=timezone.now())
+    # The filter's choices: every squad and product of the whole graph.
+    whole = dependencies.dependency_graph(now=timezone.now())
+    squads = {squad.slug: squad for squad in whole.squads}
+    products = {node.product.slug: node.product for node in whole.nodes.values()}
+    squad = squads.get(request.GET.get("squad", ""))
+    product = products.get(request.GET.get("product", ""))
+    found = (
+        dependencies.dependency_graph(
+            now=timezone.now(),
+            squad_id=squad.pk if squad else None,
+            product_id=product.pk if product else None,
+        )
+        if squad or product
+        else whole
+    )
     table = graph_table(found)
     if request.GET.get("format") == "csv":
         return _csv(table, "dependencies", None)
@@ -219,6 +233,10 @@ def graph(request: HttpRequest) -> HttpResponse:
         "insights/graph.html",
         {
             "graph": found,
+            "squad_choices": whole.squads,
+            "product_choices": sorted(products.values(), key=lambda item: item.name),
+            "chosen_squad": squad,
+            "chosen_product": product,
             "svg": dependency_svg(found, link=lambda node: impact_link(node.product)) if found.nodes else "",
             "graph_table": {"table": table, "csv": f"{reverse('insights:graph')}?format=csv"},
             "retired_dependencies": found.retired_dependencies(),

@@ -149,3 +149,17 @@ def check_accessibility(page, name: str) -> None:  # type: ignore[no-untyped-def
         " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))"
     )
     assert result == [], f"accessibility violations on {name}: {result}"
+
+
+def main_nav(page):  # type: ignore[no-untyped-def]
+    """The main navigation, unfolded first where it sits behind the Menu button
+    (below about 1,500 px)."""
+    toggle = page.locator(".menu-toggle")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+    return page.get_by_role("navigation", name="Main")
+
+
+def log_out(page) -> None:  # type: ignore[no-untyped-def]
+    main_nav(page)
+    page.get_by_role("button", name="Log out").click()

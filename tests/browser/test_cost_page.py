@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import check_accessibility, log_in, screenshot
+from tests.browser.conftest import check_accessibility, log_in, main_nav, screenshot
 from tests.factories import SquadFactory
 from tests.insights.cost_world import cost_world
 
@@ -28,7 +28,7 @@ def test_the_cost_page_at_a_phones_and_a_desktops_width(page, world, width):
     page.set_viewport_size({"width": width, "height": 900})
     log_in(page, world.users["marcus"])
     page.goto("/")
-    page.get_by_role("link", name="Cost", exact=True).click()
+    main_nav(page).get_by_role("link", name="Cost", exact=True).click()
 
     expect(page.get_by_role("heading", name="Cost", level=1)).to_be_visible()
     expect(page.get_by_role("img", name="Spend per month")).to_be_visible()

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from portal.instances.choices import TransferState
 from portal.instances.models import InstanceTransfer, ServiceInstance
-from tests.browser.conftest import check_accessibility, log_in, screenshot
+from tests.browser.conftest import check_accessibility, log_in, main_nav, screenshot
 from tests.factories import UserFactory
 from tests.instances import create
 
@@ -59,7 +59,7 @@ def test_the_owner_offers_a_service_and_the_recipient_accepts_it(transactional_d
     expect(page.locator("section[aria-labelledby=history-heading]")).to_contain_text(
         "Transferred from Rita Weber to Oscar Lind"
     )
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="My services").click()
+    main_nav(page).get_by_role("link", name="My services").click()
     row = page.locator("table.instances tbody tr")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("orders-db")

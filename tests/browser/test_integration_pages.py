@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from portal.integrations.models import ApiToken, WebhookSubscription
 from portal.integrations.tokens import token_authenticate
 from portal.integrations.webhooks.delivery import subscription_secret
-from tests.browser.conftest import check_accessibility, log_in
+from tests.browser.conftest import check_accessibility, log_in, main_nav
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,7 +23,7 @@ def bea(transactional_db):  # type: ignore[no-untyped-def]
 def test_a_person_creates_a_token_sees_it_once_and_revokes_it(page, bea):
     log_in(page, bea)
     page.goto("/")
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="API").click()
+    main_nav(page).get_by_role("link", name="API").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("API tokens")
     page.get_by_label("Name").fill("CMDB sync")
     page.get_by_label("Expires").select_option("30")

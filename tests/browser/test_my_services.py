@@ -18,7 +18,7 @@ from portal.instances.models import ServiceInstance
 from portal.instances.services import operation_order
 from portal.orders.execution import order_start
 from portal.orders.models import Order
-from tests.browser.conftest import check_accessibility, log_in, screenshot
+from tests.browser.conftest import check_accessibility, log_in, main_nav, screenshot
 from tests.factories import SquadFactory, UserFactory
 from tests.instances import create, create_app, make_app, make_database, play_started
 from tests.worker import Worker
@@ -52,7 +52,7 @@ def test_order_a_namespace_find_it_under_my_services_and_change_its_quota(page, 
     page.get_by_role("button", name="Place order").click()
     expect(page.locator("#order-head .badge")).to_have_text(re.compile("Succeeded"), timeout=90_000)
 
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="My services").click()
+    main_nav(page).get_by_role("link", name="My services").click()
     expect(page.get_by_role("heading", name="My services", level=1)).to_be_visible()
     row = page.locator("table.instances tbody tr")
     expect(row).to_have_count(1)

@@ -13,7 +13,7 @@ from catalogue.importer import import_catalogue
 from catalogue.models import Product
 from portal.orders.choices import OrderStatus
 from portal.orders.models import Order
-from tests.browser.conftest import check_accessibility, screenshot
+from tests.browser.conftest import check_accessibility, log_out, main_nav, screenshot
 from tests.factories import UserFactory
 from tests.worker import Worker
 
@@ -119,12 +119,12 @@ def test_business_user_searches_orders_with_a_mistake_fixes_it_and_watches_the_o
     screenshot(page, "order-succeeded")
     check_accessibility(page, "order page")
 
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="My orders").click()
+    main_nav(page).get_by_role("link", name="My orders").click()
     expect(page.locator("table.orders")).to_contain_text("New VLAN")
     expect(page.locator("table.orders .badge")).to_have_text(re.compile("Succeeded"))
     screenshot(page, "my-orders")
     check_accessibility(page, "my orders")
 
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
     expect(page.get_by_role("heading", name="Log in to Squadron")).to_be_visible()
     check_accessibility(page, "login page")

@@ -14,7 +14,7 @@ from portal.orders.fulfilment import order_claim
 from portal.orders.models import Order
 from portal.orders.submission import order_submit
 from squads.choices import Role
-from tests.browser.conftest import check_accessibility, log_in, screenshot
+from tests.browser.conftest import check_accessibility, log_in, main_nav, screenshot
 from tests.factories import MembershipFactory, ProductFactory, SquadFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,7 +69,7 @@ def test_squad_member_approves_an_order_in_the_inbox(page, nora, bea, firewall):
     order = place(firewall, bea)
     log_in(page, nora)
     page.goto("/")
-    nav = page.get_by_role("navigation", name="Main")
+    nav = main_nav(page)
     expect(nav.get_by_role("link", name=re.compile(r"Approvals"))).to_contain_text("1")
     nav.get_by_role("link", name=re.compile(r"Approvals")).click()
     item = page.get_by_role("article").filter(has_text=f"Order #{order.pk}")
@@ -93,7 +93,7 @@ def test_squad_member_approves_an_order_in_the_inbox(page, nora, bea, firewall):
     )
 
     # Then the same member works it from the squad's queue.
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile(r"^Queue")).click()
+    main_nav(page).get_by_role("link", name=re.compile(r"^Queue")).click()
     item = page.get_by_role("article").filter(has_text=f"Order #{order.pk}")
     screenshot(page, "manual-queue")
     check_accessibility(page, "manual queue")
@@ -168,7 +168,7 @@ def test_business_user_cannot_open_someone_elses_order(page, bea, firewall):
 def test_business_user_sees_no_squad_pages(page, bea, firewall):
     log_in(page, bea)
     page.goto("/")
-    nav = page.get_by_role("navigation", name="Main")
+    nav = main_nav(page)
     # "My services" and "API" (tokens and webhooks) are everyone's:
     # integrations act as their user.
     expect(nav.get_by_role("link")).to_have_text(["Catalogue", "My orders", "My services", "API"])

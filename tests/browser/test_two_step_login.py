@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.identity.models import EncryptedTOTPDevice
-from tests.browser.conftest import check_accessibility, screenshot
+from tests.browser.conftest import check_accessibility, log_out, main_nav, screenshot
 from tests.factories import UserFactory
 from tests.portal.identity.conftest import PASSWORD, app_code
 
@@ -28,6 +28,7 @@ def test_a_person_enrols_an_app_and_logs_in_with_its_code(page, bea):
     page.get_by_label("Username").fill("bea")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    main_nav(page)
     page.get_by_role("link", name="your account and two-step login").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Two-step login")
     qr = page.get_by_role("img", name="QR code that adds your Squadron account to an authenticator app")
@@ -45,7 +46,7 @@ def test_a_person_enrols_an_app_and_logs_in_with_its_code(page, bea):
     check_accessibility(page, "two-step on")
     assert EncryptedTOTPDevice.objects.get(user=bea).confirmed
 
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
     page.get_by_label("Username").fill("bea")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()

@@ -78,6 +78,11 @@ SAMPLE_INPUTS: dict[str, dict] = {
         "trunk_to_firewall": True,
     },
     "dns-record": {"record_name": "billing", "zone": "lab.northwind.example", "address": "10.20.30.70"},
+    "database-alias": {
+        "record_name": "billing-primary",
+        "zone": "db-lab.northwind.example",
+        "address": "10.50.1.10",
+    },
     "vm": {
         "hostname": "billing-app-01",
         "cpu": 4,
@@ -346,6 +351,12 @@ def check_dns_record(out: Path, stdout: str) -> None:
     assert "billing.lab.northwind.example. 3600 IN A 10.20.30.70" in stdout
 
 
+def check_database_alias(out: Path, stdout: str) -> None:
+    zone = (out / "database-alias" / "db-lab.northwind.example.zone").read_text()
+    assert "kept by the Data squad" in zone
+    assert re.search(r"^billing-primary\s+300\s+IN A\s+10\.50\.1\.10$", zone, re.MULTILINE)
+
+
 def check_vm(out: Path, stdout: str) -> None:
     vm = out / "vm" / "billing-app-01"
     spec = yaml.safe_load((vm / "vm.yml").read_text())
@@ -425,6 +436,7 @@ CHECKS: dict[str, Callable[[Path, str], None]] = {
     "ip-block": check_ip_block,
     "vlan": check_vlan,
     "dns-record": check_dns_record,
+    "database-alias": check_database_alias,
     "vm": check_vm,
     "tls-certificate": check_tls_certificate,
     "service-account": check_service_account,

@@ -94,6 +94,96 @@
     }
   });
 
+  // --- Navigation menu ---------------------------------------------------------------
+  /* Below about 1,500 px (see squadron.css) the navigation folds behind a
+   * disclosure button. The button is in the page hidden: only this script
+   * shows it, so without script the links are simply all there. */
+  var menuButton = document.querySelector(".menu-toggle");
+  var menu = menuButton ? document.getElementById(menuButton.getAttribute("aria-controls")) : null;
+
+  function setMenuOpen(open) {
+    menuButton.setAttribute("aria-expanded", open ? "true" : "false");
+    menu.classList.toggle("open", open);
+  }
+
+  if (menuButton && menu) {
+    document.documentElement.classList.add("has-menu");
+    menuButton.hidden = false;
+    menuButton.addEventListener("click", function () {
+      setMenuOpen(menuButton.getAttribute("aria-expanded") !== "true");
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && menuButton.getAttribute("aria-expanded") === "true") {
+        setMenuOpen(false);
+        menuButton.focus();
+      }
+    });
+  }
+
+  // --- Sortable tables (insights) -------------------------------------------------
+  /* A table marked data-sortable gets a button in each column header; a click
+   * sorts its rows by that column, ascending then descending, and aria-sort
+   * says which way. Cells sort by their data-sort value (the raw number or
+   * time) when they have one, else by their text. */
+  function sortKey(cell) {
+    if (!cell) {
+      return "";
+    }
+    var raw = cell.getAttribute("data-sort");
+    if (raw !== null && raw !== "" && !isNaN(Number(raw))) {
+      return Number(raw);
+    }
+    return raw !== null && raw !== "" ? raw : cell.textContent.trim();
+  }
+
+  function compareKeys(first, second) {
+    var firstNumber = typeof first === "number";
+    var secondNumber = typeof second === "number";
+    if (firstNumber && secondNumber) {
+      return first - second;
+    }
+    if (firstNumber !== secondNumber) {
+      return firstNumber ? -1 : 1; // a value before "—"
+    }
+    return String(first).localeCompare(String(second), undefined, { numeric: true, sensitivity: "base" });
+  }
+
+  function sortTable(table, header, column) {
+    var descending = header.getAttribute("aria-sort") === "ascending";
+    table.querySelectorAll("thead th").forEach(function (other) {
+      other.removeAttribute("aria-sort");
+    });
+    header.setAttribute("aria-sort", descending ? "descending" : "ascending");
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (first, second) {
+      var order = compareKeys(sortKey(first.cells[column]), sortKey(second.cells[column]));
+      return descending ? -order : order;
+    });
+    rows.forEach(function (row) {
+      body.appendChild(row);
+    });
+  }
+
+  function initSortable(table) {
+    if (table.dataset.sortReady || !table.tBodies.length) {
+      return;
+    }
+    table.dataset.sortReady = "1";
+    table.querySelectorAll("thead th").forEach(function (header, column) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "sort-button";
+      while (header.firstChild) {
+        button.appendChild(header.firstChild);
+      }
+      header.appendChild(button);
+      button.addEventListener("click", function () {
+        sortTable(table, header, column);
+      });
+    });
+  }
+
   // --- Run log -------------------------------------------------------------------
   function atBottom(log) {
     return log.scrollHeight - log.scrollTop - log.clientHeight <= STICK_SLACK;
@@ -305,6 +395,7 @@
       initLog(scope);
     }
     scope.querySelectorAll("[data-log]").forEach(initLog);
+    scope.querySelectorAll("table[data-sortable]").forEach(initSortable);
     initConditions(scope);
   }
 

@@ -83,6 +83,10 @@ def sample_inputs(slug: str, rnd: random.Random) -> dict[str, Any]:
             "gateway": f"10.20.{number}.1",
         },
         "dns-record": {"record_name": f"{team}-{number}", "address": f"10.40.{number}.{rnd.randint(2, 250)}"},
+        "database-alias": {
+            "record_name": f"{team}-db-{number}",
+            "address": f"10.50.{number}.{rnd.randint(2, 250)}",
+        },
         "firewall-rule": {
             "source_zone": "office",
             "destination_zone": "datacenter",
