@@ -530,6 +530,10 @@ SPECTACULAR_SETTINGS.update(
             # An instance's ``state`` keeps the name it had before transfers had one too.
             "StateEnum": "portal.instances.choices.InstanceState",
             "TransferStateEnum": "portal.instances.choices.TransferState",
+            # Four choice sets share the field name "kind": each its own name.
+            "CommentKindEnum": "portal.orders.models.OrderComment.Kind",
+            "DebtSubjectKindEnum": ["runbook", "product"],
+            "DependencyAlertKindEnum": ["failing", "retired"],
         },
     }
 )
