@@ -48,7 +48,7 @@ class AuditEntryFilter(django_filters.FilterSet):
     object_id = django_filters.CharFilter(
         field_name="object_id", label="Object id", help_text="With object_type: one object's trail."
     )
-    action = django_filters.ChoiceFilter(choices=AuditEntry.Action.choices, label="Action")
+    action = django_filters.ChoiceFilter(choices=AuditEntry.Action.choices, label="Action", empty_label="any")
     since = django_filters.IsoDateTimeFilter(
         field_name="at",
         lookup_expr="gte",
