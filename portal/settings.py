@@ -501,6 +501,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "webhooks", "description": "Subscriptions to events, their deliveries and secrets."},
         {"name": "cost", "description": "What the services cost, by business unit and product."},
         {"name": "me", "description": "The signed-in user."},
+        {"name": "audit", "description": "The audit trail of every change and login (platform leads)."},
     ],
 }
 # Bodies above this size are refused before they are parsed.
