@@ -8,6 +8,7 @@ development secrets) so that ``make run`` works on a fresh clone. With
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import sys
@@ -42,8 +43,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if
 
 def _refuse_dev_secrets() -> None:
     if DEBUG:
-        # ``serve`` says it once for the processes it starts (SQUADRON_DEV_WARNED).
-        said = env_bool("SQUADRON_DEV_WARNED", False)
+        # ``serve`` says it once for the processes it starts: a mark it
+        # passes them, not a setting (so not in the README's table).
+        said = os.environ.get("SQUADRON_DEV_WARNED") == "1"
         if SECRET_KEY == DEV_SECRET_KEY and "pytest" not in sys.modules and not said:
             sys.stderr.write(
                 "WARNING: Squadron runs with DEVELOPMENT secrets (DEBUG on). Never expose this instance.\n"

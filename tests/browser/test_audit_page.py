@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from catalogue.models import Product
 from portal.audit.context import Acting, Via, acting
 from squads.choices import Role
-from tests.browser.conftest import check_accessibility, log_in, screenshot
+from tests.browser.conftest import check_accessibility, log_in, main_nav, screenshot
 from tests.factories import MembershipFactory, SquadFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,7 +30,7 @@ def test_a_platform_lead_filters_the_trail_and_downloads_it(page, transactional_
     log_in(page, lead)
 
     page.goto("/")
-    page.get_by_role("link", name="Audit", exact=True).click()
+    main_nav(page).get_by_role("link", name="Audit", exact=True).click()
     expect(page.get_by_role("heading", name="Audit trail", level=1)).to_be_visible()
     page.get_by_label("Object type").select_option("catalogue.product")
     page.get_by_label("Action").select_option("changed")

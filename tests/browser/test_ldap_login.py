@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from portal.identity.models import GroupMapping
 from squads.choices import Role
 from squads.models import Membership
-from tests.browser.conftest import check_accessibility, screenshot
+from tests.browser.conftest import check_accessibility, log_out, main_nav, screenshot
 from tests.factories import SquadFactory, UserFactory
 from tests.ldap_directory import free_port, ldap_settings
 from tests.portal.identity.conftest import PASSWORD
@@ -43,14 +43,14 @@ def test_a_directory_login_lands_with_its_mapped_squads_and_follows_its_groups(
     log_in_as(page, "bea", "bea-directory-pw")
 
     expect(page.get_by_role("heading", name="Service catalogue", level=1)).to_be_visible()
-    nav = page.get_by_role("navigation", name="Main")
+    nav = main_nav(page)
     # A squad's member: the squad's approvals and queue are theirs.
     expect(nav.get_by_role("link", name=re.compile(r"^Queue"))).to_be_visible()
     assert list(Membership.objects.filter(user__username="bea").values_list("squad__slug", "role")) == [
         ("network", "engineer")
     ]
 
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
     ldap_directory.move("bea", from_group="net-engineers", to_group="storage-leads")
     log_in_as(page, "bea", "bea-directory-pw")
 

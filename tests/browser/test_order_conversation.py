@@ -11,7 +11,7 @@ from catalogue.choices import Fulfilment
 from portal.orders.models import Order
 from portal.orders.submission import order_submit
 from squads.choices import Role
-from tests.browser.conftest import check_accessibility, log_in, screenshot
+from tests.browser.conftest import check_accessibility, log_in, main_nav, screenshot
 from tests.factories import MembershipFactory, ProductFactory, SquadFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -114,4 +114,5 @@ def test_watching_an_order_finish_marks_its_notification_read(page, cast):  # ty
     expect(page.locator("#order-summary")).to_contain_text("Done", timeout=20_000)
     assert not Notification.objects.filter(recipient=bea, order=order, read_at=None).exists()
     page.goto("/")
+    main_nav(page)  # Notifications sit in the menu a narrow bar folds away
     expect(page.get_by_role("link", name="Notifications")).not_to_contain_text("2")

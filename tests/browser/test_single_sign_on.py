@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from portal.identity.models import GroupMapping, MembershipChange, OidcIdentity
 from squads.choices import Role
 from squads.models import Membership
-from tests.browser.conftest import check_accessibility, screenshot
+from tests.browser.conftest import check_accessibility, log_out, main_nav, screenshot
 from tests.factories import SquadFactory, UserFactory
 from tests.portal.identity.conftest import PASSWORD
 from tests.portal.identity.openid_provider import OpenIdProvider
@@ -54,7 +54,7 @@ def test_a_person_signs_in_through_the_provider(page, provider: OpenIdProvider) 
     screenshot(page, "single-sign-on-landed")
     ada = User.objects.get(username="ada")
     assert OidcIdentity.objects.get(user=ada).subject == "sub-ada"
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
     expect(page.get_by_role("link", name="Sign in with Corp ID")).to_be_visible()
 
 
@@ -71,14 +71,14 @@ def test_logs_in_through_the_real_provider_and_lands_with_the_squads_its_groups_
     sign_in_at_provider(page, "ada", "pw-ada")
 
     expect(page.get_by_role("heading", name="My orders", level=1)).to_be_visible()
-    nav = page.get_by_role("navigation", name="Main")
+    nav = main_nav(page)
     # A squad's member: the squad's approvals and queue are theirs.
     expect(nav.get_by_role("link", name=re.compile(r"^Queue"))).to_be_visible()
     assert list(Membership.objects.filter(user__username="ada").values_list("squad__slug", "role")) == [
         ("network", "engineer")
     ]
 
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
     provider.change_user("ada", groups=["storage-leads"])
     page.goto("/login/?next=/orders/")
     # Still signed in at the provider, which sends the browser straight back

@@ -35,6 +35,8 @@ def test_admin_index_lists_only_what_a_member_may_use(client: Client, member: An
         "Product",
         "Operation",
         "Category",
+        # Their squad's lists of choices for forms (x-choices-from squad_list).
+        "ChoiceList",
         "Runbook",
         "RunbookVersion",
         "Credential",
