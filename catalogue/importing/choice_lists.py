@@ -60,22 +60,10 @@ class ChoiceListsSection:
     def parse(self, value: object, where: DocPath, reader: EntryReader, parsed: ParsedFile) -> None:
         state = Parsed()
         parsed.sections[KEY] = state
-        if not isinstance(value, list):
-            reader.log.error(where, f"must be a list, not {describe(value)}")
-            return
         seen: dict[str, DocPath] = {}
-        for index, item in enumerate(value):
-            here = (*where, index)
-            if not isinstance(item, dict):
-                reader.log.error(here, f"must be a mapping of keys, not {describe(item)}")
+        for here, item in reader.mappings(value, where):
+            if not reader.first_definition(seen, item, here):
                 continue
-            raw = item.get("slug")
-            if isinstance(raw, str) and raw in seen:
-                first = reader.log.where_defined(seen[raw])
-                reader.log.error((*here, "slug"), f"duplicate slug {raw!r}: already defined at {first}")
-                continue
-            if isinstance(raw, str):
-                seen[raw] = here
             spec = self._list(item, here, reader)
             if spec is not None:
                 state.lists.append(spec)

@@ -98,16 +98,7 @@ class CatalogueParser(EntryReader):
         self, entry: Mapping[str, Any], where: DocPath, section: str, model: type[models.Model]
     ) -> str | None:
         """The entry's slug, validated and declared; a duplicate names both places."""
-        raw = entry.get("slug")
-        if isinstance(raw, str):
-            first = self.parsed.declared[section].get(raw)
-            if first is not None:
-                self.log.error(
-                    (*where, "slug"),
-                    f"duplicate slug {raw!r}: already defined at {self.log.where_defined(first)}",
-                )
-            else:
-                self.parsed.declared[section][raw] = where
+        self.first_definition(self.parsed.declared[section], entry, where)
         return self.text(entry, where, "slug", model_field(model, "slug"), required=True)
 
     def _parse_squad(self, where: DocPath, entry: dict) -> None:

@@ -41,17 +41,35 @@ class EntryReader:
     ) -> Iterator[tuple[DocPath, dict]]:
         """The mappings listed under ``key`` (a missing or empty list is none)."""
         value = container.get(key)
-        if value is None:
-            return
-        here = (*where, key)
+        if value is not None:
+            yield from self.mappings(value, (*where, key))
+
+    def mappings(self, value: object, where: DocPath) -> Iterator[tuple[DocPath, dict]]:
+        """The mappings of the list ``value`` at ``where``, each with its path;
+        anything else is logged (a section's whole value, or a key's)."""
         if not isinstance(value, list):
-            self.log.error(here, f"must be a list, not {describe(value)}")
+            self.log.error(where, f"must be a list, not {describe(value)}")
             return
         for index, item in enumerate(value):
             if isinstance(item, dict):
-                yield (*here, index), item
+                yield (*where, index), item
             else:
-                self.log.error((*here, index), f"must be a mapping of keys, not {describe(item)}")
+                self.log.error((*where, index), f"must be a mapping of keys, not {describe(item)}")
+
+    def first_definition(self, seen: dict[str, DocPath], entry: Mapping[str, Any], where: DocPath) -> bool:
+        """Whether the entry's slug is met here for the first time (then it is
+        recorded in ``seen``); a duplicate is logged naming both places. An
+        entry with no text slug counts as first (its own check says why)."""
+        raw = entry.get("slug")
+        if not isinstance(raw, str):
+            return True
+        first = seen.get(raw)
+        if first is not None:
+            place = self.log.where_defined(first)
+            self.log.error((*where, "slug"), f"duplicate slug {raw!r}: already defined at {place}")
+            return False
+        seen[raw] = where
+        return True
 
     def present(self, entry: Mapping[str, Any], where: DocPath, key: str, *, required: bool) -> bool:
         """Whether ``key`` has a value; a null counts as left out."""

@@ -98,24 +98,13 @@ class BusinessUnitsSection:
     def parse(self, value: object, where: DocPath, reader: EntryReader, parsed: ParsedFile) -> None:
         state = Parsed()
         parsed.sections[KEY] = state
-        if not isinstance(value, list):
-            reader.log.error(where, f"must be a list, not {describe(value)}")
-            return
         seen: dict[str, DocPath] = {}
-        for index, item in enumerate(value):
-            here = (*where, index)
-            if not isinstance(item, dict):
-                reader.log.error(here, f"must be a mapping of keys, not {describe(item)}")
-                continue
-            # Declared whatever else is wrong with it, so a duplicate is still seen.
-            raw = item.get("slug")
-            if isinstance(raw, str) and raw in seen:
-                first = reader.log.where_defined(seen[raw])
-                reader.log.error((*here, "slug"), f"duplicate slug {raw!r}: already defined at {first}")
-            elif isinstance(raw, str):
-                seen[raw] = here
+        for here, item in reader.mappings(value, where):
+            # Declared whatever else is wrong with it, so a duplicate is still
+            # seen; a duplicate is still read, for its own errors.
+            first = reader.first_definition(seen, item, here)
             spec = self._unit(item, here, reader, parsed)
-            if spec is None or seen.get(spec.slug) != here:
+            if spec is None or not first:
                 continue
             state.units.append(spec)
 

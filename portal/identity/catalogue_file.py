@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalogue.importing.errors import describe
 from catalogue.importing.sections import Located
 from catalogue.importing.specs import CREATED, UNCHANGED, UPDATED, DocPath, ExistingRows, ParsedFile, PlanStep
 from catalogue.importing.values import EntryReader, model_field
@@ -73,15 +72,8 @@ class GroupMappingsSection:
     def parse(self, value: object, where: DocPath, reader: EntryReader, parsed: ParsedFile) -> None:
         state = Parsed()
         parsed.sections[KEY] = state
-        if not isinstance(value, list):
-            reader.log.error(where, f"must be a list, not {describe(value)}")
-            return
         seen: dict[tuple[str, str, str], DocPath] = {}
-        for index, item in enumerate(value):
-            here = (*where, index)
-            if not isinstance(item, dict):
-                reader.log.error(here, f"must be a mapping of keys, not {describe(item)}")
-                continue
+        for here, item in reader.mappings(value, where):
             spec = self._mapping(item, here, reader)
             if spec is None:
                 continue
