@@ -36,6 +36,19 @@ def connection_spec():
     )
 
 
+def ordering_spec():
+    """The options of a module that places an order (a product's or an
+    instance's operation), and waits for it."""
+    return dict(
+        inputs=dict(type="dict", default={}),
+        business_unit=dict(type="str"),
+        idempotency_key=dict(type="str", default="", no_log=False),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=1800),
+        poll_interval=dict(type="float", default=2.0),
+    )
+
+
 class SquadronError(Exception):
     """The portal refused a request, or could not be reached."""
 
@@ -102,6 +115,15 @@ class SquadronClient:
             if answer.get("next") is None or (limit is not None and len(found) >= limit):
                 return found[:limit] if limit is not None else found
             answer = self.get(answer["next"])
+
+    def place(self, path, body, business_unit, key):
+        """``(order, replayed)``: the order placed by POSTing ``body`` (with
+        ``business_unit`` when given) under the Idempotency-Key ``key``;
+        ``replayed`` when the portal answered one placed before under it."""
+        if business_unit:
+            body = dict(body, business_unit=business_unit)
+        status, headers, order = self.request("POST", path, body=body, headers={"Idempotency-Key": key})
+        return order, headers.get("idempotent-replayed") == "true"
 
     def wait_for_order(self, order, timeout, interval=2.0):
         """The order once it ends (``TERMINAL_STATUSES``), read again every

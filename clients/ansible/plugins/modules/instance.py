@@ -128,20 +128,14 @@ from ansible_collections.squadron.portal.plugins.module_utils.api import (
     path_of,
     ended_message,
     idempotency_key,
+    ordering_spec,
 )
 
 
 def main():
     spec = connection_spec()
     spec.update(
-        id=dict(type="int", required=True),
-        operation=dict(type="str", required=True),
-        inputs=dict(type="dict", default={}),
-        business_unit=dict(type="str"),
-        idempotency_key=dict(type="str", default="", no_log=False),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=1800),
-        poll_interval=dict(type="float", default=2.0),
+        id=dict(type="int", required=True), operation=dict(type="str", required=True), **ordering_spec()
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
@@ -174,13 +168,12 @@ def main():
                     instance=instance,
                 )
             module.exit_json(changed=True, instance=instance, inputs=inputs, idempotency_key=key)
-        body = {"operation": params["operation"], "inputs": inputs}
-        if params["business_unit"]:
-            body["business_unit"] = params["business_unit"]
-        status, headers, order = client.request(
-            "POST", path + "operations/", body=body, headers={"Idempotency-Key": key}
+        order, replayed = client.place(
+            path + "operations/",
+            {"operation": params["operation"], "inputs": inputs},
+            params["business_unit"],
+            key,
         )
-        replayed = headers.get("idempotent-replayed") == "true"
         result = dict(changed=not replayed, replayed=replayed, inputs=inputs, idempotency_key=key)
         if params["wait"]:
             order = client.wait_for_order(order, params["wait_timeout"], params["poll_interval"])

@@ -138,20 +138,13 @@ from ansible_collections.squadron.portal.plugins.module_utils.api import (
     path_of,
     ended_message,
     idempotency_key,
+    ordering_spec,
 )
 
 
 def main():
     spec = connection_spec()
-    spec.update(
-        product=dict(type="str", required=True),
-        inputs=dict(type="dict", default={}),
-        business_unit=dict(type="str"),
-        idempotency_key=dict(type="str", default="", no_log=False),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=1800),
-        poll_interval=dict(type="float", default=2.0),
-    )
+    spec.update(product=dict(type="str", required=True), **ordering_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
     client = client_from(params)
@@ -163,13 +156,9 @@ def main():
         )
         if module.check_mode:
             module.exit_json(changed=True, inputs=inputs, idempotency_key=key)
-        body = {"product": params["product"], "inputs": inputs}
-        if params["business_unit"]:
-            body["business_unit"] = params["business_unit"]
-        status, headers, order = client.request(
-            "POST", "api/v1/orders/", body=body, headers={"Idempotency-Key": key}
+        order, replayed = client.place(
+            "api/v1/orders/", {"product": params["product"], "inputs": inputs}, params["business_unit"], key
         )
-        replayed = headers.get("idempotent-replayed") == "true"
         result = dict(changed=not replayed, replayed=replayed, inputs=inputs, idempotency_key=key)
         if not params["wait"]:
             module.exit_json(order=order, **result)
