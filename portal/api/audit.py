@@ -15,8 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from portal.api.base import ApiMixin, FilterBackend
-from portal.api.pagination import asked_page_size
-from portal.audit.export import json_lines, rows
+from portal.api.pagination import asked_page_size, cursor_page_schema
+from portal.audit.export import ENTRY_FIELDS, json_lines, rows
 from portal.audit.models import AuditEntry
 from portal.audit.selectors import AuditEntryFilter, can_read_audit
 from portal.web.spreadsheet import csv_stream
@@ -38,20 +38,7 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEntry
-        fields = [
-            "id",
-            "at",
-            "actor",
-            "actor_id",
-            "via",
-            "address",
-            "action",
-            "object_type",
-            "object_id",
-            "object_repr",
-            "changes",
-            "note",
-        ]
+        fields = list(ENTRY_FIELDS)
         read_only_fields = fields
 
 
@@ -66,14 +53,8 @@ class AuditPagination(CursorPagination):
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         # DRF's own carries an example link ending in a stray quote, which is
-        # no URI (spectral: oas3-valid-schema-example): the links as the
-        # other cursor pages describe them.
-        link = {"type": "string", "format": "uri", "nullable": True}
-        return {
-            "type": "object",
-            "required": ["results"],
-            "properties": {"next": link, "previous": link, "results": schema},
-        }
+        # no URI (spectral: oas3-valid-schema-example).
+        return cursor_page_schema(schema)
 
 
 @extend_schema(

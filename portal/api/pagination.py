@@ -41,6 +41,17 @@ def asked_page_size(request: Request, default: int) -> int:
         ) from None
 
 
+def cursor_page_schema(schema: dict) -> dict:
+    """A page of a list read by cursor: its results and the links to the
+    pages beside it (null at either end)."""
+    link = {"type": "string", "format": "uri", "nullable": True}
+    return {
+        "type": "object",
+        "required": ["results"],
+        "properties": {"next": link, "previous": link, "results": schema},
+    }
+
+
 class NumberedPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
@@ -80,12 +91,7 @@ class CreatedCursorPagination(BasePagination):
         )
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
-        link = {"type": "string", "format": "uri", "nullable": True}
-        return {
-            "type": "object",
-            "required": ["results"],
-            "properties": {"next": link, "previous": link, "results": schema},
-        }
+        return cursor_page_schema(schema)
 
     def get_schema_operation_parameters(self, view: APIView) -> list[dict]:
         return [

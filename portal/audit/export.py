@@ -12,9 +12,12 @@ from django.db.models import QuerySet
 
 from portal.audit.models import AuditEntry
 
-COLUMNS = (
+#: What an entry says, as the API and the JSON lines give it.
+ENTRY_FIELDS = (
+    "id",
     "at",
     "actor",
+    "actor_id",
     "via",
     "address",
     "action",
@@ -24,24 +27,15 @@ COLUMNS = (
     "changes",
     "note",
 )
+#: The CSV's columns: the same, but the database's own ids.
+COLUMNS = tuple(name for name in ENTRY_FIELDS if name not in ("id", "actor_id"))
 CHUNK = 500
 
 
 def entry_as_dict(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.pk,
-        "at": entry.at.isoformat(),
-        "actor": entry.actor,
-        "actor_id": entry.actor_id,
-        "via": entry.via,
-        "address": entry.address,
-        "action": entry.action,
-        "object_type": entry.object_type,
-        "object_id": entry.object_id,
-        "object_repr": entry.object_repr,
-        "changes": entry.changes,
-        "note": entry.note,
-    }
+    values = {name: getattr(entry, name) for name in ENTRY_FIELDS}
+    values["at"] = entry.at.isoformat()
+    return values
 
 
 def rows(entries: QuerySet[AuditEntry]) -> Iterator[list[str]]:
