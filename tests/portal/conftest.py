@@ -7,15 +7,16 @@ from contextlib import contextmanager
 import pytest
 
 
-def drain_queued_tasks() -> list[tuple[str, list]]:
-    """Take every message waiting on this test process's queue: (task, args)."""
+def drain_queued_tasks(queue_name: str | None = None) -> list[tuple[str, list]]:
+    """Take every message waiting on one of this test process's queues (its
+    default queue unless named): (task, args)."""
     from django.conf import settings
 
     from portal.celery import app
 
     found = []
     with app.connection_for_read() as connection:
-        queue = connection.SimpleQueue(settings.CELERY_TASK_DEFAULT_QUEUE)
+        queue = connection.SimpleQueue(queue_name or settings.CELERY_TASK_DEFAULT_QUEUE)
         while True:
             try:
                 message = queue.get(block=True, timeout=1)

@@ -17,6 +17,7 @@ from portal.integrations.models import WebhookDelivery
 from portal.integrations.webhooks import delivery as webhook_delivery
 from portal.integrations.webhooks import subscriptions
 from tests.api.receiver import Receiver
+from tests.portal.conftest import drain_queued_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -98,13 +99,18 @@ def test_a_worker_killed_mid_request_leaves_a_lease_the_sweep_recovers(requester
     from tests.worker import Worker
 
     settings.SQUADRON_WEBHOOK_ALLOW_PRIVATE = True
+    # Messages earlier tests of this process left would reach the new worker
+    # before the sweep's, and one of them could be a copy of this delivery's.
+    drain_queued_tasks(settings.SQUADRON_WEBHOOK_QUEUE)
     receiver = Receiver(hang=True).start()
     environment = {"SQUADRON_WEBHOOK_ALLOW_PRIVATE": "true"}
     workers = [Worker(queues=[settings.SQUADRON_WEBHOOK_QUEUE], extra_env=environment).start()]
     try:
         subscription, receiver.secret = subscriptions.webhook_subscribe(actor=requester, url=receiver.url)
+        # The ping is handed to the worker once, at commit: a second message
+        # the lost worker had not yet taken would reach the new one and win
+        # the race with the sweep.
         ping = subscriptions.webhook_ping(subscription=subscription, actor=requester)
-        webhook_delivery.enqueue(ping.pk)
         wait_until(lambda: len(receiver.received) == 1)
         workers[0].kill()
 
