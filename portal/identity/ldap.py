@@ -12,10 +12,10 @@ Refused, with the login form's usual message: a wrong password, an account
 the directory refuses to bind (disabled: Active Directory through the user
 filter, OpenLDAP's password policy lock), a directory account whose name is
 a local account's (one with a password of its own: the directory must not
-take it over), an inactive Squadron account. A directory that does not
-answer within ``SQUADRON_LDAP_TIMEOUT`` seconds, or fails otherwise, is
-noted on the request (``directory_trouble``) for the login page to say so;
-nothing is changed then, memberships included.
+take it over) or a single sign-on account's, an inactive Squadron account.
+A directory that does not answer within ``SQUADRON_LDAP_TIMEOUT`` seconds,
+or fails otherwise, is noted on the request (``directory_trouble``) for the
+login page to say so; nothing is changed then, memberships included.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from django_auth_ldap.config import (
 )
 
 from portal.identity.directory import TROUBLE_ATTRIBUTE
+from portal.identity.models import OidcIdentity
 from portal.identity.signals import groups_seen
 
 logger = logging.getLogger(__name__)
@@ -133,6 +134,10 @@ class DirectoryBackend(LDAPBackend):
             # A local account (it has a password of its own, the superuser's
             # say): a directory entry of the same name must not log into it.
             raise ldap_user.AuthenticationFailed(f"{username!r} is a local account, not the directory's")
+        if not built and OidcIdentity.objects.filter(user=user).exists():
+            # An account the OpenID provider vouches for has no password
+            # either: a directory entry sharing its name is someone else.
+            raise ldap_user.AuthenticationFailed(f"{username!r} signs in through single sign-on")
         return user, built
 
     def get_user(self, user_id: int) -> User | None:

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.test import Client, override_settings
 
 from portal.consumption.models import BusinessUnit, BusinessUnitMembership
-from portal.identity.models import GroupMapping, MembershipChange
+from portal.identity.models import GroupMapping, MembershipChange, OidcIdentity
 from squads.choices import Role
 from squads.models import Membership
 from tests.factories import MembershipFactory, SquadFactory, UserFactory
@@ -131,6 +131,27 @@ def test_a_directory_entry_cannot_take_over_a_local_account_of_the_same_name(
     local = UserFactory(username="local-lee")
     assert post_login(client, "local-lee", PASSWORD).status_code == 302
     assert logged_in_as(client) == str(local.pk)
+
+
+def test_a_directory_entry_cannot_take_over_a_single_sign_on_account_of_the_same_name(
+    client: Client, directory_login: Directory
+) -> None:
+    """An account the OpenID provider vouches for has no password of its own;
+    a directory entry that happens to share its name is someone else."""
+    signed_on = UserFactory(username="carl", is_staff=True)
+    signed_on.set_unusable_password()
+    signed_on.save()
+    OidcIdentity.objects.create(user=signed_on, issuer="https://idp.example.org", subject="carl-at-the-idp")
+    squads_before = squads_of("carl")
+
+    response = post_login(client, "carl", "carl-directory-pw")
+
+    assert response.status_code == 200
+    assert logged_in_as(client) is None
+    signed_on.refresh_from_db()
+    assert (signed_on.get_full_name(), signed_on.has_usable_password()) == ("", False)
+    assert squads_of("carl") == squads_before
+    assert not MembershipChange.objects.filter(user=signed_on).exists()
 
 
 def test_a_person_deactivated_in_squadron_loses_their_directory_session(
