@@ -77,6 +77,51 @@ def test_playbook_diff_separates_distant_changes_into_hunks() -> None:
 # --- The page -----------------------------------------------------------------------
 
 
+def test_playbook_diff_of_a_long_repetitive_playbook_is_the_one_line_changed() -> None:
+    """Exact matching of 100,000 repeated lines would take minutes: the
+    lines both versions share at either end are set aside first."""
+    old = "- debug: msg=x\n" * 100_000
+    new = "- debug: msg=x\n" * 50_000 + "- debug: msg=y\n" + "- debug: msg=x\n" * 50_000
+
+    diff = playbook_diff(old, new)
+
+    assert (diff.added, diff.removed) == (1, 0)
+    assert [(row.kind, row.new_number) for row in diff.rows if row.kind == "added"] == [("added", 50_001)]
+    assert [row.text for row in diff.rows] == [
+        "@@ -49998,6 +49998,7 @@",
+        *["- debug: msg=x"] * 3,
+        "- debug: msg=y",
+        *["- debug: msg=x"] * 3,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("a\nb\n" * 2_000, "b\na\n" * 2_000),
+        ("\n" * 2_000 + "x\n" * 2_000, "x\n" * 2_000 + "\n" * 2_000),
+        ("".join(f"line {n}\n" for n in range(3_000)), "".join(f"line {n}\n" for n in range(7, 3_007))),
+    ],
+    ids=["alternating", "halves-swapped", "shifted"],
+)
+def test_playbook_diff_of_a_middle_too_large_for_exact_matching_is_still_true(old: str, new: str) -> None:
+    """Past EXACT_PAIRS the heuristic may mark more lines changed, but the
+    old version with the removals taken out and the additions put in is the
+    new one, line for line and number for number."""
+    diff = playbook_diff(old, new, context=0)
+
+    old_lines, new_lines = old.splitlines(), new.splitlines()
+    removed = {row.old_number for row in diff.rows if row.kind == "removed"}
+    added = {row.new_number: row.text for row in diff.rows if row.kind == "added"}
+    kept = [line for number, line in enumerate(old_lines, 1) if number not in removed]
+    rebuilt = iter(kept)
+    numbers = range(1, len(new_lines) + 1)
+    assert [added[number] if number in added else next(rebuilt) for number in numbers] == new_lines
+    assert next(rebuilt, None) is None
+    assert all(row.text == old_lines[row.old_number - 1] for row in diff.rows if row.kind == "removed")
+    assert (diff.added, diff.removed) == (len(added), len(removed))
+
+
 def test_curator_sees_what_the_latest_save_changed_by_default(
     member_client: Client, history: Runbook
 ) -> None:
