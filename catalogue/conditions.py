@@ -16,7 +16,7 @@ conditions go in ``allOf: [{if, then, else}, ...]``. ``dependentRequired``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from catalogue.patterns import FormValidator
@@ -84,8 +84,9 @@ def condition_problems(
     required = schema.get("required")
     if not problems and isinstance(required, list):
         # Hidden, it is dropped; required, it is then missing: no order could pass.
+        conditional = conditional_fields(schema)
         for index, name in enumerate(required):
-            if name in conditional_fields(schema):
+            if name in conditional:
                 problems.append(
                     (
                         ("required", index),
@@ -200,13 +201,23 @@ def conditional_fields(schema: dict) -> dict[str, list[tuple[dict, bool]]]:
     return shown_by
 
 
-def _holds(test: dict, inputs: dict) -> bool:
-    return not any(True for _ in _errors(test, inputs))
+class _Test:
+    """One ``if`` of the form: its validator, built once (the same as every
+    input's, RE2 patterns), and the fields its outcome depends on."""
 
+    def __init__(self, test: dict) -> None:
+        self.validator = FormValidator(test)
+        names = set(test.get("properties") or {}) | set(test.get("required") or [])
+        self.fields: set[str] | None = {name for name in names if isinstance(name, str)}
+        if set(test) - {"properties", "required"}:
+            self.fields = None  # not a curated condition: it reads every field
 
-def _errors(test: dict, inputs: dict) -> Iterator[Any]:
-    # The same validator as every input (RE2 patterns), though an ``if`` has none.
-    return FormValidator(test).iter_errors(inputs)
+    def holds(self, inputs: dict, hidden: set[str]) -> bool:
+        """Whether it holds for what the person sees: ``inputs`` less the
+        ``hidden`` fields' values."""
+        names = inputs.keys() if self.fields is None else self.fields
+        visible = {name: inputs[name] for name in names if name in inputs and name not in hidden}
+        return not any(True for _ in self.validator.iter_errors(visible))
 
 
 def required_when_shown(schema: dict) -> set[str]:
@@ -227,21 +238,39 @@ def hidden_fields(schema: dict, inputs: dict) -> set[str]:
 
     A hidden field's value does not count in the conditions either (the
     person cannot see or change it), so this repeats until nothing more is
-    hidden: a field shown by a field that is itself hidden is hidden."""
+    hidden: a field shown by a field that is itself hidden is hidden. Each
+    round weighs again only the conditions that read a field whose
+    visibility changed, so a chain of a thousand fields each shown by the
+    one before costs a thousand tests, not a million."""
     shown_by = conditional_fields(schema)
     if not shown_by:
         return set()
+    tests: dict[int, _Test] = {}
+    shows: dict[int, set[str]] = {}  # the fields each condition shows or hides
+    for name, conditions in shown_by.items():
+        for test, _ in conditions:
+            tests.setdefault(id(test), _Test(test))
+            shows.setdefault(id(test), set()).add(name)
+    readers: dict[str | None, set[int]] = {}  # the conditions reading each field
+    for key, test in tests.items():
+        for field in test.fields if test.fields is not None else {None}:
+            readers.setdefault(field, set()).add(key)
+
+    def is_hidden(name: str) -> bool:
+        return not any(outcome[id(test)] == holds for test, holds in shown_by[name])
+
     hidden: set[str] = set()
+    outcome = {key: test.holds(inputs, hidden) for key, test in tests.items()}
+    now = {name for name in shown_by if is_hidden(name)}
     for _ in range(len(shown_by) + 1):
-        visible = {name: value for name, value in inputs.items() if name not in hidden}
-        now = {
-            name
-            for name, conditions in shown_by.items()
-            if not any(_holds(test, visible) == holds for test, holds in conditions)
-        }
         if now == hidden:
             break
-        hidden = now
+        changed, hidden = now ^ hidden, now
+        weigh = readers.get(None, set()).union(*(readers.get(name, set()) for name in changed))
+        for key in weigh:
+            outcome[key] = tests[key].holds(inputs, hidden)
+        affected = set().union(*(shows[key] for key in weigh))
+        now = (hidden - affected) | {name for name in affected if is_hidden(name)}
     return hidden
 
 

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from catalogue.conditions import hidden_fields, required_when_shown
+from catalogue.conditions import condition_problems, hidden_fields, required_when_shown
 from catalogue.inputs import validate_inputs
 from catalogue.models import Product
 from catalogue.schema import form_schema_problems
@@ -170,3 +170,70 @@ def test_the_import_refuses_an_unknown_field_in_a_condition_with_its_location(tm
         in stderr.getvalue()
     )
     assert not Product.objects.exists()
+
+
+def _hidden_by_definition(schema: dict, inputs: dict) -> set[str]:
+    """What hidden_fields must answer, computed the plain way: every
+    condition weighed again, with a fresh validator, each round."""
+    from catalogue.conditions import conditional_fields
+    from catalogue.patterns import FormValidator
+
+    shown_by = conditional_fields(schema)
+    hidden: set[str] = set()
+    for _ in range(len(shown_by) + 1):
+        visible = {name: value for name, value in inputs.items() if name not in hidden}
+        now = {
+            name
+            for name, conditions in shown_by.items()
+            if not any(FormValidator(test).is_valid(visible) == holds for test, holds in conditions)
+        }
+        if now == hidden:
+            break
+        hidden = now
+    return hidden
+
+
+def test_hidden_fields_weighs_again_only_what_changed_and_answers_as_the_plain_way() -> None:
+    """Random forms whose fields show one another in chains, trees and
+    cycles, with then and else branches, give the same hidden fields as
+    weighing every condition each round."""
+    import random
+
+    chooser = random.Random(20261204)
+    for _ in range(400):
+        names = [f"f{number}" for number in range(chooser.randint(2, 9))]
+        conditions = []
+        for _ in range(chooser.randint(1, 8)):
+            tested, shown = chooser.sample(names, 2)
+            test = {"properties": {tested: {"enum": chooser.sample(["a", "b", "c"], chooser.randint(1, 2))}}}
+            if chooser.random() < 0.5:
+                test["required"] = [tested]
+            branch = chooser.choice(["then", "else"])
+            conditions.append({"if": test, branch: {"properties": {shown: {}}}})
+        schema = {"type": "object", "properties": {name: {"type": "string"} for name in names}}
+        schema["allOf"] = conditions
+        inputs = {name: chooser.choice("abc") for name in names if chooser.random() < 0.8}
+
+        assert hidden_fields(schema, inputs) == _hidden_by_definition(schema, inputs), (schema, inputs)
+
+
+def test_a_long_chain_of_fields_each_shown_by_the_one_before_hides_all_after_a_no() -> None:
+    count = 1_000
+    schema = {
+        "type": "object",
+        "properties": {f"f{number}": {"type": "string"} for number in range(count)},
+        "allOf": [
+            {
+                "if": {"properties": {f"f{number}": {"const": "yes"}}, "required": [f"f{number}"]},
+                "then": {"properties": {f"f{number + 1}": {}}},
+            }
+            for number in range(count - 1)
+        ],
+    }
+    inputs = {f"f{number}": "yes" for number in range(count)} | {"f500": "no"}
+
+    assert hidden_fields(schema, inputs) == {f"f{number}" for number in range(501, count)}
+    schema["required"] = ["f0", "f1"]
+    assert condition_problems(schema, schema["properties"], lambda spec: {"minLength"}) == [
+        (("required", 1), "'f1' shows only under a condition: require it in the branch that shows it")
+    ]
