@@ -97,7 +97,7 @@ def _tell_the_other_side(order: Order, comment: OrderComment) -> None:
     title = f"{display_name(author)} {what} order #{order.pk} ({order.product.name})"
     if comment.kind == Kind.WORK_NOTE:
         notify(
-            recipients=_squad_people(order, exclude_requester=True),
+            recipients=_squad_people(order, exclude_requester=True, readers_of_work_notes=True),
             kind=NotificationKind.WORK_NOTE,
             title=title,
             body=comment.body,
@@ -124,10 +124,14 @@ def _tell_the_other_side(order: Order, comment: OrderComment) -> None:
         )
 
 
-def _squad_people(order: Order, *, exclude_requester: bool) -> Iterable[User]:
+def _squad_people(
+    order: Order, *, exclude_requester: bool, readers_of_work_notes: bool = False
+) -> Iterable[User]:
     """Who on the squad's side hears of a message: whoever claimed the
     order, squad members already in its conversation and the approvers of
-    its open step; nobody yet, every member of the owning squad."""
+    its open step; nobody yet, every member of the owning squad. Of a work
+    note, only those who may read it on the page: never an approver from
+    another squad."""
     people: dict[int, User] = {}
     if order.claimed_by is not None:
         people[order.claimed_by.pk] = order.claimed_by
@@ -139,6 +143,8 @@ def _squad_people(order: Order, *, exclude_requester: bool) -> Iterable[User]:
     if order.status == OrderStatus.PENDING_APPROVAL:
         for approver in approval_steps.approvers_of_step(order):
             people.setdefault(approver.pk, approver)
+    if readers_of_work_notes:
+        people = {pk: person for pk, person in people.items() if squad_side(person, order)}
     if not people:
         people = {user.pk: user for user in order.squad.members.all()}
     if exclude_requester:

@@ -100,3 +100,41 @@ def test_a_requester_comment_on_an_unclaimed_order_tells_the_squad(order, reques
         Notification.objects.filter(kind="order_comment").values_list("recipient__username", flat=True)
     )
     assert {member.username, engineer.username} <= told and requester.username not in told
+
+
+def test_a_work_note_never_reaches_an_approver_from_another_squad(
+    squad, other_squad, requester, member, other_member
+):
+    """An approver of another squad takes part in the conversation while their
+    step is open, but reads no work note on the page: none may reach them by
+    notification or email either, whether they already spoke or not."""
+    from catalogue.choices import ApprovalPolicy
+    from catalogue.models import ApprovalStep
+    from portal.orders.approvals import order_approve
+    from tests.factories import ProductFactory
+
+    product = ProductFactory(
+        slug="firewall",
+        squad=squad,
+        approval_policy=ApprovalPolicy.STEPS,
+        form_schema={"type": "object", "properties": {"hostname": {"type": "string"}}},
+    )
+    ApprovalStep.objects.create(product=product, position=0, name="Squad review", roles=["product_owner"])
+    ApprovalStep.objects.create(product=product, position=1, name="Compute sign-off", squad=other_squad)
+    order = order_submit(requester=requester, product=product, inputs={"hostname": "fw-1"})
+    order = order_approve(order=order, actor=member)
+    order_comment_post(order=order, author=other_member, body="Which rule set?")
+    mail.outbox.clear()
+    before = Notification.objects.filter(recipient=other_member).count()
+
+    order_comment_post(order=order, author=member, body="Rule set is in vault/fw-9", kind=Kind.WORK_NOTE)
+
+    assert Notification.objects.filter(recipient=other_member).count() == before
+    told = Notification.objects.filter(body__contains="vault/fw-9").values_list(
+        "recipient__username", flat=True
+    )
+    assert set(told) <= set(squad.members.values_list("username", flat=True))
+    assert all(
+        "vault/fw-9" not in message.body for message in mail.outbox if other_member.email in message.to
+    )
+    assert "vault/fw-9" not in "".join(comment.body for comment in order_comments_for(other_member, order))
