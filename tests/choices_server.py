@@ -1,13 +1,15 @@
 """A real HTTP server on 127.0.0.1 that answers an order form's choices
 (``x-choices-from: {url: ...}``): ``/zones`` a JSON list, ``/labelled``
 values with labels, ``/broken`` text that is not JSON, ``/moved`` a
-redirect, ``/down`` a 503. It counts the requests it served, so a test
+redirect, ``/down`` a 503, ``/drip`` a list one byte at a time (each
+within the timeout, all of it well past it). It counts the requests it served, so a test
 sees what the cache spared it."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +24,10 @@ ANSWERS: dict[str, tuple[int, bytes]] = {
     "/down": (503, b"maintenance"),
 }
 
+#: Between two bytes of ``/drip``: under a one-second timeout, its 16 bytes
+#: take 6.4 s in all.
+DRIP_SECONDS = 0.4
+
 
 class ChoicesServer:
     def __init__(self) -> None:
@@ -31,6 +37,9 @@ class ChoicesServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                if self.path == "/drip":
+                    self._drip(json.dumps(["dmz", "office"]).encode())
+                    return
                 if self.path == "/moved":
                     self.send_response(302)
                     self.send_header("Location", "/zones")
@@ -42,6 +51,19 @@ class ChoicesServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _drip(self, body: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    for byte in body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(DRIP_SECONDS)
+                except OSError:
+                    pass  # the client gave up: what the test wants
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -265,6 +265,18 @@ def test_a_url_source_that_cannot_answer_leaves_nothing_to_choose(url_settings, 
 
 
 @pytest.mark.django_db
+def test_a_source_that_drips_its_answer_is_cut_at_the_timeout_not_at_each_byte(url_settings):
+    """Each byte comes within the timeout, the whole answer far past it: a
+    page that shows the form waits no longer than the timeout in all."""
+    url_settings.SQUADRON_CHOICES_URL_TIMEOUT_SECONDS = 1
+    with choices_server() as server:
+        spec = live_schema(_url_form(server.url("/drip")), None)["properties"]["zone"]
+    assert spec["enum"] == []
+    assert "no complete answer within 1 s" in spec[UNAVAILABLE]
+    assert server.hits == {"/drip": 1}
+
+
+@pytest.mark.django_db
 def test_a_stale_answer_is_not_used_once_the_source_is_down(url_settings):
     url_settings.SQUADRON_CHOICES_URL_CACHE_SECONDS = 0
     with choices_server() as server:

@@ -473,5 +473,8 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
+        # Reachable while the handshake runs, for a caller that cuts the
+        # connection off at a deadline (outbound.ChoicesUrlGuard).
+        self.sock = sock
         # Certificate and SNI are checked against the host name, not the address.
         self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
