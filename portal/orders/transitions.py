@@ -60,6 +60,9 @@ def order_move(
     makes it match no row and this one is refused rather than both winning.
     """
     now = timezone.now()
+    if to in TERMINAL_STATUSES:
+        # A finished order waits on nobody: a question left unanswered is over.
+        fields.setdefault("waiting_on_requester_since", None)
     with transaction.atomic():
         current = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
         if current is None or current not in allowed_from:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from portal.notifications.models import Notification
 from portal.orders.conversation import order_comment_post, order_comments_for
 from portal.orders.errors import OrderError, OrderNotAllowed
-from portal.orders.fulfilment import order_claim, order_complete
+from portal.orders.fulfilment import order_claim, order_complete, order_fail
 from portal.orders.models import Order, OrderComment, OrderEvent
 from portal.orders.submission import order_submit
 
@@ -84,6 +85,23 @@ def test_only_the_squad_asks_questions_and_keeps_work_notes(order, requester, ou
     assert state(order) == before
 
 
+def test_a_finished_order_no_longer_waits_on_the_requester(order, requester, member, client):
+    """The squad asked, then gave up on an answer: the order failed, and
+    neither its page nor My orders says it still waits on the requester."""
+    order_claim(order=order, actor=member)
+    order_comment_post(order=order, author=member, body="Which version?", kind=Kind.QUESTION)
+    order.refresh_from_db()
+    assert order.waiting_on_requester_since is not None
+
+    order_fail(order=order, actor=member, reason="No answer within a week")
+
+    order.refresh_from_db()
+    assert (order.status, order.waiting_on_requester_since) == ("failed", None)
+    client.force_login(requester)
+    assert "Waits on you" not in client.get("/orders/").content.decode()
+    assert "Waits on you" not in client.get(f"/orders/{order.pk}/").content.decode()
+
+
 def test_a_finished_order_has_nothing_to_ask(order, member):
     order_claim(order=order, actor=member)
     order_complete(order=order, actor=member, note="done")
@@ -138,3 +156,22 @@ def test_a_work_note_never_reaches_an_approver_from_another_squad(
         "vault/fw-9" not in message.body for message in mail.outbox if other_member.email in message.to
     )
     assert "vault/fw-9" not in "".join(comment.body for comment in order_comments_for(other_member, order))
+
+
+def test_the_migration_clears_the_wait_of_orders_already_finished(order, requester, manual_product):
+    """Orders finished before order_move cleared the wait keep no "Waits on
+    you"; an open one still waiting keeps it."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("portal.migrations.0017_finished_orders_wait_on_nobody")
+    still_open = order_submit(requester=requester, product=manual_product, inputs={"hostname": "db-2"})
+    asked = timezone.now()
+    Order.objects.filter(pk=order.pk).update(status="failed", waiting_on_requester_since=asked)
+    Order.objects.filter(pk=still_open.pk).update(waiting_on_requester_since=asked)
+
+    migration.forward(apps, None)
+
+    assert Order.objects.get(pk=order.pk).waiting_on_requester_since is None
+    assert Order.objects.get(pk=still_open.pk).waiting_on_requester_since == asked
