@@ -232,9 +232,20 @@ def _due(now: datetime) -> Q:
 def notification_emails_resend(*, now: datetime | None = None) -> int:
     """Queue the emails the sweep should send now: those whose task never
     reached a worker (still untried long after they were made), those whose
-    failed attempt has waited its delay, and those whose attempt died.
-    Returns how many."""
+    failed attempt has waited its delay, and those whose attempt died (the
+    last one's is recorded failed). Returns how many it queued."""
     now = now or timezone.now()
+    # A last attempt that died left no attempt to take it up: it failed.
+    Notification.objects.filter(
+        email_status=Notification.EmailStatus.SENDING,
+        email_claimed_until__lt=now,
+        email_attempts__gte=EMAIL_MAX_ATTEMPTS,
+    ).update(
+        email_status=Notification.EmailStatus.FAILED,
+        email_claimed_until=None,
+        email_next_attempt_at=None,
+        email_error="The last attempt did not finish (its worker stopped while sending).",
+    )
     cutoff = now - timedelta(seconds=settings.SQUADRON_EMAIL_RESEND_AFTER_SECONDS)
     never_tried = Q(email_attempts=0, created_at__lt=cutoff)
     retry = Q(email_attempts__gt=0)

@@ -240,6 +240,34 @@ def test_an_attempt_that_died_mid_send_is_taken_up_again_once_its_claim_runs_out
     assert note.email_status == Notification.EmailStatus.SENT and len(mail.outbox) == 1
 
 
+def test_a_last_attempt_that_died_mid_send_is_recorded_failed_not_left_sending(
+    approval_product, requester, member
+):
+    """No attempt is left after the last one: once its claim runs out the
+    sweep says the email failed, instead of showing it "sending" for ever."""
+    order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    drain_queued_tasks()
+    note = Notification.objects.get(recipient=member)
+    now = timezone.now()
+    Notification.objects.filter(pk=note.pk).update(
+        email_status=Notification.EmailStatus.SENDING,
+        email_attempts=notification_services.EMAIL_MAX_ATTEMPTS,
+        email_claimed_until=now + timedelta(seconds=60),
+    )
+    assert notification_services.notification_emails_resend(now=now) == 0
+    note.refresh_from_db()
+    assert note.email_status == Notification.EmailStatus.SENDING  # still held by its attempt
+
+    later = now + timedelta(seconds=notification_services.EMAIL_CLAIM_SECONDS)
+    assert notification_services.notification_emails_resend(now=later) == 0
+
+    note.refresh_from_db()
+    assert (note.email_status, note.email_claimed_until) == (Notification.EmailStatus.FAILED, None)
+    assert "did not finish" in note.email_error
+    assert note.email_attempts == notification_services.EMAIL_MAX_ATTEMPTS
+    assert drain_queued_tasks() == [] and mail.outbox == []
+
+
 def test_the_sweep_resends_emails_whose_task_never_ran(approval_product, requester, member, settings):
     order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     drain_queued_tasks()  # lost with the broker
