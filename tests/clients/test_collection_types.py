@@ -85,3 +85,25 @@ def test_the_key_is_the_same_for_the_same_request_and_differs_for_another():
 
 def test_a_slug_from_a_play_stays_one_path_segment():
     assert api.path_of("products", "../orders/1") == "api/v1/products/..%2Forders%2F1/"
+
+
+def test_the_token_goes_to_the_portal_only_never_to_a_host_a_link_names(monkeypatch):
+    """A page's ``next`` link to another host (a proxy rewriting hosts, a
+    poisoned answer) is refused before anything is sent there."""
+    sent = []
+    monkeypatch.setattr(api, "open_url", lambda url, **options: sent.append((url, options["headers"])))
+    client = api.SquadronClient("https://portal.example.org/", "secret-token")
+
+    assert client.address("/api/v1/orders/") == "https://portal.example.org/api/v1/orders/"
+    assert client.address("https://PORTAL.example.org/api/v1/orders/?cursor=2") == (
+        "https://PORTAL.example.org/api/v1/orders/?cursor=2"
+    )
+    for elsewhere in (
+        "https://collector.example.net/api/v1/orders/?cursor=2",
+        "http://portal.example.org/api/v1/orders/",
+        "https://portal.example.org:8443/api/v1/orders/",
+        "https://portal.example.org@collector.example.net/api/v1/orders/",
+    ):
+        with pytest.raises(api.SquadronError, match="the token is not sent there"):
+            client.request("GET", elsewhere)
+    assert sent == []

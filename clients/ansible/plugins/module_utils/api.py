@@ -15,7 +15,7 @@ import json
 import math
 import time
 from urllib.error import HTTPError, URLError
-from urllib.parse import quote, urlencode, urljoin
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.urls import open_url
@@ -70,7 +70,7 @@ class SquadronClient:
     def request(self, method, path, body=None, headers=None, query=None):
         """``(status, headers, decoded JSON)`` of one request; a 4xx or 5xx
         answer raises ``SquadronError`` with what the portal said."""
-        url = path if path.startswith(("http://", "https://")) else urljoin(self.base, path.lstrip("/"))
+        url = self.address(path)
         if query:
             url += ("&" if "?" in url else "?") + urlencode(query, doseq=True)
         sent = {"Authorization": "Token %s" % self.token, "Accept": "application/json"}
@@ -102,6 +102,22 @@ class SquadronClient:
         except URLError as error:
             raise SquadronError("%s %s failed: %s" % (method, url, error.reason))
         return status, answer_headers, _decode(raw)
+
+    def address(self, path):
+        """The URL of ``path``: relative to the portal's, or a link the portal
+        gave (``next``, ``url``) that must lead back to it. The token goes to
+        the portal only, never to a host a link names (a proxy rewriting
+        hosts, a poisoned answer)."""
+        if not path.startswith(("http://", "https://")):
+            return urljoin(self.base, path.lstrip("/"))
+        given, own = urlsplit(path), urlsplit(self.base)
+        if (given.scheme, given.netloc.lower()) != (own.scheme, own.netloc.lower()):
+            raise SquadronError(
+                "The portal gave a link to %s://%s, not to its own address %s: the token is not sent "
+                "there. Check the url option against the portal's SQUADRON_BASE_URL."
+                % (given.scheme, given.netloc, self.base)
+            )
+        return path
 
     def get(self, path, query=None):
         return self.request("GET", path, query=query)[2]
