@@ -279,6 +279,7 @@ AXES_FAILURE_LIMIT = SQUADRON_LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=SQUADRON_LOGIN_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_CLIENT_IP_CALLABLE = "portal.identity.throttling.client_address"
+AXES_WHITELIST_CALLABLE = "portal.identity.throttling.checked_nothing"
 AXES_LOCKOUT_CALLABLE = "portal.pages.login.locked_out"
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 # A try while locked out is refused unchecked and does not push the end of

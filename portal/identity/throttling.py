@@ -19,12 +19,28 @@ from axes.helpers import get_client_parameters, get_client_username, get_cool_of
 from axes.models import AccessAttempt
 from axes.utils import reset
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.contrib.auth.signals import user_login_failed
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
+from portal.identity.directory import TROUBLE_ATTRIBUTE
 from squads.audit import record
+
+
+def checked_nothing(request: HttpRequest, credentials: dict | None = None) -> bool:
+    """``AXES_WHITELIST_CALLABLE``: a failed login whose password nobody
+    could check (the company directory did not answer or failed, and the
+    name is no local account's) is not counted: people retrying through a
+    directory outage are not locked out by it. A local account's password
+    was checked by Squadron itself, so guessing it counts, however the
+    directory fares."""
+    if getattr(request, TROUBLE_ATTRIBUTE, None) is None:
+        return False
+    username = (credentials or {}).get("username")
+    local = User.objects.filter(username__iexact=username).first() if isinstance(username, str) else None
+    return local is None or not local.has_usable_password()
 
 
 def client_address(request: HttpRequest) -> str | None:

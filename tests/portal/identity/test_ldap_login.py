@@ -184,6 +184,36 @@ def test_a_directory_that_refuses_connections_is_named_and_local_login_still_wor
     assert not User.objects.filter(username="bea").exists()
 
 
+def test_a_directory_outage_locks_nobody_out_but_still_counts_guesses_at_local_accounts(
+    client: Client, mapped: None, settings
+) -> None:
+    """People retry while the directory is down: their tries checked nothing,
+    so they count toward no lock-out. A local account's password was checked
+    though, by Squadron itself: guessing it while the directory is down (or
+    made slow on purpose) is counted as ever."""
+    from axes.models import AccessAttempt
+
+    settings.AXES_FAILURE_LIMIT = 3
+    local = UserFactory(username="local-lee")
+    gone = f"ldap://127.0.0.1:{free_port()}"
+    with override_settings(
+        SQUADRON_LDAP_SERVER_URI=gone,
+        SQUADRON_LDAP_USER_SEARCH_BASE="ou=people,dc=example,dc=org",
+        SQUADRON_LDAP_GROUP_SEARCH_BASE="ou=groups,dc=example,dc=org",
+    ):
+        for _ in range(5):
+            assert UNREACHABLE in post_login(client, "bea", "bea-directory-pw").content.decode()
+        assert not AccessAttempt.objects.filter(username="bea").exists()
+
+        for _ in range(3):
+            post_login(client, "local-lee", "a-guess")
+        assert AccessAttempt.objects.get(username="local-lee").failures_since_start == 3
+        locked = post_login(client, "local-lee", PASSWORD)
+
+    assert logged_in_as(client) is None and locked.status_code != 302
+    assert local.is_active
+
+
 @pytest.fixture
 def silent_server() -> Iterator[str]:
     """A server that accepts connections and never answers: a directory
