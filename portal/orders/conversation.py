@@ -135,11 +135,12 @@ def _squad_people(
     people: dict[int, User] = {}
     if order.claimed_by is not None:
         people[order.claimed_by.pk] = order.claimed_by
-    talking = OrderComment.objects.filter(order=order).exclude(author=None).select_related("author")
-    for earlier in talking:
-        assert earlier.author is not None
-        if squad_side(earlier.author, order) or _approver(earlier.author, order):
-            people.setdefault(earlier.author.pk, earlier.author)
+    # Each person once, however many messages they wrote: this runs under
+    # the order's lock, and a long conversation has few voices.
+    talking = User.objects.filter(pk__in=OrderComment.objects.filter(order=order).values("author"))
+    for person in talking.order_by("pk"):
+        if squad_side(person, order) or _approver(person, order):
+            people.setdefault(person.pk, person)
     if order.status == OrderStatus.PENDING_APPROVAL:
         for approver in approval_steps.approvers_of_step(order):
             people.setdefault(approver.pk, approver)

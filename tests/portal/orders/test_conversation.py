@@ -175,3 +175,24 @@ def test_the_migration_clears_the_wait_of_orders_already_finished(order, request
 
     assert Order.objects.get(pk=order.pk).waiting_on_requester_since is None
     assert Order.objects.get(pk=still_open.pk).waiting_on_requester_since == asked
+
+
+def test_posting_costs_the_same_queries_however_long_the_conversation(order, requester, member):
+    """Posting runs under the order's lock: who hears of it is worked out
+    once per person in the conversation, not once per message."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_of_a_post() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            order_comment_post(order=order, author=requester, body="Any news?")
+        return len(captured)
+
+    order_claim(order=order, actor=member)
+    order_comment_post(order=order, author=member, body="On it")
+    short = queries_of_a_post()
+    for number in range(20):
+        order_comment_post(order=order, author=member, body=f"Step {number} done")
+        order_comment_post(order=order, author=requester, body=f"Thanks {number}")
+
+    assert queries_of_a_post() == short
