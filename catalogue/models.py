@@ -6,6 +6,7 @@ from django.db import models
 
 from catalogue.choices import ApprovalPolicy, Fulfilment, OperationKind, OverQuota, ProductStatus
 from catalogue.dynamic_choices import reference_problems
+from catalogue.fields import OrderedJSONField
 from catalogue.schema import form_schema_problems
 from runbooks.models import Runbook
 from squads.choices import Role
@@ -61,7 +62,7 @@ class Product(models.Model):
     runbook = models.ForeignKey(
         Runbook, on_delete=models.PROTECT, null=True, blank=True, related_name="products"
     )
-    form_schema = models.JSONField(default=empty_form, blank=True)
+    form_schema = OrderedJSONField(default=empty_form, blank=True)
     approval_policy = models.CharField(
         max_length=16, choices=ApprovalPolicy.choices, default=ApprovalPolicy.NONE
     )
@@ -167,7 +168,7 @@ class Operation(models.Model):
     position = models.PositiveIntegerField(default=0, help_text="Smaller comes first.")
     description = models.CharField(max_length=300, blank=True)
     runbook = models.ForeignKey(Runbook, on_delete=models.PROTECT, related_name="operations")
-    form_schema = models.JSONField(default=empty_form, blank=True)
+    form_schema = OrderedJSONField(default=empty_form, blank=True)
     approval_policy = models.CharField(
         max_length=16, choices=ApprovalPolicy.choices, default=ApprovalPolicy.NONE
     )

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from catalogue.fields import OrderedJSONField
 from catalogue.models import Operation, Product
 from portal.orders.choices import OrderStatus
 from runbooks.models import Run, RunbookVersion
@@ -74,7 +75,7 @@ class Order(models.Model):
         Chapter, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     approval_roles = models.CharField(max_length=200, blank=True)
-    form_schema = models.JSONField(default=dict)
+    form_schema = OrderedJSONField(default=dict)
     # Inputs as submitted, with every secret value replaced by the mask. The
     # clear secret values live encrypted in ``secret_inputs_ciphertext`` only
     # until the order ends.

@@ -74,8 +74,7 @@ def test_business_user_searches_orders_with_a_mistake_fixes_it_and_watches_the_o
     gateway = page.get_by_label("Gateway address")
     expect(gateway).to_have_attribute("aria-invalid", "true")
     expect(name).to_have_attribute("aria-invalid", "true")
-    # Each field's own error, whatever order the fields come in (PostgreSQL's
-    # jsonb keeps a form's properties in its own key order, not the file's).
+    # Each field's own error, found by its field.
     errors = page.locator(".field-error")
     expect(errors).to_have_count(2)
     expect(errors.filter(has_text="VLAN name")).to_contain_text(
