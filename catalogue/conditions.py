@@ -252,8 +252,8 @@ def hidden_fields(schema: dict, inputs: dict) -> set[str]:
             tests.setdefault(id(test), _Test(test))
             shows.setdefault(id(test), set()).add(name)
     readers: dict[str | None, set[int]] = {}  # the conditions reading each field
-    for key, test in tests.items():
-        for field in test.fields if test.fields is not None else {None}:
+    for key, weighed in tests.items():
+        for field in weighed.fields if weighed.fields is not None else {None}:
             readers.setdefault(field, set()).add(key)
 
     def is_hidden(name: str) -> bool:

@@ -30,7 +30,7 @@ class OrderedJSONField(models.JSONField):
         if connection.vendor != "postgresql" or isinstance(value, Expression):
             return super().get_db_prep_value(value, connection, prepared)
         # Only there: psycopg is PostgreSQL's driver.
-        from django.db.backends.postgresql.operations import get_json_dumps
+        from django.db.backends.postgresql.operations import get_json_dumps  # type: ignore[attr-defined]
         from psycopg.types.json import Json
 
         if not prepared:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 RowKind = Literal["hunk", "context", "removed", "added"]
+#: One of difflib's opcodes: what to do, and the ranges of both sides it concerns.
+Opcode = tuple[Literal["replace", "delete", "insert", "equal"], int, int, int, int]
 
 #: Unchanged lines shown around each change.
 CONTEXT_LINES = 3
@@ -74,7 +76,7 @@ class _TrimmedMatcher(difflib.SequenceMatcher):
         middle = difflib.SequenceMatcher(
             a=old_middle, b=new_middle, autojunk=len(old_middle) * len(new_middle) > EXACT_PAIRS
         )
-        codes = [("equal", 0, start, 0, start)] if start else []
+        codes: list[Opcode] = [("equal", 0, start, 0, start)] if start else []
         codes += [
             (tag, old_from + start, old_to + start, new_from + start, new_to + start)
             for tag, old_from, old_to, new_from, new_to in middle.get_opcodes()
@@ -84,14 +86,14 @@ class _TrimmedMatcher(difflib.SequenceMatcher):
             codes.append(("equal", len(old) - end, len(old), len(new) - end, len(new)))
         self._codes = _merged(codes) or [("equal", 0, 0, 0, 0)]
 
-    def get_opcodes(self) -> list[tuple[str, int, int, int, int]]:
+    def get_opcodes(self) -> list[Opcode]:
         return list(self._codes)
 
 
-def _merged(codes: list[tuple[str, int, int, int, int]]) -> list[tuple[str, int, int, int, int]]:
+def _merged(codes: list[Opcode]) -> list[Opcode]:
     # The middle's own opcodes may begin or end with an equal run next to
     # the shared start or end: one run, as difflib itself would give.
-    merged: list[tuple[str, int, int, int, int]] = []
+    merged: list[Opcode] = []
     for code in codes:
         if merged and code[0] == "equal" and merged[-1][0] == "equal":
             last = merged.pop()

@@ -2,13 +2,17 @@
 said "Waits on you": a finished order waits on nobody (order_move now clears
 it at every finish)."""
 
+from __future__ import annotations
+
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
 
 # The terminal statuses as this migration knows them, not as the code may later.
 FINISHED = ["rejected", "succeeded", "failed", "timed_out", "cancelled"]
 
 
-def forward(apps, schema_editor):
+def forward(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor | None) -> None:
     Order = apps.get_model("portal", "Order")
     Order.objects.filter(status__in=FINISHED, waiting_on_requester_since__isnull=False).update(
         waiting_on_requester_since=None
