@@ -3,6 +3,10 @@ changed or deleted)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Model
 from django.http import HttpRequest
@@ -34,13 +38,24 @@ def entry_record(
     )
 
 
+def unknown_name(typed: str) -> str:
+    """How the trail names a login name no account has. Not as typed: people
+    type their password in the name field, and the trail is read by every
+    platform lead and exported. A keyed digest instead, the same for the same
+    name, so that repeated guesses at one name can still be told apart."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), typed.encode(), hashlib.sha256).hexdigest()[:10]
+    return f"unknown name #{digest} ({len(typed)} characters)"
+
+
 def login_event_record(
     request: HttpRequest | None, *, action: str, username: str, user_id: int | None = None, note: str = ""
 ) -> AuditEntry:
-    """A login, failed login or lock-out of ``username`` (who may not exist:
-    a guessed name is recorded as typed, cut to a username's length)."""
+    """A login, failed login or lock-out of ``username``; a name no account
+    has is recorded as ``unknown_name`` of it, never as typed."""
     if user_id is None and username:
         user_id = User.objects.filter(username=username).values_list("pk", flat=True).first()
+    if user_id is None and username:
+        username = unknown_name(username)
     actor = current_actor()
     if request is not None:
         actor = Actor(
