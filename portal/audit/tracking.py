@@ -18,14 +18,15 @@ import uuid
 from typing import Any
 
 from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
 from squads.audit import SECRET_BEFORE, SECRET_CHANGED, record
 
-#: The models whose every change is on the trail, by label. A label whose
-#: app or model does not exist (yet) is skipped, so a model added by a later
-#: change is covered by adding its label here.
+#: The models whose every change is on the trail, by label. A label that
+#: names no model stops the service at start (``audited_models``): a typo
+#: must not quietly leave a model off the trail.
 AUDITED = (
     "squads.Squad",
     "squads.Membership",
@@ -38,6 +39,8 @@ AUDITED = (
     "catalogue.Product",
     "catalogue.Operation",
     "catalogue.ApprovalStep",
+    "catalogue.ChoiceList",
+    "catalogue.ChoiceItem",
     "portal.BusinessUnit",
     "portal.BusinessUnitMembership",
     "portal.Quota",
@@ -46,6 +49,8 @@ AUDITED = (
     "identity.GroupMapping",
     # A two-step login turned on or off (its secret never: only that it was set).
     "identity.EncryptedTOTPDevice",
+    # An account linked to (or unlinked from) a single sign-on identity.
+    "identity.OidcIdentity",
     "auth.User",
 )
 
@@ -61,6 +66,10 @@ IGNORED = frozenset(
         "drift",
         "throttling_failure_timestamp",
         "throttling_failure_count",
+        # A single sign-on identity's: the provider rotates its token at each login.
+        "refresh_token",
+        "last_login_at",
+        "last_checked_at",
     }
 )
 #: A value longer than this (a playbook, a form schema) is kept cut.
@@ -224,7 +233,7 @@ def audited_models() -> list[type[models.Model]]:
         try:
             found.append(apps.get_model(label))
         except LookupError:
-            continue
+            raise ImproperlyConfigured(f"AUDITED names {label!r}, which is no model") from None
     return found
 
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 from portal.identity.models import OidcIdentity
 from portal.identity.oidc_config import OidcConfig
 from runbooks.crypto import encrypt_json
+from squads.audit import record
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +179,13 @@ def oidc_account_deactivate(*, identity: OidcIdentity, why: str) -> None:
     with transaction.atomic():
         updated = User.objects.filter(pk=identity.user_id, is_active=True).update(is_active=False)
         OidcIdentity.objects.filter(pk=identity.pk).update(refresh_token="", last_checked_at=timezone.now())
+        if updated:
+            record(
+                action="changed",
+                target=identity.user,
+                changes={"is_active": {"before": True, "after": False}},
+                note=f"deactivated: its identity provider {identity.issuer} says {why}",
+            )
     if updated:
         logger.warning(
             "Deactivated the account %s: its identity provider %s says %s",

@@ -14,11 +14,13 @@ from django.contrib.auth.models import User
 from django.test import Client, RequestFactory, override_settings
 from rest_framework.test import APIClient
 
-from catalogue.models import Operation, Product
+from catalogue.models import ChoiceItem, ChoiceList, Operation, Product
 from portal.audit.context import Acting, Via, acting
 from portal.audit.models import AuditEntry
 from portal.consumption.models import BusinessUnit, BusinessUnitMembership, Quota
 from portal.consumption.services import QuotaLimit, business_unit_create, business_unit_update, quota_set
+from portal.identity.models import OidcIdentity
+from portal.identity.oidc_accounts import oidc_account_deactivate
 from portal.integrations.models import ApiToken, WebhookSubscription
 from portal.integrations.tokens import token_create
 from portal.integrations.webhooks.subscriptions import webhook_rotate_secret
@@ -177,6 +179,48 @@ def test_an_operation_added(product: Product, runbook: Runbook, member: User) ->
 
     assert last(Operation, "created").changes["slug"] == {"before": None, "after": "resize"}
     assert last(Operation, "changed").changes == {"name": {"before": "Resize", "after": "Grow"}}
+
+
+def test_a_choice_list_and_its_items(squad: Squad, member: User) -> None:
+    with as_user(member):
+        zones = ChoiceList.objects.create(slug="fw-zones", name="Firewall zones", squad=squad)
+        item = ChoiceItem.objects.create(choice_list=zones, value="dmz", label="DMZ")
+        item.label = "Demilitarised zone"
+        item.save()
+        item.delete()
+
+    assert last(ChoiceList, "created").changes["slug"] == {"before": None, "after": "fw-zones"}
+    assert last(ChoiceItem, "changed").changes == {"label": {"before": "DMZ", "after": "Demilitarised zone"}}
+    assert last(ChoiceItem, "deleted").actor == member.username
+
+
+def test_a_single_sign_on_identity_linked_and_its_account_deactivated_by_the_provider(
+    requester: User,
+) -> None:
+    """Linking is on the trail; its token rotating at each login is not; the
+    provider's deactivation of the account (an UPDATE, no save) is."""
+    identity = OidcIdentity.objects.create(user=requester, issuer="https://idp.example.org", subject="s-1")
+    identity.refresh_token = encrypt_json("rotated")
+    identity.save()
+
+    oidc_account_deactivate(identity=identity, why="invalid_grant (user disabled)")
+
+    assert last(OidcIdentity, "created").changes["subject"] == {"before": None, "after": "s-1"}
+    assert not AuditEntry.objects.filter(object_type="identity.oidcidentity", action="changed").exists()
+    deactivated = last(User, "changed")
+    assert deactivated.object_id == str(requester.pk)
+    assert deactivated.changes == {"is_active": {"before": True, "after": False}}
+    assert "invalid_grant (user disabled)" in deactivated.note
+
+
+def test_a_label_that_names_no_model_stops_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from portal.audit import tracking
+
+    monkeypatch.setattr(tracking, "AUDITED", (*tracking.AUDITED, "catalogue.Prodcut"))
+    with pytest.raises(ImproperlyConfigured, match=r"'catalogue\.Prodcut'"):
+        tracking.audited_models()
 
 
 def test_a_business_unit_its_member_and_its_quota(
