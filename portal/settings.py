@@ -14,6 +14,7 @@ import shutil
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -266,6 +267,21 @@ if SQUADRON_LDAP_SERVER_URI and not LDAP_INSTALLED:
     raise ImproperlyConfigured(
         "SQUADRON_LDAP_SERVER_URI is set but python-ldap is not installed (it builds against OpenLDAP's "
         "headers): install libldap2-dev and libsasl2-dev (Debian, Ubuntu), then make clean and make install."
+    )
+# Every login sends a password to the directory: in production not in clear
+# text over the network (ldaps://, or ldap:// with StartTLS). A directory on
+# this machine (loopback, ldapi://) keeps it off the network anyway.
+_CLEARTEXT_DIRECTORIES = [
+    uri
+    for uri in (SQUADRON_LDAP_SERVER_URI or "").split()
+    if uri.lower().startswith("ldap://")
+    and urlsplit(uri).hostname not in ("localhost", "127.0.0.1", "::1")
+    and not SQUADRON_LDAP_START_TLS
+]
+if _CLEARTEXT_DIRECTORIES and not DEBUG:
+    raise ImproperlyConfigured(
+        f"Refusing to send passwords in clear text to {' '.join(_CLEARTEXT_DIRECTORIES)}: use ldaps://, "
+        "or set SQUADRON_LDAP_START_TLS=true."
     )
 if SQUADRON_LDAP_SERVER_URI and (
     not SQUADRON_LDAP_USER_SEARCH_BASE or "%(user)s" not in SQUADRON_LDAP_USER_FILTER

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 import secrets
 import subprocess
@@ -215,3 +216,24 @@ def test_a_bad_login_setting_stops_start_up(variable, value, message):
     result = run_manage("check", **{variable: value})
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_production_refuses_a_directory_that_would_get_passwords_in_clear_text():
+    directory = {
+        "SQUADRON_LDAP_SERVER_URI": "ldap://dc1.corp.example.com",
+        "SQUADRON_LDAP_USER_SEARCH_BASE": "ou=people,dc=corp,dc=example,dc=com",
+    }
+    if not importlib.util.find_spec("ldap"):
+        pytest.skip("python-ldap is not installed (no OpenLDAP headers on this machine)")
+    refused = run_manage("check", **production_env(), **directory)
+    assert refused.returncode != 0
+    assert "Refusing to send passwords in clear text to ldap://dc1.corp.example.com" in refused.stderr
+    for fine in (
+        {"SQUADRON_LDAP_START_TLS": "true"},
+        {"SQUADRON_LDAP_SERVER_URI": "ldaps://dc1.corp.example.com"},
+        {"SQUADRON_LDAP_SERVER_URI": "ldap://127.0.0.1:3389"},
+    ):
+        result = run_manage("check", **production_env(), **{**directory, **fine})
+        assert result.returncode == 0, (fine, result.stderr)
+    # Development, against a test directory, may.
+    assert run_manage("check", **directory).returncode == 0
