@@ -110,7 +110,9 @@ def discovery(config: OidcConfig) -> dict[str, Any]:
         kept = _discovered.get(config.issuer)
     if kept is not None and kept[0] > time.monotonic():
         return kept[1]
-    url = f"{config.issuer}/.well-known/openid-configuration"
+    # Discovery 1.0, section 4: the issuer less any trailing slash, then the
+    # well-known path (Auth0's issuers end with a slash).
+    url = f"{config.issuer.rstrip('/')}/.well-known/openid-configuration"
     try:
         response = requests.get(url, timeout=config.timeout, allow_redirects=False)
     except requests.RequestException as error:
