@@ -21,16 +21,23 @@ def read_links(value: object, ignored: list[str]) -> list[dict[str, str]] | None
         ignored.append("The links must be a list of {title, url}; they were ignored.")
         return None
     links: list[dict[str, str]] = []
+    refused = 0
     for index, link in enumerate(value):
         if len(links) >= MAX_LINKS:
             ignored.append(f"More than {MAX_LINKS} links: the rest were ignored.")
             break
         problem = _link_problem(link)
         if problem:
-            ignored.append(f"Link {index + 1} ignored: {problem}.")
+            refused += 1
+            # Each said, up to a few: a playbook's list of a million bad
+            # links must not become a million lines of the run's log.
+            if refused <= MAX_LINKS:
+                ignored.append(f"Link {index + 1} ignored: {problem}.")
             continue
         assert isinstance(link, Mapping)
         links.append({"title": link["title"].strip(), "url": link["url"].strip()})
+    if refused > MAX_LINKS:
+        ignored.append(f"{refused - MAX_LINKS:,} more bad links ignored, not listed.")
     return links
 
 
