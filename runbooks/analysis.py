@@ -1,5 +1,8 @@
 """What a playbook uses, read from its YAML: modules, roles, collections, the
-sequence of its tasks, the variables it defines and the ones it expects.
+sequence of its tasks, the variables it defines and the ones it expects, and
+what it does as the duplicate finder compares it (each task's module with the
+shape of its arguments, the hosts its plays target, the templates and files
+it reads or writes).
 
 This is static analysis with PyYAML and Jinja2's parser (both already what
 Ansible itself uses): it never runs anything. It is good enough to compare
@@ -14,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -83,6 +87,11 @@ ANALYSIS_MAX_NODES = yamlsafe.MAX_NODES
 #: some tens of kilobytes a second, and a playbook's templates hold a few.
 TEMPLATE_CHARACTERS = 100_000
 
+#: Arguments that name a template or file the task reads or writes.
+SOURCE_ARGUMENTS = ("src", "template", "file", "dest", "path")
+#: ``lookup('template', 'x.j2')``, ``lookup("ansible.builtin.file", "y")``.
+LOOKUP = re.compile(r"""lookup\(\s*['"](?:ansible\.builtin\.)?(template|file)['"]\s*,\s*['"]([^'"]+)['"]""")
+
 logger = logging.getLogger(__name__)
 
 # Only ever used to *parse* playbook templates, never to render them: no
@@ -98,6 +107,20 @@ def module_name(name: str) -> str:
     if "." not in name and name in BUILTIN_MODULES:
         return f"ansible.builtin.{name}"
     return name
+
+
+def action_shape(module: str, arguments: Any) -> str:
+    """``ansible.builtin.copy(content,dest,mode)``: a task's module and the
+    names of its arguments (not their values); free-form arguments
+    (``command: ls``) are ``module(…)``."""
+    if isinstance(arguments, dict):
+        names = sorted(str(name) for name in arguments)
+        return f"{module}({','.join(names)})"
+    return f"{module}(…)" if arguments not in (None, "") else f"{module}()"
+
+
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
 
 
 def collection_of(module: str) -> str | None:
@@ -129,6 +152,17 @@ class PlaybookFeatures:
     #: (roles, vars_files, include_vars), so a "missing" one may not be.
     external_variables: bool = False
     task_count: int = 0
+    #: ``module(arg)``: each argument name a module is called with (one per
+    #: task and argument), so one optional argument more or less changes a
+    #: task's share a little, not all of it (``portal.insights.tooling``).
+    actions: Counter[str] = field(default_factory=Counter)
+    #: ``module(arg,arg)``: each task's whole call, in task order (blocks flattened).
+    action_sequence: list[str] = field(default_factory=list)
+    #: The host patterns the plays target.
+    hosts: Counter[str] = field(default_factory=Counter)
+    #: Templates and files read or written, by file name (their folder is
+    #: the squad's taste; a name made only of variables says nothing).
+    files: Counter[str] = field(default_factory=Counter)
 
     @property
     def used_variables(self) -> set[str]:
@@ -222,9 +256,19 @@ class _Reader:
         if self.budget < 0:
             raise TooLargeToAnalyse(f"more than {ANALYSIS_BUDGET} values and template expressions")
 
-    def read_value(self, value: Any) -> None:
+    def read_value(self, value: Any, *, sources: bool = False) -> None:
+        """Read the templates in ``value``; with ``sources``, also the
+        templates and files its lookups name."""
         for text in _strings(value, self):
             self.read_template(text)
+            if sources:
+                for _kind, path in LOOKUP.findall(text):
+                    self.add_file(path)
+
+    def add_file(self, path: str) -> None:
+        name = _file_name(path)
+        if name and "{{" not in name and "}}" not in name:
+            self.features.files[name] += 1
 
     # --- Playbook ----------------------------------------------------------
     def read_play(self, play: dict[str, Any]) -> None:
@@ -235,6 +279,10 @@ class _Reader:
         for key in ("vars_files", "vars_prompt", "roles"):
             if play.get(key):
                 features.external_variables = True
+        hosts = play.get("hosts")
+        for pattern in hosts if isinstance(hosts, list) else [hosts]:
+            if isinstance(pattern, str) and pattern.strip():
+                features.hosts[pattern.strip()] += 1
         for collection in _listed(play.get("collections")):
             if isinstance(collection, str):
                 features.collections.add(collection)
@@ -243,7 +291,7 @@ class _Reader:
             if name:
                 features.roles.add(str(name))
                 features.sequence.append(f"role:{name}")
-        self.read_vars(play.get("vars"))
+        self.read_vars(play.get("vars"), sources=True)
         for key in ("vars_prompt",):
             for prompt in _listed(play.get(key)):
                 if isinstance(prompt, dict) and prompt.get("name"):
@@ -253,10 +301,10 @@ class _Reader:
         for section in TASK_SECTIONS:
             self.read_tasks(_listed(play.get(section)))
 
-    def read_vars(self, variables: Any) -> None:
+    def read_vars(self, variables: Any, *, sources: bool = False) -> None:
         if isinstance(variables, dict):
             self.features.defined_variables.update(str(name) for name in variables)
-            self.read_value(list(variables.values()))
+            self.read_value(list(variables.values()), sources=sources)
 
     def read_tasks(self, tasks: Iterable[Any]) -> None:
         for task in tasks:
@@ -284,6 +332,7 @@ class _Reader:
         features.task_count += 1
         features.modules[module] += 1
         features.sequence.append(module)
+        self._read_action(module, arguments, task)
         collection = collection_of(module)
         if collection:
             features.collections.add(collection)
@@ -302,8 +351,27 @@ class _Reader:
         if isinstance(loop_control, dict) and loop_control.get("loop_var"):
             features.defined_variables.add(str(loop_control["loop_var"]))
         self.read_vars(task.get("vars"))
-        self.read_value(arguments)
+        self.read_value(arguments, sources=True)
         self._read_keywords(task)
+
+    def _read_action(self, module: str, arguments: Any, task: dict[str, Any]) -> None:
+        """The task's call as the duplicate finder compares it: the module,
+        the names of its arguments (``action:``'s own ``module`` key aside,
+        ``args:`` included) and the files they name."""
+        if isinstance(task.get("action"), dict) and arguments is task["action"]:
+            arguments = {key: value for key, value in arguments.items() if key != "module"}
+        if isinstance(task.get("args"), dict):
+            arguments = {**(arguments if isinstance(arguments, dict) else {}), **task["args"]}
+        features = self.features
+        features.action_sequence.append(action_shape(module, arguments))
+        if isinstance(arguments, dict) and arguments:
+            features.actions.update(f"{module}({name})" for name in arguments)
+        else:
+            features.actions[action_shape(module, arguments)] += 1
+        if isinstance(arguments, dict):
+            for name in SOURCE_ARGUMENTS:
+                if isinstance(arguments.get(name), str):
+                    self.add_file(arguments[name])
 
     def _read_keywords(self, task: dict[str, Any]) -> None:
         for key in BARE_EXPRESSIONS:
@@ -314,7 +382,7 @@ class _Reader:
                     self.read_template(item, bare=True)
         args = task.get("args")
         if args is not None:
-            self.read_value(args)
+            self.read_value(args, sources=True)
         for key in ("loop", "with_items", "delegate_to", "environment", "name"):
             if key in task:
                 self.read_value(task[key])

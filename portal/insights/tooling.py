@@ -1,7 +1,7 @@
 """Duplicated tooling: runbooks of different squads that do the same thing.
 
 Each runbook's current playbook is reduced to what it does (see
-``portal.insights.playbook_actions`` and ``runbooks.analysis``): its
+``runbooks.analysis``): its
 tasks' modules with the shape of their arguments, the order of those tasks,
 the variables, the hosts it targets, the templates and files it reads or
 writes, roles and collections. Sharing a module name says little (every
@@ -26,7 +26,6 @@ from itertools import combinations
 from typing import Any
 
 from catalogue.models import Product
-from portal.insights.playbook_actions import PlaybookActions, playbook_actions
 from runbooks.analysis import PlaybookFeatures, analyse_playbook
 from runbooks.models import Credential, Runbook, RunbookVersion
 
@@ -47,15 +46,15 @@ NEAR_DUPLICATE = 0.6
 SET_FACETS = ("actions", "variables", "files", "hosts", "roles", "collections")
 
 
-def facets(features: PlaybookFeatures, actions: PlaybookActions) -> dict[str, Any]:
+def facets(features: PlaybookFeatures) -> dict[str, Any]:
     """What two runbooks are compared on. Variables are the names the
     playbook reads or sets, except the results it registers: what those are
     called is a matter of taste, not of what the runbook does."""
     return {
-        "actions": actions.actions,
-        "structure": list(actions.sequence),
-        "files": actions.files,
-        "hosts": actions.hosts,
+        "actions": features.actions,
+        "structure": list(features.action_sequence),
+        "files": features.files,
+        "hosts": features.hosts,
         # Kept for the pages ("modules in common"), not scored.
         "modules": features.modules,
         "variables": Counter((features.used_variables | features.defined_variables) - features.registered),
@@ -196,11 +195,10 @@ def _pair_scores(runbooks: list[Runbook]) -> dict[tuple[int, int], Similarity]:
     if key in _SCORES:
         return _SCORES[key]
     features = {runbook.pk: analyse_playbook(_current(runbook).content) for runbook in runbooks}
-    actions = {runbook.pk: playbook_actions(_current(runbook).content) for runbook in runbooks}
     usable = [
         runbook for runbook in runbooks if features[runbook.pk].valid and features[runbook.pk].task_count
     ]
-    documents = {runbook.pk: facets(features[runbook.pk], actions[runbook.pk]) for runbook in usable}
+    documents = {runbook.pk: facets(features[runbook.pk]) for runbook in usable}
     weights = idf_weights(list(documents.values()))
     scores = {
         (first.pk, second.pk): similarity(documents[first.pk], documents[second.pk], weights)

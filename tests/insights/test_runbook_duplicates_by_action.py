@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from portal.insights import tooling
-from portal.insights.playbook_actions import action_shape, playbook_actions
+from runbooks.analysis import action_shape, analyse_playbook
 from tests.factories import RunbookFactory, SquadFactory
 
 DEMO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "catalogue" / "demo" / "playbooks"
@@ -46,11 +46,37 @@ def test_the_shape_of_a_modules_arguments_is_their_names_not_their_values():
 
 
 def test_hosts_and_files_read_or_written_are_part_of_what_a_playbook_does():
-    found = playbook_actions(WRITE_MOTD)
+    found = analyse_playbook(WRITE_MOTD)
 
     assert found.hosts == {"web": 1}
     assert set(found.files) == {"motd.j2", "motd", "issue"}
-    assert found.sequence[1] == "ansible.builtin.template(dest,owner,src)"
+    assert found.action_sequence[1] == "ansible.builtin.template(dest,owner,src)"
+
+
+def test_an_action_mapping_and_args_count_as_the_calls_arguments_and_lookups_name_files():
+    found = analyse_playbook(
+        """\
+- hosts: [web, db]
+  vars:
+    banner: "{{ lookup('ansible.builtin.file', 'files/banner.txt') }}"
+  tasks:
+    - action: {module: ansible.builtin.copy, dest: /etc/motd}
+      args: {mode: "0644"}
+    - block:
+        - ansible.builtin.debug:
+            msg: "{{ lookup('template', 'templates/{{ site }}.j2') }} {{ lookup('template', 'hello.j2') }}"
+"""
+    )
+
+    assert found.hosts == {"web": 1, "db": 1}
+    assert found.action_sequence == ["ansible.builtin.copy(dest,mode)", "ansible.builtin.debug(msg)"]
+    assert found.actions == {
+        "ansible.builtin.copy(dest)": 1,
+        "ansible.builtin.copy(mode)": 1,
+        "ansible.builtin.debug(msg)": 1,
+    }
+    # A name made only of variables says nothing; the folder is taste.
+    assert found.files == {"banner.txt": 1, "motd": 1, "hello.j2": 1}
 
 
 @pytest.mark.django_db
