@@ -133,10 +133,6 @@ def _classes(cell: dict[str, Any]) -> SafeString:
     return format_html(' class="{}"', " ".join(names)) if names else mark_safe("")
 
 
-def _title(outside: str) -> SafeString:
-    return format_html(' title="Outside target: {}"', outside) if outside else mark_safe("")
-
-
 def _sort_value(value: str) -> SafeString:
     return format_html(' data-sort="{}"', value) if value else mark_safe("")
 
