@@ -42,7 +42,8 @@ class Notification(models.Model):
     #: When a failed email is tried again (``EMAIL_RETRY_DELAYS``).
     email_next_attempt_at = models.DateTimeField(null=True, blank=True)
     #: Until when the attempt sending it holds it (``sending``): a second
-    #: sender finds it taken and sends nothing.
+    #: sender finds it taken and sends nothing. Of a ``pending`` email: until
+    #: when the sweep that queued it leaves it to that task.
     email_claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -249,10 +249,18 @@ def notification_emails_resend(*, now: datetime | None = None) -> int:
     cutoff = now - timedelta(seconds=settings.SQUADRON_EMAIL_RESEND_AFTER_SECONDS)
     never_tried = Q(email_attempts=0, created_at__lt=cutoff)
     retry = Q(email_attempts__gt=0)
+    # A pending email this sweep queued holds a lease (its claimed_until)
+    # until a worker has had time to take the task: the sweeps that follow,
+    # every few seconds, do not queue it again meanwhile.
+    queued = Q(email_status=Notification.EmailStatus.PENDING, email_claimed_until__gt=now)
     due = list(
         Notification.objects.filter(_due(now) & (never_tried | retry))
+        .exclude(queued)
         .order_by("created_at")
         .values_list("pk", flat=True)[:500]
+    )
+    Notification.objects.filter(pk__in=due, email_status=Notification.EmailStatus.PENDING).update(
+        email_claimed_until=now + timedelta(seconds=EMAIL_CLAIM_SECONDS)
     )
     _dispatch_emails(due)
     return len(due)

@@ -268,6 +268,31 @@ def test_a_last_attempt_that_died_mid_send_is_recorded_failed_not_left_sending(
     assert drain_queued_tasks() == [] and mail.outbox == []
 
 
+def test_the_sweep_queues_an_email_once_while_its_task_waits_for_a_worker(
+    approval_product, requester, member
+):
+    """The email workers are down: each sweep (every 30 s) used to queue the
+    same due emails again, hundreds of copies an hour on the broker. Queued,
+    an email waits out a lease before the sweep queues it again."""
+    order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    drain_queued_tasks()
+    note = Notification.objects.get(recipient=member)
+    now = timezone.now()
+    Notification.objects.filter(pk=note.pk).update(created_at=now - timedelta(hours=1))
+
+    assert notification_services.notification_emails_resend(now=now) == 1
+    assert notification_services.notification_emails_resend(now=now + timedelta(seconds=30)) == 0
+    assert [args for _task, args in drain_queued_tasks()] == [[note.pk]]
+
+    # No worker took it within the lease: queued again, once.
+    later = now + timedelta(seconds=notification_services.EMAIL_CLAIM_SECONDS + 1)
+    assert notification_services.notification_emails_resend(now=later) == 1
+    # A worker takes it whenever its task arrives: the lease holds the sweep, not the send.
+    assert notification_services.notification_send_email(notification_id=note.pk, now=later) is True
+    note.refresh_from_db()
+    assert (note.email_status, note.email_attempts, len(mail.outbox)) == (Notification.EmailStatus.SENT, 1, 1)
+
+
 def test_the_sweep_resends_emails_whose_task_never_ran(approval_product, requester, member, settings):
     order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     drain_queued_tasks()  # lost with the broker
