@@ -3,6 +3,7 @@ Discovery 1.0 (section 4) says, against a real HTTP server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -10,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from portal.identity.oidc_config import OidcConfig, discovery, discovery_forget
+from portal.identity.oidc_config import discovery, discovery_forget
+from tests.portal.identity.test_sign_in_claims import CONFIG
 
 
 @pytest.fixture
@@ -64,16 +66,7 @@ def provider() -> Iterator[tuple[str, list[str]]]:
 
 def test_an_issuer_ending_with_a_slash_finds_its_document_without_a_double_slash(provider) -> None:
     issuer, asked = provider
-    config = OidcConfig(
-        issuer=issuer,
-        client_id="c",
-        client_secret="s",
-        name="Corp ID",
-        scopes="openid",
-        username_claim="preferred_username",
-        groups_claim="groups",
-        timeout=5.0,
-    )
+    config = dataclasses.replace(CONFIG, issuer=issuer, timeout=5.0)
 
     document = discovery(config)
 

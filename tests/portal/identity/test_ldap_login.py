@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -165,16 +166,20 @@ def test_a_person_deactivated_in_squadron_loses_their_directory_session(
     assert (response.status_code, response["Location"].split("?")[0]) == (302, "/login/")
 
 
+def directory_gone() -> Any:
+    """Settings naming a directory whose port refuses connections."""
+    return override_settings(
+        SQUADRON_LDAP_SERVER_URI=f"ldap://127.0.0.1:{free_port()}",
+        SQUADRON_LDAP_USER_SEARCH_BASE="ou=people,dc=example,dc=org",
+        SQUADRON_LDAP_GROUP_SEARCH_BASE="ou=groups,dc=example,dc=org",
+    )
+
+
 def test_a_directory_that_refuses_connections_is_named_and_local_login_still_works(
     client: Client, mapped: None
 ) -> None:
     local = UserFactory(username="local-lee")
-    gone = f"ldap://127.0.0.1:{free_port()}"
-    with override_settings(
-        SQUADRON_LDAP_SERVER_URI=gone,
-        SQUADRON_LDAP_USER_SEARCH_BASE="ou=people,dc=example,dc=org",
-        SQUADRON_LDAP_GROUP_SEARCH_BASE="ou=groups,dc=example,dc=org",
-    ):
+    with directory_gone():
         refused = post_login(client, "bea", "bea-directory-pw")
         assert UNREACHABLE in refused.content.decode()
         assert logged_in_as(client) is None
@@ -195,12 +200,7 @@ def test_a_directory_outage_locks_nobody_out_but_still_counts_guesses_at_local_a
 
     settings.AXES_FAILURE_LIMIT = 3
     local = UserFactory(username="local-lee")
-    gone = f"ldap://127.0.0.1:{free_port()}"
-    with override_settings(
-        SQUADRON_LDAP_SERVER_URI=gone,
-        SQUADRON_LDAP_USER_SEARCH_BASE="ou=people,dc=example,dc=org",
-        SQUADRON_LDAP_GROUP_SEARCH_BASE="ou=groups,dc=example,dc=org",
-    ):
+    with directory_gone():
         for _ in range(5):
             assert UNREACHABLE in post_login(client, "bea", "bea-directory-pw").content.decode()
         assert not AccessAttempt.objects.filter(username="bea").exists()

@@ -221,18 +221,26 @@ def test_a_resend_racing_the_original_never_sends_twice(approval_product, reques
     assert len(ResendWhileSending.sent) == 1
 
 
-def test_an_attempt_that_died_mid_send_is_taken_up_again_once_its_claim_runs_out(
-    approval_product, requester, member
-):
+def held_by_an_attempt(approval_product, requester, member, *, attempts: int):  # type: ignore[no-untyped-def]
+    """An order's email to ``member``, its ``attempts``-th attempt sending it
+    (claimed for another minute) when the worker running it dies: the
+    email, and now."""
     order_submit(requester=requester, product=approval_product, inputs=INPUTS)
     drain_queued_tasks()
     note = Notification.objects.get(recipient=member)
     now = timezone.now()
     Notification.objects.filter(pk=note.pk).update(
         email_status=Notification.EmailStatus.SENDING,
-        email_attempts=1,
+        email_attempts=attempts,
         email_claimed_until=now + timedelta(seconds=60),
     )
+    return note, now
+
+
+def test_an_attempt_that_died_mid_send_is_taken_up_again_once_its_claim_runs_out(
+    approval_product, requester, member
+):
+    note, now = held_by_an_attempt(approval_product, requester, member, attempts=1)
     assert notification_services.notification_emails_resend(now=now) == 0  # still held
     later = now + timedelta(seconds=notification_services.EMAIL_CLAIM_SECONDS)
     attempt_due_emails(later)
@@ -245,14 +253,8 @@ def test_a_last_attempt_that_died_mid_send_is_recorded_failed_not_left_sending(
 ):
     """No attempt is left after the last one: once its claim runs out the
     sweep says the email failed, instead of showing it "sending" for ever."""
-    order_submit(requester=requester, product=approval_product, inputs=INPUTS)
-    drain_queued_tasks()
-    note = Notification.objects.get(recipient=member)
-    now = timezone.now()
-    Notification.objects.filter(pk=note.pk).update(
-        email_status=Notification.EmailStatus.SENDING,
-        email_attempts=notification_services.EMAIL_MAX_ATTEMPTS,
-        email_claimed_until=now + timedelta(seconds=60),
+    note, now = held_by_an_attempt(
+        approval_product, requester, member, attempts=notification_services.EMAIL_MAX_ATTEMPTS
     )
     assert notification_services.notification_emails_resend(now=now) == 0
     note.refresh_from_db()
