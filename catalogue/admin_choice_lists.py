@@ -7,9 +7,16 @@ from ``portal.admin``, which imports the admin modules beside the autodiscovered
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.text import capfirst
+
+from catalogue.dynamic_choices import forms_naming_lists
 from catalogue.models import ChoiceItem, ChoiceList
+from catalogue.services import choice_lists_delete
 from squads.admin_mixins import SquadOwnedAdmin
 
 
@@ -34,3 +41,18 @@ class ChoiceListAdmin(SquadOwnedAdmin, admin.ModelAdmin):
     @admin.display(description="options")
     def item_count(self, choice_list: ChoiceList) -> int:
         return choice_list.items.count()
+
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[Any], dict[str, int], set[str], list[Any]]:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # A list a form chooses from is protected by that form: the admin's
+        # own confirmation page names it and deletes nothing.
+        uses = forms_naming_lists({choice_list.slug for choice_list in objs})
+        return deleted, counts, perms_needed, [*protected, *(capfirst(str(use)) for use in uses)]
+
+    def delete_model(self, request: HttpRequest, obj: ChoiceList) -> None:
+        choice_lists_delete(choice_lists=[obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ChoiceList]) -> None:
+        choice_lists_delete(choice_lists=queryset)

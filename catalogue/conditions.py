@@ -11,7 +11,8 @@ reaches the playbook, whatever a browser or an integration sent.
 as jsonschema does on the server: ``properties`` whose conditions are a
 ``const`` or an ``enum`` over scalar fields, and ``required``. Several
 conditions go in ``allOf: [{if, then, else}, ...]``. ``dependentRequired``
-(``{a: [b]}``: b is required once a is given) hides nothing.
+(``{a: [b]}``: b is required once a is given) hides nothing, and may name a
+conditional ``b`` only where ``b`` shows whenever ``a`` does.
 """
 
 from __future__ import annotations
@@ -81,19 +82,47 @@ def condition_problems(
                 )
     if "dependentRequired" in schema:
         problems.extend(_dependent_problems(schema["dependentRequired"], properties))
+    if not problems:
+        problems.extend(_hidden_requirement_problems(schema))
+    return problems
+
+
+def _hidden_requirement_problems(schema: dict) -> list[Problem]:
+    """Fields the form requires where they may be hidden: hidden, a field's
+    value is dropped, then it is missing, and no order could pass (the
+    person told to fill in a field they cannot see)."""
+    problems: list[Problem] = []
+    conditional = conditional_fields(schema)
     required = schema.get("required")
-    if not problems and isinstance(required, list):
-        # Hidden, it is dropped; required, it is then missing: no order could pass.
-        conditional = conditional_fields(schema)
-        for index, name in enumerate(required):
-            if name in conditional:
+    for index, name in enumerate(required if isinstance(required, list) else []):
+        if name in conditional:
+            problems.append(
+                (
+                    ("required", index),
+                    f"{name!r} shows only under a condition: require it in the branch that shows it",
+                )
+            )
+    dependent = schema.get("dependentRequired")
+    for given, needed in (dependent if isinstance(dependent, dict) else {}).items():
+        for index, name in enumerate(needed):
+            if name in conditional and not _shows_with(given, name, conditional):
                 problems.append(
                     (
-                        ("required", index),
-                        f"{name!r} shows only under a condition: require it in the branch that shows it",
+                        ("dependentRequired", given, index),
+                        f"{name!r} shows only under a condition: an order giving {given!r} while "
+                        f"{name!r} is hidden could never pass; require {name!r} in the branch that "
+                        f"shows it, or show {given!r} only under the conditions that show {name!r}",
                     )
                 )
     return problems
+
+
+def _shows_with(given: str, needed: str, conditional: dict[str, list[tuple[dict, bool]]]) -> bool:
+    """Whether ``needed`` shows whenever ``given`` does: ``given`` is itself
+    conditional and every condition showing it shows ``needed`` too. (While
+    ``given`` is hidden its value is dropped, so what it requires never applies.)"""
+    showing = conditional.get(given, [])
+    return bool(showing) and all(shown in conditional[needed] for shown in showing)
 
 
 def _unknown(name: object, properties: dict, here: Path) -> list[Problem]:

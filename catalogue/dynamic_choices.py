@@ -26,7 +26,7 @@ import copy
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -196,6 +196,50 @@ def reference_problems(
             if slug not in (lists or set()) and not ChoiceList.objects.filter(slug=slug).exists():
                 problems.append(((*where, "squad_list"), f"property {name!r}: no choice list {slug!r}"))
     return problems
+
+
+@dataclass(frozen=True)
+class ListUse:
+    """A form field that takes its choices from a squad's list: what a list
+    cannot lose (deleted or renamed, every order of that form would fail)."""
+
+    list_slug: str
+    form: str
+    field: str
+
+    def __str__(self) -> str:
+        return f"{self.form}: field {self.field!r} chooses from {self.list_slug!r}"
+
+
+def forms_naming_lists(slugs: Collection[str]) -> list[ListUse]:
+    """The product and operation forms whose fields take their choices from
+    any of the lists ``slugs`` (``squad_list``), products first, by slug."""
+    wanted = set(slugs)
+    if not wanted:
+        return []
+    Product, Operation = apps.get_model("catalogue", "Product"), apps.get_model("catalogue", "Operation")
+    forms: list[tuple[str, object]] = [
+        (f"product {product.name!r} ({product.slug}) of {product.squad.name}", product.form_schema)
+        for product in Product.objects.select_related("squad")
+        .only("slug", "name", "form_schema", "squad__name")
+        .order_by("slug")
+    ]
+    forms.extend(
+        (
+            f"operation {operation.name!r} ({operation.slug}) of product {operation.product.name!r} "
+            f"({operation.product.slug}) of {operation.product.squad.name}",
+            operation.form_schema,
+        )
+        for operation in Operation.objects.select_related("product__squad")
+        .only("slug", "name", "form_schema", "product__slug", "product__name", "product__squad__name")
+        .order_by("product__slug", "position", "slug")
+    )
+    return [
+        ListUse(source["squad_list"], form, name)
+        for form, schema in forms
+        for name, source in dynamic_fields(schema).items()
+        if isinstance(source.get("squad_list"), str) and source["squad_list"] in wanted
+    ]
 
 
 # --- At order time -----------------------------------------------------------------

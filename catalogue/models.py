@@ -5,7 +5,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from catalogue.choices import ApprovalPolicy, Fulfilment, OperationKind, OverQuota, ProductStatus
-from catalogue.dynamic_choices import reference_problems
+from catalogue.dynamic_choices import forms_naming_lists, reference_problems
 from catalogue.fields import OrderedJSONField
 from catalogue.schema import form_schema_problems
 from runbooks.models import Runbook
@@ -320,6 +320,22 @@ class ChoiceList(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.pk is None:
+            return
+        stored = ChoiceList.objects.filter(pk=self.pk).values_list("slug", flat=True).first()
+        if stored is None or stored == self.slug:
+            return
+        # Forms name a list by its slug: renamed, it is gone for them.
+        uses = forms_naming_lists([stored])
+        if uses:
+            raise ValidationError(
+                {
+                    "slug": f"Forms name this list by its slug {stored!r}: "
+                    f"{'; '.join(str(use) for use in uses)}. Keep the slug, or change those forms first."
+                }
+            )
 
 
 class ChoiceItem(models.Model):

@@ -1,4 +1,4 @@
-"""State changes of the catalogue: publishing, retiring, dependencies."""
+"""State changes of the catalogue: publishing, retiring, dependencies, choice lists."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from django.db.models import F
 
 from catalogue.checks import product_run_problems
 from catalogue.choices import ProductStatus
-from catalogue.models import Product
+from catalogue.dynamic_choices import forms_naming_lists
+from catalogue.models import ChoiceList, Product
 
 
 class CatalogueError(Exception):
@@ -104,3 +105,18 @@ def product_publish(*, product: Product) -> Product:
 def product_retire(*, product: Product) -> Product:
     """Withdraw a product from the catalogue; its orders and history stay."""
     return _set_status(product, ProductStatus.RETIRED)
+
+
+def choice_lists_delete(*, choice_lists: Iterable[ChoiceList]) -> None:
+    """Delete these lists with their items. Raises ``CatalogueError``, deleting
+    none, when a product's or operation's form takes its choices from one:
+    every order of it would fail, its choices gone."""
+    slugs = {choice_list.slug for choice_list in choice_lists}
+    with transaction.atomic():
+        uses = forms_naming_lists(slugs)
+        if uses:
+            raise CatalogueError(
+                "Forms take their choices from these lists: "
+                f"{'; '.join(str(use) for use in uses)}. Change those forms first."
+            )
+        ChoiceList.objects.filter(slug__in=slugs).delete()

@@ -71,6 +71,41 @@ def test_the_replica_count_shows_only_for_production_and_hidden_is_not_sent(page
     assert latest.inputs["replica_count"] == 3 and latest.inputs["tier"] == "production"
 
 
+#: Records the listeners Squadron's script (not HTMX) attaches to a
+#: conditional form, and notes when HTMX has announced the page loaded (its
+#: htmx:load on the body, after DOMContentLoaded: the two moments the script
+#: initialises at). Injected by the browser, not the page: no CSP involved.
+COUNT_FORM_LISTENERS = r"""
+window.conditionListeners = [];
+const attach = EventTarget.prototype.addEventListener;
+EventTarget.prototype.addEventListener = function (type, listener, options) {
+  if (this instanceof HTMLFormElement && this.hasAttribute("data-conditions")
+      && /\/squadron[.\w]*\.js/.test(new Error().stack)) {
+    window.conditionListeners.push(type);
+  }
+  return attach.call(this, type, listener, options);
+};
+document.addEventListener("htmx:load", function () { window.htmxLoaded = true; });
+"""
+
+
+def test_the_conditional_form_listens_once_though_the_page_is_initialised_twice(page, demo_catalogue, bea):
+    page.add_init_script(COUNT_FORM_LISTENERS)
+    log_in(page, bea)
+    page.goto("/products/postgres-database/")
+    page.wait_for_function("window.htmxLoaded === true")
+    assert sorted(page.evaluate("window.conditionListeners")) == ["change", "input"]
+    form = page.locator("form[data-conditions]")
+    expect(form).to_have_attribute("data-conditions-ready", "1")
+
+    # Content HTMX puts in the page later initialises what is new in it, not this form again.
+    page.evaluate("htmx.trigger(document.body, 'htmx:load', {elt: document.body})")
+    assert sorted(page.evaluate("window.conditionListeners")) == ["change", "input"]
+    tier = page.get_by_role("combobox", name=re.compile("Tier"))
+    tier.select_option("production")
+    expect(page.get_by_role("spinbutton", name=re.compile("Replica count"))).to_be_visible()
+
+
 @pytest.fixture
 def worker():  # type: ignore[no-untyped-def]
     started = Worker(extra_env={"SQUADRON_HEARTBEAT_SECONDS": "1"}).start()

@@ -21,6 +21,7 @@ from catalogue.exporter import export_catalogue
 from catalogue.inputs import validate_inputs
 from catalogue.models import ChoiceItem, ChoiceList, Product
 from catalogue.schema import form_schema_problems
+from catalogue.services import CatalogueError, choice_lists_delete
 from tests.admin_forms import admin_url, field_errors, product_data
 from tests.choices_server import choices_server
 from tests.factories import ProductFactory, SquadFactory, UserFactory
@@ -349,3 +350,132 @@ def test_the_admin_refuses_a_form_naming_a_wrong_source_on_the_schema_field(
     assert message in field_errors(response, "form_schema")
     product.refresh_from_db()
     assert product.version == 1 and "zone" not in product.form_schema["properties"]
+
+
+@pytest.fixture
+def named_zones(squad, other_squad, database):
+    """Our squad's list of zones, which another squad's product and one of
+    our database's operations take their choices from."""
+    zones = ChoiceList.objects.create(slug="zones", name="Zones", squad=squad)
+    ChoiceItem.objects.create(choice_list=zones, value="dmz", label="DMZ")
+    ProductFactory(
+        slug="firewall-rule",
+        name="Firewall rule change",
+        squad=other_squad,
+        form_schema=_form(type="string", **{"x-choices-from": {"squad_list": "zones"}}),
+    )
+    resize = database.operations.get(slug="resize")
+    resize.form_schema = {
+        **resize.form_schema,
+        "properties": {
+            **resize.form_schema["properties"],
+            "zone": {"type": "string", "x-choices-from": {"squad_list": "zones"}},
+        },
+    }
+    resize.save()
+    return zones
+
+
+NAMED_BY = (
+    "Product &#x27;Firewall rule change&#x27; (firewall-rule) of Compute Squad: "
+    "field &#x27;zone&#x27; chooses from &#x27;zones&#x27;",
+    "Operation &#x27;Resize&#x27; (resize) of product &#x27;PostgreSQL database&#x27; (postgres) "
+    "of Network Squad: field &#x27;zone&#x27; chooses from &#x27;zones&#x27;",
+)
+
+
+def _unchanged(zones: ChoiceList) -> None:
+    stored = ChoiceList.objects.get(pk=zones.pk)
+    assert (stored.slug, stored.name) == ("zones", "Zones")
+    assert list(stored.items.values_list("value", "label")) == [("dmz", "DMZ")]
+
+
+@pytest.mark.django_db
+def test_a_list_forms_name_cannot_be_deleted_in_the_admin_and_the_page_says_which(member_client, named_zones):
+    url = admin_url(ChoiceList, "delete", named_zones.pk)
+    page = member_client.get(url).content.decode()
+    assert "protected" in page and all(named in page for named in NAMED_BY)
+
+    response = member_client.post(url, {"post": "yes"})
+    assert response.status_code == 200
+    assert all(named in response.content.decode() for named in NAMED_BY)
+    _unchanged(named_zones)
+
+
+@pytest.mark.django_db
+def test_a_list_forms_name_cannot_be_deleted_by_the_admin_action(member_client, named_zones):
+    spare = ChoiceList.objects.create(slug="spare", name="Spare", squad=named_zones.squad)
+    response = member_client.post(
+        admin_url(ChoiceList, "changelist"),
+        {"action": "delete_selected", "_selected_action": [named_zones.pk, spare.pk], "post": "yes"},
+    )
+    assert response.status_code == 200
+    assert all(named in response.content.decode() for named in NAMED_BY)
+    _unchanged(named_zones)
+    assert ChoiceList.objects.filter(pk=spare.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_list_no_form_names_is_deleted_in_the_admin(member_client, named_zones):
+    spare = ChoiceList.objects.create(slug="spare", name="Spare", squad=named_zones.squad)
+    ChoiceItem.objects.create(choice_list=spare, value="x")
+    response = member_client.post(admin_url(ChoiceList, "delete", spare.pk), {"post": "yes"})
+    assert response.status_code == 302
+    assert not ChoiceList.objects.filter(pk=spare.pk).exists()
+    assert not ChoiceItem.objects.filter(value="x").exists()
+    _unchanged(named_zones)
+
+
+def _list_data(choice_list: ChoiceList, **changes: object) -> dict[str, object]:
+    items = list(choice_list.items.all())
+    data: dict[str, object] = {
+        "name": choice_list.name,
+        "slug": choice_list.slug,
+        "squad": choice_list.squad_id,
+        "description": choice_list.description,
+        "items-TOTAL_FORMS": str(len(items)),
+        "items-INITIAL_FORMS": str(len(items)),
+    }
+    for index, item in enumerate(items):
+        data.update(
+            {
+                f"items-{index}-id": item.pk,
+                f"items-{index}-choice_list": choice_list.pk,
+                f"items-{index}-position": item.position,
+                f"items-{index}-value": item.value,
+                f"items-{index}-label": item.label,
+            }
+        )
+    data.update(changes)
+    return data
+
+
+@pytest.mark.django_db
+def test_a_list_forms_name_keeps_its_slug_in_the_admin(member_client, named_zones):
+    url = admin_url(ChoiceList, "change", named_zones.pk)
+    response = member_client.post(url, _list_data(named_zones, slug="zones-eu", name="EU zones"))
+    assert response.status_code == 200
+    errors = field_errors(response, "slug")
+    assert errors.startswith("Forms name this list by its slug 'zones': ")
+    assert "product 'Firewall rule change' (firewall-rule) of Compute Squad" in errors
+    _unchanged(named_zones)
+
+    response = member_client.post(url, _list_data(named_zones, name="EU zones"))
+    assert response.status_code == 302
+    named_zones.refresh_from_db()
+    assert (named_zones.slug, named_zones.name) == ("zones", "EU zones")
+
+
+@pytest.mark.django_db
+def test_deleting_lists_one_of_which_a_form_names_deletes_none(named_zones):
+    spare = ChoiceList.objects.create(slug="spare", name="Spare", squad=named_zones.squad)
+    with pytest.raises(CatalogueError) as refused:
+        choice_lists_delete(choice_lists=[spare, named_zones])
+    assert str(refused.value) == (
+        "Forms take their choices from these lists: product 'Firewall rule change' (firewall-rule) "
+        "of Compute Squad: field 'zone' chooses from 'zones'; operation 'Resize' (resize) of product "
+        "'PostgreSQL database' (postgres) of Network Squad: field 'zone' chooses from 'zones'. "
+        "Change those forms first."
+    )
+    _unchanged(named_zones)
+    assert ChoiceList.objects.filter(pk=spare.pk).exists()

@@ -81,6 +81,40 @@ def test_a_conditional_field_required_at_the_top_is_refused():
     ]
 
 
+@pytest.mark.parametrize(
+    ("dependent", "where", "needed", "given"),
+    [
+        # tier always shows, replicas only for production: tier given, replicas hidden.
+        ({"tier": ["replicas"]}, "dependentRequired.tier.0", "replicas", "tier"),
+        # note shows for development, replicas for production: never both.
+        ({"note": ["contact", "replicas"]}, "dependentRequired.note.1", "replicas", "note"),
+        # replicas shows for production, dr_site only for 3 to 5 of them.
+        ({"replicas": ["dr_site"]}, "dependentRequired.replicas.0", "dr_site", "replicas"),
+    ],
+)
+def test_dependent_required_naming_a_field_that_may_be_hidden_is_refused_at_its_name(
+    dependent, where, needed, given
+):
+    # Given while it is hidden, the needed field is dropped, then missing: no order could pass.
+    schema = {**DATABASE, "dependentRequired": dependent}
+    problems = [str(problem) for problem in form_schema_problems(schema)]
+    assert problems == [
+        f"{where}: {needed!r} shows only under a condition: an order giving {given!r} while "
+        f"{needed!r} is hidden could never pass; require {needed!r} in the branch that shows it, "
+        f"or show {given!r} only under the conditions that show {needed!r}"
+    ]
+
+
+def test_dependent_required_between_fields_that_show_together_is_accepted():
+    # A hidden note is dropped, so its dependency never applies; shown, the contact shows with it.
+    schema = {**DATABASE, "else": {"properties": {"note": {}, "contact": {}}}}
+    assert form_schema_problems(schema) == []
+    _, errors = validate_inputs(schema, {"tier": "development", "note": "hi"})
+    assert errors == {"contact": ["This field is required when note is given."]}
+    inputs, errors = validate_inputs(schema, {"tier": "production", "replicas": 2, "note": "hi"})
+    assert errors == {} and "note" not in inputs
+
+
 def test_a_field_every_showing_branch_requires_is_said_required():
     assert required_when_shown(DATABASE) == {"replicas", "dr_site"}
 
@@ -169,6 +203,23 @@ def test_the_import_refuses_an_unknown_field_in_a_condition_with_its_location(tm
         f"{path}:{line}: products[0].form.then.required[0]: 'replica_count' is not a field of this form"
         in stderr.getvalue()
     )
+    assert not Product.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_import_refuses_dependent_required_naming_a_field_that_may_be_hidden(tmp_path: Path):
+    dependency = "      dependentRequired: {tier: [replicas]}"
+    text = CATALOGUE.replace("required: [replica_count]\n", f"required: [replicas]\n{dependency}\n")
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(text)
+    stderr = StringIO()
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import_catalogue", str(path), stdout=StringIO(), stderr=stderr)
+    line = text.splitlines().index(dependency) + 1
+    assert (
+        f"{path}:{line}: products[0].form.dependentRequired.tier[0]: 'replicas' shows only under a "
+        "condition: an order giving 'tier' while 'replicas' is hidden could never pass"
+    ) in stderr.getvalue()
     assert not Product.objects.exists()
 
 

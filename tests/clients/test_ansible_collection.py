@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 
 from catalogue.importer import import_catalogue
+from catalogue.models import Product
 from portal.instances.choices import InstanceState
 from portal.instances.models import ServiceInstance
 from portal.integrations.tokens import token_create
@@ -242,6 +243,12 @@ def test_a_play_orders_waits_changes_and_decommissions_and_a_second_run_places_n
 
 def adhoc(collections_path: Path, portal: dict, tmp_path: Path, inputs: dict, *options: str):
     """``ansible localhost -m squadron.portal.order`` for the namespace with ``inputs``."""
+    arguments = {"product": "k8s-namespace", "inputs": inputs, "wait": False}
+    return task(collections_path, portal, tmp_path, "squadron.portal.order", arguments, *options)
+
+
+def task(collections_path: Path, portal: dict, tmp_path: Path, module: str, arguments: dict, *options: str):
+    """``ansible localhost -m module -a arguments``, as the portal's user."""
     return run(
         [
             BIN / "ansible",
@@ -253,9 +260,9 @@ def adhoc(collections_path: Path, portal: dict, tmp_path: Path, inputs: dict, *o
             "-e",
             f"ansible_python_interpreter={sys.executable}",
             "-m",
-            "squadron.portal.order",
+            module,
             "-a",
-            json.dumps({"product": "k8s-namespace", "inputs": inputs, "wait": False}),
+            json.dumps(arguments),
             *options,
         ],
         {
@@ -288,3 +295,19 @@ def test_a_value_that_is_not_of_its_type_is_refused_by_the_portal_naming_the_fie
     assert refused.returncode != 0
     assert "400" in refused.stdout and "memory_gib" in refused.stdout, refused.stdout
     assert Order.objects.count() == 0
+
+
+def test_instance_info_finds_by_name_an_instance_the_limit_would_have_cut(collections_path, portal, tmp_path):
+    """Newest first, billing-dev is the oldest of four: the limit counts the
+    instances of that name, so it is found (it was reported missing)."""
+    namespace = Product.objects.get(slug="k8s-namespace")
+    for name in ("billing-dev", "web-1", "web-2", "web-3"):
+        ServiceInstance.objects.create(
+            product=namespace, owner=portal["user"], name=name, state=InstanceState.ACTIVE
+        )
+    wanted = {"name": "billing-dev", "limit": 1}
+    found = task(collections_path, portal, tmp_path, "squadron.portal.instance_info", wanted)
+    assert found.returncode == 0, found.stdout
+    answer = json.loads(found.stdout.split(" => ", 1)[1])
+    assert [item["name"] for item in answer["instances"]] == ["billing-dev"]
+    assert answer["changed"] is False and ServiceInstance.objects.count() == 4

@@ -5,6 +5,7 @@ portal: the module_utils file loaded as Ansible loads it."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,53 @@ def test_the_token_goes_to_the_portal_only_never_to_a_host_a_link_names(monkeypa
         with pytest.raises(api.SquadronError, match="the token is not sent there"):
             client.request("GET", elsewhere)
     assert sent == []
+
+
+class _Answer:
+    """What ``open_url`` returns: one page of a list, as the portal answers it."""
+
+    def __init__(self, body: dict) -> None:
+        self.body = json.dumps(body).encode()
+        self.headers: dict[str, str] = {}
+
+    def read(self) -> bytes:
+        return self.body
+
+    def getcode(self) -> int:
+        return 200
+
+
+def test_a_limited_list_filtered_by_name_finds_an_instance_past_the_first_page(monkeypatch):
+    """Newest first, two a page: the one named billing-dev is the fifth. The
+    limit counts the instances of that name, not those fetched before
+    filtering (which reported it missing)."""
+    base = "https://portal.example.org/api/v1/instances/"
+    named = ["web-3", "web-2", "web-1", "db-1", "billing-dev"]
+    pages = {
+        f"{base}?cursor={index}" if index else base: {
+            "next": f"{base}?cursor={index + 2}" if index + 2 < len(named) else None,
+            "results": [{"id": len(named) - position, "name": name} for position, name in enumerate(named)][
+                index : index + 2
+            ],
+        }
+        for index in range(0, len(named), 2)
+    }
+    asked = []
+
+    def serve(url, **options):
+        asked.append(url)
+        return _Answer(pages[url])
+
+    monkeypatch.setattr(api, "open_url", serve)
+    client = api.SquadronClient("https://portal.example.org/", "secret-token")
+
+    def billing(item):
+        return item["name"] == "billing-dev"
+
+    assert client.pages("api/v1/instances/", limit=1, keep=billing) == [{"id": 1, "name": "billing-dev"}]
+    assert len(asked) == 3
+    asked.clear()
+    # Once the limit is reached, no further page is fetched.
+    newest = client.pages("api/v1/instances/", limit=3)
+    assert [item["name"] for item in newest] == ["web-3", "web-2", "web-1"]
+    assert asked == [base, f"{base}?cursor=2"]

@@ -381,12 +381,17 @@
     });
   }
 
-  function initConditions(scope) {
-    scope.querySelectorAll("form[data-conditions]").forEach(function (form) {
-      applyConditions(form);
-      form.addEventListener("input", function () { applyConditions(form); });
-      form.addEventListener("change", function () { applyConditions(form); });
-    });
+  function initConditions(form) {
+    // Once per form: the page is initialised on DOMContentLoaded and again by
+    // HTMX's first htmx:load on the body, and twice the listeners would weigh
+    // every keystroke twice.
+    if (form.dataset.conditionsReady) {
+      return;
+    }
+    form.dataset.conditionsReady = "1";
+    applyConditions(form);
+    form.addEventListener("input", function () { applyConditions(form); });
+    form.addEventListener("change", function () { applyConditions(form); });
   }
 
   function init(root) {
@@ -396,7 +401,10 @@
     }
     scope.querySelectorAll("[data-log]").forEach(initLog);
     scope.querySelectorAll("table[data-sortable]").forEach(initSortable);
-    initConditions(scope);
+    if (scope.matches && scope.matches("form[data-conditions]")) {
+      initConditions(scope);
+    }
+    scope.querySelectorAll("form[data-conditions]").forEach(initConditions);
   }
 
   document.addEventListener("DOMContentLoaded", function () {

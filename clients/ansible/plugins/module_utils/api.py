@@ -122,12 +122,15 @@ class SquadronClient:
     def get(self, path, query=None):
         return self.request("GET", path, query=query)[2]
 
-    def pages(self, path, query=None, limit=None):
-        """Every result of a paginated list (following ``next``), at most ``limit``."""
+    def pages(self, path, query=None, limit=None, keep=None):
+        """Every result of a paginated list (following ``next``) that ``keep``
+        accepts (all without it), at most ``limit`` of them: what the portal
+        cannot filter is filtered here before the limit counts, or a result
+        past the first ``limit`` fetched would never be found."""
         found = []
         answer = self.get(path, query=query)
         while True:
-            found.extend(answer.get("results", []))
+            found.extend(item for item in answer.get("results", []) if keep is None or keep(item))
             if answer.get("next") is None or (limit is not None and len(found) >= limit):
                 return found[:limit] if limit is not None else found
             answer = self.get(answer["next"])

@@ -33,7 +33,7 @@ options:
     type: int
   name:
     description:
-      - List only the instances of this name.
+      - List only the instances of this name (matched exactly).
     type: str
   product:
     description:
@@ -46,7 +46,8 @@ options:
     elements: str
   limit:
     description:
-      - List at most this many instances (before O(name) is applied).
+      - List at most this many instances; with O(name), at most this many of that name, however many
+        other instances are newer.
     type: int
     default: 100
 """
@@ -110,9 +111,15 @@ def main():
             query["product"] = params["product"]
         if params["state"]:
             query["state"] = params["state"]
-        found = client.pages("api/v1/instances/", query=query, limit=params["limit"])
-        if params["name"] is not None:
-            found = [item for item in found if item["name"] == params["name"]]
+        name = params["name"]
+        # The portal's list has no name filter: the pages are filtered as they
+        # come, so the limit counts only the instances of that name.
+        found = client.pages(
+            "api/v1/instances/",
+            query=query,
+            limit=params["limit"],
+            keep=None if name is None else lambda item: item.get("name") == name,
+        )
         module.exit_json(changed=False, instances=found)
     except SquadronError as error:
         module.fail_json(msg=str(error), status=error.status, answer=error.body)
