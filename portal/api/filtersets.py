@@ -91,6 +91,7 @@ class OrderFilter(django_filters.FilterSet):
 
 
 class InstanceFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter(field_name="name", help_text="The instance's name, matched exactly.")
     product = django_filters.CharFilter(field_name="product__slug", help_text="Slug of the product.")
     state = django_filters.MultipleChoiceFilter(
         choices=InstanceState.choices, help_text="Repeat to match any of several states."
@@ -102,7 +103,7 @@ class InstanceFilter(django_filters.FilterSet):
 
     class Meta:
         model = ServiceInstance
-        fields = ["product", "state", "owner", "business_unit"]
+        fields = ["name", "product", "state", "owner", "business_unit"]
 
 
 class RunbookFilter(django_filters.FilterSet):

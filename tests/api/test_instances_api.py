@@ -79,6 +79,10 @@ def test_the_squad_sees_its_products_instances_filtered_and_paged(
     ]
     assert client.get("/api/v1/instances/?state=failed").json()["results"] == []
     assert client.get("/api/v1/instances/?state=nonsense").status_code == 400
+    ServiceInstance.objects.filter(pk=instance.pk).update(name="reporting-db")
+    named = client.get("/api/v1/instances/?name=reporting-db&page_size=1").json()["results"]
+    assert [item["id"] for item in named] == [instance.pk]
+    assert client.get("/api/v1/instances/?name=no-such-instance").json()["results"] == []
 
 
 def test_the_list_costs_the_same_queries_whatever_its_length(

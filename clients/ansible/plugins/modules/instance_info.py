@@ -112,8 +112,10 @@ def main():
         if params["state"]:
             query["state"] = params["state"]
         name = params["name"]
-        # The portal's list has no name filter: the pages are filtered as they
-        # come, so the limit counts only the instances of that name.
+        if name is not None:
+            query["name"] = name
+        # Filtered here too, as the pages come: a portal older than its name
+        # filter ignores the parameter, and the limit counts only that name.
         found = client.pages(
             "api/v1/instances/",
             query=query,
