@@ -40,8 +40,9 @@ class OrderedJSONField(models.JSONField):
         return Json(value, dumps=get_json_dumps(self.encoder))
 
     def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> Any:
-        # psycopg reads a json column itself (in the text's order); Django
-        # reads only jsonb as text.
-        if isinstance(value, (dict, list)):
+        # psycopg parses a json column itself (in the text's order): what it
+        # gives is the value, a string included. Django has it read only
+        # jsonb as text, to parse it here.
+        if connection.vendor == "postgresql":
             return value
         return super().from_db_value(value, expression, connection)
