@@ -23,7 +23,7 @@ from catalogue.choices import ApprovalPolicy
 from catalogue.forms import OperationForm, ProductForm
 from catalogue.models import ApprovalStep, Category, Operation, Product
 from catalogue.services import CatalogueError, product_changed, product_publish, product_retire
-from squads.admin_mixins import SquadOwnedAdmin, SuperuserCuratedAdmin
+from squads.admin_mixins import GovernedByParentInline, SquadOwnedAdmin, SuperuserCuratedAdmin
 from squads.choices import Role
 from squads.selectors import squad_ids_of, step_approvers
 
@@ -95,7 +95,7 @@ class ApprovalStepForm(forms.ModelForm):
         fields = ("position", "name", "squad", "chapter", "roles", "required_approvals")
 
 
-class ApprovalStepInline(admin.TabularInline):
+class ApprovalStepInline(GovernedByParentInline, admin.TabularInline):
     """Who approves, step by step (used when the policy is multi-step).
 
     Any squad or chapter may be named as approvers: a product may need
@@ -109,25 +109,8 @@ class ApprovalStepInline(admin.TabularInline):
     fields = ("position", "name", "squad", "chapter", "roles", "required_approvals")
     ordering = ("position", "id")
 
-    def _may(self, request: HttpRequest, obj: Product | Operation | None) -> bool:
-        # The product's or the operation's admin, whichever holds the steps.
-        parent = self.admin_site._registry[self.parent_model]
-        return parent.has_change_permission(request, obj) if obj else parent.has_add_permission(request)
 
-    def has_view_permission(self, request: HttpRequest, obj: Product | Operation | None = None) -> bool:
-        return self._may(request, obj)
-
-    def has_add_permission(self, request: HttpRequest, obj: Product | Operation | None = None) -> bool:
-        return self._may(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Product | Operation | None = None) -> bool:
-        return self._may(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Product | Operation | None = None) -> bool:
-        return self._may(request, obj)
-
-
-class OperationInline(admin.TabularInline):
+class OperationInline(GovernedByParentInline, admin.TabularInline):
     """A product's day-2 operations (instance products only); their form and
     approval steps are edited on the operation's own page (the link)."""
 
@@ -149,22 +132,6 @@ class OperationInline(admin.TabularInline):
             # Only the user's squads' runbooks (the model refuses another squad's anyway).
             formfield.queryset = formfield.queryset.filter(squad_id__in=squad_ids_of(request.user))
         return formfield
-
-    def _may(self, request: HttpRequest, obj: Product | None) -> bool:
-        parent = self.admin_site._registry[Product]
-        return parent.has_change_permission(request, obj) if obj else parent.has_add_permission(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
-        return self._may(request, obj)
-
-    def has_add_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
-        return self._may(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
-        return self._may(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
-        return self._may(request, obj)
 
 
 @admin.register(Operation)

@@ -14,16 +14,23 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import capfirst
 
-from catalogue.dynamic_choices import forms_naming_lists
+from catalogue.dynamic_choices import MAX_CHOICES, forms_naming_lists
 from catalogue.models import ChoiceItem, ChoiceList
 from catalogue.services import choice_lists_delete
-from squads.admin_mixins import SquadOwnedAdmin
+from squads.admin_mixins import GovernedByParentInline, SquadOwnedAdmin
 
 
-class ChoiceItemInline(admin.TabularInline):
+class ChoiceItemInline(GovernedByParentInline, admin.TabularInline):
     model = ChoiceItem
     extra = 1
+    # Every form choosing from the list shows them all, other squads' too.
+    max_num = MAX_CHOICES
     fields = ("position", "value", "label")
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        # max_num alone only stops the page adding rows: a crafted POST may
+        # send more, unless the formset checks it.
+        return super().get_formset(request, obj, validate_max=True, **kwargs)
 
 
 @admin.register(ChoiceList)
