@@ -254,11 +254,18 @@ def choices_for(source: dict, user: Any) -> list[Choice]:
             raise ChoicesUnavailable("The instances to choose from cannot be listed here.")
         return provider(user, source["instances"])
     if "squad_list" in source:
-        items = (
+        items = list(
             apps.get_model("catalogue", "ChoiceItem")
             .objects.filter(choice_list__slug=source["squad_list"])
-            .order_by("position", "label")
+            .order_by("position", "label")[: MAX_CHOICES + 1]
         )
+        if len(items) > MAX_CHOICES:
+            # Curation keeps a list under the cap; one stored before it was
+            # set must not make every page showing the form list them all.
+            raise ChoicesUnavailable(
+                f"The list {source['squad_list']!r} has more than {MAX_CHOICES:,} options: "
+                "its squad must shorten it."
+            )
         return [Choice(item.value, item.label or item.value) for item in items]
     if "url" in source:
         return _url_choices(str(source["url"]))

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalogue.dynamic_choices import reference_problems
+from catalogue.dynamic_choices import MAX_CHOICES, reference_problems
 from catalogue.importing.errors import describe
 from catalogue.importing.sections import Located
 from catalogue.importing.specs import CREATED, UNCHANGED, UPDATED, DocPath, ExistingRows, ParsedFile, PlanStep
@@ -85,6 +85,10 @@ class ChoiceListsSection:
         here = (*where, "items")
         if not isinstance(value, list) or not value:
             reader.log.error(here, f"must be a non-empty list of options, not {describe(value)}")
+            return []
+        if len(value) > MAX_CHOICES:
+            # Every form choosing from it lists them all, other squads' too.
+            reader.log.error(here, f"has {len(value):,} options; a list has at most {MAX_CHOICES:,}")
             return []
         items: list[tuple[str, str]] = []
         seen: set[str] = set()
