@@ -26,6 +26,8 @@ class ChoiceItemInline(GovernedByParentInline, admin.TabularInline):
     # Every form choosing from the list shows them all, other squads' too.
     max_num = MAX_CHOICES
     fields = ("position", "value", "label")
+    verbose_name = "option"
+    verbose_name_plural = "options"
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         # max_num alone only stops the page adding rows: a crafted POST may
