@@ -14,7 +14,6 @@ import shutil
 import sys
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -190,7 +189,9 @@ if LDAP_INSTALLED:
 # SQUADRON_OIDC_NAME" beside the local accounts. The provider's endpoints and
 # keys come from ISSUER/.well-known/openid-configuration, read at the first
 # login (not at start-up: a provider that is down stops SSO, not the portal).
-SQUADRON_OIDC_ISSUER = (env_str("SQUADRON_OIDC_ISSUER", "") or "").rstrip("/")
+# As the provider writes it, trailing slash and all (Auth0's has one): the
+# tokens' issuer must match it exactly (OpenID Connect Core 1.0, 3.1.3.7).
+SQUADRON_OIDC_ISSUER = env_str("SQUADRON_OIDC_ISSUER", "") or ""
 SQUADRON_OIDC_CLIENT_ID = env_str("SQUADRON_OIDC_CLIENT_ID", "") or ""
 SQUADRON_OIDC_CLIENT_SECRET = env_secret("SQUADRON_OIDC_CLIENT_SECRET", "") or ""
 SQUADRON_OIDC_NAME = env_str("SQUADRON_OIDC_NAME", "single sign-on") or ""
@@ -271,18 +272,14 @@ if SQUADRON_LDAP_SERVER_URI and not LDAP_INSTALLED:
 # Every login sends a password to the directory: in production not in clear
 # text over the network (ldaps://, or ldap:// with StartTLS). A directory on
 # this machine (loopback, ldapi://) keeps it off the network anyway.
-_CLEARTEXT_DIRECTORIES = [
-    uri
-    for uri in (SQUADRON_LDAP_SERVER_URI or "").split()
-    if uri.lower().startswith("ldap://")
-    and urlsplit(uri).hostname not in ("localhost", "127.0.0.1", "::1")
-    and not SQUADRON_LDAP_START_TLS
-]
-if _CLEARTEXT_DIRECTORIES and not DEBUG:
-    raise ImproperlyConfigured(
-        f"Refusing to send passwords in clear text to {' '.join(_CLEARTEXT_DIRECTORIES)}: use ldaps://, "
-        "or set SQUADRON_LDAP_START_TLS=true."
-    )
+if SQUADRON_LDAP_SERVER_URI and not DEBUG:
+    from portal.identity.directory import cleartext_directories
+
+    if cleartext := cleartext_directories(SQUADRON_LDAP_SERVER_URI, start_tls=SQUADRON_LDAP_START_TLS):
+        raise ImproperlyConfigured(
+            f"Refusing to send passwords in clear text to {' '.join(cleartext)}: use ldaps://, "
+            "or set SQUADRON_LDAP_START_TLS=true."
+        )
 if SQUADRON_LDAP_SERVER_URI and (
     not SQUADRON_LDAP_USER_SEARCH_BASE or "%(user)s" not in SQUADRON_LDAP_USER_FILTER
 ):

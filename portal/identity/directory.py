@@ -4,7 +4,12 @@ it without python-ldap, which a machine without OpenLDAP's headers lacks."""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from django.http import HttpRequest
+
+from portal.identity.oidc_config import is_loopback_host
 
 #: Where the request carries what went wrong with the directory, for the page.
 TROUBLE_ATTRIBUTE = "_squadron_directory_trouble"
@@ -25,3 +30,17 @@ def directory_trouble(request: HttpRequest) -> str | None:
             "Squadron's settings for it): tell an administrator. Local accounts can still log in."
         )
     return None
+
+
+def cleartext_directories(server_uri: str, *, start_tls: bool) -> list[str]:
+    """The directories of ``SQUADRON_LDAP_SERVER_URI`` (a list separated by
+    spaces or commas, as OpenLDAP reads it) that would get every login's
+    password in clear text over the network: ``ldap://`` to another machine
+    without StartTLS."""
+    if start_tls:
+        return []
+    return [
+        uri
+        for uri in re.split(r"[\s,]+", server_uri.strip())
+        if uri.lower().startswith("ldap://") and not is_loopback_host(urlsplit(uri).hostname)
+    ]

@@ -25,7 +25,8 @@ DISCOVERY_SECONDS = 3600
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 
 
-def _loopback(host: str | None) -> bool:
+def is_loopback_host(host: str | None) -> bool:
+    """Whether ``host`` is this machine (localhost, 127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:
@@ -38,7 +39,7 @@ def oidc_settings_problems(*, issuer: str, client_id: str, client_secret: str, s
     """What is wrong with an OpenID Connect configuration, for start-up to refuse."""
     problems = []
     parts = urlsplit(issuer)
-    if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(parts.hostname)):
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(parts.hostname)):
         problems.append(
             f"SQUADRON_OIDC_ISSUER must be an https:// URL (http:// only on this machine), not {issuer!r}"
         )

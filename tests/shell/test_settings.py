@@ -228,12 +228,34 @@ def test_production_refuses_a_directory_that_would_get_passwords_in_clear_text()
     refused = run_manage("check", **production_env(), **directory)
     assert refused.returncode != 0
     assert "Refusing to send passwords in clear text to ldap://dc1.corp.example.com" in refused.stderr
+    # A list of servers (OpenLDAP reads commas as spaces) hides none.
+    listed = run_manage(
+        "check",
+        **production_env(),
+        **{**directory, "SQUADRON_LDAP_SERVER_URI": "ldaps://dc1.corp.example.com,ldap://dc2"},
+    )
+    assert listed.returncode != 0 and "in clear text to ldap://dc2" in listed.stderr
     for fine in (
         {"SQUADRON_LDAP_START_TLS": "true"},
         {"SQUADRON_LDAP_SERVER_URI": "ldaps://dc1.corp.example.com"},
         {"SQUADRON_LDAP_SERVER_URI": "ldap://127.0.0.1:3389"},
+        {"SQUADRON_LDAP_SERVER_URI": "ldaps://dc1.corp.example.com ldap://localhost"},
     ):
         result = run_manage("check", **production_env(), **{**directory, **fine})
         assert result.returncode == 0, (fine, result.stderr)
     # Development, against a test directory, may.
     assert run_manage("check", **directory).returncode == 0
+
+
+def test_an_issuer_is_kept_as_the_provider_writes_it_trailing_slash_and_all():
+    """Auth0's issuer ends with a slash, and the tokens' issuer must match it
+    exactly: the setting is not trimmed."""
+    show = ("shell", "-c", "from django.conf import settings; print(settings.SQUADRON_OIDC_ISSUER)")
+    result = run_manage(
+        *show,
+        SQUADRON_OIDC_ISSUER="https://tenant.eu.auth0.com/",
+        SQUADRON_OIDC_CLIENT_ID="squadron",
+        SQUADRON_OIDC_CLIENT_SECRET="a-client-secret",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "https://tenant.eu.auth0.com/"

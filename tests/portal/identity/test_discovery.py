@@ -3,16 +3,15 @@ Discovery 1.0 (section 4) says, against a real HTTP server."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.test import override_settings
 
-from portal.identity.oidc_config import discovery, discovery_forget
-from tests.portal.identity.test_sign_in_claims import CONFIG
+from portal.identity.oidc_config import discovery, discovery_forget, oidc_config
 
 
 @pytest.fixture
@@ -66,7 +65,11 @@ def provider() -> Iterator[tuple[str, list[str]]]:
 
 def test_an_issuer_ending_with_a_slash_finds_its_document_without_a_double_slash(provider) -> None:
     issuer, asked = provider
-    config = dataclasses.replace(CONFIG, issuer=issuer, timeout=5.0)
+    with override_settings(
+        SQUADRON_OIDC_ISSUER=issuer, SQUADRON_OIDC_CLIENT_ID="c", SQUADRON_OIDC_CLIENT_SECRET="s"
+    ):
+        config = oidc_config()
+    assert config is not None and config.issuer == issuer
 
     document = discovery(config)
 
