@@ -26,7 +26,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from portal.identity.directory import TROUBLE_ATTRIBUTE
-from squads.audit import record
+from squads.audit import record, unknown_name
 
 
 def checked_nothing(request: HttpRequest, credentials: dict | None = None) -> bool:
@@ -39,8 +39,12 @@ def checked_nothing(request: HttpRequest, credentials: dict | None = None) -> bo
     if getattr(request, TROUBLE_ATTRIBUTE, None) is None:
         return False
     username = (credentials or {}).get("username")
-    local = User.objects.filter(username__iexact=username).first() if isinstance(username, str) else None
-    return local is None or not local.has_usable_password()
+    if not isinstance(username, str):
+        return True
+    # Every account the name may mean (names differing in case only, too):
+    # one with a password of its own had it checked.
+    accounts = User.objects.filter(username__iexact=username)
+    return not any(account.has_usable_password() for account in accounts)
 
 
 def client_address(request: HttpRequest) -> str | None:
@@ -106,13 +110,20 @@ def lockouts_lift(*, usernames: Iterable[str] = (), addresses: Iterable[str] = (
     their lock-outs; returns how many counters were removed. The record of
     the failures (axes' failure log) stays."""
     usernames, addresses = set(usernames), set(addresses)
-    lifted = AccessAttempt.objects.filter(Q(username__in=usernames) | Q(ip_address__in=addresses))
+    lifted = list(AccessAttempt.objects.filter(Q(username__in=usernames) | Q(ip_address__in=addresses)))
+    known = set(
+        User.objects.filter(username__in={attempt.username for attempt in lifted}).values_list(
+            "username", flat=True
+        )
+    )
     for attempt in lifted:
+        # A name no account has is shown as the failed logins' own entries show it.
+        name = attempt.username if attempt.username in known else unknown_name(attempt.username or "")
         record(
             action="lockout_lifted",
             target=attempt,
             changes={"failures": {"before": attempt.failures_since_start, "after": 0}},
-            note=f"{attempt.username or 'any account'} from {attempt.ip_address or 'any address'}",
+            note=f"{name if attempt.username else 'any account'} from {attempt.ip_address or 'any address'}",
         )
     removed = 0
     for username in usernames:
