@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db.models import Model
 from django.dispatch import Signal
+from django.utils.crypto import salted_hmac
 
 #: Sent with ``action`` (str), ``target`` (the model instance the change is
 #: about), ``changes`` (field -> ``{"before": ..., "after": ...}``) and
@@ -43,3 +44,12 @@ def record(
 def secret_changed(field: str) -> dict[str, dict[str, Any]]:
     """The ``changes`` of a secret that was replaced: it changed, not to what."""
     return {field: {"before": SECRET_BEFORE, "after": SECRET_CHANGED}}
+
+
+def unknown_name(typed: str) -> str:
+    """How the trail names a login name no account has. Not as typed: people
+    type their password in the name field, and the trail is read by every
+    platform lead and exported. A keyed digest instead, the same for the same
+    name, so that repeated guesses at one name can still be told apart."""
+    digest = salted_hmac("squadron.audit.unknown-name", typed, algorithm="sha256").hexdigest()[:10]
+    return f"unknown name #{digest}"

@@ -3,10 +3,6 @@ changed or deleted)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Model
 from django.http import HttpRequest
@@ -14,6 +10,7 @@ from django.http import HttpRequest
 from portal.audit.context import Actor, current_actor, via_of
 from portal.audit.models import AuditEntry
 from portal.identity.throttling import client_address
+from squads.audit import unknown_name
 
 _REPR_LENGTH = AuditEntry._meta.get_field("object_repr").max_length or 300
 
@@ -36,15 +33,6 @@ def entry_record(
         changes=changes,
         note=note,
     )
-
-
-def unknown_name(typed: str) -> str:
-    """How the trail names a login name no account has. Not as typed: people
-    type their password in the name field, and the trail is read by every
-    platform lead and exported. A keyed digest instead, the same for the same
-    name, so that repeated guesses at one name can still be told apart."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), typed.encode(), hashlib.sha256).hexdigest()[:10]
-    return f"unknown name #{digest} ({len(typed)} characters)"
 
 
 def login_event_record(

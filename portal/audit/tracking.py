@@ -69,7 +69,6 @@ IGNORED = frozenset(
         # A single sign-on identity's: the provider rotates its token at each login.
         "refresh_token",
         "last_login_at",
-        "last_checked_at",
     }
 )
 #: A value longer than this (a playbook, a form schema) is kept cut.
