@@ -9,9 +9,9 @@ few lines of context, as a unified diff does.
 a playbook may have 100,000 of them (a squad member's, shown on a page other
 curators open). So the lines both versions begin and end with are set aside
 first (most edits change a few lines in the middle), and a middle too large
-to compare exactly is compared with ``difflib``'s own heuristic, which skips
-lines repeated all over it (blank lines, ``- name:``): still a correct diff,
-sometimes a longer one.
+to compare exactly is shown as replaced whole: still a true diff, a longer
+one. (``difflib``'s heuristic, which skips the most repeated lines, is no
+bound: a hundred lines repeated in another order still took minutes.)
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ Opcode = tuple[Literal["replace", "delete", "insert", "equal"], int, int, int, i
 
 #: Unchanged lines shown around each change.
 CONTEXT_LINES = 3
-#: Beyond this many pairs of lines (old times new) the changed middle is compared
-#: with the heuristic: exact comparison of 1,400 by 1,400 lines takes ~0.1 s.
+#: Beyond this many pairs of lines (old times new) the changed middle is shown
+#: as replaced whole: exact comparison of 1,400 by 1,400 lines takes ~0.1 s.
 EXACT_PAIRS = 2_000_000
 
 
@@ -61,10 +61,12 @@ class PlaybookDiff:
 
 class _TrimmedMatcher(difflib.SequenceMatcher):
     """A matcher whose opcodes compare only what lies between the lines both
-    sides share at their start and end (``get_grouped_opcodes`` reads them)."""
+    sides share at their start and end. ``get_grouped_opcodes`` reads
+    nothing but ``get_opcodes``, so difflib's own index of the texts is not
+    built."""
 
     def __init__(self, old: list[str], new: list[str]) -> None:
-        super().__init__(a=old, b=new, autojunk=False)
+        super().__init__(a=(), b=())
         shortest = min(len(old), len(new))
         start = 0
         while start < shortest and old[start] == new[start]:
@@ -72,34 +74,26 @@ class _TrimmedMatcher(difflib.SequenceMatcher):
         end = 0
         while end < shortest - start and old[-1 - end] == new[-1 - end]:
             end += 1
-        old_middle, new_middle = old[start : len(old) - end], new[start : len(new) - end]
-        middle = difflib.SequenceMatcher(
-            a=old_middle, b=new_middle, autojunk=len(old_middle) * len(new_middle) > EXACT_PAIRS
-        )
+        old_to, new_to = len(old) - end, len(new) - end
+        # The middle begins and ends with lines that differ, so its opcodes
+        # neither begin nor end with an equal run: nothing to merge.
         codes: list[Opcode] = [("equal", 0, start, 0, start)] if start else []
-        codes += [
-            (tag, old_from + start, old_to + start, new_from + start, new_to + start)
-            for tag, old_from, old_to, new_from, new_to in middle.get_opcodes()
-            if old_from != old_to or new_from != new_to
-        ]
+        if (old_to - start) * (new_to - start) > EXACT_PAIRS:
+            if old_to > start or new_to > start:
+                codes.append(("replace", start, old_to, start, new_to))
+        else:
+            middle = difflib.SequenceMatcher(a=old[start:old_to], b=new[start:new_to], autojunk=False)
+            codes += [
+                (tag, old_from + start, old_end + start, new_from + start, new_end + start)
+                for tag, old_from, old_end, new_from, new_end in middle.get_opcodes()
+                if old_from != old_end or new_from != new_end
+            ]
         if end:
-            codes.append(("equal", len(old) - end, len(old), len(new) - end, len(new)))
-        self._codes = _merged(codes) or [("equal", 0, 0, 0, 0)]
+            codes.append(("equal", old_to, len(old), new_to, len(new)))
+        self._codes = codes or [("equal", 0, 0, 0, 0)]
 
     def get_opcodes(self) -> list[Opcode]:
         return list(self._codes)
-
-
-def _merged(codes: list[Opcode]) -> list[Opcode]:
-    # The middle's own opcodes may begin or end with an equal run next to
-    # the shared start or end: one run, as difflib itself would give.
-    merged: list[Opcode] = []
-    for code in codes:
-        if merged and code[0] == "equal" and merged[-1][0] == "equal":
-            last = merged.pop()
-            code = ("equal", last[1], code[2], last[3], code[4])
-        merged.append(code)
-    return merged
 
 
 def _hunk_header(old_start: int, old_count: int, new_start: int, new_count: int) -> str:

@@ -122,6 +122,21 @@ def test_playbook_diff_of_a_middle_too_large_for_exact_matching_is_still_true(ol
     assert (diff.added, diff.removed) == (len(added), len(removed))
 
 
+def test_a_hundred_lines_repeated_in_another_order_cannot_hold_the_diff_page() -> None:
+    """The attack on difflib's heuristic: no line is common enough for it to
+    skip, so it compares every pair (minutes for 100,000 lines). Too large to
+    compare line by line, the middle is shown replaced whole, at once."""
+    steps = [f"    - name: step {number}" for number in range(100)]
+    old = [steps[number % 100] for number in range(100_000)]
+    new = [steps[(number * 7) % 100] for number in range(100_000)]
+    old[0], new[0], old[-1], new[-1] = "- hosts: a", "- hosts: b", "# old", "# new"
+
+    diff = playbook_diff("\n".join(old), "\n".join(new), context=0)
+
+    assert (diff.removed, diff.added) == (100_000, 100_000)
+    assert diff.rows[0].text == "@@ -1,100000 +1,100000 @@"
+
+
 def test_curator_sees_what_the_latest_save_changed_by_default(
     member_client: Client, history: Runbook
 ) -> None:
