@@ -239,20 +239,15 @@ def order_submit_once(
         return _replay(existing, request_hash)
     try:
         with transaction.atomic():
-            # The order first, the key after: placing it may wait on a form's
-            # choices from a URL, and no write of this transaction may hold
-            # the database meanwhile (SQLite's one writer). A second request
-            # with the key fails at its INSERT and takes its order with it.
+            # The key first: a second request with it waits here, then finds
+            # it and answers with this order, whatever placing a second order
+            # would have said (over quota, a name taken by this one).
+            record = IdempotencyRecord.objects.create(
+                user=requester, key=key, request_hash=request_hash, response_status=201
+            )
             order = submit()
             body = render(order)
-            IdempotencyRecord.objects.create(
-                user=requester,
-                key=key,
-                request_hash=request_hash,
-                response_status=201,
-                order=order,
-                response_body=body,
-            )
+            IdempotencyRecord.objects.filter(pk=record.pk).update(order=order, response_body=body)
     except IntegrityError:
         existing = IdempotencyRecord.objects.filter(user=requester, key=key).first()
         if existing is None:
