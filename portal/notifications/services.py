@@ -146,10 +146,14 @@ def notifications_settle_link(*, recipient: User, kinds: Sequence[str], link: st
     )
 
 
-def _dispatch_emails(notification_ids: Sequence[int]) -> None:
+def _dispatch_emails(notification_ids: Sequence[int]) -> list[int]:
+    """Hand each email to a worker; the ones the broker took."""
+    sent = []
     for notification_id in notification_ids:
         if not send_or_leave_for_sweep(EMAIL_TASK, notification_id, what="notification email"):
-            return  # the broker is down: the rest wait for the sweep too
+            break  # the broker is down: the rest wait for the sweep too
+        sent.append(notification_id)
+    return sent
 
 
 def notification_send_email(*, notification_id: int, now: datetime | None = None) -> bool:
@@ -259,11 +263,12 @@ def notification_emails_resend(*, now: datetime | None = None) -> int:
         .order_by("created_at")
         .values_list("pk", flat=True)[:500]
     )
-    Notification.objects.filter(pk__in=due, email_status=Notification.EmailStatus.PENDING).update(
+    # Only what the broker took is left to its task: the rest is due at the next sweep.
+    sent = _dispatch_emails(due)
+    Notification.objects.filter(pk__in=sent, email_status=Notification.EmailStatus.PENDING).update(
         email_claimed_until=now + timedelta(seconds=EMAIL_CLAIM_SECONDS)
     )
-    _dispatch_emails(due)
-    return len(due)
+    return len(sent)
 
 
 # --- The person's own list -----------------------------------------------------

@@ -20,7 +20,7 @@ from portal.orders.recovery import orders_sweep
 from portal.orders.submission import order_submit
 from squads.choices import Role
 from tests.factories import MembershipFactory, UserFactory
-from tests.portal.conftest import drain_queued_tasks
+from tests.portal.conftest import broker_outage, drain_queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -293,6 +293,21 @@ def test_the_sweep_queues_an_email_once_while_its_task_waits_for_a_worker(
     assert notification_services.notification_send_email(notification_id=note.pk, now=later) is True
     note.refresh_from_db()
     assert (note.email_status, note.email_attempts, len(mail.outbox)) == (Notification.EmailStatus.SENT, 1, 1)
+
+
+def test_an_email_the_broker_did_not_take_is_not_held_back_by_the_lease(approval_product, requester, member):
+    """With the broker down the sweep queues nothing, so nothing waits out a
+    lease: the next sweep, with the broker back, queues it at once."""
+    order_submit(requester=requester, product=approval_product, inputs=INPUTS)
+    drain_queued_tasks()
+    now = timezone.now()
+    Notification.objects.update(created_at=now - timedelta(hours=1))
+
+    with broker_outage():
+        assert notification_services.notification_emails_resend(now=now) == 0
+
+    assert Notification.objects.get(recipient=member).email_claimed_until is None
+    assert notification_services.notification_emails_resend(now=now + timedelta(seconds=30)) == 1
 
 
 def test_the_sweep_resends_emails_whose_task_never_ran(approval_product, requester, member, settings):
