@@ -179,6 +179,8 @@ class ChoiceListsSection:
             with located(spec.where):
                 row.full_clean()
             row.save()
+            if step.action == UPDATED and "items" not in step.fields:
+                continue  # only the list's own fields changed: its options stay (and stay off the trail)
             row.items.all().delete()
             for position, (value, label) in enumerate(spec.items):
                 item = ChoiceItem(choice_list=row, value=value, label=label, position=position)

@@ -214,6 +214,26 @@ def test_choice_lists_travel_in_the_catalogue_file(tmp_path: Path):
 
 
 @pytest.mark.django_db
+def test_renaming_a_list_in_the_file_leaves_its_options_and_their_trail_alone(tmp_path: Path):
+    """Only the list's name changed: its options are not written again (a
+    1,000-option list would put 2,000 entries on the audit trail)."""
+    from portal.audit.models import AuditEntry
+
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(CATALOGUE)
+    call_command("import_catalogue", str(path), stdout=StringIO(), stderr=StringIO())
+    options = list(ChoiceItem.objects.order_by("pk").values_list("pk", "value"))
+    entries = AuditEntry.objects.filter(object_type="catalogue.choiceitem").count()
+
+    path.write_text(CATALOGUE.replace("name: Firewall zones", "name: Firewall zones (all sites)"))
+    call_command("import_catalogue", str(path), stdout=StringIO(), stderr=StringIO())
+
+    assert ChoiceList.objects.get(slug="zones").name == "Firewall zones (all sites)"
+    assert list(ChoiceItem.objects.order_by("pk").values_list("pk", "value")) == options
+    assert AuditEntry.objects.filter(object_type="catalogue.choiceitem").count() == entries
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("change", "line", "message"),
     [
