@@ -199,7 +199,7 @@ class GovernedByParentInline(admin.options.InlineModelAdmin):
     """
 
     def _may(self, request: HttpRequest, obj: models.Model | None) -> bool:
-        parent = self.admin_site._registry[self.parent_model]
+        parent = self.admin_site.get_model_admin(self.parent_model)
         return parent.has_change_permission(request, obj) if obj else parent.has_add_permission(request)
 
     def has_view_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:

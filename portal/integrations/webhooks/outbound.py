@@ -39,9 +39,10 @@ class ChoicesUrlGuard:
             # From the timer's thread: shutting the socket down ends the
             # read the request's thread is blocked in.
             cut.set()
-            if connection.sock is not None:
+            sock = connection.sock  # read once: the request's thread may close it meanwhile
+            if sock is not None:
                 with contextlib.suppress(OSError):
-                    connection.sock.shutdown(socket.SHUT_RDWR)
+                    sock.shutdown(socket.SHUT_RDWR)
 
         timer = threading.Timer(timeout, cut_off)
         timer.daemon = True
